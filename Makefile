@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` runs the product, `make test` runs the tests.
+# Each installs what it needs: Debian packages through apt-get (when root), Python packages
+# into .venv from pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := mosquitto mosquitto-clients
+DEMO_PORT ?= 8080
+
+.PHONY: demo test test-fast bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; \
+	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v mosquitto_pub >/dev/null 2>&1 || missing="$$missing mosquitto-clients"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+test: system-deps $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+
+demo: system-deps $(STAMP)
+	$(PY) -m queue_engine.demo --config examples/demo-site.toml --http-port $(DEMO_PORT)
+
+bench: system-deps $(STAMP)
+	$(PY) bench/ingest.py
+	$(PY) bench/latency.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,251 @@
+"""The engine process: the core, the store's writer, the MQTT session and the timer, wired
+together. Each piece is thin; this module only decides the order of things:
+
+    receive -> Ingest.process (validate, authorise, dedupe, core) -> StoreWriter (commit)
+            -> Outputs.render -> publish, then acknowledge the QoS 1 message
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import sqlite3
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+import aiomqtt
+
+from .core.engine import Engine
+from .ingest import DEDUPE_RETENTION_S, Ingest, Outbound, Outputs, Processed
+from .shells import mqtt as mqtt_shell
+from .shells.clock import Clock
+from .shells.store import StoreWriter, load_snapshot
+from .wire import Topics
+
+if TYPE_CHECKING:
+    from .config import Site
+
+log = logging.getLogger("hallwatch.engine")
+
+
+class StoreFailed(RuntimeError):
+    pass
+
+
+class BrokerUnreachable(RuntimeError):
+    pass
+
+
+class EngineApp:
+    def __init__(self, sites: Iterable[Site], *, broker: mqtt_shell.BrokerSettings, db_path: str | Path,
+                 clock: Clock | None = None, root: str = "hallwatch", client_id: str = "hallwatch-engine",
+                 synchronous: str = "FULL", connect_timeout: float = 30.0):
+        self.sites = list(sites)
+        self.broker = broker
+        self.db_path = str(db_path)
+        self.clock = clock or Clock()
+        self.topics = Topics(root)
+        self.client_id = client_id
+        self.connect_timeout = connect_timeout
+        self.engine = Engine(self.sites)
+        self.ingest = Ingest(self.engine, self.sites, self.topics)
+        self.outputs = Outputs(self.engine, self.sites, self.topics)
+        self.writer = StoreWriter(self.db_path, on_commit=self._commit_from_thread,
+                                  on_failure=self._failure_from_thread, synchronous=synchronous,
+                                  observe=self._observe_commit)
+        self.connected = False
+        self.reconnects = 0
+        self.processed = 0
+        self.rejected = 0
+        self._client: aiomqtt.Client | None = None
+        self._generation = 0
+        self._pending_out: deque[Outbound] = deque(maxlen=200_000)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._armed = math.inf
+        self._stopping = asyncio.Event()
+        self._failure: BaseException | None = None
+        self.ready = asyncio.Event()  # set once subscribed the first time
+
+    # -- start-up ----------------------------------------------------------------------
+    def restore(self) -> None:
+        now = self.clock.now()
+        days = set()
+        for site in self.sites:
+            local = datetime.fromtimestamp(now, site.tz).date()
+            days.update({local.isoformat(), (local - timedelta(days=1)).isoformat()})
+        snapshot = load_snapshot(self.db_path, since=now - DEDUPE_RETENTION_S, days=days)
+        self.engine.restore(now=now, tickets=snapshot.tickets, windows=snapshot.windows)
+        for site, device, event_id, at, reply in snapshot.recent_events:
+            self.ingest.dedupe.remember((site, device, event_id), at, reply)
+        waiting = sum(1 for t in snapshot.tickets if t.status == "waiting")
+        log.info("restored %d tickets (%d waiting), %d windows, %d recent event ids from %s",
+                 len(snapshot.tickets), waiting, len(snapshot.windows), len(snapshot.recent_events), self.db_path)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        log.info("hallwatch engine starting: sites %s, broker %s, store %s%s",
+                 ",".join(s.id for s in self.sites), self.broker.describe(), self.db_path,
+                 f", clock from {datetime.fromtimestamp(self.clock.now(), timezone.utc).isoformat()} x{self.clock.speed:g}"
+                 if self.clock.simulated else "")
+        try:
+            self.restore()
+            self.writer.start()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreFailed(f"store {self.db_path} cannot be opened: {exc}") from None
+        # Expiries due while the engine was down (e.g. it was stopped before midnight).
+        self._submit(self.ingest.tick(self.clock.now()))
+        tasks = [asyncio.create_task(self._session(), name="mqtt"),
+                 asyncio.create_task(self._timer(), name="timer")]
+        try:
+            await self._stopping.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._loop.run_in_executor(None, self.writer.close)
+            await asyncio.sleep(0)  # let the last commit's callbacks run
+            log.info("hallwatch engine stopped")
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # -- the MQTT session -------------------------------------------------------------------
+    async def _session(self) -> None:
+        backoff = 0.5
+        first_attempt = self._loop.time()
+        ever_connected = False
+        while True:
+            client = mqtt_shell.make_client(self.broker, identifier=self.client_id, clean_session=False)
+            mqtt_shell.enable_manual_ack(client)
+            try:
+                async with client:
+                    self._generation += 1
+                    self._client = client
+                    self.connected = True
+                    if ever_connected:
+                        self.reconnects += 1
+                        log.info("reconnected to %s", self.broker.describe())
+                    else:
+                        log.info("connected to %s as %s", self.broker.describe(), self.client_id)
+                    ever_connected = True
+                    backoff = 0.5
+                    await client.subscribe([(f, 1) for s in self.sites for f in self.topics.subscriptions(s.id)])
+                    self._publish_current_state()
+                    self._flush_pending()
+                    if not self.ready.is_set():
+                        log.info("ready: subscribed to %d site(s) under %s/", len(self.sites), self.topics.root)
+                    self.ready.set()
+                    await self._consume(client, self._generation)
+            except aiomqtt.MqttCodeError as exc:
+                self._disconnected()
+                if not ever_connected and exc.rc in (4, 5, 134, 135):  # bad credentials / not authorised
+                    self._fail(BrokerUnreachable(f"broker {self.broker.describe()} refused the engine: {exc}"))
+                    return
+                log.warning("broker %s: %s; retrying in %.1f s", self.broker.describe(), exc, backoff)
+            except aiomqtt.MqttError as exc:
+                self._disconnected()
+                if not ever_connected and self._loop.time() - first_attempt > self.connect_timeout:
+                    self._fail(BrokerUnreachable(f"cannot reach broker {self.broker.describe()}: {exc}"))
+                    return
+                log.warning("broker %s unreachable: %s; retrying in %.1f s", self.broker.describe(), exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    def _disconnected(self) -> None:
+        if self.connected:
+            log.warning("disconnected from %s", self.broker.describe())
+        self.connected = False
+        self._client = None
+
+    async def _consume(self, client: aiomqtt.Client, generation: int) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, (bytes, bytearray)):
+                payload = str(payload).encode() if payload is not None else b""
+            item = self.ingest.process(message.topic.value, payload, self.clock.now())
+            item.mid, item.qos, item.generation = message.mid, message.qos, generation
+            if item.rejection is not None:
+                self.rejected += 1
+            else:
+                self.processed += 1
+            self._submit(item)
+            if self.engine.next_deadline() < self._armed:
+                self._wake.set()
+
+    def _submit(self, item: Processed) -> None:
+        if item.needs_commit or item.reply is not None or item.qos > 0:
+            self.writer.submit(item)
+
+    # -- after commit ----------------------------------------------------------------------
+    def _commit_from_thread(self, batch: list[Processed]) -> None:
+        self._loop.call_soon_threadsafe(self._committed, batch)
+
+    def _committed(self, batch: list[Processed]) -> None:
+        for message in self.outputs.render(batch, self.clock.now()):
+            self._publish(message)
+        client = self._client
+        if client is None:
+            return  # the broker redelivers what was not acknowledged; dedupe answers it
+        for item in batch:
+            if item.qos > 0 and item.generation == self._generation:
+                mqtt_shell.ack(client, item.mid, item.qos)
+
+    def _publish(self, message: Outbound) -> None:
+        client = self._client
+        if client is None or not mqtt_shell.publish_nowait(client, message.topic, message.payload,
+                                                             message.qos, message.retain):
+            self._pending_out.append(message)
+
+    def _flush_pending(self) -> None:
+        pending, self._pending_out = self._pending_out, deque(maxlen=self._pending_out.maxlen)
+        for message in pending:
+            self._publish(message)
+
+    def _publish_current_state(self) -> None:
+        now = self.clock.now()
+        for site in self.sites:
+            hall = self.engine.hall(site.id)
+            for window in hall.windows.values():
+                self._publish(self.outputs.window_state(site.id, window))
+            self._publish(self.outputs.queue_state(site.id, now))
+
+    # -- timers ----------------------------------------------------------------------------
+    async def _timer(self) -> None:
+        """Wake at the core's next deadline: nothing polls, and nothing is late."""
+        while True:
+            self._armed = self.engine.next_deadline()
+            self._wake.clear()
+            timeout = None if math.isinf(self._armed) else self.clock.real_seconds_until(self._armed)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+            now = self.clock.now()
+            if now >= self.engine.next_deadline():
+                self._submit(self.ingest.tick(now))
+
+    # -- failures --------------------------------------------------------------------------
+    def _failure_from_thread(self, exc: BaseException) -> None:
+        self._loop.call_soon_threadsafe(self._fail, StoreFailed(f"store {self.db_path} failed: {exc}"))
+
+    def _fail(self, exc: BaseException) -> None:
+        log.critical("%s", exc)
+        self._failure = exc
+        self._stopping.set()
+
+    def _observe_commit(self, size: int, seconds: float) -> None:
+        pass  # metrics hook
+
+    @property
+    def healthy(self) -> tuple[bool, str]:
+        if not self.writer.writable():
+            return False, "store not writable"
+        if not self.connected:
+            return False, "not connected to the broker"
+        return True, "ok"

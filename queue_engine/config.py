@@ -1,0 +1,300 @@
+"""Site configuration: one validated model per section, unknown keys refused.
+
+A site file is TOML. Every problem is reported as ``FILE: field.path: problem`` so a hall's
+IT officer can find it without reading Python. Nothing here reads the environment or the
+clock; secrets and paths are resolved by the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import time as clock_time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+Ident = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class ConfigError(Exception):
+    """A configuration file is unreadable or invalid; ``str()`` names file, field and problem."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceKind(StrEnum):
+    KIOSK = "kiosk"
+    PANEL = "panel"
+    CAMERA = "camera"
+    PAD = "pad"
+    DISPLAY = "display"
+    SELFSERVICE = "selfservice"
+
+
+# Kinds that belong to one window: their events speak for that window only.
+WINDOW_BOUND_KINDS = frozenset({DeviceKind.PANEL, DeviceKind.CAMERA, DeviceKind.PAD})
+
+
+class WindowRole(StrEnum):
+    STANDARD = "standard"  # serves the services listed
+    COMPREHENSIVE = "comprehensive"  # 无差别综合受理: serves every service
+    FALLBACK = "fallback"  # 办不成事反映窗口: the listed services, plus any ticket transferred to it
+
+
+class ServiceGuide(Section):
+    """办事指南: the fields the county standard requires for every service."""
+
+    basis: str = ""  # 办事依据
+    conditions: str = ""  # 办理条件
+    materials: list[str] = []  # 申请材料
+    time_limit: str = ""  # 办理时限, e.g. "即办" or "5个工作日"
+    fee: str = ""  # 收费情况
+    item_type: str = ""  # 办件类型: 即办件 / 承诺件
+
+    def missing_fields(self) -> list[str]:
+        return [name for name in ("basis", "conditions", "materials", "time_limit", "fee", "item_type")
+                if not getattr(self, name)]
+
+
+class Service(Section):
+    code: Ident
+    name: str = Field(min_length=1)
+    prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
+    category: str = Field(min_length=1)
+    # 一件事一次办 theme: a bundle of other services handled in one visit.
+    theme: bool = False
+    includes: list[str] = []
+    expected_service_min: float = Field(default=8.0, gt=0, le=240)
+    target_wait_min: float = Field(default=20.0, gt=0, le=480)
+    guide: ServiceGuide = ServiceGuide()
+
+
+class Window(Section):
+    id: Ident
+    name: str = Field(min_length=1)
+    unit: str = ""
+    role: WindowRole = WindowRole.STANDARD
+    services: list[str] = []
+
+    @model_validator(mode="after")
+    def _services_present(self) -> Window:
+        if self.role is not WindowRole.COMPREHENSIVE and not self.services:
+            raise ValueError("a window that is not comprehensive must list the services it serves")
+        return self
+
+
+class Device(Section):
+    id: Ident
+    kind: DeviceKind
+    window: str | None = None
+    heartbeat_s: float = Field(default=10.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _window_for_bound_kinds(self) -> Device:
+        if self.kind in WINDOW_BOUND_KINDS and self.window is None:
+            raise ValueError(f"a {self.kind.value} device must name its window")
+        return self
+
+
+class Staff(Section):
+    id: Ident
+    name: str = Field(min_length=1)
+    unit: str = ""
+    title: str = ""
+
+
+def _parse_hhmm(text: str) -> clock_time:
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", text)
+    if not match:
+        raise ValueError(f"{text!r} is not a time of day HH:MM")
+    return clock_time(int(match[1]), int(match[2]))
+
+
+class Hours(Section):
+    """Opening periods of a working day, e.g. ``["08:30-12:00", "14:30-17:30"]``."""
+
+    periods: list[str] = ["08:30-12:00", "14:30-17:30"]
+    # Tickets may be taken this long before the first period opens.
+    issue_before_open_min: int = Field(default=30, ge=0, le=240)
+
+    @field_validator("periods")
+    @classmethod
+    def _periods_valid(cls, periods: list[str]) -> list[str]:
+        if not periods:
+            raise ValueError("at least one opening period is required")
+        previous_end = None
+        for period in periods:
+            start_text, sep, end_text = period.partition("-")
+            if not sep:
+                raise ValueError(f"{period!r} is not a period HH:MM-HH:MM")
+            start, end = _parse_hhmm(start_text), _parse_hhmm(end_text)
+            if end <= start:
+                raise ValueError(f"{period!r} ends before it starts")
+            if previous_end is not None and start < previous_end:
+                raise ValueError(f"{period!r} overlaps or precedes the period before it")
+            previous_end = end
+        return periods
+
+    def spans(self) -> list[tuple[clock_time, clock_time]]:
+        spans = []
+        for period in self.periods:
+            start_text, _, end_text = period.partition("-")
+            spans.append((_parse_hhmm(start_text), _parse_hhmm(end_text)))
+        return spans
+
+
+class QueueRules(Section):
+    # Green channel: at most this many priority tickets in a row per window before a
+    # waiting normal ticket is called, so normal tickets never starve.
+    priority_cap: int = Field(default=2, ge=1, le=100)
+    # Whether tickets may be issued outside the opening hours (24-hour self-service halls).
+    issue_outside_hours: bool = False
+    # Weight of the newest service time in the moving average behind wait estimates.
+    service_time_smoothing: float = Field(default=0.2, gt=0, le=1)
+
+
+SiteKind = Literal["county", "township", "village"]
+
+
+class Site(Section):
+    id: Ident
+    name: str = Field(min_length=1)
+    kind: SiteKind = "township"
+    timezone: str = "Asia/Shanghai"
+    hours: Hours = Hours()
+    queue: QueueRules = QueueRules()
+    services: list[Service] = Field(min_length=1)
+    windows: list[Window] = Field(min_length=1)
+    devices: list[Device] = []
+    staff: list[Staff] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder, not a zone
+            raise ValueError(f"unknown timezone {name!r}") from None
+        return name
+
+    def reference_problems(self) -> list[str]:
+        """Checks across sections, each reported as its own ``field.path: problem``."""
+        problems: list[str] = []
+        _unique(problems, "services", [s.code for s in self.services], "code")
+        _unique(problems, "services", [s.prefix for s in self.services], "prefix")
+        _unique(problems, "windows", [w.id for w in self.windows], "id")
+        _unique(problems, "devices", [d.id for d in self.devices], "id")
+        _unique(problems, "staff", [s.id for s in self.staff], "id")
+        service_codes = {s.code for s in self.services}
+        window_ids = {w.id for w in self.windows}
+        for i, service in enumerate(self.services):
+            for code in service.includes:
+                if code not in service_codes:
+                    problems.append(f"services[{i}].includes: unknown service {code!r}")
+        for i, window in enumerate(self.windows):
+            for code in window.services:
+                if code not in service_codes:
+                    problems.append(f"windows[{i}].services: unknown service {code!r}")
+        for i, device in enumerate(self.devices):
+            if device.window is not None and device.window not in window_ids:
+                problems.append(f"devices[{i}].window: unknown window {device.window!r}")
+        served = {code for w in self.windows for code in self.window_services(w)}
+        for i, service in enumerate(self.services):
+            if service.code not in served:
+                problems.append(f"services[{i}]: no window serves {service.code!r}")
+        return problems
+
+    # Derived look-ups (pure; cached on first use since the model is frozen).
+    def window_services(self, window: Window) -> frozenset[str]:
+        if window.role is WindowRole.COMPREHENSIVE:
+            return frozenset(s.code for s in self.services)
+        return frozenset(window.services)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def service(self, code: str) -> Service | None:
+        return next((s for s in self.services if s.code == code), None)
+
+    def window(self, window_id: str) -> Window | None:
+        return next((w for w in self.windows if w.id == window_id), None)
+
+    def device(self, device_id: str) -> Device | None:
+        return next((d for d in self.devices if d.id == device_id), None)
+
+
+def _unique(problems: list[str], section: str, values: list[str], field: str) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            problems.append(f"{section}[{i}].{field}: duplicate {value!r}")
+        seen.add(value)
+
+
+def _format_location(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ("function-after", "function-before") or "[" in str(part):
+            continue
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def parse_site(data: dict, source: str | Path = "<memory>") -> Site:
+    try:
+        site = Site.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown field (not allowed here)"
+            elif error["type"] == "missing":
+                message = "required field is missing"
+            problems.append(f"{_format_location(error['loc'])}: {message}")
+        raise ConfigError(source, problems) from None
+    problems = site.reference_problems()
+    if problems:
+        raise ConfigError(source, problems)
+    return site
+
+
+def load_site(path: str | Path) -> Site:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"file is not UTF-8 (byte {exc.start}); save it as UTF-8"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+    return parse_site(data, path)
+
+
+def load_sites(paths: list[str | Path]) -> list[Site]:
+    sites = [load_site(p) for p in paths]
+    seen: dict[str, str] = {}
+    for path, site in zip(paths, sites):
+        if site.id in seen:
+            raise ConfigError(path, [f"id: site {site.id!r} is already defined in {seen[site.id]}"])
+        seen[site.id] = str(path)
+    return sites

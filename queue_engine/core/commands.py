@@ -1,0 +1,82 @@
+"""Outbound commands: what the core asks the shells to do. The store records the state
+changes in one transaction; only after it commits do the publishers show anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import Ticket, WindowState
+
+_command = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+@_command
+class Command:
+    site: str
+
+
+@_command
+class TicketSlip:
+    """What a citizen is told when taking a number."""
+
+    no: str
+    service: str
+    issued_at: float
+    ahead: int
+    eta_min: int
+
+
+@_command
+class Reply(Command):
+    """Answer to the device that sent an event."""
+
+    device: str
+    re: str
+    ok: bool
+    ticket: TicketSlip | str | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+@_command
+class AnnounceCall(Command):
+    """Show a call on the boards (and have them speak it)."""
+
+    ticket: str
+    window: str
+    window_name: str
+    at: float
+    recall: bool = False
+
+
+@_command
+class TicketChanged(Command):
+    ticket: Ticket
+
+
+@_command
+class WindowChanged(Command):
+    window: WindowState
+
+
+@_command
+class QueueChanged(Command):
+    """The waiting queue changed; the publisher sends one queue state per batch."""
+
+
+@_command
+class RatingRecorded(Command):
+    window: str
+    device: str
+    score: int
+    at: float
+    ticket: str | None
+    staff: str | None
+
+
+@_command
+class DeviceChanged(Command):
+    device: str
+    online: bool
+    at: float
+    reason: str | None = None

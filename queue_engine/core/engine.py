@@ -1,0 +1,63 @@
+"""The core's front door: every site of one engine process, each an independent Hall.
+
+``handle(event, now)`` never raises for a refused event: the refusal becomes a failure
+``Reply`` (the shell decides whether the device expects one), and the Hall underneath has
+changed nothing. ``tick(now)`` runs what is due; ``next_deadline()`` says when that is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Iterable
+
+from .commands import Command, Reply
+from .errors import ErrorCode, Refused
+from .events import Event
+from .hall import Hall
+from .model import Ticket, WindowState
+
+if TYPE_CHECKING:
+    from ..config import Site
+
+
+class UnknownSite(KeyError):
+    pass
+
+
+class Engine:
+    def __init__(self, sites: Iterable[Site]):
+        self.halls: dict[str, Hall] = {site.id: Hall(site) for site in sites}
+
+    def hall(self, site: str) -> Hall:
+        try:
+            return self.halls[site]
+        except KeyError:
+            raise UnknownSite(site) from None
+
+    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState]) -> None:
+        for site, hall in self.halls.items():
+            hall.restore(now=now, tickets=[t for t in tickets if t.site == site],
+                         windows=[w for w in windows if w.site == site])
+
+    def handle(self, event: Event, now: float) -> list[Command]:
+        hall = self.hall(event.site)
+        commands = hall.tick(now)
+        try:
+            commands += hall.handle(event, now)
+        except Refused as refusal:
+            commands.append(Reply(site=event.site, device=event.device, re=event.id, ok=False,
+                                  error=refusal.code.value, message=refusal.message))
+        return commands
+
+    def tick(self, now: float) -> list[Command]:
+        commands: list[Command] = []
+        for hall in self.halls.values():
+            if now >= hall.next_deadline():
+                commands += hall.tick(now)
+        return commands
+
+    def next_deadline(self) -> float:
+        return min((hall.next_deadline() for hall in self.halls.values()), default=math.inf)
+
+
+__all__ = ["Engine", "UnknownSite", "ErrorCode"]

@@ -1,0 +1,156 @@
+"""Inbound events: what devices (and operators) tell the engine, already validated and
+authorised by the shell. Frozen, slotted, keyword-only: an event is a fact, not a bag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+_event = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+class Priority(StrEnum):
+    ELDERLY = "elderly"
+    DISABLED = "disabled"
+    PREGNANT = "pregnant"
+    VETERAN = "veteran"
+    OTHER = "other"
+
+
+class PauseReason(StrEnum):
+    BREAK = "break"
+    MEAL = "meal"
+    MEETING = "meeting"
+    FIELDWORK = "fieldwork"
+    OTHER = "other"
+
+
+class Outcome(StrEnum):
+    DONE = "done"  # 办结: finished on the spot
+    ACCEPTED = "accepted"  # 受理: accepted for later completion
+    INFORMED = "informed"  # 一次性告知: told once what is missing
+    PROXY = "proxy"  # 帮办代办
+    FAILED = "failed"  # 办不成
+
+
+@_event
+class Event:
+    site: str
+    device: str
+    id: str  # the device's event id; replies carry it back as "re"
+
+
+# -- kiosk ---------------------------------------------------------------------------
+@_event
+class TicketRequest(Event):
+    service: str
+    priority: Priority | None = None
+    appointment: str | None = None
+    phone: str | None = None  # set when the number was taken from a phone (web API)
+
+
+# -- panel ---------------------------------------------------------------------------
+@_event
+class StaffLogin(Event):
+    staff: str
+
+
+@_event
+class StaffLogout(Event):
+    pass
+
+
+@_event
+class WindowPause(Event):
+    reason: PauseReason
+
+
+@_event
+class WindowResume(Event):
+    pass
+
+
+@_event
+class CallNext(Event):
+    pass
+
+
+@_event
+class CallPick(Event):
+    ticket: str
+
+
+@_event
+class CallRecall(Event):
+    pass
+
+
+@_event
+class CallSkip(Event):
+    pass
+
+
+@_event
+class ServiceStart(Event):
+    pass
+
+
+@_event
+class ServiceFinish(Event):
+    outcome: Outcome
+
+
+@_event
+class TicketTransfer(Event):
+    to_service: str | None = None
+    to_window: str | None = None
+
+
+# -- camera, pad ---------------------------------------------------------------------
+@_event
+class Presence(Event):
+    window: str
+    present: bool
+    count: int
+
+
+@_event
+class Tamper(Event):
+    kind: str  # occluded, moved, video_lost, restored
+
+
+@_event
+class Rating(Event):
+    window: str
+    score: int
+    ticket: str | None = None
+
+
+# -- any device: liveness (no reply) ----------------------------------------------------
+@_event
+class DeviceStatus(Event):
+    online: bool
+    reason: str | None = None  # "lost" (Last Will) or "shutdown" when offline
+    kind: str | None = None
+    firmware: str | None = None
+
+
+@_event
+class Heartbeat(Event):
+    seq: int
+    video_ok: bool | None = None
+
+
+# Events a device of each kind may send. The shell refuses the rest as `not_allowed`.
+PANEL_EVENTS = (StaffLogin, StaffLogout, WindowPause, WindowResume, CallNext, CallPick,
+                CallRecall, CallSkip, ServiceStart, ServiceFinish, TicketTransfer)
+EVENTS_BY_KIND: dict[str, tuple[type[Event], ...]] = {
+    "kiosk": (TicketRequest,),
+    "selfservice": (TicketRequest,),
+    "panel": PANEL_EVENTS,
+    "camera": (Presence, Tamper),
+    "pad": (Rating,),
+    "display": (),
+}
+# Liveness is the same for every kind.
+LIVENESS_EVENTS = (DeviceStatus, Heartbeat)

@@ -1,0 +1,487 @@
+"""The hall state machine: one site's queue and windows.
+
+``handle(event, now)`` either returns the commands that carry out the event or raises
+``Refused`` having changed nothing: every check happens before the first mutation.
+``now`` is seconds since the epoch, always passed in; the hall never reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Callable
+
+from . import events as ev
+from .commands import (AnnounceCall, Command, DeviceChanged, QueueChanged, RatingRecorded, Reply,
+                       TicketChanged, TicketSlip, WindowChanged)
+from .errors import ErrorCode, Refused
+from .lanes import Lane, earliest
+from .model import FINAL_STATUSES, Ticket, TicketStatus, WindowPhase, WindowState
+
+if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
+    from ..config import Site
+
+P = WindowPhase
+
+# The window transition table, in one place: for each panel event, the phases in which it
+# is legal. Outside them the refusal is the phase's default, unless the event names a more
+# precise one for that phase.
+PHASE_REFUSAL: dict[WindowPhase, ErrorCode] = {
+    P.CLOSED: ErrorCode.NOT_LOGGED_IN,
+    P.IDLE: ErrorCode.NO_CURRENT_TICKET,
+    P.CALLED: ErrorCode.BUSY,
+    P.SERVING: ErrorCode.BUSY,
+    P.PAUSED: ErrorCode.WINDOW_PAUSED,
+}
+WINDOW_TRANSITIONS: dict[type[ev.Event], tuple[frozenset[WindowPhase], dict[WindowPhase, ErrorCode]]] = {
+    ev.StaffLogin: (frozenset({P.CLOSED, P.IDLE, P.PAUSED}), {}),
+    ev.StaffLogout: (frozenset({P.IDLE, P.PAUSED}), {}),
+    ev.WindowPause: (frozenset({P.IDLE}), {}),
+    ev.WindowResume: (frozenset({P.PAUSED}), {P.IDLE: ErrorCode.NOT_PAUSED,
+                                              P.CALLED: ErrorCode.NOT_PAUSED,
+                                              P.SERVING: ErrorCode.NOT_PAUSED}),
+    ev.CallNext: (frozenset({P.IDLE}), {}),
+    ev.CallPick: (frozenset({P.IDLE}), {}),
+    ev.CallRecall: (frozenset({P.CALLED, P.SERVING}), {}),
+    ev.CallSkip: (frozenset({P.CALLED}), {P.SERVING: ErrorCode.ALREADY_STARTED}),
+    ev.ServiceStart: (frozenset({P.CALLED}), {P.SERVING: ErrorCode.ALREADY_STARTED}),
+    ev.ServiceFinish: (frozenset({P.SERVING}), {P.CALLED: ErrorCode.NOT_STARTED}),
+    ev.TicketTransfer: (frozenset({P.CALLED, P.SERVING}), {}),
+}
+
+
+def check_transition(event: ev.Event, phase: WindowPhase) -> None:
+    allowed, overrides = WINDOW_TRANSITIONS[type(event)]
+    if phase not in allowed:
+        raise Refused(overrides.get(phase, PHASE_REFUSAL[phase]))
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceQueue:
+    code: str
+    name: str
+    prefix: str
+    waiting: int
+    priority_waiting: int
+    oldest_wait_s: float
+    eta_min: int
+    open_windows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    ticket: Ticket
+    ahead: int
+    eta_min: int
+
+
+class Hall:
+    def __init__(self, site: Site):
+        self.site = site
+        self.id = site.id
+        self._tz = site.tz
+        self._services = {s.code: s for s in site.services}
+        self._windows_cfg = {w.id: w for w in site.windows}
+        self._window_services = {w.id: site.window_services(w) for w in site.windows}
+        self._windows_of_service = {code: frozenset(w for w, codes in self._window_services.items()
+                                                    if code in codes)
+                                    for code in self._services}
+        self._staff = {s.id: s for s in site.staff}
+        self._device_window = {d.id: d.window for d in site.devices}
+        self._spans = site.hours.spans()
+        self._rules = site.queue
+        self.tickets: dict[str, Ticket] = {}  # today's tickets by number
+        self.windows: dict[str, WindowState] = {
+            w: WindowState(site=self.id, window=w) for w in self._windows_cfg}
+        self._normal = {code: Lane() for code in self._services}
+        self._priority = {code: Lane() for code in self._services}
+        self._directed_normal = {w: Lane() for w in self._windows_cfg}
+        self._directed_priority = {w: Lane() for w in self._windows_cfg}
+        self._sequence: dict[str, int] = {}  # prefix -> last number issued today
+        self._issued = 0  # tickets issued today at this site: the next ticket's place
+        self._service_time = {code: s.expected_service_min * 60.0 for code, s in self._services.items()}
+        self.devices_online: dict[str, bool] = {}
+        self.day = ""
+        self._day_end = -math.inf
+
+    # -- restore (from the store's current-state tables) ---------------------------------
+    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState]) -> None:
+        """Load current state after a restart. Tickets of other days are ignored; the
+        sequences follow from today's tickets, so they cannot disagree with them."""
+        self._roll_day(now)
+        for ticket in tickets:
+            if ticket.day != self.day or ticket.site != self.id:
+                continue
+            self.tickets[ticket.no] = ticket
+            prefix = ticket.no.rstrip("0123456789")  # the prefix at issue, kept across transfers
+            self._sequence[prefix] = max(self._sequence.get(prefix, 0), ticket.seq)
+            self._issued = max(self._issued, ticket.place)
+            if ticket.status is TicketStatus.WAITING:
+                self._enqueue(ticket)
+        for window in windows:
+            if window.window in self.windows:
+                if window.day != self.day:
+                    window = window.evolve(served_today=0, day=self.day, priority_streak=0)
+                self.windows[window.window] = window
+
+    # -- time ------------------------------------------------------------------------------
+    def local(self, now: float) -> datetime:
+        return datetime.fromtimestamp(now, self._tz)
+
+    def _midnight_after(self, day: date) -> float:
+        return datetime.combine(day + timedelta(days=1), datetime.min.time(), self._tz).timestamp()
+
+    def next_deadline(self) -> float:
+        return self._day_end
+
+    def tick(self, now: float) -> list[Command]:
+        return self._roll_day(now)
+
+    def _roll_day(self, now: float) -> list[Command]:
+        """At local midnight numbering restarts and what still waits expires."""
+        if now < self._day_end:
+            return []
+        today = self.local(now).date()
+        self.day = today.isoformat()
+        self._day_end = self._midnight_after(today)
+        commands: list[Command] = []
+        for ticket in list(self.tickets.values()):
+            if ticket.day != self.day and ticket.status not in FINAL_STATUSES:
+                commands.append(TicketChanged(site=self.id, ticket=ticket.evolve(status=TicketStatus.EXPIRED)))
+        self.tickets = {no: t for no, t in self.tickets.items() if t.day == self.day}
+        for lane in (*self._normal.values(), *self._priority.values(),
+                     *self._directed_normal.values(), *self._directed_priority.values()):
+            lane.clear()
+        self._sequence.clear()
+        self._issued = 0
+        for window_id, window in self.windows.items():
+            if window.day != self.day:
+                # A ticket still open at midnight has expired; the login carries over.
+                phase = window.phase if window.phase not in (P.CALLED, P.SERVING) else P.IDLE
+                window = window.evolve(day=self.day, served_today=0, priority_streak=0, ticket=None,
+                                       phase=phase, last_served_ticket=None, last_served_staff=None)
+                self.windows[window_id] = window
+                commands.append(WindowChanged(site=self.id, window=window))
+        if commands:
+            commands.append(QueueChanged(site=self.id))
+        return commands
+
+    def issuing_open(self, now: float) -> bool:
+        if self._rules.issue_outside_hours:
+            return True
+        local = self.local(now)
+        first_open = datetime.combine(local.date(), self._spans[0][0], self._tz)
+        opens = first_open - timedelta(minutes=self.site.hours.issue_before_open_min)
+        closes = datetime.combine(local.date(), self._spans[-1][1], self._tz)
+        return opens <= local < closes
+
+    # -- dispatch --------------------------------------------------------------------------
+    def handle(self, event: ev.Event, now: float) -> list[Command]:
+        commands = self._roll_day(now)
+        handler = self._HANDLERS.get(type(event))
+        if handler is None:
+            raise Refused(ErrorCode.BAD_REQUEST, f"unsupported event {type(event).__name__}")
+        if type(event) in WINDOW_TRANSITIONS:
+            window_id = self._device_window.get(event.device)
+            if window_id is None:
+                raise Refused(ErrorCode.NOT_ALLOWED, "该设备不属于任何窗口")
+            check_transition(event, self.windows[window_id].phase)
+            commands += handler(self, event, now, window_id)
+        else:
+            commands += handler(self, event, now)
+        return commands
+
+    # -- kiosk -----------------------------------------------------------------------------
+    def _ticket_request(self, event: ev.TicketRequest, now: float) -> list[Command]:
+        service = self._services.get(event.service)
+        if service is None:
+            raise Refused(ErrorCode.UNKNOWN_SERVICE, event.service)
+        if not self.issuing_open(now):
+            raise Refused(ErrorCode.SERVICE_CLOSED)
+        seq = self._sequence.get(service.prefix, 0) + 1
+        no = f"{service.prefix}{seq:03d}"
+        ticket = Ticket(site=self.id, day=self.day, no=no, service=service.code, seq=seq,
+                        issued_at=now, place=self._issued + 1, priority=event.priority,
+                        appointment=event.appointment, issued_by=event.device, phone=event.phone)
+        ahead = self._ahead_in_service(ticket)
+        self._sequence[service.prefix] = seq
+        self._issued += 1
+        self.tickets[no] = ticket
+        self._enqueue(ticket)
+        slip = TicketSlip(no=no, service=service.code, issued_at=now, ahead=ahead,
+                          eta_min=self._eta_min(service.code, ahead))
+        return [TicketChanged(site=self.id, ticket=ticket), QueueChanged(site=self.id),
+                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=slip)]
+
+    # -- panel -----------------------------------------------------------------------------
+    def _login(self, event: ev.StaffLogin, now: float, window_id: str) -> list[Command]:
+        if event.staff not in self._staff:
+            raise Refused(ErrorCode.UNKNOWN_STAFF, event.staff)
+        elsewhere = [w for w in self.windows.values()
+                     if w.staff == event.staff and w.window != window_id]
+        for other in elsewhere:
+            if other.phase in (P.CALLED, P.SERVING):
+                raise Refused(ErrorCode.BUSY, f"该工作人员在{self._windows_cfg[other.window].name}仍有在办的号")
+        commands: list[Command] = []
+        for other in elsewhere:
+            commands.append(self._set_window(other.evolve(phase=P.CLOSED, staff=None, logged_in_at=None,
+                                                          pause_reason=None, paused_at=None)))
+        window = self.windows[window_id]
+        commands.append(self._set_window(window.evolve(phase=P.IDLE, staff=event.staff, logged_in_at=now,
+                                                       pause_reason=None, paused_at=None)))
+        return commands + [self._ok(event)]
+
+    def _logout(self, event: ev.StaffLogout, now: float, window_id: str) -> list[Command]:
+        window = self.windows[window_id]
+        return [self._set_window(window.evolve(phase=P.CLOSED, staff=None, logged_in_at=None,
+                                               pause_reason=None, paused_at=None, priority_streak=0)),
+                self._ok(event)]
+
+    def _pause(self, event: ev.WindowPause, now: float, window_id: str) -> list[Command]:
+        window = self.windows[window_id]
+        return [self._set_window(window.evolve(phase=P.PAUSED, pause_reason=event.reason, paused_at=now)),
+                self._ok(event)]
+
+    def _resume(self, event: ev.WindowResume, now: float, window_id: str) -> list[Command]:
+        window = self.windows[window_id]
+        return [self._set_window(window.evolve(phase=P.IDLE, pause_reason=None, paused_at=None)),
+                self._ok(event)]
+
+    def _call_next(self, event: ev.CallNext, now: float, window_id: str) -> list[Command]:
+        entry = self._choose_next(window_id)
+        if entry is None:
+            raise Refused(ErrorCode.QUEUE_EMPTY)
+        return self._call(event, now, window_id, self.tickets[entry[1]])
+
+    def _call_pick(self, event: ev.CallPick, now: float, window_id: str) -> list[Command]:
+        ticket = self.tickets.get(event.ticket)
+        # A waiting ticket, or a no-show of today whose citizen turned up late (过号重呼).
+        if ticket is None or ticket.status not in (TicketStatus.WAITING, TicketStatus.NO_SHOW):
+            raise Refused(ErrorCode.UNKNOWN_TICKET, event.ticket)
+        if not self._may_serve(window_id, ticket):
+            raise Refused(ErrorCode.NOT_ALLOWED, f"{ticket.no}（{self._services[ticket.service].name}）")
+        return self._call(event, now, window_id, ticket)
+
+    def _call(self, event: ev.Event, now: float, window_id: str, ticket: Ticket) -> list[Command]:
+        window = self.windows[window_id]
+        if ticket.status is TicketStatus.WAITING:
+            self._dequeue(ticket)
+        streak = window.priority_streak + 1 if ticket.is_priority else 0
+        ticket = ticket.evolve(status=TicketStatus.CALLED, window=window_id, staff=window.staff,
+                               called_at=now, calls=ticket.calls + 1,
+                               first_called_at=ticket.first_called_at or now)
+        self.tickets[ticket.no] = ticket
+        window = window.evolve(phase=P.CALLED, ticket=ticket.no, priority_streak=streak)
+        return [TicketChanged(site=self.id, ticket=ticket), self._set_window(window),
+                QueueChanged(site=self.id), self._announce(ticket, window_id, now, recall=False),
+                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
+
+    def _recall(self, event: ev.CallRecall, now: float, window_id: str) -> list[Command]:
+        ticket = self._current(window_id).evolve(calls=self._current(window_id).calls + 1)
+        self.tickets[ticket.no] = ticket
+        return [TicketChanged(site=self.id, ticket=ticket), self._announce(ticket, window_id, now, recall=True),
+                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
+
+    def _skip(self, event: ev.CallSkip, now: float, window_id: str) -> list[Command]:
+        ticket = self._current(window_id).evolve(status=TicketStatus.NO_SHOW, finished_at=now)
+        return self._release(event, window_id, ticket)
+
+    def _start(self, event: ev.ServiceStart, now: float, window_id: str) -> list[Command]:
+        ticket = self._current(window_id).evolve(status=TicketStatus.SERVING, started_at=now,
+                                                 staff=self.windows[window_id].staff)
+        self.tickets[ticket.no] = ticket
+        window = self.windows[window_id].evolve(phase=P.SERVING)
+        return [TicketChanged(site=self.id, ticket=ticket), self._set_window(window),
+                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
+
+    def _finish(self, event: ev.ServiceFinish, now: float, window_id: str) -> list[Command]:
+        ticket = self._current(window_id).evolve(status=TicketStatus.DONE, finished_at=now, outcome=event.outcome)
+        if ticket.started_at is not None:
+            alpha = self._rules.service_time_smoothing
+            previous = self._service_time[ticket.service]
+            self._service_time[ticket.service] = (1 - alpha) * previous + alpha * (now - ticket.started_at)
+        window = self.windows[window_id]
+        self.windows[window_id] = window.evolve(served_today=window.served_today + 1,
+                                                last_served_ticket=ticket.no, last_served_staff=window.staff)
+        return self._release(event, window_id, ticket)
+
+    def _transfer(self, event: ev.TicketTransfer, now: float, window_id: str) -> list[Command]:
+        current = self._current(window_id)
+        if event.to_service is None and event.to_window is None:
+            raise Refused(ErrorCode.BAD_REQUEST, "需要 to_service 或 to_window")
+        service = event.to_service or current.service
+        if service not in self._services:
+            raise Refused(ErrorCode.UNKNOWN_SERVICE, service)
+        if event.to_window is not None:
+            target = self._windows_cfg.get(event.to_window)
+            if target is None:
+                raise Refused(ErrorCode.UNKNOWN_WINDOW, event.to_window)
+            if target.role != "fallback" and service not in self._window_services[target.id]:
+                raise Refused(ErrorCode.NOT_ALLOWED, f"{target.name}不办理{self._services[service].name}")
+            if target.id == window_id:
+                raise Refused(ErrorCode.BAD_REQUEST, "不能转给本窗口")
+        elif service == current.service:
+            raise Refused(ErrorCode.BAD_REQUEST, "转移目标与当前业务相同")
+        ticket = current.evolve(status=TicketStatus.WAITING, service=service, directed_window=event.to_window,
+                                transfers=current.transfers + 1, started_at=None, called_at=None)
+        commands = self._release(event, window_id, ticket)
+        self._enqueue(ticket)
+        return commands
+
+    def _release(self, event: ev.Event, window_id: str, ticket: Ticket) -> list[Command]:
+        """The window is done with its current ticket (finished, no-show or transferred)."""
+        self.tickets[ticket.no] = ticket
+        window = self.windows[window_id].evolve(phase=P.IDLE, ticket=None)
+        return [TicketChanged(site=self.id, ticket=ticket), self._set_window(window), QueueChanged(site=self.id),
+                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
+
+    # -- camera, pad, liveness ---------------------------------------------------------------
+    def _presence(self, event: ev.Presence, now: float) -> list[Command]:
+        window = self.windows.get(event.window)
+        if window is None:
+            raise Refused(ErrorCode.UNKNOWN_WINDOW, event.window)
+        if window.present is event.present:
+            return []
+        return [self._set_window(window.evolve(present=event.present))]
+
+    def _tamper(self, event: ev.Tamper, now: float) -> list[Command]:
+        return []  # recorded in the event log; supervision acts on it
+
+    def _rating(self, event: ev.Rating, now: float) -> list[Command]:
+        window = self.windows.get(event.window)
+        if window is None:
+            raise Refused(ErrorCode.UNKNOWN_WINDOW, event.window)
+        number = event.ticket or window.last_served_ticket
+        if number is None:
+            raise Refused(ErrorCode.NOTHING_TO_RATE)
+        ticket = self.tickets.get(number)
+        if ticket is None or ticket.status is not TicketStatus.DONE or ticket.window != event.window:
+            raise Refused(ErrorCode.UNKNOWN_TICKET, number)
+        if ticket.rating is not None:
+            raise Refused(ErrorCode.ALREADY_RATED, number)
+        ticket = ticket.evolve(rating=event.score)
+        self.tickets[number] = ticket
+        return [TicketChanged(site=self.id, ticket=ticket),
+                RatingRecorded(site=self.id, window=event.window, device=event.device, score=event.score,
+                               at=now, ticket=number, staff=ticket.staff),
+                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=number)]
+
+    def _status(self, event: ev.DeviceStatus, now: float) -> list[Command]:
+        if self.devices_online.get(event.device) is event.online:
+            return []
+        self.devices_online[event.device] = event.online
+        return [DeviceChanged(site=self.id, device=event.device, online=event.online, at=now, reason=event.reason)]
+
+    def _heartbeat(self, event: ev.Heartbeat, now: float) -> list[Command]:
+        if self.devices_online.get(event.device):
+            return []
+        self.devices_online[event.device] = True
+        return [DeviceChanged(site=self.id, device=event.device, online=True, at=now, reason="heartbeat")]
+
+    _HANDLERS: dict[type[ev.Event], Callable] = {
+        ev.TicketRequest: _ticket_request,
+        ev.StaffLogin: _login, ev.StaffLogout: _logout,
+        ev.WindowPause: _pause, ev.WindowResume: _resume,
+        ev.CallNext: _call_next, ev.CallPick: _call_pick, ev.CallRecall: _recall, ev.CallSkip: _skip,
+        ev.ServiceStart: _start, ev.ServiceFinish: _finish, ev.TicketTransfer: _transfer,
+        ev.Presence: _presence, ev.Tamper: _tamper, ev.Rating: _rating,
+        ev.DeviceStatus: _status, ev.Heartbeat: _heartbeat,
+    }
+
+    # -- routing -----------------------------------------------------------------------------
+    def _choose_next(self, window_id: str):
+        """Green channel first, but at most ``priority_cap`` in a row while a normal ticket
+        waits; within a class, the ticket with the earliest place among the services this
+        window serves (and the tickets transferred to this window)."""
+        codes = self._window_services[window_id]
+        priority = earliest([self._priority[c] for c in codes] + [self._directed_priority[window_id]])
+        normal = earliest([self._normal[c] for c in codes] + [self._directed_normal[window_id]])
+        if priority is not None and (normal is None
+                                     or self.windows[window_id].priority_streak < self._rules.priority_cap):
+            return priority
+        return normal
+
+    def _may_serve(self, window_id: str, ticket: Ticket) -> bool:
+        if ticket.directed_window is not None:
+            return ticket.directed_window == window_id
+        return ticket.service in self._window_services[window_id]
+
+    def _lane(self, ticket: Ticket) -> Lane:
+        if ticket.directed_window is not None:
+            lanes = self._directed_priority if ticket.is_priority else self._directed_normal
+            return lanes[ticket.directed_window]
+        return (self._priority if ticket.is_priority else self._normal)[ticket.service]
+
+    def _enqueue(self, ticket: Ticket) -> None:
+        self._lane(ticket).add(ticket)
+
+    def _dequeue(self, ticket: Ticket) -> None:
+        self._lane(ticket).remove(ticket)
+
+    # -- estimates -----------------------------------------------------------------------------
+    def _ahead_in_service(self, ticket: Ticket) -> int:
+        """Tickets of the same service that will be called before this one."""
+        priority = self._priority[ticket.service]
+        if ticket.is_priority:
+            return priority.ahead_of(ticket)
+        return len(priority) + self._normal[ticket.service].ahead_of(ticket)
+
+    def _open_windows(self, service: str) -> int:
+        return sum(1 for w in self._windows_of_service[service]
+                   if self.windows[w].phase in (P.IDLE, P.CALLED, P.SERVING))
+
+    def _eta_min(self, service: str, ahead: int) -> int:
+        servers = max(1, self._open_windows(service))
+        return math.ceil(ahead * self._service_time[service] / servers / 60.0)
+
+    def position(self, number: str) -> Position | None:
+        ticket = self.tickets.get(number)
+        if ticket is None:
+            return None
+        if ticket.status is not TicketStatus.WAITING:
+            return Position(ticket=ticket, ahead=0, eta_min=0)
+        if ticket.directed_window is not None:
+            ahead = self._lane(ticket).ahead_of(ticket)
+        else:
+            ahead = self._ahead_in_service(ticket)
+        return Position(ticket=ticket, ahead=ahead, eta_min=self._eta_min(ticket.service, ahead))
+
+    def queue_view(self, now: float) -> list[ServiceQueue]:
+        view = []
+        for code, service in self._services.items():
+            normal, priority = self._normal[code], self._priority[code]
+            heads = [h for h in (normal.head(), priority.head()) if h is not None]
+            oldest = self.tickets[min(heads)[1]].issued_at if heads else None
+            waiting = len(normal) + len(priority)
+            view.append(ServiceQueue(code=code, name=service.name, prefix=service.prefix, waiting=waiting,
+                                     priority_waiting=len(priority),
+                                     oldest_wait_s=max(0.0, now - oldest) if oldest is not None else 0.0,
+                                     eta_min=self._eta_min(code, waiting),
+                                     open_windows=self._open_windows(code)))
+        return view
+
+    def waiting_directed(self) -> int:
+        return sum(len(lane) for lane in (*self._directed_normal.values(), *self._directed_priority.values()))
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _current(self, window_id: str) -> Ticket:
+        return self.tickets[self.windows[window_id].ticket]
+
+    def _set_window(self, window: WindowState) -> WindowChanged:
+        self.windows[window.window] = window
+        return WindowChanged(site=self.id, window=window)
+
+    def _announce(self, ticket: Ticket, window_id: str, now: float, *, recall: bool) -> AnnounceCall:
+        return AnnounceCall(site=self.id, ticket=ticket.no, window=window_id,
+                            window_name=self._windows_cfg[window_id].name, at=now, recall=recall)
+
+    def _ok(self, event: ev.Event) -> Reply:
+        return Reply(site=self.id, device=event.device, re=event.id, ok=True)
+
+    def window_name(self, window_id: str) -> str:
+        return self._windows_cfg[window_id].name
+
+    def staff_name(self, staff_id: str | None) -> str | None:
+        staff = self._staff.get(staff_id) if staff_id else None
+        return staff.name if staff else None

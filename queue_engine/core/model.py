@@ -1,0 +1,88 @@
+"""Values of the hall: tickets and windows. Immutable, so a snapshot handed to the store's
+writer thread or a publisher can never change under it; the hall replaces them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from .events import Outcome, PauseReason, Priority
+
+_value = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+class TicketStatus(StrEnum):
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    DONE = "done"  # finished, with an outcome
+    NO_SHOW = "no_show"
+    EXPIRED = "expired"  # still waiting when the day ended
+
+
+FINAL_STATUSES = frozenset({TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.EXPIRED})
+
+
+@_value
+class Ticket:
+    site: str
+    day: str  # local date, ISO: numbering restarts each local day
+    no: str  # e.g. "A012"
+    service: str
+    seq: int
+    issued_at: float
+    # Place in the queue: the order of issue at the site that day, kept across transfers.
+    # A counter, not a time, so a clock that steps back cannot reorder the queue.
+    place: int
+    priority: Priority | None = None
+    appointment: str | None = None
+    issued_by: str = ""  # device id, or "web" for phone tickets
+    phone: str | None = None
+    status: TicketStatus = TicketStatus.WAITING
+    window: str | None = None  # the window that called it last
+    staff: str | None = None
+    directed_window: str | None = None  # transferred to one specific window
+    called_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    outcome: Outcome | None = None
+    calls: int = 0
+    transfers: int = 0
+    first_called_at: float | None = None
+    rating: int | None = None  # 好差评 score, once per visit
+
+    @property
+    def is_priority(self) -> bool:
+        return self.priority is not None or self.appointment is not None
+
+    def evolve(self, **changes) -> Ticket:
+        return replace(self, **changes)
+
+
+class WindowPhase(StrEnum):
+    CLOSED = "closed"  # nobody logged in
+    IDLE = "idle"  # open, no current ticket
+    CALLED = "called"  # a ticket called, citizen not yet arrived
+    SERVING = "serving"
+    PAUSED = "paused"  # declared pause
+
+
+@_value
+class WindowState:
+    site: str
+    window: str
+    phase: WindowPhase = WindowPhase.CLOSED
+    staff: str | None = None
+    logged_in_at: float | None = None
+    pause_reason: PauseReason | None = None
+    paused_at: float | None = None
+    ticket: str | None = None  # current ticket number
+    priority_streak: int = 0  # consecutive priority calls, for the green-channel cap
+    served_today: int = 0
+    day: str = ""
+    last_served_ticket: str | None = None  # the visit a rating pad's score refers to
+    last_served_staff: str | None = None
+    present: bool | None = None  # camera: somebody at the seat (None: no report yet)
+
+    def evolve(self, **changes) -> WindowState:
+        return replace(self, **changes)

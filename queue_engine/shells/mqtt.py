@@ -1,0 +1,90 @@
+"""The MQTT shell: connection settings, the broker session, publishing and acknowledging.
+
+Everything that touches aiomqtt's underlying paho client is in the small functions below:
+aiomqtt acknowledges a QoS 1 message as soon as it is queued, before the engine has stored
+it, so the engine switches paho to manual acknowledgement and acknowledges after commit
+(upstream discussion: aiomqtt issue #345).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+import paho.mqtt.client as paho
+
+# Nagle's algorithm delays small request/reply packets by tens of milliseconds; the
+# broker's config sets set_tcp_nodelay for its side, this sets ours.
+TCP_NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+class BrokerUrlError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+
+    def describe(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str, *, ca_file: str | None = None) -> BrokerSettings:
+    """``mqtt://[user:pass@]host[:port]`` or ``mqtts://...`` (TLS, default port 8883)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise BrokerUrlError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+    if not parts.hostname:
+        raise BrokerUrlError(f"broker URL {url!r}: no host")
+    tls = parts.scheme in ("mqtts", "ssl")
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError:
+        raise BrokerUrlError(f"broker URL {url!r}: bad port") from None
+    return BrokerSettings(host=parts.hostname, port=port,
+                          username=unquote(parts.username) if parts.username else None,
+                          password=unquote(parts.password) if parts.password else None,
+                          tls=tls, ca_file=ca_file)
+
+
+def make_client(settings: BrokerSettings, *, identifier: str, clean_session: bool,
+                will: aiomqtt.Will | None = None, keepalive: int = 30) -> aiomqtt.Client:
+    tls_context = None
+    if settings.tls:
+        tls_context = ssl.create_default_context(cafile=settings.ca_file)
+    client = aiomqtt.Client(
+        settings.host, settings.port, identifier=identifier, username=settings.username,
+        password=settings.password, clean_session=clean_session, protocol=aiomqtt.ProtocolVersion.V311,
+        keepalive=keepalive, will=will, tls_context=tls_context, socket_options=TCP_NODELAY,
+        # Replies and board messages are many and small: let many be in flight at once.
+        max_inflight_messages=1000, timeout=10,
+    )
+    return client
+
+
+def enable_manual_ack(client: aiomqtt.Client) -> None:
+    """Set before connecting, so that messages the broker redelivers the moment the
+    persistent session resumes are not acknowledged behind our back either."""
+    client._client.manual_ack_set(True)  # noqa: SLF001 (aiomqtt offers no public switch)
+
+
+def ack(client: aiomqtt.Client, mid: int, qos: int) -> None:
+    if qos > 0:
+        client._client.ack(mid, qos)  # noqa: SLF001
+
+
+def publish_nowait(client: aiomqtt.Client, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
+    """Queue a publication without waiting for the broker's PUBACK (aiomqtt's ``publish``
+    awaits it, which would serialise every reply behind a network round trip)."""
+    info = client._client.publish(topic, payload, qos=qos, retain=retain)  # noqa: SLF001
+    return info.rc == paho.MQTT_ERR_SUCCESS

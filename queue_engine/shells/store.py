@@ -1,0 +1,272 @@
+"""SQLite persistence: an append-only event log plus current-state tables, written by one
+thread in group commits, so the event loop never waits on the disk.
+
+Schema and reads go through sqlite-utils. The hot path (one transaction per batch) uses
+prepared ``executemany`` statements on the same connection: sqlite-utils' upsert helpers
+introspect the table on every call, which costs more than the write itself at thousands
+of events a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable, Iterable
+
+import sqlite_utils
+
+from ..core.commands import DeviceChanged, RatingRecorded, TicketChanged, WindowChanged
+from ..core.events import Outcome, PauseReason, Priority
+from ..core.model import Ticket, TicketStatus, WindowPhase, WindowState
+from ..ingest import Processed
+
+log = logging.getLogger("hallwatch.store")
+
+SCHEMA_VERSION = 1
+
+TICKET_COLUMNS = [f.name for f in fields(Ticket)]
+WINDOW_COLUMNS = [f.name for f in fields(WindowState)]
+
+
+def _enum_value(value):
+    return getattr(value, "value", value)
+
+
+def ticket_row(ticket: Ticket) -> tuple:
+    return tuple(_enum_value(getattr(ticket, name)) for name in TICKET_COLUMNS)
+
+
+def ticket_from_row(row: dict) -> Ticket:
+    data = {name: row[name] for name in TICKET_COLUMNS}
+    data["status"] = TicketStatus(data["status"])
+    data["priority"] = Priority(data["priority"]) if data["priority"] else None
+    data["outcome"] = Outcome(data["outcome"]) if data["outcome"] else None
+    return Ticket(**data)
+
+
+def window_row(window: WindowState) -> tuple:
+    return tuple(_enum_value(getattr(window, name)) for name in WINDOW_COLUMNS)
+
+
+def window_from_row(row: dict) -> WindowState:
+    data = {name: row[name] for name in WINDOW_COLUMNS}
+    data["phase"] = WindowPhase(data["phase"])
+    data["pause_reason"] = PauseReason(data["pause_reason"]) if data["pause_reason"] else None
+    data["present"] = None if data["present"] is None else bool(data["present"])
+    return WindowState(**data)
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db["events"].create({"site": str, "device": str, "event_id": str, "type": str, "received_at": float,
+                         "payload": str, "error": str, "reply": str},
+                        pk=("site", "device", "event_id"), if_not_exists=True)
+    db["rejections"].create({"id": int, "at": float, "site": str, "device": str, "topic": str, "error": str,
+                             "reason": str, "payload": str}, pk="id", if_not_exists=True)
+    ticket_types = {name: (float if name.endswith("_at") else int if name in ("seq", "calls", "transfers",
+                                                                                "place", "rating") else str)
+                    for name in TICKET_COLUMNS}
+    db["tickets"].create(ticket_types, pk=("site", "day", "no"), if_not_exists=True)
+    window_types = {name: (float if name.endswith("_at") else
+                           int if name in ("priority_streak", "served_today", "present") else str)
+                    for name in WINDOW_COLUMNS}
+    db["windows"].create(window_types, pk=("site", "window"), if_not_exists=True)
+    db["ratings"].create({"id": int, "site": str, "window": str, "device": str, "ticket": str, "staff": str,
+                          "score": int, "at": float}, pk="id", if_not_exists=True)
+    db["devices"].create({"site": str, "device": str, "online": int, "changed_at": float, "reason": str},
+                         pk=("site", "device"), if_not_exists=True)
+    db["device_log"].create({"id": int, "site": str, "device": str, "online": int, "at": float, "reason": str},
+                            pk="id", if_not_exists=True)
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+    db["events"].create_index(["received_at"], if_not_exists=True)
+    db["tickets"].create_index(["site", "day", "status"], if_not_exists=True)
+
+
+def connect(path: str | Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=5000")
+    db = sqlite_utils.Database(conn)
+    ensure_schema(db)
+    return db
+
+
+@dataclass
+class Snapshot:
+    tickets: list[Ticket]
+    windows: list[WindowState]
+    recent_events: list[tuple[str, str, str, float, bytes | None]]  # (site, device, id, at, reply)
+
+
+def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Snapshot:
+    """The current state after a restart: the given days' tickets, every window, and the
+    recent event keys (for deduplication of redelivered messages)."""
+    db = connect(path)
+    try:
+        day_list = sorted(set(days))
+        marks = ",".join("?" for _ in day_list)
+        tickets = [ticket_from_row(r) for r in db.query(
+            f"select * from tickets where day in ({marks})", day_list)] if day_list else []
+        windows = [window_from_row(r) for r in db["windows"].rows]
+        recent = [(r["site"], r["device"], r["event_id"], r["received_at"],
+                   r["reply"].encode() if r["reply"] is not None else None)
+                  for r in db.query("select site, device, event_id, received_at, reply from events "
+                                    "where received_at >= ? order by received_at", [since])]
+        return Snapshot(tickets=tickets, windows=windows, recent_events=recent)
+    finally:
+        db.conn.close()
+
+
+_INSERT_EVENT = ("INSERT OR IGNORE INTO events (site, device, event_id, type, received_at, payload, error, reply) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_REJECTION = ("INSERT INTO rejections (at, site, device, topic, error, reason, payload) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_UPSERT_TICKET = (f"INSERT OR REPLACE INTO tickets ({', '.join(TICKET_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in TICKET_COLUMNS)})")
+_UPSERT_WINDOW = (f"INSERT OR REPLACE INTO windows ({', '.join(WINDOW_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in WINDOW_COLUMNS)})")
+_INSERT_RATING = "INSERT INTO ratings (site, window, device, ticket, staff, score, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_UPSERT_DEVICE = "INSERT OR REPLACE INTO devices (site, device, online, changed_at, reason) VALUES (?, ?, ?, ?, ?)"
+_INSERT_DEVICE_LOG = "INSERT INTO device_log (site, device, online, at, reason) VALUES (?, ?, ?, ?, ?)"
+
+
+def write_batch(conn: sqlite3.Connection, batch: list[Processed]) -> None:
+    """Everything a batch changed, in one transaction. A ticket or window changed several
+    times in the batch is written once, in its last state."""
+    events, rejections, ratings, devices = [], [], [], []
+    tickets: dict[tuple, tuple] = {}
+    windows: dict[tuple, tuple] = {}
+    for item in batch:
+        if item.event_row is not None:
+            events.append(item.event_row)
+        if item.rejection is not None:
+            r = item.rejection
+            rejections.append((r.at, r.site, r.device, r.topic, r.code, r.reason,
+                               r.payload.decode("utf-8", errors="replace")))
+        for c in item.commands:
+            if isinstance(c, TicketChanged):
+                tickets[(c.ticket.site, c.ticket.day, c.ticket.no)] = ticket_row(c.ticket)
+            elif isinstance(c, WindowChanged):
+                windows[(c.window.site, c.window.window)] = window_row(c.window)
+            elif isinstance(c, RatingRecorded):
+                ratings.append((c.site, c.window, c.device, c.ticket, c.staff, c.score, c.at))
+            elif isinstance(c, DeviceChanged):
+                devices.append((c.site, c.device, int(c.online), c.at, c.reason))
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if events:
+            conn.executemany(_INSERT_EVENT, events)
+        if rejections:
+            conn.executemany(_INSERT_REJECTION, rejections)
+        if tickets:
+            conn.executemany(_UPSERT_TICKET, tickets.values())
+        if windows:
+            conn.executemany(_UPSERT_WINDOW, windows.values())
+        if ratings:
+            conn.executemany(_INSERT_RATING, ratings)
+        if devices:
+            conn.executemany(_UPSERT_DEVICE, devices)
+            conn.executemany(_INSERT_DEVICE_LOG, devices)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+@dataclass
+class CommitStats:
+    batches: int = 0
+    items: int = 0
+    last_batch: int = 0
+    last_seconds: float = 0.0
+
+
+class StoreWriter:
+    """The one writer. ``submit`` from the event loop; ``on_commit(batch)`` is called from
+    the writer thread after each commit (the caller hops back to its loop); on a failed
+    commit ``on_failure(exc)`` is called and the writer stops: the in-memory state is then
+    ahead of the disk, and only a restart from the store is safe."""
+
+    _STOP = object()
+
+    def __init__(self, path: str | Path, *, on_commit: Callable[[list[Processed]], None],
+                 on_failure: Callable[[BaseException], None], synchronous: str = "FULL",
+                 max_batch: int = 5000,
+                 observe: Callable[[int, float], None] | None = None):
+        self.path = str(path)
+        self._on_commit = on_commit
+        self._on_failure = on_failure
+        self._synchronous = synchronous
+        self._max_batch = max_batch
+        self._observe = observe
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="hallwatch-store", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.stats = CommitStats()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, item: Processed) -> None:
+        self._queue.put(item)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Commit what was submitted, then stop."""
+        if self._thread.is_alive():
+            self._queue.put(self._STOP)
+            self._thread.join(timeout)
+
+    def writable(self) -> bool:
+        return self._thread.is_alive() and self._error is None
+
+    def _run(self) -> None:
+        try:
+            db = connect(self.path)
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn = db.conn
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is self._STOP:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is self._STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            started = time.perf_counter()
+            try:
+                write_batch(conn, batch)
+            except BaseException as exc:
+                log.critical("commit of %d events to %s failed: %s", len(batch), self.path, exc)
+                self._error = exc
+                self._on_failure(exc)
+                break
+            elapsed = time.perf_counter() - started
+            self.stats.batches += 1
+            self.stats.items += len(batch)
+            self.stats.last_batch = len(batch)
+            self.stats.last_seconds = elapsed
+            if self._observe is not None:
+                self._observe(len(batch), elapsed)
+            self._on_commit(batch)
+        conn.close()

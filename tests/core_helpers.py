@@ -1,0 +1,218 @@
+"""Shared helpers for the tests of the pure core (queue_engine.core).
+
+Time is a plain number (float seconds since the epoch) computed here with datetime; the
+core never reads a clock and nothing is patched. Sites are built with the real config
+model (``queue_engine.config.parse_site``), so the tests exercise the same validation a
+site file goes through.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from queue_engine.config import Site, parse_site
+from queue_engine.core import (AnnounceCall, Command, Engine, Hall, QueueChanged, RatingRecorded, Reply,
+                               TicketChanged, TicketSlip, WindowChanged)
+from queue_engine.core import events as ev
+
+SITE_ID = "hall-1"
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: float = 0) -> float:
+    """Seconds since the epoch of a wall-clock moment in Asia/Shanghai."""
+    whole = int(second)
+    micro = round((second - whole) * 1_000_000)
+    return datetime(year, month, day, hour, minute, whole, micro, tzinfo=TZ).timestamp()
+
+
+# Wednesday 2026-11-25, 09:00 in Asia/Shanghai: a working-hours moment.
+BASE = local_ts(2026, 11, 25, 9, 0)
+DAY = 24 * 3600.0
+
+WINDOWS = ("w01", "w02", "w03", "w09")
+STAFF = ("s001", "s002", "s003", "s004")
+
+
+def site_dict(*, queue: dict | None = None, hours: dict | None = None, site_id: str = SITE_ID) -> dict:
+    """A small hall: shebao (A), budongchan (B) and the fallback service fankui (F);
+    w01 comprehensive, w02 shebao only, w03 budongchan only, w09 the fallback window."""
+    data: dict = {
+        "id": site_id,
+        "name": "测试镇便民服务中心",
+        "kind": "township",
+        "timezone": "Asia/Shanghai",
+        "hours": {"periods": ["08:30-12:00", "14:30-17:30"], "issue_before_open_min": 30},
+        "queue": {"priority_cap": 2},
+        "services": [
+            {"code": "shebao", "name": "社保业务", "prefix": "A", "category": "人社"},
+            {"code": "budongchan", "name": "不动产登记", "prefix": "B", "category": "自然资源"},
+            {"code": "fankui", "name": "办不成事反映", "prefix": "F", "category": "综合"},
+        ],
+        "windows": [
+            {"id": "w01", "name": "1号窗口", "role": "comprehensive"},
+            {"id": "w02", "name": "2号窗口", "services": ["shebao"]},
+            {"id": "w03", "name": "3号窗口", "services": ["budongchan"]},
+            {"id": "w09", "name": "9号窗口", "role": "fallback", "services": ["fankui"]},
+        ],
+        "devices": [
+            {"id": "kiosk-1", "kind": "kiosk"},
+            *({"id": f"panel-{w}", "kind": "panel", "window": w} for w in WINDOWS),
+            {"id": "pad-w01", "kind": "pad", "window": "w01"},
+            {"id": "cam-w01", "kind": "camera", "window": "w01"},
+        ],
+        "staff": [{"id": s, "name": f"工作人员{s[-1]}"} for s in STAFF],
+    }
+    if queue:
+        data["queue"] = {**data["queue"], **queue}
+    if hours:
+        data["hours"] = {**data["hours"], **hours}
+    return data
+
+
+def make_site(**kwargs) -> Site:
+    return parse_site(site_dict(**kwargs))
+
+
+def make_engine(**kwargs) -> Engine:
+    return Engine([make_site(**kwargs)])
+
+
+# -- event builders ---------------------------------------------------------------------------
+_ids = itertools.count(1)
+
+
+def next_id() -> str:
+    return f"e{next(_ids)}"
+
+
+def ticket_request(service: str, *, device: str = "kiosk-1", **fields) -> ev.TicketRequest:
+    return ev.TicketRequest(site=SITE_ID, device=device, id=next_id(), service=service, **fields)
+
+
+def panel_event(window: str, cls: type[ev.Event], **fields) -> ev.Event:
+    return cls(site=SITE_ID, device=f"panel-{window}", id=next_id(), **fields)
+
+
+def rating(window: str, score: int, *, device: str = "pad-w01", **fields) -> ev.Rating:
+    return ev.Rating(site=SITE_ID, device=device, id=next_id(), window=window, score=score, **fields)
+
+
+# -- reading command lists ---------------------------------------------------------------------
+def replies(commands: list[Command]) -> list[Reply]:
+    return [c for c in commands if isinstance(c, Reply)]
+
+
+def calls(commands: list[Command]) -> list[AnnounceCall]:
+    return [c for c in commands if isinstance(c, AnnounceCall)]
+
+
+def ticket_changes(commands: list[Command]) -> list[TicketChanged]:
+    return [c for c in commands if isinstance(c, TicketChanged)]
+
+
+def window_changes(commands: list[Command]) -> list[WindowChanged]:
+    return [c for c in commands if isinstance(c, WindowChanged)]
+
+
+def queue_changes(commands: list[Command]) -> list[QueueChanged]:
+    return [c for c in commands if isinstance(c, QueueChanged)]
+
+
+def ratings(commands: list[Command]) -> list[RatingRecorded]:
+    return [c for c in commands if isinstance(c, RatingRecorded)]
+
+
+def the_reply(commands: list[Command]) -> Reply:
+    found = replies(commands)
+    assert len(found) == 1, f"expected exactly one reply, got {commands!r}"
+    return found[0]
+
+
+def latest_state(commands: list[Command]):
+    """The latest Ticket per number and WindowState per window, as a store would keep them."""
+    tickets, windows = {}, {}
+    for command in commands:
+        if isinstance(command, TicketChanged):
+            tickets[(command.ticket.site, command.ticket.day, command.ticket.no)] = command.ticket
+        elif isinstance(command, WindowChanged):
+            windows[(command.window.site, command.window.window)] = command.window
+    return list(tickets.values()), list(windows.values())
+
+
+def snapshot(hall: Hall, now: float):
+    """Everything observable about a hall's queue and windows (values are frozen)."""
+    return (
+        hall.day,
+        hall.next_deadline(),
+        dict(hall.tickets),
+        dict(hall.windows),
+        hall.queue_view(now),
+        hall.waiting_directed(),
+        {no: hall.position(no) for no in hall.tickets},
+    )
+
+
+class Driver:
+    """Drives one engine through a scripted day. Each event advances the clock by ``step``
+    seconds first, so every event has its own time and places in the queue are distinct."""
+
+    def __init__(self, engine: Engine | None = None, *, now: float = BASE, step: float = 1.0, **site_kwargs):
+        self.now = now
+        self.step = step
+        self.log: list[Command] = []
+        if engine is None:
+            # A fresh engine starts its day (the windows' day is set) before the first event,
+            # so that a test's first event returns only its own commands.
+            engine = make_engine(**site_kwargs)
+            self.log += engine.tick(now)
+        self.engine = engine
+
+    @property
+    def hall(self) -> Hall:
+        return self.engine.hall(SITE_ID)
+
+    def send(self, event: ev.Event, *, at: float | None = None) -> list[Command]:
+        self.now = at if at is not None else self.now + self.step
+        commands = self.engine.handle(event, self.now)
+        self.log += commands
+        return commands
+
+    def tick(self, at: float) -> list[Command]:
+        self.now = at
+        commands = self.engine.tick(at)
+        self.log += commands
+        return commands
+
+    # -- kiosk
+    def issue(self, service: str, *, at: float | None = None, **fields) -> TicketSlip:
+        reply = the_reply(self.send(ticket_request(service, **fields), at=at))
+        assert reply.ok, reply
+        assert isinstance(reply.ticket, TicketSlip)
+        return reply.ticket
+
+    # -- panel
+    def panel(self, window: str, cls: type[ev.Event], *, at: float | None = None, **fields) -> list[Command]:
+        return self.send(panel_event(window, cls, **fields), at=at)
+
+    def ok(self, window: str, cls: type[ev.Event], **fields) -> Reply:
+        reply = the_reply(self.panel(window, cls, **fields))
+        assert reply.ok, reply
+        return reply
+
+    def login(self, window: str, staff: str) -> None:
+        self.ok(window, ev.StaffLogin, staff=staff)
+
+    def call_next(self, window: str) -> str:
+        reply = self.ok(window, ev.CallNext)
+        assert isinstance(reply.ticket, str)
+        return reply.ticket
+
+    def serve(self, window: str, outcome: ev.Outcome = ev.Outcome.DONE) -> str:
+        """Call the next ticket, start and finish it; returns its number."""
+        no = self.call_next(window)
+        self.ok(window, ev.ServiceStart)
+        self.ok(window, ev.ServiceFinish, outcome=outcome)
+        return no

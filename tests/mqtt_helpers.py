@@ -1,0 +1,131 @@
+"""Test-side MQTT clients (paho, threaded): a device that sends events and waits for its
+replies, and a listener that records what the engine publishes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import queue
+import threading
+import time
+from collections import defaultdict
+
+import paho.mqtt.client as paho
+
+ROOT = "hallwatch"
+
+
+def _client(client_id: str, port: int, *, clean: bool = True, will: tuple[str, bytes] | None = None) -> paho.Client:
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
+                         protocol=paho.MQTTv311)
+    if will:
+        client.will_set(will[0], will[1], qos=1, retain=True)
+    connected = threading.Event()
+    client.on_connect = lambda *a: connected.set()
+    client.connect("127.0.0.1", port, keepalive=30)
+    client.loop_start()
+    if not connected.wait(10):
+        raise RuntimeError(f"{client_id} could not connect to port {port}")
+    return client
+
+
+class Listener:
+    """Subscribes to topic filters and keeps every message, in order of arrival."""
+
+    def __init__(self, port: int, *filters: str, client_id: str | None = None):
+        self.messages: list[tuple[str, bytes, bool, float]] = []
+        self._cond = threading.Condition()
+        self.client = _client(client_id or f"listener-{id(self)}", port)
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.subscribe([(f, 1) for f in filters])
+        if not subscribed.wait(10):
+            raise RuntimeError("subscription not acknowledged")
+
+    def _on_message(self, client, userdata, message):
+        with self._cond:
+            self.messages.append((message.topic, message.payload, message.retain, time.monotonic()))
+            self._cond.notify_all()
+
+    def on(self, topic: str) -> list[dict]:
+        with self._cond:
+            return [json.loads(p) for t, p, _, _ in self.messages if t == topic]
+
+    def wait_for(self, predicate, timeout: float = 10.0):
+        """Wait until predicate(messages) returns something truthy, and return it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                result = predicate(self.messages)
+                if result:
+                    return result
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"condition not met; {len(self.messages)} messages seen: "
+                                       f"{[(t, p[:120]) for t, p, _, _ in self.messages[-10:]]}")
+                self._cond.wait(remaining)
+
+    def wait_topic(self, topic: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        return self.wait_for(lambda msgs: (lambda hits: hits if len(hits) >= count else None)(
+            [json.loads(p) for t, p, _, _ in msgs if t == topic]), timeout)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class Device:
+    """A device of the protocol: publishes events on its own topic, collects its replies."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, port: int, device_id: str, site: str = "demo"):
+        self.site = site
+        self.device_id = device_id
+        self.replies: dict[str, dict] = {}
+        self.reply_log: list[dict] = []
+        self._cond = threading.Condition()
+        self.client = _client(device_id, port)
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.subscribe(self.topic("reply"), 1)
+        if not subscribed.wait(10):
+            raise RuntimeError("subscription not acknowledged")
+
+    def topic(self, channel: str) -> str:
+        return f"{ROOT}/{self.site}/dev/{self.device_id}/{channel}"
+
+    def _on_message(self, client, userdata, message):
+        body = json.loads(message.payload)
+        with self._cond:
+            self.reply_log.append(body)
+            self.replies.setdefault(body["re"], body)
+            self._cond.notify_all()
+
+    def send(self, type_: str, event_id: str | None = None, **fields) -> str:
+        event_id = event_id or f"{self.device_id}-{next(self._ids)}-{time.monotonic_ns()}"
+        body = {"v": 1, "id": event_id, "ts": "2026-11-25T09:00:00+08:00", "type": type_, **fields}
+        self.client.publish(self.topic("event"), json.dumps(body), qos=1).wait_for_publish(10)
+        return event_id
+
+    def raw(self, payload: bytes | str, channel: str = "event") -> None:
+        self.client.publish(self.topic(channel), payload, qos=1).wait_for_publish(10)
+
+    def wait_reply(self, event_id: str, timeout: float = 10.0) -> dict:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while event_id not in self.replies:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no reply to {event_id} for {self.device_id}")
+                self._cond.wait(remaining)
+            return self.replies[event_id]
+
+    def request(self, type_: str, **fields) -> dict:
+        return self.wait_reply(self.send(type_, **fields))
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -1,0 +1,467 @@
+"""The site configuration loader, exercised on real TOML files.
+
+Every error test writes a file to ``tmp_path``, loads it with the real loader and checks
+that the error names the file, the field path and the problem, as a hall's IT officer
+would read it.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from queue_engine.config import (
+    ConfigError,
+    DeviceKind,
+    Site,
+    WindowRole,
+    load_site,
+    load_sites,
+)
+
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo-site.toml"
+
+# A small valid site; error tests append or substitute one faulty part.
+BASE_HEAD = """\
+id = "mini"
+name = "测试镇行政审批服务中心"
+kind = "township"
+timezone = "Asia/Shanghai"
+
+[hours]
+periods = ["08:30-12:00", "14:30-17:30"]
+"""
+
+BASE_SERVICES = """\
+[[services]]
+code = "shebao"
+prefix = "A"
+name = "社会保障"
+category = "就业和社会保障"
+
+[[services]]
+code = "budongchan"
+prefix = "B"
+name = "不动产登记"
+category = "不动产登记"
+"""
+
+BASE_WINDOWS = """\
+[[windows]]
+id = "w01"
+name = "1号窗口"
+role = "comprehensive"
+
+[[windows]]
+id = "w02"
+name = "2号窗口"
+services = ["shebao"]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "site.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def base_site(head: str = BASE_HEAD, services: str = BASE_SERVICES, windows: str = BASE_WINDOWS,
+              extra: str = "") -> str:
+    return "\n".join([head, services, windows, extra])
+
+
+def load_error(path: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_site(path)
+    return info.value
+
+
+def assert_every_line_names_file(err: ConfigError, path: Path) -> None:
+    assert err.path == str(path)
+    assert err.problems, "a ConfigError must carry at least one problem"
+    lines = str(err).splitlines()
+    assert len(lines) == len(err.problems)
+    for line, problem in zip(lines, err.problems):
+        assert line == f"{path}: {problem}"
+
+
+# ---------------------------------------------------------------------------
+# The demo site
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo() -> Site:
+    return load_site(DEMO)
+
+
+def test_base_fixture_is_valid(tmp_path):
+    # The error tests below rely on the base being valid apart from what they break.
+    site = load_site(write(tmp_path, base_site()))
+    assert site.id == "mini"
+    assert [w.id for w in site.windows] == ["w01", "w02"]
+
+
+def test_demo_site_top_level(demo):
+    assert demo.id == "demo"
+    assert demo.kind == "township"
+    assert "行政审批服务中心" in demo.name
+    assert demo.timezone == "Asia/Shanghai"
+    assert demo.tz.key == "Asia/Shanghai"
+    assert demo.hours.spans() == [(time(8, 30), time(12, 0)), (time(14, 30), time(17, 30))]
+    assert demo.queue.priority_cap == 2
+
+
+def test_demo_site_covers_every_category_of_the_county_policy(demo):
+    categories = {s.category for s in demo.services}
+    required = {"就业和社会保障", "医疗保障", "不动产登记", "社会救助", "户籍管理", "水电气",
+                "市场主体登记", "退役军人服务", "兜底服务", "一件事一次办"}
+    assert required <= categories
+    assert any(s.category == "兜底服务" and "办不成事" in s.name for s in demo.services)
+
+
+def test_demo_site_required_services_and_prefixes(demo):
+    assert demo.service("shebao").prefix == "A"
+    assert demo.service("budongchan").prefix == "B"
+    prefixes = [s.prefix for s in demo.services]
+    assert len(prefixes) == len(set(prefixes))
+    assert all(re.fullmatch(r"[A-Z]", p) for p in prefixes)
+    assert demo.service("nosuch") is None
+
+
+def test_demo_site_themes_bundle_existing_services(demo):
+    themes = [s for s in demo.services if s.theme]
+    assert len(themes) >= 2
+    codes = {s.code for s in demo.services}
+    for theme in themes:
+        assert theme.category == "一件事一次办"
+        assert len(theme.includes) >= 2
+        assert set(theme.includes) <= codes
+        assert theme.code not in theme.includes
+        # a theme bundles ordinary services, not other themes
+        assert not any(demo.service(code).theme for code in theme.includes)
+
+
+def test_demo_site_every_guide_is_complete(demo):
+    for service in demo.services:
+        assert service.guide.missing_fields() == [], service.code
+        assert service.guide.item_type in ("即办件", "承诺件"), service.code
+        assert service.guide.basis.startswith("《"), service.code
+        assert service.expected_service_min > 0 and service.target_wait_min > 0
+
+
+def test_demo_site_windows(demo):
+    assert len(demo.windows) >= 8
+    w01, w02 = demo.window("w01"), demo.window("w02")
+    assert w01.name == "1号窗口" and w01.role is WindowRole.COMPREHENSIVE
+    assert w02.name == "2号窗口" and w02.role is WindowRole.STANDARD
+    assert demo.window_services(w01) == frozenset(s.code for s in demo.services)
+    assert demo.window_services(w02) == frozenset({"shebao"})
+    assert demo.window("w99") is None
+    fallback = [w for w in demo.windows if w.role is WindowRole.FALLBACK]
+    assert len(fallback) == 1
+    assert "banbucheng" in demo.window_services(fallback[0])
+    assert all(w.unit for w in demo.windows)
+
+
+def test_demo_site_every_service_has_a_specialist_or_fallback_window(demo):
+    # w01 serves everything; the hall still needs a non-comprehensive window for each
+    # ordinary service so one absence does not close a service.
+    specialist = {code for w in demo.windows if w.role is not WindowRole.COMPREHENSIVE
+                  for code in demo.window_services(w)}
+    assert {s.code for s in demo.services} <= specialist
+
+
+def test_demo_site_devices(demo):
+    kiosk = demo.device("kiosk-1")
+    assert kiosk.kind is DeviceKind.KIOSK and kiosk.window is None
+    assert demo.device("board-1").kind is DeviceKind.DISPLAY
+    assert demo.device("selfservice-1").kind is DeviceKind.SELFSERVICE
+    for window in demo.windows:
+        for prefix, kind in (("panel", DeviceKind.PANEL), ("cam", DeviceKind.CAMERA),
+                             ("pad", DeviceKind.PAD)):
+            device = demo.device(f"{prefix}-{window.id}")
+            assert device is not None, f"{prefix}-{window.id} missing"
+            assert device.kind is kind
+            assert device.window == window.id
+
+
+def test_demo_site_staff(demo):
+    ids = [s.id for s in demo.staff]
+    assert "s001" in ids
+    assert len(ids) >= len(demo.windows)
+    assert ids == [f"s{n:03d}" for n in range(1, len(ids) + 1)]
+    for member in demo.staff:
+        assert member.name and member.unit and member.title
+
+
+# ---------------------------------------------------------------------------
+# Errors: file, field path, problem
+# ---------------------------------------------------------------------------
+
+
+def test_unknown_key_in_window(tmp_path):
+    windows = BASE_WINDOWS.replace('role = "comprehensive"', 'role = "comprehensive"\ncolour = "red"')
+    path = write(tmp_path, base_site(windows=windows))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert err.problems == ["windows[0].colour: unknown field (not allowed here)"]
+    assert str(path) in str(err)
+    assert "windows[0].colour" in str(err)
+    assert "unknown field" in str(err)
+
+
+def test_unknown_key_in_guide(tmp_path):
+    services = BASE_SERVICES + '\n[services.guide]\nbasis = "x"\nfees = "不收费"\n'
+    path = write(tmp_path, base_site(services=services))
+    err = load_error(path)
+    assert err.problems == ["services[1].guide.fees: unknown field (not allowed here)"]
+
+
+def test_unknown_top_level_key(tmp_path):
+    path = write(tmp_path, base_site(head=BASE_HEAD.replace('kind =', 'county = "内乡县"\nkind =')))
+    err = load_error(path)
+    assert err.problems == ["county: unknown field (not allowed here)"]
+
+
+def test_missing_required_fields(tmp_path):
+    head = BASE_HEAD.replace('name = "测试镇行政审批服务中心"\n', "")
+    windows = BASE_WINDOWS.replace('name = "2号窗口"\n', "")
+    path = write(tmp_path, base_site(head=head, windows=windows))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    # both problems are reported at once, each with its own path
+    assert sorted(err.problems) == ["name: required field is missing",
+                                    "windows[1].name: required field is missing"]
+
+
+def test_missing_services_section(tmp_path):
+    path = write(tmp_path, base_site(services="", windows='[[windows]]\nid = "w01"\nname = "1号窗口"\n'
+                                                 'role = "comprehensive"\n'))
+    err = load_error(path)
+    assert err.problems == ["services: required field is missing"]
+
+
+def test_duplicate_service_prefix(tmp_path):
+    services = BASE_SERVICES.replace('prefix = "B"', 'prefix = "A"')
+    path = write(tmp_path, base_site(services=services))
+    err = load_error(path)
+    assert str(err).startswith(f"{path}: ")
+    assert "services[1].prefix: duplicate 'A'" in str(err)
+    assert "services[0].prefix" not in str(err)
+
+
+def test_duplicate_window_id(tmp_path):
+    windows = BASE_WINDOWS.replace('id = "w02"', 'id = "w01"')
+    path = write(tmp_path, base_site(windows=windows))
+    err = load_error(path)
+    assert "windows[1].id: duplicate 'w01'" in str(err)
+
+
+def test_lowercase_prefix_refused(tmp_path):
+    services = BASE_SERVICES.replace('prefix = "B"', 'prefix = "b"')
+    path = write(tmp_path, base_site(services=services))
+    err = load_error(path)
+    assert len(err.problems) == 1
+    assert err.problems[0].startswith("services[1].prefix: ")
+    assert "pattern" in err.problems[0]
+
+
+def test_window_lists_unknown_service(tmp_path):
+    windows = BASE_WINDOWS.replace('services = ["shebao"]', 'services = ["shebao", "nosuch"]')
+    path = write(tmp_path, base_site(windows=windows))
+    err = load_error(path)
+    assert str(err).startswith(f"{path}: ")
+    assert "windows[1].services: unknown service 'nosuch'" in str(err)
+
+
+def test_standard_window_without_services(tmp_path):
+    windows = BASE_WINDOWS.replace('services = ["shebao"]\n', "")
+    path = write(tmp_path, base_site(windows=windows))
+    err = load_error(path)
+    assert err.problems == ["windows[1]: a window that is not comprehensive must list the services it serves"]
+
+
+def test_service_served_by_no_window(tmp_path):
+    windows = BASE_WINDOWS.replace('role = "comprehensive"', 'services = ["shebao"]')
+    path = write(tmp_path, base_site(windows=windows))
+    err = load_error(path)
+    assert "services[1]: no window serves 'budongchan'" in str(err)
+    assert "shebao'" not in str(err)
+
+
+def test_theme_includes_unknown_service(tmp_path):
+    services = BASE_SERVICES + textwrap.dedent("""
+        [[services]]
+        code = "kaiban"
+        prefix = "X"
+        name = "我要开办企业"
+        category = "一件事一次办"
+        theme = true
+        includes = ["shebao", "shichang"]
+        """)
+    path = write(tmp_path, base_site(services=services))
+    err = load_error(path)
+    assert "services[2].includes: unknown service 'shichang'" in str(err)
+
+
+def test_device_window_does_not_exist(tmp_path):
+    extra = '[[devices]]\nid = "cam-w09"\nkind = "camera"\nwindow = "w09"\n'
+    path = write(tmp_path, base_site(extra=extra))
+    err = load_error(path)
+    assert str(err).startswith(f"{path}: ")
+    assert "devices[0].window: unknown window 'w09'" in str(err)
+
+
+def test_panel_device_without_window(tmp_path):
+    extra = ('[[devices]]\nid = "kiosk-1"\nkind = "kiosk"\n\n'
+             '[[devices]]\nid = "panel-w01"\nkind = "panel"\n')
+    path = write(tmp_path, base_site(extra=extra))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert err.problems == ["devices[1]: a panel device must name its window"]
+
+
+def test_kiosk_without_window_is_fine(tmp_path):
+    extra = '[[devices]]\nid = "kiosk-1"\nkind = "kiosk"\n'
+    site = load_site(write(tmp_path, base_site(extra=extra)))
+    assert site.device("kiosk-1").window is None
+
+
+def test_unknown_device_kind(tmp_path):
+    extra = '[[devices]]\nid = "tv-1"\nkind = "television"\n'
+    path = write(tmp_path, base_site(extra=extra))
+    err = load_error(path)
+    assert len(err.problems) == 1
+    assert err.problems[0].startswith("devices[0].kind: ")
+    assert "'kiosk'" in err.problems[0]  # the message lists the allowed kinds
+
+
+def test_bad_timezone(tmp_path):
+    path = write(tmp_path, base_site(head=BASE_HEAD.replace("Asia/Shanghai", "Mars/Olympus_Mons")))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert err.problems == ["timezone: unknown timezone 'Mars/Olympus_Mons'"]
+
+
+def test_timezone_naming_a_tz_directory(tmp_path):
+    path = write(tmp_path, base_site(head=BASE_HEAD.replace("Asia/Shanghai", "Asia")))
+    err = load_error(path)
+    assert err.problems == ["timezone: unknown timezone 'Asia'"]
+
+
+def test_bad_opening_period_reversed(tmp_path):
+    head = BASE_HEAD.replace('["08:30-12:00", "14:30-17:30"]', '["12:00-08:00"]')
+    path = write(tmp_path, base_site(head=head))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert err.problems == ["hours.periods: '12:00-08:00' ends before it starts"]
+
+
+@pytest.mark.parametrize("periods, problem", [
+    ('["8:30-12:00"]', "'8:30' is not a time of day HH:MM"),
+    ('["08:30~12:00"]', "'08:30~12:00' is not a period HH:MM-HH:MM"),
+    ('["14:30-17:30", "08:30-12:00"]', "'08:30-12:00' overlaps or precedes the period before it"),
+    ('["08:30-12:00", "11:00-17:30"]', "'11:00-17:30' overlaps or precedes the period before it"),
+    ("[]", "at least one opening period is required"),
+    ('["08:30-08:30"]', "'08:30-08:30' ends before it starts"),  # an empty period
+])
+def test_bad_opening_periods(tmp_path, periods, problem):
+    head = BASE_HEAD.replace('["08:30-12:00", "14:30-17:30"]', periods)
+    err = load_error(write(tmp_path, base_site(head=head)))
+    assert err.problems == [f"hours.periods: {problem}"]
+
+
+def test_priority_cap_out_of_range(tmp_path):
+    path = write(tmp_path, base_site(extra="[queue]\npriority_cap = 0\n"))
+    err = load_error(path)
+    assert len(err.problems) == 1
+    assert err.problems[0].startswith("queue.priority_cap: ")
+    assert "greater than or equal to 1" in err.problems[0]
+
+
+def test_invalid_toml(tmp_path):
+    path = write(tmp_path, 'id = "demo"\nname = "赤眉镇\n')  # unterminated string
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert len(err.problems) == 1
+    assert "TOML" in err.problems[0]
+    assert "line 2" in err.problems[0]  # tomllib's position survives, so it can be found
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nosuch.toml"
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert len(err.problems) == 1
+    assert err.problems[0].startswith("cannot read file")
+    assert "No such file" in err.problems[0]
+
+
+def test_file_not_utf8(tmp_path):
+    path = tmp_path / "gbk.toml"
+    path.write_bytes(base_site().encode("gbk"))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert "UTF-8" in err.problems[0]
+
+
+def test_cross_reference_problems_are_separate_and_located(tmp_path):
+    windows = BASE_WINDOWS.replace('services = ["shebao"]', 'services = ["nosuch"]')
+    services = BASE_SERVICES.replace('prefix = "B"', 'prefix = "A"')
+    path = write(tmp_path, base_site(services=services, windows=windows))
+    err = load_error(path)
+    assert sorted(err.problems) == ["services[1].prefix: duplicate 'A'",
+                                    "windows[1].services: unknown service 'nosuch'"]
+
+
+def test_problems_from_several_sections_reported_together(tmp_path):
+    windows = BASE_WINDOWS.replace('role = "comprehensive"', 'role = "comprehensive"\ncolour = "red"')
+    head = BASE_HEAD.replace("Asia/Shanghai", "Nowhere/City")
+    extra = '[[devices]]\nid = "panel-w01"\nkind = "panel"\n'
+    path = write(tmp_path, base_site(head=head, windows=windows, extra=extra))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert sorted(err.problems) == [
+        "devices[0]: a panel device must name its window",
+        "timezone: unknown timezone 'Nowhere/City'",
+        "windows[0].colour: unknown field (not allowed here)",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Several sites
+# ---------------------------------------------------------------------------
+
+
+def test_load_sites_distinct_ids(tmp_path):
+    first = write(tmp_path, base_site(), "a.toml")
+    second = write(tmp_path, base_site(head=BASE_HEAD.replace('id = "mini"', 'id = "other"')), "b.toml")
+    sites = load_sites([first, second, DEMO])
+    assert [s.id for s in sites] == ["mini", "other", "demo"]
+
+
+def test_load_sites_duplicate_id(tmp_path):
+    first = write(tmp_path, base_site(), "chimei.toml")
+    second = write(tmp_path, base_site(), "chimei-copy.toml")
+    with pytest.raises(ConfigError) as info:
+        load_sites([first, second])
+    err = info.value
+    assert err.path == str(second)  # the later file is the one at fault
+    assert_every_line_names_file(err, second)
+    assert err.problems == [f"id: site 'mini' is already defined in {first}"]
+
+
+def test_load_sites_reports_the_invalid_file(tmp_path):
+    good = write(tmp_path, base_site(), "good.toml")
+    bad = write(tmp_path, base_site(head=BASE_HEAD.replace('kind = "township"', 'kind = "city"')), "bad.toml")
+    with pytest.raises(ConfigError) as info:
+        load_sites([good, bad])
+    assert info.value.path == str(bad)
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].startswith("kind: ")
+    assert "'township'" in info.value.problems[0]
