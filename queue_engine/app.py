@@ -12,7 +12,7 @@ import logging
 import math
 import sqlite3
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -73,12 +73,12 @@ class EngineApp:
     # -- start-up ----------------------------------------------------------------------
     def restore(self) -> None:
         now = self.clock.now()
-        days = set()
-        for site in self.sites:
-            local = datetime.fromtimestamp(now, site.tz).date()
-            days.update({local.isoformat(), (local - timedelta(days=1)).isoformat()})
+        days = {datetime.fromtimestamp(now, site.tz).date().isoformat() for site in self.sites}
         snapshot = load_snapshot(self.db_path, since=now - DEDUPE_RETENTION_S, days=days)
-        self.engine.restore(now=now, tickets=snapshot.tickets, windows=snapshot.windows)
+        # What the day roll changed while the engine was down (expired tickets, released
+        # windows) is stored like any other change.
+        self._submit(Processed(at=now, commands=self.engine.restore(
+            now=now, tickets=snapshot.tickets, windows=snapshot.windows)))
         for site, device, event_id, at, reply in snapshot.recent_events:
             self.ingest.dedupe.remember((site, device, event_id), at, reply)
         waiting = sum(1 for t in snapshot.tickets if t.status == "waiting")
@@ -92,12 +92,10 @@ class EngineApp:
                  f", clock from {datetime.fromtimestamp(self.clock.now(), timezone.utc).isoformat()} x{self.clock.speed:g}"
                  if self.clock.simulated else "")
         try:
-            self.restore()
             self.writer.start()
+            self.restore()
         except (sqlite3.Error, OSError) as exc:
             raise StoreFailed(f"store {self.db_path} cannot be opened: {exc}") from None
-        # Expiries due while the engine was down (e.g. it was stopped before midnight).
-        self._submit(self.ingest.tick(self.clock.now()))
         tasks = [asyncio.create_task(self._session(), name="mqtt"),
                  asyncio.create_task(self._timer(), name="timer")]
         try:

@@ -14,8 +14,8 @@ from queue_engine.core import (WINDOW_TRANSITIONS, AnnounceCall, Engine, ErrorCo
                                TicketChanged, TicketSlip, TicketStatus, WindowChanged, WindowPhase)
 from queue_engine.core import events as ev
 
-from core_helpers import (BASE, DAY, SITE_ID, TZ, Driver, calls, latest_state, local_ts, make_engine, panel_event,
-                          queue_changes, rating, ratings, replies, snapshot, the_reply, ticket_changes,
+from core_helpers import (BASE, DAY, SITE_ID, Driver, calls, latest_state, local_ts, make_engine, panel_event,
+                          queue_changes, rating, ratings, snapshot, the_reply, ticket_changes,
                           ticket_request, window_changes)
 
 P = WindowPhase
@@ -453,6 +453,15 @@ def test_comprehensive_window_calls_the_longest_waiting_across_services():
     assert call_order(d, "w01", 5) == issued
 
 
+def test_tickets_issued_in_the_same_second_are_called_in_issue_order():
+    d = Driver()
+    at = BASE + 30
+    issued = [d.issue(s, at=at).no for s in ("budongchan", "budongchan", "shebao", "budongchan", "shebao")]
+    assert issued == ["B001", "B002", "A001", "B003", "A002"]
+    d.login("w01", "s001")
+    assert call_order(d, "w01", 5) == issued
+
+
 def test_green_channel_with_cap_two():
     """5 priority and 3 normal waiting (normal issued first) give P,P,N,P,P,N,P,N:
     ``_choose_next`` takes priority while ``priority_streak < priority_cap`` (2) or no
@@ -543,8 +552,6 @@ def test_a_no_show_can_be_called_again_with_call_pick():
     assert d.hall.tickets["A001"].status is TicketStatus.DONE
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: re-calling a no-show (call.pick) keeps the finished_at "
-                   "stamped by call.skip, so a ticket that is CALLED again reports a finish time")
 def test_recalled_no_show_is_not_finished():
     d = Driver()
     d.issue("shebao")
@@ -735,26 +742,18 @@ def test_restore_on_a_later_day_ignores_old_tickets_and_restarts_numbering():
     assert the_reply(commands).ticket.no == "A001"
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: Hall.restore of a window saved on an earlier day keeps its "
-                   "CALLED/SERVING phase and the old ticket number (unlike _roll_day, which makes it IDLE and "
-                   "clears ticket and last_served_*), although that ticket is dropped from hall.tickets")
 def test_restore_on_a_later_day_releases_yesterdays_current_ticket():
     hall = restored_next_day().hall(SITE_ID)
     w01 = hall.windows["w01"]
     assert (w01.phase, w01.ticket, w01.staff) == (P.IDLE, None, "s001")
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason="core bug: after restoring yesterday's CALLED window, "
-                   "call.recall/skip/start/transfer look up the dropped ticket and raise KeyError out of "
-                   "Engine.handle (the window is wedged: logout, login and call.next are refused as busy)")
 def test_restore_on_a_later_day_does_not_crash_the_engine():
     engine = restored_next_day()
     commands = engine.handle(panel_event("w01", ev.CallRecall), BASE + DAY + 1)
     assert the_reply(commands).error == ErrorCode.NO_CURRENT_TICKET.value
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: Hall.restore on a later day keeps last_served_ticket from "
-                   "the earlier day, so a rating pad's score is refused unknown_ticket, not nothing_to_rate")
 def test_restore_on_a_later_day_leaves_nothing_to_rate():
     engine = restored_next_day()
     commands = engine.handle(rating("w02", 5, device="pad-w01"), BASE + DAY + 1)
@@ -802,15 +801,17 @@ def test_rating_refusals():
 # =========================================================================================
 # the Hall's own contract
 # =========================================================================================
-@pytest.mark.xfail(strict=True, reason="core bug: Hall.handle rolls the day (dropping yesterday's tickets, "
-                   "resetting windows) before checking the event; when the event is then refused the hall has "
-                   "changed and the TicketChanged(expired) commands of the roll are lost. Engine.handle hides "
-                   "it by ticking first; Hall.handle's docstring promises 'changed nothing'")
-def test_hall_refusal_after_midnight_changes_nothing():
+def test_hall_refusal_after_midnight_changes_nothing_but_the_day_roll():
+    """Hall.handle first does what tick(now) would; a refused event changes nothing more,
+    and the roll's commands ride on the refusal so that the caller can still store them."""
     d = Driver()
     d.issue("shebao")
     hall = d.hall
-    before = (hall.day, dict(hall.tickets), dict(hall.windows))
-    with pytest.raises(Refused):
+    twin = make_engine().hall(SITE_ID)
+    twin.restore(now=d.now, tickets=list(hall.tickets.values()), windows=list(hall.windows.values()))
+    expected_roll = twin.tick(BASE + DAY)
+    with pytest.raises(Refused) as refused:
         hall.handle(panel_event("w01", ev.CallNext), BASE + DAY)  # w01 is closed
-    assert (hall.day, dict(hall.tickets), dict(hall.windows)) == before
+    assert refused.value.pending == expected_roll
+    assert [c.ticket.status for c in ticket_changes(refused.value.pending)] == [TicketStatus.EXPIRED]
+    assert (hall.day, hall.tickets, hall.windows) == (twin.day, twin.tickets, twin.windows)

@@ -34,10 +34,12 @@ class Engine:
         except KeyError:
             raise UnknownSite(site) from None
 
-    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState]) -> None:
+    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState]) -> list[Command]:
+        commands: list[Command] = []
         for site, hall in self.halls.items():
-            hall.restore(now=now, tickets=[t for t in tickets if t.site == site],
-                         windows=[w for w in windows if w.site == site])
+            commands += hall.restore(now=now, tickets=[t for t in tickets if t.site == site],
+                                     windows=[w for w in windows if w.site == site])
+        return commands
 
     def handle(self, event: Event, now: float) -> list[Command]:
         hall = self.hall(event.site)
@@ -45,6 +47,7 @@ class Engine:
         try:
             commands += hall.handle(event, now)
         except Refused as refusal:
+            commands += refusal.pending
             commands.append(Reply(site=event.site, device=event.device, re=event.id, ok=False,
                                   error=refusal.code.value, message=refusal.message))
         return commands

@@ -53,5 +53,6 @@ class Refused(Exception):
 
     def __init__(self, code: ErrorCode, detail: str | None = None):
         self.code = code
+        self.pending: list = []  # commands of a day roll done before the refusal (Hall.handle)
         self.message = MESSAGES[code] + (f"：{detail}" if detail else "")
         super().__init__(f"{code.value}: {self.message}")

@@ -106,24 +106,26 @@ class Hall:
         self._day_end = -math.inf
 
     # -- restore (from the store's current-state tables) ---------------------------------
-    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState]) -> None:
-        """Load current state after a restart. Tickets of other days are ignored; the
-        sequences follow from today's tickets, so they cannot disagree with them."""
-        self._roll_day(now)
-        for ticket in tickets:
-            if ticket.day != self.day or ticket.site != self.id:
-                continue
-            self.tickets[ticket.no] = ticket
-            prefix = ticket.no.rstrip("0123456789")  # the prefix at issue, kept across transfers
-            self._sequence[prefix] = max(self._sequence.get(prefix, 0), ticket.seq)
-            self._issued = max(self._issued, ticket.place)
-            if ticket.status is TicketStatus.WAITING:
-                self._enqueue(ticket)
+    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState]) -> list[Command]:
+        """Load the current state after a restart, then bring it to ``now`` exactly as the
+        day roll would have: returns the commands of that roll (expired tickets, windows
+        released), which the caller stores like any others. Sequences, lanes and the
+        service-time estimates follow from the tickets, so they cannot disagree with them."""
         for window in windows:
-            if window.window in self.windows:
-                if window.day != self.day:
-                    window = window.evolve(served_today=0, day=self.day, priority_streak=0)
+            if window.window in self.windows and window.site == self.id:
                 self.windows[window.window] = window
+        today = self.local(now).date().isoformat()
+        mine = [t for t in tickets if t.site == self.id]
+        commands: list[Command] = [TicketChanged(site=self.id, ticket=t.evolve(status=TicketStatus.EXPIRED))
+                                   for t in mine if t.day != today and t.status not in FINAL_STATUSES]
+        self.tickets = {t.no: t for t in mine if t.day == today}
+        self._day_end = -math.inf
+        commands += self._roll_day(now)
+        done = sorted((t for t in self.tickets.values() if t.status is TicketStatus.DONE and t.started_at),
+                      key=lambda t: t.finished_at)
+        for ticket in done:
+            self._learn_service_time(ticket)
+        return commands
 
     # -- time ------------------------------------------------------------------------------
     def local(self, now: float) -> datetime:
@@ -133,39 +135,50 @@ class Hall:
         return datetime.combine(day + timedelta(days=1), datetime.min.time(), self._tz).timestamp()
 
     def next_deadline(self) -> float:
+        """When ``tick`` has something to do; a new hall is due at once."""
         return self._day_end
 
     def tick(self, now: float) -> list[Command]:
         return self._roll_day(now)
 
     def _roll_day(self, now: float) -> list[Command]:
-        """At local midnight numbering restarts and what still waits expires."""
+        """At local midnight numbering restarts; what still waits or is still being called
+        expires, and every window is released from its ticket (the login carries over)."""
         if now < self._day_end:
             return []
         today = self.local(now).date()
         self.day = today.isoformat()
         self._day_end = self._midnight_after(today)
         commands: list[Command] = []
-        for ticket in list(self.tickets.values()):
+        for ticket in self.tickets.values():
             if ticket.day != self.day and ticket.status not in FINAL_STATUSES:
                 commands.append(TicketChanged(site=self.id, ticket=ticket.evolve(status=TicketStatus.EXPIRED)))
-        self.tickets = {no: t for no, t in self.tickets.items() if t.day == self.day}
-        for lane in (*self._normal.values(), *self._priority.values(),
-                     *self._directed_normal.values(), *self._directed_priority.values()):
-            lane.clear()
-        self._sequence.clear()
-        self._issued = 0
+        self.tickets = {t.no: t for t in self.tickets.values() if t.day == self.day}
         for window_id, window in self.windows.items():
             if window.day != self.day:
-                # A ticket still open at midnight has expired; the login carries over.
                 phase = window.phase if window.phase not in (P.CALLED, P.SERVING) else P.IDLE
                 window = window.evolve(day=self.day, served_today=0, priority_streak=0, ticket=None,
                                        phase=phase, last_served_ticket=None, last_served_staff=None)
                 self.windows[window_id] = window
                 commands.append(WindowChanged(site=self.id, window=window))
+        self._rebuild_indexes()
         if commands:
             commands.append(QueueChanged(site=self.id))
         return commands
+
+    def _rebuild_indexes(self) -> None:
+        """Lanes, sequences and the issue counter, from the tickets of the day."""
+        for lane in (*self._normal.values(), *self._priority.values(),
+                     *self._directed_normal.values(), *self._directed_priority.values()):
+            lane.clear()
+        self._sequence.clear()
+        self._issued = 0
+        for ticket in self.tickets.values():
+            prefix = ticket.no.rstrip("0123456789")  # the prefix at issue, kept across transfers
+            self._sequence[prefix] = max(self._sequence.get(prefix, 0), ticket.seq)
+            self._issued = max(self._issued, ticket.place)
+            if ticket.status is TicketStatus.WAITING:
+                self._enqueue(ticket)
 
     def issuing_open(self, now: float) -> bool:
         if self._rules.issue_outside_hours:
@@ -178,7 +191,17 @@ class Hall:
 
     # -- dispatch --------------------------------------------------------------------------
     def handle(self, event: ev.Event, now: float) -> list[Command]:
+        """Apply an event. First does what ``tick(now)`` would (the day roll, if due); if
+        the event is then refused, ``Refused.pending`` carries that roll's commands, and
+        nothing else has changed."""
         commands = self._roll_day(now)
+        try:
+            return commands + self._apply(event, now)
+        except Refused as refusal:
+            refusal.pending = commands
+            raise
+
+    def _apply(self, event: ev.Event, now: float) -> list[Command]:
         handler = self._HANDLERS.get(type(event))
         if handler is None:
             raise Refused(ErrorCode.BAD_REQUEST, f"unsupported event {type(event).__name__}")
@@ -187,10 +210,8 @@ class Hall:
             if window_id is None:
                 raise Refused(ErrorCode.NOT_ALLOWED, "该设备不属于任何窗口")
             check_transition(event, self.windows[window_id].phase)
-            commands += handler(self, event, now, window_id)
-        else:
-            commands += handler(self, event, now)
-        return commands
+            return handler(self, event, now, window_id)
+        return handler(self, event, now)
 
     # -- kiosk -----------------------------------------------------------------------------
     def _ticket_request(self, event: ev.TicketRequest, now: float) -> list[Command]:
@@ -269,7 +290,7 @@ class Hall:
             self._dequeue(ticket)
         streak = window.priority_streak + 1 if ticket.is_priority else 0
         ticket = ticket.evolve(status=TicketStatus.CALLED, window=window_id, staff=window.staff,
-                               called_at=now, calls=ticket.calls + 1,
+                               called_at=now, calls=ticket.calls + 1, finished_at=None,
                                first_called_at=ticket.first_called_at or now)
         self.tickets[ticket.no] = ticket
         window = window.evolve(phase=P.CALLED, ticket=ticket.no, priority_streak=streak)
@@ -297,10 +318,7 @@ class Hall:
 
     def _finish(self, event: ev.ServiceFinish, now: float, window_id: str) -> list[Command]:
         ticket = self._current(window_id).evolve(status=TicketStatus.DONE, finished_at=now, outcome=event.outcome)
-        if ticket.started_at is not None:
-            alpha = self._rules.service_time_smoothing
-            previous = self._service_time[ticket.service]
-            self._service_time[ticket.service] = (1 - alpha) * previous + alpha * (now - ticket.started_at)
+        self._learn_service_time(ticket)
         window = self.windows[window_id]
         self.windows[window_id] = window.evolve(served_today=window.served_today + 1,
                                                 last_served_ticket=ticket.no, last_served_staff=window.staff)
@@ -328,6 +346,14 @@ class Hall:
         commands = self._release(event, window_id, ticket)
         self._enqueue(ticket)
         return commands
+
+    def _learn_service_time(self, ticket: Ticket) -> None:
+        """Moving average of service times per service, behind the wait estimates."""
+        if ticket.started_at is None or ticket.finished_at is None or ticket.service not in self._service_time:
+            return
+        alpha = self._rules.service_time_smoothing
+        previous = self._service_time[ticket.service]
+        self._service_time[ticket.service] = (1 - alpha) * previous + alpha * (ticket.finished_at - ticket.started_at)
 
     def _release(self, event: ev.Event, window_id: str, ticket: Ticket) -> list[Command]:
         """The window is done with its current ticket (finished, no-show or transferred)."""

@@ -66,8 +66,11 @@ def make_client(settings: BrokerSettings, *, identifier: str, clean_session: boo
         settings.host, settings.port, identifier=identifier, username=settings.username,
         password=settings.password, clean_session=clean_session, protocol=aiomqtt.ProtocolVersion.V311,
         keepalive=keepalive, will=will, tls_context=tls_context, socket_options=TCP_NODELAY,
-        # Replies and board messages are many and small: let many be in flight at once.
-        max_inflight_messages=1000, timeout=10,
+        # No cap on our QoS 1 publications in flight: with a cap, paho holds replies back
+        # in its own queue while the acknowledgements behind them go out at once, so a
+        # crash could lose a reply whose request the broker already considers handled.
+        # Uncapped, each reply precedes its acknowledgement on the wire.
+        max_inflight_messages=0, timeout=10,
     )
     return client
 

@@ -104,14 +104,16 @@ class Snapshot:
 
 
 def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Snapshot:
-    """The current state after a restart: the given days' tickets, every window, and the
-    recent event keys (for deduplication of redelivered messages)."""
+    """The current state after a restart: the given days' tickets and every ticket not yet
+    final (whatever its day, so that it can be expired), every window, and the recent
+    event keys (for deduplication of redelivered messages)."""
     db = connect(path)
     try:
         day_list = sorted(set(days))
         marks = ",".join("?" for _ in day_list)
+        open_statuses = [TicketStatus.WAITING.value, TicketStatus.CALLED.value, TicketStatus.SERVING.value]
         tickets = [ticket_from_row(r) for r in db.query(
-            f"select * from tickets where day in ({marks})", day_list)] if day_list else []
+            f"select * from tickets where day in ({marks}) or status in (?, ?, ?)", [*day_list, *open_statuses])]
         windows = [window_from_row(r) for r in db["windows"].rows]
         recent = [(r["site"], r["device"], r["event_id"], r["received_at"],
                    r["reply"].encode() if r["reply"] is not None else None)
