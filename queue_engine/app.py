@@ -121,10 +121,15 @@ class EngineApp:
         while True:
             client = mqtt_shell.make_client(self.broker, identifier=self.client_id, clean_session=False)
             mqtt_shell.enable_manual_ack(client)
+            # Messages the broker redelivers as soon as the session resumes arrive before
+            # subscribe() returns: route them to this connection from the start.
+            self._generation += 1
+            self._client = client
+            generation = self._generation
+            mqtt_shell.on_message(client, lambda topic, payload, mid, qos: self._receive(
+                topic, payload, mid, qos, generation))
             try:
                 async with client:
-                    self._generation += 1
-                    self._client = client
                     self.connected = True
                     if ever_connected:
                         self.reconnects += 1
@@ -139,7 +144,7 @@ class EngineApp:
                     if not self.ready.is_set():
                         log.info("ready: subscribed to %d site(s) under %s/", len(self.sites), self.topics.root)
                     self.ready.set()
-                    await self._consume(client, self._generation)
+                    await mqtt_shell.until_disconnected(client)
             except aiomqtt.MqttCodeError as exc:
                 self._disconnected()
                 if not ever_connected and exc.rc in (4, 5, 134, 135):  # bad credentials / not authorised
@@ -161,20 +166,17 @@ class EngineApp:
         self.connected = False
         self._client = None
 
-    async def _consume(self, client: aiomqtt.Client, generation: int) -> None:
-        async for message in client.messages:
-            payload = message.payload
-            if not isinstance(payload, (bytes, bytearray)):
-                payload = str(payload).encode() if payload is not None else b""
-            item = self.ingest.process(message.topic.value, payload, self.clock.now())
-            item.mid, item.qos, item.generation = message.mid, message.qos, generation
-            if item.rejection is not None:
-                self.rejected += 1
-            else:
-                self.processed += 1
-            self._submit(item)
-            if self.engine.next_deadline() < self._armed:
-                self._wake.set()
+    def _receive(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+        """One inbound message, on the event loop's thread, straight from paho's reader."""
+        item = self.ingest.process(topic, payload, self.clock.now())
+        item.mid, item.qos, item.generation = mid, qos, generation
+        if item.rejection is not None:
+            self.rejected += 1
+        else:
+            self.processed += 1
+        self._submit(item)
+        if self.engine.next_deadline() < self._armed:
+            self._wake.set()
 
     def _submit(self, item: Processed) -> None:
         if item.needs_commit or item.reply is not None or item.qos > 0:
@@ -196,7 +198,7 @@ class EngineApp:
 
     def _publish(self, message: Outbound) -> None:
         client = self._client
-        if client is None or not mqtt_shell.publish_nowait(client, message.topic, message.payload,
+        if client is None or not self.connected or not mqtt_shell.publish_nowait(client, message.topic, message.payload,
                                                              message.qos, message.retain):
             self._pending_out.append(message)
 

@@ -104,6 +104,8 @@ class Hall:
         self.devices_online: dict[str, bool] = {}
         self.day = ""
         self._day_end = -math.inf
+        self._issuing_hours = (math.inf, -math.inf)
+        self._open_counts: dict[str, int] | None = None  # open windows per service, cached
 
     # -- restore (from the store's current-state tables) ---------------------------------
     def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState]) -> list[Command]:
@@ -149,6 +151,7 @@ class Hall:
         today = self.local(now).date()
         self.day = today.isoformat()
         self._day_end = self._midnight_after(today)
+        self._issuing_hours = self._hours_of(today)
         commands: list[Command] = []
         for ticket in self.tickets.values():
             if ticket.day != self.day and ticket.status not in FINAL_STATUSES:
@@ -168,6 +171,7 @@ class Hall:
 
     def _rebuild_indexes(self) -> None:
         """Lanes, sequences and the issue counter, from the tickets of the day."""
+        self._open_counts = None
         for lane in (*self._normal.values(), *self._priority.values(),
                      *self._directed_normal.values(), *self._directed_priority.values()):
             lane.clear()
@@ -183,11 +187,15 @@ class Hall:
     def issuing_open(self, now: float) -> bool:
         if self._rules.issue_outside_hours:
             return True
-        local = self.local(now)
-        first_open = datetime.combine(local.date(), self._spans[0][0], self._tz)
+        opens, closes = self._issuing_hours
+        return opens <= now < closes
+
+    def _hours_of(self, day: date) -> tuple[float, float]:
+        """When tickets may be taken on a day: from before the first period to the last close."""
+        first_open = datetime.combine(day, self._spans[0][0], self._tz)
         opens = first_open - timedelta(minutes=self.site.hours.issue_before_open_min)
-        closes = datetime.combine(local.date(), self._spans[-1][1], self._tz)
-        return opens <= local < closes
+        closes = datetime.combine(day, self._spans[-1][1], self._tz)
+        return opens.timestamp(), closes.timestamp()
 
     # -- dispatch --------------------------------------------------------------------------
     def handle(self, event: ev.Event, now: float) -> list[Command]:
@@ -454,8 +462,10 @@ class Hall:
         return len(priority) + self._normal[ticket.service].ahead_of(ticket)
 
     def _open_windows(self, service: str) -> int:
-        return sum(1 for w in self._windows_of_service[service]
-                   if self.windows[w].phase in (P.IDLE, P.CALLED, P.SERVING))
+        if self._open_counts is None:
+            open_now = {w for w, state in self.windows.items() if state.phase in (P.IDLE, P.CALLED, P.SERVING)}
+            self._open_counts = {code: len(windows & open_now) for code, windows in self._windows_of_service.items()}
+        return self._open_counts[service]
 
     def _eta_min(self, service: str, ahead: int) -> int:
         servers = max(1, self._open_windows(service))
@@ -495,6 +505,8 @@ class Hall:
         return self.tickets[self.windows[window_id].ticket]
 
     def _set_window(self, window: WindowState) -> WindowChanged:
+        if window.phase is not self.windows[window.window].phase:
+            self._open_counts = None
         self.windows[window.window] = window
         return WindowChanged(site=self.id, window=window)
 

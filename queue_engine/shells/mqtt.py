@@ -8,6 +8,7 @@ it, so the engine switches paho to manual acknowledgement and acknowledges after
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from dataclasses import dataclass
@@ -72,7 +73,18 @@ def make_client(settings: BrokerSettings, *, identifier: str, clean_session: boo
         # Uncapped, each reply precedes its acknowledgement on the wire.
         max_inflight_messages=0, timeout=10,
     )
+    _streamline(client)
     return client
+
+
+def _streamline(client: aiomqtt.Client) -> None:
+    """Per-packet work the engine does not need, at thousands of packets a second: paho's
+    debug log of every packet (formatted or not, each costs calls), and aiomqtt's
+    publish-confirmation callback, which serves only ``await client.publish()`` (the
+    engine publishes with publish_nowait) and raises and catches a KeyError per PUBACK."""
+    if not logging.getLogger("hallwatch.mqtt").isEnabledFor(logging.DEBUG):
+        client._client.disable_logger()  # noqa: SLF001
+    client._client.on_publish = None  # noqa: SLF001
 
 
 def enable_manual_ack(client: aiomqtt.Client) -> None:
@@ -84,6 +96,25 @@ def enable_manual_ack(client: aiomqtt.Client) -> None:
 def ack(client: aiomqtt.Client, mid: int, qos: int) -> None:
     if qos > 0:
         client._client.ack(mid, qos)  # noqa: SLF001
+
+
+def on_message(client: aiomqtt.Client, handler) -> None:
+    """Deliver each message to ``handler(topic, payload, mid, qos)`` straight from paho's
+    read callback (which aiomqtt runs on the event loop's thread). aiomqtt's own message
+    iterator costs a task and several loop iterations per message, which at thousands of
+    messages a second is most of the engine's time."""
+
+    def deliver(_client, _userdata, message: paho.MQTTMessage) -> None:
+        handler(message.topic, message.payload, message.mid, message.qos)
+
+    client._client.on_message = deliver  # noqa: SLF001
+
+
+async def until_disconnected(client: aiomqtt.Client) -> None:
+    """Wait for the connection to end; raises aiomqtt.MqttError like the iterator does.
+    Messages no longer reach aiomqtt's queue (see on_message), so this only waits."""
+    async for _ in client.messages:
+        pass
 
 
 def publish_nowait(client: aiomqtt.Client, topic: str, payload: bytes, qos: int, retain: bool) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Iterable
 
+import msgspec
 import sqlite_utils
 
 from ..core.commands import DeviceChanged, RatingRecorded, TicketChanged, WindowChanged
@@ -124,17 +125,30 @@ def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Sna
         db.conn.close()
 
 
-_INSERT_EVENT = ("INSERT OR IGNORE INTO events (site, device, event_id, type, received_at, payload, error, reply) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_INSERT_REJECTION = ("INSERT INTO rejections (at, site, device, topic, error, reason, payload) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?)")
-_UPSERT_TICKET = (f"INSERT OR REPLACE INTO tickets ({', '.join(TICKET_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' for _ in TICKET_COLUMNS)})")
-_UPSERT_WINDOW = (f"INSERT OR REPLACE INTO windows ({', '.join(WINDOW_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' for _ in WINDOW_COLUMNS)})")
-_INSERT_RATING = "INSERT INTO ratings (site, window, device, ticket, staff, score, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-_UPSERT_DEVICE = "INSERT OR REPLACE INTO devices (site, device, online, changed_at, reason) VALUES (?, ?, ?, ?, ?)"
-_INSERT_DEVICE_LOG = "INSERT INTO device_log (site, device, online, at, reason) VALUES (?, ?, ?, ?, ?)"
+def _bulk(verb: str, table: str, columns: list[str]) -> str:
+    """One statement for a whole batch of rows, passed as one JSON array of arrays.
+
+    ``executemany`` binds each row in Python and releases and re-takes the GIL around each
+    row's step, so the writer thread and the event loop hand the GIL back and forth
+    thousands of times a second. Here the rows are encoded in one call and SQLite unpacks
+    them in C with the GIL released, so the writer's work runs beside the event loop."""
+    picks = ", ".join(f"value ->> {i}" for i in range(len(columns)))
+    return f"{verb} INTO {table} ({', '.join(columns)}) SELECT {picks} FROM json_each(?)"
+
+
+EVENT_COLUMNS = ["site", "device", "event_id", "type", "received_at", "payload", "error", "reply"]
+REJECTION_COLUMNS = ["at", "site", "device", "topic", "error", "reason", "payload"]
+RATING_COLUMNS = ["site", "window", "device", "ticket", "staff", "score", "at"]
+DEVICE_COLUMNS = ["site", "device", "online", "changed_at", "reason"]
+DEVICE_LOG_COLUMNS = ["site", "device", "online", "at", "reason"]
+_INSERT_EVENT = _bulk("INSERT OR IGNORE", "events", EVENT_COLUMNS)
+_INSERT_REJECTION = _bulk("INSERT", "rejections", REJECTION_COLUMNS)
+_UPSERT_TICKET = _bulk("INSERT OR REPLACE", "tickets", TICKET_COLUMNS)
+_UPSERT_WINDOW = _bulk("INSERT OR REPLACE", "windows", WINDOW_COLUMNS)
+_INSERT_RATING = _bulk("INSERT", "ratings", RATING_COLUMNS)
+_UPSERT_DEVICE = _bulk("INSERT OR REPLACE", "devices", DEVICE_COLUMNS)
+_INSERT_DEVICE_LOG = _bulk("INSERT", "device_log", DEVICE_LOG_COLUMNS)
+_rows = msgspec.json.Encoder().encode
 
 
 def write_batch(conn: sqlite3.Connection, batch: list[Processed]) -> None:
@@ -161,19 +175,11 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed]) -> None:
                 devices.append((c.site, c.device, int(c.online), c.at, c.reason))
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if events:
-            conn.executemany(_INSERT_EVENT, events)
-        if rejections:
-            conn.executemany(_INSERT_REJECTION, rejections)
-        if tickets:
-            conn.executemany(_UPSERT_TICKET, tickets.values())
-        if windows:
-            conn.executemany(_UPSERT_WINDOW, windows.values())
-        if ratings:
-            conn.executemany(_INSERT_RATING, ratings)
-        if devices:
-            conn.executemany(_UPSERT_DEVICE, devices)
-            conn.executemany(_INSERT_DEVICE_LOG, devices)
+        for statement, rows in ((_INSERT_EVENT, events), (_INSERT_REJECTION, rejections),
+                                (_UPSERT_TICKET, list(tickets.values())), (_UPSERT_WINDOW, list(windows.values())),
+                                (_INSERT_RATING, ratings), (_UPSERT_DEVICE, devices), (_INSERT_DEVICE_LOG, devices)):
+            if rows:
+                conn.execute(statement, (_rows(rows),))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
