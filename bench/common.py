@@ -54,13 +54,13 @@ class Workspace:
                                        stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
 
-    def start_engine(self, *extra: str, db_name: str = "bench.db") -> None:
+    def start_engine(self, *extra: str, db_name: str = "bench.db", client_id: str = "hallwatch-bench-engine") -> None:
         log_path = self.dir / "engine.log"
         log = open(log_path, "w")
         self.engine = subprocess.Popen(
             [sys.executable, "-m", "queue_engine.cli", "engine", "--config", str(DEMO_SITE),
              "--broker", f"mqtt://127.0.0.1:{self.port}", "--db", str(self.dir / db_name),
-             "--start-at", WORKDAY_9AM, "--client-id", "hallwatch-bench-engine", *extra],
+             "--start-at", WORKDAY_9AM, "--client-id", client_id, *extra],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + 20
         while "ready: subscribed" not in log_path.read_text():

@@ -90,7 +90,10 @@ async def main() -> None:
         bare, engine = [], []
         for round_no in range(args.rounds):
             bare.append(await timed_burst(ws, events, round_no, "bare"))
-            ws.start_engine("--sync", args.sync, db_name=f"bench-{round_no}.db")
+            # A new persistent session each round: the previous round's session would
+            # otherwise have queued the next bare round's burst for the engine.
+            ws.start_engine("--sync", args.sync, db_name=f"bench-{round_no}.db",
+                            client_id=f"hallwatch-bench-engine-{round_no}")
             engine.append(await timed_burst(ws, events, round_no, "engine", ws.dir / f"bench-{round_no}.db"))
             ws.stop_engine()
             with sqlite3.connect(ws.dir / f"bench-{round_no}.db") as db:
