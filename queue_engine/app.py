@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import aiomqtt
 
+from .calendar import official_calendar
+from .core.commands import Notice
 from .core.engine import Engine
 from .ingest import DEDUPE_RETENTION_S, Ingest, Outbound, Outputs, Processed
 from .shells import mqtt as mqtt_shell
@@ -50,7 +52,7 @@ class EngineApp:
         self.topics = Topics(root)
         self.client_id = client_id
         self.connect_timeout = connect_timeout
-        self.engine = Engine(self.sites)
+        self.engine = Engine(self.sites, official_calendar())
         self.ingest = Ingest(self.engine, self.sites, self.topics)
         self.outputs = Outputs(self.engine, self.sites, self.topics)
         self.writer = StoreWriter(self.db_path, on_commit=self._commit_from_thread,
@@ -78,12 +80,14 @@ class EngineApp:
         # What the day roll changed while the engine was down (expired tickets, released
         # windows) is stored like any other change.
         self._submit(Processed(at=now, commands=self.engine.restore(
-            now=now, tickets=snapshot.tickets, windows=snapshot.windows)))
+            now=now, tickets=snapshot.tickets, windows=snapshot.windows, alerts=snapshot.open_alerts,
+            alert_seqs=snapshot.alert_seqs, devices=snapshot.devices, totals=snapshot.totals)))
         for site, device, event_id, at, reply in snapshot.recent_events:
             self.ingest.dedupe.remember((site, device, event_id), at, reply)
         waiting = sum(1 for t in snapshot.tickets if t.status == "waiting")
-        log.info("restored %d tickets (%d waiting), %d windows, %d recent event ids from %s",
-                 len(snapshot.tickets), waiting, len(snapshot.windows), len(snapshot.recent_events), self.db_path)
+        log.info("restored %d tickets (%d waiting), %d windows, %d open alerts, %d recent event ids from %s",
+                 len(snapshot.tickets), waiting, len(snapshot.windows), len(snapshot.open_alerts),
+                 len(snapshot.recent_events), self.db_path)
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -187,6 +191,11 @@ class EngineApp:
         self._loop.call_soon_threadsafe(self._committed, batch)
 
     def _committed(self, batch: list[Processed]) -> None:
+        for item in batch:
+            for command in item.commands:
+                if isinstance(command, Notice):
+                    log.log(logging.WARNING if command.level == "warning" else logging.INFO, "%s: %s",
+                            command.site, command.text)
         for message in self.outputs.render(batch, self.clock.now()):
             self._publish(message)
         client = self._client

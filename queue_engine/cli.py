@@ -85,9 +85,19 @@ def cmd_check_config(args) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return EXIT_CONFIG
+    from .calendar import official_calendar, uncovered_years
+
+    this_year = datetime.now().year
+    known = sorted(official_calendar().years)
     for path, site in zip(args.files, sites):
         print(f"{path}: ok: site {site.id} ({site.name}): {len(site.services)} services, "
               f"{len(site.windows)} windows, {len(site.devices)} devices, {len(site.staff)} staff")
+        missing = uncovered_years(site, [this_year, this_year + 1])
+        if missing:
+            years = ", ".join(str(y) for y in missing)
+            print(f"{path}: warning: calendar: no official working days for {years} (chinese-calendar knows "
+                  f"{known[0]}-{known[-1]}; add the year's holidays and workdays to [calendar] and list it in "
+                  f"covered_years): the engine assumes Monday-Friday for those years")
     return 0
 
 

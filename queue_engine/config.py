@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import date
 from datetime import time as clock_time
 from enum import StrEnum
 from pathlib import Path
@@ -87,6 +88,11 @@ class Window(Section):
     unit: str = ""
     role: WindowRole = WindowRole.STANDARD
     services: list[str] = []
+    # 确保工作日窗口不空岗: a window that must be staffed in working hours; optionally only on
+    # some weekdays (1 = Monday ... 7 = Sunday; a 调休 Saturday counts as the weekday it replaces
+    # only if listed, so leave it empty to mean "every working day").
+    must_staff: bool = True
+    staff_weekdays: list[Annotated[int, Field(ge=1, le=7)]] = []
 
     @model_validator(mode="after")
     def _services_present(self) -> Window:
@@ -165,6 +171,58 @@ class QueueRules(Section):
     service_time_smoothing: float = Field(default=0.2, gt=0, le=1)
 
 
+class PauseAllowance(Section):
+    """How long a declared pause may last, in minutes of working time, per reason."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    break_: int = Field(default=15, ge=1, le=480, alias="break")
+    meal: int = Field(default=60, ge=1, le=480)
+    meeting: int = Field(default=60, ge=1, le=480)
+    fieldwork: int = Field(default=240, ge=1, le=480)
+    other: int = Field(default=30, ge=1, le=480)
+
+    def minutes(self, reason: str) -> int:
+        return self.break_ if reason == "break" else getattr(self, reason)
+
+
+class Supervision(Section):
+    """Thresholds of the 电子监察 alerts."""
+
+    not_opened_grace_min: float = Field(default=10, ge=0, le=240)
+    unstaffed_grace_min: float = Field(default=5, ge=0, le=240)
+    pause_allowance_min: PauseAllowance = PauseAllowance()
+    # A device is lost when this many heartbeats are missed.
+    heartbeat_misses: int = Field(default=3, ge=1, le=100)
+    device_offline_grace_s: float = Field(default=0, ge=0, le=3600)
+    # A condition must be gone this long before its alert resolves (or before a condition
+    # not yet alerted starts again from zero): a flapping sensor keeps one alert open.
+    clear_after_s: float = Field(default=60, ge=0, le=3600)
+    # unauthorized: this many refused messages from one device within the window.
+    unauthorized_refusals: int = Field(default=5, ge=1, le=10000)
+    unauthorized_window_min: float = Field(default=10, gt=0, le=1440)
+    # 好差评: a score at or below this is a bad rating, to be followed up within N working days.
+    bad_rating_max_score: int = Field(default=2, ge=1, le=4)
+    bad_rating_follow_up_days: int = Field(default=5, ge=1, le=30)
+
+
+class Calendar(Section):
+    """Working days beyond China's official calendar (which the engine knows for the years
+    the chinese-calendar package covers)."""
+
+    holidays: list[date] = []  # days off that are not in the official calendar
+    workdays: list[date] = []  # extra working days (e.g. a 调休 the package does not know yet)
+    # Years whose holidays and workdays above are complete: the official calendar of a year
+    # the package does not cover, entered here from the State Council's notice.
+    covered_years: list[Annotated[int, Field(ge=2000, le=2100)]] = []
+
+    @model_validator(mode="after")
+    def _no_contradiction(self) -> Calendar:
+        both = sorted(set(self.holidays) & set(self.workdays))
+        if both:
+            raise ValueError(f"listed both as holiday and workday: {', '.join(d.isoformat() for d in both)}")
+        return self
+
+
 SiteKind = Literal["county", "township", "village"]
 
 
@@ -175,6 +233,8 @@ class Site(Section):
     timezone: str = "Asia/Shanghai"
     hours: Hours = Hours()
     queue: QueueRules = QueueRules()
+    supervision: Supervision = Supervision()
+    calendar: Calendar = Calendar()
     services: list[Service] = Field(min_length=1)
     windows: list[Window] = Field(min_length=1)
     devices: list[Device] = []

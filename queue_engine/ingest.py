@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Iterable
 from . import wire
 from .config import WINDOW_BOUND_KINDS
 from .core import events as ev
-from .core.commands import AnnounceCall, Command, QueueChanged, Reply, WindowChanged
+from .core.commands import AlertChanged, AnnounceCall, Command, QueueChanged, Reply, WindowChanged
 from .core.engine import Engine
 
 if TYPE_CHECKING:
@@ -167,7 +167,11 @@ class Ingest:
 
     def _reject(self, site, device, topic, code, reason, payload, now) -> Processed:
         log.warning("rejected %s from %s: %s (%s)", topic, device or "?", code, reason)
-        return Processed(at=now, site=site,
+        commands: list[Command] = []
+        if site is not None and device is not None:
+            # Refusals feed the `unauthorized` alert: a spoofing attempt is seen, not just dropped.
+            commands = self.engine.handle(ev.Refusal(site=site, device=device, id="", code=code), now)
+        return Processed(at=now, site=site, commands=commands,
                          rejection=Rejection(site=site, device=device, topic=topic, code=code, reason=reason,
                                              payload=bytes(payload[:256]), at=now))
 
@@ -199,7 +203,6 @@ class Outputs:
                 body = wire.encode(wire.rejection_payload(r.topic, r.code, r.reason, r.payload))
                 if r.site is not None:
                     messages.append(Outbound(self.topics.rejected(r.site), body))
-                continue
             if item.reply is not None:
                 messages.append(Outbound(*item.reply))
             for command in item.commands:
@@ -210,6 +213,8 @@ class Outputs:
                     windows[(command.site, command.window.window)] = command
                 elif isinstance(command, QueueChanged):
                     queues.add(command.site)
+                elif isinstance(command, AlertChanged):
+                    messages.append(self.alert(command.alert))
         for (site, window_id), command in windows.items():
             messages.append(self.window_state(site, command.window))
         for site in sorted(queues):
@@ -219,8 +224,13 @@ class Outputs:
     def window_state(self, site: str, window) -> Outbound:
         hall = self.engine.hall(site)
         body = wire.window_payload(window, self._tz[site], name=hall.window_name(window.window),
-                                   staff_name=hall.staff_name(window.staff))
+                                   staff_name=hall.staff_name(window.staff), staffing=hall.staffing(window.window))
         return Outbound(self.topics.window_state(site, window.window), wire.encode(body), retain=True)
+
+    def alert(self, alert) -> Outbound:
+        hall = self.engine.hall(alert.site)
+        body = wire.alert_payload(alert, self._tz[alert.site], staff_name=hall.staff_name(alert.staff))
+        return Outbound(self.topics.alerts(alert.site), wire.encode(body))
 
     def queue_state(self, site: str, now: float) -> Outbound:
         view = self.engine.hall(site).queue_view(now)

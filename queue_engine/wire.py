@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from .core import events as ev
+from .core.alerts import Alert
 from .core.commands import AnnounceCall, Reply, TicketSlip
 from .core.hall import ServiceQueue
 from .core.model import WindowState
@@ -282,8 +283,11 @@ def call_payload(call: AnnounceCall, tz: ZoneInfo) -> dict:
             "at": iso(call.at, tz), "recall": call.recall}
 
 
-def window_payload(window: WindowState, tz: ZoneInfo, *, name: str, staff_name: str | None) -> dict:
+def window_payload(window: WindowState, tz: ZoneInfo, *, name: str, staff_name: str | None,
+                   staffing: str) -> dict:
+    """``staffing``: closed, paused, staffed, unstaffed, or unverified (no working camera)."""
     return {"v": 1, "window": window.window, "window_name": name, "state": window.phase.value,
+            "staffing": staffing,
             "staff": window.staff, "staff_name": staff_name, "ticket": window.ticket,
             "pause_reason": window.pause_reason.value if window.pause_reason else None,
             "paused_since": iso(window.paused_at, tz), "served_today": window.served_today,
@@ -295,6 +299,17 @@ def queue_payload(view: list[ServiceQueue], now: float, tz: ZoneInfo) -> dict:
             "services": [{"service": s.code, "name": s.name, "prefix": s.prefix, "waiting": s.waiting,
                           "priority_waiting": s.priority_waiting, "oldest_wait_s": round(s.oldest_wait_s, 1),
                           "eta_min": s.eta_min, "open_windows": s.open_windows} for s in view]}
+
+
+def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) -> dict:
+    detail = {key: iso(value, tz) if key.endswith("_at") and isinstance(value, (int, float)) else value
+              for key, value in alert.detail.items()}
+    return {"v": 1, "id": alert.id, "kind": alert.kind.value, "severity": alert.severity,
+            "state": alert.state.value, "site": alert.site, "window": alert.window, "device": alert.device,
+            "staff": alert.staff, "staff_name": staff_name, "since": iso(alert.since, tz),
+            "until": iso(alert.until, tz), "duration_s": None if alert.until is None else round(alert.duration_s, 1),
+            "acknowledged_at": iso(alert.acknowledged_at, tz), "acknowledged_by": alert.acknowledged_by,
+            "note": alert.note, "due": iso(alert.due, tz), "overdue": alert.overdue, "detail": detail}
 
 
 def rejection_payload(topic: str, code: str, reason: str, payload: bytes) -> dict:

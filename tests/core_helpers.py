@@ -174,8 +174,15 @@ class Driver:
     def hall(self) -> Hall:
         return self.engine.hall(SITE_ID)
 
+    def settle(self, at: float) -> None:
+        """Run the timers due by ``at`` (supervision, the day roll), as the engine's timer
+        does between events, so that ``send`` returns only the event's own commands."""
+        if self.engine.next_deadline() <= at:
+            self.log += self.engine.tick(at)
+
     def send(self, event: ev.Event, *, at: float | None = None) -> list[Command]:
         self.now = at if at is not None else self.now + self.step
+        self.settle(self.now)
         commands = self.engine.handle(event, self.now)
         self.log += commands
         return commands

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .alerts import Alert
 from .model import Ticket, WindowState
 
 _command = dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,3 +81,31 @@ class DeviceChanged(Command):
     online: bool
     at: float
     reason: str | None = None
+
+
+@_command
+class AlertChanged(Command):
+    """An alert fired, was acknowledged, became overdue or resolved: store and publish."""
+
+    alert: Alert
+
+
+@_command
+class TimeAccounted(Command):
+    """A running total of the day: seconds a window, staff member or device spent in a
+    category (staffed, unstaffed, unverified, closed, paused:<reason>, online, offline),
+    counted within working time only."""
+
+    day: str
+    subject_kind: str  # window, staff, device
+    subject: str
+    category: str
+    seconds: float
+
+
+@_command
+class Notice(Command):
+    """Something the operators should read in the engine's log."""
+
+    level: str
+    text: str

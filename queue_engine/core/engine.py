@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Iterable
 
+from .alerts import Alert
+from .calendar import OfficialCalendar
 from .commands import Command, Reply
 from .errors import ErrorCode, Refused
 from .events import Event
@@ -25,8 +27,8 @@ class UnknownSite(KeyError):
 
 
 class Engine:
-    def __init__(self, sites: Iterable[Site]):
-        self.halls: dict[str, Hall] = {site.id: Hall(site) for site in sites}
+    def __init__(self, sites: Iterable[Site], official: OfficialCalendar | None = None):
+        self.halls: dict[str, Hall] = {site.id: Hall(site, official) for site in sites}
 
     def hall(self, site: str) -> Hall:
         try:
@@ -34,11 +36,20 @@ class Engine:
         except KeyError:
             raise UnknownSite(site) from None
 
-    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState]) -> list[Command]:
+    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState],
+                alerts: list[Alert] = (), alert_seqs: dict[str, int] | None = None,
+                devices: list[tuple[str, str, bool, str | None, float]] = (),
+                totals: list[tuple[str, str, str, str, str, float]] = ()) -> list[Command]:
+        """``devices`` rows are (site, device, online, reason, changed_at); ``totals`` rows are
+        (site, day, subject kind, subject, category, seconds)."""
         commands: list[Command] = []
         for site, hall in self.halls.items():
-            commands += hall.restore(now=now, tickets=[t for t in tickets if t.site == site],
-                                     windows=[w for w in windows if w.site == site])
+            commands += hall.restore(
+                now=now, tickets=[t for t in tickets if t.site == site],
+                windows=[w for w in windows if w.site == site],
+                alerts=[a for a in alerts if a.site == site], alert_seq=(alert_seqs or {}).get(site, 0),
+                devices=[row[1:] for row in devices if row[0] == site],
+                totals=[row[1:] for row in totals if row[0] == site])
         return commands
 
     def handle(self, event: Event, now: float) -> list[Command]:

@@ -25,6 +25,9 @@ class ErrorCode(StrEnum):
     UNKNOWN_STAFF = "unknown_staff"
     ALREADY_RATED = "already_rated"
     NOTHING_TO_RATE = "nothing_to_rate"
+    UNKNOWN_ALERT = "unknown_alert"
+    ALREADY_ACKNOWLEDGED = "already_acknowledged"
+    NOTE_REQUIRED = "note_required"
 
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -45,6 +48,9 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_STAFF: "没有这名工作人员",
     ErrorCode.ALREADY_RATED: "这次办事已经评价过了",
     ErrorCode.NOTHING_TO_RATE: "本窗口还没有可评价的办事记录",
+    ErrorCode.UNKNOWN_ALERT: "没有这条未关闭的告警",
+    ErrorCode.ALREADY_ACKNOWLEDGED: "这条告警已经确认过了",
+    ErrorCode.NOTE_REQUIRED: "差评告警须填写整改回访情况",
 }
 
 

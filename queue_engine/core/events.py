@@ -141,6 +141,22 @@ class Heartbeat(Event):
     video_ok: bool | None = None
 
 
+# -- raised by the shells ------------------------------------------------------------
+@_event
+class Refusal(Event):
+    """The shell refused a message from this device (for the ``unauthorized`` alert)."""
+
+    code: str
+
+
+@_event
+class Acknowledge(Event):
+    """An operator acknowledges an alert; ``device`` names the operator."""
+
+    alert: str
+    note: str = ""
+
+
 # Events a device of each kind may send. The shell refuses the rest as `not_allowed`.
 PANEL_EVENTS = (StaffLogin, StaffLogout, WindowPause, WindowResume, CallNext, CallPick,
                 CallRecall, CallSkip, ServiceStart, ServiceFinish, TicketTransfer)

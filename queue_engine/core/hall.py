@@ -16,7 +16,10 @@ from . import events as ev
 from .commands import (AnnounceCall, Command, DeviceChanged, QueueChanged, RatingRecorded, Reply,
                        TicketChanged, TicketSlip, WindowChanged)
 from .errors import ErrorCode, Refused
+from .alerts import Alert
+from .calendar import OfficialCalendar, WorkingCalendar
 from .lanes import Lane, earliest
+from .supervision import Supervisor
 from .model import FINAL_STATUSES, Ticket, TicketStatus, WindowPhase, WindowState
 
 if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
@@ -77,7 +80,7 @@ class Position:
 
 
 class Hall:
-    def __init__(self, site: Site):
+    def __init__(self, site: Site, official: OfficialCalendar | None = None):
         self.site = site
         self.id = site.id
         self._tz = site.tz
@@ -101,14 +104,19 @@ class Hall:
         self._sequence: dict[str, int] = {}  # prefix -> last number issued today
         self._issued = 0  # tickets issued today at this site: the next ticket's place
         self._service_time = {code: s.expected_service_min * 60.0 for code, s in self._services.items()}
-        self.devices_online: dict[str, bool] = {}
         self.day = ""
         self._day_end = -math.inf
         self._issuing_hours = (math.inf, -math.inf)
         self._open_counts: dict[str, int] | None = None  # open windows per service, cached
+        calendar = WorkingCalendar(official or OfficialCalendar(), holidays=site.calendar.holidays,
+                                   workdays=site.calendar.workdays, covered_years=site.calendar.covered_years)
+        self.supervisor = Supervisor(self, calendar)
 
     # -- restore (from the store's current-state tables) ---------------------------------
-    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState]) -> list[Command]:
+    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState],
+                alerts: list[Alert] = (), alert_seq: int = 0,
+                devices: list[tuple[str, bool, str | None, float]] = (),
+                totals: list[tuple[str, str, str, str, float]] = ()) -> list[Command]:
         """Load the current state after a restart, then bring it to ``now`` exactly as the
         day roll would have: returns the commands of that roll (expired tickets, windows
         released), which the caller stores like any others. Sequences, lanes and the
@@ -121,6 +129,8 @@ class Hall:
         commands: list[Command] = [TicketChanged(site=self.id, ticket=t.evolve(status=TicketStatus.EXPIRED))
                                    for t in mine if t.day != today and t.status not in FINAL_STATUSES]
         self.tickets = {t.no: t for t in mine if t.day == today}
+        self.supervisor.restore(alerts=[a for a in alerts if a.site == self.id], alert_seq=alert_seq,
+                                devices=devices, totals=totals, now=now)
         self._day_end = -math.inf
         commands += self._roll_day(now)
         done = sorted((t for t in self.tickets.values() if t.status is TicketStatus.DONE and t.started_at),
@@ -136,12 +146,17 @@ class Hall:
     def _midnight_after(self, day: date) -> float:
         return datetime.combine(day + timedelta(days=1), datetime.min.time(), self._tz).timestamp()
 
-    def next_deadline(self) -> float:
-        """When ``tick`` has something to do; a new hall is due at once."""
+    @property
+    def day_ends_at(self) -> float:
+        """Local midnight: when numbering restarts."""
         return self._day_end
 
+    def next_deadline(self) -> float:
+        """When ``tick`` has something to do; a new hall is due at once."""
+        return min(self._day_end, self.supervisor.next_deadline())
+
     def tick(self, now: float) -> list[Command]:
-        return self._roll_day(now)
+        return self._roll_day(now) + self.supervisor.tick(now)
 
     def _roll_day(self, now: float) -> list[Command]:
         """At local midnight numbering restarts; what still waits or is still being called
@@ -167,7 +182,7 @@ class Hall:
         self._rebuild_indexes()
         if commands:
             commands.append(QueueChanged(site=self.id))
-        return commands
+        return commands + self.supervisor.start_day(today, now)
 
     def _rebuild_indexes(self) -> None:
         """Lanes, sequences and the issue counter, from the tickets of the day."""
@@ -210,6 +225,21 @@ class Hall:
             raise
 
     def _apply(self, event: ev.Event, now: float) -> list[Command]:
+        commands = self._dispatch(event, now)
+        # Supervision follows every change of a window or of a waiting line.
+        windows, services = set(), set()
+        for command in commands:
+            if isinstance(command, WindowChanged):
+                windows.add(command.window.window)
+            elif isinstance(command, TicketChanged):
+                services.add(command.ticket.service)
+        for window_id in windows:
+            commands += self.supervisor.evaluate_window(window_id, now)
+        for service in services:
+            commands += self.supervisor.evaluate_service(service, now)
+        return commands
+
+    def _dispatch(self, event: ev.Event, now: float) -> list[Command]:
         handler = self._HANDLERS.get(type(event))
         if handler is None:
             raise Refused(ErrorCode.BAD_REQUEST, f"unsupported event {type(event).__name__}")
@@ -380,7 +410,7 @@ class Hall:
         return [self._set_window(window.evolve(present=event.present))]
 
     def _tamper(self, event: ev.Tamper, now: float) -> list[Command]:
-        return []  # recorded in the event log; supervision acts on it
+        return self.supervisor.tamper(event.device, event.kind, now)
 
     def _rating(self, event: ev.Rating, now: float) -> list[Command]:
         window = self.windows.get(event.window)
@@ -399,19 +429,21 @@ class Hall:
         return [TicketChanged(site=self.id, ticket=ticket),
                 RatingRecorded(site=self.id, window=event.window, device=event.device, score=event.score,
                                at=now, ticket=number, staff=ticket.staff),
+                *self.supervisor.rating(ticket=number, window=event.window, staff=ticket.staff,
+                                        score=event.score, device=event.device, now=now),
                 Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=number)]
 
     def _status(self, event: ev.DeviceStatus, now: float) -> list[Command]:
-        if self.devices_online.get(event.device) is event.online:
-            return []
-        self.devices_online[event.device] = event.online
-        return [DeviceChanged(site=self.id, device=event.device, online=event.online, at=now, reason=event.reason)]
+        return self.supervisor.device_status(event.device, event.online, event.reason, now)
 
     def _heartbeat(self, event: ev.Heartbeat, now: float) -> list[Command]:
-        if self.devices_online.get(event.device):
-            return []
-        self.devices_online[event.device] = True
-        return [DeviceChanged(site=self.id, device=event.device, online=True, at=now, reason="heartbeat")]
+        return self.supervisor.heartbeat(event.device, event.video_ok, now)
+
+    def _refusal(self, event: ev.Refusal, now: float) -> list[Command]:
+        return self.supervisor.refused(event.device, event.code, now)
+
+    def _acknowledge(self, event: ev.Acknowledge, now: float) -> list[Command]:
+        return self.supervisor.acknowledge(event.alert, event.device, event.note, now) + [self._ok(event)]
 
     _HANDLERS: dict[type[ev.Event], Callable] = {
         ev.TicketRequest: _ticket_request,
@@ -420,7 +452,8 @@ class Hall:
         ev.CallNext: _call_next, ev.CallPick: _call_pick, ev.CallRecall: _recall, ev.CallSkip: _skip,
         ev.ServiceStart: _start, ev.ServiceFinish: _finish, ev.TicketTransfer: _transfer,
         ev.Presence: _presence, ev.Tamper: _tamper, ev.Rating: _rating,
-        ev.DeviceStatus: _status, ev.Heartbeat: _heartbeat,
+        ev.DeviceStatus: _status, ev.Heartbeat: _heartbeat, ev.Refusal: _refusal,
+        ev.Acknowledge: _acknowledge,
     }
 
     # -- routing -----------------------------------------------------------------------------
@@ -516,6 +549,26 @@ class Hall:
 
     def _ok(self, event: ev.Event) -> Reply:
         return Reply(site=self.id, device=event.device, re=event.id, ok=True)
+
+    def window_config(self, window_id: str):
+        return self._windows_cfg[window_id]
+
+    def service_config(self, code: str):
+        return self._services[code]
+
+    def service_codes(self) -> list[str]:
+        return list(self._services)
+
+    def oldest_waiting(self, service: str) -> Ticket | None:
+        heads = [h for h in (self._normal[service].head(), self._priority[service].head()) if h is not None]
+        return self.tickets[min(heads)[1]] if heads else None
+
+    def window_changed(self, window_id: str) -> WindowChanged:
+        """Republish a window whose staffing view changed without its own state changing."""
+        return WindowChanged(site=self.id, window=self.windows[window_id])
+
+    def staffing(self, window_id: str) -> str:
+        return self.supervisor.staffing(window_id)
 
     def window_name(self, window_id: str) -> str:
         return self._windows_cfg[window_id].name

@@ -21,7 +21,8 @@ from typing import Callable, Iterable
 import msgspec
 import sqlite_utils
 
-from ..core.commands import DeviceChanged, RatingRecorded, TicketChanged, WindowChanged
+from ..core.alerts import Alert, AlertKind, AlertState
+from ..core.commands import AlertChanged, DeviceChanged, RatingRecorded, TicketChanged, TimeAccounted, WindowChanged
 from ..core.events import Outcome, PauseReason, Priority
 from ..core.model import Ticket, TicketStatus, WindowPhase, WindowState
 from ..ingest import Processed
@@ -62,6 +63,27 @@ def window_from_row(row: dict) -> WindowState:
     return WindowState(**data)
 
 
+ALERT_COLUMNS = ["id", "site", "kind", "severity", "state", "subject", "window", "device", "staff", "since",
+                 "until", "acknowledged_at", "acknowledged_by", "note", "due", "overdue", "detail"]
+ALERT_LOG_COLUMNS = ["alert_id", "site", "kind", "state", "at", "severity", "overdue"]
+ACCOUNT_COLUMNS = ["site", "day", "subject_kind", "subject", "category", "seconds"]
+_detail = msgspec.json.Encoder().encode
+
+
+def alert_row(alert: Alert) -> tuple:
+    values = [_enum_value(getattr(alert, name)) for name in ALERT_COLUMNS[:-1]]
+    return (*values, _detail(alert.detail).decode())
+
+
+def alert_from_row(row: dict) -> Alert:
+    data = {name: row[name] for name in ALERT_COLUMNS}
+    data["kind"] = AlertKind(data["kind"])
+    data["state"] = AlertState(data["state"])
+    data["overdue"] = bool(data["overdue"])
+    data["detail"] = msgspec.json.decode(data["detail"]) if data["detail"] else {}
+    return Alert(**data)
+
+
 def ensure_schema(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db["events"].create({"site": str, "device": str, "event_id": str, "type": str, "received_at": float,
@@ -83,10 +105,20 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
                          pk=("site", "device"), if_not_exists=True)
     db["device_log"].create({"id": int, "site": str, "device": str, "online": int, "at": float, "reason": str},
                             pk="id", if_not_exists=True)
+    db["alerts"].create({name: (float if name in ("since", "until", "acknowledged_at", "due") else
+                                int if name == "overdue" else str) for name in ALERT_COLUMNS},
+                        pk="id", if_not_exists=True)
+    db["alert_log"].create({"id": int, "alert_id": str, "site": str, "kind": str, "state": str, "at": float,
+                            "severity": str, "overdue": int}, pk="id", if_not_exists=True)
+    db["accounting"].create({"site": str, "day": str, "subject_kind": str, "subject": str, "category": str,
+                             "seconds": float}, pk=("site", "day", "subject_kind", "subject", "category"),
+                            if_not_exists=True)
     db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
     db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
     db["events"].create_index(["received_at"], if_not_exists=True)
     db["tickets"].create_index(["site", "day", "status"], if_not_exists=True)
+    db["alerts"].create_index(["site", "state"], if_not_exists=True)
+    db["alerts"].create_index(["since"], if_not_exists=True)
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
@@ -102,6 +134,10 @@ class Snapshot:
     tickets: list[Ticket]
     windows: list[WindowState]
     recent_events: list[tuple[str, str, str, float, bytes | None]]  # (site, device, id, at, reply)
+    open_alerts: list[Alert]
+    alert_seqs: dict[str, int]  # the highest alert number per site
+    devices: list[tuple[str, str, bool, str | None, float]]  # (site, device, online, reason, changed_at)
+    totals: list[tuple[str, str, str, str, str, float]]  # accounting rows of the given days
 
 
 def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Snapshot:
@@ -120,7 +156,16 @@ def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Sna
                    r["reply"].encode() if r["reply"] is not None else None)
                   for r in db.query("select site, device, event_id, received_at, reply from events "
                                     "where received_at >= ? order by received_at", [since])]
-        return Snapshot(tickets=tickets, windows=windows, recent_events=recent)
+        open_alerts = [alert_from_row(r) for r in db.query("select * from alerts where state != 'resolved'")]
+        alert_seqs: dict[str, int] = {}
+        for r in db.query("select site, max(id) as last from alerts group by site"):
+            alert_seqs[r["site"]] = int(r["last"].rsplit("-", 1)[-1])
+        devices = [(r["site"], r["device"], bool(r["online"]), r["reason"], r["changed_at"])
+                   for r in db["devices"].rows]
+        totals = [(r["site"], r["day"], r["subject_kind"], r["subject"], r["category"], r["seconds"])
+                  for r in db.query(f"select * from accounting where day in ({marks})", day_list)] if day_list else []
+        return Snapshot(tickets=tickets, windows=windows, recent_events=recent, open_alerts=open_alerts,
+                        alert_seqs=alert_seqs, devices=devices, totals=totals)
     finally:
         db.conn.close()
 
@@ -148,6 +193,9 @@ _UPSERT_WINDOW = _bulk("INSERT OR REPLACE", "windows", WINDOW_COLUMNS)
 _INSERT_RATING = _bulk("INSERT", "ratings", RATING_COLUMNS)
 _UPSERT_DEVICE = _bulk("INSERT OR REPLACE", "devices", DEVICE_COLUMNS)
 _INSERT_DEVICE_LOG = _bulk("INSERT", "device_log", DEVICE_LOG_COLUMNS)
+_UPSERT_ALERT = _bulk("INSERT OR REPLACE", "alerts", ALERT_COLUMNS)
+_INSERT_ALERT_LOG = _bulk("INSERT", "alert_log", ALERT_LOG_COLUMNS)
+_UPSERT_ACCOUNT = _bulk("INSERT OR REPLACE", "accounting", ACCOUNT_COLUMNS)
 _rows = msgspec.json.Encoder().encode
 
 
@@ -157,6 +205,9 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed]) -> None:
     events, rejections, ratings, devices = [], [], [], []
     tickets: dict[tuple, tuple] = {}
     windows: dict[tuple, tuple] = {}
+    alerts: dict[str, tuple] = {}
+    alert_log: list[tuple] = []
+    accounts: dict[tuple, tuple] = {}
     for item in batch:
         if item.event_row is not None:
             events.append(item.event_row)
@@ -173,11 +224,23 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed]) -> None:
                 ratings.append((c.site, c.window, c.device, c.ticket, c.staff, c.score, c.at))
             elif isinstance(c, DeviceChanged):
                 devices.append((c.site, c.device, int(c.online), c.at, c.reason))
+            elif isinstance(c, AlertChanged):
+                a = c.alert
+                alerts[a.id] = alert_row(a)
+                moment = {AlertState.FIRING: a.since, AlertState.RESOLVED: a.until}.get(a.state, a.acknowledged_at)
+                if a.state is AlertState.FIRING and a.overdue:
+                    moment = a.due
+                alert_log.append((a.id, a.site, a.kind.value, a.state.value, moment, a.severity, int(a.overdue)))
+            elif isinstance(c, TimeAccounted):
+                accounts[(c.site, c.day, c.subject_kind, c.subject, c.category)] = (
+                    c.site, c.day, c.subject_kind, c.subject, c.category, c.seconds)
     conn.execute("BEGIN IMMEDIATE")
     try:
         for statement, rows in ((_INSERT_EVENT, events), (_INSERT_REJECTION, rejections),
                                 (_UPSERT_TICKET, list(tickets.values())), (_UPSERT_WINDOW, list(windows.values())),
-                                (_INSERT_RATING, ratings), (_UPSERT_DEVICE, devices), (_INSERT_DEVICE_LOG, devices)):
+                                (_INSERT_RATING, ratings), (_UPSERT_DEVICE, devices), (_INSERT_DEVICE_LOG, devices),
+                                (_UPSERT_ALERT, list(alerts.values())), (_INSERT_ALERT_LOG, alert_log),
+                                (_UPSERT_ACCOUNT, list(accounts.values()))):
             if rows:
                 conn.execute(statement, (_rows(rows),))
         conn.execute("COMMIT")

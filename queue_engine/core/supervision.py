@@ -1,0 +1,491 @@
+"""电子监察: windows left empty, supervision devices switched off, and their accounting.
+
+The supervisor watches one site. Every condition is evaluated from the hall's current state
+at a given moment; timers (grace periods, heartbeat silences, opening and closing times)
+are kept in one heap, so ``next_deadline()`` is cheap and nothing polls. All alerts record
+who was logged in at the window concerned.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from .alerts import SEVERITY, Alert, AlertKind, AlertState, Watch
+from .calendar import WorkingCalendar, after_working_seconds, overlap, periods_of
+from .commands import AlertChanged, Command, DeviceChanged, Notice, TimeAccounted
+from .errors import ErrorCode, Refused
+from .model import WindowPhase
+
+if TYPE_CHECKING:
+    from .hall import Hall
+
+K = AlertKind
+P = WindowPhase
+OPEN_PHASES = (P.IDLE, P.CALLED, P.SERVING)
+# Refusals that say a device tries to act beyond its rights (not a device's plain bug).
+UNAUTHORIZED_CODES = frozenset({"unknown_device", "not_allowed", "wrong_window"})
+MAX_TRACKED_STRANGERS = 10_000
+
+
+@dataclass(slots=True)
+class DeviceLive:
+    id: str
+    kind: str
+    window: str | None
+    timeout: float
+    online: bool | None = None  # None: not heard of since the engine started
+    reason: str | None = None  # why offline: lost, shutdown, silent
+    last_seen: float = 0.0
+    video_ok: bool = True
+    tamper: str | None = None  # occluded, moved, video_lost
+    offline_since: float | None = None
+
+
+@dataclass(slots=True)
+class Segment:
+    """What a window (or device) has been doing since ``since``, for accounting."""
+
+    category: str
+    since: float
+    staff: str | None = None
+
+
+class Supervisor:
+    def __init__(self, hall: Hall, calendar: WorkingCalendar):
+        self.hall = hall
+        self.site = hall.site
+        self.id = hall.id
+        self.calendar = calendar
+        self.rules = hall.site.supervision
+        self._tz = hall.site.tz
+        self._spans = hall.site.hours.spans()
+        self.devices: dict[str, DeviceLive] = {
+            d.id: DeviceLive(id=d.id, kind=d.kind.value, window=d.window,
+                             timeout=d.heartbeat_s * self.rules.heartbeat_misses)
+            for d in hall.site.devices}
+        self._cameras: dict[str, list[str]] = {}
+        for d in hall.site.devices:
+            if d.kind.value == "camera" and d.window:
+                self._cameras.setdefault(d.window, []).append(d.id)
+        self.watches: dict[tuple[AlertKind, str], Watch] = {}
+        self.alerts: dict[str, Alert] = {}  # open alerts by id
+        self._alert_seq = 0
+        self._timers: list[tuple[float, str, str]] = []  # (when, subject kind, subject)
+        self._scheduled: dict[tuple[str, str], float] = {}
+        self._refusals: OrderedDict[str, deque[float]] = OrderedDict()
+        self.periods: list[tuple[float, float]] = []
+        self.day: date | None = None
+        self.segments: dict[tuple[str, str], Segment] = {}  # ("window"|"device", id) -> segment
+        self.totals: dict[tuple[str, str, str], float] = {}  # (subject kind, subject, category) -> s
+        self._last_warned_day: date | None = None
+
+    # -- the day ---------------------------------------------------------------------------
+    def start_day(self, day: date, now: float) -> list[Command]:
+        """At local midnight (and at start-up): close yesterday's accounting, compute today's
+        working time, and evaluate everything once."""
+        commands: list[Command] = []
+        if self.day is not None and day != self.day:
+            commands += self._close_segments(now)
+            self.totals = {}
+        self.day = day
+        working = self.calendar.is_working_day(day)
+        self.periods = periods_of(day, self._spans, self._tz) if working else []
+        if not self.calendar.covered(day) and self._last_warned_day != day:
+            self._last_warned_day = day
+            commands.append(Notice(site=self.id, level="warning", text=(
+                f"{day.isoformat()}: no official calendar for {day.year} (neither chinese-calendar nor "
+                f"[calendar].covered_years): assuming Monday-Friday working days")))
+        for boundary in (b for period in self.periods for b in period):
+            if boundary > now:
+                self._schedule(boundary, "all", "")
+        for device in self.devices.values():
+            if device.online is None:
+                device.last_seen = now  # give every device one timeout to speak up
+                self._schedule(now + device.timeout, "heartbeat", device.id)
+        commands += self._evaluate_all(now)
+        return commands
+
+    def working(self, now: float) -> bool:
+        return any(a <= now < b for a, b in self.periods)
+
+    def _must_staff(self, window_id: str) -> bool:
+        window = self.hall.window_config(window_id)
+        if not window.must_staff:
+            return False
+        return not window.staff_weekdays or (self.day.isoweekday() in window.staff_weekdays)
+
+    # -- timers ----------------------------------------------------------------------------
+    def _schedule(self, when: float, kind: str, subject: str) -> None:
+        key = (kind, subject)
+        current = self._scheduled.get(key)
+        if current is None or when < current:
+            self._scheduled[key] = when
+            heapq.heappush(self._timers, (when, kind, subject))
+
+    def next_deadline(self) -> float:
+        while self._timers:
+            when, kind, subject = self._timers[0]
+            if self._scheduled.get((kind, subject)) == when:
+                return when
+            heapq.heappop(self._timers)  # superseded
+        return math.inf
+
+    def tick(self, now: float) -> list[Command]:
+        commands: list[Command] = []
+        while self._timers and self._timers[0][0] <= now:
+            when, kind, subject = heapq.heappop(self._timers)
+            if self._scheduled.get((kind, subject)) != when:
+                continue
+            del self._scheduled[(kind, subject)]
+            if kind == "all":  # a period opens or closes: bring the day's totals up to date
+                commands += self._close_segments(now)
+                commands += self._evaluate_all(now)
+            elif kind == "window":
+                commands += self.evaluate_window(subject, now)
+            elif kind == "device":
+                commands += self.evaluate_device(subject, now)
+            elif kind == "heartbeat":
+                commands += self._heartbeat_due(subject, now)
+            elif kind == "service":
+                commands += self.evaluate_service(subject, now)
+            elif kind == "unauthorized":
+                commands += self._evaluate_unauthorized(subject, now)
+            elif kind == "followup":
+                commands += self._follow_up_due(subject, now)
+        return commands
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _evaluate_all(self, now: float) -> list[Command]:
+        commands: list[Command] = []
+        for window_id in self.hall.windows:
+            commands += self.evaluate_window(window_id, now)
+        for device_id in self.devices:
+            commands += self.evaluate_device(device_id, now)
+        for service in self.hall.service_codes():
+            commands += self.evaluate_service(service, now)
+        return commands
+
+    def camera_ok(self, window_id: str) -> bool:
+        """Whether a camera is watching this window's seat right now."""
+        for camera_id in self._cameras.get(window_id, ()):
+            camera = self.devices[camera_id]
+            if camera.online and camera.video_ok and camera.tamper is None:
+                return True
+        return False
+
+    def staffing(self, window_id: str) -> str:
+        """closed, paused, staffed, unstaffed or unverified (no working camera to tell)."""
+        window = self.hall.windows[window_id]
+        if window.phase is P.CLOSED:
+            return "closed"
+        if window.phase is P.PAUSED:
+            return "paused"
+        if not self.camera_ok(window_id):
+            return "unverified"
+        return "unstaffed" if window.present is False else "staffed"
+
+    def evaluate_window(self, window_id: str, now: float) -> list[Command]:
+        window = self.hall.windows[window_id]
+        working = self.working(now)
+        must = working and self._must_staff(window_id)
+        staffing = self.staffing(window_id)
+        commands = self._account("window", window_id, staffing if staffing != "paused"
+                                 else f"paused:{window.pause_reason.value}", window.staff, now)
+        rules = self.rules
+        commands += self._watch(K.WINDOW_NOT_OPENED, window_id, must and window.phase is P.CLOSED, now,
+                                fire_after=rules.not_opened_grace_min * 60, window=window_id,
+                                detail={"grace_min": rules.not_opened_grace_min})
+        commands += self._watch(K.WINDOW_UNSTAFFED, window_id, working and staffing == "unstaffed", now,
+                                fire_after=rules.unstaffed_grace_min * 60, window=window_id,
+                                detail={"grace_min": rules.unstaffed_grace_min,
+                                        "cameras": self._cameras.get(window_id, []),
+                                        "window_state": window.phase.value, "ticket": window.ticket})
+        overrun = False
+        if window.phase is P.PAUSED and window.paused_at is not None:
+            allowed = rules.pause_allowance_min.minutes(window.pause_reason.value) * 60
+            overrun_at = after_working_seconds(self.periods, window.paused_at, allowed)
+            if overrun_at is not None:
+                if now >= overrun_at:
+                    overrun = working
+                else:
+                    self._schedule(overrun_at, "window", window_id)
+        reason = window.pause_reason.value if window.pause_reason else None
+        commands += self._watch(K.PAUSE_OVERRUN, window_id, overrun, now, fire_after=0, window=window_id,
+                                detail={"reason": reason, "paused_at": window.paused_at,
+                                        "allowed_min": rules.pause_allowance_min.minutes(reason) if reason else None})
+        return commands
+
+    def _expected_online(self, device: DeviceLive, now: float) -> bool:
+        return device.kind == "selfservice" or self.working(now)
+
+    def evaluate_device(self, device_id: str, now: float) -> list[Command]:
+        device = self.devices[device_id]
+        expected = self._expected_online(device, now)
+        offline = device.online is False
+        commands = self._account("device", device_id, "offline" if offline else "online", None, now)
+        supervised = device.kind in ("camera", "selfservice")
+        commands += self._watch(K.DEVICE_OFFLINE, device_id,
+                                expected and offline and device.reason != "shutdown", now,
+                                fire_after=self.rules.device_offline_grace_s, device=device,
+                                severity="critical" if supervised else None,
+                                detail={"kind": device.kind, "reason": device.reason, "last_seen_at": device.last_seen})
+        commands += self._watch(K.DEVICE_SHUTDOWN, device_id,
+                                expected and supervised and offline and device.reason == "shutdown", now,
+                                fire_after=0, device=device, detail={"kind": device.kind})
+        tampered = device.kind == "camera" and device.online is True and (device.tamper or not device.video_ok)
+        commands += self._watch(K.CAMERA_TAMPER, device_id, bool(tampered) and self.working(now), now,
+                                fire_after=0, device=device,
+                                detail={"tamper": device.tamper or "video_lost"})
+        return commands
+
+    def evaluate_service(self, service: str, now: float) -> list[Command]:
+        oldest = self.hall.oldest_waiting(service)
+        late = False
+        target = self.hall.service_config(service).target_wait_min * 60
+        if oldest is not None and self.periods:
+            late_at = after_working_seconds(self.periods, oldest.issued_at, target)
+            if late_at is not None:
+                if now >= late_at:
+                    late = self.working(now)
+                else:
+                    self._schedule(late_at, "service", service)
+        detail = {"service": service, "target_min": target / 60}
+        if oldest is not None:
+            detail.update(ticket=oldest.no, issued_at=oldest.issued_at)
+        return self._watch(K.WAIT_TOO_LONG, service, late, now, fire_after=0, detail=detail)
+
+    # -- device liveness -------------------------------------------------------------------
+    def device_status(self, device_id: str, online: bool, reason: str | None, now: float) -> list[Command]:
+        device = self.devices[device_id]
+        device.last_seen = now
+        if online:
+            self._schedule(now + device.timeout, "heartbeat", device_id)
+        return self._set_online(device, online, reason, now) + self.evaluate_device(device_id, now) + \
+            self._windows_of_camera(device, now)
+
+    def heartbeat(self, device_id: str, video_ok: bool | None, now: float) -> list[Command]:
+        device = self.devices[device_id]
+        device.last_seen = now
+        changed = device.online is not True or (video_ok is not None and video_ok != device.video_ok)
+        if video_ok is not None:
+            device.video_ok = video_ok
+        if (("heartbeat", device_id)) not in self._scheduled:
+            self._schedule(now + device.timeout, "heartbeat", device_id)
+        if not changed:
+            return []
+        commands = self._set_online(device, True, None, now) if device.online is not True else []
+        return commands + self.evaluate_device(device_id, now) + self._windows_of_camera(device, now)
+
+    def _heartbeat_due(self, device_id: str, now: float) -> list[Command]:
+        device = self.devices[device_id]
+        if device.online is False:
+            return []
+        silent_until = device.last_seen + device.timeout
+        if silent_until > now:
+            self._schedule(silent_until, "heartbeat", device_id)
+            return []
+        return self._set_online(device, False, "silent", now) + self.evaluate_device(device_id, now) + \
+            self._windows_of_camera(device, now)
+
+    def tamper(self, device_id: str, kind: str, now: float) -> list[Command]:
+        device = self.devices[device_id]
+        device.tamper = None if kind == "restored" else kind
+        if kind == "restored":
+            device.video_ok = True
+        return self.evaluate_device(device_id, now) + self._windows_of_camera(device, now)
+
+    def _set_online(self, device: DeviceLive, online: bool, reason: str | None, now: float) -> list[Command]:
+        if device.online is online and (online or device.reason == reason):
+            return []
+        device.online = online
+        device.reason = None if online else reason
+        device.offline_since = None if online else now
+        return [DeviceChanged(site=self.id, device=device.id, online=online, at=now, reason=reason)]
+
+    def _windows_of_camera(self, device: DeviceLive, now: float) -> list[Command]:
+        """A camera's state decides whether its window's staffing can be verified."""
+        if device.kind != "camera" or device.window is None:
+            return []
+        return self.evaluate_window(device.window, now) + [self.hall.window_changed(device.window)]
+
+    # -- ratings, refusals ---------------------------------------------------------------------
+    def rating(self, *, ticket: str, window: str, staff: str | None, score: int, device: str,
+               now: float) -> list[Command]:
+        if score > self.rules.bad_rating_max_score:
+            return []
+        local_day = datetime.fromtimestamp(now, self._tz).date()
+        due_day = self.calendar.add_working_days(local_day, self.rules.bad_rating_follow_up_days)
+        due = datetime.combine(due_day + timedelta(days=1), datetime.min.time(), self._tz).timestamp()
+        alert = self._new_alert(K.BAD_RATING, f"{window}:{ticket}", now, window=window, device=device,
+                                staff=staff, due=due,
+                                detail={"ticket": ticket, "score": score, "due_at": due,
+                                        "follow_up_days": self.rules.bad_rating_follow_up_days})
+        self._schedule(due, "followup", alert.id)
+        return [AlertChanged(site=self.id, alert=alert)]
+
+    def _follow_up_due(self, alert_id: str, now: float) -> list[Command]:
+        alert = self.alerts.get(alert_id)
+        if alert is None or alert.overdue:
+            return []
+        return [self._update(alert.evolve(overdue=True, severity="critical"))]
+
+    def refused(self, device_id: str, code: str, now: float) -> list[Command]:
+        if code not in UNAUTHORIZED_CODES:
+            return []
+        times = self._refusals.get(device_id)
+        if times is None:
+            times = self._refusals[device_id] = deque()
+            if len(self._refusals) > MAX_TRACKED_STRANGERS:
+                self._refusals.popitem(last=False)
+        times.append(now)
+        return self._evaluate_unauthorized(device_id, now)
+
+    def _evaluate_unauthorized(self, device_id: str, now: float) -> list[Command]:
+        times = self._refusals.get(device_id, deque())
+        window_s = self.rules.unauthorized_window_min * 60
+        while times and times[0] <= now - window_s:
+            times.popleft()
+        if times:
+            self._schedule(times[0] + window_s, "unauthorized", device_id)
+        device = self.devices.get(device_id)
+        return self._watch(K.UNAUTHORIZED, device_id, len(times) >= self.rules.unauthorized_refusals, now,
+                           fire_after=0, device=device, device_id=device_id,
+                           detail={"refusals": len(times), "window_min": self.rules.unauthorized_window_min,
+                                   "configured": device is not None})
+
+    # -- operator actions ----------------------------------------------------------------------
+    def acknowledge(self, alert_id: str, by: str, note: str, now: float) -> list[Command]:
+        alert = self.alerts.get(alert_id)
+        if alert is None:
+            raise Refused(ErrorCode.UNKNOWN_ALERT, alert_id)
+        if alert.state is AlertState.ACKNOWLEDGED:
+            raise Refused(ErrorCode.ALREADY_ACKNOWLEDGED, alert_id)
+        if alert.kind is K.BAD_RATING and not note.strip():
+            raise Refused(ErrorCode.NOTE_REQUIRED, alert_id)
+        acked = alert.evolve(state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by, note=note)
+        commands = [self._update(acked)]
+        if alert.kind is K.BAD_RATING:  # followed up: done
+            commands.append(self._update(acked.evolve(state=AlertState.RESOLVED, until=now)))
+        return commands
+
+    # -- the watches ---------------------------------------------------------------------------
+    def _watch(self, kind: AlertKind, subject: str, raw: bool, now: float, *, fire_after: float,
+               window: str | None = None, device: DeviceLive | None = None, device_id: str | None = None,
+               severity: str | None = None, detail: dict | None = None) -> list[Command]:
+        key = (kind, subject)
+        watch = self.watches.get(key)
+        if watch is None:
+            if not raw:
+                return []
+            watch = self.watches[key] = Watch()
+        clear_after = self.rules.clear_after_s
+        action = watch.update(raw, now, fire_after, clear_after)
+        commands: list[Command] = []
+        if action == "fire":
+            window = window or (device.window if device else None)
+            staff = self.hall.windows[window].staff if window in self.hall.windows else None
+            watch.alert = self._new_alert(kind, subject, watch.since, window=window,
+                                          device=device.id if device else device_id, staff=staff,
+                                          severity=severity, detail=detail or {})
+            commands.append(AlertChanged(site=self.id, alert=watch.alert))
+        elif action == "resolve":
+            alert = self.alerts.get(watch.alert.id, watch.alert)
+            commands.append(self._update(alert.evolve(state=AlertState.RESOLVED, until=watch.clear_since)))
+            watch.reset()
+        deadline = watch.deadline(fire_after, clear_after)
+        if deadline is not None:
+            self._schedule(deadline, "window" if kind in (K.WINDOW_NOT_OPENED, K.WINDOW_UNSTAFFED, K.PAUSE_OVERRUN)
+                           else "service" if kind is K.WAIT_TOO_LONG
+                           else "unauthorized" if kind is K.UNAUTHORIZED else "device", subject)
+        if watch.since is None and watch.alert is None:
+            del self.watches[key]
+        return commands
+
+    def _new_alert(self, kind: AlertKind, subject: str, since: float, *, window: str | None = None,
+                   device: str | None = None, staff: str | None = None, severity: str | None = None,
+                   due: float | None = None, detail: dict) -> Alert:
+        self._alert_seq += 1
+        alert = Alert(id=f"{self.id}-{self._alert_seq:06d}", site=self.id, kind=kind,
+                      severity=severity or SEVERITY[kind], state=AlertState.FIRING, subject=subject,
+                      since=since, window=window, device=device, staff=staff, due=due, detail=detail)
+        self.alerts[alert.id] = alert
+        return alert
+
+    def _update(self, alert: Alert) -> AlertChanged:
+        if alert.open:
+            self.alerts[alert.id] = alert
+        else:
+            self.alerts.pop(alert.id, None)
+        for watch in self.watches.values():
+            if watch.alert is not None and watch.alert.id == alert.id:
+                watch.alert = alert
+        return AlertChanged(site=self.id, alert=alert)
+
+    # -- accounting ------------------------------------------------------------------------------
+    def _account(self, subject_kind: str, subject: str, category: str, staff: str | None,
+                 now: float) -> list[Command]:
+        key = (subject_kind, subject)
+        segment = self.segments.get(key)
+        if segment is not None and segment.category == category and segment.staff == staff:
+            return []
+        self.segments[key] = Segment(category=category, since=now, staff=staff)
+        return self._close(subject_kind, subject, segment, now) if segment is not None else []
+
+    def _close(self, subject_kind: str, subject: str, segment: Segment, now: float) -> list[Command]:
+        seconds = overlap(self.periods, segment.since, now)
+        if seconds <= 0:
+            return []
+        commands = [self._add(subject_kind, subject, segment.category, seconds)]
+        if segment.staff is not None:
+            commands.append(self._add("staff", segment.staff, segment.category, seconds))
+        return commands
+
+    def _add(self, subject_kind: str, subject: str, category: str, seconds: float) -> TimeAccounted:
+        key = (subject_kind, subject, category)
+        self.totals[key] = self.totals.get(key, 0.0) + seconds
+        return TimeAccounted(site=self.id, day=self.day.isoformat(), subject_kind=subject_kind, subject=subject,
+                             category=category, seconds=self.totals[key])
+
+    def _close_segments(self, now: float) -> list[Command]:
+        commands: list[Command] = []
+        for (subject_kind, subject), segment in self.segments.items():
+            commands += self._close(subject_kind, subject, segment, now)
+            segment.since = now
+        return commands
+
+    def flush_accounting(self, now: float) -> list[Command]:
+        """Bring the day's totals up to ``now`` (for reports and a clean shutdown)."""
+        return self._close_segments(now)
+
+    # -- restore -------------------------------------------------------------------------------
+    def restore(self, *, alerts: list[Alert], alert_seq: int, devices: list[tuple[str, bool, str | None, float]],
+                totals: list[tuple[str, str, str, str, float]], now: float) -> None:
+        """Open alerts keep their watches (so they neither fire twice nor vanish); devices
+        resume their last known state with a fresh heartbeat allowance; today's totals."""
+        for device_id, online, reason, changed_at in devices:
+            device = self.devices.get(device_id)
+            if device is not None:
+                device.online, device.reason = online, (None if online else reason)
+                device.offline_since = None if online else changed_at
+                device.last_seen = now
+                if online:
+                    self._schedule(now + device.timeout, "heartbeat", device_id)
+        self._alert_seq = max(self._alert_seq, alert_seq)
+        for alert in alerts:
+            if not alert.open:
+                continue
+            self.alerts[alert.id] = alert
+            if alert.kind is K.BAD_RATING:
+                if not alert.overdue and alert.due is not None:
+                    self._schedule(alert.due, "followup", alert.id)
+                continue
+            self.watches[(alert.kind, alert.subject)] = Watch(since=alert.since, alert=alert)
+        today = datetime.fromtimestamp(now, self._tz).date().isoformat()
+        for day, subject_kind, subject, category, seconds in totals:
+            if day == today:
+                self.totals[(subject_kind, subject, category)] = seconds
