@@ -182,6 +182,17 @@ class EngineApp:
         if self.engine.next_deadline() < self._armed:
             self._wake.set()
 
+    async def submit_event(self, event) -> Processed:
+        """Apply an event from another shell (web, operator) and return once it has been
+        committed (and what it shows published): ``result`` holds the core's reply."""
+        item = self.ingest.process_event(event, self.clock.now())
+        item.waiter = self._loop.create_future()
+        self.writer.submit(item)
+        if self.engine.next_deadline() < self._armed:
+            self._wake.set()
+        await item.waiter
+        return item
+
     def _submit(self, item: Processed) -> None:
         if item.needs_commit or item.reply is not None or item.qos > 0:
             self.writer.submit(item)
@@ -198,6 +209,9 @@ class EngineApp:
                             command.site, command.text)
         for message in self.outputs.render(batch, self.clock.now()):
             self._publish(message)
+        for item in batch:
+            if item.waiter is not None and not item.waiter.done():
+                item.waiter.set_result(item)
         client = self._client
         if client is None:
             return  # the broker redelivers what was not acknowledged; dedupe answers it

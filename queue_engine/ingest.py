@@ -55,6 +55,9 @@ class Processed:
     mid: int = 0
     qos: int = 0
     generation: int = 0
+    # For events from other shells (web, operators): resolved with the reply after commit.
+    waiter: object = None
+    result: Reply | None = None
 
     @property
     def needs_commit(self) -> bool:
@@ -154,6 +157,23 @@ class Ingest:
                reply_bytes.decode("utf-8") if reply_bytes is not None else None)
         return Processed(at=now, site=site, commands=commands, event_row=row,
                          reply=(reply_topic, reply_bytes) if reply_bytes is not None else None)
+
+    def process_event(self, event: ev.Event, now: float) -> Processed:
+        """An event that did not come over MQTT (a phone ticket, an operator's action): the
+        same deduplication, core and event log; ``result`` is the core's reply, if any."""
+        key = (event.site, event.device, event.id)
+        payload = wire.encode({"type": wire.EVENT_TYPES.get(type(event), type(event).__name__),
+                               **{k: getattr(event, k) for k in event.__dataclass_fields__}})
+        if self.dedupe.get(key) is not None:
+            return Processed(at=now, site=event.site, duplicate=True)
+        commands = self.engine.handle(event, now)
+        reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id), None)
+        reply_bytes = wire.encode(wire.reply_payload(reply, self._tz[event.site])) if reply is not None else None
+        self.dedupe.remember(key, now, reply_bytes)
+        row = (event.site, event.device, event.id, wire.EVENT_TYPES.get(type(event), type(event).__name__), now,
+               payload.decode(), reply.error if reply is not None and not reply.ok else None,
+               reply_bytes.decode() if reply_bytes is not None else None)
+        return Processed(at=now, site=event.site, commands=commands, event_row=row, result=reply)
 
     def _site_in(self, topic: str) -> str | None:
         """The site of a malformed topic, when it is one of ours, so the refusal is seen there."""
