@@ -6,33 +6,19 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from queue_engine import devbroker  # noqa: E402
+from queue_engine.devbroker import free_port  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "examples" / "demo-site.toml"
 WORKDAY_9AM = "2026-11-25T09:00:00+08:00"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 class Workspace:
@@ -45,14 +31,7 @@ class Workspace:
         self.engine: subprocess.Popen | None = None
 
     def start_broker(self) -> None:
-        conf = self.dir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                        f"persistence_location {self.dir}/\n"
-                        f"include_dir {ROOT / 'broker_config' / 'conf.d'}\n")
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        self.broker, self.port = devbroker.start(self.dir, self.port)
 
     def start_engine(self, *extra: str, db_name: str = "bench.db", client_id: str = "hallwatch-bench-engine") -> None:
         log_path = self.dir / "engine.log"

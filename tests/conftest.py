@@ -3,16 +3,16 @@ configuration on a free port, and the engine as a real process on a real SQLite 
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from queue_engine import devbroker
+from queue_engine.devbroker import free_port, wait_for_port  # noqa: F401 (used by tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "examples" / "demo-site.toml"
@@ -21,30 +21,6 @@ DEMO_SITE = ROOT / "examples" / "demo-site.toml"
 WORKDAY_9AM = "2026-11-25T09:00:00+08:00"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-def mosquitto_binary() -> str:
-    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    raise RuntimeError("mosquitto is not installed: run `make test`, which installs it")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
 class Broker:
@@ -62,18 +38,7 @@ class Broker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> Broker:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            f"persistence_location {self.workdir}/\n"
-            f"log_dest file {self.log}\n"
-            f"{self.extra}\n"
-            f"include_dir {ROOT / 'broker_config' / 'conf.d'}\n")
-        self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT)
-        wait_for_port(self.port)
+        self.proc, self.port = devbroker.start(self.workdir, self.port, self.extra, log=self.log)
         return self
 
     def stop(self) -> None:

@@ -1,0 +1,59 @@
+"""A local Mosquitto for the demo, the tests and the benchmarks: the project's broker
+settings (broker_config/conf.d) plus a loopback listener on a port of its own."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+CONF_D = Path(__file__).resolve().parent.parent / "broker_config" / "conf.d"
+
+
+class BrokerMissing(RuntimeError):
+    pass
+
+
+def mosquitto_binary() -> str:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise BrokerMissing("mosquitto is not installed: `sudo apt-get install mosquitto mosquitto-clients` "
+                        "(make demo and make test do it when run as root)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def start(workdir: Path, port: int | None = None, extra: str = "", log: Path | None = None,
+          ) -> tuple[subprocess.Popen, int]:
+    """Start Mosquitto with its persistence in ``workdir``; returns the process and port."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {workdir}/\n"
+                    + (f"log_dest file {log}\n" if log else "") + f"{extra}\ninclude_dir {CONF_D}\n")
+    proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc, port
