@@ -14,7 +14,15 @@ QoS 1 ticket requests from ``kiosk-1`` and ``selfservice-1``):
 
 Reports a, b and b/a (target >= 0.5), median of the rounds.
 
+With ``--metrics on`` the engine also serves Prometheus metrics (``--http``) and the
+benchmark scrapes its ``/metrics`` every ``--scrape-interval`` seconds during the burst, as a
+Prometheus would (more often than one does: 15 s is usual). With ``--metrics both`` every
+round runs the engine without and then with metrics, so the two ratios come from the same
+rounds: (c) is the engine with metrics, c/a its ratio and c/b what metrics cost (target:
+c/b >= 0.9).
+
     .venv/bin/python bench/ingest.py [--events 20000] [--rounds 3] [--sync full|normal]
+                                     [--metrics off|on|both] [--scrape-interval 1.0]
 """
 
 from __future__ import annotations
@@ -23,14 +31,17 @@ import argparse
 import asyncio
 import sqlite3
 import statistics
+import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import aiomqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Workspace, fast_publish, ticket_request_lines  # noqa: E402
+from common import Workspace, fast_publish, free_port, ticket_request_lines  # noqa: E402
 
 DEVICES = ("kiosk-1", "selfservice-1")
 
@@ -76,37 +87,114 @@ async def timed_burst(ws: Workspace, events: int, round_no: int, tag: str, db_pa
     return events / (end - t0)
 
 
+class Scraper(threading.Thread):
+    """Fetches /metrics every ``interval`` seconds, as Prometheus would, until stopped;
+    records how long each scrape took (the engine answers it between messages)."""
+
+    def __init__(self, port: int, interval: float):
+        super().__init__(daemon=True)
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.interval = interval
+        self.durations: list[float] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            started = time.monotonic()
+            body = urllib.request.urlopen(self.url, timeout=30).read()
+            self.durations.append(time.monotonic() - started)
+            if b"hallwatch_tickets_issued_total" not in body:
+                raise RuntimeError("the engine's /metrics lacks hallwatch_tickets_issued_total")
+
+    def stop(self) -> list[float]:
+        self._stop_event.set()
+        self.join()
+        return self.durations
+
+
+async def forget_session(port: int, client_id: str) -> None:
+    """End an engine's persistent session, so that it does not queue the later rounds'
+    bursts in the broker (which would slow every later measurement a little more)."""
+    async with aiomqtt.Client("127.0.0.1", port, identifier=client_id, clean_session=True):
+        pass
+
+
+async def run_engine(ws: Workspace, args, events: int, round_no: int,
+                     with_metrics: bool) -> tuple[float, list[float]]:
+    """One engine run: (rate, durations of the scrapes during the burst)."""
+    tag = "metrics" if with_metrics else "engine"
+    db_name = f"bench-{tag}-{round_no}.db"
+    client_id = f"hallwatch-bench-{tag}-{round_no}"
+    extra = ["--sync", args.sync]
+    http_port = free_port() if with_metrics else None
+    if with_metrics:
+        extra += ["--http", f"127.0.0.1:{http_port}"]
+    ws.start_engine(*extra, db_name=db_name, client_id=client_id)
+    scraper = Scraper(http_port, args.scrape_interval) if with_metrics else None
+    if scraper is not None:
+        scraper.start()
+    rate = await timed_burst(ws, events, round_no, tag, ws.dir / db_name)
+    scrapes = scraper.stop() if scraper is not None else []
+    try:
+        ws.stop_engine()
+    except subprocess.TimeoutExpired:  # measured already; say so, and go on
+        print(f"warning: {tag} run {round_no + 1}: the engine did not stop within 30 s of SIGTERM; killed it",
+              file=sys.stderr, flush=True)
+        ws.engine.kill()
+        ws.engine.wait()
+        ws.engine = None
+    await forget_session(ws.port, client_id)
+    with sqlite3.connect(ws.dir / db_name) as db:
+        stored = db.execute("select count(*) from events").fetchone()[0]
+    if stored != events:
+        raise SystemExit(f"round {round_no}: the store holds {stored} events, expected {events}")
+    return rate, scrapes
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sync", choices=["full", "normal"], default="full")
+    parser.add_argument("--metrics", choices=["off", "on", "both"], default="off",
+                        help="run the engine with Prometheus metrics served and scraped (both: without, then with)")
+    parser.add_argument("--scrape-interval", type=float, default=1.0, help="seconds between scrapes of /metrics")
     args = parser.parse_args()
     events = args.events - args.events % len(DEVICES)
 
     ws = Workspace()
     try:
         ws.start_broker()
-        bare, engine = [], []
+        variants = {"off": [False], "on": [True], "both": [False, True]}[args.metrics]
+        bare: list[float] = []
+        runs: dict[bool, list[float]] = {v: [] for v in variants}
+        scrapes: list[float] = []
         for round_no in range(args.rounds):
             bare.append(await timed_burst(ws, events, round_no, "bare"))
-            # A new persistent session each round: the previous round's session would
-            # otherwise have queued the next bare round's burst for the engine.
-            ws.start_engine("--sync", args.sync, db_name=f"bench-{round_no}.db",
-                            client_id=f"hallwatch-bench-engine-{round_no}")
-            engine.append(await timed_burst(ws, events, round_no, "engine", ws.dir / f"bench-{round_no}.db"))
-            ws.stop_engine()
-            with sqlite3.connect(ws.dir / f"bench-{round_no}.db") as db:
-                stored = db.execute("select count(*) from events").fetchone()[0]
-            if stored != events:
-                raise SystemExit(f"round {round_no}: the store holds {stored} events, expected {events}")
-            print(f"round {round_no + 1}: bare {bare[-1]:,.0f}/s  engine {engine[-1]:,.0f}/s  "
-                  f"ratio {engine[-1] / bare[-1]:.2f}", flush=True)
-        a, b = statistics.median(bare), statistics.median(engine)
+            line = f"round {round_no + 1}: bare {bare[-1]:,.0f}/s"
+            # Alternate the order, so that neither variant always runs on a warmer machine.
+            for with_metrics in (variants if round_no % 2 == 0 else variants[::-1]):
+                rate, durations = await run_engine(ws, args, events, round_no, with_metrics)
+                runs[with_metrics].append(rate)
+                scrapes += durations
+                label = "engine+metrics" if with_metrics else "engine"
+                line += f"  {label} {rate:,.0f}/s (ratio {rate / bare[-1]:.2f})"
+            print(line, flush=True)
+        a = statistics.median(bare)
         print(f"\n{events:,} QoS 1 ticket requests, {args.rounds} rounds, engine sync={args.sync}")
         print(f"(a) bare aiomqtt QoS 1 subscriber: {a:,.0f} msg/s")
-        print(f"(b) engine, committed (then replied and acknowledged): {b:,.0f} msg/s")
-        print(f"b/a = {b / a:.2f} (target >= 0.5)")
+        if False in runs:
+            b = statistics.median(runs[False])
+            print(f"(b) engine, committed (then replied and acknowledged): {b:,.0f} msg/s")
+            print(f"b/a = {b / a:.2f} (target >= 0.5)")
+        if True in runs:
+            c = statistics.median(runs[True])
+            slowest = f", slowest {max(scrapes) * 1000:,.0f} ms" if scrapes else ""
+            print(f"(c) engine with metrics (/metrics scraped every {args.scrape_interval:g} s: "
+                  f"{len(scrapes)} scrapes{slowest}): {c:,.0f} msg/s")
+            print(f"c/a = {c / a:.2f} (target >= 0.5)")
+            if False in runs:
+                print(f"c/b = {c / b:.2f} (target >= 0.9: metrics cost at most 10 %)")
     finally:
         ws.close()
 

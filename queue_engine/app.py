@@ -58,6 +58,9 @@ class EngineApp:
         self.writer = StoreWriter(self.db_path, on_commit=self._commit_from_thread,
                                   on_failure=self._failure_from_thread, synchronous=synchronous,
                                   observe=self._observe_commit)
+        self.metrics = None  # shells.metrics.EngineMetrics, set when the engine serves /metrics
+        # Called as observer(batch, messages) once a batch's outputs are published (web pushes).
+        self.observers: list = []
         self.connected = False
         self.reconnects = 0
         self.processed = 0
@@ -108,6 +111,9 @@ class EngineApp:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.writer.writable():  # the day's time totals up to the stop
+                self._submit(Processed(at=self.clock.now(),
+                                       commands=self.engine.flush_accounting(self.clock.now())))
             await self._loop.run_in_executor(None, self.writer.close)
             await asyncio.sleep(0)  # let the last commit's callbacks run
             log.info("hallwatch engine stopped")
@@ -202,13 +208,18 @@ class EngineApp:
         self._loop.call_soon_threadsafe(self._committed, batch)
 
     def _committed(self, batch: list[Processed]) -> None:
+        if self.metrics is not None:
+            self.metrics.committed(batch)
         for item in batch:
             for command in item.commands:
                 if isinstance(command, Notice):
                     log.log(logging.WARNING if command.level == "warning" else logging.INFO, "%s: %s",
                             command.site, command.text)
-        for message in self.outputs.render(batch, self.clock.now()):
+        messages = self.outputs.render(batch, self.clock.now())
+        for message in messages:
             self._publish(message)
+        for observer in self.observers:
+            observer(batch, messages)
         for item in batch:
             if item.waiter is not None and not item.waiter.done():
                 item.waiter.set_result(item)
@@ -263,7 +274,9 @@ class EngineApp:
         self._stopping.set()
 
     def _observe_commit(self, size: int, seconds: float) -> None:
-        pass  # metrics hook
+        """Called from the store's writer thread after each commit."""
+        if self.metrics is not None:
+            self.metrics.observe_commit(size, seconds)
 
     @property
     def healthy(self) -> tuple[bool, str]:

@@ -14,6 +14,7 @@ import signal
 import sys
 from datetime import datetime
 
+from . import cli_deploy
 from .config import ConfigError, load_sites
 
 EXIT_CONFIG = 2
@@ -28,6 +29,7 @@ ENV = {
     "ca_file": "HALLWATCH_CA_FILE",
     "root": "HALLWATCH_TOPIC_ROOT",
     "client_id": "HALLWATCH_CLIENT_ID",
+    "http": "HALLWATCH_HTTP",
 }
 
 
@@ -48,12 +50,25 @@ def parse_time(text: str) -> float:
     return moment.timestamp()
 
 
+def _listen_address(text: str) -> tuple[str, int]:
+    from .shells.http import ListenAddressError, parse_listen
+
+    try:
+        return parse_listen(text)
+    except ListenAddressError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+class HttpUnavailable(RuntimeError):
+    pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hallwatch", description="Queueing and window supervision for service halls.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check-config", help="validate site configuration files")
-    check.add_argument("files", nargs="+", help="site TOML files")
+    check.add_argument("files", nargs="+", help="site TOML files, or county files that include them")
 
     engine = sub.add_parser("engine", help="run the queue engine")
     engine.add_argument("--config", action="append", metavar="FILE",
@@ -75,13 +90,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SQLite synchronous mode: full survives power loss, normal only a crash")
     engine.add_argument("--connect-timeout", type=float, default=30.0,
                         help="give up if the broker cannot be reached at start-up within this many seconds")
+    engine.add_argument("--http", metavar="HOST:PORT", type=_listen_address, default=os.environ.get(ENV["http"]),
+                        help=f"serve /metrics and /healthz on this address, e.g. 127.0.0.1:9108 (env {ENV['http']})")
     engine.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    cli_deploy.add_engine_options(engine)
+    COMMANDS.update(cli_deploy.add_commands(sub))
+    from .cli_reports import add_parsers as add_report_parsers
+
+    add_report_parsers(sub)
+    from window_agents.cli import register as register_agents  # hallwatch agent KIND ...
+
+    register_agents(sub, COMMANDS)
+    from .cli_plan import add_plan_parser, cmd_plan  # hallwatch plan (capacity planning)
+
+    add_plan_parser(sub)
+    COMMANDS["plan"] = cmd_plan
     return parser
 
 
 def cmd_check_config(args) -> int:
     try:
-        sites = load_sites(args.files)
+        files = cli_deploy.expand(args.files)
+        sites = load_sites(files)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return EXIT_CONFIG
@@ -89,7 +119,7 @@ def cmd_check_config(args) -> int:
 
     this_year = datetime.now().year
     known = sorted(official_calendar().years)
-    for path, site in zip(args.files, sites):
+    for path, site in zip(files, sites):
         print(f"{path}: ok: site {site.id} ({site.name}): {len(site.services)} services, "
               f"{len(site.windows)} windows, {len(site.devices)} devices, {len(site.staff)} staff")
         missing = uncovered_years(site, [this_year, this_year + 1])
@@ -112,7 +142,7 @@ def cmd_engine(args) -> int:
         print(f"hallwatch engine: no site configuration (use --config FILE or {ENV['config']})", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        sites = load_sites(files)
+        sites = cli_deploy.engine_sites(files, args)
         broker = parse_broker_url(args.broker, ca_file=args.ca_file)
         clock = Clock(start_at=args.start_at, speed=args.speed)
     except ConfigError as err:
@@ -122,14 +152,29 @@ def cmd_engine(args) -> int:
         print(f"hallwatch engine: {err}", file=sys.stderr)
         return EXIT_CONFIG
     app = EngineApp(sites, broker=broker, db_path=args.db, clock=clock, root=args.root,
-                    client_id=args.client_id, synchronous=args.sync.upper(),
+                    client_id=cli_deploy.engine_client_id(args), synchronous=args.sync.upper(),
                     connect_timeout=args.connect_timeout)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        # A plain handler, not loop.add_signal_handler: under a burst the loop's wakeup pipe
+        # can be full, and asyncio then loses the signal number written to it; a Python
+        # handler always runs, and the stop it schedules is picked up on the next iteration.
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, app.stop)
-        await app.run()
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(app.stop))
+        runner = None
+        if args.http:
+            from .shells.http import start_http
+
+            try:
+                runner = await start_http(app, *args.http)
+            except OSError as err:
+                raise HttpUnavailable(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {err}") from None
+        try:
+            await app.run()
+        finally:
+            if runner is not None:
+                await runner.cleanup()
 
     try:
         asyncio.run(main())
@@ -139,10 +184,16 @@ def cmd_engine(args) -> int:
     except StoreFailed as err:
         print(f"hallwatch engine: {err}", file=sys.stderr)
         return EXIT_STORE
+    except HttpUnavailable as err:
+        print(f"hallwatch engine: {err}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 
 COMMANDS = {"check-config": cmd_check_config, "engine": cmd_engine}
+from .cli_reports import COMMANDS as REPORT_COMMANDS  # noqa: E402 (report, audit)
+
+COMMANDS.update(REPORT_COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

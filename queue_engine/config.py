@@ -203,6 +203,11 @@ class Supervision(Section):
     # 好差评: a score at or below this is a bad rating, to be followed up within N working days.
     bad_rating_max_score: int = Field(default=2, ge=1, le=4)
     bad_rating_follow_up_days: int = Field(default=5, ge=1, le=30)
+    # queue_surge (增设服务窗口): a service's Erlang C wait forecast, from the tickets issued in
+    # the last surge_window_min minutes, its average service time and its open windows, has
+    # exceeded its target_wait_min for surge_fire_after_min.
+    surge_window_min: float = Field(default=30, gt=0, le=240)
+    surge_fire_after_min: float = Field(default=5, ge=0, le=240)
 
 
 class Calendar(Section):
@@ -223,6 +228,30 @@ class Calendar(Section):
         return self
 
 
+class Facts(Section):
+    """What a site declares about itself for the county's assessment (督导考核, ``hallwatch
+    audit``). Every fact is optional: a fact not declared is audited as unknown."""
+
+    area_m2: float | None = Field(default=None, ge=0)  # 中心面积, square metres
+    residents: int | None = Field(default=None, ge=0)  # 服务人口 (township: 1 staff per 10,000)
+    agent_points: int | None = Field(default=None, ge=0)  # 便民服务代办点
+    staff_count: int | None = Field(default=None, ge=0)  # 正式工作人员; absent: the [[staff]] entries
+
+
+class Web(Section):
+    """The site's web pages and JSON API (docs/api.md): limits on taking a number from a
+    phone (against ticket touting) and where the manager token comes from. The token itself
+    is a secret: read from the environment variable named here when the engine starts."""
+
+    phone_tickets_per_day: int = Field(default=3, ge=0, le=100)  # 0: no phone tickets
+    address_tickets_per_hour: int = Field(default=10, ge=0, le=100000)  # per client address
+    # Default: HALLWATCH_MANAGER_TOKEN_<SITE ID in capitals, "-" as "_">.
+    manager_token_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]{0,127})?$")
+
+    def token_env(self, site_id: str) -> str:
+        return self.manager_token_env or "HALLWATCH_MANAGER_TOKEN_" + site_id.upper().replace("-", "_")
+
+
 SiteKind = Literal["county", "township", "village"]
 
 
@@ -235,6 +264,8 @@ class Site(Section):
     queue: QueueRules = QueueRules()
     supervision: Supervision = Supervision()
     calendar: Calendar = Calendar()
+    facts: Facts = Facts()
+    web: Web = Web()
     services: list[Service] = Field(min_length=1)
     windows: list[Window] = Field(min_length=1)
     devices: list[Device] = []
@@ -358,3 +389,96 @@ def load_sites(paths: list[str | Path]) -> list[Site]:
             raise ConfigError(path, [f"id: site {site.id!r} is already defined in {seen[site.id]}"])
         seen[site.id] = str(path)
     return sites
+
+
+# -- deployments: one file that includes the site files of a county --------------------------
+# A county (or any group of sites served together) is a TOML file with an ``include`` list
+# of site files, relative to the including file. An entry may be a glob (``villages/*.toml``,
+# expanded in sorted order) and may name another deployment file. Every entry is checked and
+# every problem names the file, the field and the problem, like a site file's.
+
+
+class Deployment(Section):
+    name: str = ""
+    include: list[str] = Field(min_length=1)
+
+
+def _read_toml_file(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"file is not UTF-8 (byte {exc.start}); save it as UTF-8"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+
+
+def is_deployment(data: dict) -> bool:
+    """A deployment file has ``include``; a site file never has (its unknown keys are refused)."""
+    return "include" in data
+
+
+def parse_deployment(data: dict, source: str | Path = "<memory>") -> Deployment:
+    try:
+        return Deployment.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown field (a deployment file has only name and include)"
+            elif error["type"] == "missing":
+                message = "required field is missing"
+            problems.append(f"{_format_location(error['loc'])}: {message}")
+        raise ConfigError(source, problems) from None
+
+
+def deployment_site_files(path: str | Path, _including: tuple[Path, ...] = ()) -> list[Path]:
+    """The site files a deployment file includes, in order (a site file stands for itself)."""
+    path = Path(path)
+    data = _read_toml_file(path)
+    if not is_deployment(data):
+        return [path]
+    deployment = parse_deployment(data, path)
+    chain = _including + (path.resolve(),)
+    files: list[Path] = []
+    for i, entry in enumerate(deployment.include):
+        if Path(entry).is_absolute():
+            targets = [Path(entry)]
+        elif any(c in entry for c in "*?["):
+            targets = sorted(path.parent.glob(entry))
+            if not targets:
+                raise ConfigError(path, [f"include[{i}]: {entry!r} matches no file in {path.parent}"])
+        else:
+            targets = [path.parent / entry]
+        for target in targets:
+            if not target.is_file():
+                raise ConfigError(path, [f"include[{i}]: {entry!r}: no such file "
+                                         f"(paths are relative to {path.parent})"])
+            if target.resolve() in chain:
+                raise ConfigError(path, [f"include[{i}]: {entry!r} includes {target} again (a loop)"])
+            files += deployment_site_files(target, chain)
+    seen: dict[Path, Path] = {}
+    for file in files:
+        if file.resolve() in seen:
+            raise ConfigError(path, [f"include: {file} is included twice"])
+        seen[file.resolve()] = file
+    return files
+
+
+def expand_config_paths(paths: list[str | Path]) -> list[Path]:
+    """Each path a site file or a deployment file -> the site files, in order."""
+    return [file for p in paths for file in deployment_site_files(p)]
+
+
+def load_deployment(path: str | Path) -> list[Site]:
+    """The sites of a deployment file (a county file including township files)."""
+    return load_sites(deployment_site_files(path))
+
+
+def load_configs(paths: list[str | Path]) -> list[Site]:
+    """Sites from any mix of site files and deployment files; a site defined twice is refused."""
+    return load_sites(expand_config_paths(paths))

@@ -24,12 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 class Broker:
-    """A Mosquitto process: the project's conf.d plus a loopback listener of its own."""
+    """A Mosquitto process: the project's conf.d plus a loopback listener of its own.
 
-    def __init__(self, workdir: Path, port: int | None = None, extra: str = ""):
+    ``config_text`` replaces that configuration whole (it must open a listener on ``port``):
+    e.g. the production configuration with accounts, ACL and TLS (tests/deploy_helpers.py)."""
+
+    def __init__(self, workdir: Path, port: int | None = None, extra: str = "", *, config_text: str | None = None):
         self.workdir = workdir
         self.port = port or free_port()
         self.extra = extra
+        self.config_text = config_text
         self.proc: subprocess.Popen | None = None
         self.log = workdir / "mosquitto.log"
 
@@ -37,9 +41,32 @@ class Broker:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
+    def url_for(self, username: str, password: str) -> str:
+        return f"mqtt://{username}:{password}@127.0.0.1:{self.port}"
+
     def start(self) -> Broker:
-        self.proc, self.port = devbroker.start(self.workdir, self.port, self.extra, log=self.log)
+        if self.config_text is None:
+            self.proc, self.port = devbroker.start(self.workdir, self.port, self.extra, log=self.log)
+            return self
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(self.config_text)
+        self.proc = subprocess.Popen([devbroker.mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(self.port)
+        except RuntimeError:
+            self.proc.kill()
+            raise RuntimeError(f"mosquitto did not start with {conf}: {self.log_text()}") from None
         return self
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def restart(self) -> Broker:
+        """An orderly stop (the broker saves its persistence) and a start on the same port."""
+        self.stop()
+        return self.start()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -63,8 +90,9 @@ class EngineProcess:
 
     def __init__(self, broker: Broker, db: Path, configs: list[Path], workdir: Path, *,
                  start_at: str | None = WORKDAY_9AM, speed: float = 1.0, extra_args: list[str] | None = None,
-                 client_id: str = "hallwatch-engine-test"):
+                 client_id: str = "hallwatch-engine-test", broker_url: str | None = None):
         self.broker = broker
+        self.broker_url = broker_url
         self.db = db
         self.configs = configs
         self.workdir = workdir
@@ -80,7 +108,7 @@ class EngineProcess:
         return self.workdir / f"engine-{self.starts}.log"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "queue_engine.cli", "engine", "--broker", self.broker.url,
+        cmd = [sys.executable, "-m", "queue_engine.cli", "engine", "--broker", self.broker_url or self.broker.url,
                "--db", str(self.db), "--client-id", self.client_id, "--connect-timeout", "10"]
         for config in self.configs:
             cmd += ["--config", str(config)]

@@ -223,3 +223,115 @@ class Driver:
         self.ok(window, ev.ServiceStart)
         self.ok(window, ev.ServiceFinish, outcome=outcome)
         return no
+
+
+# -- supervision (电子监察): sites, events and readers for tests/test_core_supervision.py --------
+def supervision_site_dict(*, supervision: dict | None = None, calendar: dict | None = None,
+                          windows: dict[str, dict] | None = None, extra_devices: list[dict] = (),
+                          quiet: bool = True, **kwargs) -> dict:
+    """``site_dict`` plus supervision settings. ``windows`` maps a window id to fields that
+    replace its own (``must_staff``, ``staff_weekdays``); ``extra_devices`` are appended.
+    ``quiet`` gives every device an hour between heartbeats and a 100-miss timeout, so that
+    devices a test does not script are never declared silent; pass ``quiet=False`` for the
+    defaults (10 s, 3 misses)."""
+    data = site_dict(**kwargs)
+    data["supervision"] = dict(supervision or {})
+    if quiet:
+        data["supervision"].setdefault("heartbeat_misses", 100)
+    if calendar is not None:
+        data["calendar"] = calendar
+    for window in data["windows"]:
+        window.update((windows or {}).get(window["id"], {}))
+    data["devices"] = [*data["devices"], *extra_devices]
+    if quiet:
+        for device in data["devices"]:
+            device.setdefault("heartbeat_s", 3600)
+    return data
+
+
+def make_supervised_engine(official=None, **kwargs) -> Engine:
+    """An engine over one ``supervision_site_dict`` site; ``official`` is an OfficialCalendar
+    (``queue_engine.calendar.official_calendar()``) or None for Monday-Friday."""
+    return Engine([parse_site(supervision_site_dict(**kwargs))], official)
+
+
+def run_until(driver: Driver, at: float) -> list[Command]:
+    """Run every timer at its own deadline (not all at ``at``), as the timer shell does,
+    then move the driver's clock to ``at``. Returns the commands of those ticks."""
+    commands: list[Command] = []
+    while driver.engine.next_deadline() <= at:
+        commands += driver.tick(driver.engine.next_deadline())
+    driver.now = at
+    return commands
+
+
+def device_status(device: str, online: bool, reason: str | None = None, **fields) -> ev.DeviceStatus:
+    return ev.DeviceStatus(site=SITE_ID, device=device, id=next_id(), online=online, reason=reason, **fields)
+
+
+def heartbeat(device: str, seq: int = 1, video_ok: bool | None = None) -> ev.Heartbeat:
+    return ev.Heartbeat(site=SITE_ID, device=device, id=next_id(), seq=seq, video_ok=video_ok)
+
+
+def presence(window: str, present: bool, *, device: str | None = None) -> ev.Presence:
+    return ev.Presence(site=SITE_ID, device=device or f"cam-{window}", id=next_id(), window=window,
+                       present=present, count=1 if present else 0)
+
+
+def tamper(device: str, kind: str) -> ev.Tamper:
+    return ev.Tamper(site=SITE_ID, device=device, id=next_id(), kind=kind)
+
+
+def refusal(device: str, code: str) -> ev.Refusal:
+    return ev.Refusal(site=SITE_ID, device=device, id=next_id(), code=code)
+
+
+def acknowledge(alert: str, *, by: str = "officer-1", note: str = "") -> ev.Acknowledge:
+    return ev.Acknowledge(site=SITE_ID, device=by, id=next_id(), alert=alert, note=note)
+
+
+def alert_changes(commands: list[Command]):
+    """The alerts of the AlertChanged commands, in order."""
+    from queue_engine.core.commands import AlertChanged
+    return [c.alert for c in commands if isinstance(c, AlertChanged)]
+
+
+def of_type(commands: list[Command], cls: type) -> list:
+    return [c for c in commands if isinstance(c, cls)]
+
+
+def latest_alerts(commands: list[Command]) -> dict:
+    """The latest version of every alert by id, as the store's alerts table keeps them."""
+    return {alert.id: alert for alert in alert_changes(commands)}
+
+
+def alert_invariant_problems(commands: list[Command]) -> list[str]:
+    """Checks over a whole log of commands: an alert keeps its id, kind, subject, site and
+    start through all its changes; it never goes back from resolved; a resolved alert ends
+    no earlier than it began; two alerts of one kind and subject are never open at once."""
+    problems: list[str] = []
+    first: dict = {}
+    current: dict = {}
+    open_by_subject: dict = {}
+    for alert in alert_changes(commands):
+        was = current.get(alert.id)
+        if alert.id not in first:
+            first[alert.id] = alert
+        origin = first[alert.id]
+        if (alert.kind, alert.subject, alert.site, alert.since) != (origin.kind, origin.subject, origin.site,
+                                                                    origin.since):
+            problems.append(f"{alert.id} changed identity: {origin} -> {alert}")
+        if was is not None and not was.open:
+            problems.append(f"{alert.id} changed after it was resolved: {alert}")
+        if not alert.open and (alert.until is None or alert.until < alert.since):
+            problems.append(f"{alert.id} resolved with until {alert.until} before since {alert.since}")
+        key = (alert.site, alert.kind, alert.subject)
+        holder = open_by_subject.get(key)
+        if alert.open:
+            if holder is not None and holder != alert.id:
+                problems.append(f"two open {alert.kind} alerts for {alert.subject}: {holder} and {alert.id}")
+            open_by_subject[key] = alert.id
+        elif holder == alert.id:
+            del open_by_subject[key]
+        current[alert.id] = alert
+    return problems

@@ -15,9 +15,12 @@ import paho.mqtt.client as paho
 ROOT = "hallwatch"
 
 
-def _client(client_id: str, port: int, *, clean: bool = True, will: tuple[str, bytes] | None = None) -> paho.Client:
+def _client(client_id: str, port: int, *, clean: bool = True, will: tuple[str, bytes] | None = None,
+            auth: tuple[str, str] | None = None) -> paho.Client:
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
                          protocol=paho.MQTTv311)
+    if auth:
+        client.username_pw_set(*auth)
     if will:
         client.will_set(will[0], will[1], qos=1, retain=True)
     connected = threading.Event()
@@ -32,10 +35,11 @@ def _client(client_id: str, port: int, *, clean: bool = True, will: tuple[str, b
 class Listener:
     """Subscribes to topic filters and keeps every message, in order of arrival."""
 
-    def __init__(self, port: int, *filters: str, client_id: str | None = None):
+    def __init__(self, port: int, *filters: str, client_id: str | None = None, auth: tuple[str, str] | None = None,
+                 clean: bool = True):
         self.messages: list[tuple[str, bytes, bool, float]] = []
         self._cond = threading.Condition()
-        self.client = _client(client_id or f"listener-{id(self)}", port)
+        self.client = _client(client_id or f"listener-{id(self)}", port, auth=auth, clean=clean)
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
@@ -80,13 +84,13 @@ class Device:
 
     _ids = itertools.count(1)
 
-    def __init__(self, port: int, device_id: str, site: str = "demo"):
+    def __init__(self, port: int, device_id: str, site: str = "demo", *, password: str | None = None):
         self.site = site
         self.device_id = device_id
         self.replies: dict[str, dict] = {}
         self.reply_log: list[dict] = []
         self._cond = threading.Condition()
-        self.client = _client(device_id, port)
+        self.client = _client(device_id, port, auth=(device_id, password) if password else None)
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()

@@ -92,14 +92,15 @@ class Watch:
             if self.since is None:
                 self.since = now
             self.clear_since = None
-            if self.alert is None and now - self.since >= fire_after:
+            # (the same sum as deadline(), so a tick at the deadline always acts)
+            if self.alert is None and now >= self.since + fire_after:
                 return "fire"
             return None
         if self.since is None:
             return None
         if self.clear_since is None:
             self.clear_since = now
-        if now - self.clear_since >= clear_after:
+        if now >= self.clear_since + clear_after:
             fired = self.alert is not None
             if not fired:
                 self.since = self.clear_since = None

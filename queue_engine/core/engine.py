@@ -63,6 +63,10 @@ class Engine:
                                   error=refusal.code.value, message=refusal.message))
         return commands
 
+    def flush_accounting(self, now: float) -> list[Command]:
+        """Every site's time totals brought up to ``now`` (before a clean stop)."""
+        return [c for hall in self.halls.values() for c in hall.supervisor.flush_accounting(now)]
+
     def tick(self, now: float) -> list[Command]:
         commands: list[Command] = []
         for hall in self.halls.values():

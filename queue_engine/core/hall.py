@@ -18,6 +18,7 @@ from .commands import (AnnounceCall, Command, DeviceChanged, QueueChanged, Ratin
 from .errors import ErrorCode, Refused
 from .alerts import Alert
 from .calendar import OfficialCalendar, WorkingCalendar
+from .capacity import RecentArrivals
 from .lanes import Lane, earliest
 from .supervision import Supervisor
 from .model import FINAL_STATUSES, Ticket, TicketStatus, WindowPhase, WindowState
@@ -104,6 +105,9 @@ class Hall:
         self._sequence: dict[str, int] = {}  # prefix -> last number issued today
         self._issued = 0  # tickets issued today at this site: the next ticket's place
         self._service_time = {code: s.expected_service_min * 60.0 for code, s in self._services.items()}
+        # Tickets issued per service in the last minutes: the arrival rate behind queue_surge.
+        surge_span = site.supervision.surge_window_min * 60.0
+        self._arrivals = {code: RecentArrivals(surge_span) for code in self._services}
         self.day = ""
         self._day_end = -math.inf
         self._issuing_hours = (math.inf, -math.inf)
@@ -192,6 +196,11 @@ class Hall:
             lane.clear()
         self._sequence.clear()
         self._issued = 0
+        for arrivals in self._arrivals.values():
+            arrivals.clear()
+        for ticket in sorted(self.tickets.values(), key=lambda t: t.issued_at):
+            if ticket.service in self._arrivals:
+                self._arrivals[ticket.service].add(ticket.issued_at)
         for ticket in self.tickets.values():
             prefix = ticket.no.rstrip("0123456789")  # the prefix at issue, kept across transfers
             self._sequence[prefix] = max(self._sequence.get(prefix, 0), ticket.seq)
@@ -235,6 +244,7 @@ class Hall:
                 services.add(command.ticket.service)
         for window_id in windows:
             commands += self.supervisor.evaluate_window(window_id, now)
+            commands += self.supervisor.window_capacity(window_id, now)
         for service in services:
             commands += self.supervisor.evaluate_service(service, now)
         return commands
@@ -267,6 +277,7 @@ class Hall:
         self._sequence[service.prefix] = seq
         self._issued += 1
         self.tickets[no] = ticket
+        self._arrivals[service.code].add(now)
         self._enqueue(ticket)
         slip = TicketSlip(no=no, service=service.code, issued_at=now, ahead=ahead,
                           eta_min=self._eta_min(service.code, ahead))
@@ -499,6 +510,25 @@ class Hall:
             open_now = {w for w, state in self.windows.items() if state.phase in (P.IDLE, P.CALLED, P.SERVING)}
             self._open_counts = {code: len(windows & open_now) for code, windows in self._windows_of_service.items()}
         return self._open_counts[service]
+
+    def open_windows(self, service: str) -> int:
+        """Windows open now (staff logged in, not paused) that serve this service."""
+        return self._open_windows(service)
+
+    def waiting(self, service: str) -> int:
+        """Tickets of this service waiting to be called (not those transferred to a window)."""
+        return len(self._normal[service]) + len(self._priority[service])
+
+    def services_of_window(self, window_id: str) -> frozenset[str]:
+        return self._window_services[window_id]
+
+    def mean_service_s(self, service: str) -> float:
+        """The moving average of the service's service times, in seconds."""
+        return self._service_time[service]
+
+    def recent_arrivals(self, service: str) -> RecentArrivals:
+        """The tickets of this service issued in the last ``surge_window_min`` minutes."""
+        return self._arrivals[service]
 
     def _eta_min(self, service: str, ahead: int) -> int:
         servers = max(1, self._open_windows(service))

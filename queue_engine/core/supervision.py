@@ -13,10 +13,11 @@ import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .alerts import SEVERITY, Alert, AlertKind, AlertState, Watch
 from .calendar import WorkingCalendar, after_working_seconds, overlap, periods_of
+from .capacity import mean_wait, windows_needed
 from .commands import AlertChanged, Command, DeviceChanged, Notice, TimeAccounted
 from .errors import ErrorCode, Refused
 from .model import WindowPhase
@@ -30,6 +31,11 @@ OPEN_PHASES = (P.IDLE, P.CALLED, P.SERVING)
 # Refusals that say a device tries to act beyond its rights (not a device's plain bug).
 UNAUTHORIZED_CODES = frozenset({"unknown_device", "not_allowed", "wrong_window"})
 MAX_TRACKED_STRANGERS = 10_000
+# queue_surge: a service's wait is forecast at most once per SURGE_EVERY_S of engine time (a
+# burst of tickets is forecast once, at its end) and, while a surge is watched, again as its
+# arrivals age out, at most once per SURGE_RECHECK_S.
+SURGE_EVERY_S = 1.0
+SURGE_RECHECK_S = 60.0
 
 
 @dataclass(slots=True)
@@ -83,6 +89,8 @@ class Supervisor:
         self.segments: dict[tuple[str, str], Segment] = {}  # ("window"|"device", id) -> segment
         self.totals: dict[tuple[str, str, str], float] = {}  # (subject kind, subject, category) -> s
         self._last_warned_day: date | None = None
+        self._window_open: dict[str, bool] = {}  # for queue_surge: windows seen open
+        self._surge_at: dict[str, float] = {}  # for queue_surge: when each service was forecast
 
     # -- the day ---------------------------------------------------------------------------
     def start_day(self, day: date, now: float) -> list[Command]:
@@ -102,7 +110,7 @@ class Supervisor:
                 f"[calendar].covered_years): assuming Monday-Friday working days")))
         for boundary in (b for period in self.periods for b in period):
             if boundary > now:
-                self._schedule(boundary, "all", "")
+                self._schedule(boundary, "all", str(boundary))  # one timer per opening/closing
         for device in self.devices.values():
             if device.online is None:
                 device.last_seen = now  # give every device one timeout to speak up
@@ -227,16 +235,19 @@ class Supervisor:
         device = self.devices[device_id]
         expected = self._expected_online(device, now)
         offline = device.online is False
-        commands = self._account("device", device_id, "offline" if offline else "online", None, now)
+        category = "offline" if offline else "online" if device.online else "unknown"  # not heard of yet
+        commands = self._account("device", device_id, category, None, now)
         supervised = device.kind in ("camera", "selfservice")
         commands += self._watch(K.DEVICE_OFFLINE, device_id,
                                 expected and offline and device.reason != "shutdown", now,
                                 fire_after=self.rules.device_offline_grace_s, device=device,
                                 severity="critical" if supervised else None,
-                                detail={"kind": device.kind, "reason": device.reason, "last_seen_at": device.last_seen})
+                                detail={"kind": device.kind, "reason": device.reason, "last_seen_at": device.last_seen,
+                                        "offline_since_at": device.offline_since})
         commands += self._watch(K.DEVICE_SHUTDOWN, device_id,
                                 expected and supervised and offline and device.reason == "shutdown", now,
-                                fire_after=0, device=device, detail={"kind": device.kind})
+                                fire_after=0, device=device,
+                                detail={"kind": device.kind, "offline_since_at": device.offline_since})
         tampered = device.kind == "camera" and device.online is True and (device.tamper or not device.video_ok)
         commands += self._watch(K.CAMERA_TAMPER, device_id, bool(tampered) and self.working(now), now,
                                 fire_after=0, device=device,
@@ -257,13 +268,66 @@ class Supervisor:
         detail = {"service": service, "target_min": target / 60}
         if oldest is not None:
             detail.update(ticket=oldest.no, issued_at=oldest.issued_at)
-        return self._watch(K.WAIT_TOO_LONG, service, late, now, fire_after=0, detail=detail)
+        return self._watch(K.WAIT_TOO_LONG, service, late, now, fire_after=0, detail=detail) + \
+            self.evaluate_surge(service, now)
+
+    # -- queue surge (增设服务窗口) ----------------------------------------------------------
+    def evaluate_surge(self, service: str, now: float, *, force: bool = False) -> list[Command]:
+        """``queue_surge``: in working time, with tickets waiting, the Erlang C forecast of the
+        service's mean wait (M/M/c: the tickets issued in the last ``surge_window_min`` as the
+        arrival rate, the moving-average service time, the open windows that serve it) exceeds
+        its ``target_wait_min``. Cheap per ticket: a burst is forecast once (``SURGE_EVERY_S``),
+        and the extra windows are computed only when the alert fires."""
+        last = self._surge_at.get(service)
+        if not force and last is not None and last <= now < last + SURGE_EVERY_S:
+            # (the same sum as the timer's time, so the timer's tick never lands inside it)
+            self._schedule(last + SURGE_EVERY_S, "service", service)
+            return []
+        self._surge_at[service] = now
+        hall = self.hall
+        arrivals = hall.recent_arrivals(service)
+        count = arrivals.count(now)
+        key = (K.QUEUE_SURGE, service)
+        target = hall.service_config(service).target_wait_min * 60
+        forecast, rate, service_s, windows = 0.0, 0.0, 1.0, 0
+        if count and hall.waiting(service) and self.working(now):
+            rate, service_s = count / arrivals.span, max(1.0, hall.mean_service_s(service))
+            windows = hall.open_windows(service)
+            forecast = mean_wait(rate, 1.0 / service_s, windows)
+        if forecast <= target and key not in self.watches:
+            return []
+
+        def detail() -> dict:
+            return {"service": service,
+                    "forecast_wait_min": round(forecast / 60, 1) if forecast != math.inf else None,
+                    "target_min": target / 60, "open_windows": windows,
+                    "extra_windows": windows_needed(rate, 1.0 / service_s, target) - windows,
+                    "arrivals_per_hour": round(rate * 3600, 1), "service_min": round(service_s / 60, 1),
+                    "waiting": hall.waiting(service)}
+
+        commands = self._watch(K.QUEUE_SURGE, service, forecast > target, now,
+                               fire_after=self.rules.surge_fire_after_min * 60, detail=detail)
+        expiry = arrivals.next_expiry(now)
+        if key in self.watches and expiry is not None:
+            self._schedule(max(expiry, now + SURGE_RECHECK_S), "service", service)
+        return commands
+
+    def window_capacity(self, window_id: str, now: float) -> list[Command]:
+        """A window opened or closed (login, logout, pause, resume): re-forecast its services."""
+        is_open = self.hall.windows[window_id].phase in OPEN_PHASES
+        if self._window_open.get(window_id, False) is is_open:
+            return []
+        self._window_open[window_id] = is_open
+        commands: list[Command] = []
+        for service in sorted(self.hall.services_of_window(window_id)):
+            commands += self.evaluate_surge(service, now, force=True)
+        return commands
 
     # -- device liveness -------------------------------------------------------------------
     def device_status(self, device_id: str, online: bool, reason: str | None, now: float) -> list[Command]:
         device = self.devices[device_id]
-        device.last_seen = now
-        if online:
+        if online:  # (an offline status is not a sign of life: last_seen stays the last one)
+            device.last_seen = now
             self._schedule(now + device.timeout, "heartbeat", device_id)
         return self._set_online(device, online, reason, now) + self.evaluate_device(device_id, now) + \
             self._windows_of_camera(device, now)
@@ -376,7 +440,7 @@ class Supervisor:
     # -- the watches ---------------------------------------------------------------------------
     def _watch(self, kind: AlertKind, subject: str, raw: bool, now: float, *, fire_after: float,
                window: str | None = None, device: DeviceLive | None = None, device_id: str | None = None,
-               severity: str | None = None, detail: dict | None = None) -> list[Command]:
+               severity: str | None = None, detail: dict | Callable[[], dict] | None = None) -> list[Command]:
         key = (kind, subject)
         watch = self.watches.get(key)
         if watch is None:
@@ -391,7 +455,8 @@ class Supervisor:
             staff = self.hall.windows[window].staff if window in self.hall.windows else None
             watch.alert = self._new_alert(kind, subject, watch.since, window=window,
                                           device=device.id if device else device_id, staff=staff,
-                                          severity=severity, detail=detail or {})
+                                          severity=severity,
+                                          detail=(detail() if callable(detail) else detail) or {})
             commands.append(AlertChanged(site=self.id, alert=watch.alert))
         elif action == "resolve":
             alert = self.alerts.get(watch.alert.id, watch.alert)
@@ -400,7 +465,7 @@ class Supervisor:
         deadline = watch.deadline(fire_after, clear_after)
         if deadline is not None:
             self._schedule(deadline, "window" if kind in (K.WINDOW_NOT_OPENED, K.WINDOW_UNSTAFFED, K.PAUSE_OVERRUN)
-                           else "service" if kind is K.WAIT_TOO_LONG
+                           else "service" if kind in (K.WAIT_TOO_LONG, K.QUEUE_SURGE)
                            else "unauthorized" if kind is K.UNAUTHORIZED else "device", subject)
         if watch.since is None and watch.alert is None:
             del self.watches[key]
@@ -475,11 +540,18 @@ class Supervisor:
                 device.last_seen = now
                 if online:
                     self._schedule(now + device.timeout, "heartbeat", device_id)
-        self._alert_seq = max(self._alert_seq, alert_seq)
+        self._alert_seq = max(self._alert_seq, alert_seq,
+                              *(int(a.id.rsplit("-", 1)[-1]) for a in alerts if a.id.rsplit("-", 1)[-1].isdigit()))
         for alert in alerts:
             if not alert.open:
                 continue
             self.alerts[alert.id] = alert
+            if alert.kind is K.CAMERA_TAMPER and alert.device in self.devices:
+                # The camera will not say "occluded" again: its open alert is the record of it.
+                self.devices[alert.device].tamper = alert.detail.get("tamper", "video_lost")
+            if alert.kind is K.UNAUTHORIZED:
+                # The refusals behind it are not restored: it resolves after a quiet clear_after.
+                self._schedule(now, "unauthorized", alert.subject)
             if alert.kind is K.BAD_RATING:
                 if not alert.overdue and alert.due is not None:
                     self._schedule(alert.due, "followup", alert.id)

@@ -158,8 +158,10 @@ def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Sna
                                     "where received_at >= ? order by received_at", [since])]
         open_alerts = [alert_from_row(r) for r in db.query("select * from alerts where state != 'resolved'")]
         alert_seqs: dict[str, int] = {}
-        for r in db.query("select site, max(id) as last from alerts group by site"):
-            alert_seqs[r["site"]] = int(r["last"].rsplit("-", 1)[-1])
+        # ids are "{site}-{number}": the highest number, compared as a number
+        for r in db.query("select site, max(cast(substr(id, length(site) + 2) as integer)) as last "
+                          "from alerts group by site"):
+            alert_seqs[r["site"]] = r["last"] or 0
         devices = [(r["site"], r["device"], bool(r["online"]), r["reason"], r["changed_at"])
                    for r in db["devices"].rows]
         totals = [(r["site"], r["day"], r["subject_kind"], r["subject"], r["category"], r["seconds"])

@@ -1,0 +1,46 @@
+"""CSV: one file per table, UTF-8 with a byte-order mark so that Excel opens the Chinese text
+intact, Excel's own dialect (comma, CRLF), Chinese headers, the same figures as the HTML.
+
+A text cell that Excel would take for a formula (it starts with ``=``, ``+``, ``-``, ``@`` or a
+control character; operators' notes are free text) is written with a leading ``'``."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .model import TABLES, Report
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(column, row) -> str:
+    text = column.text(row)
+    if column.kind == "text" and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def render_csv(report: Report, table: str) -> bytes:
+    """One table as the bytes of a CSV file (for a download, or ``write_csv``)."""
+    spec = TABLES[table]
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, dialect="excel")
+    writer.writerow([column.label for column in spec.columns])
+    for row in report.rows(table):
+        writer.writerow([_cell(column, row) for column in spec.columns])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def write_csv(report: Report, out_dir: str | Path, *, stem: str = "") -> list[Path]:
+    """Write ``{stem}{table}.csv`` for every table into ``out_dir`` (created if needed);
+    returns the paths written, in the tables' order."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in TABLES:
+        path = out / f"{stem}{name}.csv"
+        path.write_bytes(render_csv(report, name))
+        paths.append(path)
+    return paths

@@ -1,0 +1,117 @@
+/* The supervision console (电子监察): every site, the alert feed with acknowledgement and a
+   note, devices offline, windows and staff ranked by unstaffed minutes today. */
+"use strict";
+
+(() => {
+  const { $, esc, api, clock, live, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
+          DEVICE_KIND, OFFLINE_REASON } = HW;
+  let sites = [];
+  let alerts = new Map();
+  let filter = "all";
+  let reloadTimer = null;
+  const by = $("#by");
+  by.value = localStorage.getItem("hallwatch.by") || "";
+  by.addEventListener("change", () => localStorage.setItem("hallwatch.by", by.value.trim()));
+  const siteName = (id) => (sites.find((s) => s.id === id) || { name: id }).name;
+  const changedAt = (a) => [a.since, a.acknowledged_at, a.until].filter(Boolean).sort().pop();
+
+  function renderSites() {
+    $("#site-count").textContent = `${sites.length} 个`;
+    $("#sites").innerHTML = sites.map((s) => `<tr data-site="${esc(s.id)}">
+      <td>${esc(s.name)}</td><td>${s.open ? "工作时间" : "非工作时间"}</td>
+      <td class="num">${s.windows.open}</td>
+      <td class="num">${s.windows.unstaffed ? `<span class="badge unstaffed">${s.windows.unstaffed}</span>` : 0}</td>
+      <td class="num">${s.windows.paused}</td><td class="num">${s.windows.closed}</td>
+      <td class="num">${s.waiting}</td>
+      <td class="num">${s.alerts.firing ? `<span class="badge firing">${s.alerts.firing}</span>` : 0}${s.alerts.acknowledged ? ` / ${s.alerts.acknowledged}` : ""}</td>
+      <td class="num">${s.devices_offline}</td>
+      <td><a href="/manage/${encodeURIComponent(s.id)}" target="_blank">管理台</a></td></tr>`).join("");
+  }
+
+  function renderDevices(list) {
+    $("#device-count").textContent = `${list.length} 台`;
+    $("#devices").innerHTML = list.length ? list.map((d) => `<tr>
+      <td>${esc(d.site_name)}</td><td>${esc(d.device)}${d.window_name ? "<br><small>" + esc(d.window_name) + "</small>" : ""}</td>
+      <td>${esc(DEVICE_KIND[d.kind] || d.kind)}</td>
+      <td><span class="badge ${d.online === false ? "firing" : "paused"}">${esc(d.online === false ? (OFFLINE_REASON[d.reason] || "离线") : (d.tamper ? "画面异常" : "视频丢失"))}</span></td>
+      <td>${esc(hm(d.since))}</td></tr>`).join("") : `<tr><td colspan="5" class="empty-note">全部在线</td></tr>`;
+  }
+
+  function renderRanking(r) {
+    $("#rank-windows").innerHTML = r.windows.length ? r.windows.slice(0, 8).map((w, i) => `<tr>
+      <td>${i + 1}</td><td>${esc(w.window_name)}</td><td>${esc(w.site_name)}</td><td>${esc(w.staff_name || "")}</td>
+      <td class="num">${w.minutes}</td></tr>`).join("") : `<tr><td colspan="5" class="empty-note">今天没有空岗</td></tr>`;
+    $("#rank-staff").innerHTML = r.staff.length ? r.staff.slice(0, 8).map((s, i) => `<tr>
+      <td>${i + 1}</td><td>${esc(s.staff_name)}</td><td>${esc(s.site_name)}</td><td class="num">${s.minutes}</td></tr>`).join("")
+      : `<tr><td colspan="4" class="empty-note">—</td></tr>`;
+  }
+
+  function renderAlerts() {
+    const all = [...alerts.values()].sort((a, b) => (changedAt(a) < changedAt(b) ? 1 : -1));
+    const shown = all.filter((a) => filter === "all" || a.state === filter).slice(0, 120);
+    const firing = all.filter((a) => a.state === "firing").length;
+    $("#alert-count").textContent = `今日 ${all.length} 条，告警中 ${firing} 条`;
+    $("#alerts").innerHTML = shown.length ? shown.map((a) => `
+      <li class="${a.state}" data-alert="${esc(a.id)}" data-site="${esc(a.site)}">
+        <span class="what"><span class="badge ${a.severity}">${esc(SEVERITY[a.severity] || a.severity)}</span>
+          ${esc(a.site_name || siteName(a.site))} · ${esc(ALERT_KIND[a.kind] || a.kind)} · ${esc(a.subject_name || a.window_name || a.window || a.device || "")}
+          <span class="badge ${a.state}">${esc(ALERT_STATE[a.state])}</span></span>
+        <span class="meta">${esc(hm(a.since))} 起${a.until ? " 至 " + esc(hm(a.until)) : ""}${a.staff_name ? "，当班：" + esc(a.staff_name) : a.staff ? "，当班：" + esc(a.staff) : ""}${a.acknowledged_by ? "，" + esc(HW.operator(a.acknowledged_by)) + " " + esc(hm(a.acknowledged_at)) + " 确认" : ""}</span>
+        ${a.state === "firing" ? `<form><input name="note" maxlength="500" placeholder="处理说明${a.kind === "bad_rating" ? "（必填）" : ""}">
+          <button class="ack" type="submit">确认</button></form>` : ""}
+        ${a.note ? `<span class="note">说明：${esc(a.note)}</span>` : ""}
+        <span class="error"></span>
+      </li>`).join("") : `<li class="empty-note">没有告警</li>`;
+  }
+
+  $("#tabs").addEventListener("click", (e) => {
+    if (!e.target.dataset.f) return;
+    filter = e.target.dataset.f;
+    for (const b of $("#tabs").children) b.classList.toggle("on", b === e.target);
+    renderAlerts();
+  });
+
+  $("#alerts").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const li = e.target.closest("li");
+    const button = e.target.querySelector("button");
+    button.disabled = true;
+    try {
+      const { alert } = await api(`/api/v1/sites/${encodeURIComponent(li.dataset.site)}/alerts/${encodeURIComponent(li.dataset.alert)}/acknowledge`,
+                                  { json: { note: e.target.note.value, by: by.value.trim() } });
+      if (alert) { alerts.set(alert.id, alert); renderAlerts(); }
+    } catch (err) {
+      button.disabled = false;
+      li.querySelector(".error").textContent = err.message;
+    }
+  });
+
+  async function load() {
+    const s = await api("/api/v1/supervise");
+    clock.sync(s.now_ms);
+    sites = s.sites;
+    alerts = new Map(s.alerts.map((a) => [a.id, a]));
+    renderSites();
+    renderDevices(s.devices_offline);
+    renderRanking(s.ranking);
+    renderAlerts();
+    tick();
+  }
+
+  function reloadSoon() {
+    if (reloadTimer) return;
+    reloadTimer = setTimeout(() => { reloadTimer = null; load().catch(() => {}); }, 2000);
+  }
+
+  live("/api/v1/supervise/stream", {
+    alert: (a) => { alerts.set(a.id, { ...alerts.get(a.id), ...a }); renderAlerts(); reloadSoon(); },
+    window: () => reloadSoon(),
+    queue: () => reloadSoon(),
+    device: () => reloadSoon(),
+  }, { onOpen: () => load().catch(() => {}), onState: connection($("#conn")) });
+
+  const tick = () => { $("#clock").textContent = clockText(clock.now(), "Asia/Shanghai").time; };
+  setInterval(tick, 500);
+  tick();
+  setInterval(() => load().catch(() => {}), 60000);
+})();

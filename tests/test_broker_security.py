@@ -1,0 +1,311 @@
+"""Broker security against a real Mosquitto running the production configuration
+(broker_config/mosquitto.conf, as docker-compose.yml mounts it) with the accounts and ACL that
+`hallwatch broker-config` generates from the demo site."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import pwd
+import shutil
+import signal
+import sqlite3
+import stat
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+
+from conftest import DEMO_SITE, EngineProcess
+from deploy_helpers import broker_config, connect, make_certs, production_broker, run_cli
+from mqtt_helpers import Device, Listener
+from queue_engine import brokerconf
+from queue_engine.config import load_site
+from queue_engine.wire import Topics
+
+pytestmark = pytest.mark.integration
+
+ALERTS = "hallwatch/demo/alerts"
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("certs"), "localhost", "127.0.0.1")
+
+
+@pytest.fixture
+def var(tmp_path, certs):
+    """The repository's var/ for one test: var/broker from broker-config, var/certs."""
+    var = tmp_path / "var"
+    var.mkdir()
+    (var / "certs").symlink_to(certs)
+    return var
+
+
+@pytest.fixture
+def secrets(var):
+    return broker_config(var / "broker", DEMO_SITE)
+
+
+@pytest.fixture
+def secure_broker(tmp_path, var, secrets):
+    b = production_broker(tmp_path / "broker", var).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def secure_engine(secure_broker, secrets, tmp_path):
+    engine = EngineProcess(secure_broker, tmp_path / "hallwatch.db", [DEMO_SITE], tmp_path / "engine",
+                           broker_url=secure_broker.url_for("hallwatch-engine", secrets["hallwatch-engine"]))
+    yield engine.start()
+    engine.stop()
+
+
+def device(broker, secrets, device_id: str) -> Device:
+    return Device(broker.port, device_id, password=secrets[device_id])
+
+
+# -- the generated files ---------------------------------------------------------------------
+def test_generated_secrets_are_owner_only_hashed_and_kept_across_runs(var):
+    out = var / "broker"
+    first = broker_config(out, DEMO_SITE)
+    site = load_site(DEMO_SITE)
+    assert set(first) == {d.id for d in site.devices} | {"hallwatch-engine", "hallwatch-board-demo",
+                                                        "hallwatch-supervision"}
+    assert stat.S_IMODE(out.stat().st_mode) == 0o711  # the broker's user may reach its files, not list them
+    assert stat.S_IMODE((out / "bridge.d").stat().st_mode) == 0o755
+    for name in ("passwd", "acl", "credentials.csv", "credentials.md", "engine.env"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
+    passwd = (out / "passwd").read_text()
+    for user, secret in first.items():
+        assert secret not in passwd  # hashed by mosquitto_passwd, never in clear
+        assert f"{user}:$7$" in passwd  # Mosquitto 2's PBKDF2-SHA512
+    assert len(set(first.values())) == len(first)
+    assert "0600" in (out / "credentials.md").read_text()
+    assert (out / "engine.env").read_text().splitlines()[-1] == (
+        f"HALLWATCH_BROKER=mqtt://hallwatch-engine:{first['hallwatch-engine']}@mosquitto:1883")
+    # A second run keeps every secret; --rotate changes only the account named.
+    assert broker_config(out, DEMO_SITE) == first
+    rotated = broker_config(out, DEMO_SITE, extra=("--rotate", "kiosk-1"))
+    assert rotated["kiosk-1"] != first["kiosk-1"]
+    assert {u: s for u, s in rotated.items() if u != "kiosk-1"} == {u: s for u, s in first.items() if u != "kiosk-1"}
+
+
+def test_every_engine_topic_has_its_place_in_the_acl():
+    """A topic the engine publishes that the ACL does not grant is dropped by the broker
+    without a word: a new Topics method must be classified in brokerconf."""
+    methods = {name for name, _ in inspect.getmembers(Topics, inspect.isfunction) if not name.startswith("_")}
+    assert methods - {"subscriptions", "device"} == set(brokerconf.ENGINE_WRITES)
+    assert set(brokerconf.BOARD_READS) | set(brokerconf.SUPERVISION_READS) | set(brokerconf.BRIDGED) <= methods
+
+
+def test_broker_config_refuses_device_ids_one_broker_cannot_tell_apart(tmp_path):
+    text = DEMO_SITE.read_text(encoding="utf-8")
+    clash = tmp_path / "clash.toml"
+    clash.write_text(text.replace('id = "kiosk-1"', 'id = "hallwatch-engine"', 1), encoding="utf-8")
+    result = run_cli("broker-config", "--config", str(clash), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert f"{clash}: devices[0].id:" in result.stderr and "reserved for the engine account" in result.stderr
+    other = tmp_path / "other.toml"
+    other.write_text(text.replace('id = "demo"', 'id = "demo2"', 1), encoding="utf-8")
+    result = run_cli("broker-config", "--config", str(DEMO_SITE), "--config", str(other), "--out",
+                     str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert f"{other}: devices[0].id: device id 'kiosk-1' is also a device of site demo" in result.stderr
+
+
+# -- the broker -------------------------------------------------------------------------------
+def test_anonymous_clients_and_wrong_passwords_are_refused(secure_broker, secrets, certs, tmp_path):
+    for port, ca in ((secure_broker.port, None), (secure_broker.tls_port, certs / "ca.crt")):
+        _, rc = connect(port, "visitor-laptop", tls_ca=ca)
+        assert rc == paho.CONNACK_REFUSED_NOT_AUTHORIZED or rc.value == 135, rc  # not authorised
+        _, rc = connect(port, "kiosk-1", ("kiosk-1", secrets["panel-w01"]), tls_ca=ca)
+        assert rc != 0
+        client, rc = connect(port, "kiosk-1", ("kiosk-1", secrets["kiosk-1"]), tls_ca=ca)
+        assert rc == 0
+        client.disconnect()
+        client.loop_stop()
+    # The engine with a wrong password gives up at once with exit code 3, saying why.
+    result = run_cli("engine", "--config", str(DEMO_SITE), "--db", str(tmp_path / "x.db"),
+                     "--broker", secure_broker.url_for("hallwatch-engine", "wrong"), "--connect-timeout", "5")
+    assert result.returncode == 3
+    assert "refused the engine" in result.stderr
+
+
+def test_the_engine_with_its_account_works_end_to_end(secure_broker, secure_engine, secrets):
+    board = Listener(secure_broker.port, "hallwatch/demo/board/call", "hallwatch/demo/queue/state",
+                     "hallwatch/demo/window/+/state", ALERTS,
+                     auth=("hallwatch-board-demo", secrets["hallwatch-board-demo"]))
+    supervision = Listener(secure_broker.port, ALERTS, "hallwatch/demo/board/call",
+                           auth=("hallwatch-supervision", secrets["hallwatch-supervision"]))
+    display = Listener(secure_broker.port, "hallwatch/demo/queue/state", client_id="board-1",
+                       auth=("board-1", secrets["board-1"]))
+    kiosk, panel, camera = (device(secure_broker, secrets, d) for d in ("kiosk-1", "panel-w02", "cam-w02"))
+    try:
+        assert kiosk.request("ticket.request", service="shebao")["ticket"]["no"] == "A001"
+        assert panel.request("staff.login", staff="s001")["ok"]
+        assert panel.request("call.next")["ticket"] == "A001"
+        (call,) = board.wait_topic("hallwatch/demo/board/call")
+        assert (call["ticket"], call["window"]) == ("A001", "w02")
+        assert display.wait_topic("hallwatch/demo/queue/state")[-1]["v"] == 1
+        # A supervision camera switched off in working hours: the supervision office sees it.
+        camera.raw(json.dumps({"v": 1, "state": "online", "kind": "camera", "window": "w02"}), channel="status")
+        camera.raw(json.dumps({"v": 1, "state": "offline", "reason": "shutdown"}), channel="status")
+        alert = supervision.wait_for(lambda m: [json.loads(p) for t, p, _, _ in m if t == ALERTS])[0]
+        assert (alert["kind"], alert["device"]) == ("device_shutdown", "cam-w02")
+        # Each reader sees its own topics only: no alert for the board, no call for supervision.
+        assert board.on(ALERTS) == []
+        assert supervision.on("hallwatch/demo/board/call") == []
+    finally:
+        for client in (board, supervision, display, kiosk, panel, camera):
+            client.close()
+
+
+def test_a_device_cannot_speak_for_another_nor_read_what_is_not_its_own(secure_broker, secure_engine, secrets):
+    panel = device(secure_broker, secrets, "panel-w01")
+    camera = device(secure_broker, secrets, "cam-w01")
+    snoop = Listener(secure_broker.port, ALERTS, "hallwatch/#", client_id="cam-w03",
+                     auth=("cam-w03", secrets["cam-w03"]))
+    supervision = Listener(secure_broker.port, ALERTS, auth=("hallwatch-supervision", secrets["hallwatch-supervision"]))
+    kiosk, rc = connect(secure_broker.port, "kiosk-1", ("kiosk-1", secrets["kiosk-1"]), v5=True)
+    assert rc == 0
+    try:
+        assert panel.request("staff.login", staff="s002")["ok"]
+        # kiosk-1 forges panel-w01's events: the broker refuses them (MQTT 5: PUBACK 135).
+        acks: dict[int, int] = {}
+        acked = threading.Event()
+
+        def on_publish(_c, _u, mid, reason_code, _props):
+            acks[mid] = reason_code.value
+            acked.set()
+
+        kiosk.on_publish = on_publish
+        forged = {"v": 1, "id": "forged-1", "type": "staff.logout"}
+        info = kiosk.publish("hallwatch/demo/dev/panel-w01/event", json.dumps(forged), qos=1)
+        assert acked.wait(10)
+        assert acks[info.mid] == 135  # not authorised
+        # Nothing reached the engine: the panel is still signed in, and no event was stored.
+        assert panel.request("call.next")["error"] == "queue_empty"  # not "not_logged_in"
+        with sqlite3.connect(secure_engine.db) as db:
+            assert db.execute("select count(*) from events where event_id = 'forged-1'").fetchone()[0] == 0
+        # A camera switched off: the supervision account gets the alert, another camera
+        # subscribed to the alerts (and to everything) gets nothing at all. Mosquitto 2.0's
+        # acl_file grants the SUBSCRIBE itself but delivers nothing the ACL does not allow.
+        camera.raw(json.dumps({"v": 1, "state": "online", "kind": "camera", "window": "w01"}), channel="status")
+        camera.raw(json.dumps({"v": 1, "state": "offline", "reason": "shutdown"}), channel="status")
+        supervision.wait_topic(ALERTS)
+        reply = panel.request("call.next")  # a full round trip after the alert: it had time to arrive
+        assert reply["error"] == "queue_empty"
+        assert snoop.messages == []
+    finally:
+        kiosk.disconnect()
+        kiosk.loop_stop()
+        for client in (panel, camera, snoop, supervision):
+            client.close()
+
+
+def test_events_sent_while_the_engine_is_down_survive_a_broker_restart(secure_broker, secure_engine, secrets):
+    kiosk = device(secure_broker, secrets, "kiosk-1")
+    assert kiosk.request("ticket.request", service="shebao")["ticket"]["no"] == "A001"
+    assert secure_engine.stop() == 0
+    before = [kiosk.send("ticket.request", service="shebao") for _ in range(5)]
+    kiosk.close()
+    secure_broker.restart()  # orderly: the broker saves the engine's session and its queue
+    kiosk = device(secure_broker, secrets, "kiosk-1")
+    try:
+        after = [kiosk.send("ticket.request", service="shebao") for _ in range(3)]
+        secure_engine.start()
+        numbers = [kiosk.wait_reply(event_id)["ticket"]["no"] for event_id in before + after]
+        assert numbers == [f"A{n:03d}" for n in range(2, 10)]  # all eight, in the order sent
+        with sqlite3.connect(secure_engine.db) as db:
+            assert db.execute("select count(*) from tickets").fetchone()[0] == 9
+    finally:
+        kiosk.close()
+
+
+def test_the_engine_connects_over_tls_with_its_ca_file(secure_broker, secrets, certs, tmp_path):
+    password = secrets["hallwatch-engine"]
+    tls_url = f"mqtts://hallwatch-engine:{password}@localhost:{secure_broker.tls_port}"
+    engine = EngineProcess(secure_broker, tmp_path / "tls.db", [DEMO_SITE], tmp_path / "engine",
+                           broker_url=tls_url, extra_args=["--ca-file", str(certs / "ca.crt")])
+    kiosk = device(secure_broker, secrets, "kiosk-1")  # on the plain listener of the same broker
+    try:
+        engine.start()
+        assert "connected to mqtts://hallwatch-engine@localhost" in engine.log_text()
+        assert kiosk.request("ticket.request", service="shebao")["ticket"]["no"] == "A001"
+    finally:
+        kiosk.close()
+        engine.stop()
+    # A broker whose certificate the given CA did not sign is not trusted.
+    stranger = make_certs(tmp_path / "stranger", "localhost", "127.0.0.1")
+    result = run_cli("engine", "--config", str(DEMO_SITE), "--db", str(tmp_path / "y.db"), "--broker", tls_url,
+                     "--ca-file", str(stranger / "ca.crt"), "--connect-timeout", "1")
+    assert result.returncode == 3
+    assert "certificate verify failed" in result.stderr or "CERTIFICATE_VERIFY_FAILED" in result.stderr
+
+
+def _mosquitto_user() -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwnam("mosquitto")
+    except KeyError:
+        return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or _mosquitto_user() is None,
+                    reason="needs root and the mosquitto user, to let the broker drop root as in production")
+def test_the_broker_reads_its_files_as_its_own_user_and_reloads_them(tmp_path):
+    """The documented procedure: the files are given to the broker's user (here Debian's
+    `mosquitto`; 1883 in the container), the broker drops root before reading them, and a
+    device added later is let in after a reload (SIGHUP), with nobody disconnected."""
+    user = _mosquitto_user()
+    base = Path(tempfile.mkdtemp(prefix="hallwatch-perms-", dir="/tmp"))
+    os.chmod(base, 0o711)
+    broker = None
+    try:
+        var = base / "var"
+        var.mkdir(mode=0o711)
+        make_certs(var / "certs", "localhost", "127.0.0.1")
+        site = tmp_path / "site.toml"
+        site.write_text(DEMO_SITE.read_text(encoding="utf-8"), encoding="utf-8")
+        secrets = broker_config(var / "broker", site)
+
+        def give_to_broker():  # sudo chown 1883:1883 var/broker/passwd var/broker/acl var/certs/server.key
+            for path in (var / "broker" / "passwd", var / "broker" / "acl", var / "certs" / "server.key"):
+                os.chown(path, user.pw_uid, user.pw_gid)
+
+        give_to_broker()
+        data = base / "data"
+        broker = production_broker(data, var, drop_root=True)
+        for path in [data, *data.rglob("*")]:
+            os.chown(path, user.pw_uid, user.pw_gid)
+        broker.start()
+        kiosk, rc = connect(broker.port, "kiosk-1", ("kiosk-1", secrets["kiosk-1"]))
+        assert rc == 0, broker.log_text()
+        # A new kiosk: the site file gains a device, broker-config runs again, the broker reloads.
+        site.write_text(site.read_text(encoding="utf-8") + '\n[[devices]]\nid = "kiosk-2"\nkind = "kiosk"\n',
+                        encoding="utf-8")
+        _, rc = connect(broker.port, "kiosk-2", ("kiosk-2", "unknown yet"))
+        assert rc != 0
+        again = broker_config(var / "broker", site)
+        assert again["kiosk-1"] == secrets["kiosk-1"] and "kiosk-2" in again
+        give_to_broker()
+        broker.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "Reloading config" not in broker.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        new, rc = connect(broker.port, "kiosk-2", ("kiosk-2", again["kiosk-2"]))
+        assert rc == 0, broker.log_text()
+        assert kiosk.is_connected()  # the reload disconnected nobody
+        for client in (kiosk, new):
+            client.disconnect()
+            client.loop_stop()
+        assert "Error" not in broker.log_text()
+    finally:
+        if broker is not None:
+            broker.stop()
+        shutil.rmtree(base, ignore_errors=True)

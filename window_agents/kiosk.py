@@ -1,0 +1,134 @@
+"""取号机 (ticket kiosk): offers the site's services, takes a number, prints the slip.
+
+``--take SERVICE`` takes one number and exits (scripts, a phone-app gateway, tests);
+otherwise a numbered menu on stdin: ``3`` or ``shebao``, optionally followed by a green
+channel, e.g. ``3 老年人``; ``q`` leaves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TextIO
+
+from queue_engine.config import Site
+
+from .console import Lines, say
+from .device import Device, NoReply
+
+# Green channel (绿色通道): the protocol's priority codes and the words a citizen or a
+# hall guide may type for them.
+PRIORITY_NAMES = {"elderly": "老年人", "disabled": "残疾人", "pregnant": "孕妇", "veteran": "军人",
+                  "other": "其他优先"}
+PRIORITY_WORDS = {**{code: code for code in PRIORITY_NAMES}, "老年人": "elderly", "老人": "elderly",
+                  "残疾人": "disabled", "残疾": "disabled", "孕妇": "pregnant", "军人": "veteran",
+                  "退役军人": "veteran", "其他": "other", "优先": "other"}
+RULE = "=" * 32
+THIN = "-" * 32
+
+
+class ChoiceError(ValueError):
+    """What the citizen typed is not a choice; the text says so in Chinese."""
+
+
+def parse_priority(text: str | None) -> str | None:
+    if not text:
+        return None
+    code = PRIORITY_WORDS.get(text.strip().lower()) or PRIORITY_WORDS.get(text.strip())
+    if code is None:
+        raise ChoiceError(f"没有“{text}”这种绿色通道，可选：{'、'.join(PRIORITY_NAMES.values())}")
+    return code
+
+
+def menu(site: Site) -> str:
+    lines = [RULE, site.name, "欢迎取号，请选择办理事项：", THIN]
+    category = None
+    for n, service in enumerate(site.services, 1):
+        if service.category != category:
+            category = service.category
+            lines.append(f"【{category}】")
+        lines.append(f"  {n:>2}. {service.name}（{service.prefix}）")
+    lines += [THIN, "输入序号取号，如“1”；绿色通道在序号后注明，如“1 老年人”；输入 q 退出。", RULE]
+    return "\n".join(lines)
+
+
+def parse_choice(site: Site, text: str) -> tuple[str, str | None]:
+    """``"3"``, ``"shebao"``, ``"3 老年人"`` or ``"shebao elderly"`` -> (service code, priority)."""
+    parts = text.split()
+    if not parts:
+        raise ChoiceError("请输入事项序号")
+    first, rest = parts[0], parts[1:]
+    if first.isdigit():
+        n = int(first)
+        if not 1 <= n <= len(site.services):
+            raise ChoiceError(f"没有序号 {n}，请输入 1 到 {len(site.services)}")
+        code = site.services[n - 1].code
+    elif site.service(first) is not None:
+        code = first
+    else:
+        raise ChoiceError(f"没有“{first}”这项业务，请按序号选择")
+    if len(rest) > 1:
+        raise ChoiceError("格式：序号 [绿色通道]，如“1 老年人”")
+    return code, parse_priority(rest[0] if rest else None)
+
+
+def _local_time(iso: str | None) -> str:
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso
+
+
+def slip(site: Site, ticket: dict, priority: str | None = None) -> str:
+    """The ticket slip (排队凭条) as printed text."""
+    service = site.service(ticket.get("service", ""))
+    service_name = service.name if service else ticket.get("service", "")
+    ahead = ticket.get("ahead", 0)
+    eta = ticket.get("eta_min")
+    wait = "无需等候" if not ahead else (f"约 {eta} 分钟" if eta is not None else "请留意叫号")
+    lines = [RULE, site.name, "排队凭条".center(28), THIN,
+             f"号码：{ticket['no']}",
+             f"事项：{service_name}",
+             f"前面还有：{ahead} 人",
+             f"预计等候：{wait}",
+             f"取号时间：{_local_time(ticket.get('issued_at'))}"]
+    if priority:
+        lines.append(f"绿色通道：{PRIORITY_NAMES.get(priority, priority)}")
+    lines += [THIN, "请留意大厅叫号屏和语音提示，", "叫到您的号码时请到对应窗口办理。", "办事结束后，欢迎对服务进行评价。", RULE]
+    return "\n".join(lines)
+
+
+async def take_number(device: Device, site: Site, service: str, priority: str | None, out: TextIO,
+                      err: TextIO) -> bool:
+    try:
+        reply = await device.request("ticket.request", service=service, priority=priority)
+    except NoReply:
+        say(err, "取号失败：系统无应答，请稍后再试或咨询工作人员。")
+        return False
+    if not reply.get("ok"):
+        say(err, f"取号失败：{reply.get('message') or reply.get('error')}")
+        return False
+    say(out, slip(site, reply["ticket"], priority))
+    return True
+
+
+async def run(device: Device, site: Site, *, take: str | None, priority: str | None, out: TextIO,
+              err: TextIO) -> int:
+    if take is not None:
+        return 0 if await take_number(device, site, take, priority, out, err) else 1
+    lines = Lines()
+    say(out, menu(site))
+    while True:
+        text = await lines.next()
+        if text is None or text.lower() in ("q", "quit", "退出"):
+            return 0
+        if not text:
+            continue
+        try:
+            service, chosen_priority = parse_choice(site, text)
+        except ChoiceError as exc:
+            say(out, str(exc))
+            continue
+        await take_number(device, site, service, chosen_priority, out, out)
+        say(out, "请选择办理事项（输入序号，q 退出）：")

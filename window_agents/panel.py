@@ -1,0 +1,250 @@
+"""叫号器 (window call panel): keyboard-driven, one command per line.
+
+The panel shows what the engine says about its window and the queue (the retained
+``window/{id}/state`` and ``queue/state`` topics), so the screen is right even after a
+restart of the panel or the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from queue_engine.config import Site
+
+from .console import Lines, say
+from .device import Device, NoReply, wait_event
+
+OUTCOMES = {"done": "办结", "accepted": "受理", "informed": "一次性告知", "proxy": "帮办代办", "failed": "办不成"}
+OUTCOME_WORDS = {**{code: code for code in OUTCOMES}, "办结": "done", "受理": "accepted", "告知": "informed",
+                 "一次性告知": "informed", "代办": "proxy", "帮办代办": "proxy", "办不成": "failed"}
+PAUSES = {"break": "休息", "meal": "就餐", "meeting": "会议", "fieldwork": "外勤", "other": "其他"}
+PAUSE_WORDS = {**{code: code for code in PAUSES}, **{name: code for code, name in PAUSES.items()},
+               "吃饭": "meal", "用餐": "meal", "开会": "meeting"}
+PHASES = {"closed": "未签到", "idle": "空闲", "called": "已叫号", "serving": "办理中", "paused": "暂停服务"}
+
+HELP = """\
+叫号器按键（每行一条，回车执行）：
+  l 工号      签到，如 l s001          o          签退
+  n          叫下一个号                c 号码      叫指定的号（含过号后回来的），如 c A003
+  r          重呼当前号                s          过号（未到）
+  b          开始办理                  f [结果]    办结：done 办结（缺省）、accepted 受理、
+                                                 informed 一次性告知、proxy 帮办代办、failed 办不成
+  t 事项/窗口  转移当前号，如 t shebao 或 t w03（保留原排队位置）
+  p 原因      暂停：break 休息、meal 就餐、meeting 会议、fieldwork 外勤、other 其他
+  u          恢复服务                  v          刷新显示
+  h          帮助                      q          退出（设备正常下线）"""
+
+
+class CommandError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Action:
+    type: str
+    fields: dict[str, Any]
+
+
+def parse_command(site: Site, text: str) -> Action | str:
+    """A typed line -> the protocol event to send, or a local command (``help``, ``view``,
+    ``quit``). Raises CommandError with a Chinese explanation."""
+    parts = text.split()
+    key, args = parts[0].lower(), parts[1:]
+
+    def one(what: str) -> str:
+        if len(args) != 1:
+            raise CommandError(f"请写明{what}，如：{HELP_EXAMPLES[key]}")
+        return args[0]
+
+    if key in ("h", "?", "help", "帮助"):
+        return "help"
+    if key in ("v", "view"):
+        return "view"
+    if key in ("q", "quit", "退出"):
+        return "quit"
+    if key == "l":
+        return Action("staff.login", {"staff": one("工号")})
+    if key == "o":
+        return Action("staff.logout", {})
+    if key == "n":
+        return Action("call.next", {})
+    if key == "c":
+        return Action("call.pick", {"ticket": one("号码").upper()})
+    if key == "r":
+        return Action("call.recall", {})
+    if key == "s":
+        return Action("call.skip", {})
+    if key == "b":
+        return Action("service.start", {})
+    if key == "f":
+        word = args[0] if args else "done"
+        outcome = OUTCOME_WORDS.get(word.lower()) or OUTCOME_WORDS.get(word)
+        if outcome is None or len(args) > 1:
+            raise CommandError("办结结果可选：" + "、".join(f"{c} {n}" for c, n in OUTCOMES.items()))
+        return Action("service.finish", {"outcome": outcome})
+    if key == "t":
+        target = one("转往的事项或窗口")
+        if site.window(target) is not None:
+            return Action("ticket.transfer", {"to_window": target})
+        if site.service(target) is not None:
+            return Action("ticket.transfer", {"to_service": target})
+        raise CommandError(f"没有“{target}”这个事项或窗口")
+    if key == "p":
+        word = one("暂停原因")
+        reason = PAUSE_WORDS.get(word.lower()) or PAUSE_WORDS.get(word)
+        if reason is None:
+            raise CommandError("暂停原因可选：" + "、".join(f"{c} {n}" for c, n in PAUSES.items()))
+        return Action("window.pause", {"reason": reason})
+    if key == "u":
+        return Action("window.resume", {})
+    raise CommandError(f"不认识的按键“{key}”，输入 h 查看帮助")
+
+
+HELP_EXAMPLES = {"l": "l s001", "c": "c A003", "t": "t shebao", "p": "p meal"}
+
+
+class PanelView:
+    """The panel's screen, from the engine's retained window and queue states."""
+
+    def __init__(self, site: Site, window_id: str, window_topic: str, queue_topic: str):
+        self.site = site
+        self.window_id = window_id
+        self.window_topic = window_topic
+        self.queue_topic = queue_topic
+        window = site.window(window_id)
+        self.window_name = window.name if window else window_id
+        self.services = site.window_services(window) if window else frozenset()
+        self.window: dict | None = None
+        self.queue: dict | None = None
+        self.changed = asyncio.Event()
+
+    def update(self, topic: str, payload: bytes) -> None:
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return
+        if topic == self.window_topic:
+            self.window = body
+            self.changed.set()
+        elif topic == self.queue_topic:
+            self.queue = body
+            self.changed.set()
+
+    def waiting(self) -> int | None:
+        if self.queue is None:
+            return None
+        return sum(s.get("waiting", 0) for s in self.queue.get("services", []) if s.get("service") in self.services)
+
+    def render(self) -> str:
+        parts = [f"【{self.window_name}】"]
+        w = self.window
+        if w is None:
+            parts.append("等待服务器状态…")
+        else:
+            if w.get("staff"):
+                parts.append(f"{w.get('staff_name') or ''}（{w['staff']}）")
+            phase = w.get("state", "")
+            label = PHASES.get(phase, phase)
+            if phase == "paused" and w.get("pause_reason"):
+                label += f"：{PAUSES.get(w['pause_reason'], w['pause_reason'])}"
+            parts.append(label)
+            if w.get("ticket"):
+                parts.append(f"当前号 {w['ticket']}")
+            parts.append(f"今日已办 {w.get('served_today', 0)} 件")
+        waiting = self.waiting()
+        if waiting is not None:
+            parts.append(f"本窗口可办等候 {waiting} 人")
+        return " | ".join(parts)
+
+
+def describe_success(action: Action, reply: dict, view: PanelView) -> str:
+    ticket = reply.get("ticket") if isinstance(reply.get("ticket"), str) else None
+    f = action.fields
+    site = view.site
+    if action.type == "staff.login":
+        staff = next((s for s in site.staff if s.id == f["staff"]), None)
+        return f"签到成功：{staff.name if staff else ''}（{f['staff']}）"
+    if action.type == "staff.logout":
+        return "已签退"
+    if action.type in ("call.next", "call.pick"):
+        return f"已叫号：{ticket}"
+    if action.type == "call.recall":
+        return f"已重呼：{ticket}"
+    if action.type == "call.skip":
+        return f"已过号：{ticket}"
+    if action.type == "service.start":
+        current = view.window.get("ticket") if view.window else None
+        return f"开始办理：{ticket or current or ''}"
+    if action.type == "service.finish":
+        return f"已{OUTCOMES[f['outcome']]}：{ticket}" if f["outcome"] == "done" else \
+            f"已结束办理（{OUTCOMES[f['outcome']]}）：{ticket}"
+    if action.type == "ticket.transfer":
+        if "to_window" in f:
+            target = site.window(f["to_window"]).name
+        else:
+            target = site.service(f["to_service"]).name
+        return f"已转移：{ticket} → {target}"
+    if action.type == "window.pause":
+        return f"暂停服务：{PAUSES[f['reason']]}"
+    if action.type == "window.resume":
+        return "恢复服务"
+    return "完成"
+
+
+async def run(device: Device, view: PanelView, *, out: TextIO, settle_s: float = 0.3) -> int:
+    """Read commands until ``q`` or end of input. Exit code 1 if any command was refused
+    or unanswered (so a script notices), else 0."""
+    lines = Lines()
+    failures = 0
+    say(out, f"{view.site.name} {view.window_name} 叫号器已就绪，输入 h 查看帮助。")
+    await _settle(view, settle_s)
+    say(out, view.render())
+    while True:
+        text = await lines.next()
+        if text is None:
+            break
+        if not text:
+            continue
+        try:
+            action = parse_command(view.site, text)
+        except CommandError as exc:
+            say(out, str(exc))
+            failures += 1
+            continue
+        if action == "quit":
+            break
+        if action == "help":
+            say(out, HELP)
+            continue
+        if action == "view":
+            say(out, view.render())
+            continue
+        view.changed.clear()
+        try:
+            reply = await device.request(action.type, **action.fields)
+        except NoReply:
+            say(out, "操作失败：服务器无应答，请检查网络后重试")
+            failures += 1
+            continue
+        if reply.get("ok"):
+            say(out, describe_success(action, reply, view))
+            await _settle(view, settle_s)
+        else:
+            failures += 1
+            say(out, f"操作失败：{reply.get('message') or reply.get('error')}")
+        say(out, view.render())
+    return 1 if failures else 0
+
+
+async def _settle(view: PanelView, first_s: float, quiet_s: float = 0.05) -> None:
+    """The engine publishes the window's and the queue's new states right after the reply:
+    wait briefly for them (then for a short quiet spell) so that the screen shows them."""
+    if not await wait_event(view.changed, first_s):
+        return
+    while True:
+        view.changed.clear()
+        if not await wait_event(view.changed, quiet_s):
+            return
