@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     from window_agents.cli import register as register_agents  # hallwatch agent KIND ...
 
     register_agents(sub, COMMANDS)
+    from window_agents.simulator import register as register_simulator  # hallwatch simulate
+    register_simulator(sub, COMMANDS)
     from .cli_plan import add_plan_parser, cmd_plan  # hallwatch plan (capacity planning)
 
     add_plan_parser(sub)

@@ -5,6 +5,8 @@ the hall is open whenever the demo is run. Ctrl-C stops everything."""
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -31,29 +33,37 @@ def working_morning(tz: ZoneInfo) -> str:
     day = datetime.now(tz).date()
     while day.weekday() >= 5:
         day -= timedelta(days=1)
-    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=tz).isoformat()
+    return datetime(day.year, day.month, day.day, 8, 20, tzinfo=tz).isoformat()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default=str(ROOT / "examples" / "demo-site.toml"))
     parser.add_argument("--http-port", type=int, default=8080)
+    parser.add_argument("--speed", type=float, default=60.0, help="a working day in about ten minutes")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="hallwatch-demo-"))
     broker, port = start_broker(workdir)
     start_at = working_morning(ZoneInfo("Asia/Shanghai"))
+    manager, supervisor = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    env = {**os.environ, "HALLWATCH_MANAGER_TOKEN_DEMO": manager, "HALLWATCH_SUPERVISOR_TOKEN": supervisor}
+    clock = ["--start-at", start_at, "--speed", str(args.speed)]
     engine = subprocess.Popen([sys.executable, "-m", "queue_engine.cli", "engine", "--config", args.config,
                                "--broker", f"mqtt://127.0.0.1:{port}", "--db", str(workdir / "demo.db"),
-                               "--start-at", start_at], cwd=ROOT)
-    pub = f"mosquitto_pub -p {port} -q 1"
+                               "--http", f"127.0.0.1:{args.http_port}", *clock], cwd=ROOT, env=env)
+    time.sleep(2.0)
+    simulator = subprocess.Popen([sys.executable, "-m", "queue_engine.cli", "simulate", "--config", args.config,
+                                  "--broker", f"mqtt://127.0.0.1:{port}", *clock], cwd=ROOT)
+    web = f"http://127.0.0.1:{args.http_port}"
     print(f"""
-hallwatch demo: broker on 127.0.0.1:{port}, engine clock from {start_at}, store {workdir}/demo.db
-
-Watch everything:   mosquitto_sub -p {port} -v -t 'hallwatch/#'
-Take a number:      {pub} -t hallwatch/demo/dev/kiosk-1/event -m '{{"v":1,"id":"r1","type":"ticket.request","service":"shebao"}}'
-Sign in window 2:   {pub} -t hallwatch/demo/dev/panel-w02/event -m '{{"v":1,"id":"l1","type":"staff.login","staff":"s002"}}'
-Call the next:      {pub} -t hallwatch/demo/dev/panel-w02/event -m '{{"v":1,"id":"c1","type":"call.next"}}'
+hallwatch demo: the demo township centre, a simulated day from {start_at} at x{args.speed:g}
+  TV board:            {web}/board/demo
+  manager console:     {web}/manage/demo?token={manager}
+  supervision console: {web}/supervise?token={supervisor}
+  metrics, health:     {web}/metrics  {web}/healthz
+  broker:              mosquitto_sub -p {port} -v -t 'hallwatch/#'
+  store:               {workdir}/demo.db
 
 Ctrl-C stops everything.
 """, flush=True)
@@ -69,7 +79,7 @@ Ctrl-C stops everything.
         while not stopping and engine.poll() is None:
             time.sleep(0.2)
     finally:
-        for proc in (engine, broker):
+        for proc in (simulator, engine, broker):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
