@@ -347,19 +347,24 @@ def _format_location(loc: tuple) -> str:
     return text or "(top level)"
 
 
+def _problems(exc: ValidationError, unknown_field: str) -> list[str]:
+    """Pydantic's errors as ``field.path: problem`` lines an installer can act on."""
+    problems = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = unknown_field
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        problems.append(f"{_format_location(error['loc'])}: {message}")
+    return problems
+
+
 def parse_site(data: dict, source: str | Path = "<memory>") -> Site:
     try:
         site = Site.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown field (not allowed here)"
-            elif error["type"] == "missing":
-                message = "required field is missing"
-            problems.append(f"{_format_location(error['loc'])}: {message}")
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, _problems(exc, "unknown field (not allowed here)")) from None
     problems = site.reference_problems()
     if problems:
         raise ConfigError(source, problems)
@@ -425,15 +430,8 @@ def parse_deployment(data: dict, source: str | Path = "<memory>") -> Deployment:
     try:
         return Deployment.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown field (a deployment file has only name and include)"
-            elif error["type"] == "missing":
-                message = "required field is missing"
-            problems.append(f"{_format_location(error['loc'])}: {message}")
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, _problems(exc, "unknown field (a deployment file has only name and include)")) \
+            from None
 
 
 def deployment_site_files(path: str | Path, _including: tuple[Path, ...] = ()) -> list[Path]:
