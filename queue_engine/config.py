@@ -373,17 +373,7 @@ def parse_site(data: dict, source: str | Path = "<memory>") -> Site:
 
 def load_site(path: str | Path) -> Site:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read file: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, [f"file is not UTF-8 (byte {exc.start}); save it as UTF-8"]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
-    return parse_site(data, path)
+    return parse_site(_read_toml_file(path), path)
 
 
 def load_sites(paths: list[str | Path]) -> list[Site]:
