@@ -193,7 +193,19 @@ class Supervision(Section):
     pause_allowance_min: PauseAllowance = PauseAllowance()
     # A device is lost when this many heartbeats are missed.
     heartbeat_misses: int = Field(default=3, ge=1, le=100)
-    device_offline_grace_s: float = Field(default=0, ge=0, le=3600)
+    # device_offline fires only for a device that has not come back within this grace, counted
+    # from the later of its going offline and the engine's own return: a broker restart makes
+    # the broker publish every device's Last Will, and devices need a while to reconnect (the
+    # agents back off up to 30 s, jittered). An orderly shutdown still alerts at once.
+    device_offline_grace_s: float = Field(default=60, ge=0, le=3600)
+    # After the engine reconnects to the broker or resumes from a stall, for this long no
+    # alert that rests on what devices report fires, and every device gets a fresh heartbeat
+    # allowance: what the engine could not hear is no evidence against anybody.
+    settle_s: float = Field(default=30, ge=0, le=3600)
+    # broker_unavailable (for the IT staff): the engine's link to the broker down this long.
+    broker_alert_after_s: float = Field(default=20, ge=0, le=3600)
+    # engine_stalled (for the IT staff): the engine's event loop stopped at least this long.
+    stall_alert_after_s: float = Field(default=5, ge=0, le=3600)
     # A condition must be gone this long before its alert resolves (or before a condition
     # not yet alerted starts again from zero): a flapping sensor keeps one alert open.
     clear_after_s: float = Field(default=60, ge=0, le=3600)

@@ -233,9 +233,11 @@ def supervision_site_dict(*, supervision: dict | None = None, calendar: dict | N
     replace its own (``must_staff``, ``staff_weekdays``); ``extra_devices`` are appended.
     ``quiet`` gives every device an hour between heartbeats and a 100-miss timeout, so that
     devices a test does not script are never declared silent; pass ``quiet=False`` for the
-    defaults (10 s, 3 misses)."""
+    defaults (10 s, 3 misses). A device's absence alerts at once (``device_offline_grace_s``
+    0) unless a test sets a grace: the tests of the grace itself do (the default is 60 s)."""
     data = site_dict(**kwargs)
     data["supervision"] = dict(supervision or {})
+    data["supervision"].setdefault("device_offline_grace_s", 0)
     if quiet:
         data["supervision"].setdefault("heartbeat_misses", 100)
     if calendar is not None:
@@ -306,13 +308,22 @@ def latest_alerts(commands: list[Command]) -> dict:
 
 
 def alert_invariant_problems(commands: list[Command]) -> list[str]:
-    """Checks over a whole log of commands: an alert keeps its id, kind, subject, site and
-    start through all its changes; it never goes back from resolved; a resolved alert ends
+    """Checks over a whole log of commands: the site's alert transitions are numbered one
+    after another; an alert keeps its id, kind, subject, site and start through all its
+    changes; it never goes back from resolved; a resolved alert ends
     no earlier than it began; two alerts of one kind and subject are never open at once."""
+    from queue_engine.core.commands import AlertChanged
+
     problems: list[str] = []
     first: dict = {}
     current: dict = {}
     open_by_subject: dict = {}
+    seqs: dict = {}
+    for change in of_type(commands, AlertChanged):  # each transition numbered, one more each time
+        previous = seqs.get(change.site)
+        if previous is not None and change.seq != previous + 1:
+            problems.append(f"transition {change.seq} of {change.site} follows {previous}: {change.alert}")
+        seqs[change.site] = change.seq
     for alert in alert_changes(commands):
         was = current.get(alert.id)
         if alert.id not in first:

@@ -29,7 +29,7 @@ from queue_engine.calendar import official_calendar
 from queue_engine.core import ErrorCode
 from queue_engine.core import events as ev
 from queue_engine.core.alerts import Alert, AlertKind, AlertState, Watch
-from queue_engine.core.commands import (Command, DeviceChanged, Notice, RatingRecorded, Reply, TimeAccounted,
+from queue_engine.core.commands import (AlertChanged, Command, DeviceChanged, Notice, RatingRecorded, Reply, TimeAccounted,
                                         WindowChanged)
 
 from core_helpers import (SITE_ID, Driver, acknowledge, alert_changes, alert_invariant_problems,
@@ -840,7 +840,7 @@ def test_the_day_roll_closes_the_days_totals_and_starts_the_next_from_zero():
 def store_like_state(log: list[Command]) -> dict:
     """What the store would hand back after a crash: the latest version of every alert, the
     tickets and windows, each device's last change, the day's running totals, the highest
-    alert number per site."""
+    alert number and alert transition number per site."""
     tickets, windows = latest_state(log)
     alerts = list(latest_alerts(log).values())
     devices = {c.device: (c.site, c.device, c.online, c.reason, c.at) for c in of_type(log, DeviceChanged)}
@@ -848,8 +848,9 @@ def store_like_state(log: list[Command]) -> dict:
     seqs: dict[str, int] = {}
     for alert in alerts:
         seqs[alert.site] = max(seqs.get(alert.site, 0), int(alert.id.rsplit("-", 1)[1]))
-    return dict(tickets=tickets, windows=windows, alerts=alerts, alert_seqs=seqs, devices=list(devices.values()),
-                totals=[(*key, seconds) for key, seconds in totals.items()])
+    transitions = {c.site: c.seq for c in of_type(log, AlertChanged)}  # (the last of each site)
+    return dict(tickets=tickets, windows=windows, alerts=alerts, alert_seqs=seqs, transition_seqs=transitions,
+                devices=list(devices.values()), totals=[(*key, seconds) for key, seconds in totals.items()])
 
 
 def restarted(d: Driver, now: float, **site) -> Driver:

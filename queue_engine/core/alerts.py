@@ -24,6 +24,10 @@ class AlertKind(StrEnum):
     QUEUE_SURGE = "queue_surge"
     BAD_RATING = "bad_rating"
     UNAUTHORIZED = "unauthorized"
+    # The engine's own infrastructure, for the IT staff: never evidence against a person.
+    BROKER_UNAVAILABLE = "broker_unavailable"
+    ENGINE_STALLED = "engine_stalled"
+    SESSION_LOST = "session_lost"
 
 
 class AlertState(StrEnum):
@@ -32,18 +36,53 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
 
 
-SEVERITY = {
-    AlertKind.WINDOW_UNSTAFFED: "warning",
-    AlertKind.WINDOW_NOT_OPENED: "warning",
-    AlertKind.PAUSE_OVERRUN: "warning",
-    AlertKind.DEVICE_OFFLINE: "warning",  # a camera's is critical (see Supervisor)
-    AlertKind.DEVICE_SHUTDOWN: "critical",
-    AlertKind.CAMERA_TAMPER: "critical",
-    AlertKind.WAIT_TOO_LONG: "warning",
-    AlertKind.QUEUE_SURGE: "warning",
-    AlertKind.BAD_RATING: "warning",
-    AlertKind.UNAUTHORIZED: "critical",
+class Audience(StrEnum):
+    """Who acts on an alert of a kind."""
+
+    SUPERVISION = "supervision"  # 电子监察: accountability for windows and supervision devices
+    MANAGER = "manager"  # the hall manager: queues and ratings
+    IT = "it"  # the IT officer: the engine, the broker, the devices' network
+
+
+@dataclass(frozen=True, slots=True)
+class KindRule:
+    """What the supervisor knows about one alert kind."""
+
+    severity: str
+    audience: Audience
+    # The timer that re-evaluates a watch of this kind at its deadline (Supervisor.tick).
+    recheck: str
+    # Raised from what devices report (or fail to report): held while the engine cannot hear
+    # them (its broker link down, or settling after a reconnection or a stall), so that an
+    # infrastructure fault is never taken for a person's.
+    evidence: bool
+    # An event rather than a condition: it stays open until acknowledged, which closes it.
+    closed_by_acknowledgement: bool = False
+    # Seconds the condition must be gone before the alert resolves; None: the site's
+    # clear_after_s (a flapping sensor keeps one alert open).
+    clear_after_s: float | None = None
+
+
+K = AlertKind
+A = Audience
+ALERT_KINDS: dict[AlertKind, KindRule] = {
+    K.WINDOW_UNSTAFFED: KindRule("warning", A.SUPERVISION, "window", evidence=True),
+    K.WINDOW_NOT_OPENED: KindRule("warning", A.SUPERVISION, "window", evidence=True),
+    K.PAUSE_OVERRUN: KindRule("warning", A.SUPERVISION, "window", evidence=True),
+    # a supervision device's is critical (Supervisor.evaluate_device)
+    K.DEVICE_OFFLINE: KindRule("warning", A.SUPERVISION, "device", evidence=True),
+    # An orderly shutdown is the device's own word, not an absence of evidence: not held.
+    K.DEVICE_SHUTDOWN: KindRule("critical", A.SUPERVISION, "device", evidence=False),
+    K.CAMERA_TAMPER: KindRule("critical", A.SUPERVISION, "device", evidence=False),
+    K.WAIT_TOO_LONG: KindRule("warning", A.MANAGER, "service", evidence=True),
+    K.QUEUE_SURGE: KindRule("warning", A.MANAGER, "service", evidence=True),
+    K.BAD_RATING: KindRule("warning", A.MANAGER, "followup", evidence=False, closed_by_acknowledgement=True),
+    K.UNAUTHORIZED: KindRule("critical", A.IT, "unauthorized", evidence=False),
+    K.BROKER_UNAVAILABLE: KindRule("warning", A.IT, "link", evidence=False, clear_after_s=0),
+    K.ENGINE_STALLED: KindRule("warning", A.IT, "link", evidence=False, closed_by_acknowledgement=True),
+    K.SESSION_LOST: KindRule("critical", A.IT, "link", evidence=False, closed_by_acknowledgement=True),
 }
+SEVERITY = {kind: rule.severity for kind, rule in ALERT_KINDS.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +104,10 @@ class Alert:
     due: float | None = None  # follow-up deadline (bad ratings)
     overdue: bool = False
     detail: dict = field(default_factory=dict)
+    # The number of this version's transition among the site's (1, 2, 3, ...): a subscriber
+    # that receives a publication twice (they are repeated after a lost connection) or misses
+    # one can tell.
+    seq: int = 0
 
     @property
     def open(self) -> bool:
@@ -86,14 +129,17 @@ class Watch:
     clear_since: float | None = None  # the condition has been gone since
     alert: Alert | None = None
 
-    def update(self, raw: bool, now: float, fire_after: float, clear_after: float) -> str | None:
-        """Feed the condition as seen at ``now``; returns "fire", "resolve" or None."""
+    def update(self, raw: bool, now: float, fire_after: float, clear_after: float, *,
+               held: bool = False) -> str | None:
+        """Feed the condition as seen at ``now``; returns "fire", "resolve" or None. A
+        ``held`` watch keeps counting but does not fire yet (the engine cannot trust what it
+        has not heard)."""
         if raw:
             if self.since is None:
                 self.since = now
             self.clear_since = None
             # (the same sum as deadline(), so a tick at the deadline always acts)
-            if self.alert is None and now >= self.since + fire_after:
+            if self.alert is None and now >= self.since + fire_after and not held:
                 return "fire"
             return None
         if self.since is None:

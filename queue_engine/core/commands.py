@@ -41,13 +41,16 @@ class Reply(Command):
 
 @_command
 class AnnounceCall(Command):
-    """Show a call on the boards (and have them speak it)."""
+    """Show a call on the boards (and have them speak it). ``n`` is the ticket's call count
+    with this one (the first call 1, each recall or later call one more): a board that gets
+    a publication twice sees the same (ticket, n) and announces it once."""
 
     ticket: str
     window: str
     window_name: str
     at: float
     recall: bool = False
+    n: int = 1
 
 
 @_command
@@ -85,9 +88,14 @@ class DeviceChanged(Command):
 
 @_command
 class AlertChanged(Command):
-    """An alert fired, was acknowledged, became overdue or resolved: store and publish."""
+    """An alert fired, was acknowledged, became overdue or resolved: store and publish. The
+    alert's ``seq`` numbers this transition among the site's."""
 
     alert: Alert
+
+    @property
+    def seq(self) -> int:
+        return self.alert.seq
 
 
 @_command

@@ -14,7 +14,7 @@ from .alerts import Alert
 from .calendar import OfficialCalendar
 from .commands import Command, Reply
 from .errors import ErrorCode, Refused
-from .events import Event
+from .events import ENGINE_EVENTS, Event
 from .hall import Hall
 from .model import Ticket, WindowState
 
@@ -38,6 +38,7 @@ class Engine:
 
     def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState],
                 alerts: list[Alert] = (), alert_seqs: dict[str, int] | None = None,
+                transition_seqs: dict[str, int] | None = None,
                 devices: list[tuple[str, str, bool, str | None, float]] = (),
                 totals: list[tuple[str, str, str, str, str, float]] = ()) -> list[Command]:
         """``devices`` rows are (site, device, online, reason, changed_at); ``totals`` rows are
@@ -48,12 +49,17 @@ class Engine:
                 now=now, tickets=[t for t in tickets if t.site == site],
                 windows=[w for w in windows if w.site == site],
                 alerts=[a for a in alerts if a.site == site], alert_seq=(alert_seqs or {}).get(site, 0),
+                transition_seq=(transition_seqs or {}).get(site, 0),
                 devices=[row[1:] for row in devices if row[0] == site],
                 totals=[row[1:] for row in totals if row[0] == site])
         return commands
 
     def handle(self, event: Event, now: float) -> list[Command]:
         hall = self.hall(event.site)
+        if isinstance(event, ENGINE_EVENTS):
+            # Before the timers: a deadline that fell while the engine was blind must be
+            # judged knowing it was blind.
+            return hall.handle(event, now) + hall.tick(now)
         commands = hall.tick(now)
         try:
             commands += hall.handle(event, now)

@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_ALERT = "unknown_alert"
     ALREADY_ACKNOWLEDGED = "already_acknowledged"
     NOTE_REQUIRED = "note_required"
+    ID_REUSED = "id_reused"  # the event id was used before for another request
 
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -51,6 +52,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_ALERT: "没有这条未关闭的告警",
     ErrorCode.ALREADY_ACKNOWLEDGED: "这条告警已经确认过了",
     ErrorCode.NOTE_REQUIRED: "差评告警须填写整改回访情况",
+    ErrorCode.ID_REUSED: "该请求编号已用于另一个请求，本次请求未受理；设备须为每个新请求使用新的编号",
 }
 
 

@@ -150,6 +150,25 @@ class Refusal(Event):
 
 
 @_event
+class EngineLink(Event):
+    """The engine's own connection to the broker went down or came back. While it is down,
+    and for a settling period after it returns, what devices did not say is no evidence
+    against them. ``session_lost``: the broker no longer had the engine's persistent session
+    (what devices sent meanwhile is gone)."""
+
+    up: bool
+    session_lost: bool = False
+
+
+@_event
+class EngineStalled(Event):
+    """The engine's event loop did not run from ``since`` until now (a paused VM, a process
+    stopped): nothing was read meanwhile, so silences of that period prove nothing."""
+
+    since: float
+
+
+@_event
 class Acknowledge(Event):
     """An operator acknowledges an alert; ``device`` names the operator."""
 
@@ -170,3 +189,6 @@ EVENTS_BY_KIND: dict[str, tuple[type[Event], ...]] = {
 }
 # Liveness is the same for every kind.
 LIVENESS_EVENTS = (DeviceStatus, Heartbeat)
+# Raised by the engine's shells about the engine itself: applied before any timer is run, so
+# that deadlines which fell in a blind period are judged knowing it.
+ENGINE_EVENTS = (EngineLink, EngineStalled)

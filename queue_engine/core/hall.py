@@ -118,7 +118,7 @@ class Hall:
 
     # -- restore (from the store's current-state tables) ---------------------------------
     def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState],
-                alerts: list[Alert] = (), alert_seq: int = 0,
+                alerts: list[Alert] = (), alert_seq: int = 0, transition_seq: int = 0,
                 devices: list[tuple[str, bool, str | None, float]] = (),
                 totals: list[tuple[str, str, str, str, float]] = ()) -> list[Command]:
         """Load the current state after a restart, then bring it to ``now`` exactly as the
@@ -134,7 +134,7 @@ class Hall:
                                    for t in mine if t.day != today and t.status not in FINAL_STATUSES]
         self.tickets = {t.no: t for t in mine if t.day == today}
         self.supervisor.restore(alerts=[a for a in alerts if a.site == self.id], alert_seq=alert_seq,
-                                devices=devices, totals=totals, now=now)
+                                transition_seq=transition_seq, devices=devices, totals=totals, now=now)
         self._day_end = -math.inf
         commands += self._roll_day(now)
         done = sorted((t for t in self.tickets.values() if t.status is TicketStatus.DONE and t.started_at),
@@ -453,6 +453,12 @@ class Hall:
     def _refusal(self, event: ev.Refusal, now: float) -> list[Command]:
         return self.supervisor.refused(event.device, event.code, now)
 
+    def _engine_link(self, event: ev.EngineLink, now: float) -> list[Command]:
+        return self.supervisor.engine_link(event.up, event.session_lost, now)
+
+    def _engine_stalled(self, event: ev.EngineStalled, now: float) -> list[Command]:
+        return self.supervisor.engine_stalled(event.since, now)
+
     def _acknowledge(self, event: ev.Acknowledge, now: float) -> list[Command]:
         return self.supervisor.acknowledge(event.alert, event.device, event.note, now) + [self._ok(event)]
 
@@ -464,7 +470,7 @@ class Hall:
         ev.ServiceStart: _start, ev.ServiceFinish: _finish, ev.TicketTransfer: _transfer,
         ev.Presence: _presence, ev.Tamper: _tamper, ev.Rating: _rating,
         ev.DeviceStatus: _status, ev.Heartbeat: _heartbeat, ev.Refusal: _refusal,
-        ev.Acknowledge: _acknowledge,
+        ev.Acknowledge: _acknowledge, ev.EngineLink: _engine_link, ev.EngineStalled: _engine_stalled,
     }
 
     # -- routing -----------------------------------------------------------------------------
@@ -575,7 +581,7 @@ class Hall:
 
     def _announce(self, ticket: Ticket, window_id: str, now: float, *, recall: bool) -> AnnounceCall:
         return AnnounceCall(site=self.id, ticket=ticket.no, window=window_id,
-                            window_name=self._windows_cfg[window_id].name, at=now, recall=recall)
+                            window_name=self._windows_cfg[window_id].name, at=now, recall=recall, n=ticket.calls)
 
     def _ok(self, event: ev.Event) -> Reply:
         return Reply(site=self.id, device=event.device, re=event.id, ok=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
-from .alerts import SEVERITY, Alert, AlertKind, AlertState, Watch
+from .alerts import ALERT_KINDS, Alert, AlertKind, AlertState, Watch
 from .calendar import WorkingCalendar, after_working_seconds, overlap, periods_of
 from .capacity import mean_wait, windows_needed
 from .commands import AlertChanged, Command, DeviceChanged, Notice, TimeAccounted
@@ -91,6 +91,13 @@ class Supervisor:
         self._last_warned_day: date | None = None
         self._window_open: dict[str, bool] = {}  # for queue_surge: windows seen open
         self._surge_at: dict[str, float] = {}  # for queue_surge: when each service was forecast
+        self._transition_seq = 0  # the site's alert transitions, numbered (AlertChanged.seq)
+        # The engine's own hearing: whether its broker link is up, and until when alerts that
+        # rest on what devices report are held (inf while the link is down; the end of the
+        # settling period after it returns or after a stall). The core starts hearing: the
+        # shell says otherwise.
+        self.link_up = True
+        self.hold_until = -math.inf
 
     # -- the day ---------------------------------------------------------------------------
     def start_day(self, day: date, now: float) -> list[Command]:
@@ -165,6 +172,10 @@ class Supervisor:
                 commands += self._evaluate_unauthorized(subject, now)
             elif kind == "followup":
                 commands += self._follow_up_due(subject, now)
+            elif kind == "link":
+                commands += self._evaluate_link(now)
+            elif kind == "settled":  # the settling period is over: judge everything again
+                commands += self._evaluate_all(now)
         return commands
 
     # -- evaluation ------------------------------------------------------------------------
@@ -235,7 +246,8 @@ class Supervisor:
         device = self.devices[device_id]
         expected = self._expected_online(device, now)
         offline = device.online is False
-        category = "offline" if offline else "online" if device.online else "unknown"  # not heard of yet
+        # "unknown": not heard of yet, or the engine itself cannot hear (its link is down)
+        category = "unknown" if not self.link_up or device.online is None else "offline" if offline else "online"
         commands = self._account("device", device_id, category, None, now)
         supervised = device.kind in ("camera", "selfservice")
         commands += self._watch(K.DEVICE_OFFLINE, device_id,
@@ -347,8 +359,8 @@ class Supervisor:
 
     def _heartbeat_due(self, device_id: str, now: float) -> list[Command]:
         device = self.devices[device_id]
-        if device.online is False:
-            return []
+        if device.online is False or not self.link_up:
+            return []  # (the link's return gives every device a fresh allowance: _settle)
         silent_until = device.last_seen + device.timeout
         if silent_until > now:
             self._schedule(silent_until, "heartbeat", device_id)
@@ -390,7 +402,7 @@ class Supervisor:
                                 detail={"ticket": ticket, "score": score, "due_at": due,
                                         "follow_up_days": self.rules.bad_rating_follow_up_days})
         self._schedule(due, "followup", alert.id)
-        return [AlertChanged(site=self.id, alert=alert)]
+        return [self._update(alert)]
 
     def _follow_up_due(self, alert_id: str, now: float) -> list[Command]:
         alert = self.alerts.get(alert_id)
@@ -422,6 +434,71 @@ class Supervisor:
                            detail={"refusals": len(times), "window_min": self.rules.unauthorized_window_min,
                                    "configured": device is not None})
 
+    # -- the engine's own hearing ---------------------------------------------------------------
+    def engine_link(self, up: bool, session_lost: bool, now: float) -> list[Command]:
+        """The engine's broker link went down or came back (``session_lost``: without the
+        persistent session the engine expected, so what devices sent meanwhile is gone)."""
+        commands: list[Command] = []
+        if up:
+            if not self.link_up:
+                self.hold_until = -math.inf  # (was held without end while the link was down)
+            self.link_up = True
+            commands += self._settle(now)
+            if session_lost:
+                commands.append(self._update(self._new_alert(
+                    K.SESSION_LOST, "engine", now,
+                    detail={"reason": "session_missing",
+                            "effect": "events devices sent while the engine was away may be lost"})))
+        elif self.link_up:
+            self.link_up = False
+            self.hold_until = math.inf
+            for device_id in self.devices:  # accounting: the engine cannot tell from here on
+                commands += self.evaluate_device(device_id, now)
+        return commands + self._evaluate_link(now)
+
+    def engine_stalled(self, since: float, now: float) -> list[Command]:
+        """The engine's event loop did not run from ``since`` to ``now``. Called before the
+        messages that waited in the socket are read and before the timers that fell due."""
+        commands = self._settle(now)
+        gap = now - since
+        if gap < self.rules.stall_alert_after_s:
+            return commands
+        open_one = next((a for a in self.alerts.values()
+                         if a.kind is K.ENGINE_STALLED and a.state is AlertState.FIRING), None)
+        if open_one is None:
+            alert = self._new_alert(K.ENGINE_STALLED, "engine", since,
+                                    detail={"stalls": 1, "longest_s": round(gap, 1), "last_since_at": since})
+            return commands + [self._update(alert)]
+        detail = open_one.detail
+        return commands + [self._update(open_one.evolve(detail={
+            "stalls": detail.get("stalls", 1) + 1, "longest_s": max(detail.get("longest_s", 0), round(gap, 1)),
+            "last_since_at": since}))]
+
+    def _settle(self, now: float) -> list[Command]:
+        """The engine hears again (link back, or loop resumed): every device still online gets
+        a fresh heartbeat allowance, a device_offline grace not yet run out starts again from
+        now, and alerts resting on evidence are held until the settling period ends."""
+        if self.link_up:  # (while the link is down the hold has no end yet)
+            self.hold_until = max(self.hold_until, now + self.rules.settle_s)
+            self._schedule(self.hold_until, "settled", "all")
+        for device in self.devices.values():
+            if device.online is not False:
+                device.last_seen = max(device.last_seen, now)
+                self._schedule(device.last_seen + device.timeout, "heartbeat", device.id)
+        for (kind, _), watch in self.watches.items():
+            if kind is K.DEVICE_OFFLINE and watch.alert is None and watch.since is not None:
+                watch.since = max(watch.since, now)
+        commands: list[Command] = []
+        for device_id in self.devices:
+            commands += self.evaluate_device(device_id, now)
+        return commands
+
+    def _evaluate_link(self, now: float) -> list[Command]:
+        return self._watch(K.BROKER_UNAVAILABLE, "broker", not self.link_up, now,
+                           fire_after=self.rules.broker_alert_after_s,
+                           detail=lambda: {"effect": "devices cannot reach the engine; their silence is not "
+                                                     "counted against them"})
+
     # -- operator actions ----------------------------------------------------------------------
     def acknowledge(self, alert_id: str, by: str, note: str, now: float) -> list[Command]:
         alert = self.alerts.get(alert_id)
@@ -433,7 +510,7 @@ class Supervisor:
             raise Refused(ErrorCode.NOTE_REQUIRED, alert_id)
         acked = alert.evolve(state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by, note=note)
         commands = [self._update(acked)]
-        if alert.kind is K.BAD_RATING:  # followed up: done
+        if ALERT_KINDS[alert.kind].closed_by_acknowledgement:  # followed up, or taken note of: done
             commands.append(self._update(acked.evolve(state=AlertState.RESOLVED, until=now)))
         return commands
 
@@ -447,8 +524,10 @@ class Supervisor:
             if not raw:
                 return []
             watch = self.watches[key] = Watch()
-        clear_after = self.rules.clear_after_s
-        action = watch.update(raw, now, fire_after, clear_after)
+        rule = ALERT_KINDS[kind]
+        clear_after = self.rules.clear_after_s if rule.clear_after_s is None else rule.clear_after_s
+        held = rule.evidence and now < self.hold_until
+        action = watch.update(raw, now, fire_after, clear_after, held=held)
         commands: list[Command] = []
         if action == "fire":
             window = window or (device.window if device else None)
@@ -457,16 +536,15 @@ class Supervisor:
                                           device=device.id if device else device_id, staff=staff,
                                           severity=severity,
                                           detail=(detail() if callable(detail) else detail) or {})
-            commands.append(AlertChanged(site=self.id, alert=watch.alert))
+            commands.append(self._update(watch.alert))
         elif action == "resolve":
             alert = self.alerts.get(watch.alert.id, watch.alert)
             commands.append(self._update(alert.evolve(state=AlertState.RESOLVED, until=watch.clear_since)))
             watch.reset()
         deadline = watch.deadline(fire_after, clear_after)
-        if deadline is not None:
-            self._schedule(deadline, "window" if kind in (K.WINDOW_NOT_OPENED, K.WINDOW_UNSTAFFED, K.PAUSE_OVERRUN)
-                           else "service" if kind in (K.WAIT_TOO_LONG, K.QUEUE_SURGE)
-                           else "unauthorized" if kind is K.UNAUTHORIZED else "device", subject)
+        # A held watch due before the hold ends is judged by the "settled" timer at its end.
+        if deadline is not None and not (held and watch.clear_since is None and deadline <= self.hold_until):
+            self._schedule(deadline, rule.recheck, subject)
         if watch.since is None and watch.alert is None:
             del self.watches[key]
         return commands
@@ -476,12 +554,15 @@ class Supervisor:
                    due: float | None = None, detail: dict) -> Alert:
         self._alert_seq += 1
         alert = Alert(id=f"{self.id}-{self._alert_seq:06d}", site=self.id, kind=kind,
-                      severity=severity or SEVERITY[kind], state=AlertState.FIRING, subject=subject,
+                      severity=severity or ALERT_KINDS[kind].severity, state=AlertState.FIRING, subject=subject,
                       since=since, window=window, device=device, staff=staff, due=due, detail=detail)
-        self.alerts[alert.id] = alert
         return alert
 
     def _update(self, alert: Alert) -> AlertChanged:
+        """Every transition of every alert of the site passes here: it is numbered, kept
+        (while open) and handed to the shells."""
+        self._transition_seq += 1
+        alert = alert.evolve(seq=self._transition_seq)
         if alert.open:
             self.alerts[alert.id] = alert
         else:
@@ -529,7 +610,7 @@ class Supervisor:
 
     # -- restore -------------------------------------------------------------------------------
     def restore(self, *, alerts: list[Alert], alert_seq: int, devices: list[tuple[str, bool, str | None, float]],
-                totals: list[tuple[str, str, str, str, float]], now: float) -> None:
+                totals: list[tuple[str, str, str, str, float]], now: float, transition_seq: int = 0) -> None:
         """Open alerts keep their watches (so they neither fire twice nor vanish); devices
         resume their last known state with a fresh heartbeat allowance; today's totals."""
         for device_id, online, reason, changed_at in devices:
@@ -540,6 +621,7 @@ class Supervisor:
                 device.last_seen = now
                 if online:
                     self._schedule(now + device.timeout, "heartbeat", device_id)
+        self._transition_seq = max(self._transition_seq, transition_seq)
         self._alert_seq = max(self._alert_seq, alert_seq,
                               *(int(a.id.rsplit("-", 1)[-1]) for a in alerts if a.id.rsplit("-", 1)[-1].isdigit()))
         for alert in alerts:
@@ -552,10 +634,10 @@ class Supervisor:
             if alert.kind is K.UNAUTHORIZED:
                 # The refusals behind it are not restored: it resolves after a quiet clear_after.
                 self._schedule(now, "unauthorized", alert.subject)
-            if alert.kind is K.BAD_RATING:
-                if not alert.overdue and alert.due is not None:
-                    self._schedule(alert.due, "followup", alert.id)
-                continue
+            if alert.kind is K.BAD_RATING and not alert.overdue and alert.due is not None:
+                self._schedule(alert.due, "followup", alert.id)
+            if ALERT_KINDS[alert.kind].closed_by_acknowledgement:
+                continue  # an event, not a condition: no watch behind it
             self.watches[(alert.kind, alert.subject)] = Watch(since=alert.since, alert=alert)
         today = datetime.fromtimestamp(now, self._tz).date().isoformat()
         for day, subject_kind, subject, category, seconds in totals:
