@@ -1,8 +1,14 @@
 """The engine process: the core, the store's writer, the MQTT session and the timer, wired
 together. Each piece is thin; this module only decides the order of things:
 
-    receive -> Ingest.process (validate, authorise, dedupe, core) -> StoreWriter (commit)
-            -> Outputs.render -> publish, then acknowledge the QoS 1 message
+    receive -> Ingest.process (validate, authorise, dedupe, core) -> batch
+            -> Outputs.render (states as the batch leaves them) -> StoreWriter (commit,
+               with the durable messages in the outbox)
+            -> publish, then acknowledge the QoS 1 messages
+
+It also tells the core what the engine itself could not hear: its broker link going down and
+coming back, and gaps in its own event loop (a stopped process, a paused VM), before any
+message or timer after such a gap is handled.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import sqlite3
 from collections import deque
 from datetime import datetime, timezone
@@ -19,11 +26,13 @@ from typing import TYPE_CHECKING, Iterable
 import aiomqtt
 
 from .calendar import official_calendar
+from .core import events as ev
 from .core.commands import Notice
 from .core.engine import Engine
-from .ingest import DEDUPE_RETENTION_S, Ingest, Outbound, Outputs, Processed
+from .ingest import DEDUPE_RETENTION_S, Batch, Ingest, Outbound, Outputs, Processed
 from .shells import mqtt as mqtt_shell
 from .shells.clock import Clock
+from .shells.outbox import Outbox
 from .shells.store import StoreWriter, load_snapshot
 from .wire import Topics
 
@@ -31,6 +40,17 @@ if TYPE_CHECKING:
     from .config import Site
 
 log = logging.getLogger("hallwatch.engine")
+
+# The event loop is checked for gaps every WATCHDOG_S; a gap longer than STALL_S (real
+# seconds) is reported to the core as a stall.
+WATCHDOG_S = 0.5
+STALL_S = 1.5
+# The engine's reconnection backoff: short (it is one client, and the halls wait for it) and
+# jittered; BACKOFF_MAX_S keeps it back within a few seconds of the broker.
+BACKOFF_FIRST_S = 0.25
+BACKOFF_MAX_S = 2.0
+MAX_BATCH = 5000
+ENGINE = "engine"  # the ``device`` of the events the engine raises about itself
 
 
 class StoreFailed(RuntimeError):
@@ -67,8 +87,16 @@ class EngineApp:
         self.rejected = 0
         self._client: aiomqtt.Client | None = None
         self._generation = 0
-        self._pending_out: deque[Outbound] = deque(maxlen=200_000)
+        self._outbox = Outbox()
+        self._retained: dict[str, Outbound] = {}  # the latest committed state on each retained topic
+        self._pending_out: deque[Outbound] = deque(maxlen=200_000)  # replies, rejections while disconnected
+        self._pending: list[Processed] = []  # handled, waiting for the writer
+        self._writer_busy = False
+        self._flush_soon = False
+        self._expect_session = False  # the broker should still hold the engine's persistent session
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._alive_at = 0.0  # loop time the event loop was last seen running
+        self._alive_clock = 0.0  # the engine's clock at that moment
         self._wake = asyncio.Event()
         self._armed = math.inf
         self._stopping = asyncio.Event()
@@ -84,16 +112,27 @@ class EngineApp:
         # windows) is stored like any other change.
         self._submit(Processed(at=now, commands=self.engine.restore(
             now=now, tickets=snapshot.tickets, windows=snapshot.windows, alerts=snapshot.open_alerts,
-            alert_seqs=snapshot.alert_seqs, devices=snapshot.devices, totals=snapshot.totals)))
-        for site, device, event_id, at, reply in snapshot.recent_events:
-            self.ingest.dedupe.remember((site, device, event_id), at, reply)
+            alert_seqs=snapshot.alert_seqs, transition_seqs=snapshot.transition_seqs, devices=snapshot.devices,
+            totals=snapshot.totals)))
+        for site, device, event_id, at, digest, reply in snapshot.recent_events:
+            self.ingest.dedupe.remember((site, device, event_id), at, digest, reply)
+        self._outbox.restore(snapshot.outbox)
+        self._expect_session = snapshot.has_history
+        for site in self.sites:  # the restored (committed) states, published once connected
+            hall = self.engine.hall(site.id)
+            for window in hall.windows.values():
+                self._keep_retained(self.outputs.window_state(site.id, window))
+            self._keep_retained(self.outputs.queue_state(site.id, now))
+        # Not connected yet: until it is, the engine hears nothing, and the core must know.
+        self._tell_sites(lambda site: ev.EngineLink(site=site, device=ENGINE, id="", up=False))
         waiting = sum(1 for t in snapshot.tickets if t.status == "waiting")
-        log.info("restored %d tickets (%d waiting), %d windows, %d open alerts, %d recent event ids from %s",
-                 len(snapshot.tickets), waiting, len(snapshot.windows), len(snapshot.open_alerts),
-                 len(snapshot.recent_events), self.db_path)
+        log.info("restored %d tickets (%d waiting), %d windows, %d open alerts, %d recent event ids, "
+                 "%d unacknowledged publications from %s", len(snapshot.tickets), waiting, len(snapshot.windows),
+                 len(snapshot.open_alerts), len(snapshot.recent_events), len(snapshot.outbox), self.db_path)
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._alive_at, self._alive_clock = self._loop.time(), self.clock.now()
         log.info("hallwatch engine starting: sites %s, broker %s, store %s%s",
                  ",".join(s.id for s in self.sites), self.broker.describe(), self.db_path,
                  f", clock from {datetime.fromtimestamp(self.clock.now(), timezone.utc).isoformat()} x{self.clock.speed:g}"
@@ -104,7 +143,8 @@ class EngineApp:
         except (sqlite3.Error, OSError) as exc:
             raise StoreFailed(f"store {self.db_path} cannot be opened: {exc}") from None
         tasks = [asyncio.create_task(self._session(), name="mqtt"),
-                 asyncio.create_task(self._timer(), name="timer")]
+                 asyncio.create_task(self._timer(), name="timer"),
+                 asyncio.create_task(self._watchdog(), name="watchdog")]
         try:
             await self._stopping.wait()
         finally:
@@ -114,6 +154,7 @@ class EngineApp:
             if self.writer.writable():  # the day's time totals up to the stop
                 self._submit(Processed(at=self.clock.now(),
                                        commands=self.engine.flush_accounting(self.clock.now())))
+                await self._drain()
             await self._loop.run_in_executor(None, self.writer.close)
             await asyncio.sleep(0)  # let the last commit's callbacks run
             log.info("hallwatch engine stopped")
@@ -123,34 +164,44 @@ class EngineApp:
     def stop(self) -> None:
         self._stopping.set()
 
+    async def _drain(self, timeout: float = 10.0) -> None:
+        """Wait until everything handled has been committed, and the outbox's rows the
+        broker has acknowledged are deleted (a clean stop)."""
+        deadline = self._loop.time() + timeout
+        self._outbox.sweep()
+        while ((self._pending or self._writer_busy or self._outbox.has_delivered) and self.writer.writable()
+               and self._loop.time() < deadline):
+            self._flush(housekeeping=self._outbox.has_delivered)
+            await asyncio.sleep(0.01)
+
     # -- the MQTT session -------------------------------------------------------------------
     async def _session(self) -> None:
-        backoff = 0.5
+        attempt = 0
         first_attempt = self._loop.time()
         ever_connected = False
         while True:
             client = mqtt_shell.make_client(self.broker, identifier=self.client_id, clean_session=False)
             mqtt_shell.enable_manual_ack(client)
             # Messages the broker redelivers as soon as the session resumes arrive before
-            # subscribe() returns: route them to this connection from the start.
+            # subscribe() returns: route them to this connection from the start, after the
+            # core has heard that the link is back (on_connect runs before them).
             self._generation += 1
             self._client = client
             generation = self._generation
-            mqtt_shell.on_message(client, lambda topic, payload, mid, qos: self._receive(
-                topic, payload, mid, qos, generation))
+            mqtt_shell.on_message(client, lambda topic, payload, mid, qos, dup: self._receive(
+                topic, payload, mid, qos, dup, generation))
+            mqtt_shell.on_connected(client, self._link_up)
             try:
                 async with client:
-                    self.connected = True
                     if ever_connected:
                         self.reconnects += 1
                         log.info("reconnected to %s", self.broker.describe())
                     else:
                         log.info("connected to %s as %s", self.broker.describe(), self.client_id)
                     ever_connected = True
-                    backoff = 0.5
+                    attempt = 0
                     await client.subscribe([(f, 1) for s in self.sites for f in self.topics.subscriptions(s.id)])
-                    self._publish_current_state()
-                    self._flush_pending()
+                    self._republish()
                     if not self.ready.is_set():
                         log.info("ready: subscribed to %d site(s) under %s/", len(self.sites), self.topics.root)
                     self.ready.set()
@@ -160,25 +211,45 @@ class EngineApp:
                 if not ever_connected and exc.rc in (4, 5, 134, 135):  # bad credentials / not authorised
                     self._fail(BrokerUnreachable(f"broker {self.broker.describe()} refused the engine: {exc}"))
                     return
-                log.warning("broker %s: %s; retrying in %.1f s", self.broker.describe(), exc, backoff)
+                log.warning("broker %s: %s; retrying", self.broker.describe(), exc)
             except aiomqtt.MqttError as exc:
                 self._disconnected()
                 if not ever_connected and self._loop.time() - first_attempt > self.connect_timeout:
                     self._fail(BrokerUnreachable(f"cannot reach broker {self.broker.describe()}: {exc}"))
                     return
-                log.warning("broker %s unreachable: %s; retrying in %.1f s", self.broker.describe(), exc, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+                log.warning("broker %s unreachable: %s; retrying", self.broker.describe(), exc)
+            attempt += 1
+            await asyncio.sleep(min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+
+    def _link_up(self, session_present: bool) -> None:
+        """The broker accepted the connection (from paho's CONNACK callback, before any
+        message of the resumed session is read)."""
+        self._enter()
+        self.connected = True
+        lost = self._expect_session and not session_present
+        if lost:
+            log.warning("the broker has no session for %s: what devices sent while the engine was away is lost",
+                        self.client_id)
+        self._expect_session = True
+        self._tell_sites(lambda site: ev.EngineLink(site=site, device=ENGINE, id="", up=True, session_lost=lost))
 
     def _disconnected(self) -> None:
         if self.connected:
             log.warning("disconnected from %s", self.broker.describe())
+            self._enter()
+            self._tell_sites(lambda site: ev.EngineLink(site=site, device=ENGINE, id="", up=False))
         self.connected = False
         self._client = None
 
-    def _receive(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+    def _tell_sites(self, event_for) -> None:
+        now = self.clock.now()
+        for site in self.sites:
+            self._submit(self.ingest.notify(event_for(site.id), now))
+
+    def _receive(self, topic: str, payload: bytes, mid: int, qos: int, dup: bool, generation: int) -> None:
         """One inbound message, on the event loop's thread, straight from paho's reader."""
-        item = self.ingest.process(topic, payload, self.clock.now())
+        self._enter()
+        item = self.ingest.process(topic, payload, self.clock.now(), redelivered=dup)
         item.mid, item.qos, item.generation = mid, qos, generation
         if item.rejection is not None:
             self.rejected += 1
@@ -191,63 +262,117 @@ class EngineApp:
     async def submit_event(self, event) -> Processed:
         """Apply an event from another shell (web, operator) and return once it has been
         committed (and what it shows published): ``result`` holds the core's reply."""
+        self._enter()
         item = self.ingest.process_event(event, self.clock.now())
         item.waiter = self._loop.create_future()
-        self.writer.submit(item)
+        self._submit(item)
         if self.engine.next_deadline() < self._armed:
             self._wake.set()
         await item.waiter
         return item
 
-    def _submit(self, item: Processed) -> None:
-        if item.needs_commit or item.reply is not None or item.qos > 0:
-            self.writer.submit(item)
+    # -- the engine's own hearing ---------------------------------------------------------
+    def _enter(self) -> None:
+        """Called on every way into the core: a gap in the event loop (the process stopped,
+        the machine paused) is reported before anything that waited through it is handled,
+        so that timers due in the gap are judged knowing the engine was deaf."""
+        now_loop = self._loop.time()
+        if now_loop - self._alive_at > STALL_S:
+            since, gap = self._alive_clock, now_loop - self._alive_at
+            self._alive_at, self._alive_clock = now_loop, self.clock.now()
+            log.warning("the engine's event loop did not run for %.1f s: devices' silence in that time is not "
+                        "counted against them", gap)
+            self._tell_sites(lambda site: ev.EngineStalled(site=site, device=ENGINE, id="", since=since))
 
-    # -- after commit ----------------------------------------------------------------------
-    def _commit_from_thread(self, batch: list[Processed]) -> None:
+    async def _watchdog(self) -> None:
+        while True:
+            self._enter()
+            self._alive_at, self._alive_clock = self._loop.time(), self.clock.now()
+            self._outbox.sweep()
+            if self._outbox.has_delivered and not self._pending and not self._writer_busy:
+                self._flush(housekeeping=True)  # delete the rows the broker has acknowledged
+            await asyncio.sleep(WATCHDOG_S)
+
+    # -- batches ---------------------------------------------------------------------------
+    def _submit(self, item: Processed) -> None:
+        if not (item.needs_commit or item.reply is not None or item.qos > 0 or item.waiter is not None):
+            return
+        self._pending.append(item)
+        if not self._writer_busy and not self._flush_soon:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self, *, housekeeping: bool = False) -> None:
+        """Hand what has been handled to the writer, if it is free. The states are rendered
+        now, when the core's state is exactly what this batch leaves behind."""
+        self._flush_soon = False
+        if self._writer_busy or not (self._pending or housekeeping) or not self.writer.writable():
+            return
+        items, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        messages = self.outputs.render(items, self.clock.now())
+        numbered = self._outbox.number(m for m in messages if m.durable)
+        self._writer_busy = True
+        self.writer.submit(Batch(items, messages, numbered, self._outbox.take_delivered()))
+
+    def _commit_from_thread(self, batch: Batch) -> None:
         self._loop.call_soon_threadsafe(self._committed, batch)
 
-    def _committed(self, batch: list[Processed]) -> None:
+    def _committed(self, batch: Batch) -> None:
+        self._writer_busy = False
         if self.metrics is not None:
-            self.metrics.committed(batch)
-        for item in batch:
+            self.metrics.committed(batch.items)
+        for item in batch.items:
             for command in item.commands:
                 if isinstance(command, Notice):
                     log.log(logging.WARNING if command.level == "warning" else logging.INFO, "%s: %s",
                             command.site, command.text)
-        messages = self.outputs.render(batch, self.clock.now())
-        for message in messages:
+        self._outbox.committed(batch.outbox)
+        for message in batch.messages:
+            if message.durable:
+                continue  # published by the outbox, below, in the same order
+            if message.retain:
+                self._keep_retained(message)
             self._publish(message)
+        if self._client is not None and self.connected:
+            self._outbox.publish(self._generation, self._send)
         for observer in self.observers:
-            observer(batch, messages)
-        for item in batch:
+            observer(batch.items, batch.messages)
+        for item in batch.items:
             if item.waiter is not None and not item.waiter.done():
                 item.waiter.set_result(item)
         client = self._client
-        if client is None:
-            return  # the broker redelivers what was not acknowledged; dedupe answers it
-        for item in batch:
-            if item.qos > 0 and item.generation == self._generation:
-                mqtt_shell.ack(client, item.mid, item.qos)
+        if client is not None:  # else the broker redelivers what was not acknowledged; dedupe answers it
+            for item in batch.items:
+                if item.qos > 0 and item.generation == self._generation:
+                    mqtt_shell.ack(client, item.mid, item.qos)
+        self._outbox.sweep()
+        if self._pending:
+            self._flush()
+
+    # -- publishing ------------------------------------------------------------------------
+    def _send(self, message: Outbound):
+        """Hand a message to the current connection; its paho info, or None if not sent."""
+        client = self._client
+        if client is None or not self.connected:
+            return None
+        return mqtt_shell.publish_nowait(client, message.topic, message.payload, message.qos, message.retain)
 
     def _publish(self, message: Outbound) -> None:
-        client = self._client
-        if client is None or not self.connected or not mqtt_shell.publish_nowait(client, message.topic, message.payload,
-                                                             message.qos, message.retain):
-            self._pending_out.append(message)
+        if self._send(message) is None and not message.retain:
+            self._pending_out.append(message)  # (a retained state is republished from _retained)
 
-    def _flush_pending(self) -> None:
+    def _keep_retained(self, message: Outbound) -> None:
+        self._retained[message.topic] = message
+
+    def _republish(self) -> None:
+        """On every (re)connection: what the broker has not acknowledged, the latest states,
+        and what could not be sent meanwhile."""
+        self._outbox.publish(self._generation, self._send)
+        for message in self._retained.values():
+            self._send(message)
         pending, self._pending_out = self._pending_out, deque(maxlen=self._pending_out.maxlen)
         for message in pending:
             self._publish(message)
-
-    def _publish_current_state(self) -> None:
-        now = self.clock.now()
-        for site in self.sites:
-            hall = self.engine.hall(site.id)
-            for window in hall.windows.values():
-                self._publish(self.outputs.window_state(site.id, window))
-            self._publish(self.outputs.queue_state(site.id, now))
 
     # -- timers ----------------------------------------------------------------------------
     async def _timer(self) -> None:
@@ -260,6 +385,7 @@ class EngineApp:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
+            self._enter()
             now = self.clock.now()
             if now >= self.engine.next_deadline():
                 self._submit(self.ingest.tick(now))

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from hashlib import blake2b
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 from . import wire
 from .config import WINDOW_BOUND_KINDS
 from .core import events as ev
 from .core.commands import AlertChanged, AnnounceCall, Command, QueueChanged, Reply, WindowChanged
 from .core.engine import Engine
+from .core.errors import MESSAGES, ErrorCode
 
 if TYPE_CHECKING:
     from .config import Site
@@ -27,6 +29,14 @@ log = logging.getLogger("hallwatch.ingest")
 # Events whose sender waits for an answer on its reply topic.
 NO_REPLY = (ev.Presence, ev.Tamper, ev.DeviceStatus, ev.Heartbeat)
 DEDUPE_RETENTION_S = 2 * 86400.0
+# A device message may carry at most this much (the protocol's largest event is a few hundred
+# bytes; the broker refuses far larger ones itself, broker_config/conf.d/tuning.conf).
+MAX_MESSAGE_BYTES = 4096
+# A repeated event id is a resend of the same request (answered as the first time) only if
+# the content is the same and it comes within this time of the first, or the broker marks it
+# as redelivered (DUP). Otherwise the id has been reused, and answering with another
+# request's reply (yesterday's ticket) would lie.
+RETRY_WINDOW_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +50,49 @@ class Rejection:
     at: float
 
 
+class EventRecord(NamedTuple):
+    """One row of the event log: what was received, when, and how it was answered."""
+
+    site: str
+    device: str
+    event_id: str
+    type: str
+    received_at: float
+    payload: str
+    error: str | None  # the refusal's code, if the hall refused it
+    reply: str | None
+    digest: str  # of the event's content, so that a reused id is told from a resend
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A message to publish once the batch that decided it has committed. ``kind`` says what
+    it is (reply, call, window, queue, alert, rejection), so no shell re-parses the topic."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+    site: str | None = None
+    kind: str = ""
+
+    @property
+    def durable(self) -> bool:
+        """Kept in the store's outbox until the broker has it: an alert transition or a call
+        must reach its subscribers across a lost connection or an engine restart. Replies
+        are answered again when the device resends; states are retained and republished."""
+        return self.kind in ("alert", "call")
+
+
 @dataclass(slots=True)
 class Processed:
-    """One inbound message, handled. ``event_row`` is what the event log records."""
+    """One inbound message (or timer run, or event from another shell), handled."""
 
     at: float
     site: str | None = None
     commands: list[Command] = field(default_factory=list)
-    event_row: tuple | None = None  # (site, device, event_id, type, received_at, payload, error, reply)
-    reply: tuple[str, bytes] | None = None  # (topic, payload) to publish after commit
+    event: EventRecord | None = None
+    reply: Outbound | None = None  # published after commit
     rejection: Rejection | None = None
     duplicate: bool = False
     # Set by the MQTT shell: what to acknowledge after commit, and on which connection.
@@ -61,31 +105,56 @@ class Processed:
 
     @property
     def needs_commit(self) -> bool:
-        return bool(self.commands or self.event_row or self.rejection)
+        return bool(self.commands or self.event or self.rejection)
+
+
+@dataclass(slots=True)
+class Batch:
+    """What the store commits in one transaction, and what is published once it has: the
+    handled items, the messages rendered from them (the states taken when the batch was
+    closed, so they show exactly what the batch commits), and the outbox's bookkeeping."""
+
+    items: list[Processed]
+    messages: list[Outbound] = field(default_factory=list)
+    outbox: list[tuple[int, Outbound]] = field(default_factory=list)  # durable messages, numbered
+    delivered: list[int] = field(default_factory=list)  # outbox numbers the broker has acknowledged
+
+
+class Seen(NamedTuple):
+    at: float
+    digest: str
+    reply: bytes | None
 
 
 class Deduplicator:
-    """Remembers (site, device, id) -> the reply given, so a redelivered event is answered
-    the same way and applied once. Seeded from the event log at start-up."""
+    """Remembers (site, device, id) -> when, the content's digest and the reply given, so a
+    redelivered event is answered the same way and applied once. Seeded from the event log
+    at start-up."""
 
     def __init__(self) -> None:
-        self._seen: OrderedDict[tuple[str, str, str], tuple[float, bytes | None]] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str, str], Seen] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def get(self, key: tuple[str, str, str]) -> tuple[float, bytes | None] | None:
+    def get(self, key: tuple[str, str, str]) -> Seen | None:
         return self._seen.get(key)
 
-    def remember(self, key: tuple[str, str, str], at: float, reply: bytes | None) -> None:
-        self._seen[key] = (at, reply)
+    def remember(self, key: tuple[str, str, str], at: float, digest: str, reply: bytes | None) -> None:
+        self._seen[key] = Seen(at, digest, reply)
 
     def forget_before(self, cutoff: float) -> None:
         while self._seen:
-            key, (at, _) = next(iter(self._seen.items()))
-            if at >= cutoff:
+            key, seen = next(iter(self._seen.items()))
+            if seen.at >= cutoff:
                 break
             self._seen.popitem(last=False)
+
+
+def event_digest(event: ev.Event) -> str:
+    """The content of an event (its type and fields; not the device's informational ``ts``),
+    hashed: the same request sent again has the same digest."""
+    return blake2b(repr(event).encode(), digest_size=8).hexdigest()
 
 
 class Ingest:
@@ -97,7 +166,9 @@ class Ingest:
         self._devices = {(s.id, d.id): d for s in self.sites.values() for d in s.devices}
         self._tz = {s.id: s.tz for s in self.sites.values()}
 
-    def process(self, topic: str, payload: bytes, now: float) -> Processed:
+    def process(self, topic: str, payload: bytes, now: float, *, redelivered: bool = False) -> Processed:
+        """``redelivered``: the broker sent it again (MQTT DUP), after the engine received it
+        once and did not acknowledge it (it stopped before its commit was acknowledged)."""
         try:
             where = wire.parse_device_topic(topic, self.topics.root)
         except wire.WireError as err:
@@ -110,6 +181,10 @@ class Ingest:
         if device is None:
             return self._reject(site, device_id, topic, "unknown_device",
                                 f"device {device_id!r} is not configured for site {site!r}", payload, now)
+        if len(payload) > MAX_MESSAGE_BYTES:
+            return self._reject(site, device_id, topic, "too_large",
+                                f"{len(payload)} bytes; a device message may carry at most {MAX_MESSAGE_BYTES}",
+                                payload, now)
         try:
             if where.channel == "event":
                 event, claimed_window = wire.decode_event(payload, site, device_id)
@@ -131,49 +206,67 @@ class Ingest:
 
         if isinstance(event, ev.LIVENESS_EVENTS):
             return Processed(at=now, site=site, commands=self.engine.handle(event, now))
-
-        key = (site, device_id, event.id)
-        seen = self.dedupe.get(key)
-        reply_topic = self.topics.reply(site, device_id)
-        if seen is not None:
-            # Redelivered (or resent by the device): answer as the first time, apply nothing.
-            _, previous_reply = seen
-            return Processed(at=now, site=site, duplicate=True,
-                             reply=(reply_topic, previous_reply) if previous_reply is not None else None)
-
-        commands = self.engine.handle(event, now)
-        reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id and c.device == device_id),
-                     None)
-        reply_bytes = None
-        error = None
-        if reply is not None:
-            if not reply.ok:
-                error = reply.error
-            if not isinstance(event, NO_REPLY):
-                reply_bytes = wire.encode(wire.reply_payload(reply, self._tz[site]))
-        self.dedupe.remember(key, now, reply_bytes)
-        row = (site, device_id, event.id, wire.EVENT_TYPES[type(event)], now,
-               payload.decode("utf-8", errors="replace"), error,
-               reply_bytes.decode("utf-8") if reply_bytes is not None else None)
-        return Processed(at=now, site=site, commands=commands, event_row=row,
-                         reply=(reply_topic, reply_bytes) if reply_bytes is not None else None)
+        return self._apply(event, now, payload.decode("utf-8", errors="replace"), topic=topic, raw=payload,
+                           redelivered=redelivered, answer=not isinstance(event, NO_REPLY))
 
     def process_event(self, event: ev.Event, now: float) -> Processed:
         """An event that did not come over MQTT (a phone ticket, an operator's action): the
         same deduplication, core and event log; ``result`` is the core's reply, if any."""
-        key = (event.site, event.device, event.id)
         payload = wire.encode({"type": wire.EVENT_TYPES.get(type(event), type(event).__name__),
                                **{k: getattr(event, k) for k in event.__dataclass_fields__}})
-        if self.dedupe.get(key) is not None:
-            return Processed(at=now, site=event.site, duplicate=True)
+        return self._apply(event, now, payload.decode(), topic=None, raw=payload, redelivered=False, answer=False)
+
+    def _apply(self, event: ev.Event, now: float, text: str, *, topic: str | None, raw: bytes, redelivered: bool,
+               answer: bool) -> Processed:
+        """Deduplicate, hand to the core, and record. ``answer``: publish the reply to the
+        device's reply topic (MQTT devices that wait for one)."""
+        site, device_id = event.site, event.device
+        key = (site, device_id, event.id)
+        digest = event_digest(event)
+        seen = self.dedupe.get(key)
+        reply_topic = self.topics.reply(site, device_id)
+        if seen is not None:
+            if seen.digest == digest and (redelivered or now - seen.at <= RETRY_WINDOW_S):
+                # Redelivered, or resent by the device: answer as the first time, apply nothing.
+                reply = Outbound(reply_topic, seen.reply, site=site, kind="reply") \
+                    if answer and seen.reply is not None else None
+                return Processed(at=now, site=site, duplicate=True, reply=reply)
+            return self._refuse_reused(event, now, seen, digest, topic, raw, answer)
         commands = self.engine.handle(event, now)
-        reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id), None)
-        reply_bytes = wire.encode(wire.reply_payload(reply, self._tz[event.site])) if reply is not None else None
-        self.dedupe.remember(key, now, reply_bytes)
-        row = (event.site, event.device, event.id, wire.EVENT_TYPES.get(type(event), type(event).__name__), now,
-               payload.decode(), reply.error if reply is not None and not reply.ok else None,
-               reply_bytes.decode() if reply_bytes is not None else None)
-        return Processed(at=now, site=event.site, commands=commands, event_row=row, result=reply)
+        reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id and c.device == device_id),
+                     None)
+        reply_bytes = wire.encode(wire.reply_payload(reply, self._tz[site])) if reply is not None else None
+        self.dedupe.remember(key, now, digest, reply_bytes)
+        record = EventRecord(site, device_id, event.id, wire.EVENT_TYPES.get(type(event), type(event).__name__), now,
+                             text, reply.error if reply is not None and not reply.ok else None,
+                             reply_bytes.decode("utf-8") if reply_bytes is not None else None, digest)
+        return Processed(at=now, site=site, commands=commands, event=record, result=reply,
+                         reply=Outbound(reply_topic, reply_bytes, site=site, kind="reply")
+                         if answer and reply_bytes is not None else None)
+
+    def _refuse_reused(self, event: ev.Event, now: float, seen: Seen, digest: str, topic: str | None, raw: bytes,
+                       answer: bool) -> Processed:
+        """The same id for other content, or long after the first: never answer with the
+        reply of another request. Refused, with a reply saying why, and recorded."""
+        same = seen.digest == digest
+        reason = (f"event id {event.id!r} was used {now - seen.at:.0f} s ago "
+                  + ("for the same content, longer ago than a resend" if same else "for a different request")
+                  + "; a device must give every new request a new id")
+        log.warning("rejected %s from %s: id_reused (%s)", topic or "event", event.device, reason)
+        refusal = Reply(site=event.site, device=event.device, re=event.id, ok=False, error=ErrorCode.ID_REUSED.value,
+                        message=MESSAGES[ErrorCode.ID_REUSED])
+        reply_bytes = wire.encode(wire.reply_payload(refusal, self._tz[event.site]))
+        return Processed(at=now, site=event.site, result=refusal,
+                         reply=Outbound(self.topics.reply(event.site, event.device), reply_bytes, site=event.site,
+                                        kind="reply") if answer else None,
+                         rejection=Rejection(site=event.site, device=event.device,
+                                             topic=topic or f"(web) {event.site}/{event.device}", code="id_reused",
+                                             reason=reason, payload=bytes(raw[:256]), at=now))
+
+    def notify(self, event: ev.Event, now: float) -> Processed:
+        """An event the engine raises about itself (its broker link, its own stalls): the
+        core hears it; nothing is logged as a device's event."""
+        return Processed(at=now, site=event.site, commands=self.engine.handle(event, now))
 
     def _site_in(self, topic: str) -> str | None:
         """The site of a malformed topic, when it is one of ours, so the refusal is seen there."""
@@ -196,14 +289,6 @@ class Ingest:
                                              payload=bytes(payload[:256]), at=now))
 
 
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-
-
 class Outputs:
     """Renders what a committed batch shows to devices, boards and operators. Window and
     queue states are coalesced: one message per window and per site per batch."""
@@ -222,13 +307,13 @@ class Outputs:
                 r = item.rejection
                 body = wire.encode(wire.rejection_payload(r.topic, r.code, r.reason, r.payload))
                 if r.site is not None:
-                    messages.append(Outbound(self.topics.rejected(r.site), body))
+                    messages.append(Outbound(self.topics.rejected(r.site), body, site=r.site, kind="rejection"))
             if item.reply is not None:
-                messages.append(Outbound(*item.reply))
+                messages.append(item.reply)
             for command in item.commands:
                 if isinstance(command, AnnounceCall):
                     body = wire.encode(wire.call_payload(command, self._tz[command.site]))
-                    messages.append(Outbound(self.topics.call(command.site), body))
+                    messages.append(Outbound(self.topics.call(command.site), body, site=command.site, kind="call"))
                 elif isinstance(command, WindowChanged):
                     windows[(command.site, command.window.window)] = command
                 elif isinstance(command, QueueChanged):
@@ -245,14 +330,15 @@ class Outputs:
         hall = self.engine.hall(site)
         body = wire.window_payload(window, self._tz[site], name=hall.window_name(window.window),
                                    staff_name=hall.staff_name(window.staff), staffing=hall.staffing(window.window))
-        return Outbound(self.topics.window_state(site, window.window), wire.encode(body), retain=True)
+        return Outbound(self.topics.window_state(site, window.window), wire.encode(body), retain=True, site=site,
+                        kind="window")
 
     def alert(self, alert) -> Outbound:
         hall = self.engine.hall(alert.site)
         body = wire.alert_payload(alert, self._tz[alert.site], staff_name=hall.staff_name(alert.staff))
-        return Outbound(self.topics.alerts(alert.site), wire.encode(body))
+        return Outbound(self.topics.alerts(alert.site), wire.encode(body), site=alert.site, kind="alert")
 
     def queue_state(self, site: str, now: float) -> Outbound:
         view = self.engine.hall(site).queue_view(now)
         return Outbound(self.topics.queue_state(site), wire.encode(wire.queue_payload(view, now, self._tz[site])),
-                        retain=True)
+                        retain=True, site=site, kind="queue")

@@ -18,7 +18,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from .core import events as ev
-from .core.alerts import Alert
+from .core.alerts import ALERT_KINDS, Alert
 from .core.commands import AnnounceCall, Reply, TicketSlip
 from .core.hall import ServiceQueue
 from .core.model import WindowState
@@ -279,8 +279,10 @@ def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
 
 
 def call_payload(call: AnnounceCall, tz: ZoneInfo) -> dict:
+    """``n``: the ticket's call count with this call: (ticket, n) names a call, so a board
+    that receives a repeated publication announces it once."""
     return {"v": 1, "ticket": call.ticket, "window": call.window, "window_name": call.window_name,
-            "at": iso(call.at, tz), "recall": call.recall}
+            "at": iso(call.at, tz), "recall": call.recall, "n": call.n}
 
 
 def window_payload(window: WindowState, tz: ZoneInfo, *, name: str, staff_name: str | None,
@@ -302,9 +304,13 @@ def queue_payload(view: list[ServiceQueue], now: float, tz: ZoneInfo) -> dict:
 
 
 def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) -> dict:
+    """``seq``: the site's alert-transition number (each transition one more than the last),
+    so that a subscriber can drop a repeated publication and notice a missing one;
+    ``audience``: who acts on it (supervision, manager or it)."""
     detail = {key: iso(value, tz) if key.endswith("_at") and isinstance(value, (int, float)) else value
               for key, value in alert.detail.items()}
-    return {"v": 1, "id": alert.id, "kind": alert.kind.value, "severity": alert.severity,
+    return {"v": 1, "id": alert.id, "seq": alert.seq, "kind": alert.kind.value,
+            "audience": ALERT_KINDS[alert.kind].audience.value, "severity": alert.severity,
             "state": alert.state.value, "site": alert.site, "window": alert.window, "device": alert.device,
             "staff": alert.staff, "staff_name": staff_name, "since": iso(alert.since, tz),
             "until": iso(alert.until, tz), "duration_s": None if alert.until is None else round(alert.duration_s, 1),

@@ -277,7 +277,8 @@ def test_camera_bridge_on_a_separate_frigate_broker_raises_unstaffed_and_offline
     # Supervision that fires at once, so that the test need not wait out the grace periods.
     site = tmp_path / "site.toml"
     site.write_text(DEMO_SITE.read_text(encoding="utf-8")
-                    + "\n[supervision]\nunstaffed_grace_min = 0\nclear_after_s = 0\n", encoding="utf-8")
+                    + "\n[supervision]\nunstaffed_grace_min = 0\nclear_after_s = 0\nsettle_s = 0\n"
+                    "device_offline_grace_s = 0\n", encoding="utf-8")
     engine_factory(configs=[site]).start()
     frigate = Broker(tmp_path / "frigate-broker").start()
     watch = Listener(broker.port, "hallwatch/demo/alerts", f"{DEV}/cam-w03/status", f"{DEV}/cam-w03/event")

@@ -41,7 +41,7 @@ class Hall:
             payload = json.dumps(body).encode()
         item = self.app.ingest.process(f"hallwatch/demo/dev/{device}/{channel}", payload, self.now)
         self.metrics.committed([item])
-        return json.loads(item.reply[1]) if item.reply else None
+        return json.loads(item.reply.payload) if item.reply else None
 
     def value(self, name: str, **labels) -> float | None:
         return self.metrics.registry.get_sample_value(name, {"site": "demo", **labels} if "site" not in labels

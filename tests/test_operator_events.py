@@ -32,8 +32,13 @@ async def test_a_phone_ticket_and_an_acknowledgement_are_committed_before_they_a
         assert done.result.ok and done.result.ticket.no == "A001"
         with sqlite3.connect(tmp_path / "ops.db") as db:  # committed before the answer
             assert db.execute("select phone from tickets where no = 'A001'").fetchone() == ("13800000000",)
-        again = await app.submit_event(ev.TicketRequest(site="demo", device="web", id="phone-1", service="shebao"))
+        again = await app.submit_event(ev.TicketRequest(site="demo", device="web", id="phone-1", service="shebao",
+                                                       phone="13800000000"))
         assert again.duplicate and app.engine.hall("demo").tickets.keys() == {"A001"}
+        # The same id for another request is refused, never answered with A001.
+        reused = await app.submit_event(ev.TicketRequest(site="demo", device="web", id="phone-1", service="yibao"))
+        assert not reused.duplicate and reused.result.error == "id_reused"
+        assert app.engine.hall("demo").tickets.keys() == {"A001"}
 
         # A bad rating raises an alert; a supervisor acknowledges it with the follow-up note.
         hall = app.engine.hall("demo")

@@ -430,7 +430,7 @@ async def test_live_updates_carry_what_each_commit_published(api):
         seen = await read_events(public, 3)
         assert [k for k, _ in seen] == ["queue", "call", "queue"]  # the board gets no window states
         assert seen[1][1] == {"site": "demo", "v": 1, "ticket": "A001", "window": "w02", "window_name": "2号窗口",
-                              "at": seen[1][1]["at"], "recall": False}
+                              "at": seen[1][1]["at"], "recall": False, "n": 1}
         office_seen = await read_events(office, 4)
         assert {k for k, _ in office_seen} == {"window", "queue"} and all(d["site"] == "demo" for _, d in office_seen)
     for _ in range(50):

@@ -26,6 +26,8 @@ manager_token_env = "HALLWATCH_MANAGER_TOKEN_VILLAGE"
 [supervision]
 unstaffed_grace_min = {unstaffed_grace_min}
 clear_after_s = {clear_after_s}
+settle_s = 0  # (alerts at once after the engine connects: the tests start it and act at once)
+device_offline_grace_s = 0
 
 [[services]]
 code = "daiban"

@@ -274,8 +274,8 @@ class EngineMetrics:
             elif item.duplicate:
                 key = (_DUPLICATE, item.site)
                 counts[key] = counts.get(key, 0) + 1
-            elif item.event_row is not None and item.event_row[6] is not None:
-                key = (_REFUSED, item.site, item.event_row[6])
+            elif item.event is not None and item.event.error is not None:
+                key = (_REFUSED, item.site, item.event.error)
                 counts[key] = counts.get(key, 0) + 1
             for command in item.commands:
                 kind = type(command)

@@ -99,15 +99,31 @@ def ack(client: aiomqtt.Client, mid: int, qos: int) -> None:
 
 
 def on_message(client: aiomqtt.Client, handler) -> None:
-    """Deliver each message to ``handler(topic, payload, mid, qos)`` straight from paho's
-    read callback (which aiomqtt runs on the event loop's thread). aiomqtt's own message
-    iterator costs a task and several loop iterations per message, which at thousands of
-    messages a second is most of the engine's time."""
+    """Deliver each message to ``handler(topic, payload, mid, qos, dup)`` straight from
+    paho's read callback (which aiomqtt runs on the event loop's thread). aiomqtt's own
+    message iterator costs a task and several loop iterations per message, which at
+    thousands of messages a second is most of the engine's time. ``dup``: the broker is
+    sending it again (it was sent once and not acknowledged)."""
 
     def deliver(_client, _userdata, message: paho.MQTTMessage) -> None:
-        handler(message.topic, message.payload, message.mid, message.qos)
+        handler(message.topic, message.payload, message.mid, message.qos, bool(message.dup))
 
     client._client.on_message = deliver  # noqa: SLF001
+
+
+def on_connected(client: aiomqtt.Client, handler) -> None:
+    """Call ``handler(session_present)`` when the broker accepts the connection, from paho's
+    CONNACK callback: before the messages of a resumed session, which paho reads right
+    after it in the same callback (aiomqtt's ``__aenter__`` returns only later). aiomqtt
+    does not expose CONNACK's session-present flag; its own handler is called after ours."""
+    own = client._client.on_connect  # noqa: SLF001 (aiomqtt's, which completes __aenter__)
+
+    def connected(paho_client, userdata, flags, reason_code, properties=None) -> None:
+        if reason_code == paho.CONNACK_ACCEPTED:
+            handler(bool(flags.session_present))
+        own(paho_client, userdata, flags, reason_code, properties)
+
+    client._client.on_connect = connected  # noqa: SLF001
 
 
 async def until_disconnected(client: aiomqtt.Client) -> None:
@@ -117,8 +133,10 @@ async def until_disconnected(client: aiomqtt.Client) -> None:
         pass
 
 
-def publish_nowait(client: aiomqtt.Client, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
+def publish_nowait(client: aiomqtt.Client, topic: str, payload: bytes, qos: int, retain: bool):
     """Queue a publication without waiting for the broker's PUBACK (aiomqtt's ``publish``
-    awaits it, which would serialise every reply behind a network round trip)."""
+    awaits it, which would serialise every reply behind a network round trip). Returns
+    paho's message info (``is_published()`` once the broker has acknowledged it), or None
+    if the connection did not take it."""
     info = client._client.publish(topic, payload, qos=qos, retain=retain)  # noqa: SLF001
-    return info.rc == paho.MQTT_ERR_SUCCESS
+    return info if info.rc == paho.MQTT_ERR_SUCCESS else None

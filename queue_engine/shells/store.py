@@ -25,7 +25,7 @@ from ..core.alerts import Alert, AlertKind, AlertState
 from ..core.commands import AlertChanged, DeviceChanged, RatingRecorded, TicketChanged, TimeAccounted, WindowChanged
 from ..core.events import Outcome, PauseReason, Priority
 from ..core.model import Ticket, TicketStatus, WindowPhase, WindowState
-from ..ingest import Processed
+from ..ingest import Batch, EventRecord, Outbound, Processed
 
 log = logging.getLogger("hallwatch.store")
 
@@ -64,8 +64,8 @@ def window_from_row(row: dict) -> WindowState:
 
 
 ALERT_COLUMNS = ["id", "site", "kind", "severity", "state", "subject", "window", "device", "staff", "since",
-                 "until", "acknowledged_at", "acknowledged_by", "note", "due", "overdue", "detail"]
-ALERT_LOG_COLUMNS = ["alert_id", "site", "kind", "state", "at", "severity", "overdue"]
+                 "until", "acknowledged_at", "acknowledged_by", "note", "due", "overdue", "seq", "detail"]
+ALERT_LOG_COLUMNS = ["alert_id", "site", "kind", "state", "at", "severity", "overdue", "seq"]
 ACCOUNT_COLUMNS = ["site", "day", "subject_kind", "subject", "category", "seconds"]
 _detail = msgspec.json.Encoder().encode
 
@@ -87,7 +87,7 @@ def alert_from_row(row: dict) -> Alert:
 def ensure_schema(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db["events"].create({"site": str, "device": str, "event_id": str, "type": str, "received_at": float,
-                         "payload": str, "error": str, "reply": str},
+                         "payload": str, "error": str, "reply": str, "digest": str},
                         pk=("site", "device", "event_id"), if_not_exists=True)
     db["rejections"].create({"id": int, "at": float, "site": str, "device": str, "topic": str, "error": str,
                              "reason": str, "payload": str}, pk="id", if_not_exists=True)
@@ -106,10 +106,14 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db["device_log"].create({"id": int, "site": str, "device": str, "online": int, "at": float, "reason": str},
                             pk="id", if_not_exists=True)
     db["alerts"].create({name: (float if name in ("since", "until", "acknowledged_at", "due") else
-                                int if name == "overdue" else str) for name in ALERT_COLUMNS},
+                                int if name in ("overdue", "seq") else str) for name in ALERT_COLUMNS},
                         pk="id", if_not_exists=True)
     db["alert_log"].create({"id": int, "alert_id": str, "site": str, "kind": str, "state": str, "at": float,
-                            "severity": str, "overdue": int}, pk="id", if_not_exists=True)
+                            "severity": str, "overdue": int, "seq": int}, pk="id", if_not_exists=True)
+    # Alert transitions and calls decided and committed, until the broker has acknowledged
+    # them: published again after a lost connection or a restart.
+    db["outbox"].create({"id": int, "site": str, "kind": str, "topic": str, "payload": str, "qos": int,
+                         "retain": int, "at": float}, pk="id", if_not_exists=True)
     db["accounting"].create({"site": str, "day": str, "subject_kind": str, "subject": str, "category": str,
                              "seconds": float}, pk=("site", "day", "subject_kind", "subject", "category"),
                             if_not_exists=True)
@@ -133,9 +137,12 @@ def connect(path: str | Path) -> sqlite_utils.Database:
 class Snapshot:
     tickets: list[Ticket]
     windows: list[WindowState]
-    recent_events: list[tuple[str, str, str, float, bytes | None]]  # (site, device, id, at, reply)
+    recent_events: list[tuple[str, str, str, float, str, bytes | None]]  # (site, device, id, at, digest, reply)
     open_alerts: list[Alert]
     alert_seqs: dict[str, int]  # the highest alert number per site
+    transition_seqs: dict[str, int]  # the number of each site's last alert transition
+    outbox: list[tuple[int, Outbound]]  # durable publications the broker has not acknowledged yet
+    has_history: bool  # the store has received events before (an engine has run on it)
     devices: list[tuple[str, str, bool, str | None, float]]  # (site, device, online, reason, changed_at)
     totals: list[tuple[str, str, str, str, str, float]]  # accounting rows of the given days
 
@@ -152,22 +159,29 @@ def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Sna
         tickets = [ticket_from_row(r) for r in db.query(
             f"select * from tickets where day in ({marks}) or status in (?, ?, ?)", [*day_list, *open_statuses])]
         windows = [window_from_row(r) for r in db["windows"].rows]
-        recent = [(r["site"], r["device"], r["event_id"], r["received_at"],
+        recent = [(r["site"], r["device"], r["event_id"], r["received_at"], r["digest"] or "",
                    r["reply"].encode() if r["reply"] is not None else None)
-                  for r in db.query("select site, device, event_id, received_at, reply from events "
+                  for r in db.query("select site, device, event_id, received_at, digest, reply from events "
                                     "where received_at >= ? order by received_at", [since])]
         open_alerts = [alert_from_row(r) for r in db.query("select * from alerts where state != 'resolved'")]
         alert_seqs: dict[str, int] = {}
         # ids are "{site}-{number}": the highest number, compared as a number
-        for r in db.query("select site, max(cast(substr(id, length(site) + 2) as integer)) as last "
-                          "from alerts group by site"):
+        transition_seqs: dict[str, int] = {}
+        for r in db.query("select site, max(cast(substr(id, length(site) + 2) as integer)) as last, "
+                          "max(seq) as transition from alerts group by site"):
             alert_seqs[r["site"]] = r["last"] or 0
+            transition_seqs[r["site"]] = r["transition"] or 0
+        outbox = [(r["id"], Outbound(r["topic"], r["payload"].encode(), qos=r["qos"], retain=bool(r["retain"]),
+                                     site=r["site"], kind=r["kind"]))
+                  for r in db.query("select * from outbox order by id")]
+        has_history = db.execute("select exists(select 1 from events)").fetchone()[0] == 1
         devices = [(r["site"], r["device"], bool(r["online"]), r["reason"], r["changed_at"])
                    for r in db["devices"].rows]
         totals = [(r["site"], r["day"], r["subject_kind"], r["subject"], r["category"], r["seconds"])
                   for r in db.query(f"select * from accounting where day in ({marks})", day_list)] if day_list else []
         return Snapshot(tickets=tickets, windows=windows, recent_events=recent, open_alerts=open_alerts,
-                        alert_seqs=alert_seqs, devices=devices, totals=totals)
+                        alert_seqs=alert_seqs, transition_seqs=transition_seqs, outbox=outbox,
+                        has_history=has_history, devices=devices, totals=totals)
     finally:
         db.conn.close()
 
@@ -183,7 +197,7 @@ def _bulk(verb: str, table: str, columns: list[str]) -> str:
     return f"{verb} INTO {table} ({', '.join(columns)}) SELECT {picks} FROM json_each(?)"
 
 
-EVENT_COLUMNS = ["site", "device", "event_id", "type", "received_at", "payload", "error", "reply"]
+EVENT_COLUMNS = list(EventRecord._fields)
 REJECTION_COLUMNS = ["at", "site", "device", "topic", "error", "reason", "payload"]
 RATING_COLUMNS = ["site", "window", "device", "ticket", "staff", "score", "at"]
 DEVICE_COLUMNS = ["site", "device", "online", "changed_at", "reason"]
@@ -198,21 +212,27 @@ _INSERT_DEVICE_LOG = _bulk("INSERT", "device_log", DEVICE_LOG_COLUMNS)
 _UPSERT_ALERT = _bulk("INSERT OR REPLACE", "alerts", ALERT_COLUMNS)
 _INSERT_ALERT_LOG = _bulk("INSERT", "alert_log", ALERT_LOG_COLUMNS)
 _UPSERT_ACCOUNT = _bulk("INSERT OR REPLACE", "accounting", ACCOUNT_COLUMNS)
+OUTBOX_COLUMNS = ["id", "site", "kind", "topic", "payload", "qos", "retain", "at"]
+_INSERT_OUTBOX = _bulk("INSERT", "outbox", OUTBOX_COLUMNS)
+_DELETE_OUTBOX = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))"
 _rows = msgspec.json.Encoder().encode
 
 
-def write_batch(conn: sqlite3.Connection, batch: list[Processed]) -> None:
+def write_batch(conn: sqlite3.Connection, batch: list[Processed], *, outbox: Iterable[tuple[int, Outbound]] = (),
+                delivered: Iterable[int] = ()) -> None:
     """Everything a batch changed, in one transaction. A ticket or window changed several
-    times in the batch is written once, in its last state."""
+    times in the batch is written once, in its last state. ``outbox``: the batch's durable
+    publications, numbered; ``delivered``: outbox numbers the broker has acknowledged."""
     events, rejections, ratings, devices = [], [], [], []
+    at = batch[-1].at if batch else 0.0
     tickets: dict[tuple, tuple] = {}
     windows: dict[tuple, tuple] = {}
     alerts: dict[str, tuple] = {}
     alert_log: list[tuple] = []
     accounts: dict[tuple, tuple] = {}
     for item in batch:
-        if item.event_row is not None:
-            events.append(item.event_row)
+        if item.event is not None:
+            events.append(item.event)
         if item.rejection is not None:
             r = item.rejection
             rejections.append((r.at, r.site, r.device, r.topic, r.code, r.reason,
@@ -232,7 +252,8 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed]) -> None:
                 moment = {AlertState.FIRING: a.since, AlertState.RESOLVED: a.until}.get(a.state, a.acknowledged_at)
                 if a.state is AlertState.FIRING and a.overdue:
                     moment = a.due
-                alert_log.append((a.id, a.site, a.kind.value, a.state.value, moment, a.severity, int(a.overdue)))
+                alert_log.append((a.id, a.site, a.kind.value, a.state.value, moment, a.severity, int(a.overdue),
+                                  a.seq))
             elif isinstance(c, TimeAccounted):
                 accounts[(c.site, c.day, c.subject_kind, c.subject, c.category)] = (
                     c.site, c.day, c.subject_kind, c.subject, c.category, c.seconds)
@@ -242,12 +263,16 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed]) -> None:
                                 (_UPSERT_TICKET, list(tickets.values())), (_UPSERT_WINDOW, list(windows.values())),
                                 (_INSERT_RATING, ratings), (_UPSERT_DEVICE, devices), (_INSERT_DEVICE_LOG, devices),
                                 (_UPSERT_ALERT, list(alerts.values())), (_INSERT_ALERT_LOG, alert_log),
-                                (_UPSERT_ACCOUNT, list(accounts.values()))):
+                                (_UPSERT_ACCOUNT, list(accounts.values())),
+                                (_INSERT_OUTBOX, [(n, m.site, m.kind, m.topic, m.payload.decode(), m.qos, int(m.retain),
+                                                   at) for n, m in outbox]),
+                                (_DELETE_OUTBOX, list(delivered))):
             if rows:
                 conn.execute(statement, (_rows(rows),))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # (SQLite may have rolled back already, e.g. on a full disk)
+            conn.execute("ROLLBACK")
         raise
 
 
@@ -260,22 +285,22 @@ class CommitStats:
 
 
 class StoreWriter:
-    """The one writer. ``submit`` from the event loop; ``on_commit(batch)`` is called from
-    the writer thread after each commit (the caller hops back to its loop); on a failed
-    commit ``on_failure(exc)`` is called and the writer stops: the in-memory state is then
-    ahead of the disk, and only a restart from the store is safe."""
+    """The one writer. ``submit(batch)`` from the event loop commits the batch in one
+    transaction; ``on_commit(batch)`` is called from the writer thread after each commit
+    (the caller hops back to its loop). The caller decides the batches: it hands over the
+    next one when the last has committed, so what arrives meanwhile is committed together
+    (group commit). On a failed commit ``on_failure(exc)`` is called and the writer stops:
+    the in-memory state is then ahead of the disk, and only a restart from the store is safe."""
 
     _STOP = object()
 
-    def __init__(self, path: str | Path, *, on_commit: Callable[[list[Processed]], None],
+    def __init__(self, path: str | Path, *, on_commit: Callable[[Batch], None],
                  on_failure: Callable[[BaseException], None], synchronous: str = "FULL",
-                 max_batch: int = 5000,
                  observe: Callable[[int, float], None] | None = None):
         self.path = str(path)
         self._on_commit = on_commit
         self._on_failure = on_failure
         self._synchronous = synchronous
-        self._max_batch = max_batch
         self._observe = observe
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="hallwatch-store", daemon=True)
@@ -289,8 +314,8 @@ class StoreWriter:
         if self._error is not None:
             raise self._error
 
-    def submit(self, item: Processed) -> None:
-        self._queue.put(item)
+    def submit(self, batch: Batch) -> None:
+        self._queue.put(batch)
 
     def close(self, timeout: float = 10.0) -> None:
         """Commit what was submitted, then stop."""
@@ -311,35 +336,24 @@ class StoreWriter:
             self._ready.set()
             return
         self._ready.set()
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is self._STOP:
+        while True:
+            batch = self._queue.get()
+            if batch is self._STOP:
                 break
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is self._STOP:
-                    stopping = True
-                    break
-                batch.append(item)
             started = time.perf_counter()
             try:
-                write_batch(conn, batch)
+                write_batch(conn, batch.items, outbox=batch.outbox, delivered=batch.delivered)
             except BaseException as exc:
-                log.critical("commit of %d events to %s failed: %s", len(batch), self.path, exc)
+                log.critical("commit of %d events to %s failed: %s", len(batch.items), self.path, exc)
                 self._error = exc
                 self._on_failure(exc)
                 break
             elapsed = time.perf_counter() - started
             self.stats.batches += 1
-            self.stats.items += len(batch)
-            self.stats.last_batch = len(batch)
+            self.stats.items += len(batch.items)
+            self.stats.last_batch = len(batch.items)
             self.stats.last_seconds = elapsed
             if self._observe is not None:
-                self._observe(len(batch), elapsed)
+                self._observe(len(batch.items), elapsed)
             self._on_commit(batch)
         conn.close()

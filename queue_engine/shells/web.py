@@ -186,6 +186,10 @@ def sse_frame(kind: str, data: bytes | str) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
 
 
+# What the pages follow live, by the kind of the published message (ingest.Outbound.kind).
+LIVE_KINDS = frozenset({"call", "window", "queue", "alert"})
+
+
 class Broadcaster:
     """Observer of committed batches (``EngineApp.observers``): pushes what the batch
     published (calls, window states, queue states, alerts) and device changes to the
@@ -194,7 +198,6 @@ class Broadcaster:
     def __init__(self, engine_app: EngineApp):
         self.engine_app = engine_app
         self.clients: set[Subscriber] = set()
-        self._prefix = engine_app.topics.root + "/"
 
     def add(self, client: Subscriber) -> None:
         self.clients.add(client)
@@ -214,27 +217,12 @@ class Broadcaster:
         except Exception:  # a page must never break the engine's commit path
             log.exception("web: live update failed")
 
-    def _classify(self, topic: str) -> tuple[str, str] | None:
-        if not topic.startswith(self._prefix):
-            return None
-        parts = topic[len(self._prefix):].split("/")
-        if len(parts) == 3 and parts[1:] == ["board", "call"]:
-            return parts[0], "call"
-        if len(parts) == 4 and parts[1] == "window" and parts[3] == "state":
-            return parts[0], "window"
-        if len(parts) == 3 and parts[1:] == ["queue", "state"]:
-            return parts[0], "queue"
-        if len(parts) == 2 and parts[1] == "alerts":
-            return parts[0], "alert"
-        return None
-
     def _fan_out(self, batch, messages) -> None:
         events: list[tuple[str, str, bytes]] = []
         for message in messages:
-            where = self._classify(message.topic)
-            if where is None:
+            if message.kind not in LIVE_KINDS:
                 continue
-            site, kind = where
+            site, kind = message.site, message.kind
             payload = message.payload
             if kind != "alert" and payload[:1] == b"{":  # name the site, as the alert does
                 payload = b'{"site":' + json.dumps(site).encode() + b"," + payload[1:]
