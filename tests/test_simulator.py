@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 
@@ -45,3 +46,31 @@ def test_a_simulated_day_ends_consistent_with_the_store_and_with_its_staged_aler
     assert ("cam-w04",) in shutdown  # the camera switched off mid-morning
     assert ("kiosk-1",) in offline  # the kiosk that crashed
     assert {"window_unstaffed", "device_shutdown", "device_offline"} <= kinds
+
+
+def test_three_simulated_days_on_one_store_each_agree_with_the_store(broker, engine_factory):
+    """The simulator's event ids are unique across its runs: on the second and third day the
+    engine neither answers a new request with an old reply nor refuses it as a reused id."""
+    engine = engine_factory()
+    for day in ("2026-11-25", "2026-11-26", "2026-11-27"):
+        start = f"{day}T08:20:00+08:00"
+        engine.start_at, engine.speed = start, SPEED
+        engine.start()
+        result = subprocess.run(
+            [sys.executable, "-m", "queue_engine.cli", "simulate", "--config", str(DEMO_SITE), "--broker",
+             broker.url, "--start-at", start, "--speed", str(SPEED), "--arrivals-per-hour", "40",
+             "--closing", "10:15", "--seed", day[-2:]],
+            capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert result.returncode == 0, result.stderr
+        tally = json.loads(result.stdout.strip().splitlines()[-1])
+        assert engine.stop() == 0
+        with sqlite3.connect(engine.db) as db:
+            issued = db.execute("select count(*) from tickets where day = ?", (day,)).fetchone()[0]
+            statuses = dict(db.execute("select status, count(*) from tickets where day = ? group by status", (day,)))
+            midnight = datetime.fromisoformat(f"{day}T00:00:00+08:00").timestamp()
+            rated = db.execute("select count(*) from ratings where at >= ? and at < ?",
+                               (midnight, midnight + 86400)).fetchone()[0]
+            reused = db.execute("select count(*) from rejections where error = 'id_reused'").fetchone()[0]
+        assert tally["issued"] > 20, day
+        assert (issued, statuses.get("done", 0), statuses.get("no_show", 0), rated, reused) == (
+            tally["issued"], tally["served"], tally["no_shows"], tally["ratings"], 0), day

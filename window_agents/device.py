@@ -159,9 +159,8 @@ class Device:
         self._client: aiomqtt.Client | None = None
         self._pending: dict[str, asyncio.Future] = {}
         # Event ids must not repeat across restarts: the engine remembers (device, id) for
-        # days and would answer a repeated id with the old reply. A per-boot prefix
-        # (milliseconds since the epoch, base 36, plus randomness) makes them unique.
-        self._boot = f"{_base36(int(time.time() * 1000))}{secrets.token_hex(2)}"
+        # days and refuses a reused id (id_reused).
+        self._boot = boot_prefix()
         self._seq = itertools.count(1)
         self._started = time.monotonic()
         self._stop = asyncio.Event()
@@ -446,6 +445,12 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def boot_prefix() -> str:
+    """A prefix for the event ids of one run of a device: milliseconds since the epoch in
+    base 36, plus randomness, so that ids never repeat across restarts."""
+    return f"{_base36(int(time.time() * 1000))}{secrets.token_hex(2)}"
 
 
 def _base36(n: int) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import random
 import ssl
 import sys
@@ -27,6 +28,8 @@ import aiomqtt
 
 from queue_engine.config import Site
 from queue_engine.shells.mqtt import TCP_NODELAY, BrokerSettings
+
+from .device import boot_prefix
 
 OUTCOMES = ["done"] * 70 + ["accepted"] * 15 + ["informed"] * 8 + ["proxy"] * 5 + ["failed"] * 2
 SCORES = [5] * 70 + [4] * 20 + [3] * 6 + [2] * 3 + [1] * 1
@@ -47,7 +50,7 @@ class Tally:
 class Simulation:
     def __init__(self, site: Site, broker: BrokerSettings, *, start_at: float, speed: float,
                  end_at: float | None = None, seed: int = 1, arrivals_per_hour: float = 60.0,
-                 progress=sys.stdout):
+                 closing_at: float | None = None, progress=sys.stdout):
         self.site = site
         self.broker = broker
         self.start_at = start_at
@@ -55,12 +58,16 @@ class Simulation:
         local = datetime.fromtimestamp(start_at, site.tz)
         self.day = local.date()
         self.end_at = end_at or self.at(19, 0)  # a cap: the day ends when the last citizen is served
+        # When citizens stop taking numbers and windows stop calling: they finish the visit in
+        # hand and sign out (a shorter day, for tests and demonstrations).
+        self.closing_at = min(closing_at or math.inf, self.at(17, 30))
         self.random = random.Random(seed)
         self.rate = arrivals_per_hour
         self.tally = Tally()
         self.progress = progress
         self._loop_t0 = 0.0
         self._ids = itertools.count(1)
+        self._boot = boot_prefix()  # ids unique across runs: the engine refuses a reused one
         self._replies: dict[str, asyncio.Future] = {}
         self._client: aiomqtt.Client | None = None
         self._down: set[str] = set()  # devices switched off or crashed
@@ -88,7 +95,7 @@ class Simulation:
         return f"{self.root}/{self.site.id}/dev/{device}/{channel}"
 
     async def send(self, device: str, type_: str, **fields) -> dict | None:
-        event_id = f"sim-{next(self._ids)}"
+        event_id = f"sim-{self._boot}-{next(self._ids)}"
         future = asyncio.get_running_loop().create_future()
         self._replies[event_id] = future
         body = {"v": 1, "id": event_id, "ts": datetime.fromtimestamp(self.now(), self.site.tz).isoformat(),
@@ -105,7 +112,7 @@ class Simulation:
         return reply
 
     async def notify(self, device: str, type_: str, **fields) -> None:
-        body = {"v": 1, "id": f"sim-{next(self._ids)}", "type": type_, **fields}
+        body = {"v": 1, "id": f"sim-{self._boot}-{next(self._ids)}", "type": type_, **fields}
         await self._client.publish(self.topic(device, "event"), json.dumps(body), qos=1)
 
     async def status(self, device: str, online: bool, reason: str = "shutdown") -> None:
@@ -137,7 +144,7 @@ class Simulation:
     async def citizens(self) -> None:
         await self.until(self.at(8, 30))
         kiosks = [d.id for d in self.site.devices if d.kind.value in ("kiosk", "selfservice")]
-        while self.now() < self.at(17, 15):
+        while self.now() < min(self.at(17, 15), self.closing_at):
             hour = datetime.fromtimestamp(self.now(), self.site.tz).hour
             peak = 1.8 if 9 <= hour < 11 else 0.3 if hour == 12 or hour == 13 else 1.0  # morning peak
             await self.wait(self.random.expovariate(self.rate * peak / 3600))
@@ -155,7 +162,7 @@ class Simulation:
         if camera in has:
             await self.notify(camera, "presence", window=window_id, present=True, count=1)
         break_at = self.at(10, 0) + self.random.uniform(-1800, 3600)
-        while self.now() < self.at(17, 30):
+        while self.now() < self.closing_at:
             now = self.now()
             if self.at(12, 0) <= now < self.at(14, 30):  # lunch: a declared pause
                 await self.send(panel, "window.pause", reason="meal")
@@ -196,25 +203,35 @@ class Simulation:
         await self.send(panel, "staff.logout")
 
     async def scenes(self) -> None:
-        """What the supervision office should see."""
-        await self.until(self.at(10, 0))
-        self._away.add("w03")  # leaves the window unannounced
-        await self.notify("cam-w03", "presence", window="w03", present=False, count=0)
-        await self.until(self.at(10, 20))
-        await self.notify("cam-w03", "presence", window="w03", present=True, count=1)
-        self._away.discard("w03")
-        await self.until(self.at(10, 30))
-        self._down.add("cam-w04")  # switched off mid-morning
-        await self.status("cam-w04", False, "shutdown")
-        await self.until(self.at(11, 0))
-        self._down.discard("cam-w04")
-        await self.status("cam-w04", True)
-        await self.until(self.at(11, 15))
-        self._down.add("kiosk-1")  # crashes: the broker sends its Last Will
-        await self.status("kiosk-1", False, "lost")
-        await self.until(self.at(11, 40))
-        self._down.discard("kiosk-1")
-        await self.status("kiosk-1", True)
+        """What the supervision office should see (those before the closing time)."""
+        script = [
+            ((10, 0), lambda: self._leave("w03")),  # the staff member leaves unannounced
+            ((10, 20), lambda: self._return("w03")),
+            ((10, 30), lambda: self._power("cam-w04", False, "shutdown")),  # switched off mid-morning
+            ((11, 0), lambda: self._power("cam-w04", True)),
+            ((11, 15), lambda: self._power("kiosk-1", False, "lost")),  # crashes: its Last Will
+            ((11, 40), lambda: self._power("kiosk-1", True)),
+        ]
+        for (hour, minute), scene in script:
+            if self.at(hour, minute) >= self.closing_at:
+                return
+            await self.until(self.at(hour, minute))
+            await scene()
+
+    async def _leave(self, window: str) -> None:
+        self._away.add(window)
+        await self.notify(f"cam-{window}", "presence", window=window, present=False, count=0)
+
+    async def _return(self, window: str) -> None:
+        await self.notify(f"cam-{window}", "presence", window=window, present=True, count=1)
+        self._away.discard(window)
+
+    async def _power(self, device: str, online: bool, reason: str = "shutdown") -> None:
+        if online:
+            self._down.discard(device)
+        else:
+            self._down.add(device)
+        await self.status(device, online, reason)
 
     async def show_progress(self) -> None:
         while True:
@@ -278,8 +295,13 @@ def cmd_simulate(args) -> int:
         print(f"hallwatch simulate: {err}", file=sys.stderr)
         return EXIT_CONFIG
     start = parse_time(args.start_at) if args.start_at else default_start(site, datetime.now().astimezone())
+    closing = None
+    if args.closing:
+        hour, minute = (int(x) for x in args.closing.split(":"))
+        day = datetime.fromtimestamp(start, site.tz).date()
+        closing = datetime.combine(day, datetime.min.time(), site.tz).timestamp() + hour * 3600 + minute * 60
     sim = Simulation(site, broker, start_at=start, speed=args.speed, seed=args.seed,
-                     arrivals_per_hour=args.arrivals_per_hour)
+                     arrivals_per_hour=args.arrivals_per_hour, closing_at=closing)
     print(f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}; "
           f"start the engine with --start-at and the same --speed", flush=True)
     try:
@@ -305,4 +327,16 @@ def register(sub, commands) -> None:
     parser.add_argument("--start-at", default=None, help="ISO-8601 moment the day starts (default 08:20 today)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--arrivals-per-hour", type=float, default=60.0)
+    parser.add_argument("--closing", metavar="HH:MM", type=_hhmm, default=None,
+                        help="end the day early: from this time no number is taken and no ticket called; windows "
+                             "finish the visit in hand and sign out")
     commands["simulate"] = cmd_simulate
+
+
+def _hhmm(text: str) -> str:
+    import argparse
+    import re
+
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day HH:MM")
+    return text
