@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import os
 import pwd
@@ -16,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import paho.mqtt.client as paho
 import pytest
@@ -309,3 +311,103 @@ def test_the_broker_reads_its_files_as_its_own_user_and_reloads_them(tmp_path):
         if broker is not None:
             broker.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# -- one account, one client id: no session takeover ---------------------------------------------
+# kiosk-1's credentials have leaked. Mosquitto closes the older connection of a client id when a
+# new one arrives; the production broker replaces every client id by the account's user name
+# (use_username_as_clientid), so whatever id the attacker asks for, it can displace only kiosk-1.
+ATTACKER = "kiosk-1"
+TAKEN_IDS = ("hallwatch-engine", "panel-w02")  # the engine's client id, another device's
+
+
+@pytest.fixture
+def hall(tmp_path, var):
+    """The demo hall with a second kiosk (the one citizens use while kiosk-1's credentials are
+    abused), its production broker, and the engine as production runs it: client id
+    hallwatch-engine, its user name."""
+    site = tmp_path / "site.toml"
+    site.write_text(DEMO_SITE.read_text(encoding="utf-8") + '\n[[devices]]\nid = "kiosk-2"\nkind = "kiosk"\n',
+                    encoding="utf-8")
+    secrets = broker_config(var / "broker", site)
+    broker = production_broker(tmp_path / "broker", var).start()
+    engine = EngineProcess(broker, tmp_path / "hallwatch.db", [site], tmp_path / "engine", client_id="hallwatch-engine",
+                           broker_url=broker.url_for("hallwatch-engine", secrets["hallwatch-engine"]))
+    clients: list = []
+
+    def device(device_id: str, **kwargs) -> Device:
+        clients.append(Device(broker.port, device_id, password=secrets[device_id], **kwargs))
+        return clients[-1]
+
+    try:
+        engine.start()
+        # panel-w02 is online with its Last Will set: were it knocked off, its will would say "lost".
+        panel = device("panel-w02", will=True)
+        panel.raw(json.dumps({"v": 1, "state": "online", "kind": "panel", "window": "w02"}), channel="status")
+        dropped: list = []
+        panel.client.on_disconnect = lambda *args: dropped.append(args)
+        yield SimpleNamespace(broker=broker, engine=engine, secrets=secrets, panel=panel, panel_dropped=dropped,
+                              kiosk=device("kiosk-2"))
+    finally:
+        for client in clients:
+            client.close()
+        engine.stop()
+        broker.stop()
+
+
+def assert_nobody_was_displaced(hall) -> None:
+    """Checked after a round trip through the engine, which comes after the attacker's
+    connections: a takeover happens before the broker accepts the new connection."""
+    assert hall.kiosk.request("ticket.request", service="jiuye")["ok"]
+    assert "disconnected" not in hall.engine.log_text()
+    assert hall.panel_dropped == []
+    assert hall.panel.request("staff.login", staff="s002")["ok"]
+    with sqlite3.connect(hall.engine.db) as db:
+        assert db.execute("select count(*) from alerts where kind = 'device_offline'").fetchone()[0] == 0
+        assert db.execute("select online from devices where device = 'panel-w02'").fetchone() == (1,)
+
+
+def test_a_device_account_cannot_take_the_engine_s_or_another_device_s_client_id(hall, certs):
+    password = hall.secrets[ATTACKER]
+    for port, ca in ((hall.broker.port, None), (hall.broker.tls_port, certs / "ca.crt")):
+        for client_id in TAKEN_IDS:
+            attacker, rc = connect(port, client_id, (ATTACKER, password), tls_ca=ca, clean=False)
+            assert rc == 0  # the account gets in, as itself
+            attacker.disconnect()
+            attacker.loop_stop()
+    assert_nobody_was_displaced(hall)
+    connected = [line for line in hall.broker.log_text().splitlines() if f"u'{ATTACKER}'" in line]
+    assert len(connected) == 4 and all(f" as {ATTACKER} (" in line for line in connected), connected
+
+
+def test_a_leaked_device_credential_reconnecting_every_second_costs_the_hall_nothing(hall):
+    kiosk = hall.kiosk
+    stop = threading.Event()
+    attempts: list = []
+
+    def attack():  # every second, alternately as the engine and as panel-w02, resuming its session
+        for n in itertools.count():
+            client, rc = connect(hall.broker.port, TAKEN_IDS[n % 2], (ATTACKER, hall.secrets[ATTACKER]), clean=False)
+            attempts.append(rc)
+            stop.wait(1)
+            client.disconnect()
+            client.loop_stop()
+            if stop.is_set():
+                return
+
+    attacker = threading.Thread(target=attack)
+    attacker.start()
+    try:
+        sent = []
+        for _ in range(100):  # the citizens keep taking numbers at kiosk-2 meanwhile: 20 s
+            sent.append(kiosk.send("ticket.request", service="shebao"))
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        attacker.join()
+    assert len(attempts) >= 15 and all(rc == 0 for rc in attempts)  # it got in, every time
+    assert [kiosk.wait_reply(event_id)["ticket"]["no"] for event_id in sent] == [f"A{n:03d}" for n in range(1, 101)]
+    with sqlite3.connect(hall.engine.db) as db:
+        assert db.execute("select count(*) from events where device = 'kiosk-2'").fetchone()[0] == 100
+        assert db.execute("select count(*) from tickets where service = 'shebao'").fetchone()[0] == 100
+    assert_nobody_was_displaced(hall)
