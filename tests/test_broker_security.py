@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import sqlite3
@@ -22,7 +23,7 @@ from types import SimpleNamespace
 import paho.mqtt.client as paho
 import pytest
 
-from conftest import DEMO_SITE, EngineProcess
+from conftest import DEMO_SITE, ROOT, EngineProcess
 from deploy_helpers import broker_config, connect, make_certs, production_broker, run_cli
 from mqtt_helpers import Device, Listener
 from queue_engine import brokerconf
@@ -411,3 +412,52 @@ def test_a_leaked_device_credential_reconnecting_every_second_costs_the_hall_not
         assert db.execute("select count(*) from events where device = 'kiosk-2'").fetchone()[0] == 100
         assert db.execute("select count(*) from tickets where service = 'shebao'").fetchone()[0] == 100
     assert_nobody_was_displaced(hall)
+
+
+# -- the message size limit -------------------------------------------------------------------------
+def message_size_limit() -> int:
+    conf = (ROOT / "broker_config" / "conf.d" / "tuning.conf").read_text(encoding="utf-8")
+    (value,) = re.findall(r"^message_size_limit (\d+)$", conf, re.M)
+    return int(value)
+
+
+def test_an_oversize_message_never_reaches_the_engine_and_its_device_carries_on(secure_broker, secure_engine,
+                                                                                  secrets):
+    kiosk = device(secure_broker, secrets, "kiosk-1")
+    try:
+        oversize = {"v": 1, "id": "oversize-1", "ts": "2026-11-25T09:00:00+08:00", "type": "ticket.request",
+                    "service": "shebao", "appointment": "x" * 32, "padding": " " * message_size_limit()}
+        kiosk.raw(json.dumps(oversize))  # a QoS 1 publication the broker acknowledges, and drops
+        # The same connection's next request, behind it in order: answered, and the first number.
+        assert kiosk.request("ticket.request", service="shebao")["ticket"]["no"] == "A001"
+        assert "oversize-1" not in kiosk.replies
+        with sqlite3.connect(secure_engine.db) as db:
+            assert db.execute("select count(*) from events where event_id = 'oversize-1'").fetchone()[0] == 0
+            assert db.execute("select count(*) from rejections").fetchone()[0] == 0
+    finally:
+        kiosk.close()
+
+
+def test_the_engine_s_largest_messages_fit_the_size_limit():
+    """A queue state of a site with 40 services (the demo's longest service name, codes of the
+    longest allowed length, four-digit queues) and an alert acknowledged with the longest note
+    the API accepts: measured with the engine's own encoder."""
+    from queue_engine import wire
+    from queue_engine.core.alerts import Alert, AlertKind, AlertState
+    from queue_engine.core.hall import ServiceQueue
+
+    site = load_site(DEMO_SITE)
+    name = max((s.name for s in site.services), key=len)
+    view = [ServiceQueue(code=f"{n:02d}".ljust(64, "x"), name=f"{name}{n:02d}", prefix="ZZ", waiting=9999,
+                         priority_waiting=9999, oldest_wait_s=99999.9, eta_min=9999, open_windows=99)
+            for n in range(40)]
+    queue_state = wire.encode(wire.queue_payload(view, 1.8e9, site.tz))
+    alert = Alert(id="a" * 64, site="s" * 64, kind=AlertKind.WINDOW_UNSTAFFED, severity="critical",
+                  state=AlertState.ACKNOWLEDGED, subject="w" * 64, since=1.8e9, window="w" * 64, device="d" * 64,
+                  staff="s" * 64, acknowledged_at=1.8e9, acknowledged_by="manager:" + "值" * 32, note="窗" * 500,
+                  detail={"grace_min": 240, "cameras": ["c" * 64] * 8, "window_state": "open", "ticket": "ZZ9999"})
+    alert_message = wire.encode(wire.alert_payload(alert, site.tz, staff_name="名" * 64))
+    limit = message_size_limit()
+    print(f"\nqueue state of 40 services: {len(queue_state)} bytes; alert: {len(alert_message)} bytes; "
+          f"limit {limit}")
+    assert len(queue_state) < limit and len(alert_message) < limit
