@@ -27,7 +27,8 @@ from conftest import DEMO_SITE, ROOT, EngineProcess
 from deploy_helpers import broker_config, connect, make_certs, production_broker, run_cli
 from mqtt_helpers import Device, Listener
 from queue_engine import brokerconf
-from queue_engine.config import load_site
+from queue_engine.config import load_configs, load_site
+from queue_engine.sharding import shard_plan
 from queue_engine.wire import Topics
 
 pytestmark = pytest.mark.integration
@@ -412,6 +413,37 @@ def test_a_leaked_device_credential_reconnecting_every_second_costs_the_hall_not
         assert db.execute("select count(*) from events where device = 'kiosk-2'").fetchone()[0] == 100
         assert db.execute("select count(*) from tickets where service = 'shebao'").fetchone()[0] == 100
     assert_nobody_was_displaced(hall)
+
+
+def test_two_shard_engines_on_the_production_broker_each_with_its_own_account(tmp_path, var):
+    """broker-config --shards 2: each engine connects with its engine-IofN.env as written, and
+    the two (which the broker knows by their user names) leave each other alone."""
+    county = ROOT / "examples" / "county" / "county.toml"
+    broker = production_broker(tmp_path / "broker", var)
+    secrets = broker_config(var / "broker", county, extra=("--shards", "2", "--engine-url", broker.url))
+    broker.start()
+    services = {site.id: site.services[0].code for site in load_configs([county])}
+    engines, kiosks = [], []
+    try:
+        for index, sites in shard_plan(services, 2).items():
+            env = (var / "broker" / f"engine-{index}of2.env").read_text(encoding="utf-8")
+            url = env.rsplit("HALLWATCH_BROKER=", 1)[1].strip()
+            engines.append(EngineProcess(broker, tmp_path / f"shard{index}.db", [county], tmp_path / f"engine{index}",
+                                         client_id="hallwatch-engine", broker_url=url,
+                                         extra_args=["--shard", f"{index}/2"]).start())
+            kiosks.append(Device(broker.port, f"{sites[0]}-kiosk-1", site=sites[0],
+                                 password=secrets[f"{sites[0]}-kiosk-1"]))
+        for kiosk in kiosks:
+            assert kiosk.request("ticket.request", service=services[kiosk.site])["ticket"]["no"] == "A001"
+        for engine in engines:
+            log = engine.log_text()
+            assert "disconnected" not in log and "is not the broker user name" not in log, log
+    finally:
+        for client in kiosks:
+            client.close()
+        for engine in engines:
+            engine.stop()
+        broker.stop()
 
 
 # -- the message size limit -------------------------------------------------------------------------
