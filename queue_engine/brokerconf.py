@@ -8,6 +8,8 @@
                      from (so adding a device does not re-key the others)
 ``credentials.md``   the sheet for installers: per site, each device's user name and password
 ``engine.env``       ``HALLWATCH_BROKER=mqtt://hallwatch-engine:...@host:port`` for the engine
+                     (``--shards N``: ``engine-IofN.env`` for each engine; ``--engine-sites``:
+                     ``engine-{sites}.env``)
 ``bridge.d/``        where a township puts the county bridge file it is given (may stay empty)
 ``bridges/T.conf``   (county broker, ``--townships``) the bridge file for township T, rendered
                      from ``broker_config/bridge-to-county.conf`` with T's own account
@@ -22,7 +24,13 @@ The accounts (device id = user name = client id, as the protocol says):
 - each device publishes only its own ``status``, ``heartbeat`` and ``event`` topics and reads
   only its own ``reply``; a ``display`` device also reads its site's board topics;
 - ``hallwatch-engine`` reads the device topics of the configured sites and writes the
-  engine's topics (replies, calls, window and queue states, alerts, rejections);
+  engine's topics (replies, calls, window and queue states, alerts, rejections); with
+  ``--shards N``, ``hallwatch-engine-{i}of{N}`` instead, one per engine, each for the sites
+  of its shard (the split of ``hallwatch shards``); with ``--engine-sites``, one per group
+  of sites, named as ``hallwatch engine --sites`` names its client id. The production broker
+  makes each client's user name its client id (``use_username_as_clientid``), so every
+  engine needs an account of its own: two engines sharing one would take each other's
+  connection and persistent session;
 - ``hallwatch-board-{site}`` reads the site's calls, window states and queue state only;
 - ``hallwatch-supervision`` reads alerts only (all configured sites, and on a county broker
   the alerts the townships bridge up, with each bridge's link state);
@@ -44,9 +52,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from .config import DeviceKind, Site
+from .sharding import engine_name, pick_sites, shard_sites
 from .wire import Topics
 
 ENGINE_USER = "hallwatch-engine"
@@ -102,6 +111,57 @@ class Account:
     write: tuple[str, ...] = ()
     # Where the account comes from, for error messages: (site, "devices[3].id").
     origin: tuple[str, str] | None = field(default=None, compare=False)
+    note: str = field(default="", compare=False)  # for the credentials sheet
+
+
+class EngineGroup(NamedTuple):
+    """One engine process: its account, the option that starts it on its sites, the sites."""
+    username: str
+    option: str
+    sites: Sequence[Site]
+
+    @property
+    def env_file(self) -> str:
+        """engine.env; engine-1of2.env for hallwatch-engine-1of2."""
+        suffix = self.username.removeprefix(ENGINE_USER)
+        return f"engine{suffix}.env"
+
+
+def engine_groups(sites: Sequence[Site], *, shards: int | None = None,
+                  site_groups: Sequence[Sequence[str]] = ()) -> list[EngineGroup]:
+    """The engines that serve ``sites``: one for all of them (the default); one per shard of
+    ``shards`` (``hallwatch engine --shard i/N``); or one per group of site ids
+    (``hallwatch engine --sites a,b``), which must name every site once."""
+    if shards is not None:
+        if shards < 1:
+            raise BrokerConfigError("--shards must be at least 1")
+        groups = [EngineGroup(engine_name(ENGINE_USER, shard=(i, shards)), f"--shard {i}/{shards}",
+                              shard_sites(sites, i, shards)) for i in range(1, shards + 1)]
+        empty = [g.option for g in groups if not g.sites]
+        if empty:
+            raise BrokerConfigError(f"--shards {shards}: none of the {len(sites)} sites falls to {', '.join(empty)} "
+                                    f"(`hallwatch shards --count {shards}` shows the split); use fewer shards or "
+                                    "--engine-sites")
+        return groups
+    if site_groups:
+        groups, served = [], {}
+        for ids in site_groups:
+            try:
+                picked = pick_sites(sites, ids)
+            except ValueError as err:
+                raise BrokerConfigError(str(err).replace("--sites", "--engine-sites", 1)) from None
+            for site in picked:
+                if site.id in served:
+                    raise BrokerConfigError(f"--engine-sites: site {site.id} is in two groups ({served[site.id]} and "
+                                            f"{','.join(ids)}): one engine per site")
+                served[site.id] = ",".join(ids)
+            groups.append(EngineGroup(engine_name(ENGINE_USER, sites=ids), f"--sites {','.join(ids)}", picked))
+        left = [s.id for s in sites if s.id not in served]
+        if left:
+            raise BrokerConfigError(f"--engine-sites: no engine serves {', '.join(left)}: name every configured "
+                                    "site in one group")
+        return groups
+    return [EngineGroup(ENGINE_USER, "", list(sites))]
 
 
 def topic(topics: Topics, name: str, site: str) -> str:
@@ -111,10 +171,11 @@ def topic(topics: Topics, name: str, site: str) -> str:
     return method(site, *(["+"] * extra))
 
 
-def plan_accounts(sites: Sequence[Site], *, root: str = "hallwatch",
-                  townships: Sequence[str] = ()) -> list[Account]:
-    """Every account of a broker that serves ``sites`` (and, on a county broker, receives
-    the bridges of ``townships``), with what it may read and write."""
+def plan_accounts(sites: Sequence[Site], *, root: str = "hallwatch", townships: Sequence[str] = (),
+                  engines: Sequence[EngineGroup] | None = None) -> list[Account]:
+    """Every account of a broker that serves ``sites`` with ``engines`` (default: one engine
+    for all; see ``engine_groups``) and, on a county broker, receives the bridges of
+    ``townships``, with what it may read and write."""
     topics = Topics(root)
     accounts: list[Account] = []
     for site in sites:
@@ -128,10 +189,13 @@ def plan_accounts(sites: Sequence[Site], *, root: str = "hallwatch",
                 write=tuple(topics.device(site.id, device.id, channel) for channel in DEVICE_CHANNELS),
                 origin=(site.id, f"devices[{i}].id")))
         accounts.append(Account(f"{BOARD_USER_PREFIX}{site.id}", "board", site.id, read=board_reads))
-    accounts.append(Account(
-        ENGINE_USER, "engine",
-        read=tuple(f for site in sites for f in topics.subscriptions(site.id)),
-        write=tuple(topic(topics, name, site.id) for site in sites for name in ENGINE_WRITES)))
+    for engine in engines or engine_groups(sites):
+        accounts.append(Account(
+            engine.username, "engine",
+            read=tuple(f for site in engine.sites for f in topics.subscriptions(site.id)),
+            write=tuple(topic(topics, name, site.id) for site in engine.sites for name in ENGINE_WRITES),
+            note=f"`hallwatch engine {engine.option}`: {', '.join(s.id for s in engine.sites)}" if engine.option
+            else ""))
     supervision = tuple(topic(topics, name, site.id) for site in sites for name in SUPERVISION_READS)
     if townships:
         bridged = Topics(f"{BRIDGE_ROOT}/+/{root}")
@@ -174,7 +238,8 @@ def render_acl(accounts: Sequence[Account], *, sources: Sequence[str] = ()) -> s
              "# a subscription outside it receives nothing.", ""]
     for account in accounts:
         label = f"{account.role}" + (f", site {account.site}" if account.site else "") + (
-            f", {account.kind}" if account.kind else "") + (f", window {account.window}" if account.window else "")
+            f", {account.kind}" if account.kind else "") + (f", window {account.window}" if account.window else "") + (
+            f", {account.note}" if account.note else "")
         lines += [f"# {label}", f"user {account.username}"]
         lines += [f"topic read {t}" for t in account.read]
         lines += [f"topic write {t}" for t in account.write]
@@ -264,7 +329,8 @@ def render_sheet(accounts: Sequence[Account], secrets_: dict[str, str], sites: S
     for a in others:
         reads = "<br>".join(f"`{t}`" for t in a.read[:4]) + (" …" if len(a.read) > 4 else "")
         writes = "<br>".join(f"`{t}`" for t in a.write[:4]) + (" …" if len(a.write) > 4 else "")
-        lines.append(f"| {ROLE_TEXT.get(a.role, a.role)}{(' ' + a.site) if a.site else ''} | `{a.username}` | "
+        lines.append(f"| {ROLE_TEXT.get(a.role, a.role)}{(' ' + a.site) if a.site else ''}"
+                     f"{(' (' + a.note + ')') if a.note else ''} | `{a.username}` | "
                      f"`{secrets_[a.username]}` | {reads} | {writes} |")
     lines.append("")
     return "\n".join(lines)
@@ -353,10 +419,12 @@ def write_broker_config(sites: Sequence[Site], out: str | Path, *, root: str = "
                         county_address: str | None = None, county_ca: str | None = None,
                         bridge_retry_s: float = 10, bridge_template: str | Path | None = None,
                         rotate: Iterable[str] = (), rotate_all: bool = False, sources: Sequence[str] = (),
-                        title: str = "", passwd_tool: str | None = None) -> Written:
+                        title: str = "", passwd_tool: str | None = None, shards: int | None = None,
+                        engine_sites: Sequence[Sequence[str]] = ()) -> Written:
     from .shells.mqtt import parse_broker_url
 
-    accounts = plan_accounts(sites, root=root, townships=townships)
+    engines = engine_groups(sites, shards=shards, site_groups=engine_sites)
+    accounts = plan_accounts(sites, root=root, townships=townships, engines=engines)
     engine = parse_broker_url(engine_url)
     if engine.username or engine.password:
         raise BrokerConfigError(f"--engine-url {engine_url!r}: give the address only; the engine's user name and "
@@ -380,15 +448,19 @@ def write_broker_config(sites: Sequence[Site], out: str | Path, *, root: str = "
     secrets_ = assign_secrets(accounts, previous, rotate=rotate, rotate_all=rotate_all)
     kept = sum(1 for user, secret in secrets_.items() if previous.get(user) == secret)
 
-    files = [out / "passwd", out / "acl", out / "credentials.csv", out / "credentials.md", out / "engine.env"]
+    files = [out / "passwd", out / "acl", out / "credentials.csv", out / "credentials.md"]
     write_password_file(out / "passwd", secrets_, tool=passwd_tool)
     write_secret_file(out / "acl", render_acl(accounts, sources=sources))
     write_secret_file(out / "credentials.csv", render_credentials_csv(accounts, secrets_))
     write_secret_file(out / "credentials.md", render_sheet(accounts, secrets_, sites, title=title))
     scheme = "mqtts" if engine.tls else "mqtt"
-    account_url = f"{scheme}://{ENGINE_USER}:{secrets_[ENGINE_USER]}@{engine.host}:{engine.port}"
-    write_secret_file(out / "engine.env", "# The engine's broker account (hallwatch broker-config). "
-                                          f"Secret: mode 0600.\nHALLWATCH_BROKER={account_url}\n")
+    for group in engines:
+        account_url = f"{scheme}://{group.username}:{secrets_[group.username]}@{engine.host}:{engine.port}"
+        start = f"# For `hallwatch engine {group.option}` (sites {', '.join(s.id for s in group.sites)}).\n" \
+            if group.option else ""
+        files.append(out / group.env_file)
+        write_secret_file(files[-1], "# The engine's broker account (hallwatch broker-config). "
+                                     f"Secret: mode 0600.\n{start}HALLWATCH_BROKER={account_url}\n")
     bridge_dir = out / "bridge.d"
     if not bridge_dir.exists():
         bridge_dir.mkdir()

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--root", default=os.environ.get(ENV["root"], "hallwatch"),
                         help=f"MQTT topic root (env {ENV['root']})")
     engine.add_argument("--client-id", default=os.environ.get(ENV["client_id"], "hallwatch-engine"),
-                        help=f"MQTT client id of the engine's persistent session (env {ENV['client_id']})")
+                        help=f"MQTT client id of the engine's persistent session (env {ENV['client_id']}); "
+                             "a broker with use_username_as_clientid, as in production, uses the user name instead")
     engine.add_argument("--start-at", type=parse_time, default=None,
                         help="run the engine's clock from this ISO-8601 moment (simulation)")
     engine.add_argument("--speed", type=float, default=1.0, help="clock speed factor (simulation)")
@@ -153,9 +154,12 @@ def cmd_engine(args) -> int:
     except (BrokerUrlError, ValueError) as err:
         print(f"hallwatch engine: {err}", file=sys.stderr)
         return EXIT_CONFIG
-    app = EngineApp(sites, broker=broker, db_path=args.db, clock=clock, root=args.root,
-                    client_id=cli_deploy.engine_client_id(args), synchronous=args.sync.upper(),
-                    connect_timeout=args.connect_timeout)
+    client_id = cli_deploy.engine_client_id(args)
+    warning = cli_deploy.client_id_warning(client_id, broker.username)
+    if warning:
+        logging.getLogger("hallwatch.engine").warning(warning)
+    app = EngineApp(sites, broker=broker, db_path=args.db, clock=clock, root=args.root, client_id=client_id,
+                    synchronous=args.sync.upper(), connect_timeout=args.connect_timeout)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 from .config import ID_PATTERN, ConfigError, Site, expand_config_paths, load_site, load_sites
-from .sharding import parse_shard, parse_site_list, pick_sites, shard_plan, shard_sites
+from .sharding import engine_name, parse_shard, parse_site_list, pick_sites, shard_plan, shard_sites
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
@@ -67,21 +67,23 @@ def engine_sites(files: list[str], args) -> list[Site]:
 def engine_client_id(args) -> str:
     """Two engines must never share a persistent session: with ``--shard i/n`` and the
     default client id, the id becomes ``hallwatch-engine-{i}of{n}``; with ``--sites``, the
-    site ids are appended. An explicit ``--client-id`` (or HALLWATCH_CLIENT_ID) is kept."""
-    client_id = args.client_id
-    if client_id != DEFAULT_CLIENT_ID:
-        return client_id
-    if getattr(args, "shard", None):
-        index, count = args.shard
-        return f"{client_id}-{index}of{count}"
-    if getattr(args, "sites", None):
-        derived = f"{client_id}-{'-'.join(sorted(args.sites))}"
-        if len(derived) > 64:  # many sites: a stable digest of the list instead
-            import hashlib
+    site ids are appended (``sharding.engine_name``). An explicit ``--client-id`` (or
+    HALLWATCH_CLIENT_ID) is kept. The production broker uses the account's user name instead
+    (``use_username_as_clientid``): ``broker-config --shards`` and ``--engine-sites`` name each
+    engine's account as this function names its client id."""
+    if args.client_id != DEFAULT_CLIENT_ID:
+        return args.client_id
+    return engine_name(args.client_id, shard=getattr(args, "shard", None), sites=getattr(args, "sites", None))
 
-            derived = f"{client_id}-sites-{hashlib.sha256(','.join(sorted(args.sites)).encode()).hexdigest()[:12]}"
-        return derived
-    return client_id
+
+def client_id_warning(client_id: str, username: str | None) -> str | None:
+    """What to tell the operator of an engine whose client id is not its broker user name."""
+    if not username or username == client_id:
+        return None
+    return (f"client id {client_id!r} is not the broker user name {username!r}: a broker with "
+            f"use_username_as_clientid (the production configuration) gives this engine the client id and "
+            f"persistent session {username!r}, and engines sharing that account take each other's connection "
+            "(one account per engine: hallwatch broker-config --shards N or --engine-sites)")
 
 
 # -- hallwatch shards -------------------------------------------------------------------------
@@ -132,7 +134,8 @@ def cmd_broker_config(args) -> int:
             sites, args.out, root=args.root, engine_url=args.engine_url, townships=townships,
             county_address=county_address, county_ca=county_ca, bridge_retry_s=args.bridge_retry,
             bridge_template=args.bridge_template, rotate=args.rotate or [], rotate_all=args.rotate_all,
-            sources=_configs(args, "broker-config"), title=", ".join(s.name for s in sites))
+            sources=_configs(args, "broker-config"), title=", ".join(s.name for s in sites),
+            shards=args.shards, engine_sites=args.engine_sites or ())
     except brokerconf.AccountConflict as err:
         path = next(p for p, s in pairs if s.id == err.site)
         print(ConfigError(path, [f"{err.field}: {err.message}"]), file=sys.stderr)
@@ -225,6 +228,14 @@ def add_commands(sub) -> dict:
                         help="seconds between a township bridge's reconnection attempts (default 10)")
     broker.add_argument("--bridge-template", metavar="FILE",
                         help="bridge template (default broker_config/bridge-to-county.conf)")
+    engines = broker.add_mutually_exclusive_group()
+    engines.add_argument("--shards", type=int, metavar="N",
+                         help="N engines (hallwatch engine --shard I/N), each with an account of its own: "
+                              "hallwatch-engine-IofN for the sites of its shard, in OUT/engine-IofN.env "
+                              "(default: one engine, hallwatch-engine, for every site, in OUT/engine.env)")
+    engines.add_argument("--engine-sites", action="append", type=_site_list, metavar="ID,ID",
+                         help="one engine per group of sites (hallwatch engine --sites ID,ID), each with an account "
+                              "of its own; repeat for each engine, naming every site once")
     broker.add_argument("--rotate", type=_names, metavar="USER,USER", help="give these accounts new secrets")
     broker.add_argument("--rotate-all", action="store_true", help="give every account a new secret")
 

@@ -50,6 +50,22 @@ def shard_sites(sites: Sequence[T], index: int, count: int, *, key=lambda site: 
     return [site for site in sites if shard_of(key(site), count) == index]
 
 
+def engine_name(base: str, *, shard: tuple[int, int] | None = None, sites: Sequence[str] | None = None) -> str:
+    """The name of the engine that serves shard ``(i, n)``, or the sites ``sites``: its MQTT
+    client id, and the user name of its broker account (``hallwatch broker-config --shards``,
+    ``--engine-sites``). ``{base}-{i}of{n}``; ``{base}-{site}-{site}...`` (sorted), or a
+    digest of the list when that would exceed 64 characters; ``base`` for every site."""
+    if shard:
+        index, count = shard
+        return f"{base}-{index}of{count}"
+    if sites:
+        derived = f"{base}-{'-'.join(sorted(sites))}"
+        if len(derived) > 64:
+            derived = f"{base}-sites-{hashlib.sha256(','.join(sorted(sites)).encode()).hexdigest()[:12]}"
+        return derived
+    return base
+
+
 def shard_plan(site_ids: Iterable[str], count: int) -> dict[int, list[str]]:
     plan: dict[int, list[str]] = {shard: [] for shard in range(1, count + 1)}
     for site_id in sorted(site_ids):

@@ -118,11 +118,12 @@ def production_broker(workdir: Path, var: Path, *, drop_root: bool = False) -> B
 
 
 def connect(port: int, client_id: str, auth: tuple[str, str] | None = None, *, v5: bool = False,
-            tls_ca: Path | None = None, timeout: float = 10) -> tuple[paho.Client, object]:
+            tls_ca: Path | None = None, timeout: float = 10, clean: bool = True) -> tuple[paho.Client, object]:
     """Connect a paho client and return it with the broker's CONNACK reason code (0 = accepted).
-    The client is left running (loop started) when accepted, stopped otherwise."""
+    The client is left running (loop started) when accepted, stopped otherwise. ``clean``
+    False (MQTT 3.1.1 only) resumes the persistent session of ``client_id``."""
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=paho.MQTTv5 if v5 else paho.MQTTv311)
+                         protocol=paho.MQTTv5 if v5 else paho.MQTTv311, **({} if v5 else {"clean_session": clean}))
     if auth:
         client.username_pw_set(*auth)
     if tls_ca:

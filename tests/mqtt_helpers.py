@@ -84,13 +84,17 @@ class Device:
 
     _ids = itertools.count(1)
 
-    def __init__(self, port: int, device_id: str, site: str = "demo", *, password: str | None = None):
+    def __init__(self, port: int, device_id: str, site: str = "demo", *, password: str | None = None,
+                 will: bool = False):
+        """``will``: set the protocol's Last Will (offline, lost) on the device's status topic."""
         self.site = site
         self.device_id = device_id
         self.replies: dict[str, dict] = {}
         self.reply_log: list[dict] = []
         self._cond = threading.Condition()
-        self.client = _client(device_id, port, auth=(device_id, password) if password else None)
+        lost = (self.topic("status"), json.dumps({"v": 1, "state": "offline", "reason": "lost"}).encode())
+        self.client = _client(device_id, port, auth=(device_id, password) if password else None,
+                              will=lost if will else None)
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()

@@ -30,6 +30,7 @@ def test_the_bridge_template_renders_one_account_per_township(tmp_path):
     chimei = (tmp_path / "c" / "bridges" / "chimei.conf").read_text()
     assert "address county.example:8883" in chimei
     assert f"remote_username bridge-chimei\nremote_password {secrets['bridge-chimei']}\n" in chimei
+    assert "remote_clientid bridge-chimei\n" in chimei  # the county uses the user name as client id anyway
     assert "bridge_cafile /mosquitto/config/generated/bridge.d/county-ca.crt" in chimei
     assert "topic +/alerts out 1 hallwatch/ townships/chimei/hallwatch/" in chimei
     assert "$" not in chimei.replace("$SYS", "")  # every placeholder filled in

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import sqlite3
@@ -16,15 +18,17 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import paho.mqtt.client as paho
 import pytest
 
-from conftest import DEMO_SITE, EngineProcess
+from conftest import DEMO_SITE, ROOT, EngineProcess
 from deploy_helpers import broker_config, connect, make_certs, production_broker, run_cli
 from mqtt_helpers import Device, Listener
 from queue_engine import brokerconf
-from queue_engine.config import load_site
+from queue_engine.config import load_configs, load_site
+from queue_engine.sharding import shard_plan
 from queue_engine.wire import Topics
 
 pytestmark = pytest.mark.integration
@@ -309,3 +313,183 @@ def test_the_broker_reads_its_files_as_its_own_user_and_reloads_them(tmp_path):
         if broker is not None:
             broker.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# -- one account, one client id: no session takeover ---------------------------------------------
+# kiosk-1's credentials have leaked. Mosquitto closes the older connection of a client id when a
+# new one arrives; the production broker replaces every client id by the account's user name
+# (use_username_as_clientid), so whatever id the attacker asks for, it can displace only kiosk-1.
+ATTACKER = "kiosk-1"
+TAKEN_IDS = ("hallwatch-engine", "panel-w02")  # the engine's client id, another device's
+
+
+@pytest.fixture
+def hall(tmp_path, var):
+    """The demo hall with a second kiosk (the one citizens use while kiosk-1's credentials are
+    abused), its production broker, and the engine as production runs it: client id
+    hallwatch-engine, its user name."""
+    site = tmp_path / "site.toml"
+    site.write_text(DEMO_SITE.read_text(encoding="utf-8") + '\n[[devices]]\nid = "kiosk-2"\nkind = "kiosk"\n',
+                    encoding="utf-8")
+    secrets = broker_config(var / "broker", site)
+    broker = production_broker(tmp_path / "broker", var).start()
+    engine = EngineProcess(broker, tmp_path / "hallwatch.db", [site], tmp_path / "engine", client_id="hallwatch-engine",
+                           broker_url=broker.url_for("hallwatch-engine", secrets["hallwatch-engine"]))
+    clients: list = []
+
+    def device(device_id: str, **kwargs) -> Device:
+        clients.append(Device(broker.port, device_id, password=secrets[device_id], **kwargs))
+        return clients[-1]
+
+    try:
+        engine.start()
+        # panel-w02 is online with its Last Will set: were it knocked off, its will would say "lost".
+        panel = device("panel-w02", will=True)
+        panel.raw(json.dumps({"v": 1, "state": "online", "kind": "panel", "window": "w02"}), channel="status")
+        dropped: list = []
+        panel.client.on_disconnect = lambda *args: dropped.append(args)
+        yield SimpleNamespace(broker=broker, engine=engine, secrets=secrets, panel=panel, panel_dropped=dropped,
+                              kiosk=device("kiosk-2"))
+    finally:
+        for client in clients:
+            client.close()
+        engine.stop()
+        broker.stop()
+
+
+def assert_nobody_was_displaced(hall) -> None:
+    """Checked after a round trip through the engine, which comes after the attacker's
+    connections: a takeover happens before the broker accepts the new connection."""
+    assert hall.kiosk.request("ticket.request", service="jiuye")["ok"]
+    assert "disconnected" not in hall.engine.log_text()
+    assert hall.panel_dropped == []
+    assert hall.panel.request("staff.login", staff="s002")["ok"]
+    with sqlite3.connect(hall.engine.db) as db:
+        assert db.execute("select count(*) from alerts where kind = 'device_offline'").fetchone()[0] == 0
+        assert db.execute("select online from devices where device = 'panel-w02'").fetchone() == (1,)
+
+
+def test_a_device_account_cannot_take_the_engine_s_or_another_device_s_client_id(hall, certs):
+    password = hall.secrets[ATTACKER]
+    for port, ca in ((hall.broker.port, None), (hall.broker.tls_port, certs / "ca.crt")):
+        for client_id in TAKEN_IDS:
+            attacker, rc = connect(port, client_id, (ATTACKER, password), tls_ca=ca, clean=False)
+            assert rc == 0  # the account gets in, as itself
+            attacker.disconnect()
+            attacker.loop_stop()
+    assert_nobody_was_displaced(hall)
+    connected = [line for line in hall.broker.log_text().splitlines() if f"u'{ATTACKER}'" in line]
+    assert len(connected) == 4 and all(f" as {ATTACKER} (" in line for line in connected), connected
+
+
+def test_a_leaked_device_credential_reconnecting_every_second_costs_the_hall_nothing(hall):
+    kiosk = hall.kiosk
+    stop = threading.Event()
+    attempts: list = []
+
+    def attack():  # every second, alternately as the engine and as panel-w02, resuming its session
+        for n in itertools.count():
+            client, rc = connect(hall.broker.port, TAKEN_IDS[n % 2], (ATTACKER, hall.secrets[ATTACKER]), clean=False)
+            attempts.append(rc)
+            stop.wait(1)
+            client.disconnect()
+            client.loop_stop()
+            if stop.is_set():
+                return
+
+    attacker = threading.Thread(target=attack)
+    attacker.start()
+    try:
+        sent = []
+        for _ in range(100):  # the citizens keep taking numbers at kiosk-2 meanwhile: 20 s
+            sent.append(kiosk.send("ticket.request", service="shebao"))
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        attacker.join()
+    assert len(attempts) >= 15 and all(rc == 0 for rc in attempts)  # it got in, every time
+    assert [kiosk.wait_reply(event_id)["ticket"]["no"] for event_id in sent] == [f"A{n:03d}" for n in range(1, 101)]
+    with sqlite3.connect(hall.engine.db) as db:
+        assert db.execute("select count(*) from events where device = 'kiosk-2'").fetchone()[0] == 100
+        assert db.execute("select count(*) from tickets where service = 'shebao'").fetchone()[0] == 100
+    assert_nobody_was_displaced(hall)
+
+
+def test_two_shard_engines_on_the_production_broker_each_with_its_own_account(tmp_path, var):
+    """broker-config --shards 2: each engine connects with its engine-IofN.env as written, and
+    the two (which the broker knows by their user names) leave each other alone."""
+    county = ROOT / "examples" / "county" / "county.toml"
+    broker = production_broker(tmp_path / "broker", var)
+    secrets = broker_config(var / "broker", county, extra=("--shards", "2", "--engine-url", broker.url))
+    broker.start()
+    services = {site.id: site.services[0].code for site in load_configs([county])}
+    engines, kiosks = [], []
+    try:
+        for index, sites in shard_plan(services, 2).items():
+            env = (var / "broker" / f"engine-{index}of2.env").read_text(encoding="utf-8")
+            url = env.rsplit("HALLWATCH_BROKER=", 1)[1].strip()
+            engines.append(EngineProcess(broker, tmp_path / f"shard{index}.db", [county], tmp_path / f"engine{index}",
+                                         client_id="hallwatch-engine", broker_url=url,
+                                         extra_args=["--shard", f"{index}/2"]).start())
+            kiosks.append(Device(broker.port, f"{sites[0]}-kiosk-1", site=sites[0],
+                                 password=secrets[f"{sites[0]}-kiosk-1"]))
+        for kiosk in kiosks:
+            assert kiosk.request("ticket.request", service=services[kiosk.site])["ticket"]["no"] == "A001"
+        for engine in engines:
+            log = engine.log_text()
+            assert "disconnected" not in log and "is not the broker user name" not in log, log
+    finally:
+        for client in kiosks:
+            client.close()
+        for engine in engines:
+            engine.stop()
+        broker.stop()
+
+
+# -- the message size limit -------------------------------------------------------------------------
+def message_size_limit() -> int:
+    conf = (ROOT / "broker_config" / "conf.d" / "tuning.conf").read_text(encoding="utf-8")
+    (value,) = re.findall(r"^message_size_limit (\d+)$", conf, re.M)
+    return int(value)
+
+
+def test_an_oversize_message_never_reaches_the_engine_and_its_device_carries_on(secure_broker, secure_engine,
+                                                                                  secrets):
+    kiosk = device(secure_broker, secrets, "kiosk-1")
+    try:
+        oversize = {"v": 1, "id": "oversize-1", "ts": "2026-11-25T09:00:00+08:00", "type": "ticket.request",
+                    "service": "shebao", "appointment": "x" * 32, "padding": " " * message_size_limit()}
+        kiosk.raw(json.dumps(oversize))  # a QoS 1 publication the broker acknowledges, and drops
+        # The same connection's next request, behind it in order: answered, and the first number.
+        assert kiosk.request("ticket.request", service="shebao")["ticket"]["no"] == "A001"
+        assert "oversize-1" not in kiosk.replies
+        with sqlite3.connect(secure_engine.db) as db:
+            assert db.execute("select count(*) from events where event_id = 'oversize-1'").fetchone()[0] == 0
+            assert db.execute("select count(*) from rejections").fetchone()[0] == 0
+    finally:
+        kiosk.close()
+
+
+def test_the_engine_s_largest_messages_fit_the_size_limit():
+    """A queue state of a site with 40 services (the demo's longest service name, codes of the
+    longest allowed length, four-digit queues) and an alert acknowledged with the longest note
+    the API accepts: measured with the engine's own encoder."""
+    from queue_engine import wire
+    from queue_engine.core.alerts import Alert, AlertKind, AlertState
+    from queue_engine.core.hall import ServiceQueue
+
+    site = load_site(DEMO_SITE)
+    name = max((s.name for s in site.services), key=len)
+    view = [ServiceQueue(code=f"{n:02d}".ljust(64, "x"), name=f"{name}{n:02d}", prefix="ZZ", waiting=9999,
+                         priority_waiting=9999, oldest_wait_s=99999.9, eta_min=9999, open_windows=99)
+            for n in range(40)]
+    queue_state = wire.encode(wire.queue_payload(view, 1.8e9, site.tz))
+    alert = Alert(id="a" * 64, site="s" * 64, kind=AlertKind.WINDOW_UNSTAFFED, severity="critical",
+                  state=AlertState.ACKNOWLEDGED, subject="w" * 64, since=1.8e9, window="w" * 64, device="d" * 64,
+                  staff="s" * 64, acknowledged_at=1.8e9, acknowledged_by="manager:" + "值" * 32, note="窗" * 500,
+                  detail={"grace_min": 240, "cameras": ["c" * 64] * 8, "window_state": "open", "ticket": "ZZ9999"})
+    alert_message = wire.encode(wire.alert_payload(alert, site.tz, staff_name="名" * 64))
+    limit = message_size_limit()
+    print(f"\nqueue state of 40 services: {len(queue_state)} bytes; alert: {len(alert_message)} bytes; "
+          f"limit {limit}")
+    assert len(queue_state) < limit and len(alert_message) < limit

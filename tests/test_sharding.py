@@ -173,3 +173,41 @@ def test_two_engines_split_a_four_site_county_without_overlap(broker, tmp_path):
             d.close()
         for engine in engines:
             engine.stop()
+
+
+# -- one broker account per engine ----------------------------------------------------------------
+def test_broker_config_gives_each_engine_an_account_of_its_own_for_its_sites_only(tmp_path):
+    import csv
+
+    from queue_engine.cli_deploy import client_id_warning
+
+    out = tmp_path / "shards"
+    result = cli("broker-config", "--config", str(COUNTY), "--out", str(out), "--shards", "2",
+                 "--engine-url", "mqtt://10.0.0.5:1883")
+    assert result.returncode == 0, result.stderr
+    with (out / "credentials.csv").open(newline="", encoding="utf-8") as f:
+        engines = {row["username"]: row["password"] for row in csv.DictReader(f) if row["role"] == "engine"}
+    assert set(engines) == {"hallwatch-engine-1of2", "hallwatch-engine-2of2"}  # no shared hallwatch-engine
+    acl = (out / "acl").read_text(encoding="utf-8").split("\n\n")
+    for index, sites in shard_plan(COUNTY_SITES, 2).items():
+        user = f"hallwatch-engine-{index}of2"
+        (block,) = [b for b in acl if f"\nuser {user}\n" in b]
+        assert {line.split("/")[1] for line in block.splitlines() if line.startswith("topic")} == set(sites)
+        env = (out / f"engine-{index}of2.env").read_text(encoding="utf-8")
+        assert env.endswith(f"HALLWATCH_BROKER=mqtt://{user}:{engines[user]}@10.0.0.5:1883\n")
+        assert f"--shard {index}/2" in env
+    # Engines started with --sites: one account per group, named as such an engine names its client id.
+    result = cli("broker-config", "--config", str(COUNTY), "--out", str(tmp_path / "groups"),
+                 "--engine-sites", "nanwan,chimei", "--engine-sites", "neixiang,xiaguan")
+    assert result.returncode == 0, result.stderr
+    assert "HALLWATCH_BROKER=mqtt://hallwatch-engine-chimei-nanwan:" in (
+        tmp_path / "groups" / "engine-chimei-nanwan.env").read_text(encoding="utf-8")
+    for args, problem in ((("--shards", "5"), "none of the 4 sites falls to --shard 4/5, --shard 5/5"),
+                          (("--engine-sites", "chimei,nanwan"), "no engine serves neixiang, xiaguan"),
+                          (("--engine-sites", "chimei", "--engine-sites", "chimei,nanwan,neixiang,xiaguan"),
+                           "site chimei is in two groups")):
+        result = cli("broker-config", "--config", str(COUNTY), "--out", str(tmp_path / "bad"), *args)
+        assert result.returncode == 2 and problem in result.stderr, result.stderr
+    # An engine whose client id is not its user name is told what the production broker makes of it.
+    assert client_id_warning("hallwatch-engine-1of2", "hallwatch-engine-1of2") is None
+    assert "take each other's connection" in client_id_warning("hallwatch-engine-1of2", "hallwatch-engine")
