@@ -33,7 +33,7 @@ from .ingest import DEDUPE_RETENTION_S, Batch, Ingest, Outbound, Outputs, Proces
 from .shells import mqtt as mqtt_shell
 from .shells.clock import Clock
 from .shells.outbox import Outbox
-from .shells.store import StoreWriter, load_snapshot
+from .shells.store import PRUNE_CHUNK, StoreWriter, load_snapshot
 from .wire import Topics
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ STALL_S = 1.5
 BACKOFF_FIRST_S = 0.25
 BACKOFF_MAX_S = 2.0
 MAX_BATCH = 5000
+RETENTION_EVERY_S = 3600.0  # real seconds between two prunings of the event log
 ENGINE = "engine"  # the ``device`` of the events the engine raises about itself
 
 
@@ -94,6 +95,7 @@ class EngineApp:
         self._writer_busy = False
         self._flush_soon = False
         self._expect_session = False  # the broker should still hold the engine's persistent session
+        self._prune: list[tuple[str, float, float]] = []  # retention still to do (Batch.prune)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._alive_at = 0.0  # loop time the event loop was last seen running
         self._alive_clock = 0.0  # the engine's clock at that moment
@@ -144,7 +146,8 @@ class EngineApp:
             raise StoreFailed(f"store {self.db_path} cannot be opened: {exc}") from None
         tasks = [asyncio.create_task(self._session(), name="mqtt"),
                  asyncio.create_task(self._timer(), name="timer"),
-                 asyncio.create_task(self._watchdog(), name="watchdog")]
+                 asyncio.create_task(self._watchdog(), name="watchdog"),
+                 asyncio.create_task(self._retention(), name="retention")]
         try:
             await self._stopping.wait()
         finally:
@@ -289,9 +292,18 @@ class EngineApp:
             self._enter()
             self._alive_at, self._alive_clock = self._loop.time(), self.clock.now()
             self._outbox.sweep()
-            if self._outbox.has_delivered and not self._pending and not self._writer_busy:
-                self._flush(housekeeping=True)  # delete the rows the broker has acknowledged
+            if (self._outbox.has_delivered or self._prune) and not self._pending and not self._writer_busy:
+                self._flush(housekeeping=True)  # delete what the broker has acknowledged, or has expired
             await asyncio.sleep(WATCHDOG_S)
+
+    async def _retention(self) -> None:
+        """Prune the event log and the rejections beyond each site's retention, hourly, a
+        chunk per batch (docs/deployment.md, "The store")."""
+        while True:
+            now = self.clock.now()
+            self._prune = [(s.id, now - s.retention.events_days * 86400.0, now - s.retention.rejections_days * 86400.0)
+                           for s in self.sites]
+            await asyncio.sleep(RETENTION_EVERY_S)
 
     # -- batches ---------------------------------------------------------------------------
     def _submit(self, item: Processed) -> None:
@@ -312,13 +324,15 @@ class EngineApp:
         messages = self.outputs.render(items, self.clock.now())
         numbered = self._outbox.number(m for m in messages if m.durable)
         self._writer_busy = True
-        self.writer.submit(Batch(items, messages, numbered, self._outbox.take_delivered()))
+        self.writer.submit(Batch(items, messages, numbered, self._outbox.take_delivered(), prune=self._prune))
 
     def _commit_from_thread(self, batch: Batch) -> None:
         self._loop.call_soon_threadsafe(self._committed, batch)
 
     def _committed(self, batch: Batch) -> None:
         self._writer_busy = False
+        if batch.prune and batch.pruned < PRUNE_CHUNK and self._prune is batch.prune:
+            self._prune = []  # nothing more to delete (else the next batch takes the next chunk)
         if self.metrics is not None:
             self.metrics.committed(batch.items)
         for item in batch.items:

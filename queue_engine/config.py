@@ -250,6 +250,16 @@ class Facts(Section):
     staff_count: int | None = Field(default=None, ge=0)  # 正式工作人员; absent: the [[staff]] entries
 
 
+class Retention(Section):
+    """How long the store keeps the raw event log and the rejected messages of the site.
+    Tickets, ratings, alerts and their transitions, device changes and the time accounting
+    are kept: the reports and the accountability log are built from them. The event log is
+    needed only for answering resends (two days) and for looking into a dispute."""
+
+    events_days: int = Field(default=30, ge=3, le=3650)
+    rejections_days: int = Field(default=30, ge=1, le=3650)
+
+
 class Web(Section):
     """The site's web pages and JSON API (docs/api.md): limits on taking a number from a
     phone (against ticket touting) and where the manager token comes from. The token itself
@@ -278,6 +288,7 @@ class Site(Section):
     calendar: Calendar = Calendar()
     facts: Facts = Facts()
     web: Web = Web()
+    retention: Retention = Retention()
     services: list[Service] = Field(min_length=1)
     windows: list[Window] = Field(min_length=1)
     devices: list[Device] = []

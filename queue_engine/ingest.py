@@ -118,6 +118,10 @@ class Batch:
     messages: list[Outbound] = field(default_factory=list)
     outbox: list[tuple[int, Outbound]] = field(default_factory=list)  # durable messages, numbered
     delivered: list[int] = field(default_factory=list)  # outbox numbers the broker has acknowledged
+    # Retention: (site, delete events received before, delete rejections before), a chunk of
+    # each per batch; ``pruned`` is set by the writer to the rows it deleted.
+    prune: list[tuple[str, float, float]] = field(default_factory=list)
+    pruned: int = 0
 
 
 class Seen(NamedTuple):

@@ -322,3 +322,27 @@ def test_every_alert_kind_has_its_rule(kind):
     rule = ALERT_KINDS[kind]
     assert rule.severity in ("warning", "critical") and isinstance(rule.audience, Audience)
     assert rule.recheck in ("window", "device", "service", "unauthorized", "followup", "link")
+
+
+def test_a_connection_closed_and_taken_back_at_once_three_times_in_ten_minutes_raises_displaced(drivers):
+    """The broker was up all along (the engine was back within a second each time): another
+    client using the engine's identity, or a broker that keeps closing it."""
+    d = start(wed(9))
+    drivers.append(d)
+    for minute in (0, 3):
+        send(d, link(False), wed(10, minute))
+        assert alert_changes(send(d, link(True), wed(10, minute, 0.8))) == []
+    send(d, link(False), wed(10, 4))  # a real outage in between does not count
+    send(d, link(True), wed(10, 4, 30))
+    send(d, link(False), wed(10, 6))
+    (alert,) = [a for a in alert_changes(send(d, link(True), wed(10, 6, 0.5))) if a.kind is K.SESSION_LOST]
+    assert (alert.subject, alert.severity, alert.detail["reason"]) == ("displaced", "critical", "displaced")
+
+
+def test_quick_returns_spread_over_more_than_ten_minutes_raise_nothing(drivers):
+    d = start(wed(9))
+    drivers.append(d)
+    for minute in (0, 6, 12, 18):
+        send(d, link(False), wed(10, minute))
+        send(d, link(True), wed(10, minute, 1))
+    assert alerts(d, K.SESSION_LOST) == []

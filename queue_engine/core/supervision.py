@@ -36,6 +36,12 @@ MAX_TRACKED_STRANGERS = 10_000
 # arrivals age out, at most once per SURGE_RECHECK_S.
 SURGE_EVERY_S = 1.0
 SURGE_RECHECK_S = 60.0
+# session_lost (displaced): the broker closed the engine's connection and took it back at once
+# (the broker was up all along) this many times within DISPLACED_WINDOW_S: another client is
+# using the engine's identity, or the broker keeps closing it.
+QUICK_RETURN_S = 2.0
+DISPLACED_RETURNS = 3
+DISPLACED_WINDOW_S = 600.0
 
 
 @dataclass(slots=True)
@@ -98,6 +104,8 @@ class Supervisor:
         # shell says otherwise.
         self.link_up = True
         self.hold_until = -math.inf
+        self._link_down_at: float | None = None
+        self._quick_returns: deque[float] = deque()
 
     # -- the day ---------------------------------------------------------------------------
     def start_day(self, day: date, now: float) -> list[Command]:
@@ -445,16 +453,29 @@ class Supervisor:
             self.link_up = True
             commands += self._settle(now)
             if session_lost:
-                commands.append(self._update(self._new_alert(
-                    K.SESSION_LOST, "engine", now,
-                    detail={"reason": "session_missing",
-                            "effect": "events devices sent while the engine was away may be lost"})))
+                commands += self._session_lost("session_missing", now,
+                                               "events devices sent while the engine was away may be lost")
+            if self._link_down_at is not None and now - self._link_down_at <= QUICK_RETURN_S:
+                self._quick_returns.append(now)
+            while self._quick_returns and self._quick_returns[0] <= now - DISPLACED_WINDOW_S:
+                self._quick_returns.popleft()
+            if len(self._quick_returns) >= DISPLACED_RETURNS:
+                self._quick_returns.clear()
+                commands += self._session_lost("displaced", now, "the broker keeps closing the engine's connection "
+                                               "while it is up: another client may be using the engine's identity")
         elif self.link_up:
             self.link_up = False
+            self._link_down_at = now
             self.hold_until = math.inf
             for device_id in self.devices:  # accounting: the engine cannot tell from here on
                 commands += self.evaluate_device(device_id, now)
         return commands + self._evaluate_link(now)
+
+    def _session_lost(self, reason: str, now: float, effect: str) -> list[Command]:
+        if any(a.kind is K.SESSION_LOST and a.subject == reason for a in self.alerts.values()):
+            return []  # one open alert of each reason is enough
+        return [self._update(self._new_alert(K.SESSION_LOST, reason, now, detail={"reason": reason,
+                                                                                 "effect": effect}))]
 
     def engine_stalled(self, since: float, now: float) -> list[Command]:
         """The engine's event loop did not run from ``since`` to ``now``. Called before the

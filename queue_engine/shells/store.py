@@ -218,11 +218,18 @@ _DELETE_OUTBOX = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?)
 _rows = msgspec.json.Encoder().encode
 
 
+PRUNE_CHUNK = 5000  # rows of each table deleted per batch, so retention never holds up commits
+_PRUNE = [f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE site = ? AND {column} < ? "
+          f"LIMIT {PRUNE_CHUNK})" for table, column in (("events", "received_at"), ("rejections", "at"))]
+
+
 def write_batch(conn: sqlite3.Connection, batch: list[Processed], *, outbox: Iterable[tuple[int, Outbound]] = (),
-                delivered: Iterable[int] = ()) -> None:
+                delivered: Iterable[int] = (), prune: Iterable[tuple[str, float, float]] = ()) -> int:
     """Everything a batch changed, in one transaction. A ticket or window changed several
     times in the batch is written once, in its last state. ``outbox``: the batch's durable
-    publications, numbered; ``delivered``: outbox numbers the broker has acknowledged."""
+    publications, numbered; ``delivered``: outbox numbers the broker has acknowledged;
+    ``prune``: (site, events before, rejections before), at most PRUNE_CHUNK rows of each.
+    Returns the number of rows pruned."""
     events, rejections, ratings, devices = [], [], [], []
     at = batch[-1].at if batch else 0.0
     tickets: dict[tuple, tuple] = {}
@@ -269,7 +276,12 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed], *, outbox: Ite
                                 (_DELETE_OUTBOX, list(delivered))):
             if rows:
                 conn.execute(statement, (_rows(rows),))
+        pruned = 0
+        for site, events_before, rejections_before in prune:
+            for statement, cutoff in zip(_PRUNE, (events_before, rejections_before)):
+                pruned += conn.execute(statement, (site, cutoff)).rowcount
         conn.execute("COMMIT")
+        return pruned
     except BaseException:
         if conn.in_transaction:  # (SQLite may have rolled back already, e.g. on a full disk)
             conn.execute("ROLLBACK")
@@ -342,7 +354,8 @@ class StoreWriter:
                 break
             started = time.perf_counter()
             try:
-                write_batch(conn, batch.items, outbox=batch.outbox, delivered=batch.delivered)
+                batch.pruned = write_batch(conn, batch.items, outbox=batch.outbox, delivered=batch.delivered,
+                                           prune=batch.prune)
             except BaseException as exc:
                 log.critical("commit of %d events to %s failed: %s", len(batch.items), self.path, exc)
                 self._error = exc
