@@ -4,6 +4,7 @@ a real process, and a fast publisher (``mosquitto_pub -l``, one message per stdi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -33,14 +34,17 @@ class Workspace:
     def start_broker(self) -> None:
         self.broker, self.port = devbroker.start(self.dir, self.port)
 
-    def start_engine(self, *extra: str, db_name: str = "bench.db", client_id: str = "hallwatch-bench-engine") -> None:
+    def start_engine(self, *extra: str, db_name: str = "bench.db", client_id: str = "hallwatch-bench-engine",
+                     tree: Path = ROOT) -> None:
+        """The engine of this source tree, or of ``tree`` (another checkout, e.g. the
+        baseline a change is compared with, alternating in one run)."""
         log_path = self.dir / "engine.log"
         log = open(log_path, "w")
         self.engine = subprocess.Popen(
             [sys.executable, "-m", "queue_engine.cli", "engine", "--config", str(DEMO_SITE),
              "--broker", f"mqtt://127.0.0.1:{self.port}", "--db", str(self.dir / db_name),
              "--start-at", WORKDAY_9AM, "--client-id", client_id, *extra],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            stdout=log, stderr=subprocess.STDOUT, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
         deadline = time.monotonic() + 20
         while "ready: subscribed" not in log_path.read_text():
             if self.engine.poll() is not None or time.monotonic() > deadline:

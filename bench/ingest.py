@@ -21,8 +21,13 @@ round runs the engine without and then with metrics, so the two ratios come from
 rounds: (c) is the engine with metrics, c/a its ratio and c/b what metrics cost (target:
 c/b >= 0.9).
 
+With ``--baseline-tree DIR`` (another checkout of the project, e.g. ``git worktree add
+/tmp/base <rev>``) every round also runs that tree's engine, alternating the order with this
+tree's: (d) is the baseline engine and b/d what the change costs, measured in the same rounds.
+
     .venv/bin/python bench/ingest.py [--events 20000] [--rounds 3] [--sync full|normal]
                                      [--metrics off|on|both] [--scrape-interval 1.0]
+                                     [--baseline-tree DIR]
 """
 
 from __future__ import annotations
@@ -120,16 +125,16 @@ async def forget_session(port: int, client_id: str) -> None:
 
 
 async def run_engine(ws: Workspace, args, events: int, round_no: int,
-                     with_metrics: bool) -> tuple[float, list[float]]:
+                     with_metrics: bool, tree: Path | None = None) -> tuple[float, list[float]]:
     """One engine run: (rate, durations of the scrapes during the burst)."""
-    tag = "metrics" if with_metrics else "engine"
+    tag = "baseline" if tree is not None else "metrics" if with_metrics else "engine"
     db_name = f"bench-{tag}-{round_no}.db"
     client_id = f"hallwatch-bench-{tag}-{round_no}"
     extra = ["--sync", args.sync]
     http_port = free_port() if with_metrics else None
     if with_metrics:
         extra += ["--http", f"127.0.0.1:{http_port}"]
-    ws.start_engine(*extra, db_name=db_name, client_id=client_id)
+    ws.start_engine(*extra, db_name=db_name, client_id=client_id, **({"tree": tree} if tree else {}))
     scraper = Scraper(http_port, args.scrape_interval) if with_metrics else None
     if scraper is not None:
         scraper.start()
@@ -159,25 +164,31 @@ async def main() -> None:
     parser.add_argument("--metrics", choices=["off", "on", "both"], default="off",
                         help="run the engine with Prometheus metrics served and scraped (both: without, then with)")
     parser.add_argument("--scrape-interval", type=float, default=1.0, help="seconds between scrapes of /metrics")
+    parser.add_argument("--baseline-tree", type=Path, default=None,
+                        help="another checkout whose engine runs in every round too, alternating with this one")
     args = parser.parse_args()
     events = args.events - args.events % len(DEVICES)
 
     ws = Workspace()
     try:
         ws.start_broker()
-        variants = {"off": [False], "on": [True], "both": [False, True]}[args.metrics]
+        variants: list = {"off": [False], "on": [True], "both": [False, True]}[args.metrics]
+        if args.baseline_tree:
+            variants.append("baseline")
         bare: list[float] = []
-        runs: dict[bool, list[float]] = {v: [] for v in variants}
+        runs: dict = {v: [] for v in variants}
         scrapes: list[float] = []
         for round_no in range(args.rounds):
             bare.append(await timed_burst(ws, events, round_no, "bare"))
             line = f"round {round_no + 1}: bare {bare[-1]:,.0f}/s"
             # Alternate the order, so that neither variant always runs on a warmer machine.
-            for with_metrics in (variants if round_no % 2 == 0 else variants[::-1]):
-                rate, durations = await run_engine(ws, args, events, round_no, with_metrics)
-                runs[with_metrics].append(rate)
+            for variant in (variants if round_no % 2 == 0 else variants[::-1]):
+                baseline = variant == "baseline"
+                rate, durations = await run_engine(ws, args, events, round_no, variant is True,
+                                                   args.baseline_tree if baseline else None)
+                runs[variant].append(rate)
                 scrapes += durations
-                label = "engine+metrics" if with_metrics else "engine"
+                label = "baseline" if baseline else "engine+metrics" if variant is True else "engine"
                 line += f"  {label} {rate:,.0f}/s (ratio {rate / bare[-1]:.2f})"
             print(line, flush=True)
         a = statistics.median(bare)
@@ -195,6 +206,11 @@ async def main() -> None:
             print(f"c/a = {c / a:.2f} (target >= 0.5)")
             if False in runs:
                 print(f"c/b = {c / b:.2f} (target >= 0.9: metrics cost at most 10 %)")
+        if "baseline" in runs:
+            d = statistics.median(runs["baseline"])
+            print(f"(d) baseline engine ({args.baseline_tree}): {d:,.0f} msg/s, d/a = {d / a:.2f}")
+            if False in runs:
+                print(f"b/d = {b / d:.2f} (this tree against the baseline, same rounds)")
     finally:
         ws.close()
 

@@ -333,6 +333,9 @@ class EngineApp:
         self._writer_busy = False
         if batch.prune and batch.pruned < PRUNE_CHUNK and self._prune is batch.prune:
             self._prune = []  # nothing more to delete (else the next batch takes the next chunk)
+        self._outbox.committed(batch.outbox)
+        if self._pending:  # the writer works on the next batch while this one is published
+            self._flush()
         if self.metrics is not None:
             self.metrics.committed(batch.items)
         for item in batch.items:
@@ -340,7 +343,6 @@ class EngineApp:
                 if isinstance(command, Notice):
                     log.log(logging.WARNING if command.level == "warning" else logging.INFO, "%s: %s",
                             command.site, command.text)
-        self._outbox.committed(batch.outbox)
         for message in batch.messages:
             if message.durable:
                 continue  # published by the outbox, below, in the same order
@@ -360,8 +362,6 @@ class EngineApp:
                 if item.qos > 0 and item.generation == self._generation:
                     mqtt_shell.ack(client, item.mid, item.qos)
         self._outbox.sweep()
-        if self._pending:
-            self._flush()
 
     # -- publishing ------------------------------------------------------------------------
     def _send(self, message: Outbound):
