@@ -256,10 +256,14 @@ class EngineApp:
             self._armed = self.engine.next_deadline()
             self._wake.clear()
             timeout = None if math.isinf(self._armed) else self.clock.real_seconds_until(self._armed)
+            # Not asyncio.wait_for: on Python 3.11 it swallows the task's cancellation when the
+            # event is set in the same loop iteration (a message arriving as the engine stops),
+            # and the stop then waits for this loop forever.
+            woken = asyncio.ensure_future(self._wake.wait())
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+                await asyncio.wait([woken], timeout=timeout)
+            finally:
+                woken.cancel()
             now = self.clock.now()
             if now >= self.engine.next_deadline():
                 self._submit(self.ingest.tick(now))
