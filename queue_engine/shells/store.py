@@ -247,7 +247,8 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed]) -> None:
                 conn.execute(statement, (_rows(rows),))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may have rolled back already (a full disk): keep the real error
+            conn.execute("ROLLBACK")
         raise
 
 
