@@ -353,9 +353,10 @@ def fill(directory: Path) -> None:
 def test_a_full_disk_stops_the_engine_naming_the_disk(broker, tmpfs, tmp_path):
     disk = tmpfs("disk", size="2m")
     engine = EngineProcess(broker, disk / "hallwatch.db", [DEMO_SITE], tmp_path / "engine").start()
-    fill(disk)
-    kiosk = Device(broker.port, "kiosk-1")
+    kiosk = None
     try:
+        fill(disk)
+        kiosk = Device(broker.port, "kiosk-1")
         first = kiosk.send("ticket.request", service="shebao")
         for _ in range(20):
             if engine.proc.poll() is not None:
@@ -376,7 +377,9 @@ def test_a_full_disk_stops_the_engine_naming_the_disk(broker, tmpfs, tmp_path):
         assert kiosk.wait_reply(first)["ok"] is True  # delivered again by the broker, stored now
         assert engine.stop() == 0
     finally:
-        kiosk.close()
+        engine.kill()  # not left running when the test fails
+        if kiosk is not None:
+            kiosk.close()
 
 
 # -- the web views ------------------------------------------------------------------------------------
