@@ -34,6 +34,7 @@ from .shells import mqtt as mqtt_shell
 from .shells.clock import Clock
 from .shells.outbox import Outbox
 from .shells.store import PRUNE_CHUNK, StoreWriter, load_snapshot
+from .shells.storefile import StoreRefused, explain_failure
 from .wire import Topics
 
 if TYPE_CHECKING:
@@ -139,11 +140,13 @@ class EngineApp:
                  ",".join(s.id for s in self.sites), self.broker.describe(), self.db_path,
                  f", clock from {datetime.fromtimestamp(self.clock.now(), timezone.utc).isoformat()} x{self.clock.speed:g}"
                  if self.clock.simulated else "")
-        try:
+        try:  # before the broker: a store that cannot be used stops the engine here
             self.writer.start()
             self.restore()
+        except StoreRefused as exc:
+            raise StoreFailed(str(exc)) from None
         except (sqlite3.Error, OSError) as exc:
-            raise StoreFailed(f"store {self.db_path} cannot be opened: {exc}") from None
+            raise StoreFailed(f"store {self.db_path} cannot be opened: {explain_failure(self.db_path, exc)}") from None
         tasks = [asyncio.create_task(self._session(), name="mqtt"),
                  asyncio.create_task(self._timer(), name="timer"),
                  asyncio.create_task(self._watchdog(), name="watchdog"),
@@ -395,10 +398,14 @@ class EngineApp:
             self._armed = self.engine.next_deadline()
             self._wake.clear()
             timeout = None if math.isinf(self._armed) else self.clock.real_seconds_until(self._armed)
+            # Not asyncio.wait_for: on Python 3.11 it swallows the task's cancellation when the
+            # event is set in the same loop iteration (a message arriving as the engine stops),
+            # and the stop then waits for this loop forever.
+            woken = asyncio.ensure_future(self._wake.wait())
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+                await asyncio.wait([woken], timeout=timeout)
+            finally:
+                woken.cancel()
             self._enter()
             now = self.clock.now()
             if now >= self.engine.next_deadline():
@@ -406,7 +413,11 @@ class EngineApp:
 
     # -- failures --------------------------------------------------------------------------
     def _failure_from_thread(self, exc: BaseException) -> None:
-        self._loop.call_soon_threadsafe(self._fail, StoreFailed(f"store {self.db_path} failed: {exc}"))
+        failure = StoreFailed(f"store {self.db_path}: a commit failed: {explain_failure(self.db_path, exc)}. The "
+                              "engine stopped, as its state in memory is ahead of the store; once the cause is "
+                              "fixed, start it again: it resumes from the last commit, and the broker delivers "
+                              "again what was not stored")
+        self._loop.call_soon_threadsafe(self._fail, failure)
 
     def _fail(self, exc: BaseException) -> None:
         log.critical("%s", exc)

@@ -48,21 +48,16 @@ class ReportError(Exception):
 
 
 def open_store(db: str | Path) -> sqlite3.Connection:
-    """A read-only connection to an engine's store."""
+    """A read-only connection to an engine's store (checked as the engine checks it)."""
+    from ..shells.storefile import StoreRefused, open_read_only
+
     path = Path(db)
     if not path.is_file():
         raise ReportError(f"{path}: no such store (an engine's SQLite file)")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        conn.execute("PRAGMA busy_timeout=5000")
-        present = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
-    except sqlite3.Error as exc:
-        raise ReportError(f"{path}: cannot read the store: {exc}") from None
-    missing = [t for t in REQUIRED_TABLES if t not in present]
-    if missing:
-        conn.close()
-        raise ReportError(f"{path}: not a hallwatch store (no table {', '.join(missing)})")
-    return conn
+        return open_read_only(path, REQUIRED_TABLES)
+    except StoreRefused as exc:
+        raise ReportError(str(exc)) from None
 
 
 def build_report(sites: Iterable[Site], db: str | Path | sqlite3.Connection, site_ids: Iterable[str] | None,

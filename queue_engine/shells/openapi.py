@@ -20,7 +20,7 @@ ERROR_CODES = {
     422: "note_required",
     429: "phone_limit, address_limit (with Retry-After)",
     500: "internal_error",
-    503: "engine_unavailable",
+    503: "engine_unavailable, store_refused",
 }
 
 
@@ -94,7 +94,7 @@ PATHS = {
     "/api/v1/sites/{site}/alerts": _get(
         "本站点告警（state=open 未关闭；all 另含今天已解除的）", _json({"type": "object", "properties": {
             "site": {"type": "string"}, "alerts": {"type": "array", "items": _ref("Alert")}}}, "alerts"),
-        400, 401, 403, 404, params=[SITE, {"name": "state", "in": "query", "required": False,
+        400, 401, 403, 404, 503, params=[SITE, {"name": "state", "in": "query", "required": False,
                                            "schema": {"type": "string", "enum": ["open", "all"]}}],
         security=MANAGER, tag="manager"),
     "/api/v1/sites/{site}/alerts/{alert}/acknowledge": {"post": {
@@ -110,11 +110,11 @@ PATHS = {
     "/api/v1/alerts": _get(
         "全部站点的告警（state=open 未关闭；all 另含今天已解除的）",
         _json({"type": "object", "properties": {"alerts": {"type": "array", "items": _ref("Alert")}}}, "alerts"),
-        400, 401, 403, params=[{"name": "state", "in": "query", "required": False,
+        400, 401, 403, 503, params=[{"name": "state", "in": "query", "required": False,
                                 "schema": {"type": "string", "enum": ["open", "all"]}}],
         security=SUPERVISOR, tag="supervisor"),
     "/api/v1/supervise": _get(
-        "电子监察：各站点概况、今日告警、离线设备、空岗时长排名", _json(_ref("Supervision"), "supervision"), 401, 403,
+        "电子监察：各站点概况、今日告警、离线设备、空岗时长排名", _json(_ref("Supervision"), "supervision"), 401, 403, 503,
         security=SUPERVISOR, tag="supervisor"),
     "/api/v1/supervise/stream": _get(
         "电子监察实时推送（SSE）：queue、window、alert、device（全部站点）", SSE, 401, 403,

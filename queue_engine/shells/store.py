@@ -29,8 +29,6 @@ from ..ingest import Batch, EventRecord, Outbound, Processed
 
 log = logging.getLogger("hallwatch.store")
 
-SCHEMA_VERSION = 1
-
 TICKET_COLUMNS = [f.name for f in fields(Ticket)]
 WINDOW_COLUMNS = [f.name for f in fields(WindowState)]
 
@@ -80,12 +78,15 @@ def alert_from_row(row: dict) -> Alert:
     data["kind"] = AlertKind(data["kind"])
     data["state"] = AlertState(data["state"])
     data["overdue"] = bool(data["overdue"])
+    data["seq"] = data["seq"] or 0  # (alerts of a store from before transitions were numbered)
     data["detail"] = msgspec.json.decode(data["detail"]) if data["detail"] else {}
     return Alert(**data)
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    db.execute("PRAGMA journal_mode=WAL")
+    """The tables of the current schema version: new stores are made from them, and every
+    store is checked against them. A change here is a new version: add its migration in
+    ``storefile.py`` (one function)."""
     db["events"].create({"site": str, "device": str, "event_id": str, "type": str, "received_at": float,
                          "payload": str, "error": str, "reply": str, "digest": str},
                         pk=("site", "device", "event_id"), if_not_exists=True)
@@ -117,8 +118,6 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db["accounting"].create({"site": str, "day": str, "subject_kind": str, "subject": str, "category": str,
                              "seconds": float}, pk=("site", "day", "subject_kind", "subject", "category"),
                             if_not_exists=True)
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
     db["events"].create_index(["received_at"], if_not_exists=True)
     db["tickets"].create_index(["site", "day", "status"], if_not_exists=True)
     db["alerts"].create_index(["site", "state"], if_not_exists=True)
@@ -126,11 +125,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout=5000")
-    db = sqlite_utils.Database(conn)
-    ensure_schema(db)
-    return db
+    """The store at ``path``, for writing: created, migrated or refused (``StoreRefused``,
+    before anything is written) as ``storefile`` decides."""
+    from .storefile import open_for_writing  # it builds on ensure_schema above
+
+    return sqlite_utils.Database(open_for_writing(path))
 
 
 @dataclass
@@ -150,8 +149,11 @@ class Snapshot:
 def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Snapshot:
     """The current state after a restart: the given days' tickets and every ticket not yet
     final (whatever its day, so that it can be expired), every window, and the recent
-    event keys (for deduplication of redelivered messages)."""
-    db = connect(path)
+    event keys (for deduplication of redelivered messages). Read-only: the writer has made
+    or migrated the store."""
+    from .storefile import open_read_only
+
+    db = sqlite_utils.Database(open_read_only(path))
     try:
         day_list = sorted(set(days))
         marks = ",".join("?" for _ in day_list)
@@ -283,7 +285,7 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed], *, outbox: Ite
         conn.execute("COMMIT")
         return pruned
     except BaseException:
-        if conn.in_transaction:  # (SQLite may have rolled back already, e.g. on a full disk)
+        if conn.in_transaction:  # SQLite may have rolled back already (a full disk): keep the real error
             conn.execute("ROLLBACK")
         raise
 

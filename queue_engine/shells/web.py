@@ -36,6 +36,7 @@ from ..core import events as ev
 from ..core.commands import AlertChanged, DeviceChanged
 from . import webviews as views
 from .openapi import openapi_document
+from .storefile import StoreRefused
 
 if TYPE_CHECKING:
     from ..app import EngineApp
@@ -87,6 +88,9 @@ async def api_errors(request: web.Request, handler):
         return await handler(request)
     except ApiError as err:
         return err.response()
+    except StoreRefused as err:  # the store file was replaced by one the engine would not open
+        log.error("%s %s: %s", request.method, request.path, err)
+        return ApiError(503, "store_refused", "存储文件不可用，请联系系统管理员", detail=str(err)).response()
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json" or not request.path.startswith("/api/v1/"):
             raise  # the HTTP shell's own middleware answers JSON for the rest

@@ -17,6 +17,7 @@ from .. import wire
 from ..core.calendar import overlap
 from ..core.model import TicketStatus, WindowPhase
 from .store import ALERT_COLUMNS, alert_from_row
+from .storefile import open_read_only
 
 if TYPE_CHECKING:
     from ..core.alerts import Alert
@@ -123,14 +124,12 @@ def resolved_alerts(db_path: str | Path, halls: Iterable[Hall], since: float, li
     if not path.exists() or not halls:
         return []
     marks = ",".join("?" * len(halls))
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    conn = open_read_only(path, ["alerts"])  # StoreRefused: not a store (the web answers 503)
     try:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
             f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE state = 'resolved' AND until >= ? "
             f"AND site IN ({marks}) ORDER BY until DESC LIMIT ?", (since, *halls, limit)).fetchall()
-    except sqlite3.OperationalError:  # no table yet
-        return []
     finally:
         conn.close()
     return [alert(halls[row["site"]], alert_from_row(dict(row))) for row in rows]
