@@ -30,11 +30,15 @@ system-deps:
 	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
+# Every test starts its own broker, engine and store on free ports, so they run in parallel
+# (TEST_WORKERS processes). pytest exits 5 when it collects no test: make fails on it too.
+TEST_WORKERS ?= 4
+
 test: system-deps $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow"
 
 demo: system-deps $(STAMP)
 	$(PY) -m queue_engine.demo --config examples/demo-site.toml --http-port $(DEMO_PORT)
