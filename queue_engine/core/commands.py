@@ -4,6 +4,7 @@ changes in one transaction; only after it commits do the publishers show anythin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .alerts import Alert
 from .model import Ticket, WindowState
@@ -53,9 +54,24 @@ class AnnounceCall(Command):
     n: int = 1
 
 
+class TicketTransition(StrEnum):
+    """What happened to a ticket: the shells count and show it without guessing."""
+
+    ISSUED = "issued"
+    CALLED = "called"  # to a window (again, for a no-show called back)
+    RECALLED = "recalled"  # announced again by the same window
+    STARTED = "started"
+    FINISHED = "finished"  # with its outcome
+    NO_SHOW = "no_show"
+    TRANSFERRED = "transferred"  # waiting again, for another service or window, at its place
+    EXPIRED = "expired"  # still waiting or called when the day ended
+    RATED = "rated"
+
+
 @_command
 class TicketChanged(Command):
     ticket: Ticket
+    transition: TicketTransition
 
 
 @_command

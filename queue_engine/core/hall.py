@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import events as ev
 from .commands import (AnnounceCall, Command, DeviceChanged, QueueChanged, RatingRecorded, Reply,
-                       TicketChanged, TicketSlip, WindowChanged)
+                       TicketChanged, TicketSlip, TicketTransition, WindowChanged)
 from .errors import ErrorCode, Refused
 from .alerts import Alert
 from .calendar import OfficialCalendar, WorkingCalendar
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
     from ..config import Site
 
 P = WindowPhase
+T = TicketTransition
 
 # The window transition table, in one place: for each panel event, the phases in which it
 # is legal. Outside them the refusal is the phase's default, unless the event names a more
@@ -130,7 +131,8 @@ class Hall:
                 self.windows[window.window] = window
         today = self.local(now).date().isoformat()
         mine = [t for t in tickets if t.site == self.id]
-        commands: list[Command] = [TicketChanged(site=self.id, ticket=t.evolve(status=TicketStatus.EXPIRED))
+        commands: list[Command] = [TicketChanged(site=self.id, ticket=t.evolve(status=TicketStatus.EXPIRED),
+                                                 transition=T.EXPIRED)
                                    for t in mine if t.day != today and t.status not in FINAL_STATUSES]
         self.tickets = {t.no: t for t in mine if t.day == today}
         self.supervisor.restore(alerts=[a for a in alerts if a.site == self.id], alert_seq=alert_seq,
@@ -174,7 +176,8 @@ class Hall:
         commands: list[Command] = []
         for ticket in self.tickets.values():
             if ticket.day != self.day and ticket.status not in FINAL_STATUSES:
-                commands.append(TicketChanged(site=self.id, ticket=ticket.evolve(status=TicketStatus.EXPIRED)))
+                commands.append(TicketChanged(site=self.id, ticket=ticket.evolve(status=TicketStatus.EXPIRED),
+                                              transition=T.EXPIRED))
         self.tickets = {t.no: t for t in self.tickets.values() if t.day == self.day}
         for window_id, window in self.windows.items():
             if window.day != self.day:
@@ -281,7 +284,7 @@ class Hall:
         self._enqueue(ticket)
         slip = TicketSlip(no=no, service=service.code, issued_at=now, ahead=ahead,
                           eta_min=self._eta_min(service.code, ahead))
-        return [TicketChanged(site=self.id, ticket=ticket), QueueChanged(site=self.id),
+        return [TicketChanged(site=self.id, ticket=ticket, transition=T.ISSUED), QueueChanged(site=self.id),
                 Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=slip)]
 
     # -- panel -----------------------------------------------------------------------------
@@ -343,26 +346,27 @@ class Hall:
                                first_called_at=ticket.first_called_at or now)
         self.tickets[ticket.no] = ticket
         window = window.evolve(phase=P.CALLED, ticket=ticket.no, priority_streak=streak)
-        return [TicketChanged(site=self.id, ticket=ticket), self._set_window(window),
+        return [TicketChanged(site=self.id, ticket=ticket, transition=T.CALLED), self._set_window(window),
                 QueueChanged(site=self.id), self._announce(ticket, window_id, now, recall=False),
                 Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
 
     def _recall(self, event: ev.CallRecall, now: float, window_id: str) -> list[Command]:
         ticket = self._current(window_id).evolve(calls=self._current(window_id).calls + 1)
         self.tickets[ticket.no] = ticket
-        return [TicketChanged(site=self.id, ticket=ticket), self._announce(ticket, window_id, now, recall=True),
+        return [TicketChanged(site=self.id, ticket=ticket, transition=T.RECALLED),
+                self._announce(ticket, window_id, now, recall=True),
                 Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
 
     def _skip(self, event: ev.CallSkip, now: float, window_id: str) -> list[Command]:
         ticket = self._current(window_id).evolve(status=TicketStatus.NO_SHOW, finished_at=now)
-        return self._release(event, window_id, ticket)
+        return self._release(event, window_id, ticket, T.NO_SHOW)
 
     def _start(self, event: ev.ServiceStart, now: float, window_id: str) -> list[Command]:
         ticket = self._current(window_id).evolve(status=TicketStatus.SERVING, started_at=now,
                                                  staff=self.windows[window_id].staff)
         self.tickets[ticket.no] = ticket
         window = self.windows[window_id].evolve(phase=P.SERVING)
-        return [TicketChanged(site=self.id, ticket=ticket), self._set_window(window),
+        return [TicketChanged(site=self.id, ticket=ticket, transition=T.STARTED), self._set_window(window),
                 Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
 
     def _finish(self, event: ev.ServiceFinish, now: float, window_id: str) -> list[Command]:
@@ -371,7 +375,7 @@ class Hall:
         window = self.windows[window_id]
         self.windows[window_id] = window.evolve(served_today=window.served_today + 1,
                                                 last_served_ticket=ticket.no, last_served_staff=window.staff)
-        return self._release(event, window_id, ticket)
+        return self._release(event, window_id, ticket, T.FINISHED)
 
     def _transfer(self, event: ev.TicketTransfer, now: float, window_id: str) -> list[Command]:
         current = self._current(window_id)
@@ -392,7 +396,7 @@ class Hall:
             raise Refused(ErrorCode.BAD_REQUEST, "转移目标与当前业务相同")
         ticket = current.evolve(status=TicketStatus.WAITING, service=service, directed_window=event.to_window,
                                 transfers=current.transfers + 1, started_at=None, called_at=None)
-        commands = self._release(event, window_id, ticket)
+        commands = self._release(event, window_id, ticket, T.TRANSFERRED)
         self._enqueue(ticket)
         return commands
 
@@ -404,11 +408,13 @@ class Hall:
         previous = self._service_time[ticket.service]
         self._service_time[ticket.service] = (1 - alpha) * previous + alpha * (ticket.finished_at - ticket.started_at)
 
-    def _release(self, event: ev.Event, window_id: str, ticket: Ticket) -> list[Command]:
+    def _release(self, event: ev.Event, window_id: str, ticket: Ticket, transition: TicketTransition
+                 ) -> list[Command]:
         """The window is done with its current ticket (finished, no-show or transferred)."""
         self.tickets[ticket.no] = ticket
         window = self.windows[window_id].evolve(phase=P.IDLE, ticket=None)
-        return [TicketChanged(site=self.id, ticket=ticket), self._set_window(window), QueueChanged(site=self.id),
+        return [TicketChanged(site=self.id, ticket=ticket, transition=transition), self._set_window(window),
+                QueueChanged(site=self.id),
                 Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
 
     # -- camera, pad, liveness ---------------------------------------------------------------
@@ -437,7 +443,7 @@ class Hall:
             raise Refused(ErrorCode.ALREADY_RATED, number)
         ticket = ticket.evolve(rating=event.score)
         self.tickets[number] = ticket
-        return [TicketChanged(site=self.id, ticket=ticket),
+        return [TicketChanged(site=self.id, ticket=ticket, transition=T.RATED),
                 RatingRecorded(site=self.id, window=event.window, device=event.device, score=event.score,
                                at=now, ticket=number, staff=ticket.staff),
                 *self.supervisor.rating(ticket=number, window=event.window, staff=ticket.staff,

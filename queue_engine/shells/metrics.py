@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from ..core.commands import AlertChanged, RatingRecorded, TicketChanged
+from ..core.commands import AlertChanged, RatingRecorded, TicketChanged, TicketTransition
 from ..core.events import Outcome
 from ..core.model import TicketStatus, WindowPhase
 
@@ -46,10 +46,7 @@ WINDOW_STATES = ("open", "paused", "unstaffed", "closed")
 ALERT_STATES = ("firing", "acknowledged")
 
 _WAITING = TicketStatus.WAITING
-_CALLED = TicketStatus.CALLED
-_DONE = TicketStatus.DONE
-_NO_SHOW = TicketStatus.NO_SHOW
-_EXPIRED = TicketStatus.EXPIRED
+T = TicketTransition
 
 # Keys of the per-batch aggregate: which counter a (key, *labels) tuple moves.
 _ISSUED, _CALLED_K, _SERVED, _NO_SHOW_K, _TRANSFERRED, _EXPIRED_K, _RATED, _ALERTED = range(8)
@@ -259,14 +256,11 @@ class EngineMetrics:
         self.commit_seconds.observe(seconds)
 
     def committed(self, batch: Iterable[Processed]) -> None:
-        """Count what a committed batch did. A ticket's transition is read from its new
-        state and the moment of the event that changed it (``Processed.at``, the ``now``
-        the core was given): a call sets ``called_at`` to that moment, a recall does not."""
+        """Count what a committed batch did, from the transitions the core names."""
         counts: dict[tuple, int] = {}
         waits: list[tuple[str, str, float]] = []
         services: list[tuple[str, str, float]] = []
         for item in batch:
-            at = item.at
             rejection = item.rejection
             if rejection is not None:
                 key = (_REJECTED, rejection.site or "", rejection.code)
@@ -281,37 +275,25 @@ class EngineMetrics:
                 kind = type(command)
                 if kind is TicketChanged:
                     t = command.ticket
-                    status = t.status
-                    if status is _WAITING:
-                        if t.transfers:
-                            if t.called_at is None and t.calls:
-                                key = (_TRANSFERRED, t.site, t.service, t.window or "")
-                            else:
-                                continue
-                        elif t.issued_at == at and not t.calls:
-                            key = (_ISSUED, t.site, t.service)
-                        else:
-                            continue
-                    elif status is _CALLED:
-                        if t.called_at != at:
-                            continue  # a recall
+                    transition = command.transition
+                    if transition is T.ISSUED:
+                        key = (_ISSUED, t.site, t.service)
+                    elif transition is T.CALLED:
                         key = (_CALLED_K, t.site, t.service, t.window or "")
-                        if t.first_called_at == at:
-                            waits.append((t.site, t.service, at - t.issued_at))
-                    elif status is _DONE:
-                        if t.finished_at != at or t.rating is not None:
-                            continue  # a rating of a visit already counted
+                        if t.first_called_at == t.called_at:
+                            waits.append((t.site, t.service, t.called_at - t.issued_at))
+                    elif transition is T.FINISHED:
                         key = (_SERVED, t.site, t.service, t.window or "", _value(t.outcome))
                         if t.started_at is not None:
-                            services.append((t.site, t.service, at - t.started_at))
-                    elif status is _NO_SHOW:
-                        if t.finished_at != at:
-                            continue
+                            services.append((t.site, t.service, t.finished_at - t.started_at))
+                    elif transition is T.NO_SHOW:
                         key = (_NO_SHOW_K, t.site, t.service, t.window or "")
-                    elif status is _EXPIRED:
+                    elif transition is T.TRANSFERRED:
+                        key = (_TRANSFERRED, t.site, t.service, t.window or "")
+                    elif transition is T.EXPIRED:
                         key = (_EXPIRED_K, t.site, t.service)
                     else:
-                        continue
+                        continue  # recalled, started, rated (a rating is counted as RatingRecorded)
                 elif kind is RatingRecorded:
                     key = (_RATED, command.site, command.window, str(command.score))
                 elif kind is AlertChanged:
