@@ -124,11 +124,12 @@ class FaultDrill:
     def kill_dead_device(self) -> float:
         return self.farm.kill(self.dead)
 
-    def alerts(self, since: float = 0.0) -> list[tuple[float, dict]]:
-        """Every alert message the watcher received (at or after ``since``), with its arrival time."""
+    def alerts(self, since: float = 0.0) -> list[tuple[float, str, dict]]:
+        """Every alert message the watcher received (at or after ``since``): its arrival time,
+        the site of its topic, its body."""
         with self.watcher._cond:
             messages = list(self.watcher.messages)
-        return [(at + self._wall, json.loads(payload)) for topic, payload, _, at in messages
+        return [(at + self._wall, topic.split("/")[1], json.loads(payload)) for topic, payload, _, at in messages
                 if topic.endswith("/alerts") and at + self._wall >= since]
 
     def calls(self) -> list[tuple[str, dict]]:
@@ -140,7 +141,7 @@ class FaultDrill:
     def wait_alert(self, predicate, until: float) -> float | None:
         """When the first alert satisfying ``predicate(body)`` arrived; None if none by ``until``."""
         while True:
-            hits = [at for at, body in self.alerts() if predicate(body)]
+            hits = [at for at, _, body in self.alerts() if predicate(body)]
             if hits:
                 return min(hits)
             if time.time() > until:
@@ -179,7 +180,7 @@ def false_device_alerts(drill: FaultDrill) -> list[str]:
     living = drill.device_ids - set(drill.farm.killed)
     with drill.store() as db:
         stored = {(r["id"], r["kind"], r["device"]) for r in db.execute("select id, kind, device from alerts")}
-    received = {(b["id"], b["kind"], b["device"]) for _, b in drill.alerts()}
+    received = {(b.get("id"), b.get("kind"), b.get("device")) for _, _, b in drill.alerts()}
     false = sorted({a for a in stored | received if a[1] in DEVICE_ALERTS and a[2] in living})
     if not false:
         return []
@@ -209,11 +210,11 @@ def undelivered_transitions(drill: FaultDrill) -> list[tuple]:
     """Alert transitions of the store's alert_log that the watcher has not received, by
     (site, seq) where the log has seq, else by (site, alert, state)."""
     rows, has_seq = _alert_log(drill)
-    received = [b for _, b in drill.alerts()]
+    received = drill.alerts()
     if has_seq:
-        got = {(b["site"], b.get("seq")) for b in received}
+        got = {(site, b.get("seq")) for _, site, b in received}
         return sorted({(r["site"], r["seq"]) for r in rows} - got)
-    got = {(b["site"], b["id"], b["state"]) for b in received}
+    got = {(site, b.get("id"), b.get("state")) for _, site, b in received}
     return sorted({(r["site"], r["alert_id"], r["state"]) for r in rows} - got)
 
 
@@ -221,10 +222,10 @@ def alert_delivery(drill: FaultDrill) -> list[str]:
     """Every transition the engine decided (its alert_log) reached the subscriber: duplicates
     allowed, gaps not; each site's seq counts 1, 2, 3 ..."""
     rows, has_seq = _alert_log(drill)
-    received = [b for _, b in drill.alerts()]
+    received = [b for _, _, b in drill.alerts()]
     problems = []
     pairs = {(r["site"], r["alert_id"], r["state"]) for r in rows}
-    lost = pairs - {(b["site"], b["id"], b["state"]) for b in received}
+    lost = pairs - {(site, b.get("id"), b.get("state")) for _, site, b in drill.alerts()}
     if lost:
         problems.append(f"{len(lost)} of {len(pairs)} alert transitions in the store never reached the "
                         f"subscriber, e.g. {sorted(lost)[:3]}")
@@ -311,11 +312,11 @@ def request_problems(drill: FaultDrill, stats: FarmStats) -> list[str]:
 
 def it_alerts(drill: FaultDrill, since: float) -> list[dict]:
     """Infrastructure alerts (audience "it") received since ``since``, firing."""
-    return [b for _, b in drill.alerts(since) if b.get("audience") == "it" and b.get("state") == "firing"]
+    return [b for _, _, b in drill.alerts(since) if b.get("audience") == "it" and b.get("state") == "firing"]
 
 
 def received_kinds(drill: FaultDrill, since: float = 0.0) -> dict[str, int]:
     kinds: dict[str, int] = defaultdict(int)
-    for _, body in drill.alerts(since):
-        kinds[f"{body['kind']}:{body['state']}"] += 1
+    for _, _, body in drill.alerts(since):
+        kinds[f"{body.get('kind')}:{body.get('state')}"] += 1
     return dict(kinds)

@@ -81,10 +81,11 @@ def run_fault(drill: FaultDrill, fault, *, it_alert: bool, devices_reconnect: bo
                              f"{drill.engine.log_text()[-3000:]}"
     grace, silence = drill.liveness_allowance(drill.dead)
     due = back + grace + silence + SLACK_S
-    dead_at = drill.wait_alert(lambda b: b["device"] == drill.dead and b["kind"] == "device_offline"
-                               and b["state"] == "firing", until=due)
-    # A false alert would be due by the same time as the dead camera's: watch until then.
-    watch_until = min(due, max(dead_at or due, back + grace + silence) + 2.0)
+    dead_at = drill.wait_alert(lambda b: b.get("device") == drill.dead and b.get("kind") == "device_offline"
+                               and b.get("state") == "firing", until=due)
+    # A false alert would be due by the end of the settling, a heartbeat timeout and the grace
+    # after the engine's return: watch until then, and at least until the dead camera's alert.
+    watch_until = min(due, max(dead_at or due, back + SETTLE_S + silence + grace + 2.0))
     time.sleep(max(0.0, watch_until - time.time()))
     stats = drill.finish()
 
