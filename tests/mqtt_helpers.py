@@ -16,15 +16,24 @@ ROOT = "hallwatch"
 
 
 def _client(client_id: str, port: int, *, clean: bool = True, will: tuple[str, bytes] | None = None,
-            auth: tuple[str, str] | None = None) -> paho.Client:
+            auth: tuple[str, str] | None = None, on_connect=None) -> paho.Client:
+    """A connected client whose network loop runs in a thread; it reconnects by itself within
+    about 2 s of the broker's return. ``on_connect(flags)`` runs at each connection."""
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
                          protocol=paho.MQTTv311)
     if auth:
         client.username_pw_set(*auth)
     if will:
         client.will_set(will[0], will[1], qos=1, retain=True)
+    client.reconnect_delay_set(min_delay=1, max_delay=2)
     connected = threading.Event()
-    client.on_connect = lambda *a: connected.set()
+
+    def connected_now(_client, _userdata, flags, *_rest):
+        connected.set()
+        if on_connect is not None:
+            on_connect(flags)
+
+    client.on_connect = connected_now
     client.connect("127.0.0.1", port, keepalive=30)
     client.loop_start()
     if not connected.wait(10):
@@ -33,19 +42,29 @@ def _client(client_id: str, port: int, *, clean: bool = True, will: tuple[str, b
 
 
 class Listener:
-    """Subscribes to topic filters and keeps every message, in order of arrival."""
+    """Subscribes to topic filters and keeps every message, in order of arrival (with the
+    ``time.monotonic()`` of its arrival). A persistent listener (``clean=False``) subscribes
+    again if the broker comes back without its session."""
 
     def __init__(self, port: int, *filters: str, client_id: str | None = None, auth: tuple[str, str] | None = None,
                  clean: bool = True):
         self.messages: list[tuple[str, bytes, bool, float]] = []
         self._cond = threading.Condition()
-        self.client = _client(client_id or f"listener-{id(self)}", port, auth=auth, clean=clean)
+        self._filters = [(f, 1) for f in filters]
+        self._subscribed = False  # (the first subscription is made below, once connected)
+        self.client = _client(client_id or f"listener-{id(self)}", port, auth=auth, clean=clean,
+                              on_connect=None if clean else self._resubscribe)
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.subscribe([(f, 1) for f in filters])
+        self.client.subscribe(self._filters)
         if not subscribed.wait(10):
             raise RuntimeError("subscription not acknowledged")
+        self._subscribed = True
+
+    def _resubscribe(self, flags) -> None:
+        if self._subscribed and not flags.session_present:
+            self.client.subscribe(self._filters)
 
     def _on_message(self, client, userdata, message):
         with self._cond:

@@ -141,7 +141,7 @@ class Device:
     ``await device.start()`` ... ``await device.close()``."""
 
     def __init__(self, settings: DeviceSettings, *, subscriptions: Iterable[str] = (),
-                 on_message: MessageHandler | None = None):
+                 on_message: MessageHandler | None = None, on_connect: Callable[[], None] | None = None):
         self.settings = settings
         self.topics = Topics(settings.root)
         t = self.topics
@@ -151,6 +151,7 @@ class Device:
         self.reply_topic = t.reply(settings.site, settings.device_id)
         self.subscriptions = list(subscriptions)
         self.on_message = on_message
+        self.on_connect = on_connect  # called at each connection, once the status is sent
         self.connected = asyncio.Event()
         self.connections = 0  # successful connections so far (1 + reconnects)
         self.heartbeats_sent = 0
@@ -265,6 +266,8 @@ class Device:
         await client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
         self._client = client
         self.connections += 1
+        if self.on_connect is not None:
+            self.on_connect()
         if self.connections > 1:
             log.info("%s: reconnected", self.settings.device_id)
         self.connected.set()
@@ -376,13 +379,14 @@ class Device:
         return event_id
 
     async def request(self, type_: str, *, timeout: float | None = None, attempts: int | None = None,
-                      **fields: Any) -> dict:
+                      event_id: str | None = None, **fields: Any) -> dict:
         """Send an event and return its reply (``ok`` true or false). Each attempt that gets
         no reply within ``timeout`` sends the same bytes again, same id; raises NoReply after
-        ``attempts`` sends."""
+        ``attempts`` sends. ``event_id``: one from ``new_event_id()``, for a caller that
+        records the request before it is answered."""
         timeout = timeout or self.settings.reply_timeout
         attempts = attempts or self.settings.attempts
-        event_id = self.new_event_id()
+        event_id = event_id or self.new_event_id()
         payload = event(event_id, type_, device_time(), **fields)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending[event_id] = future
