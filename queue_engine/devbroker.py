@@ -3,6 +3,7 @@ settings (broker_config/conf.d) plus a loopback listener on a port of its own.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -47,7 +48,12 @@ def start(workdir: Path, port: int | None = None, extra: str = "", log: Path | N
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {workdir}/\n"
+    # Started as root, Mosquitto drops to the `mosquitto` user, which may not write into this
+    # (private, temporary) folder: it would then keep neither its persistence (retained
+    # messages, persistent sessions and what is queued for them) across a restart nor its log.
+    # This broker listens on loopback only; it stays the user that started it.
+    as_root = "user root\n" if os.geteuid() == 0 else ""
+    conf.write_text(f"{as_root}listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {workdir}/\n"
                     + (f"log_dest file {log}\n" if log else "") + f"{extra}\ninclude_dir {CONF_D}\n")
     proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT)

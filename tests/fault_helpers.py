@@ -6,7 +6,6 @@ problems it found, with their numbers. Used by tests/test_faults.py and bench/fa
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import time
@@ -25,13 +24,9 @@ WINDOW_ALERTS = frozenset({"window_unstaffed", "window_not_opened", "pause_overr
 WATCHED = ("hallwatch/+/alerts", "hallwatch/+/board/call")
 # [supervision] keys the engine under test may not know yet (the site file refuses unknown
 # keys): written only where queue_engine.config has them, so the same drill measures the
-# engine before and after it learns them.
+# engine before and after it learns them. (The broker keeps its persistence across restarts
+# even when the tests run as root: queue_engine.devbroker.)
 NEWER_KEYS = frozenset({"settle_s", "broker_alert_after_s", "stall_alert_after_s"})
-# Started as root, Mosquitto runs as the user "mosquitto", which cannot write into a test's
-# temporary directory: it would keep neither its persistence (retained statuses, persistent
-# sessions and their queued messages) across a restart nor its log. A drill's broker must
-# restart as a hall's does, so it stays root.
-BROKER_AS_ROOT = "user root" if os.geteuid() == 0 else ""
 
 
 @dataclass(frozen=True)
@@ -76,7 +71,7 @@ class FaultDrill:
 
     def start(self, online_timeout: float = 120.0) -> FaultDrill:
         self.write_configs()
-        self.broker = Broker(self.workdir / "broker", extra=BROKER_AS_ROOT).start()
+        self.broker = Broker(self.workdir / "broker").start()
         self._wall = time.time() - time.monotonic()
         # Subscribed before the engine starts, so it sees every alert transition from the first.
         self.watcher = Listener(self.broker.port, *WATCHED, client_id="fault-watch", clean=False)
