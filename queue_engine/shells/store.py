@@ -299,19 +299,19 @@ class CommitStats:
 
 
 class StoreWriter:
-    """The one writer. ``submit(batch)`` from the event loop commits the batch in one
-    transaction; ``on_commit(batch)`` is called from the writer thread after each commit
-    (the caller hops back to its loop). The caller decides the batches: it hands over the
-    next one when the last has committed, so what arrives meanwhile is committed together
-    (group commit). On a failed commit ``on_failure(exc)`` is called and the writer stops:
+    """The one writer. ``submit(batch)`` from the event loop; the batches queued while a
+    transaction runs are committed together in the next one (group commit), and
+    ``on_commit(batch)`` is called for each, in order, from the writer thread after its commit
+    (the caller hops back to its loop). On a failed commit ``on_failure(exc)`` is called and the writer stops:
     the in-memory state is then ahead of the disk, and only a restart from the store is safe."""
 
     _STOP = object()
 
     def __init__(self, path: str | Path, *, on_commit: Callable[[Batch], None],
                  on_failure: Callable[[BaseException], None], synchronous: str = "FULL",
-                 observe: Callable[[int, float], None] | None = None):
+                 observe: Callable[[int, float], None] | None = None, max_merge: int = 20):
         self.path = str(path)
+        self._max_merge = max_merge
         self._on_commit = on_commit
         self._on_failure = on_failure
         self._synchronous = synchronous
@@ -350,25 +350,48 @@ class StoreWriter:
             self._ready.set()
             return
         self._ready.set()
-        while True:
-            batch = self._queue.get()
-            if batch is self._STOP:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is self._STOP:
                 break
+            batches = [first]  # what queued up meanwhile is committed with it (group commit)
+            while len(batches) < self._max_merge:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is self._STOP:
+                    stopping = True
+                    break
+                batches.append(more)
+            merged = batches[0] if len(batches) == 1 else _merge(batches)
+            size = len(merged.items)
             started = time.perf_counter()
             try:
-                batch.pruned = write_batch(conn, batch.items, outbox=batch.outbox, delivered=batch.delivered,
-                                           prune=batch.prune)
+                pruned = write_batch(conn, merged.items, outbox=merged.outbox, delivered=merged.delivered,
+                                     prune=merged.prune)
             except BaseException as exc:
-                log.critical("commit of %d events to %s failed: %s", len(batch.items), self.path, exc)
+                log.critical("commit of %d events to %s failed: %s", size, self.path, exc)
                 self._error = exc
                 self._on_failure(exc)
                 break
+            for batch in batches:
+                batch.pruned = pruned if batch.prune else 0
             elapsed = time.perf_counter() - started
             self.stats.batches += 1
-            self.stats.items += len(batch.items)
-            self.stats.last_batch = len(batch.items)
+            self.stats.items += size
+            self.stats.last_batch = size
             self.stats.last_seconds = elapsed
             if self._observe is not None:
-                self._observe(len(batch.items), elapsed)
-            self._on_commit(batch)
+                self._observe(size, elapsed)
+            for batch in batches:
+                self._on_commit(batch)
         conn.close()
+
+
+def _merge(batches: list[Batch]) -> Batch:
+    """Several batches in one transaction: their items, outbox rows and deletions in order."""
+    return Batch([item for b in batches for item in b.items], outbox=[row for b in batches for row in b.outbox],
+                 delivered=[n for b in batches for n in b.delivered],
+                 prune=next((b.prune for b in batches if b.prune), []))
