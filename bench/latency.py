@@ -5,7 +5,10 @@ While a self-service terminal streams 1,000 ticket requests a second (QoS 1):
   - panel: ``call.next`` published -> the ``board/call`` message received by a board.
 Reports p50, p90, p99 and max of each (target: p99 <= 20 ms).
 
-    .venv/bin/python bench/latency.py [--samples 500] [--load 1000]
+With ``--baseline-tree DIR`` another checkout's engine is measured too, run by run
+alternating with this tree's (``--rounds`` runs of ``--samples`` each).
+
+    .venv/bin/python bench/latency.py [--samples 500] [--load 1000] [--rounds 1] [--baseline-tree DIR]
 """
 
 from __future__ import annotations
@@ -97,27 +100,24 @@ def report(name: str, samples: list[float]) -> str:
             f"p99 {percentile(samples, 99):6.2f} ms  max {max(samples):6.2f} ms  (n={len(samples)})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=500)
-    parser.add_argument("--load", type=int, default=1000, help="background events per second")
-    args = parser.parse_args()
-
-    ws = Workspace()
+def measure(ws: Workspace, args, tree: Path | None, tag: str) -> tuple[list[float], list[float], int]:
+    """One engine (this tree's, or ``tree``'s) on a fresh store: the samples under load."""
     stop = threading.Event()
     sent: list[int] = []
+    ws.start_engine(db_name=f"latency-{tag}.db", client_id=f"hallwatch-latency-{tag}",
+                    **({"tree": tree} if tree else {}))
+    clients = []
     try:
-        ws.start_broker()
-        ws.start_engine()
         kiosk = connect(ws.port, "kiosk-1")
         panel = connect(ws.port, "panel-w02")
-        board = connect(ws.port, "board-1")
+        board = connect(ws.port, f"board-{tag}")
+        clients = [kiosk, panel, board]
         kiosk_replies = Waiter(kiosk, "hallwatch/demo/dev/kiosk-1/reply", lambda b: b["re"])
         panel_replies = Waiter(panel, "hallwatch/demo/dev/panel-w02/reply", lambda b: b["re"])
         calls = Waiter(board, "hallwatch/demo/board/call", lambda b: b["ticket"])
         panel_topic = "hallwatch/demo/dev/panel-w02/event"
-        request(panel, panel_topic, {"v": 1, "id": "login", "type": "staff.login", "staff": "s001"},
-                panel_replies, "login")
+        request(panel, panel_topic, {"v": 1, "id": f"login-{tag}", "type": "staff.login", "staff": "s001"},
+                panel_replies, f"login-{tag}")
 
         loader = threading.Thread(target=background_load, args=(ws.port, args.load, stop, sent))
         loader.start()
@@ -126,24 +126,55 @@ def main() -> None:
         kiosk_rtt, call_rtt = [], []
         for i in range(args.samples):
             kiosk_rtt.append(request(kiosk, "hallwatch/demo/dev/kiosk-1/event",
-                                     {"v": 1, "id": f"k{i}", "type": "ticket.request", "service": "shebao"},
-                                     kiosk_replies, f"k{i}"))
+                                     {"v": 1, "id": f"k{i}-{tag}", "type": "ticket.request", "service": "shebao"},
+                                     kiosk_replies, f"k{i}-{tag}"))
             t0 = time.perf_counter()
-            panel.publish(panel_topic, json.dumps({"v": 1, "id": f"c{i}", "type": "call.next"}), qos=1)
-            panel_replies.wait(f"c{i}")
-            called = panel_replies.bodies[f"c{i}"]["ticket"]  # the ticket the board will show
+            panel.publish(panel_topic, json.dumps({"v": 1, "id": f"c{i}-{tag}", "type": "call.next"}), qos=1)
+            panel_replies.wait(f"c{i}-{tag}")
+            called = panel_replies.bodies[f"c{i}-{tag}"]["ticket"]  # the ticket the board will show
             call_rtt.append((calls.wait(called) - t0) * 1000.0)
-            request(panel, panel_topic, {"v": 1, "id": f"s{i}", "type": "call.skip"}, panel_replies, f"s{i}")
+            request(panel, panel_topic, {"v": 1, "id": f"s{i}-{tag}", "type": "call.skip"}, panel_replies,
+                    f"s{i}-{tag}")
             time.sleep(0.01)
         stop.set()
         loader.join()
-        print(f"background load: {args.load} ticket requests/s ({sent[0]:,} sent during the run)")
-        print(report("kiosk ticket.request -> reply", kiosk_rtt))
-        print(report("panel call.next -> board/call", call_rtt))
-        worst = max(percentile(kiosk_rtt, 99), percentile(call_rtt, 99))
-        print(f"worst p99 {worst:.2f} ms (target <= 20 ms)")
+        return kiosk_rtt, call_rtt, sent[0]
     finally:
         stop.set()
+        for client in clients:
+            client.loop_stop()
+            client.disconnect()
+        ws.stop_engine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=500, help="samples per engine run")
+    parser.add_argument("--load", type=int, default=1000, help="background events per second")
+    parser.add_argument("--rounds", type=int, default=1, help="engine runs (of --samples each) per tree")
+    parser.add_argument("--baseline-tree", type=Path, default=None,
+                        help="another checkout whose engine is measured too, alternating run by run with this one")
+    args = parser.parse_args()
+
+    ws = Workspace()
+    trees: list[Path | None] = [None] + ([args.baseline_tree] if args.baseline_tree else [])
+    results = {tree: ([], [], 0) for tree in trees}
+    try:
+        ws.start_broker()
+        for round_no in range(args.rounds):
+            for n, tree in enumerate(trees if round_no % 2 == 0 else trees[::-1]):
+                kiosk, call, sent = measure(ws, args, tree, f"r{round_no}t{trees.index(tree)}")
+                before = results[tree]
+                results[tree] = (before[0] + kiosk, before[1] + call, before[2] + sent)
+        for tree in trees:
+            kiosk_rtt, call_rtt, sent = results[tree]
+            print(f"{'this tree' if tree is None else f'baseline {tree}'}: background load {args.load} ticket "
+                  f"requests/s ({sent:,} sent during the runs)")
+            print(report("kiosk ticket.request -> reply", kiosk_rtt))
+            print(report("panel call.next -> board/call", call_rtt))
+            worst = max(percentile(kiosk_rtt, 99), percentile(call_rtt, 99))
+            print(f"worst p99 {worst:.2f} ms (target <= 20 ms)")
+    finally:
         ws.close()
 
 
