@@ -34,17 +34,36 @@ class Workspace:
     def start_broker(self) -> None:
         self.broker, self.port = devbroker.start(self.dir, self.port)
 
-    def start_engine(self, *extra: str, db_name: str = "bench.db", client_id: str = "hallwatch-bench-engine",
-                     tree: Path = ROOT) -> None:
+    def start_engine(
+        self, *extra: str, db_name: str = "bench.db", client_id: str = "hallwatch-bench-engine", tree: Path = ROOT
+    ) -> None:
         """The engine of this source tree, or of ``tree`` (another checkout, e.g. the
         baseline a change is compared with, alternating in one run)."""
         log_path = self.dir / "engine.log"
         log = open(log_path, "w")
         self.engine = subprocess.Popen(
-            [sys.executable, "-m", "queue_engine.cli", "engine", "--config", str(DEMO_SITE),
-             "--broker", f"mqtt://127.0.0.1:{self.port}", "--db", str(self.dir / db_name),
-             "--start-at", WORKDAY_9AM, "--client-id", client_id, *extra],
-            stdout=log, stderr=subprocess.STDOUT, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
+            [
+                sys.executable,
+                "-m",
+                "queue_engine.cli",
+                "engine",
+                "--config",
+                str(DEMO_SITE),
+                "--broker",
+                f"mqtt://127.0.0.1:{self.port}",
+                "--db",
+                str(self.dir / db_name),
+                "--start-at",
+                WORKDAY_9AM,
+                "--client-id",
+                client_id,
+                *extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+        )
         deadline = time.monotonic() + 20
         while "ready: subscribed" not in log_path.read_text():
             if self.engine.poll() is not None or time.monotonic() > deadline:
@@ -66,15 +85,22 @@ class Workspace:
 
 
 def ticket_request_lines(device: str, count: int, services=("shebao", "budongchan", "yibao", "huji")) -> bytes:
-    return b"".join(json.dumps({"v": 1, "id": f"{device}-{n}", "type": "ticket.request",
-                                "service": services[n % len(services)]}, separators=(",", ":")).encode() + b"\n"
-                    for n in range(count))
+    return b"".join(
+        json.dumps(
+            {"v": 1, "id": f"{device}-{n}", "type": "ticket.request", "service": services[n % len(services)]},
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+        for n in range(count)
+    )
 
 
 def fast_publish(port: int, topic: str, lines: bytes, client_id: str, qos: int = 1) -> subprocess.Popen:
     """Start ``mosquitto_pub -l``; returns the process (stdin already written and closed)."""
-    proc = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", str(qos), "-l",
-                             "-t", topic, "-i", client_id], stdin=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", str(qos), "-l", "-t", topic, "-i", client_id],
+        stdin=subprocess.PIPE,
+    )
     proc.stdin.write(lines)
     proc.stdin.close()
     return proc

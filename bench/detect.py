@@ -77,8 +77,10 @@ class Arrivals:
 
 def bench_config(path: Path) -> None:
     text = DEMO_SITE.read_text(encoding="utf-8")
-    text = text.replace('id = "cam-w05"\nkind = "camera"\nwindow = "w05"\n',
-                        'id = "cam-w05"\nkind = "camera"\nwindow = "w05"\nheartbeat_s = 1\n')
+    text = text.replace(
+        'id = "cam-w05"\nkind = "camera"\nwindow = "w05"\n',
+        'id = "cam-w05"\nkind = "camera"\nwindow = "w05"\nheartbeat_s = 1\n',
+    )
     text += f"\n[supervision]\nunstaffed_grace_min = {GRACE_S / 60}\nclear_after_s = 1\n"
     path.write_text(text, encoding="utf-8")
 
@@ -93,8 +95,11 @@ def part1(samples: int) -> dict[str, list[float]]:
         start_engine(ws, ["--config", str(config)])
         watch = Arrivals(ws.port, "hallwatch/demo/alerts", "hallwatch/demo/dev/+/status")
         panel = client(ws.port, "panel-w05")
-        panel.publish("hallwatch/demo/dev/panel-w05/event",
-                      json.dumps({"v": 1, "id": "login", "type": "staff.login", "staff": "s005"}), qos=1)
+        panel.publish(
+            "hallwatch/demo/dev/panel-w05/event",
+            json.dumps({"v": 1, "id": "login", "type": "staff.login", "staff": "s005"}),
+            qos=1,
+        )
         for n in range(samples):
             # Last Will: a camera dies without disconnecting.
             status = "hallwatch/demo/dev/cam-w04/status"
@@ -104,44 +109,79 @@ def part1(samples: int) -> dict[str, list[float]]:
             dropped_at = time.time()
             cam._sock.close()  # the connection drops: the broker publishes the Last Will
             cam.loop_stop()
-            will_at, _ = watch.wait(lambda t, b, d=dropped_at: t == status and b.get("reason") == "lost"
-                                    and _arrived_after(watch, b, d))
-            alert_at, _ = watch.wait(lambda t, b, w=will_at: t.endswith("/alerts") and b["device"] == "cam-w04"
-                                     and b["kind"] == "device_offline" and b["state"] == "firing" and
-                                     _arrived_after(watch, b, w))
+            will_at, _ = watch.wait(
+                lambda t, b, d=dropped_at, s=status: (
+                    t == s and b.get("reason") == "lost" and _arrived_after(watch, b, d)
+                )
+            )
+            alert_at, _ = watch.wait(
+                lambda t, b, w=will_at: (
+                    t.endswith("/alerts")
+                    and b["device"] == "cam-w04"
+                    and b["kind"] == "device_offline"
+                    and b["state"] == "firing"
+                    and _arrived_after(watch, b, w)
+                )
+            )
             delays["Last Will"].append(alert_at - will_at)
 
             # Heartbeat silence: cam-w05 heartbeats every 1 s, then stops (timeout 3 s).
             cam5 = client(ws.port, f"cam-w05-{n}")
-            cam5.publish("hallwatch/demo/dev/cam-w05/status",
-                         '{"v":1,"state":"online","kind":"camera","window":"w05"}', qos=1, retain=True)
+            cam5.publish(
+                "hallwatch/demo/dev/cam-w05/status",
+                '{"v":1,"state":"online","kind":"camera","window":"w05"}',
+                qos=1,
+                retain=True,
+            )
             for seq in range(3):
                 cam5.publish("hallwatch/demo/dev/cam-w05/heartbeat", json.dumps({"v": 1, "seq": seq}))
                 last_hb = time.time()
                 time.sleep(1.0)
             cam5.publish("hallwatch/demo/dev/cam-w05/heartbeat", json.dumps({"v": 1, "seq": 99}))
             last_hb = time.time()
-            alert_at, _ = watch.wait(lambda t, b, h=last_hb: t.endswith("/alerts") and b["device"] == "cam-w05"
-                                     and b["kind"] == "device_offline" and b["state"] == "firing"
-                                     and _arrived_after(watch, b, h))
+            alert_at, _ = watch.wait(
+                lambda t, b, h=last_hb: (
+                    t.endswith("/alerts")
+                    and b["device"] == "cam-w05"
+                    and b["kind"] == "device_offline"
+                    and b["state"] == "firing"
+                    and _arrived_after(watch, b, h)
+                )
+            )
             delays["heartbeat silence"].append(alert_at - (last_hb + 3.0))
 
             # Grace expiry: cam-w05 online again and sees nobody at window w05.
-            cam5.publish("hallwatch/demo/dev/cam-w05/status",
-                         '{"v":1,"state":"online","kind":"camera","window":"w05"}', qos=1, retain=True)
+            cam5.publish(
+                "hallwatch/demo/dev/cam-w05/status",
+                '{"v":1,"state":"online","kind":"camera","window":"w05"}',
+                qos=1,
+                retain=True,
+            )
             stop = threading.Event()
             beat = threading.Thread(target=_heartbeat, args=(cam5, stop), daemon=True)
             beat.start()
             time.sleep(1.5)
             absent_at = time.time()
-            cam5.publish("hallwatch/demo/dev/cam-w05/event", json.dumps(
-                {"v": 1, "id": f"p{n}", "type": "presence", "window": "w05", "present": False, "count": 0}), qos=1)
-            alert_at, _ = watch.wait(lambda t, b, a=absent_at: t.endswith("/alerts") and b["window"] == "w05"
-                                     and b["kind"] == "window_unstaffed" and b["state"] == "firing"
-                                     and _arrived_after(watch, b, a))
+            cam5.publish(
+                "hallwatch/demo/dev/cam-w05/event",
+                json.dumps({"v": 1, "id": f"p{n}", "type": "presence", "window": "w05", "present": False, "count": 0}),
+                qos=1,
+            )
+            alert_at, _ = watch.wait(
+                lambda t, b, a=absent_at: (
+                    t.endswith("/alerts")
+                    and b["window"] == "w05"
+                    and b["kind"] == "window_unstaffed"
+                    and b["state"] == "firing"
+                    and _arrived_after(watch, b, a)
+                )
+            )
             delays["grace expiry"].append(alert_at - (absent_at + GRACE_S))
-            cam5.publish("hallwatch/demo/dev/cam-w05/event", json.dumps(
-                {"v": 1, "id": f"q{n}", "type": "presence", "window": "w05", "present": True, "count": 1}), qos=1)
+            cam5.publish(
+                "hallwatch/demo/dev/cam-w05/event",
+                json.dumps({"v": 1, "id": f"q{n}", "type": "presence", "window": "w05", "present": True, "count": 1}),
+                qos=1,
+            )
             time.sleep(2.0)  # present again for longer than clear_after: the alert resolves
             stop.set()
             beat.join()
@@ -168,10 +208,26 @@ def start_engine(ws: Workspace, args: list[str]) -> None:
     log_path = ws.dir / "engine.log"
     log = open(log_path, "w")
     ws.engine = subprocess.Popen(
-        [sys.executable, "-m", "queue_engine.cli", "engine", *args, "--broker", f"mqtt://127.0.0.1:{ws.port}",
-         "--db", str(ws.dir / "detect.db"), "--start-at", "2026-11-25T09:00:00+08:00",
-         "--client-id", f"bench-detect-{random.randrange(1 << 30)}", "--connect-timeout", "30"],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "queue_engine.cli",
+            "engine",
+            *args,
+            "--broker",
+            f"mqtt://127.0.0.1:{ws.port}",
+            "--db",
+            str(ws.dir / "detect.db"),
+            "--start-at",
+            "2026-11-25T09:00:00+08:00",
+            "--client-id",
+            f"bench-detect-{random.randrange(1 << 30)}",
+            "--connect-timeout",
+            "30",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 120
     while "ready: subscribed" not in log_path.read_text():
         if ws.engine.poll() is not None or time.monotonic() > deadline:
@@ -180,8 +236,12 @@ def start_engine(ws: Workspace, args: list[str]) -> None:
 
 
 def county_site(n: int) -> str:
-    lines = [f'id = "site{n:03d}"', f'name = "第{n}乡镇行政审批服务中心"', "",
-             '[[services]]\ncode = "zonghe"\nname = "综合受理"\nprefix = "A"\ncategory = "综合"\n']
+    lines = [
+        f'id = "site{n:03d}"',
+        f'name = "第{n}乡镇行政审批服务中心"',
+        "",
+        '[[services]]\ncode = "zonghe"\nname = "综合受理"\nprefix = "A"\ncategory = "综合"\n',
+    ]
     for w in range(1, 31):
         lines.append(f'[[windows]]\nid = "w{w:02d}"\nname = "{w}号窗口"\nrole = "comprehensive"\n')
     for w in range(1, 31):
@@ -200,13 +260,21 @@ def part2(measure_s: float, sites: int = 100) -> tuple[float, float, int]:
             path.write_text(county_site(n), encoding="utf-8")
             args += ["--config", str(path)]
         start_engine(ws, args)
-        devices = [(f"site{n:03d}", f"{kind}-w{w:02d}") for n in range(sites) for w in range(1, 31)
-                   for kind in ("panel", "camera", "pad", "display")]
+        devices = [
+            (f"site{n:03d}", f"{kind}-w{w:02d}")
+            for n in range(sites)
+            for w in range(1, 31)
+            for kind in ("panel", "camera", "pad", "display")
+        ]
         pub = client(ws.port, "bench-county-devices")
         for site, device in devices:
             kind = device.split("-")[0]
-            pub.publish(f"hallwatch/{site}/dev/{device}/status",
-                        json.dumps({"v": 1, "state": "online", "kind": kind}), qos=1, retain=True)
+            pub.publish(
+                f"hallwatch/{site}/dev/{device}/status",
+                json.dumps({"v": 1, "state": "online", "kind": kind}),
+                qos=1,
+                retain=True,
+            )
         stop = threading.Event()
 
         def heartbeats():
@@ -218,9 +286,8 @@ def part2(measure_s: float, sites: int = 100) -> tuple[float, float, int]:
                 for i, (site, device) in enumerate(devices):
                     due = start + (seq - 1) * period + i * period / len(devices)
                     delay = due - time.monotonic()
-                    if delay > 0:
-                        if stop.wait(delay):
-                            return
+                    if delay > 0 and stop.wait(delay):
+                        return
                     pub.publish(f"hallwatch/{site}/dev/{device}/heartbeat", f'{{"v":1,"seq":{seq}}}')
 
         sender = threading.Thread(target=heartbeats, daemon=True)
@@ -246,11 +313,15 @@ def main() -> None:
     args = parser.parse_args()
     delays = part1(args.samples)
     for name, values in delays.items():
-        print(f"{name:<18} delay after threshold: median {statistics.median(values) * 1000:7.1f} ms   "
-              f"max {max(values) * 1000:7.1f} ms   (n={len(values)}, target < 1000 ms)")
+        print(
+            f"{name:<18} delay after threshold: median {statistics.median(values) * 1000:7.1f} ms   "
+            f"max {max(values) * 1000:7.1f} ms   (n={len(values)}, target < 1000 ms)"
+        )
     share, rss_mb, count = part2(args.measure_s)
-    print(f"{count:,} devices heartbeating every 10 s: engine CPU {share * 100:.1f} % of one core "
-          f"(target < 50 %), resident memory {rss_mb:.0f} MB (target < 400 MB)")
+    print(
+        f"{count:,} devices heartbeating every 10 s: engine CPU {share * 100:.1f} % of one core "
+        f"(target < 50 %), resident memory {rss_mb:.0f} MB (target < 400 MB)"
+    )
 
 
 if __name__ == "__main__":

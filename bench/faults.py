@@ -36,8 +36,16 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from fault_helpers import (DEVICE_ALERTS, DrillPlan, FaultDrill, alert_delivery, call_delivery,  # noqa: E402
-                           received_kinds, request_problems)
+from fault_helpers import (  # noqa: E402 (after the path to tests/)
+    DEVICE_ALERTS,
+    DrillPlan,
+    FaultDrill,
+    alert_delivery,
+    call_delivery,  # noqa: E402
+    received_kinds,
+    request_problems,
+)
+
 from window_agents.farm import FarmOptions  # noqa: E402
 
 STORM_S = 60.0
@@ -69,8 +77,11 @@ class Sampler(threading.Thread):
         rows = [r for r in rows if r[2] == rows[-1][2]]  # one process (a restarted broker is another)
         share = (rows[-1][3] - rows[0][3]) / (rows[-1][0] - rows[0][0])
         peak = max(((b[3] - a[3]) / (b[0] - a[0]) for a, b in zip(rows, rows[10:])), default=share)
-        return {"cpu_share": round(share, 3), "cpu_peak_5s": round(peak, 3),
-                "rss_mb": round(max(r[4] for r in rows) / 2**20, 1)}
+        return {
+            "cpu_share": round(share, 3),
+            "cpu_peak_5s": round(peak, 3),
+            "rss_mb": round(max(r[4] for r in rows) / 2**20, 1),
+        }
 
 
 def device_alert_ids(drill: FaultDrill) -> set[str]:
@@ -108,16 +119,21 @@ def run_fault(name: str, plan: DrillPlan, workdir: Path) -> dict:
         false = device_alert_ids(drill) - before
         stats = drill.finish()
         result = {
-            "sessions": len(drill.device_ids), "sessions_up_s": round(started, 1),
-            "false_alerts": len(false), "alerts_received_since_fault": received_kinds(drill, fault_at),
+            "sessions": len(drill.device_ids),
+            "sessions_up_s": round(started, 1),
+            "false_alerts": len(false),
+            "alerts_received_since_fault": received_kinds(drill, fault_at),
             "devices_back_s": None if all_back is None else round(all_back, 2),
             "devices_back_median_s": stats.summary(returned, fault_at)["back_median_s"],
             "engine_back_s": None if back is None else round(back - returned, 2),
-            "reconnections": stats.reconnections, "watched_s": round(watch_s, 1),
+            "reconnections": stats.reconnections,
+            "watched_s": round(watch_s, 1),
             "engine": sampler.usage("engine", returned, returned + STORM_S),
             "broker": sampler.usage("broker", returned, returned + STORM_S),
-            "requests": len(stats.requests), "unanswered": len(stats.unanswered),
-            "delivery": alert_delivery(drill) + call_delivery(drill), "requests_check": request_problems(drill, stats),
+            "requests": len(stats.requests),
+            "unanswered": len(stats.unanswered),
+            "delivery": alert_delivery(drill) + call_delivery(drill),
+            "requests_check": request_problems(drill, stats),
         }
         return result
     finally:
@@ -132,9 +148,14 @@ def main() -> None:
     parser.add_argument("--kiosks", type=int, default=4)
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
     args = parser.parse_args()
-    plan = DrillPlan(sites=args.sites, windows=args.windows, kiosks=args.kiosks, window_displays=True, dead=False,
-                     farm=FarmOptions(kiosk_interval_s=10.0, callers_per_site=4, call_interval_s=5.0,
-                                      devices_per_process=400))
+    plan = DrillPlan(
+        sites=args.sites,
+        windows=args.windows,
+        kiosks=args.kiosks,
+        window_displays=True,
+        dead=False,
+        farm=FarmOptions(kiosk_interval_s=10.0, callers_per_site=4, call_interval_s=5.0, devices_per_process=400),
+    )
     results = {}
     for name in args.faults.split(","):
         with tempfile.TemporaryDirectory(prefix=f"hallwatch-faults-{name}-") as workdir:
@@ -142,16 +163,22 @@ def main() -> None:
         print(json.dumps({name: results[name]}, ensure_ascii=False), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    rows = [("device sessions (with the probe kiosk)", "sessions"), ("false alerts (target 0)", "false_alerts"),
-            ("all devices back after broker return, s", "devices_back_s"),
-            ("engine back after broker return, s (target <= 5)", "engine_back_s"),
-            ("reconnections", "reconnections")]
+    rows = [
+        ("device sessions (with the probe kiosk)", "sessions"),
+        ("false alerts (target 0)", "false_alerts"),
+        ("all devices back after broker return, s", "devices_back_s"),
+        ("engine back after broker return, s (target <= 5)", "engine_back_s"),
+        ("reconnections", "reconnections"),
+    ]
     print(f"\n{'':<50}" + "".join(f"{name:>12}" for name in results))
     for label, key in rows:
         print(f"{label:<50}" + "".join(f"{str(r[key]):>12}" for r in results.values()))
     for who in ("engine", "broker"):
-        for label, key in (("CPU share of one core, first 60 s", "cpu_share"), ("CPU, busiest 5 s", "cpu_peak_5s"),
-                           ("peak resident memory, MB", "rss_mb")):
+        for label, key in (
+            ("CPU share of one core, first 60 s", "cpu_share"),
+            ("CPU, busiest 5 s", "cpu_peak_5s"),
+            ("peak resident memory, MB", "rss_mb"),
+        ):
             print(f"{who + ' ' + label:<50}" + "".join(f"{str(r[who].get(key)):>12}" for r in results.values()))
     for name, r in results.items():
         for problem in r["delivery"] + r["requests_check"]:

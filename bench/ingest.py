@@ -51,8 +51,7 @@ from common import Workspace, fast_publish, free_port, ticket_request_lines  # n
 DEVICES = ("kiosk-1", "selfservice-1")
 
 
-async def count_until(port: int, topic_filter: str, expected: int, started: asyncio.Event,
-                      client_id: str) -> float:
+async def count_until(port: int, topic_filter: str, expected: int, started: asyncio.Event, client_id: str) -> float:
     """Subscribe, signal readiness, then return the monotonic time the last expected message arrived."""
     async with aiomqtt.Client("127.0.0.1", port, identifier=client_id) as client:
         await client.subscribe(topic_filter, qos=1)
@@ -76,16 +75,19 @@ async def stored_by(db_path: Path, expected: int) -> float:
 async def timed_burst(ws: Workspace, events: int, round_no: int, tag: str, db_path: Path | None = None) -> float:
     if db_path is None:
         ready = asyncio.Event()
-        counter = asyncio.create_task(count_until(ws.port, "hallwatch/demo/dev/+/event", events, ready,
-                                                  f"bench-{tag}-{round_no}"))
+        counter = asyncio.create_task(
+            count_until(ws.port, "hallwatch/demo/dev/+/event", events, ready, f"bench-{tag}-{round_no}")
+        )
         await ready.wait()
     else:
         counter = asyncio.create_task(stored_by(db_path, events))
     per_device = events // len(DEVICES)
     payloads = {d: ticket_request_lines(f"{d}-r{round_no}", per_device) for d in DEVICES}
     t0 = time.monotonic()
-    publishers = [fast_publish(ws.port, f"hallwatch/demo/dev/{d}/event", payloads[d], f"pub-{tag}-{d}-{round_no}")
-                  for d in DEVICES]
+    publishers = [
+        fast_publish(ws.port, f"hallwatch/demo/dev/{d}/event", payloads[d], f"pub-{tag}-{d}-{round_no}")
+        for d in DEVICES
+    ]
     end = await asyncio.wait_for(counter, timeout=300)
     for p in publishers:
         p.wait(30)
@@ -124,8 +126,9 @@ async def forget_session(port: int, client_id: str) -> None:
         pass
 
 
-async def run_engine(ws: Workspace, args, events: int, round_no: int,
-                     with_metrics: bool, tree: Path | None = None) -> tuple[float, list[float]]:
+async def run_engine(
+    ws: Workspace, args, events: int, round_no: int, with_metrics: bool, tree: Path | None = None
+) -> tuple[float, list[float]]:
     """One engine run: (rate, durations of the scrapes during the burst)."""
     tag = "baseline" if tree is not None else "metrics" if with_metrics else "engine"
     db_name = f"bench-{tag}-{round_no}.db"
@@ -143,8 +146,11 @@ async def run_engine(ws: Workspace, args, events: int, round_no: int,
     try:
         ws.stop_engine()
     except subprocess.TimeoutExpired:  # measured already; say so, and go on
-        print(f"warning: {tag} run {round_no + 1}: the engine did not stop within 30 s of SIGTERM; killed it",
-              file=sys.stderr, flush=True)
+        print(
+            f"warning: {tag} run {round_no + 1}: the engine did not stop within 30 s of SIGTERM; killed it",
+            file=sys.stderr,
+            flush=True,
+        )
         ws.engine.kill()
         ws.engine.wait()
         ws.engine = None
@@ -161,11 +167,19 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sync", choices=["full", "normal"], default="full")
-    parser.add_argument("--metrics", choices=["off", "on", "both"], default="off",
-                        help="run the engine with Prometheus metrics served and scraped (both: without, then with)")
+    parser.add_argument(
+        "--metrics",
+        choices=["off", "on", "both"],
+        default="off",
+        help="run the engine with Prometheus metrics served and scraped (both: without, then with)",
+    )
     parser.add_argument("--scrape-interval", type=float, default=1.0, help="seconds between scrapes of /metrics")
-    parser.add_argument("--baseline-tree", type=Path, default=None,
-                        help="another checkout whose engine runs in every round too, alternating with this one")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="another checkout whose engine runs in every round too, alternating with this one",
+    )
     args = parser.parse_args()
     events = args.events - args.events % len(DEVICES)
 
@@ -182,10 +196,11 @@ async def main() -> None:
             bare.append(await timed_burst(ws, events, round_no, "bare"))
             line = f"round {round_no + 1}: bare {bare[-1]:,.0f}/s"
             # Alternate the order, so that neither variant always runs on a warmer machine.
-            for variant in (variants if round_no % 2 == 0 else variants[::-1]):
+            for variant in variants if round_no % 2 == 0 else variants[::-1]:
                 baseline = variant == "baseline"
-                rate, durations = await run_engine(ws, args, events, round_no, variant is True,
-                                                   args.baseline_tree if baseline else None)
+                rate, durations = await run_engine(
+                    ws, args, events, round_no, variant is True, args.baseline_tree if baseline else None
+                )
                 runs[variant].append(rate)
                 scrapes += durations
                 label = "baseline" if baseline else "engine+metrics" if variant is True else "engine"
@@ -201,8 +216,10 @@ async def main() -> None:
         if True in runs:
             c = statistics.median(runs[True])
             slowest = f", slowest {max(scrapes) * 1000:,.0f} ms" if scrapes else ""
-            print(f"(c) engine with metrics (/metrics scraped every {args.scrape_interval:g} s: "
-                  f"{len(scrapes)} scrapes{slowest}): {c:,.0f} msg/s")
+            print(
+                f"(c) engine with metrics (/metrics scraped every {args.scrape_interval:g} s: "
+                f"{len(scrapes)} scrapes{slowest}): {c:,.0f} msg/s"
+            )
             print(f"c/a = {c / a:.2f} (target >= 0.5)")
             if False in runs:
                 print(f"c/b = {c / b:.2f} (target >= 0.9: metrics cost at most 10 %)")

@@ -96,16 +96,19 @@ def request(client: paho.Client, topic: str, body: dict, waiter: Waiter, key: st
 
 
 def report(name: str, samples: list[float]) -> str:
-    return (f"{name:<32} p50 {percentile(samples, 50):6.2f} ms  p90 {percentile(samples, 90):6.2f} ms  "
-            f"p99 {percentile(samples, 99):6.2f} ms  max {max(samples):6.2f} ms  (n={len(samples)})")
+    return (
+        f"{name:<32} p50 {percentile(samples, 50):6.2f} ms  p90 {percentile(samples, 90):6.2f} ms  "
+        f"p99 {percentile(samples, 99):6.2f} ms  max {max(samples):6.2f} ms  (n={len(samples)})"
+    )
 
 
 def measure(ws: Workspace, args, tree: Path | None, tag: str) -> tuple[list[float], list[float], int]:
     """One engine (this tree's, or ``tree``'s) on a fresh store: the samples under load."""
     stop = threading.Event()
     sent: list[int] = []
-    ws.start_engine(db_name=f"latency-{tag}.db", client_id=f"hallwatch-latency-{tag}",
-                    **({"tree": tree} if tree else {}))
+    ws.start_engine(
+        db_name=f"latency-{tag}.db", client_id=f"hallwatch-latency-{tag}", **({"tree": tree} if tree else {})
+    )
     clients = []
     try:
         kiosk = connect(ws.port, "kiosk-1")
@@ -116,8 +119,13 @@ def measure(ws: Workspace, args, tree: Path | None, tag: str) -> tuple[list[floa
         panel_replies = Waiter(panel, "hallwatch/demo/dev/panel-w02/reply", lambda b: b["re"])
         calls = Waiter(board, "hallwatch/demo/board/call", lambda b: b["ticket"])
         panel_topic = "hallwatch/demo/dev/panel-w02/event"
-        request(panel, panel_topic, {"v": 1, "id": f"login-{tag}", "type": "staff.login", "staff": "s001"},
-                panel_replies, f"login-{tag}")
+        request(
+            panel,
+            panel_topic,
+            {"v": 1, "id": f"login-{tag}", "type": "staff.login", "staff": "s001"},
+            panel_replies,
+            f"login-{tag}",
+        )
 
         loader = threading.Thread(target=background_load, args=(ws.port, args.load, stop, sent))
         loader.start()
@@ -125,16 +133,23 @@ def measure(ws: Workspace, args, tree: Path | None, tag: str) -> tuple[list[floa
 
         kiosk_rtt, call_rtt = [], []
         for i in range(args.samples):
-            kiosk_rtt.append(request(kiosk, "hallwatch/demo/dev/kiosk-1/event",
-                                     {"v": 1, "id": f"k{i}-{tag}", "type": "ticket.request", "service": "shebao"},
-                                     kiosk_replies, f"k{i}-{tag}"))
+            kiosk_rtt.append(
+                request(
+                    kiosk,
+                    "hallwatch/demo/dev/kiosk-1/event",
+                    {"v": 1, "id": f"k{i}-{tag}", "type": "ticket.request", "service": "shebao"},
+                    kiosk_replies,
+                    f"k{i}-{tag}",
+                )
+            )
             t0 = time.perf_counter()
             panel.publish(panel_topic, json.dumps({"v": 1, "id": f"c{i}-{tag}", "type": "call.next"}), qos=1)
             panel_replies.wait(f"c{i}-{tag}")
             called = panel_replies.bodies[f"c{i}-{tag}"]["ticket"]  # the ticket the board will show
             call_rtt.append((calls.wait(called) - t0) * 1000.0)
-            request(panel, panel_topic, {"v": 1, "id": f"s{i}-{tag}", "type": "call.skip"}, panel_replies,
-                    f"s{i}-{tag}")
+            request(
+                panel, panel_topic, {"v": 1, "id": f"s{i}-{tag}", "type": "call.skip"}, panel_replies, f"s{i}-{tag}"
+            )
             time.sleep(0.01)
         stop.set()
         loader.join()
@@ -152,8 +167,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=500, help="samples per engine run")
     parser.add_argument("--load", type=int, default=1000, help="background events per second")
     parser.add_argument("--rounds", type=int, default=1, help="engine runs (of --samples each) per tree")
-    parser.add_argument("--baseline-tree", type=Path, default=None,
-                        help="another checkout whose engine is measured too, alternating run by run with this one")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="another checkout whose engine is measured too, alternating run by run with this one",
+    )
     args = parser.parse_args()
 
     ws = Workspace()
@@ -162,14 +181,16 @@ def main() -> None:
     try:
         ws.start_broker()
         for round_no in range(args.rounds):
-            for n, tree in enumerate(trees if round_no % 2 == 0 else trees[::-1]):
+            for tree in trees if round_no % 2 == 0 else trees[::-1]:
                 kiosk, call, sent = measure(ws, args, tree, f"r{round_no}t{trees.index(tree)}")
                 before = results[tree]
                 results[tree] = (before[0] + kiosk, before[1] + call, before[2] + sent)
         for tree in trees:
             kiosk_rtt, call_rtt, sent = results[tree]
-            print(f"{'this tree' if tree is None else f'baseline {tree}'}: background load {args.load} ticket "
-                  f"requests/s ({sent:,} sent during the runs)")
+            print(
+                f"{'this tree' if tree is None else f'baseline {tree}'}: background load {args.load} ticket "
+                f"requests/s ({sent:,} sent during the runs)"
+            )
             print(report("kiosk ticket.request -> reply", kiosk_rtt))
             print(report("panel call.next -> board/call", call_rtt))
             worst = max(percentile(kiosk_rtt, 99), percentile(call_rtt, 99))

@@ -81,8 +81,11 @@ def main() -> None:
     cases = [(rho, c, citizens_for(rho, c, args.scale), args.seed) for rho in UTILISATIONS for c in WINDOWS]
     total = sum(case[2] for case in cases)
     print(f"M/M/c grid: {len(cases)} cases, {total:,} measured citizens, {args.jobs} processes, seed {args.seed}")
-    print(f"{'rho':>4} {'c':>3} {'citizens':>9} {'sim Wq':>8} {'Erlang Wq':>9} {'error':>7} {'95% CI':>7} "
-          f"{'time':>6}  (waits in mean service times)", flush=True)
+    print(
+        f"{'rho':>4} {'c':>3} {'citizens':>9} {'sim Wq':>8} {'Erlang Wq':>9} {'error':>7} {'95% CI':>7} "
+        f"{'time':>6}  (waits in mean service times)",
+        flush=True,
+    )
     worst = 0.0
     outside = []
     events = elapsed = 0.0
@@ -95,17 +98,24 @@ def main() -> None:
                 outside.append((result.utilisation, result.windows))
             events += result.events
             elapsed += seconds
-            print(f"{result.utilisation:>4} {result.windows:>3} {result.citizens:>9,} {result.wait:>8.4f} "
-                  f"{result.erlang:>9.4f} {error:>+7.1%} {result.batch_half_width / result.erlang:>7.1%} "
-                  f"{seconds:>5.0f}s", flush=True)
+            print(
+                f"{result.utilisation:>4} {result.windows:>3} {result.citizens:>9,} {result.wait:>8.4f} "
+                f"{result.erlang:>9.4f} {error:>+7.1%} {result.batch_half_width / result.erlang:>7.1%} "
+                f"{seconds:>5.0f}s",
+                flush=True,
+            )
     wall = time.perf_counter() - started
-    print(f"\nmax |relative error| {worst:.1%}; cases outside 10 %: "
-          f"{', '.join(f'rho {r} c {c}' for r, c in outside) if outside else 'none'}")
+    print(
+        f"\nmax |relative error| {worst:.1%}; cases outside 10 %: "
+        f"{', '.join(f'rho {r} c {c}' for r, c in outside) if outside else 'none'}"
+    )
     print(f"grid: {wall:.0f} s wall, {events / elapsed:,.0f} core events/s per process")
 
     seconds, citizens, day_events = thirty_window_day(args.seed)
-    print(f"\n30-window day (demo site, {len(HALL_WINDOWS)} services, utilisation {HALL_UTILISATION}): "
-          f"{citizens:,} citizens, {day_events:,} core events, {seconds:.2f} s (median of 3; target < 2 s)")
+    print(
+        f"\n30-window day (demo site, {len(HALL_WINDOWS)} services, utilisation {HALL_UTILISATION}): "
+        f"{citizens:,} citizens, {day_events:,} core events, {seconds:.2f} s (median of 3; target < 2 s)"
+    )
 
 
 if __name__ == "__main__":

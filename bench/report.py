@@ -37,8 +37,8 @@ from queue_engine.calendar import official_calendar
 from queue_engine.config import parse_site
 from queue_engine.core import Engine, Reply
 from queue_engine.core import events as ev
-from queue_engine.core.commands import AlertChanged
 from queue_engine.core.calendar import WorkingCalendar
+from queue_engine.core.commands import AlertChanged
 from queue_engine.ingest import Processed
 from queue_engine.reports import build_report, render_html, write_csv
 from queue_engine.shells.store import connect, write_batch
@@ -47,14 +47,29 @@ ROOT = Path(__file__).resolve().parent.parent
 TZ = ZoneInfo("Asia/Shanghai")
 SITE = "county"
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
-SERVICES = [("shebao", "社保业务", "A"), ("yibao", "医保业务", "B"), ("budongchan", "不动产登记", "C"),
-            ("huji", "户籍业务", "D"), ("shichang", "市场主体登记", "E"), ("shuiwu", "税务业务", "F"),
-            ("gongjijin", "住房公积金", "G"), ("minzheng", "民政业务", "H"), ("jiaotong", "交通运输", "J"),
-            ("jiaoyu", "教育服务", "K"), ("tuiyi", "退役军人服务", "L"), ("banbucheng", "办不成事反映", "Z")]
+SERVICES = [
+    ("shebao", "社保业务", "A"),
+    ("yibao", "医保业务", "B"),
+    ("budongchan", "不动产登记", "C"),
+    ("huji", "户籍业务", "D"),
+    ("shichang", "市场主体登记", "E"),
+    ("shuiwu", "税务业务", "F"),
+    ("gongjijin", "住房公积金", "G"),
+    ("minzheng", "民政业务", "H"),
+    ("jiaotong", "交通运输", "J"),
+    ("jiaoyu", "教育服务", "K"),
+    ("tuiyi", "退役军人服务", "L"),
+    ("banbucheng", "办不成事反映", "Z"),
+]
 # Share of the day's tickets issued in each hour (the morning rush, a lull at noon).
 ARRIVALS = {8: 0.08, 9: 0.16, 10: 0.15, 11: 0.10, 12: 0.02, 13: 0.06, 14: 0.13, 15: 0.13, 16: 0.11, 17: 0.06}
-OUTCOMES = [ev.Outcome.DONE] * 70 + [ev.Outcome.ACCEPTED] * 15 + [ev.Outcome.INFORMED] * 8 + \
-    [ev.Outcome.PROXY] * 5 + [ev.Outcome.FAILED] * 2
+OUTCOMES = (
+    [ev.Outcome.DONE] * 70
+    + [ev.Outcome.ACCEPTED] * 15
+    + [ev.Outcome.INFORMED] * 8
+    + [ev.Outcome.PROXY] * 5
+    + [ev.Outcome.FAILED] * 2
+)
 SCORES = [5] * 70 + [4] * 20 + [3] * 5 + [2] * 3 + [1] * 2
 
 
@@ -66,23 +81,33 @@ def site_data(windows: int) -> dict:
         if i <= windows // 3:
             window_list.append({"id": wid, "name": f"{i}号窗口", "role": "comprehensive"})
         elif i == windows:
-            window_list.append({"id": wid, "name": f"{i}号窗口（办不成事反映）", "role": "fallback",
-                                "services": ["banbucheng"]})
+            window_list.append(
+                {"id": wid, "name": f"{i}号窗口（办不成事反映）", "role": "fallback", "services": ["banbucheng"]}
+            )
         else:
-            window_list.append({"id": wid, "name": f"{i}号窗口", "services": [codes[i % len(codes)],
-                                                                              codes[(i + 5) % len(codes)]]})
-    devices = [{"id": "kiosk-1", "kind": "kiosk", "heartbeat_s": 3600},
-               {"id": "kiosk-2", "kind": "kiosk", "heartbeat_s": 3600}]
+            window_list.append(
+                {"id": wid, "name": f"{i}号窗口", "services": [codes[i % len(codes)], codes[(i + 5) % len(codes)]]}
+            )
+    devices = [
+        {"id": "kiosk-1", "kind": "kiosk", "heartbeat_s": 3600},
+        {"id": "kiosk-2", "kind": "kiosk", "heartbeat_s": 3600},
+    ]
     for w in window_list:
         for prefix, kind in (("panel", "panel"), ("cam", "camera"), ("pad", "pad")):
             devices.append({"id": f"{prefix}-{w['id']}", "kind": kind, "window": w["id"], "heartbeat_s": 3600})
     return {
-        "id": SITE, "name": "内乡县政务服务中心", "kind": "county", "timezone": "Asia/Shanghai",
+        "id": SITE,
+        "name": "内乡县政务服务中心",
+        "kind": "county",
+        "timezone": "Asia/Shanghai",
         "hours": {"periods": ["08:30-12:00", "13:30-17:30"], "issue_before_open_min": 30},
         "supervision": {"heartbeat_misses": 100},
-        "services": [{"code": c, "name": n, "prefix": p, "category": n, "expected_service_min": 4,
-                      "target_wait_min": 30} for c, n, p in SERVICES],
-        "windows": window_list, "devices": devices,
+        "services": [
+            {"code": c, "name": n, "prefix": p, "category": n, "expected_service_min": 4, "target_wait_min": 30}
+            for c, n, p in SERVICES
+        ],
+        "windows": window_list,
+        "devices": devices,
         "staff": [{"id": f"s{i:03d}", "name": f"工作人员{i:03d}"} for i in range(1, windows + 5)],
     }
 
@@ -163,8 +188,13 @@ class Month:
         self.later(start, "camera", w, False)
         self.later(start + rng.uniform(10, 40) * 60, "camera", w, True)
         for w in rng.sample(windows, 6):  # breaks and meetings, a few too long (pause_overrun)
-            self.later(self.at(day, rng.choice([10, 15]), rng.uniform(0, 50)), "pause", w,
-                       rng.choice([ev.PauseReason.BREAK, ev.PauseReason.MEETING]), rng.uniform(5, 25))
+            self.later(
+                self.at(day, rng.choice([10, 15]), rng.uniform(0, 50)),
+                "pause",
+                w,
+                rng.choice([ev.PauseReason.BREAK, ev.PauseReason.MEETING]),
+                rng.uniform(5, 25),
+            )
         while self.heap:
             when, _, action = heapq.heappop(self.heap)
             self.act(when, action)
@@ -272,8 +302,10 @@ def make_store(path: Path, tickets: int, windows: int) -> None:
     month = Month(site, db, random.Random(1))
     month.run(days, per_day)
     db.conn.close()
-    print(f"store: {len(days)} working days, {month.events:,} events through the core in "
-          f"{time.perf_counter() - started:.1f} s -> {path}")
+    print(
+        f"store: {len(days)} working days, {month.events:,} events through the core in "
+        f"{time.perf_counter() - started:.1f} s -> {path}"
+    )
 
 
 def write_site_file(path: Path, windows: int) -> None:
@@ -319,8 +351,10 @@ def run(args, work: Path) -> None:
         make_store(db, args.tickets, args.windows)
     site = parse_site(site_data(args.windows))
     conn = connect(db).conn
-    counts = {t: conn.execute(f"select count(*) from {t}").fetchone()[0]
-              for t in ("tickets", "ratings", "alerts", "alert_log", "accounting")}
+    counts = {
+        t: conn.execute(f"select count(*) from {t}").fetchone()[0]
+        for t in ("tickets", "ratings", "alerts", "alert_log", "accounting")
+    }
     conn.close()
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
 
@@ -335,25 +369,50 @@ def run(args, work: Path) -> None:
         paths = write_csv(report, work / f"csv-{i}")
         t3 = time.perf_counter()
         rows.append((t1 - t0, t2 - t1, t3 - t2, t3 - t0))
-        print(f"round {i + 1}: build {t1 - t0:.3f} s, html {t2 - t1:.3f} s ({len(html) / 1e6:.1f} MB), "
-              f"csv {t3 - t2:.3f} s ({len(paths)} files), total {t3 - t0:.3f} s")
+        print(
+            f"round {i + 1}: build {t1 - t0:.3f} s, html {t2 - t1:.3f} s ({len(html) / 1e6:.1f} MB), "
+            f"csv {t3 - t2:.3f} s ({len(paths)} files), total {t3 - t0:.3f} s"
+        )
     site_file = work / "county.toml"
     write_site_file(site_file, args.windows)
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "queue_engine.cli", "report", "--config", str(site_file),
-                           "--db", str(db), "--from", FIRST.isoformat(), "--to", LAST.isoformat(),
-                           "--format", "html", "--out", str(work / "cli")], capture_output=True, text=True,
-                          cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "queue_engine.cli",
+            "report",
+            "--config",
+            str(site_file),
+            "--db",
+            str(db),
+            "--from",
+            FIRST.isoformat(),
+            "--to",
+            LAST.isoformat(),
+            "--format",
+            "html",
+            "--out",
+            str(work / "cli"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     cli = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"hallwatch report failed:\n{done.stderr}")
     site_report = build_report([site], db, [SITE], FIRST, LAST, official=official).sites[0]
     total = site_report.total
-    print(f"month: {total.issued:,} tickets issued, {total.served:,} served, {len(site_report.alerts):,} alerts, "
-          f"{site_report.rating_count:,} ratings, {len(site_report.bad_ratings)} bad")
+    print(
+        f"month: {total.issued:,} tickets issued, {total.served:,} served, {len(site_report.alerts):,} alerts, "
+        f"{site_report.rating_count:,} ratings, {len(site_report.bad_ratings)} bad"
+    )
     median = [statistics.median(r[k] for r in rows) for k in range(4)]
-    print(f"median of {args.rounds}: build {median[0]:.3f} s, html {median[1]:.3f} s, csv {median[2]:.3f} s, "
-          f"total {median[3]:.3f} s (target < 3 s); max total {max(r[3] for r in rows):.3f} s")
+    print(
+        f"median of {args.rounds}: build {median[0]:.3f} s, html {median[1]:.3f} s, csv {median[2]:.3f} s, "
+        f"total {median[3]:.3f} s (target < 3 s); max total {max(r[3] for r in rows):.3f} s"
+    )
     print(f"hallwatch report --format html (a process, interpreter start included): {cli:.2f} s")
 
 

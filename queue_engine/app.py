@@ -20,9 +20,10 @@ import math
 import random
 import sqlite3
 from collections import deque
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import aiomqtt
 
@@ -81,9 +82,18 @@ class BrokerUnreachable(RuntimeError):
 
 
 class EngineApp:
-    def __init__(self, sites: Iterable[Site], *, broker: mqtt_shell.BrokerSettings, db_path: str | Path,
-                 clock: Clock | None = None, root: str = "hallwatch", client_id: str = "hallwatch-engine",
-                 synchronous: str = "FULL", connect_timeout: float = 30.0):
+    def __init__(
+        self,
+        sites: Iterable[Site],
+        *,
+        broker: mqtt_shell.BrokerSettings,
+        db_path: str | Path,
+        clock: Clock | None = None,
+        root: str = "hallwatch",
+        client_id: str = "hallwatch-engine",
+        synchronous: str = "FULL",
+        connect_timeout: float = 30.0,
+    ):
         self.sites = list(sites)
         self.broker = broker
         self.db_path = str(db_path)
@@ -94,9 +104,13 @@ class EngineApp:
         self.engine = Engine(self.sites, official_calendar())
         self.ingest = Ingest(self.engine, self.sites, self.topics)
         self.outputs = Outputs(self.engine, self.sites, self.topics)
-        self.writer = StoreWriter(self.db_path, on_commit=self._commit_from_thread,
-                                  on_failure=self._failure_from_thread, synchronous=synchronous,
-                                  observe=self._observe_commit)
+        self.writer = StoreWriter(
+            self.db_path,
+            on_commit=self._commit_from_thread,
+            on_failure=self._failure_from_thread,
+            synchronous=synchronous,
+            observe=self._observe_commit,
+        )
         self.metrics = None  # shells.metrics.EngineMetrics, set when the engine serves /metrics
         # Called as observer(batch, messages) once a batch's outputs are published (web pushes).
         self.observers: list = []
@@ -130,10 +144,21 @@ class EngineApp:
         snapshot = load_snapshot(self.db_path, since=now - DEDUPE_RETENTION_S, days=days)
         # What the day roll changed while the engine was down (expired tickets, released
         # windows) is stored like any other change.
-        self._submit(Processed(at=now, commands=self.engine.restore(
-            now=now, tickets=snapshot.tickets, windows=snapshot.windows, alerts=snapshot.open_alerts,
-            alert_seqs=snapshot.alert_seqs, transition_seqs=snapshot.transition_seqs, devices=snapshot.devices,
-            totals=snapshot.totals)))
+        self._submit(
+            Processed(
+                at=now,
+                commands=self.engine.restore(
+                    now=now,
+                    tickets=snapshot.tickets,
+                    windows=snapshot.windows,
+                    alerts=snapshot.open_alerts,
+                    alert_seqs=snapshot.alert_seqs,
+                    transition_seqs=snapshot.transition_seqs,
+                    devices=snapshot.devices,
+                    totals=snapshot.totals,
+                ),
+            )
+        )
         for site, device, event_id, at, digest, reply in snapshot.recent_events:
             self.ingest.dedupe.remember((site, device, event_id), at, digest, reply)
         self._outbox.restore(snapshot.outbox)
@@ -146,16 +171,29 @@ class EngineApp:
         # Not connected yet: until it is, the engine hears nothing, and the core must know.
         self._tell_sites(lambda site: ev.EngineLink(site=site, device=ENGINE, id="", up=False))
         waiting = sum(1 for t in snapshot.tickets if t.status == "waiting")
-        log.info("restored %d tickets (%d waiting), %d windows, %d open alerts, %d recent event ids, "
-                 "%d unacknowledged publications from %s", len(snapshot.tickets), waiting, len(snapshot.windows),
-                 len(snapshot.open_alerts), len(snapshot.recent_events), len(snapshot.outbox), self.db_path)
+        log.info(
+            "restored %d tickets (%d waiting), %d windows, %d open alerts, %d recent event ids, "
+            "%d unacknowledged publications from %s",
+            len(snapshot.tickets),
+            waiting,
+            len(snapshot.windows),
+            len(snapshot.open_alerts),
+            len(snapshot.recent_events),
+            len(snapshot.outbox),
+            self.db_path,
+        )
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        log.info("hallwatch engine starting: sites %s, broker %s, store %s%s",
-                 ",".join(s.id for s in self.sites), self.broker.describe(), self.db_path,
-                 f", clock from {datetime.fromtimestamp(self.clock.now(), timezone.utc).isoformat()} x{self.clock.speed:g}"
-                 if self.clock.simulated else "")
+        log.info(
+            "hallwatch engine starting: sites %s, broker %s, store %s%s",
+            ",".join(s.id for s in self.sites),
+            self.broker.describe(),
+            self.db_path,
+            f", clock from {datetime.fromtimestamp(self.clock.now(), UTC).isoformat()} x{self.clock.speed:g}"
+            if self.clock.simulated
+            else "",
+        )
         try:  # before the broker: a store that cannot be used stops the engine here
             self.writer.start()
             self.restore()
@@ -166,10 +204,12 @@ class EngineApp:
         tune_gc()
         # (from here on a gap in the loop is a stall; start-up is not)
         self._alive_at, self._alive_clock = self._loop.time(), self.clock.now()
-        tasks = [asyncio.create_task(self._session(), name="mqtt"),
-                 asyncio.create_task(self._timer(), name="timer"),
-                 asyncio.create_task(self._watchdog(), name="watchdog"),
-                 asyncio.create_task(self._retention(), name="retention")]
+        tasks = [
+            asyncio.create_task(self._session(), name="mqtt"),
+            asyncio.create_task(self._timer(), name="timer"),
+            asyncio.create_task(self._watchdog(), name="watchdog"),
+            asyncio.create_task(self._retention(), name="retention"),
+        ]
         try:
             await self._stopping.wait()
         finally:
@@ -177,8 +217,7 @@ class EngineApp:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if self.writer.writable():  # the day's time totals up to the stop
-                self._submit(Processed(at=self.clock.now(),
-                                       commands=self.engine.flush_accounting(self.clock.now())))
+                self._submit(Processed(at=self.clock.now(), commands=self.engine.flush_accounting(self.clock.now())))
                 await self._drain()
             await self._loop.run_in_executor(None, self.writer.close)
             await asyncio.sleep(0)  # let the last commit's callbacks run
@@ -194,8 +233,11 @@ class EngineApp:
         broker has acknowledged are deleted (a clean stop)."""
         deadline = self._loop.time() + timeout
         self._outbox.sweep()
-        while ((self._pending or self._in_flight or self._outbox.has_delivered) and self.writer.writable()
-               and self._loop.time() < deadline):
+        while (
+            (self._pending or self._in_flight or self._outbox.has_delivered)
+            and self.writer.writable()
+            and self._loop.time() < deadline
+        ):
             self._flush(housekeeping=self._outbox.has_delivered)
             await asyncio.sleep(0.01)
 
@@ -213,8 +255,10 @@ class EngineApp:
             self._generation += 1
             self._client = client
             generation = self._generation
-            mqtt_shell.on_message(client, lambda topic, payload, mid, qos, dup: self._receive(
-                topic, payload, mid, qos, dup, generation))
+            mqtt_shell.on_message(
+                client,
+                lambda topic, payload, mid, qos, dup, g=generation: self._receive(topic, payload, mid, qos, dup, g),
+            )
             mqtt_shell.on_connected(client, self._link_up)
             try:
                 async with client:
@@ -253,8 +297,9 @@ class EngineApp:
         self.connected = True
         lost = self._expect_session and not session_present
         if lost:
-            log.warning("the broker has no session for %s: what devices sent while the engine was away is lost",
-                        self.client_id)
+            log.warning(
+                "the broker has no session for %s: what devices sent while the engine was away is lost", self.client_id
+            )
         self._expect_session = True
         self._tell_sites(lambda site: ev.EngineLink(site=site, device=ENGINE, id="", up=True, session_lost=lost))
 
@@ -305,8 +350,11 @@ class EngineApp:
         if now_loop - self._alive_at > STALL_S:
             since, gap = self._alive_clock, now_loop - self._alive_at
             self._alive_at, self._alive_clock = now_loop, self.clock.now()
-            log.warning("the engine's event loop did not run for %.1f s: devices' silence in that time is not "
-                        "counted against them", gap)
+            log.warning(
+                "the engine's event loop did not run for %.1f s: devices' silence in that time is not "
+                "counted against them",
+                gap,
+            )
             self._tell_sites(lambda site: ev.EngineStalled(site=site, device=ENGINE, id="", since=since))
 
     async def _watchdog(self) -> None:
@@ -323,8 +371,10 @@ class EngineApp:
         chunk per batch (docs/deployment.md, "The store")."""
         while True:
             now = self.clock.now()
-            self._prune = [(s.id, now - s.retention.events_days * 86400.0, now - s.retention.rejections_days * 86400.0)
-                           for s in self.sites]
+            self._prune = [
+                (s.id, now - s.retention.events_days * 86400.0, now - s.retention.rejections_days * 86400.0)
+                for s in self.sites
+            ]
             await asyncio.sleep(RETENTION_EVERY_S)
 
     # -- batches ---------------------------------------------------------------------------
@@ -367,8 +417,12 @@ class EngineApp:
         for item in batch.items:
             for command in item.commands:
                 if isinstance(command, Notice):
-                    log.log(logging.WARNING if command.level == "warning" else logging.INFO, "%s: %s",
-                            command.site, command.text)
+                    log.log(
+                        logging.WARNING if command.level == "warning" else logging.INFO,
+                        "%s: %s",
+                        command.site,
+                        command.text,
+                    )
         for message in batch.messages:
             if message.durable:
                 continue  # published by the outbox, below, in the same order
@@ -436,10 +490,12 @@ class EngineApp:
 
     # -- failures --------------------------------------------------------------------------
     def _failure_from_thread(self, exc: BaseException) -> None:
-        failure = StoreFailed(f"store {self.db_path}: a commit failed: {explain_failure(self.db_path, exc)}. The "
-                              "engine stopped, as its state in memory is ahead of the store; once the cause is "
-                              "fixed, start it again: it resumes from the last commit, and the broker delivers "
-                              "again what was not stored")
+        failure = StoreFailed(
+            f"store {self.db_path}: a commit failed: {explain_failure(self.db_path, exc)}. The "
+            "engine stopped, as its state in memory is ahead of the store; once the cause is "
+            "fixed, start it again: it resumes from the last commit, and the broker delivers "
+            "again what was not stored"
+        )
         self._loop.call_soon_threadsafe(self._fail, failure)
 
     def _fail(self, exc: BaseException) -> None:

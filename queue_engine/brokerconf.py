@@ -49,10 +49,11 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 from .config import DeviceKind, Site
 from .sharding import engine_name, pick_sites, shard_sites
@@ -116,6 +117,7 @@ class Account:
 
 class EngineGroup(NamedTuple):
     """One engine process: its account, the option that starts it on its sites, the sites."""
+
     username: str
     option: str
     sites: Sequence[Site]
@@ -127,21 +129,28 @@ class EngineGroup(NamedTuple):
         return f"engine{suffix}.env"
 
 
-def engine_groups(sites: Sequence[Site], *, shards: int | None = None,
-                  site_groups: Sequence[Sequence[str]] = ()) -> list[EngineGroup]:
+def engine_groups(
+    sites: Sequence[Site], *, shards: int | None = None, site_groups: Sequence[Sequence[str]] = ()
+) -> list[EngineGroup]:
     """The engines that serve ``sites``: one for all of them (the default); one per shard of
     ``shards`` (``hallwatch engine --shard i/N``); or one per group of site ids
     (``hallwatch engine --sites a,b``), which must name every site once."""
     if shards is not None:
         if shards < 1:
             raise BrokerConfigError("--shards must be at least 1")
-        groups = [EngineGroup(engine_name(ENGINE_USER, shard=(i, shards)), f"--shard {i}/{shards}",
-                              shard_sites(sites, i, shards)) for i in range(1, shards + 1)]
+        groups = [
+            EngineGroup(
+                engine_name(ENGINE_USER, shard=(i, shards)), f"--shard {i}/{shards}", shard_sites(sites, i, shards)
+            )
+            for i in range(1, shards + 1)
+        ]
         empty = [g.option for g in groups if not g.sites]
         if empty:
-            raise BrokerConfigError(f"--shards {shards}: none of the {len(sites)} sites falls to {', '.join(empty)} "
-                                    f"(`hallwatch shards --count {shards}` shows the split); use fewer shards or "
-                                    "--engine-sites")
+            raise BrokerConfigError(
+                f"--shards {shards}: none of the {len(sites)} sites falls to {', '.join(empty)} "
+                f"(`hallwatch shards --count {shards}` shows the split); use fewer shards or "
+                "--engine-sites"
+            )
         return groups
     if site_groups:
         groups, served = [], {}
@@ -152,14 +161,17 @@ def engine_groups(sites: Sequence[Site], *, shards: int | None = None,
                 raise BrokerConfigError(str(err).replace("--sites", "--engine-sites", 1)) from None
             for site in picked:
                 if site.id in served:
-                    raise BrokerConfigError(f"--engine-sites: site {site.id} is in two groups ({served[site.id]} and "
-                                            f"{','.join(ids)}): one engine per site")
+                    raise BrokerConfigError(
+                        f"--engine-sites: site {site.id} is in two groups ({served[site.id]} and "
+                        f"{','.join(ids)}): one engine per site"
+                    )
                 served[site.id] = ",".join(ids)
             groups.append(EngineGroup(engine_name(ENGINE_USER, sites=ids), f"--sites {','.join(ids)}", picked))
         left = [s.id for s in sites if s.id not in served]
         if left:
-            raise BrokerConfigError(f"--engine-sites: no engine serves {', '.join(left)}: name every configured "
-                                    "site in one group")
+            raise BrokerConfigError(
+                f"--engine-sites: no engine serves {', '.join(left)}: name every configured site in one group"
+            )
         return groups
     return [EngineGroup(ENGINE_USER, "", list(sites))]
 
@@ -171,8 +183,13 @@ def topic(topics: Topics, name: str, site: str) -> str:
     return method(site, *(["+"] * extra))
 
 
-def plan_accounts(sites: Sequence[Site], *, root: str = "hallwatch", townships: Sequence[str] = (),
-                  engines: Sequence[EngineGroup] | None = None) -> list[Account]:
+def plan_accounts(
+    sites: Sequence[Site],
+    *,
+    root: str = "hallwatch",
+    townships: Sequence[str] = (),
+    engines: Sequence[EngineGroup] | None = None,
+) -> list[Account]:
     """Every account of a broker that serves ``sites`` with ``engines`` (default: one engine
     for all; see ``engine_groups``) and, on a county broker, receives the bridges of
     ``townships``, with what it may read and write."""
@@ -184,28 +201,47 @@ def plan_accounts(sites: Sequence[Site], *, root: str = "hallwatch", townships: 
             reads = (topics.reply(site.id, device.id),)
             if device.kind is DeviceKind.DISPLAY:
                 reads += board_reads
-            accounts.append(Account(
-                device.id, "device", site.id, device.kind.value, device.window or "", read=reads,
-                write=tuple(topics.device(site.id, device.id, channel) for channel in DEVICE_CHANNELS),
-                origin=(site.id, f"devices[{i}].id")))
+            accounts.append(
+                Account(
+                    device.id,
+                    "device",
+                    site.id,
+                    device.kind.value,
+                    device.window or "",
+                    read=reads,
+                    write=tuple(topics.device(site.id, device.id, channel) for channel in DEVICE_CHANNELS),
+                    origin=(site.id, f"devices[{i}].id"),
+                )
+            )
         accounts.append(Account(f"{BOARD_USER_PREFIX}{site.id}", "board", site.id, read=board_reads))
     for engine in engines or engine_groups(sites):
-        accounts.append(Account(
-            engine.username, "engine",
-            read=tuple(f for site in engine.sites for f in topics.subscriptions(site.id)),
-            write=tuple(topic(topics, name, site.id) for site in engine.sites for name in ENGINE_WRITES),
-            note=f"`hallwatch engine {engine.option}`: {', '.join(s.id for s in engine.sites)}" if engine.option
-            else ""))
+        accounts.append(
+            Account(
+                engine.username,
+                "engine",
+                read=tuple(f for site in engine.sites for f in topics.subscriptions(site.id)),
+                write=tuple(topic(topics, name, site.id) for site in engine.sites for name in ENGINE_WRITES),
+                note=f"`hallwatch engine {engine.option}`: {', '.join(s.id for s in engine.sites)}"
+                if engine.option
+                else "",
+            )
+        )
     supervision = tuple(topic(topics, name, site.id) for site in sites for name in SUPERVISION_READS)
     if townships:
         bridged = Topics(f"{BRIDGE_ROOT}/+/{root}")
         supervision += tuple(topic(bridged, name, "+") for name in SUPERVISION_READS)
         supervision += (f"{BRIDGE_ROOT}/+/bridge/state",)
-        accounts.append(Account(COUNTY_BOARD_USER, "county-board", read=tuple(
-            topic(bridged, name, "+") for name in BRIDGED if name not in SUPERVISION_READS)))
+        accounts.append(
+            Account(
+                COUNTY_BOARD_USER,
+                "county-board",
+                read=tuple(topic(bridged, name, "+") for name in BRIDGED if name not in SUPERVISION_READS),
+            )
+        )
         for township in townships:
-            accounts.append(Account(f"{BRIDGE_USER_PREFIX}{township}", "bridge", township,
-                                    write=(f"{BRIDGE_ROOT}/{township}/#",)))
+            accounts.append(
+                Account(f"{BRIDGE_USER_PREFIX}{township}", "bridge", township, write=(f"{BRIDGE_ROOT}/{township}/#",))
+            )
     accounts.append(Account(SUPERVISION_USER, "supervision", read=supervision))
     _check_unique(accounts)
     return accounts
@@ -221,25 +257,33 @@ def _check_unique(accounts: Iterable[Account]) -> None:
             if culprit.origin is None:
                 raise BrokerConfigError(f"user name {account.username!r} would be used twice")
             if first.role == "device":
-                problem = (f"device id {account.username!r} is also a device of site {first.site}: the devices "
-                           "of the sites one broker serves need distinct ids (the id is the broker user name)")
+                problem = (
+                    f"device id {account.username!r} is also a device of site {first.site}: the devices "
+                    "of the sites one broker serves need distinct ids (the id is the broker user name)"
+                )
             else:
-                problem = (f"device id {account.username!r} is reserved for the {first.role} account; "
-                           "rename the device")
+                problem = f"device id {account.username!r} is reserved for the {first.role} account; rename the device"
             raise AccountConflict(culprit.origin[0], culprit.origin[1], problem)
         seen[account.username] = account
 
 
 def render_acl(accounts: Sequence[Account], *, sources: Sequence[str] = ()) -> str:
-    lines = ["# hallwatch: Mosquitto ACL, generated by `hallwatch broker-config`; regenerate, do not edit.",
-             f"# From: {', '.join(sources)}" if sources else "#",
-             "# Anonymous clients are refused by the broker (allow_anonymous false) and granted nothing here.",
-             "# A publication the ACL refuses is dropped (MQTT 5 clients get PUBACK 'not authorised');",
-             "# a subscription outside it receives nothing.", ""]
+    lines = [
+        "# hallwatch: Mosquitto ACL, generated by `hallwatch broker-config`; regenerate, do not edit.",
+        f"# From: {', '.join(sources)}" if sources else "#",
+        "# Anonymous clients are refused by the broker (allow_anonymous false) and granted nothing here.",
+        "# A publication the ACL refuses is dropped (MQTT 5 clients get PUBACK 'not authorised');",
+        "# a subscription outside it receives nothing.",
+        "",
+    ]
     for account in accounts:
-        label = f"{account.role}" + (f", site {account.site}" if account.site else "") + (
-            f", {account.kind}" if account.kind else "") + (f", window {account.window}" if account.window else "") + (
-            f", {account.note}" if account.note else "")
+        label = (
+            f"{account.role}"
+            + (f", site {account.site}" if account.site else "")
+            + (f", {account.kind}" if account.kind else "")
+            + (f", window {account.window}" if account.window else "")
+            + (f", {account.note}" if account.note else "")
+        )
         lines += [f"# {label}", f"user {account.username}"]
         lines += [f"topic read {t}" for t in account.read]
         lines += [f"topic write {t}" for t in account.write]
@@ -253,17 +297,26 @@ def new_secret() -> str:
     return secrets.token_urlsafe(18)
 
 
-def assign_secrets(accounts: Sequence[Account], previous: dict[str, str], *, rotate: Iterable[str] = (),
-                   rotate_all: bool = False, generate=new_secret) -> dict[str, str]:
+def assign_secrets(
+    accounts: Sequence[Account],
+    previous: dict[str, str],
+    *,
+    rotate: Iterable[str] = (),
+    rotate_all: bool = False,
+    generate=new_secret,
+) -> dict[str, str]:
     """Keep each account's previous secret unless rotated; new accounts get a new one."""
     names = {a.username for a in accounts}
     rotate = set(rotate)
     unknown = sorted(rotate - names)
     if unknown:
         raise BrokerConfigError(f"--rotate: no such account: {', '.join(unknown)}")
-    return {a.username: previous[a.username]
-            if a.username in previous and not rotate_all and a.username not in rotate else generate()
-            for a in accounts}
+    return {
+        a.username: previous[a.username]
+        if a.username in previous and not rotate_all and a.username not in rotate
+        else generate()
+        for a in accounts
+    }
 
 
 def read_credentials(path: Path) -> dict[str, str]:
@@ -275,8 +328,9 @@ def read_credentials(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BrokerConfigError(f"{path}: cannot read the previous credentials: {exc}") from None
     if rows and not {"username", "password"} <= set(rows[0]):
-        raise BrokerConfigError(f"{path}: not a credentials file written by hallwatch broker-config "
-                                "(columns username and password missing)")
+        raise BrokerConfigError(
+            f"{path}: not a credentials file written by hallwatch broker-config (columns username and password missing)"
+        )
     return {row["username"]: row["password"] for row in rows if row.get("username") and row.get("password")}
 
 
@@ -298,53 +352,77 @@ ROLE_TEXT = {
 }
 
 
-def render_sheet(accounts: Sequence[Account], secrets_: dict[str, str], sites: Sequence[Site], *,
-                 title: str = "") -> str:
+def render_sheet(
+    accounts: Sequence[Account], secrets_: dict[str, str], sites: Sequence[Site], *, title: str = ""
+) -> str:
     names = {s.id: s.name for s in sites}
     windows = {(s.id, w.id): w.name for s in sites for w in s.windows}
-    lines = [f"# 设备接入凭据 Broker credentials{(' — ' + title) if title else ''}", "",
-             "> **机密**：本文件只有所有者可读（文件权限 0600），请勿复制到共享目录或发给无关人员。"
-             "每位安装人员只需要他所安装设备的那一行。设备的用户名就是设备编号，也必须用作 MQTT 客户端 ID。",
-             "> **Secret**: this file is readable by its owner only (mode 0600), like every file "
-             "`hallwatch broker-config` writes. Give each installer only the rows of the devices they "
-             "install. A device's user name is its device id and must also be its MQTT client id.", "",
-             "Broker: the hall server, port 1883 (MQTT on the hall network) or 8883 (MQTT over TLS, "
-             "with the CA certificate `ca.crt`). Keepalive at most 30 s; Last Will on the device's "
-             "`status` topic (see the device protocol).", ""]
+    lines = [
+        f"# 设备接入凭据 Broker credentials{(' — ' + title) if title else ''}",
+        "",
+        "> **机密**：本文件只有所有者可读（文件权限 0600），请勿复制到共享目录或发给无关人员。"
+        "每位安装人员只需要他所安装设备的那一行。设备的用户名就是设备编号，也必须用作 MQTT 客户端 ID。",
+        "> **Secret**: this file is readable by its owner only (mode 0600), like every file "
+        "`hallwatch broker-config` writes. Give each installer only the rows of the devices they "
+        "install. A device's user name is its device id and must also be its MQTT client id.",
+        "",
+        "Broker: the hall server, port 1883 (MQTT on the hall network) or 8883 (MQTT over TLS, "
+        "with the CA certificate `ca.crt`). Keepalive at most 30 s; Last Will on the device's "
+        "`status` topic (see the device protocol).",
+        "",
+    ]
     by_site: dict[str, list[Account]] = {}
     for account in accounts:
         if account.role == "device":
             by_site.setdefault(account.site, []).append(account)
     for site_id, devices in by_site.items():
-        lines += [f"## {names.get(site_id, site_id)} (`{site_id}`)", "",
-                  "| 设备 device | 类型 kind | 窗口 window | 用户名 = 客户端ID user = client id | 密码 password |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"## {names.get(site_id, site_id)} (`{site_id}`)",
+            "",
+            "| 设备 device | 类型 kind | 窗口 window | 用户名 = 客户端ID user = client id | 密码 password |",
+            "|---|---|---|---|---|",
+        ]
         for a in devices:
             window = f"{windows.get((site_id, a.window), a.window)} ({a.window})" if a.window else ""
             lines.append(f"| {a.username} | {a.kind} | {window} | `{a.username}` | `{secrets_[a.username]}` |")
         lines.append("")
     others = [a for a in accounts if a.role != "device"]
-    lines += ["## 系统账号 Service accounts", "", "| 用途 role | 用户名 user | 密码 password | 可读 reads | 可写 writes |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "## 系统账号 Service accounts",
+        "",
+        "| 用途 role | 用户名 user | 密码 password | 可读 reads | 可写 writes |",
+        "|---|---|---|---|---|",
+    ]
     for a in others:
         reads = "<br>".join(f"`{t}`" for t in a.read[:4]) + (" …" if len(a.read) > 4 else "")
         writes = "<br>".join(f"`{t}`" for t in a.write[:4]) + (" …" if len(a.write) > 4 else "")
-        lines.append(f"| {ROLE_TEXT.get(a.role, a.role)}{(' ' + a.site) if a.site else ''}"
-                     f"{(' (' + a.note + ')') if a.note else ''} | `{a.username}` | "
-                     f"`{secrets_[a.username]}` | {reads} | {writes} |")
+        lines.append(
+            f"| {ROLE_TEXT.get(a.role, a.role)}{(' ' + a.site) if a.site else ''}"
+            f"{(' (' + a.note + ')') if a.note else ''} | `{a.username}` | "
+            f"`{secrets_[a.username]}` | {reads} | {writes} |"
+        )
     lines.append("")
     return "\n".join(lines)
 
 
 # -- the county bridge -----------------------------------------------------------------------
-def render_bridge(template: str, *, township: str, address: str, password: str, root: str = "hallwatch",
-                  ca_file: str | None = None, retry_s: float = 10) -> str:
+def render_bridge(
+    template: str,
+    *,
+    township: str,
+    address: str,
+    password: str,
+    root: str = "hallwatch",
+    ca_file: str | None = None,
+    retry_s: float = 10,
+) -> str:
     tls = ""
     if ca_file:
         tls = f"bridge_cafile {ca_file}\nbridge_insecure false\nbridge_tls_version tlsv1.2"
     try:
-        return Template(template).substitute(township=township, address=address, password=password, root=root,
-                                             tls=tls, retry_s=f"{retry_s:g}")
+        return Template(template).substitute(
+            township=township, address=address, password=password, root=root, tls=tls, retry_s=f"{retry_s:g}"
+        )
     except (KeyError, ValueError) as exc:
         raise BrokerConfigError(f"bridge template: unknown or malformed placeholder {exc}") from None
 
@@ -352,8 +430,10 @@ def render_bridge(template: str, *, township: str, address: str, password: str, 
 def default_bridge_template() -> Path:
     """broker_config/bridge-to-county.conf of the source tree, or of the working directory
     (the container's /app)."""
-    candidates = [Path(__file__).resolve().parent.parent / "broker_config" / "bridge-to-county.conf",
-                  Path.cwd() / "broker_config" / "bridge-to-county.conf"]
+    candidates = [
+        Path(__file__).resolve().parent.parent / "broker_config" / "bridge-to-county.conf",
+        Path.cwd() / "broker_config" / "bridge-to-county.conf",
+    ]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -380,8 +460,10 @@ def mosquitto_passwd_tool() -> str:
     for candidate in (shutil.which("mosquitto_passwd"), "/usr/bin/mosquitto_passwd"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise BrokerToolError("mosquitto_passwd not found: install Mosquitto (Debian: apt-get install mosquitto), "
-                            "or run this command in the hallwatch container image, which has it")
+    raise BrokerToolError(
+        "mosquitto_passwd not found: install Mosquitto (Debian: apt-get install mosquitto), "
+        "or run this command in the hallwatch container image, which has it"
+    )
 
 
 def write_password_file(path: Path, secrets_: dict[str, str], *, tool: str | None = None) -> None:
@@ -414,26 +496,40 @@ class Written:
     created: int  # new secrets
 
 
-def write_broker_config(sites: Sequence[Site], out: str | Path, *, root: str = "hallwatch",
-                        engine_url: str = "mqtt://mosquitto:1883", townships: Sequence[str] = (),
-                        county_address: str | None = None, county_ca: str | None = None,
-                        bridge_retry_s: float = 10, bridge_template: str | Path | None = None,
-                        rotate: Iterable[str] = (), rotate_all: bool = False, sources: Sequence[str] = (),
-                        title: str = "", passwd_tool: str | None = None, shards: int | None = None,
-                        engine_sites: Sequence[Sequence[str]] = ()) -> Written:
+def write_broker_config(
+    sites: Sequence[Site],
+    out: str | Path,
+    *,
+    root: str = "hallwatch",
+    engine_url: str = "mqtt://mosquitto:1883",
+    townships: Sequence[str] = (),
+    county_address: str | None = None,
+    county_ca: str | None = None,
+    bridge_retry_s: float = 10,
+    bridge_template: str | Path | None = None,
+    rotate: Iterable[str] = (),
+    rotate_all: bool = False,
+    sources: Sequence[str] = (),
+    title: str = "",
+    passwd_tool: str | None = None,
+    shards: int | None = None,
+    engine_sites: Sequence[Sequence[str]] = (),
+) -> Written:
     from .shells.mqtt import parse_broker_url
 
     engines = engine_groups(sites, shards=shards, site_groups=engine_sites)
     accounts = plan_accounts(sites, root=root, townships=townships, engines=engines)
     engine = parse_broker_url(engine_url)
     if engine.username or engine.password:
-        raise BrokerConfigError(f"--engine-url {engine_url!r}: give the address only; the engine's user name and "
-                                "password are generated")
+        raise BrokerConfigError(
+            f"--engine-url {engine_url!r}: give the address only; the engine's user name and password are generated"
+        )
     template = None
     if townships:
         if not county_address:
-            raise BrokerConfigError("--townships needs --county-url: the address the township brokers reach "
-                                    "this county broker at")
+            raise BrokerConfigError(
+                "--townships needs --county-url: the address the township brokers reach this county broker at"
+            )
         template = Path(bridge_template) if bridge_template else default_bridge_template()
         try:
             template = template.read_text(encoding="utf-8")
@@ -456,11 +552,17 @@ def write_broker_config(sites: Sequence[Site], out: str | Path, *, root: str = "
     scheme = "mqtts" if engine.tls else "mqtt"
     for group in engines:
         account_url = f"{scheme}://{group.username}:{secrets_[group.username]}@{engine.host}:{engine.port}"
-        start = f"# For `hallwatch engine {group.option}` (sites {', '.join(s.id for s in group.sites)}).\n" \
-            if group.option else ""
+        start = (
+            f"# For `hallwatch engine {group.option}` (sites {', '.join(s.id for s in group.sites)}).\n"
+            if group.option
+            else ""
+        )
         files.append(out / group.env_file)
-        write_secret_file(files[-1], "# The engine's broker account (hallwatch broker-config). "
-                                     f"Secret: mode 0600.\n{start}HALLWATCH_BROKER={account_url}\n")
+        write_secret_file(
+            files[-1],
+            "# The engine's broker account (hallwatch broker-config). "
+            f"Secret: mode 0600.\n{start}HALLWATCH_BROKER={account_url}\n",
+        )
     bridge_dir = out / "bridge.d"
     if not bridge_dir.exists():
         bridge_dir.mkdir()
@@ -472,8 +574,17 @@ def write_broker_config(sites: Sequence[Site], out: str | Path, *, root: str = "
             os.chmod(bridges, PRIVATE_DIR_MODE)
         for township in townships:
             path = bridges / f"{township}.conf"
-            write_secret_file(path, render_bridge(
-                template, township=township, address=county_address, root=root, ca_file=county_ca,
-                password=secrets_[f"{BRIDGE_USER_PREFIX}{township}"], retry_s=bridge_retry_s))
+            write_secret_file(
+                path,
+                render_bridge(
+                    template,
+                    township=township,
+                    address=county_address,
+                    root=root,
+                    ca_file=county_ca,
+                    password=secrets_[f"{BRIDGE_USER_PREFIX}{township}"],
+                    retry_s=bridge_retry_s,
+                ),
+            )
             files.append(path)
     return Written(out, accounts, files, kept=kept, created=len(secrets_) - kept)

@@ -44,7 +44,7 @@ def parse_time(text: str) -> float:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time, e.g. 2026-11-25T09:00:00+08:00")
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time, e.g. 2026-11-25T09:00:00+08:00") from None
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. +08:00")
     return moment.timestamp()
@@ -71,28 +71,58 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", help="site TOML files, or county files that include them")
 
     engine = sub.add_parser("engine", help="run the queue engine")
-    engine.add_argument("--config", action="append", metavar="FILE",
-                        help=f"site TOML file; repeat for several sites (env {ENV['config']}, ':'-separated)")
-    engine.add_argument("--broker", default=os.environ.get(ENV["broker"], "mqtt://127.0.0.1:1883"),
-                        help=f"mqtt://[user:pass@]host:port or mqtts://... (env {ENV['broker']})")
-    engine.add_argument("--ca-file", default=os.environ.get(ENV["ca_file"]),
-                        help=f"CA certificate for mqtts:// (env {ENV['ca_file']})")
-    engine.add_argument("--db", default=os.environ.get(ENV["db"], "hallwatch.db"),
-                        help=f"SQLite file (env {ENV['db']})")
-    engine.add_argument("--root", default=os.environ.get(ENV["root"], "hallwatch"),
-                        help=f"MQTT topic root (env {ENV['root']})")
-    engine.add_argument("--client-id", default=os.environ.get(ENV["client_id"], "hallwatch-engine"),
-                        help=f"MQTT client id of the engine's persistent session (env {ENV['client_id']}); "
-                             "a broker with use_username_as_clientid, as in production, uses the user name instead")
-    engine.add_argument("--start-at", type=parse_time, default=None,
-                        help="run the engine's clock from this ISO-8601 moment (simulation)")
+    engine.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help=f"site TOML file; repeat for several sites (env {ENV['config']}, ':'-separated)",
+    )
+    engine.add_argument(
+        "--broker",
+        default=os.environ.get(ENV["broker"], "mqtt://127.0.0.1:1883"),
+        help=f"mqtt://[user:pass@]host:port or mqtts://... (env {ENV['broker']})",
+    )
+    engine.add_argument(
+        "--ca-file", default=os.environ.get(ENV["ca_file"]), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})"
+    )
+    engine.add_argument(
+        "--db", default=os.environ.get(ENV["db"], "hallwatch.db"), help=f"SQLite file (env {ENV['db']})"
+    )
+    engine.add_argument(
+        "--root", default=os.environ.get(ENV["root"], "hallwatch"), help=f"MQTT topic root (env {ENV['root']})"
+    )
+    engine.add_argument(
+        "--client-id",
+        default=os.environ.get(ENV["client_id"], "hallwatch-engine"),
+        help=f"MQTT client id of the engine's persistent session (env {ENV['client_id']}); "
+        "a broker with use_username_as_clientid, as in production, uses the user name instead",
+    )
+    engine.add_argument(
+        "--start-at",
+        type=parse_time,
+        default=None,
+        help="run the engine's clock from this ISO-8601 moment (simulation)",
+    )
     engine.add_argument("--speed", type=float, default=1.0, help="clock speed factor (simulation)")
-    engine.add_argument("--sync", choices=["full", "normal"], default="full",
-                        help="SQLite synchronous mode: full survives power loss, normal only a crash")
-    engine.add_argument("--connect-timeout", type=float, default=30.0,
-                        help="give up if the broker cannot be reached at start-up within this many seconds")
-    engine.add_argument("--http", metavar="HOST:PORT", type=_listen_address, default=os.environ.get(ENV["http"]),
-                        help=f"serve /metrics and /healthz on this address, e.g. 127.0.0.1:9108 (env {ENV['http']})")
+    engine.add_argument(
+        "--sync",
+        choices=["full", "normal"],
+        default="full",
+        help="SQLite synchronous mode: full survives power loss, normal only a crash",
+    )
+    engine.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        help="give up if the broker cannot be reached at start-up within this many seconds",
+    )
+    engine.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        type=_listen_address,
+        default=os.environ.get(ENV["http"]),
+        help=f"serve /metrics and /healthz on this address, e.g. 127.0.0.1:9108 (env {ENV['http']})",
+    )
     engine.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     cli_deploy.add_engine_options(engine)
     COMMANDS.update(cli_deploy.add_commands(sub))
@@ -103,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_agents(sub, COMMANDS)
     from window_agents.simulator import register as register_simulator  # hallwatch simulate
+
     register_simulator(sub, COMMANDS)
     from .cli_plan import add_plan_parser, cmd_plan  # hallwatch plan (capacity planning)
 
@@ -123,14 +154,18 @@ def cmd_check_config(args) -> int:
     this_year = datetime.now().year
     known = sorted(official_calendar().years)
     for path, site in zip(files, sites):
-        print(f"{path}: ok: site {site.id} ({site.name}): {len(site.services)} services, "
-              f"{len(site.windows)} windows, {len(site.devices)} devices, {len(site.staff)} staff")
+        print(
+            f"{path}: ok: site {site.id} ({site.name}): {len(site.services)} services, "
+            f"{len(site.windows)} windows, {len(site.devices)} devices, {len(site.staff)} staff"
+        )
         missing = uncovered_years(site, [this_year, this_year + 1])
         if missing:
             years = ", ".join(str(y) for y in missing)
-            print(f"{path}: warning: calendar: no official working days for {years} (chinese-calendar knows "
-                  f"{known[0]}-{known[-1]}; add the year's holidays and workdays to [calendar] and list it in "
-                  f"covered_years): the engine assumes Monday-Friday for those years")
+            print(
+                f"{path}: warning: calendar: no official working days for {years} (chinese-calendar knows "
+                f"{known[0]}-{known[-1]}; add the year's holidays and workdays to [calendar] and list it in "
+                f"covered_years): the engine assumes Monday-Friday for those years"
+            )
     return 0
 
 
@@ -158,8 +193,16 @@ def cmd_engine(args) -> int:
     warning = cli_deploy.client_id_warning(client_id, broker.username)
     if warning:
         logging.getLogger("hallwatch.engine").warning(warning)
-    app = EngineApp(sites, broker=broker, db_path=args.db, clock=clock, root=args.root, client_id=client_id,
-                    synchronous=args.sync.upper(), connect_timeout=args.connect_timeout)
+    app = EngineApp(
+        sites,
+        broker=broker,
+        db_path=args.db,
+        clock=clock,
+        root=args.root,
+        client_id=client_id,
+        synchronous=args.sync.upper(),
+        connect_timeout=args.connect_timeout,
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
 from .config import ID_PATTERN, ConfigError, Site, expand_config_paths, load_site, load_sites
 from .sharding import engine_name, parse_shard, parse_site_list, pick_sites, shard_plan, shard_sites
 
@@ -19,11 +20,19 @@ DEFAULT_COUNTY_CA = "/mosquitto/config/generated/bridge.d/county-ca.crt"
 # -- engine: which sites ----------------------------------------------------------------------
 def add_engine_options(engine: argparse.ArgumentParser) -> None:
     which = engine.add_mutually_exclusive_group()
-    which.add_argument("--sites", metavar="ID,ID", type=_site_list,
-                       help="serve only these of the configured sites (ids separated by commas)")
-    which.add_argument("--shard", metavar="I/N", type=_shard,
-                       help="serve shard I of N of the configured sites (rendezvous hashing of the site id: "
-                            "N engines split the sites without overlap; see `hallwatch shards`)")
+    which.add_argument(
+        "--sites",
+        metavar="ID,ID",
+        type=_site_list,
+        help="serve only these of the configured sites (ids separated by commas)",
+    )
+    which.add_argument(
+        "--shard",
+        metavar="I/N",
+        type=_shard,
+        help="serve shard I of N of the configured sites (rendezvous hashing of the site id: "
+        "N engines split the sites without overlap; see `hallwatch shards`)",
+    )
 
 
 def _site_list(text: str) -> list[str]:
@@ -58,9 +67,11 @@ def engine_sites(files: list[str], args) -> list[Site]:
         everything = sites
         sites = shard_sites(everything, index, count)
         if not sites:
-            raise ValueError(f"--shard {index}/{count}: none of the {len(everything)} configured sites falls to this "
-                             f"shard (`hallwatch shards --count {count}` shows the split); run fewer engines "
-                             "or choose sites with --sites")
+            raise ValueError(
+                f"--shard {index}/{count}: none of the {len(everything)} configured sites falls to this "
+                f"shard (`hallwatch shards --count {count}` shows the split); run fewer engines "
+                "or choose sites with --sites"
+            )
     return sites
 
 
@@ -80,10 +91,12 @@ def client_id_warning(client_id: str, username: str | None) -> str | None:
     """What to tell the operator of an engine whose client id is not its broker user name."""
     if not username or username == client_id:
         return None
-    return (f"client id {client_id!r} is not the broker user name {username!r}: a broker with "
-            f"use_username_as_clientid (the production configuration) gives this engine the client id and "
-            f"persistent session {username!r}, and engines sharing that account take each other's connection "
-            "(one account per engine: hallwatch broker-config --shards N or --engine-sites)")
+    return (
+        f"client id {client_id!r} is not the broker user name {username!r}: a broker with "
+        f"use_username_as_clientid (the production configuration) gives this engine the client id and "
+        f"persistent session {username!r}, and engines sharing that account take each other's connection "
+        "(one account per engine: hallwatch broker-config --shards N or --engine-sites)"
+    )
 
 
 # -- hallwatch shards -------------------------------------------------------------------------
@@ -131,11 +144,22 @@ def cmd_broker_config(args) -> int:
         county_ca = (args.county_ca or DEFAULT_COUNTY_CA) if county.tls else None
     try:
         written = brokerconf.write_broker_config(
-            sites, args.out, root=args.root, engine_url=args.engine_url, townships=townships,
-            county_address=county_address, county_ca=county_ca, bridge_retry_s=args.bridge_retry,
-            bridge_template=args.bridge_template, rotate=args.rotate or [], rotate_all=args.rotate_all,
-            sources=_configs(args, "broker-config"), title=", ".join(s.name for s in sites),
-            shards=args.shards, engine_sites=args.engine_sites or ())
+            sites,
+            args.out,
+            root=args.root,
+            engine_url=args.engine_url,
+            townships=townships,
+            county_address=county_address,
+            county_ca=county_ca,
+            bridge_retry_s=args.bridge_retry,
+            bridge_template=args.bridge_template,
+            rotate=args.rotate or [],
+            rotate_all=args.rotate_all,
+            sources=_configs(args, "broker-config"),
+            title=", ".join(s.name for s in sites),
+            shards=args.shards,
+            engine_sites=args.engine_sites or (),
+        )
     except brokerconf.AccountConflict as err:
         path = next(p for p, s in pairs if s.id == err.site)
         print(ConfigError(path, [f"{err.field}: {err.message}"]), file=sys.stderr)
@@ -153,13 +177,17 @@ def cmd_broker_config(args) -> int:
         print(f"hallwatch broker-config: {args.out}: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED
     devices = sum(1 for a in written.accounts if a.role == "device")
-    print(f"{written.out}: {len(written.accounts)} accounts ({devices} devices, "
-          f"{len(written.accounts) - devices} service accounts) for {len(sites)} site(s): "
-          f"{written.kept} secrets kept, {written.created} new")
+    print(
+        f"{written.out}: {len(written.accounts)} accounts ({devices} devices, "
+        f"{len(written.accounts) - devices} service accounts) for {len(sites)} site(s): "
+        f"{written.kept} secrets kept, {written.created} new"
+    )
     for path in written.files:
         print(f"  wrote {path} (mode 0600)")
-    print("  these files hold secrets and are readable by their owner only; give passwd and acl to the broker's "
-          f"user, e.g. for the compose stack: sudo chown 1883:1883 {written.out / 'passwd'} {written.out / 'acl'}")
+    print(
+        "  these files hold secrets and are readable by their owner only; give passwd and acl to the broker's "
+        f"user, e.g. for the compose stack: sudo chown 1883:1883 {written.out / 'passwd'} {written.out / 'acl'}"
+    )
     return 0
 
 
@@ -203,44 +231,85 @@ def _names(text: str) -> list[str]:
 def add_commands(sub) -> dict:
     """Register the subcommands; returns {name: handler}."""
     broker = sub.add_parser(
-        "broker-config", help="generate the broker's password file, ACL and credentials sheet from the site config",
+        "broker-config",
+        help="generate the broker's password file, ACL and credentials sheet from the site config",
         description="Write the Mosquitto password file, ACL, credentials sheet and engine account for one broker "
-                    "serving the configured sites. Secrets already in OUT/credentials.csv are kept.")
-    broker.add_argument("--config", action="append", metavar="FILE",
-                        help=f"site or county TOML file; repeat for several (env {CONFIG_ENV}, ':'-separated)")
-    broker.add_argument("--out", required=True, metavar="DIR",
-                        help="folder to write (created with mode 0711; every file 0600)")
-    broker.add_argument("--root", default=os.environ.get("HALLWATCH_TOPIC_ROOT", "hallwatch"),
-                        help="MQTT topic root (env HALLWATCH_TOPIC_ROOT)")
-    broker.add_argument("--engine-url", default="mqtt://mosquitto:1883",
-                        help="how the engine reaches this broker, without credentials; written with the engine's "
-                             "account to OUT/engine.env (default: the compose stack's mqtt://mosquitto:1883)")
-    broker.add_argument("--townships", type=_township_ids, metavar="ID,ID",
-                        help="county broker: the townships whose brokers bridge up to it; writes a bridge account "
-                             "and OUT/bridges/ID.conf for each")
-    broker.add_argument("--county-url", metavar="URL",
-                        help="county broker: its address as the township brokers reach it, mqtts://host:8883 "
-                             "(TLS) or mqtt://host:1883")
-    broker.add_argument("--county-ca", metavar="PATH",
-                        help=f"with an mqtts:// --county-url: the county CA file as the township broker sees it "
-                             f"(default {DEFAULT_COUNTY_CA})")
-    broker.add_argument("--bridge-retry", type=float, default=10.0, metavar="S",
-                        help="seconds between a township bridge's reconnection attempts (default 10)")
-    broker.add_argument("--bridge-template", metavar="FILE",
-                        help="bridge template (default broker_config/bridge-to-county.conf)")
+        "serving the configured sites. Secrets already in OUT/credentials.csv are kept.",
+    )
+    broker.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help=f"site or county TOML file; repeat for several (env {CONFIG_ENV}, ':'-separated)",
+    )
+    broker.add_argument(
+        "--out", required=True, metavar="DIR", help="folder to write (created with mode 0711; every file 0600)"
+    )
+    broker.add_argument(
+        "--root",
+        default=os.environ.get("HALLWATCH_TOPIC_ROOT", "hallwatch"),
+        help="MQTT topic root (env HALLWATCH_TOPIC_ROOT)",
+    )
+    broker.add_argument(
+        "--engine-url",
+        default="mqtt://mosquitto:1883",
+        help="how the engine reaches this broker, without credentials; written with the engine's "
+        "account to OUT/engine.env (default: the compose stack's mqtt://mosquitto:1883)",
+    )
+    broker.add_argument(
+        "--townships",
+        type=_township_ids,
+        metavar="ID,ID",
+        help="county broker: the townships whose brokers bridge up to it; writes a bridge account "
+        "and OUT/bridges/ID.conf for each",
+    )
+    broker.add_argument(
+        "--county-url",
+        metavar="URL",
+        help="county broker: its address as the township brokers reach it, mqtts://host:8883 (TLS) or mqtt://host:1883",
+    )
+    broker.add_argument(
+        "--county-ca",
+        metavar="PATH",
+        help=f"with an mqtts:// --county-url: the county CA file as the township broker sees it "
+        f"(default {DEFAULT_COUNTY_CA})",
+    )
+    broker.add_argument(
+        "--bridge-retry",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between a township bridge's reconnection attempts (default 10)",
+    )
+    broker.add_argument(
+        "--bridge-template", metavar="FILE", help="bridge template (default broker_config/bridge-to-county.conf)"
+    )
     engines = broker.add_mutually_exclusive_group()
-    engines.add_argument("--shards", type=int, metavar="N",
-                         help="N engines (hallwatch engine --shard I/N), each with an account of its own: "
-                              "hallwatch-engine-IofN for the sites of its shard, in OUT/engine-IofN.env "
-                              "(default: one engine, hallwatch-engine, for every site, in OUT/engine.env)")
-    engines.add_argument("--engine-sites", action="append", type=_site_list, metavar="ID,ID",
-                         help="one engine per group of sites (hallwatch engine --sites ID,ID), each with an account "
-                              "of its own; repeat for each engine, naming every site once")
+    engines.add_argument(
+        "--shards",
+        type=int,
+        metavar="N",
+        help="N engines (hallwatch engine --shard I/N), each with an account of its own: "
+        "hallwatch-engine-IofN for the sites of its shard, in OUT/engine-IofN.env "
+        "(default: one engine, hallwatch-engine, for every site, in OUT/engine.env)",
+    )
+    engines.add_argument(
+        "--engine-sites",
+        action="append",
+        type=_site_list,
+        metavar="ID,ID",
+        help="one engine per group of sites (hallwatch engine --sites ID,ID), each with an account "
+        "of its own; repeat for each engine, naming every site once",
+    )
     broker.add_argument("--rotate", type=_names, metavar="USER,USER", help="give these accounts new secrets")
     broker.add_argument("--rotate-all", action="store_true", help="give every account a new secret")
 
     shards = sub.add_parser("shards", help="show which engine of --shard i/n serves which site")
-    shards.add_argument("--config", action="append", metavar="FILE",
-                        help=f"site or county TOML file; repeat for several (env {CONFIG_ENV})")
+    shards.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help=f"site or county TOML file; repeat for several (env {CONFIG_ENV})",
+    )
     shards.add_argument("--count", type=int, required=True, metavar="N", help="number of engines")
     return {"broker-config": cmd_broker_config, "shards": cmd_shards}

@@ -27,24 +27,46 @@ def _date(text: str) -> date:
 def add_parsers(sub) -> None:
     """Add the subcommands to ``hallwatch``'s subparsers."""
     report = sub.add_parser("report", help="write the report of a period: HTML or CSV")
-    report.add_argument("--config", action="append", metavar="FILE",
-                        help="site TOML file; repeat for several sites (env HALLWATCH_CONFIG, ':'-separated)")
-    report.add_argument("--db", default=os.environ.get("HALLWATCH_DB", "hallwatch.db"),
-                        help="the engine's SQLite file, read only (env HALLWATCH_DB)")
+    report.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help="site TOML file; repeat for several sites (env HALLWATCH_CONFIG, ':'-separated)",
+    )
+    report.add_argument(
+        "--db",
+        default=os.environ.get("HALLWATCH_DB", "hallwatch.db"),
+        help="the engine's SQLite file, read only (env HALLWATCH_DB)",
+    )
     which = report.add_mutually_exclusive_group()
     which.add_argument("--site", action="append", metavar="S", help="a site id; repeatable (default: every site)")
     which.add_argument("--all", action="store_true", help="every configured site (the default)")
-    report.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE",
-                        help="first day, YYYY-MM-DD (the site's local date)")
-    report.add_argument("--to", dest="end", type=_date, required=True, metavar="DATE",
-                        help="last day, YYYY-MM-DD, included")
-    report.add_argument("--format", choices=["html", "csv"], default="html",
-                        help="html: one self-contained page; csv: one UTF-8 (BOM) file per table")
+    report.add_argument(
+        "--from",
+        dest="start",
+        type=_date,
+        required=True,
+        metavar="DATE",
+        help="first day, YYYY-MM-DD (the site's local date)",
+    )
+    report.add_argument(
+        "--to", dest="end", type=_date, required=True, metavar="DATE", help="last day, YYYY-MM-DD, included"
+    )
+    report.add_argument(
+        "--format",
+        choices=["html", "csv"],
+        default="html",
+        help="html: one self-contained page; csv: one UTF-8 (BOM) file per table",
+    )
     report.add_argument("--out", metavar="DIR", default=".", help="directory to write into (created if needed)")
 
     audit = sub.add_parser("audit", help="check each site against the county standard (督导考核)")
-    audit.add_argument("--config", action="append", metavar="FILE",
-                       help="site TOML file; repeatable (env HALLWATCH_CONFIG, ':'-separated)")
+    audit.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help="site TOML file; repeatable (env HALLWATCH_CONFIG, ':'-separated)",
+    )
 
 
 def _load(args, command: str):
@@ -82,8 +104,7 @@ def cmd_report(args) -> int:
     site_ids = known if args.all or not args.site else args.site
     unknown = [s for s in site_ids if s not in known]
     if unknown:
-        print(f"hallwatch report: unknown site {', '.join(unknown)} (configured: {', '.join(known)})",
-              file=sys.stderr)
+        print(f"hallwatch report: unknown site {', '.join(unknown)} (configured: {', '.join(known)})", file=sys.stderr)
         return EXIT_CONFIG
     if args.end < args.start:
         print(f"hallwatch report: --to {args.end} is before --from {args.start}", file=sys.stderr)

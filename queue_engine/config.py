@@ -65,8 +65,11 @@ class ServiceGuide(Section):
     item_type: str = ""  # 办件类型: 即办件 / 承诺件
 
     def missing_fields(self) -> list[str]:
-        return [name for name in ("basis", "conditions", "materials", "time_limit", "fee", "item_type")
-                if not getattr(self, name)]
+        return [
+            name
+            for name in ("basis", "conditions", "materials", "time_limit", "fee", "item_type")
+            if not getattr(self, name)
+        ]
 
 
 class Service(Section):
@@ -443,8 +446,9 @@ def parse_deployment(data: dict, source: str | Path = "<memory>") -> Deployment:
     try:
         return Deployment.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc, "unknown field (a deployment file has only name and include)")) \
-            from None
+        raise ConfigError(
+            source, _problems(exc, "unknown field (a deployment file has only name and include)")
+        ) from None
 
 
 def deployment_site_files(path: str | Path, _including: tuple[Path, ...] = ()) -> list[Path]:
@@ -467,8 +471,9 @@ def deployment_site_files(path: str | Path, _including: tuple[Path, ...] = ()) -
             targets = [path.parent / entry]
         for target in targets:
             if not target.is_file():
-                raise ConfigError(path, [f"include[{i}]: {entry!r}: no such file "
-                                         f"(paths are relative to {path.parent})"])
+                raise ConfigError(
+                    path, [f"include[{i}]: {entry!r}: no such file (paths are relative to {path.parent})"]
+                )
             if target.resolve() in chain:
                 raise ConfigError(path, [f"include[{i}]: {entry!r} includes {target} again (a loop)"])
             files += deployment_site_files(target, chain)

@@ -49,14 +49,43 @@ def main() -> int:
     manager, supervisor = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     env = {**os.environ, "HALLWATCH_MANAGER_TOKEN_DEMO": manager, "HALLWATCH_SUPERVISOR_TOKEN": supervisor}
     clock = ["--start-at", start_at, "--speed", str(args.speed)]
-    engine = subprocess.Popen([sys.executable, "-m", "queue_engine.cli", "engine", "--config", args.config,
-                               "--broker", f"mqtt://127.0.0.1:{port}", "--db", str(workdir / "demo.db"),
-                               "--http", f"127.0.0.1:{args.http_port}", *clock], cwd=ROOT, env=env)
+    engine = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "queue_engine.cli",
+            "engine",
+            "--config",
+            args.config,
+            "--broker",
+            f"mqtt://127.0.0.1:{port}",
+            "--db",
+            str(workdir / "demo.db"),
+            "--http",
+            f"127.0.0.1:{args.http_port}",
+            *clock,
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     time.sleep(2.0)
-    simulator = subprocess.Popen([sys.executable, "-m", "queue_engine.cli", "simulate", "--config", args.config,
-                                  "--broker", f"mqtt://127.0.0.1:{port}", *clock], cwd=ROOT)
+    simulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "queue_engine.cli",
+            "simulate",
+            "--config",
+            args.config,
+            "--broker",
+            f"mqtt://127.0.0.1:{port}",
+            *clock,
+        ],
+        cwd=ROOT,
+    )
     web = f"http://127.0.0.1:{args.http_port}"
-    print(f"""
+    print(
+        f"""
 hallwatch demo: the demo township centre, a simulated day from {start_at} at x{args.speed:g}
   TV board:            {web}/board/demo
   manager console:     {web}/manage/demo?token={manager}
@@ -66,7 +95,9 @@ hallwatch demo: the demo township centre, a simulated day from {start_at} at x{a
   store:               {workdir}/demo.db
 
 Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
     stopping = False
 
     def stop(*_):

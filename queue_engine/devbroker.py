@@ -21,8 +21,10 @@ def mosquitto_binary() -> str:
     for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
         if candidate and Path(candidate).exists():
             return candidate
-    raise BrokerMissing("mosquitto is not installed: `sudo apt-get install mosquitto mosquitto-clients` "
-                        "(make demo and make test do it when run as root)")
+    raise BrokerMissing(
+        "mosquitto is not installed: `sudo apt-get install mosquitto mosquitto-clients` "
+        "(make demo and make test do it when run as root)"
+    )
 
 
 def free_port() -> int:
@@ -42,8 +44,12 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
-def start(workdir: Path, port: int | None = None, extra: str = "", log: Path | None = None,
-          ) -> tuple[subprocess.Popen, int]:
+def start(
+    workdir: Path,
+    port: int | None = None,
+    extra: str = "",
+    log: Path | None = None,
+) -> tuple[subprocess.Popen, int]:
     """Start Mosquitto with its persistence in ``workdir``; returns the process and port."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -53,10 +59,12 @@ def start(workdir: Path, port: int | None = None, extra: str = "", log: Path | N
     # messages, persistent sessions and what is queued for them) across a restart nor its log.
     # This broker listens on loopback only; it stays the user that started it.
     as_root = "user root\n" if os.geteuid() == 0 else ""
-    conf.write_text(f"{as_root}listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {workdir}/\n"
-                    + (f"log_dest file {log}\n" if log else "") + f"{extra}\ninclude_dir {CONF_D}\n")
-    proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
+    conf.write_text(
+        f"{as_root}listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {workdir}/\n"
+        + (f"log_dest file {log}\n" if log else "")
+        + f"{extra}\ninclude_dir {CONF_D}\n"
+    )
+    proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port)
     except RuntimeError:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from hashlib import blake2b
-from typing import TYPE_CHECKING, Iterable, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
@@ -184,16 +185,30 @@ class Ingest:
             return self._reject(self._site_in(topic), None, topic, err.code, err.reason, payload, now)
         site, device_id = where.site, where.device
         if site not in self.sites:
-            return self._reject(None, device_id, topic, "unknown_site", f"this engine does not serve site {site!r}",
-                                payload, now)
+            return self._reject(
+                None, device_id, topic, "unknown_site", f"this engine does not serve site {site!r}", payload, now
+            )
         device = self._devices.get((site, device_id))
         if device is None:
-            return self._reject(site, device_id, topic, "unknown_device",
-                                f"device {device_id!r} is not configured for site {site!r}", payload, now)
+            return self._reject(
+                site,
+                device_id,
+                topic,
+                "unknown_device",
+                f"device {device_id!r} is not configured for site {site!r}",
+                payload,
+                now,
+            )
         if len(payload) > MAX_MESSAGE_BYTES:
-            return self._reject(site, device_id, topic, "too_large",
-                                f"{len(payload)} bytes; a device message may carry at most {MAX_MESSAGE_BYTES}",
-                                payload, now)
+            return self._reject(
+                site,
+                device_id,
+                topic,
+                "too_large",
+                f"{len(payload)} bytes; a device message may carry at most {MAX_MESSAGE_BYTES}",
+                payload,
+                now,
+            )
         try:
             if where.channel == "event":
                 event, claimed_window = wire.decode_event(payload, site, device_id)
@@ -206,27 +221,53 @@ class Ingest:
 
         kind = device.kind.value
         if not isinstance(event, ev.LIVENESS_EVENTS) and type(event) not in ev.EVENTS_BY_KIND[kind]:
-            return self._reject(site, device_id, topic, "not_allowed",
-                                f"a {kind} may not send {wire.EVENT_TYPES[type(event)]}", payload, now)
+            return self._reject(
+                site,
+                device_id,
+                topic,
+                "not_allowed",
+                f"a {kind} may not send {wire.EVENT_TYPES[type(event)]}",
+                payload,
+                now,
+            )
         if claimed_window is not None and claimed_window != device.window:
             own = f"its own window is {device.window!r}" if device.kind in WINDOW_BOUND_KINDS else "it has no window"
-            return self._reject(site, device_id, topic, "wrong_window",
-                                f"{device_id} may not speak for window {claimed_window!r}; {own}", payload, now)
+            return self._reject(
+                site,
+                device_id,
+                topic,
+                "wrong_window",
+                f"{device_id} may not speak for window {claimed_window!r}; {own}",
+                payload,
+                now,
+            )
 
         if isinstance(event, ev.LIVENESS_EVENTS):
             return Processed(at=now, site=site, commands=self.engine.handle(event, now))
-        return self._apply(event, now, payload.decode("utf-8", errors="replace"), topic=topic, raw=payload,
-                           redelivered=redelivered, answer=not isinstance(event, NO_REPLY))
+        return self._apply(
+            event,
+            now,
+            payload.decode("utf-8", errors="replace"),
+            topic=topic,
+            raw=payload,
+            redelivered=redelivered,
+            answer=not isinstance(event, NO_REPLY),
+        )
 
     def process_event(self, event: ev.Event, now: float) -> Processed:
         """An event that did not come over MQTT (a phone ticket, an operator's action): the
         same deduplication, core and event log; ``result`` is the core's reply, if any."""
-        payload = wire.encode({"type": wire.EVENT_TYPES.get(type(event), type(event).__name__),
-                               **{k: getattr(event, k) for k in event.__dataclass_fields__}})
+        payload = wire.encode(
+            {
+                "type": wire.EVENT_TYPES.get(type(event), type(event).__name__),
+                **{k: getattr(event, k) for k in event.__dataclass_fields__},
+            }
+        )
         return self._apply(event, now, payload.decode(), topic=None, raw=payload, redelivered=False, answer=False)
 
-    def _apply(self, event: ev.Event, now: float, text: str, *, topic: str | None, raw: bytes, redelivered: bool,
-               answer: bool) -> Processed:
+    def _apply(
+        self, event: ev.Event, now: float, text: str, *, topic: str | None, raw: bytes, redelivered: bool, answer: bool
+    ) -> Processed:
         """Deduplicate, hand to the core, and record. ``answer``: publish the reply to the
         device's reply topic (MQTT devices that wait for one)."""
         site, device_id = event.site, event.device
@@ -238,40 +279,77 @@ class Ingest:
             # (an event logged before digests were kept has none: its id is trusted)
             if seen.digest in (digest, "") and (redelivered or now - seen.at <= RETRY_WINDOW_S):
                 # Redelivered, or resent by the device: answer as the first time, apply nothing.
-                reply = Outbound(reply_topic, seen.reply, site=site, kind="reply") \
-                    if answer and seen.reply is not None else None
+                reply = (
+                    Outbound(reply_topic, seen.reply, site=site, kind="reply")
+                    if answer and seen.reply is not None
+                    else None
+                )
                 return Processed(at=now, site=site, duplicate=True, reply=reply)
             return self._refuse_reused(event, now, seen, digest, topic, raw, answer)
         commands = self.engine.handle(event, now)
-        reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id and c.device == device_id),
-                     None)
+        reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id and c.device == device_id), None)
         reply_bytes = wire.encode(wire.reply_payload(reply, self._tz[site])) if reply is not None else None
         self.dedupe.remember(key, now, digest, reply_bytes)
-        record = EventRecord(site, device_id, event.id, wire.EVENT_TYPES.get(type(event), type(event).__name__), now,
-                             text, reply.error if reply is not None and not reply.ok else None,
-                             reply_bytes.decode("utf-8") if reply_bytes is not None else None, digest)
-        return Processed(at=now, site=site, commands=commands, event=record, result=reply,
-                         reply=Outbound(reply_topic, reply_bytes, site=site, kind="reply")
-                         if answer and reply_bytes is not None else None)
+        record = EventRecord(
+            site,
+            device_id,
+            event.id,
+            wire.EVENT_TYPES.get(type(event), type(event).__name__),
+            now,
+            text,
+            reply.error if reply is not None and not reply.ok else None,
+            reply_bytes.decode("utf-8") if reply_bytes is not None else None,
+            digest,
+        )
+        return Processed(
+            at=now,
+            site=site,
+            commands=commands,
+            event=record,
+            result=reply,
+            reply=Outbound(reply_topic, reply_bytes, site=site, kind="reply")
+            if answer and reply_bytes is not None
+            else None,
+        )
 
-    def _refuse_reused(self, event: ev.Event, now: float, seen: Seen, digest: str, topic: str | None, raw: bytes,
-                       answer: bool) -> Processed:
+    def _refuse_reused(
+        self, event: ev.Event, now: float, seen: Seen, digest: str, topic: str | None, raw: bytes, answer: bool
+    ) -> Processed:
         """The same id for other content, or long after the first: never answer with the
         reply of another request. Refused, with a reply saying why, and recorded."""
         same = seen.digest == digest
-        reason = (f"event id {event.id!r} was used {now - seen.at:.0f} s ago "
-                  + ("for the same content, longer ago than a resend" if same else "for a different request")
-                  + "; a device must give every new request a new id")
+        reason = (
+            f"event id {event.id!r} was used {now - seen.at:.0f} s ago "
+            + ("for the same content, longer ago than a resend" if same else "for a different request")
+            + "; a device must give every new request a new id"
+        )
         log.warning("rejected %s from %s: id_reused (%s)", topic or "event", event.device, reason)
-        refusal = Reply(site=event.site, device=event.device, re=event.id, ok=False, error=ErrorCode.ID_REUSED.value,
-                        message=MESSAGES[ErrorCode.ID_REUSED])
+        refusal = Reply(
+            site=event.site,
+            device=event.device,
+            re=event.id,
+            ok=False,
+            error=ErrorCode.ID_REUSED.value,
+            message=MESSAGES[ErrorCode.ID_REUSED],
+        )
         reply_bytes = wire.encode(wire.reply_payload(refusal, self._tz[event.site]))
-        return Processed(at=now, site=event.site, result=refusal,
-                         reply=Outbound(self.topics.reply(event.site, event.device), reply_bytes, site=event.site,
-                                        kind="reply") if answer else None,
-                         rejection=Rejection(site=event.site, device=event.device,
-                                             topic=topic or f"(web) {event.site}/{event.device}", code="id_reused",
-                                             reason=reason, payload=bytes(raw[:256]), at=now))
+        return Processed(
+            at=now,
+            site=event.site,
+            result=refusal,
+            reply=Outbound(self.topics.reply(event.site, event.device), reply_bytes, site=event.site, kind="reply")
+            if answer
+            else None,
+            rejection=Rejection(
+                site=event.site,
+                device=event.device,
+                topic=topic or f"(web) {event.site}/{event.device}",
+                code="id_reused",
+                reason=reason,
+                payload=bytes(raw[:256]),
+                at=now,
+            ),
+        )
 
     def notify(self, event: ev.Event, now: float) -> Processed:
         """An event the engine raises about itself (its broker link, its own stalls): the
@@ -294,9 +372,14 @@ class Ingest:
         if site is not None and device is not None:
             # Refusals feed the `unauthorized` alert: a spoofing attempt is seen, not just dropped.
             commands = self.engine.handle(ev.Refusal(site=site, device=device, id="", code=code), now)
-        return Processed(at=now, site=site, commands=commands,
-                         rejection=Rejection(site=site, device=device, topic=topic, code=code, reason=reason,
-                                             payload=bytes(payload[:256]), at=now))
+        return Processed(
+            at=now,
+            site=site,
+            commands=commands,
+            rejection=Rejection(
+                site=site, device=device, topic=topic, code=code, reason=reason, payload=bytes(payload[:256]), at=now
+            ),
+        )
 
 
 class Outputs:
@@ -330,7 +413,7 @@ class Outputs:
                     queues.add(command.site)
                 elif isinstance(command, AlertChanged):
                     messages.append(self.alert(command.alert))
-        for (site, window_id), command in windows.items():
+        for (site, _window), command in windows.items():
             messages.append(self.window_state(site, command.window))
         for site in sorted(queues):
             messages.append(self.queue_state(site, now))
@@ -338,10 +421,16 @@ class Outputs:
 
     def window_state(self, site: str, window) -> Outbound:
         hall = self.engine.hall(site)
-        body = wire.window_payload(window, self._tz[site], name=hall.window_name(window.window),
-                                   staff_name=hall.staff_name(window.staff), staffing=hall.staffing(window.window))
-        return Outbound(self.topics.window_state(site, window.window), wire.encode(body), retain=True, site=site,
-                        kind="window")
+        body = wire.window_payload(
+            window,
+            self._tz[site],
+            name=hall.window_name(window.window),
+            staff_name=hall.staff_name(window.staff),
+            staffing=hall.staffing(window.window),
+        )
+        return Outbound(
+            self.topics.window_state(site, window.window), wire.encode(body), retain=True, site=site, kind="window"
+        )
 
     def alert(self, alert) -> Outbound:
         hall = self.engine.hall(alert.site)
@@ -350,5 +439,10 @@ class Outputs:
 
     def queue_state(self, site: str, now: float) -> Outbound:
         view = self.engine.hall(site).queue_view(now)
-        return Outbound(self.topics.queue_state(site), wire.encode(wire.queue_payload(view, now, self._tz[site])),
-                        retain=True, site=site, kind="queue")
+        return Outbound(
+            self.topics.queue_state(site),
+            wire.encode(wire.queue_payload(view, now, self._tz[site])),
+            retain=True,
+            site=site,
+            kind="queue",
+        )

@@ -28,10 +28,10 @@ import itertools
 import math
 import random
 import re
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Hashable, Iterable
 
 from pydantic import BaseModel
 
@@ -102,26 +102,28 @@ def read_arrivals(path: str | Path, site: Site) -> Demand:
             columns = _header(path, number, fields)
             continue
         if len(fields) != len(columns):
-            raise ArrivalsError(path, number, f"expected {len(columns)} fields ({','.join(columns)}), "
-                                              f"found {len(fields)}")
+            raise ArrivalsError(
+                path, number, f"expected {len(columns)} fields ({','.join(columns)}), found {len(fields)}"
+            )
         hour_text, service, count_text = (fields[columns[name]] for name in COLUMNS)
         match = _HOUR.fullmatch(hour_text)
         if match is None or int(match[1]) > 23:
             raise ArrivalsError(path, number, f"hour {hour_text!r} is not an hour of the day: 0-23 or HH:00")
         hour = int(match[1])
         if service not in known:
-            raise ArrivalsError(path, number, f"unknown service {service!r}: the site {site.id} has "
-                                              f"{', '.join(sorted(known))}")
+            raise ArrivalsError(
+                path, number, f"unknown service {service!r}: the site {site.id} has {', '.join(sorted(known))}"
+            )
         try:
             count = float(count_text)
         except ValueError:
             raise ArrivalsError(path, number, f"arrivals {count_text!r} is not a number") from None
         if not math.isfinite(count) or count < 0 or count > MAX_ARRIVALS_PER_HOUR:
-            raise ArrivalsError(path, number, f"arrivals {count_text!r} must be between 0 and "
-                                              f"{MAX_ARRIVALS_PER_HOUR}")
+            raise ArrivalsError(path, number, f"arrivals {count_text!r} must be between 0 and {MAX_ARRIVALS_PER_HOUR}")
         if (service, hour) in first_line:
-            raise ArrivalsError(path, number, f"hour {hour}, service {service!r} is already given on line "
-                                              f"{first_line[(service, hour)]}")
+            raise ArrivalsError(
+                path, number, f"hour {hour}, service {service!r} is already given on line {first_line[(service, hour)]}"
+            )
         first_line[(service, hour)] = number
         rates.setdefault(service, {})[hour] = count
     if columns is None:
@@ -135,12 +137,10 @@ def _header(path: Path, number: int, fields: list[str]) -> dict[str, int]:
     names = [f.lower() for f in fields]
     for name in names:
         if name not in COLUMNS:
-            raise ArrivalsError(path, number, f"header: unknown column {name!r} (the columns are "
-                                              f"{','.join(COLUMNS)})")
+            raise ArrivalsError(path, number, f"header: unknown column {name!r} (the columns are {','.join(COLUMNS)})")
     for name in COLUMNS:
         if name not in names:
-            raise ArrivalsError(path, number, f"header: missing column {name!r} (the columns are "
-                                              f"{','.join(COLUMNS)})")
+            raise ArrivalsError(path, number, f"header: missing column {name!r} (the columns are {','.join(COLUMNS)})")
     if len(set(names)) != len(names):
         raise ArrivalsError(path, number, "header: a column is named twice")
     return {name: names.index(name) for name in COLUMNS}
@@ -254,8 +254,16 @@ class HallSimulation:
     being called, or what ``wait(issued, called)`` counts of them) of the citizens whose
     stream tagged them so; a tag of ``None`` is not recorded."""
 
-    def __init__(self, site: Site, windows: dict[str, list[str]], *, start: float, collect_alerts: bool = False,
-                 wait: Callable[[float, float], float] | None = None, timers_on_time: bool = True):
+    def __init__(
+        self,
+        site: Site,
+        windows: dict[str, list[str]],
+        *,
+        start: float,
+        collect_alerts: bool = False,
+        wait: Callable[[float, float], float] | None = None,
+        timers_on_time: bool = True,
+    ):
         self.engine = Engine([site])
         self._wait = wait
         self._timers_on_time = timers_on_time
@@ -278,8 +286,18 @@ class HallSimulation:
     def _push(self, when: float, kind: int, payload) -> None:
         heapq.heappush(self._heap, (when, next(self._seq), kind, payload))
 
-    def add_arrivals(self, service: str, per_hour: float, start: float, end: float, tag, *,
-                     arrivals: random.Random, service_time: Callable[[], float], limit: float = math.inf) -> None:
+    def add_arrivals(
+        self,
+        service: str,
+        per_hour: float,
+        start: float,
+        end: float,
+        tag,
+        *,
+        arrivals: random.Random,
+        service_time: Callable[[], float],
+        limit: float = math.inf,
+    ) -> None:
         """Poisson arrivals at ``per_hour`` over [start, end), at most ``limit`` of them;
         ``tag`` (or ``tag()``, called at each arrival) says where their waits are recorded."""
         if per_hour <= 0 or end <= start or limit < 1:
@@ -320,8 +338,9 @@ class HallSimulation:
         return counts
 
     def _arrive(self, stream: _Stream, now: float) -> None:
-        reply = self._send(ev.TicketRequest(site=self.site_id, device="plan-kiosk", id=self._next_id(),
-                                            service=stream.service), now)
+        reply = self._send(
+            ev.TicketRequest(site=self.site_id, device="plan-kiosk", id=self._next_id(), service=stream.service), now
+        )
         tag = stream.tag() if callable(stream.tag) else stream.tag
         self._issued[reply.ticket.no] = (tag, now, stream.service_time(), stream.service)
         stream.remaining -= 1
@@ -349,8 +368,7 @@ class HallSimulation:
 
     def _finish(self, window: str, now: float) -> None:
         device = self._devices[window]
-        self._send(ev.ServiceFinish(site=self.site_id, device=device, id=self._next_id(),
-                                    outcome=ev.Outcome.DONE), now)
+        self._send(ev.ServiceFinish(site=self.site_id, device=device, id=self._next_id(), outcome=ev.Outcome.DONE), now)
         pool = self.pools[self._service_of[window]]
         pool.busy -= 1
         if window in pool.closing:
@@ -369,8 +387,12 @@ class HallSimulation:
             active += 1
         while active < count and pool.closed:
             window = pool.closed.pop()
-            self._send(ev.StaffLogin(site=self.site_id, device=self._devices[window], id=self._next_id(),
-                                     staff=self._staff[window]), now)
+            self._send(
+                ev.StaffLogin(
+                    site=self.site_id, device=self._devices[window], id=self._next_id(), staff=self._staff[window]
+                ),
+                now,
+            )
             active += 1
             if pool.waiting:
                 self._call(window, pool, now)
@@ -380,9 +402,15 @@ class HallSimulation:
             self._logout(pool.idle.pop(), pool, now)
             active -= 1
         if active > count:  # the rest close once their citizen is done
-            busy = [w for w in self._service_of if self._service_of[w] == service and w not in pool.closed
-                    and w not in pool.idle and w not in pool.closing]
-            for window in busy[:active - count]:
+            busy = [
+                w
+                for w in self._service_of
+                if self._service_of[w] == service
+                and w not in pool.closed
+                and w not in pool.idle
+                and w not in pool.closing
+            ]
+            for window in busy[: active - count]:
                 pool.closing.add(window)
 
     def _logout(self, window: str, pool: _Pool, now: float) -> None:
@@ -404,8 +432,9 @@ class HallSimulation:
         for command in reversed(commands):
             if type(command) is Reply and command.re == event.id:
                 if not command.ok:
-                    raise SimulationError(f"the core refused {type(event).__name__} at {now}: "
-                                          f"{command.error} {command.message}")
+                    raise SimulationError(
+                        f"the core refused {type(event).__name__} at {now}: {command.error} {command.message}"
+                    )
                 return command
         raise SimulationError(f"no reply to {type(event).__name__}")
 
@@ -452,8 +481,9 @@ class OpeningHours:
         if all_day:
             self.periods = [(0.0, 24 * HOUR)]
         else:
-            self.periods = [(a.hour * HOUR + a.minute * 60.0, b.hour * HOUR + b.minute * 60.0)
-                            for a, b in site.hours.spans()]
+            self.periods = [
+                (a.hour * HOUR + a.minute * 60.0, b.hour * HOUR + b.minute * 60.0) for a, b in site.hours.spans()
+            ]
         self.close = self.periods[-1][1]
 
     def open_seconds(self, hour: int) -> float:
@@ -514,9 +544,21 @@ class _Planner:
     so far; each candidate for the next hour is tried on copies of them (common random
     numbers: every candidate meets the same citizens), run until the queue is empty."""
 
-    def __init__(self, site: Site, service: str, demand: Demand, target_min: float, *, replications: int,
-                 seed: int, service_times: ServiceTimes, max_windows: int, day: date, hours: OpeningHours,
-                 size: int):
+    def __init__(
+        self,
+        site: Site,
+        service: str,
+        demand: Demand,
+        target_min: float,
+        *,
+        replications: int,
+        seed: int,
+        service_times: ServiceTimes,
+        max_windows: int,
+        day: date,
+        hours: OpeningHours,
+        size: int,
+    ):
         self.service, self.demand = service, demand
         self.config = site.service(service)
         self.mean_s = self.config.expected_service_min * 60
@@ -530,15 +572,22 @@ class _Planner:
         self.site, self.ids = planning_site(site, {service: size})
         self._memo = _immutables(self.site)
         midnight, opening = self.midnight, hours
-        self.days = [HallSimulation(self.site, self.ids, start=midnight + self.hours[0] * HOUR - 1.0,
-                                    wait=lambda issued, called: opening.wait(issued - midnight, called - midnight))
-                     for _ in range(replications)]
+        self.days = [
+            HallSimulation(
+                self.site,
+                self.ids,
+                start=midnight + self.hours[0] * HOUR - 1.0,
+                wait=lambda issued, called: opening.wait(issued - midnight, called - midnight),
+            )
+            for _ in range(replications)
+        ]
 
     def _copy(self, sim: HallSimulation) -> HallSimulation:
         return copy.deepcopy(sim, dict(self._memo))
 
-    def _advance(self, sim: HallSimulation, rep: int, plan: dict[int, int], hour: int,
-                 until: float = math.inf) -> HallSimulation:
+    def _advance(
+        self, sim: HallSimulation, rep: int, plan: dict[int, int], hour: int, until: float = math.inf
+    ) -> HallSimulation:
         """Give ``sim`` (at the start of ``hour``) the windows of ``plan`` from then on and the
         hour's arrivals, and run it until ``until``."""
         start = self.midnight + hour * HOUR
@@ -546,9 +595,15 @@ class _Planner:
             if start <= self.midnight + at < until:
                 sim.set_windows(self.service, count, self.midnight + at)
         key = f"{self.seed}:{rep}:{self.service}:{hour}"
-        sim.add_arrivals(self.service, self.demand.arrivals(self.service, hour), start, start + HOUR, hour,
-                         arrivals=random.Random(key + ":arrivals"),
-                         service_time=self.service_times.sampler(self.mean_s, random.Random(key + ":service")))
+        sim.add_arrivals(
+            self.service,
+            self.demand.arrivals(self.service, hour),
+            start,
+            start + HOUR,
+            hour,
+            arrivals=random.Random(key + ":arrivals"),
+            service_time=self.service_times.sampler(self.mean_s, random.Random(key + ":service")),
+        )
         return sim.run(until)
 
     def _failing(self, sims: list[HallSimulation], upto: int, exempt: set[int]) -> set[int]:
@@ -557,9 +612,12 @@ class _Planner:
         failing = set()
         for hour in range(self.hours[0], upto + 1):
             waits = [w for sim in sims for w in sim.waits.get(hour, ())]
-            if any(sim.unserved_by_tag().get(hour) for sim in sims):
-                failing.add(hour)
-            elif waits and hour not in exempt and sum(waits) / len(waits) > self.target_s:
+            if (
+                any(sim.unserved_by_tag().get(hour) for sim in sims)
+                or waits
+                and hour not in exempt
+                and sum(waits) / len(waits) > self.target_s
+            ):
                 failing.add(hour)
         return failing
 
@@ -608,19 +666,34 @@ class _Planner:
             total, count = final[hour]
             closed = self.opening.open_seconds(hour) <= 0
             wait = mean_wait(rate, mu, chosen[hour])
-            result.append(HourPlan(
-                hour=hour, arrivals=self.demand.arrivals(self.service, hour),
-                open_min=self.opening.open_seconds(hour) / 60, windows=chosen[hour],
-                sim_wait_min=total / count / 60 if count else None,
-                erlang_windows=None if closed else windows_needed(rate, mu, self.target_s),
-                erlang_wait_min=None if closed or math.isinf(wait) else wait / 60,
-                met=not (count and total / count > self.target_s)))
+            result.append(
+                HourPlan(
+                    hour=hour,
+                    arrivals=self.demand.arrivals(self.service, hour),
+                    open_min=self.opening.open_seconds(hour) / 60,
+                    windows=chosen[hour],
+                    sim_wait_min=total / count / 60 if count else None,
+                    erlang_windows=None if closed else windows_needed(rate, mu, self.target_s),
+                    erlang_wait_min=None if closed or math.isinf(wait) else wait / 60,
+                    met=not (count and total / count > self.target_s),
+                )
+            )
         return result, final
 
 
-def plan_service(site: Site, service: str, demand: Demand, target_min: float, *, replications: int = 20,
-                 seed: int = 1, service_times: ServiceTimes = ServiceTimes(), max_windows: int = 30,
-                 day: date = PLAN_DAY, all_day: bool = False) -> ServicePlan:
+def plan_service(
+    site: Site,
+    service: str,
+    demand: Demand,
+    target_min: float,
+    *,
+    replications: int = 20,
+    seed: int = 1,
+    service_times: ServiceTimes = ServiceTimes(),
+    max_windows: int = 30,
+    day: date = PLAN_DAY,
+    all_day: bool = False,
+) -> ServicePlan:
     """Recommend the windows of each hour of ``demand`` for ``service``: hour by hour, the
     fewest windows with which the simulated mean wait of the citizens arriving in that hour,
     and of every earlier hour, stays within ``target_min`` (``replications`` simulated days
@@ -630,16 +703,28 @@ def plan_service(site: Site, service: str, demand: Demand, target_min: float, *,
         raise ValueError("the target wait must be positive")
     opening = OpeningHours(site, all_day=all_day)
     if not any(opening.open_seconds(h) > 0 for h in demand.hours(service)):
-        raise ValueError(f"{service}: none of the hours of the demand is within the opening hours "
-                         f"({', '.join(site.hours.periods)})")
+        raise ValueError(
+            f"{service}: none of the hours of the demand is within the opening hours ({', '.join(site.hours.periods)})"
+        )
     # As few windows in the planning copy as the answer may need: copying the simulated days
     # for each candidate costs in proportion to the windows.
     mu, target_s = 1.0 / (site.service(service).expected_service_min * 60), target_min * 60
     steady = max(windows_needed(demand.arrivals(service, h) / HOUR, mu, target_s) for h in demand.hours(service))
     size = min(max_windows, 2 * steady + 2)
     while True:
-        planner = _Planner(site, service, demand, target_min, replications=replications, seed=seed,
-                           service_times=service_times, max_windows=max_windows, day=day, hours=opening, size=size)
+        planner = _Planner(
+            site,
+            service,
+            demand,
+            target_min,
+            replications=replications,
+            seed=seed,
+            service_times=service_times,
+            max_windows=max_windows,
+            day=day,
+            hours=opening,
+            size=size,
+        )
         try:
             hours, final = planner.plan()
             break
@@ -647,9 +732,16 @@ def plan_service(site: Site, service: str, demand: Demand, target_min: float, *,
             size = min(max_windows, 2 * size)
     total, count = sum(t for t, _ in final.values()), sum(n for _, n in final.values())
     config = site.service(service)
-    return ServicePlan(service=service, name=config.name, service_min=config.expected_service_min,
-                       target_min=target_min, hours=hours, replications=replications,
-                       citizens=count / replications, mean_wait_min=total / count / 60 if count else None)
+    return ServicePlan(
+        service=service,
+        name=config.name,
+        service_min=config.expected_service_min,
+        target_min=target_min,
+        hours=hours,
+        replications=replications,
+        citizens=count / replications,
+        mean_wait_min=total / count / 60 if count else None,
+    )
 
 
 # -- checking the simulation against Erlang C -----------------------------------------------------
@@ -669,18 +761,31 @@ class MMcResult:
 
 
 def _mmc_site(windows: int, mean_s: float) -> tuple[Site, dict[str, list[str]]]:
-    base = parse_site({
-        "id": "mmc", "name": "M/M/c", "hours": {"periods": ["00:00-23:59"], "issue_before_open_min": 0},
-        "queue": {"issue_outside_hours": True},
-        "services": [{"code": "s", "name": "M/M/c", "prefix": "A", "category": "check",
-                      "expected_service_min": mean_s / 60}],
-        "windows": [{"id": "w", "name": "w", "services": ["s"]}],
-    })
+    base = parse_site(
+        {
+            "id": "mmc",
+            "name": "M/M/c",
+            "hours": {"periods": ["00:00-23:59"], "issue_before_open_min": 0},
+            "queue": {"issue_outside_hours": True},
+            "services": [
+                {"code": "s", "name": "M/M/c", "prefix": "A", "category": "check", "expected_service_min": mean_s / 60}
+            ],
+            "windows": [{"id": "w", "name": "w", "services": ["s"]}],
+        }
+    )
     return planning_site(base, {"s": windows})
 
 
-def simulate_mmc(utilisation: float, windows: int, citizens: int, *, seed: int, per_run: int = 100_000,
-                 warmup: int | None = None, batches: int = 20) -> MMcResult:
+def simulate_mmc(
+    utilisation: float,
+    windows: int,
+    citizens: int,
+    *,
+    seed: int,
+    per_run: int = 100_000,
+    warmup: int | None = None,
+    batches: int = 20,
+) -> MMcResult:
     """A stationary M/M/c queue through the core: ``citizens`` measured arrivals in runs of
     up to ``per_run`` (one simulated day each, time scaled so that a run fits in 20 hours),
     each run's first ``warmup`` arrivals discarded (default: 2 % of the run, at least 1,000)."""
@@ -703,10 +808,16 @@ def simulate_mmc(utilisation: float, windows: int, citizens: int, *, seed: int, 
         sim.set_windows("s", windows, start - 1.0)
         arrived = itertools.count(1)
         key = f"mmc:{seed}:{utilisation}:{windows}:{run}"
-        sim.add_arrivals("s", rate * HOUR, start, start + 2 * span, lambda: "m" if next(arrived) > warm else None,
-                         arrivals=random.Random(key + ":arrivals"),
-                         service_time=ServiceTimes().sampler(mean_s, random.Random(key + ":service")),
-                         limit=arrivals_per_run)
+        sim.add_arrivals(
+            "s",
+            rate * HOUR,
+            start,
+            start + 2 * span,
+            lambda: "m" if next(arrived) > warm else None,
+            arrivals=random.Random(key + ":arrivals"),
+            service_time=ServiceTimes().sampler(mean_s, random.Random(key + ":service")),
+            limit=arrivals_per_run,
+        )
         sim.run()
         if sim.unserved:
             raise SimulationError(f"{sim.unserved} citizens were never called")
@@ -714,17 +825,32 @@ def simulate_mmc(utilisation: float, windows: int, citizens: int, *, seed: int, 
         events += sim.events
     mean = sum(waits) / len(waits)
     size = len(waits) // batches
-    means = [sum(waits[i * size:(i + 1) * size]) / size for i in range(batches)] if size else [mean]
+    means = [sum(waits[i * size : (i + 1) * size]) / size for i in range(batches)] if size else [mean]
     spread = math.sqrt(sum((m - mean) ** 2 for m in means) / max(1, len(means) - 1)) / math.sqrt(len(means))
     mu = 1.0 / mean_s
     erlang = mean_wait(utilisation * windows * mu, mu, windows)
-    return MMcResult(utilisation=utilisation, windows=windows, citizens=len(waits), wait=mean / mean_s,
-                     erlang=erlang / mean_s, batch_half_width=2.09 * spread / mean_s, events=events)
+    return MMcResult(
+        utilisation=utilisation,
+        windows=windows,
+        citizens=len(waits),
+        wait=mean / mean_s,
+        erlang=erlang / mean_s,
+        batch_half_width=2.09 * spread / mean_s,
+        events=events,
+    )
 
 
-def simulate_day(site: Site, windows: dict[str, dict[int, int]], demand: Demand, *, seed: int = 1,
-                 service_times: ServiceTimes = ServiceTimes(), day: date = PLAN_DAY, all_day: bool = False,
-                 collect_alerts: bool = False) -> HallSimulation:
+def simulate_day(
+    site: Site,
+    windows: dict[str, dict[int, int]],
+    demand: Demand,
+    *,
+    seed: int = 1,
+    service_times: ServiceTimes = ServiceTimes(),
+    day: date = PLAN_DAY,
+    all_day: bool = False,
+    collect_alerts: bool = False,
+) -> HallSimulation:
     """One whole day of a hall: every service of ``windows`` with its hourly windows
     (``windows[service][hour]``) and its arrivals from ``demand``, all in one engine; waits
     are tagged (service, hour)."""
@@ -733,8 +859,13 @@ def simulate_day(site: Site, windows: dict[str, dict[int, int]], demand: Demand,
     opening = OpeningHours(site, all_day=all_day)
     midnight = _day_start(site, day)
     first = min(h for plan in windows.values() for h in plan)
-    sim = HallSimulation(psite, ids, start=midnight + first * HOUR - 1.0, collect_alerts=collect_alerts,
-                         wait=lambda issued, called: opening.wait(issued - midnight, called - midnight))
+    sim = HallSimulation(
+        psite,
+        ids,
+        start=midnight + first * HOUR - 1.0,
+        collect_alerts=collect_alerts,
+        wait=lambda issued, called: opening.wait(issued - midnight, called - midnight),
+    )
     for code, plan in windows.items():
         mean_s = site.service(code).expected_service_min * 60
         for at, count in opening.schedule(plan):
@@ -742,9 +873,15 @@ def simulate_day(site: Site, windows: dict[str, dict[int, int]], demand: Demand,
         for hour in sorted(plan):
             start = midnight + hour * HOUR
             key = f"{seed}:day:{code}:{hour}"
-            sim.add_arrivals(code, demand.arrivals(code, hour), start, start + HOUR, (code, hour),
-                             arrivals=random.Random(key + ":arrivals"),
-                             service_time=service_times.sampler(mean_s, random.Random(key + ":service")))
+            sim.add_arrivals(
+                code,
+                demand.arrivals(code, hour),
+                start,
+                start + HOUR,
+                (code, hour),
+                arrivals=random.Random(key + ":arrivals"),
+                service_time=service_times.sampler(mean_s, random.Random(key + ":service")),
+            )
     return sim.run()
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Iterable, Sequence, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -85,7 +86,8 @@ def pick_sites(sites: Sequence[T], ids: Sequence[str], *, key=lambda site: site.
     known = [key(site) for site in sites]
     unknown = [site_id for site_id in ids if site_id not in known]
     if unknown:
-        raise ValueError(f"--sites: no such site in the configuration: {', '.join(unknown)} "
-                         f"(configured: {', '.join(known)})")
+        raise ValueError(
+            f"--sites: no such site in the configuration: {', '.join(unknown)} (configured: {', '.join(known)})"
+        )
     wanted = set(ids)
     return [site for site in sites if key(site) in wanted]

@@ -53,8 +53,7 @@ def parse_device_topic(topic: str, root: str) -> DeviceTopic:
     parts = topic.split("/")
     root_parts = root.split("/")
     n = len(root_parts)
-    if (len(parts) != n + 4 or parts[:n] != root_parts or parts[n + 1] != "dev"
-            or parts[n + 3] not in CHANNELS):
+    if len(parts) != n + 4 or parts[:n] != root_parts or parts[n + 1] != "dev" or parts[n + 3] not in CHANNELS:
         raise WireError("bad_topic", f"not a device topic: {topic}")
     site, device = parts[n], parts[n + 2]
     if not ID_RE.match(site) or not ID_RE.match(device):
@@ -172,19 +171,33 @@ class WireRating(Envelope, tag="rating"):
 
 
 WIRE_TO_CORE: dict[type[Envelope], type[ev.Event]] = {
-    WireTicketRequest: ev.TicketRequest, WireStaffLogin: ev.StaffLogin, WireStaffLogout: ev.StaffLogout,
-    WireWindowPause: ev.WindowPause, WireWindowResume: ev.WindowResume, WireCallNext: ev.CallNext,
-    WireCallPick: ev.CallPick, WireCallRecall: ev.CallRecall, WireCallSkip: ev.CallSkip,
-    WireServiceStart: ev.ServiceStart, WireServiceFinish: ev.ServiceFinish,
-    WireTicketTransfer: ev.TicketTransfer, WirePresence: ev.Presence, WireTamper: ev.Tamper,
+    WireTicketRequest: ev.TicketRequest,
+    WireStaffLogin: ev.StaffLogin,
+    WireStaffLogout: ev.StaffLogout,
+    WireWindowPause: ev.WindowPause,
+    WireWindowResume: ev.WindowResume,
+    WireCallNext: ev.CallNext,
+    WireCallPick: ev.CallPick,
+    WireCallRecall: ev.CallRecall,
+    WireCallSkip: ev.CallSkip,
+    WireServiceStart: ev.ServiceStart,
+    WireServiceFinish: ev.ServiceFinish,
+    WireTicketTransfer: ev.TicketTransfer,
+    WirePresence: ev.Presence,
+    WireTamper: ev.Tamper,
     WireRating: ev.Rating,
 }
 EVENT_TYPES: dict[type[ev.Event], str] = {core: wire.__struct_config__.tag for wire, core in WIRE_TO_CORE.items()}
 # The fields an event carries beyond the envelope, shared by the wire and core types.
-_PAYLOAD_FIELDS = {wire: tuple(name for name in wire.__struct_fields__
-                         if name in core.__dataclass_fields__ and name not in ("site", "device", "id"))
-                   for wire, core in WIRE_TO_CORE.items()}
-_envelope_decoder = msgspec.json.Decoder(Union[tuple(WIRE_TO_CORE)])  # type: ignore[arg-type]
+_PAYLOAD_FIELDS = {
+    wire: tuple(
+        name
+        for name in wire.__struct_fields__
+        if name in core.__dataclass_fields__ and name not in ("site", "device", "id")
+    )
+    for wire, core in WIRE_TO_CORE.items()
+}
+_envelope_decoder = msgspec.json.Decoder(Union[tuple(WIRE_TO_CORE)])  # type: ignore[arg-type]  # noqa: UP007 (built)
 
 
 class WireStatus(Struct):
@@ -239,9 +252,15 @@ def decode_event(payload: bytes, site: str, device: str) -> tuple[ev.Event, str 
 def decode_status(payload: bytes, site: str, device: str) -> ev.DeviceStatus:
     message = _decode(_status_decoder, payload)
     online = message.state == "online"
-    return ev.DeviceStatus(site=site, device=device, id="", online=online,
-                           reason=None if online else (message.reason or "lost"),
-                           kind=message.kind, firmware=message.fw)
+    return ev.DeviceStatus(
+        site=site,
+        device=device,
+        id="",
+        online=online,
+        reason=None if online else (message.reason or "lost"),
+        kind=message.kind,
+        firmware=message.fw,
+    )
 
 
 def decode_heartbeat(payload: bytes, site: str, device: str) -> ev.Heartbeat:
@@ -268,8 +287,13 @@ def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
     body: dict = {"v": 1, "re": reply.re, "ok": reply.ok}
     if isinstance(reply.ticket, TicketSlip):
         slip = reply.ticket
-        body["ticket"] = {"no": slip.no, "service": slip.service, "issued_at": iso(slip.issued_at, tz),
-                          "ahead": slip.ahead, "eta_min": slip.eta_min}
+        body["ticket"] = {
+            "no": slip.no,
+            "service": slip.service,
+            "issued_at": iso(slip.issued_at, tz),
+            "ahead": slip.ahead,
+            "eta_min": slip.eta_min,
+        }
     elif reply.ticket is not None:
         body["ticket"] = reply.ticket
     if not reply.ok:
@@ -281,43 +305,94 @@ def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
 def call_payload(call: AnnounceCall, tz: ZoneInfo) -> dict:
     """``n``: the ticket's call count with this call: (ticket, n) names a call, so a board
     that receives a repeated publication announces it once."""
-    return {"v": 1, "ticket": call.ticket, "window": call.window, "window_name": call.window_name,
-            "at": iso(call.at, tz), "recall": call.recall, "n": call.n}
+    return {
+        "v": 1,
+        "ticket": call.ticket,
+        "window": call.window,
+        "window_name": call.window_name,
+        "at": iso(call.at, tz),
+        "recall": call.recall,
+        "n": call.n,
+    }
 
 
-def window_payload(window: WindowState, tz: ZoneInfo, *, name: str, staff_name: str | None,
-                   staffing: str) -> dict:
+def window_payload(window: WindowState, tz: ZoneInfo, *, name: str, staff_name: str | None, staffing: str) -> dict:
     """``staffing``: closed, paused, staffed, unstaffed, or unverified (no working camera)."""
-    return {"v": 1, "window": window.window, "window_name": name, "state": window.phase.value,
-            "staffing": staffing,
-            "staff": window.staff, "staff_name": staff_name, "ticket": window.ticket,
-            "pause_reason": window.pause_reason.value if window.pause_reason else None,
-            "paused_since": iso(window.paused_at, tz), "served_today": window.served_today,
-            "present": window.present}
+    return {
+        "v": 1,
+        "window": window.window,
+        "window_name": name,
+        "state": window.phase.value,
+        "staffing": staffing,
+        "staff": window.staff,
+        "staff_name": staff_name,
+        "ticket": window.ticket,
+        "pause_reason": window.pause_reason.value if window.pause_reason else None,
+        "paused_since": iso(window.paused_at, tz),
+        "served_today": window.served_today,
+        "present": window.present,
+    }
 
 
 def queue_payload(view: list[ServiceQueue], now: float, tz: ZoneInfo) -> dict:
-    return {"v": 1, "at": iso(now, tz), "waiting": sum(s.waiting for s in view),
-            "services": [{"service": s.code, "name": s.name, "prefix": s.prefix, "waiting": s.waiting,
-                          "priority_waiting": s.priority_waiting, "oldest_wait_s": round(s.oldest_wait_s, 1),
-                          "eta_min": s.eta_min, "open_windows": s.open_windows} for s in view]}
+    return {
+        "v": 1,
+        "at": iso(now, tz),
+        "waiting": sum(s.waiting for s in view),
+        "services": [
+            {
+                "service": s.code,
+                "name": s.name,
+                "prefix": s.prefix,
+                "waiting": s.waiting,
+                "priority_waiting": s.priority_waiting,
+                "oldest_wait_s": round(s.oldest_wait_s, 1),
+                "eta_min": s.eta_min,
+                "open_windows": s.open_windows,
+            }
+            for s in view
+        ],
+    }
 
 
 def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) -> dict:
     """``seq``: the site's alert-transition number (each transition one more than the last),
     so that a subscriber can drop a repeated publication and notice a missing one;
     ``audience``: who acts on it (supervision, manager or it)."""
-    detail = {key: iso(value, tz) if key.endswith("_at") and isinstance(value, (int, float)) else value
-              for key, value in alert.detail.items()}
-    return {"v": 1, "id": alert.id, "seq": alert.seq, "kind": alert.kind.value,
-            "audience": ALERT_KINDS[alert.kind].audience.value, "severity": alert.severity,
-            "state": alert.state.value, "site": alert.site, "window": alert.window, "device": alert.device,
-            "staff": alert.staff, "staff_name": staff_name, "since": iso(alert.since, tz),
-            "until": iso(alert.until, tz), "duration_s": None if alert.until is None else round(alert.duration_s, 1),
-            "acknowledged_at": iso(alert.acknowledged_at, tz), "acknowledged_by": alert.acknowledged_by,
-            "note": alert.note, "due": iso(alert.due, tz), "overdue": alert.overdue, "detail": detail}
+    detail = {
+        key: iso(value, tz) if key.endswith("_at") and isinstance(value, (int, float)) else value
+        for key, value in alert.detail.items()
+    }
+    return {
+        "v": 1,
+        "id": alert.id,
+        "seq": alert.seq,
+        "kind": alert.kind.value,
+        "audience": ALERT_KINDS[alert.kind].audience.value,
+        "severity": alert.severity,
+        "state": alert.state.value,
+        "site": alert.site,
+        "window": alert.window,
+        "device": alert.device,
+        "staff": alert.staff,
+        "staff_name": staff_name,
+        "since": iso(alert.since, tz),
+        "until": iso(alert.until, tz),
+        "duration_s": None if alert.until is None else round(alert.duration_s, 1),
+        "acknowledged_at": iso(alert.acknowledged_at, tz),
+        "acknowledged_by": alert.acknowledged_by,
+        "note": alert.note,
+        "due": iso(alert.due, tz),
+        "overdue": alert.overdue,
+        "detail": detail,
+    }
 
 
 def rejection_payload(topic: str, code: str, reason: str, payload: bytes) -> dict:
-    return {"v": 1, "topic": topic, "error": code, "reason": reason,
-            "payload": payload[:256].decode("utf-8", errors="replace")}
+    return {
+        "v": 1,
+        "topic": topic,
+        "error": code,
+        "reason": reason,
+        "payload": payload[:256].decode("utf-8", errors="replace"),
+    }

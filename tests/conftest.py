@@ -51,8 +51,9 @@ class Broker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config_text)
-        self.proc = subprocess.Popen([devbroker.mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [devbroker.mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         try:
             wait_for_port(self.port)
         except RuntimeError:
@@ -88,9 +89,19 @@ def broker(tmp_path):
 class EngineProcess:
     """``hallwatch engine`` as a child process, with its log in a file."""
 
-    def __init__(self, broker: Broker, db: Path, configs: list[Path], workdir: Path, *,
-                 start_at: str | None = WORKDAY_9AM, speed: float = 1.0, extra_args: list[str] | None = None,
-                 client_id: str = "hallwatch-engine-test", broker_url: str | None = None):
+    def __init__(
+        self,
+        broker: Broker,
+        db: Path,
+        configs: list[Path],
+        workdir: Path,
+        *,
+        start_at: str | None = WORKDAY_9AM,
+        speed: float = 1.0,
+        extra_args: list[str] | None = None,
+        client_id: str = "hallwatch-engine-test",
+        broker_url: str | None = None,
+    ):
         self.broker = broker
         self.broker_url = broker_url
         self.db = db
@@ -108,8 +119,20 @@ class EngineProcess:
         return self.workdir / f"engine-{self.starts}.log"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "queue_engine.cli", "engine", "--broker", self.broker_url or self.broker.url,
-               "--db", str(self.db), "--client-id", self.client_id, "--connect-timeout", "10"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "queue_engine.cli",
+            "engine",
+            "--broker",
+            self.broker_url or self.broker.url,
+            "--db",
+            str(self.db),
+            "--client-id",
+            self.client_id,
+            "--connect-timeout",
+            "10",
+        ]
         for config in self.configs:
             cmd += ["--config", str(config)]
         if self.start_at:
@@ -160,8 +183,7 @@ def engine_factory(broker, tmp_path):
     engines: list[EngineProcess] = []
 
     def make(configs: list[Path] | None = None, **kwargs) -> EngineProcess:
-        engine = EngineProcess(broker, tmp_path / "hallwatch.db", configs or [DEMO_SITE], tmp_path / "engine",
-                               **kwargs)
+        engine = EngineProcess(broker, tmp_path / "hallwatch.db", configs or [DEMO_SITE], tmp_path / "engine", **kwargs)
         engines.append(engine)
         return engine
 

@@ -13,8 +13,18 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from queue_engine.config import Site, parse_site
-from queue_engine.core import (AnnounceCall, Command, Engine, Hall, QueueChanged, RatingRecorded, Reply,
-                               TicketChanged, TicketSlip, WindowChanged)
+from queue_engine.core import (
+    AnnounceCall,
+    Command,
+    Engine,
+    Hall,
+    QueueChanged,
+    RatingRecorded,
+    Reply,
+    TicketChanged,
+    TicketSlip,
+    WindowChanged,
+)
 from queue_engine.core import events as ev
 
 SITE_ID = "hall-1"
@@ -226,9 +236,15 @@ class Driver:
 
 
 # -- supervision (电子监察): sites, events and readers for tests/test_core_supervision.py --------
-def supervision_site_dict(*, supervision: dict | None = None, calendar: dict | None = None,
-                          windows: dict[str, dict] | None = None, extra_devices: list[dict] = (),
-                          quiet: bool = True, **kwargs) -> dict:
+def supervision_site_dict(
+    *,
+    supervision: dict | None = None,
+    calendar: dict | None = None,
+    windows: dict[str, dict] | None = None,
+    extra_devices: list[dict] = (),
+    quiet: bool = True,
+    **kwargs,
+) -> dict:
     """``site_dict`` plus supervision settings. ``windows`` maps a window id to fields that
     replace its own (``must_staff``, ``staff_weekdays``); ``extra_devices`` are appended.
     ``quiet`` gives every device an hour between heartbeats and a 100-miss timeout, so that
@@ -276,8 +292,14 @@ def heartbeat(device: str, seq: int = 1, video_ok: bool | None = None) -> ev.Hea
 
 
 def presence(window: str, present: bool, *, device: str | None = None) -> ev.Presence:
-    return ev.Presence(site=SITE_ID, device=device or f"cam-{window}", id=next_id(), window=window,
-                       present=present, count=1 if present else 0)
+    return ev.Presence(
+        site=SITE_ID,
+        device=device or f"cam-{window}",
+        id=next_id(),
+        window=window,
+        present=present,
+        count=1 if present else 0,
+    )
 
 
 def tamper(device: str, kind: str) -> ev.Tamper:
@@ -295,6 +317,7 @@ def acknowledge(alert: str, *, by: str = "officer-1", note: str = "") -> ev.Ackn
 def alert_changes(commands: list[Command]):
     """The alerts of the AlertChanged commands, in order."""
     from queue_engine.core.commands import AlertChanged
+
     return [c.alert for c in commands if isinstance(c, AlertChanged)]
 
 
@@ -329,8 +352,12 @@ def alert_invariant_problems(commands: list[Command]) -> list[str]:
         if alert.id not in first:
             first[alert.id] = alert
         origin = first[alert.id]
-        if (alert.kind, alert.subject, alert.site, alert.since) != (origin.kind, origin.subject, origin.site,
-                                                                    origin.since):
+        if (alert.kind, alert.subject, alert.site, alert.since) != (
+            origin.kind,
+            origin.subject,
+            origin.site,
+            origin.since,
+        ):
             problems.append(f"{alert.id} changed identity: {origin} -> {alert}")
         if was is not None and not was.open:
             problems.append(f"{alert.id} changed after it was resolved: {alert}")

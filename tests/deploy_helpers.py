@@ -17,7 +17,6 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import yaml
-
 from conftest import ROOT, Broker, free_port
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -47,8 +46,14 @@ def volume_mounts(service: dict) -> list[tuple[str, str, bool]]:
 
 
 def run_cli(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "queue_engine.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "queue_engine.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def broker_config(out: Path, *configs: Path, extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -67,13 +72,18 @@ def read_credentials(out: Path) -> dict[str, str]:
 
 
 def make_certs(out: Path, *names: str) -> Path:
-    subprocess.run(["sh", str(MAKE_CERTS), str(out), *(names or ("localhost", "127.0.0.1"))], check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        ["sh", str(MAKE_CERTS), str(out), *(names or ("localhost", "127.0.0.1"))],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return out
 
 
-def production_config(workdir: Path, *, var: Path, plain_port: int, tls_port: int,
-                      conf_text: str | None = None, drop_root: bool = False) -> str:
+def production_config(
+    workdir: Path, *, var: Path, plain_port: int, tls_port: int, conf_text: str | None = None, drop_root: bool = False
+) -> str:
     """broker_config/mosquitto.conf for this machine. ``var`` stands for the repository's
     ``var/`` folder (where broker-config and make-certs.sh write). Run as root, Mosquitto
     drops to the `mosquitto` user, which cannot enter the test's private temporary folders:
@@ -111,19 +121,34 @@ def production_broker(workdir: Path, var: Path, *, drop_root: bool = False) -> B
     """A Mosquitto running the production configuration: ``.port`` is the plain listener,
     ``.tls_port`` the TLS one. ``var`` must hold broker/ (broker-config) and certs/."""
     plain, tls = free_port(), free_port()
-    broker = Broker(workdir, plain, config_text=production_config(workdir, var=var, plain_port=plain, tls_port=tls,
-                                                                  drop_root=drop_root))
+    broker = Broker(
+        workdir,
+        plain,
+        config_text=production_config(workdir, var=var, plain_port=plain, tls_port=tls, drop_root=drop_root),
+    )
     broker.tls_port = tls
     return broker
 
 
-def connect(port: int, client_id: str, auth: tuple[str, str] | None = None, *, v5: bool = False,
-            tls_ca: Path | None = None, timeout: float = 10, clean: bool = True) -> tuple[paho.Client, object]:
+def connect(
+    port: int,
+    client_id: str,
+    auth: tuple[str, str] | None = None,
+    *,
+    v5: bool = False,
+    tls_ca: Path | None = None,
+    timeout: float = 10,
+    clean: bool = True,
+) -> tuple[paho.Client, object]:
     """Connect a paho client and return it with the broker's CONNACK reason code (0 = accepted).
     The client is left running (loop started) when accepted, stopped otherwise. ``clean``
     False (MQTT 3.1.1 only) resumes the persistent session of ``client_id``."""
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=paho.MQTTv5 if v5 else paho.MQTTv311, **({} if v5 else {"clean_session": clean}))
+    client = paho.Client(
+        paho.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+        **({} if v5 else {"clean_session": clean}),
+    )
     if auth:
         client.username_pw_set(*auth)
     if tls_ca:

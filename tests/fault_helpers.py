@@ -16,6 +16,7 @@ from pathlib import Path
 
 from conftest import DEMO_SITE, Broker, EngineProcess
 from mqtt_helpers import Listener
+
 from queue_engine.config import Supervision, load_configs
 from window_agents.farm import Farm, FarmOptions, FarmStats, drill_site, write_site
 
@@ -59,13 +60,26 @@ class FaultDrill:
     # -- setting up ----------------------------------------------------------------------------
     def write_configs(self) -> list[Path]:
         template = tomllib.loads(DEMO_SITE.read_text(encoding="utf-8"))
-        supervision = {k: v for k, v in self.plan.supervision.items()
-                       if k not in NEWER_KEYS or k in Supervision.model_fields}
+        supervision = {
+            k: v for k, v in self.plan.supervision.items() if k not in NEWER_KEYS or k in Supervision.model_fields
+        }
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.configs = [write_site(self.workdir / f"s{n}.toml", drill_site(
-            template, f"s{n}", windows=self.plan.windows, kiosks=self.plan.kiosks, heartbeat_s=self.plan.heartbeat_s,
-            window_displays=self.plan.window_displays, supervision=supervision,
-            extra_kiosks=[self.probe] if n == 0 else ())) for n in range(self.plan.sites)]
+        self.configs = [
+            write_site(
+                self.workdir / f"s{n}.toml",
+                drill_site(
+                    template,
+                    f"s{n}",
+                    windows=self.plan.windows,
+                    kiosks=self.plan.kiosks,
+                    heartbeat_s=self.plan.heartbeat_s,
+                    window_displays=self.plan.window_displays,
+                    supervision=supervision,
+                    extra_kiosks=[self.probe] if n == 0 else (),
+                ),
+            )
+            for n in range(self.plan.sites)
+        ]
         self.sites = {site.id: site for site in load_configs(self.configs)}
         return self.configs
 
@@ -75,10 +89,17 @@ class FaultDrill:
         self._wall = time.time() - time.monotonic()
         # Subscribed before the engine starts, so it sees every alert transition from the first.
         self.watcher = Listener(self.broker.port, *WATCHED, client_id="fault-watch", clean=False)
-        self.engine = EngineProcess(self.broker, self.workdir / "hallwatch.db", self.configs,
-                                    self.workdir / "engine").start()
-        self.farm = Farm(self.configs, self.broker.url, self.workdir / "farm", options=self.plan.farm,
-                         alone=[self.dead] if self.dead else [], probe=self.probe).start()
+        self.engine = EngineProcess(
+            self.broker, self.workdir / "hallwatch.db", self.configs, self.workdir / "engine"
+        ).start()
+        self.farm = Farm(
+            self.configs,
+            self.broker.url,
+            self.workdir / "farm",
+            options=self.plan.farm,
+            alone=[self.dead] if self.dead else [],
+            probe=self.probe,
+        ).start()
         self.wait_all_online(online_timeout)
         return self
 
@@ -96,8 +117,9 @@ class FaultDrill:
             if not missing:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(missing)} devices never online in the engine's store, e.g. "
-                                   f"{sorted(missing)[:5]}")
+                raise TimeoutError(
+                    f"{len(missing)} devices never online in the engine's store, e.g. {sorted(missing)[:5]}"
+                )
             time.sleep(0.25)
 
     def store(self) -> sqlite3.Connection:
@@ -124,14 +146,20 @@ class FaultDrill:
         the site of its topic, its body."""
         with self.watcher._cond:
             messages = list(self.watcher.messages)
-        return [(at + self._wall, topic.split("/")[1], json.loads(payload)) for topic, payload, _, at in messages
-                if topic.endswith("/alerts") and at + self._wall >= since]
+        return [
+            (at + self._wall, topic.split("/")[1], json.loads(payload))
+            for topic, payload, _, at in messages
+            if topic.endswith("/alerts") and at + self._wall >= since
+        ]
 
     def calls(self) -> list[tuple[str, dict]]:
         with self.watcher._cond:
             messages = list(self.watcher.messages)
-        return [(topic.split("/")[1], json.loads(payload)) for topic, payload, _, _ in messages
-                if topic.endswith("/board/call")]
+        return [
+            (topic.split("/")[1], json.loads(payload))
+            for topic, payload, _, _ in messages
+            if topic.endswith("/board/call")
+        ]
 
     def wait_alert(self, predicate, until: float) -> float | None:
         """When the first alert satisfying ``predicate(body)`` arrived; None if none by ``until``."""
@@ -182,14 +210,19 @@ def false_device_alerts(drill: FaultDrill) -> list[str]:
     by_kind = defaultdict(int)
     for _, kind, _ in false:
         by_kind[kind] += 1
-    return [f"{len(false)} device alerts against devices alive throughout ({dict(by_kind)}; "
-            f"{len({d for _, _, d in false})} of {len(living)} devices), e.g. {false[:3]}"]
+    return [
+        f"{len(false)} device alerts against devices alive throughout ({dict(by_kind)}; "
+        f"{len({d for _, _, d in false})} of {len(living)} devices), e.g. {false[:3]}"
+    ]
 
 
 def window_alerts(drill: FaultDrill) -> list[str]:
     with drill.store() as db:
-        rows = [(r["id"], r["kind"], r["window"]) for r in db.execute("select id, kind, window from alerts")
-                if r["kind"] in WINDOW_ALERTS]
+        rows = [
+            (r["id"], r["kind"], r["window"])
+            for r in db.execute("select id, kind, window from alerts")
+            if r["kind"] in WINDOW_ALERTS
+        ]
     return [f"{len(rows)} window alerts, e.g. {rows[:3]}"] if rows else []
 
 
@@ -222,8 +255,10 @@ def alert_delivery(drill: FaultDrill) -> list[str]:
     pairs = {(r["site"], r["alert_id"], r["state"]) for r in rows}
     lost = pairs - {(site, b.get("id"), b.get("state")) for _, site, b in drill.alerts()}
     if lost:
-        problems.append(f"{len(lost)} of {len(pairs)} alert transitions in the store never reached the "
-                        f"subscriber, e.g. {sorted(lost)[:3]}")
+        problems.append(
+            f"{len(lost)} of {len(pairs)} alert transitions in the store never reached the "
+            f"subscriber, e.g. {sorted(lost)[:3]}"
+        )
     if not has_seq:
         problems.append("the store's alert_log has no seq column")
     else:
@@ -232,8 +267,9 @@ def alert_delivery(drill: FaultDrill) -> list[str]:
             by_site[r["site"]].append(r["seq"])
         for site, seqs in sorted(by_site.items()):
             if sorted(seqs) != list(range(1, len(seqs) + 1)):
-                problems.append(f"{site}: alert_log seq is not 1..{len(seqs)} (duplicates or gaps): "
-                                f"{sorted(seqs)[:10]} ...")
+                problems.append(
+                    f"{site}: alert_log seq is not 1..{len(seqs)} (duplicates or gaps): {sorted(seqs)[:10]} ..."
+                )
         missing = undelivered_transitions(drill)
         if missing:
             problems.append(f"{len(missing)} alert seqs never reached the subscriber: {missing[:10]}")
@@ -250,8 +286,9 @@ def call_delivery(drill: FaultDrill) -> list[str]:
     """Every board call the store counts (a ticket's ``calls``) reached the subscriber, as
     (site, ticket, n)."""
     with drill.store() as db:
-        counted = {(r["site"], r["no"]): r["calls"] for r in db.execute("select site, no, calls from tickets")
-                   if r["calls"]}
+        counted = {
+            (r["site"], r["no"]): r["calls"] for r in db.execute("select site, no, calls from tickets") if r["calls"]
+        }
     expected = {(site, no, n) for (site, no), calls in counted.items() for n in range(1, calls + 1)}
     calls = drill.calls()
     problems = []
@@ -260,12 +297,15 @@ def call_delivery(drill: FaultDrill) -> list[str]:
         problems.append(f"{unnumbered} of {len(calls)} board calls carry no n")
     never = set(counted) - {(site, b["ticket"]) for site, b in calls}
     if never:
-        problems.append(f"{len(never)} of {len(counted)} called tickets never announced to the subscriber, "
-                        f"e.g. {sorted(never)[:3]}")
+        problems.append(
+            f"{len(never)} of {len(counted)} called tickets never announced to the subscriber, e.g. {sorted(never)[:3]}"
+        )
     missing = expected - {(site, b["ticket"], b.get("n")) for site, b in calls}
     if missing and unnumbered < len(calls):
-        problems.append(f"{len(missing)} of {len(expected)} board calls (site, ticket, n) never reached the "
-                        f"subscriber, e.g. {sorted(missing)[:3]}")
+        problems.append(
+            f"{len(missing)} of {len(expected)} board calls (site, ticket, n) never reached the "
+            f"subscriber, e.g. {sorted(missing)[:3]}"
+        )
     return problems
 
 
@@ -276,20 +316,29 @@ def request_problems(drill: FaultDrill, stats: FarmStats) -> list[str]:
     numbered without gaps."""
     problems = []
     if stats.unanswered:
-        problems.append(f"{len(stats.unanswered)} of {len(stats.requests)} requests never answered, e.g. "
-                        f"{[(r['device'], r['id'], r['type']) for r in stats.unanswered[:3]]}")
+        problems.append(
+            f"{len(stats.unanswered)} of {len(stats.requests)} requests never answered, e.g. "
+            f"{[(r['device'], r['id'], r['type']) for r in stats.unanswered[:3]]}"
+        )
     with drill.store() as db:
-        stored = {(r["site"], r["device"], r["event_id"]): r["reply"]
-                  for r in db.execute("select site, device, event_id, reply from events")}
+        stored = {
+            (r["site"], r["device"], r["event_id"]): r["reply"]
+            for r in db.execute("select site, device, event_id, reply from events")
+        }
         tickets = db.execute("select site, day, no, seq, issued_by from tickets").fetchall()
     not_stored = [r for r in stats.requests if (r["site"], r["device"], r["id"]) not in stored]
     if not_stored:
-        problems.append(f"{len(not_stored)} of {len(stats.requests)} requests not in the store's events, e.g. "
-                        f"{[(r['device'], r['id']) for r in not_stored[:3]]}")
+        problems.append(
+            f"{len(not_stored)} of {len(stats.requests)} requests not in the store's events, e.g. "
+            f"{[(r['device'], r['id']) for r in not_stored[:3]]}"
+        )
     issued = [r for r in stats.requests if r["type"] == "ticket.request" and r["ok"]]
-    differ = [r for r in issued if (r["site"], r["device"], r["id"]) in stored and
-              (json.loads(stored[(r["site"], r["device"], r["id"])] or "{}").get("ticket") or {}).get("no")
-              != r["ticket"]]
+    differ = [
+        r
+        for r in issued
+        if (r["site"], r["device"], r["id"]) in stored
+        and (json.loads(stored[(r["site"], r["device"], r["id"])] or "{}").get("ticket") or {}).get("no") != r["ticket"]
+    ]
     if differ:
         problems.append(f"{len(differ)} kiosks were told another number than the store's, e.g. {differ[:2]}")
     by_prefix = defaultdict(list)

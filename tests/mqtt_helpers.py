@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import itertools
 import json
-import queue
 import threading
 import time
-from collections import defaultdict
 
 import paho.mqtt.client as paho
 
 ROOT = "hallwatch"
 
 
-def _client(client_id: str, port: int, *, clean: bool = True, will: tuple[str, bytes] | None = None,
-            auth: tuple[str, str] | None = None, on_connect=None) -> paho.Client:
+def _client(
+    client_id: str,
+    port: int,
+    *,
+    clean: bool = True,
+    will: tuple[str, bytes] | None = None,
+    auth: tuple[str, str] | None = None,
+    on_connect=None,
+) -> paho.Client:
     """A connected client whose network loop runs in a thread; it reconnects by itself within
     about 2 s of the broker's return. ``on_connect(flags)`` runs at each connection."""
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
-                         protocol=paho.MQTTv311)
+    client = paho.Client(
+        paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean, protocol=paho.MQTTv311
+    )
     if auth:
         client.username_pw_set(*auth)
     if will:
@@ -46,14 +52,25 @@ class Listener:
     ``time.monotonic()`` of its arrival). A persistent listener (``clean=False``) subscribes
     again if the broker comes back without its session."""
 
-    def __init__(self, port: int, *filters: str, client_id: str | None = None, auth: tuple[str, str] | None = None,
-                 clean: bool = True):
+    def __init__(
+        self,
+        port: int,
+        *filters: str,
+        client_id: str | None = None,
+        auth: tuple[str, str] | None = None,
+        clean: bool = True,
+    ):
         self.messages: list[tuple[str, bytes, bool, float]] = []
         self._cond = threading.Condition()
         self._filters = [(f, 1) for f in filters]
         self._subscribed = False  # (the first subscription is made below, once connected)
-        self.client = _client(client_id or f"listener-{id(self)}", port, auth=auth, clean=clean,
-                              on_connect=None if clean else self._resubscribe)
+        self.client = _client(
+            client_id or f"listener-{id(self)}",
+            port,
+            auth=auth,
+            clean=clean,
+            on_connect=None if clean else self._resubscribe,
+        )
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
@@ -85,13 +102,19 @@ class Listener:
                     return result
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"condition not met; {len(self.messages)} messages seen: "
-                                       f"{[(t, p[:120]) for t, p, _, _ in self.messages[-10:]]}")
+                    raise TimeoutError(
+                        f"condition not met; {len(self.messages)} messages seen: "
+                        f"{[(t, p[:120]) for t, p, _, _ in self.messages[-10:]]}"
+                    )
                 self._cond.wait(remaining)
 
     def wait_topic(self, topic: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
-        return self.wait_for(lambda msgs: (lambda hits: hits if len(hits) >= count else None)(
-            [json.loads(p) for t, p, _, _ in msgs if t == topic]), timeout)
+        return self.wait_for(
+            lambda msgs: (lambda hits: hits if len(hits) >= count else None)(
+                [json.loads(p) for t, p, _, _ in msgs if t == topic]
+            ),
+            timeout,
+        )
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -103,8 +126,9 @@ class Device:
 
     _ids = itertools.count(1)
 
-    def __init__(self, port: int, device_id: str, site: str = "demo", *, password: str | None = None,
-                 will: bool = False):
+    def __init__(
+        self, port: int, device_id: str, site: str = "demo", *, password: str | None = None, will: bool = False
+    ):
         """``will``: set the protocol's Last Will (offline, lost) on the device's status topic."""
         self.site = site
         self.device_id = device_id
@@ -112,8 +136,9 @@ class Device:
         self.reply_log: list[dict] = []
         self._cond = threading.Condition()
         lost = (self.topic("status"), json.dumps({"v": 1, "state": "offline", "reason": "lost"}).encode())
-        self.client = _client(device_id, port, auth=(device_id, password) if password else None,
-                              will=lost if will else None)
+        self.client = _client(
+            device_id, port, auth=(device_id, password) if password else None, will=lost if will else None
+        )
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()

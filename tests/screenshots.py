@@ -45,10 +45,32 @@ OUT = ROOT / "docs" / "screenshots"
 START = "2026-11-25T08:25:00+08:00"  # a Wednesday, a working day
 END = "2026-11-25T10:30:00+08:00"
 # How often each service is asked for (demo site), and the arrivals per minute through the morning.
-DEMAND = {"shebao": 4, "yibao": 3, "budongchan": 2, "huji": 2, "shuidianqi": 1.5, "jiuye": 1, "jiuzhu": 1,
-          "shichang": 1, "tuiyi": 0.5, "banbucheng": 0.3, "kaiban": 0.4, "wobudongchan": 0.3}
-STAFF = {"w01": "s001", "w02": "s002", "w03": "s003", "w04": "s004", "w05": "s005", "w06": "s006",
-         "w07": "s007", "w08": "s008", "w09": "s009", "w10": "s010"}
+DEMAND = {
+    "shebao": 4,
+    "yibao": 3,
+    "budongchan": 2,
+    "huji": 2,
+    "shuidianqi": 1.5,
+    "jiuye": 1,
+    "jiuzhu": 1,
+    "shichang": 1,
+    "tuiyi": 0.5,
+    "banbucheng": 0.3,
+    "kaiban": 0.4,
+    "wobudongchan": 0.3,
+}
+STAFF = {
+    "w01": "s001",
+    "w02": "s002",
+    "w03": "s003",
+    "w04": "s004",
+    "w05": "s005",
+    "w06": "s006",
+    "w07": "s007",
+    "w08": "s008",
+    "w09": "s009",
+    "w10": "s010",
+}
 
 
 def arrivals_per_minute(minute_of_day: int) -> float:
@@ -97,8 +119,12 @@ class Story:
         self.clock.t = end
 
     async def script(self) -> None:
-        logins = {"08:30": ["w01", "w02", "w03", "w04", "w05"], "08:31": ["w06", "w07", "w08"],
-                  "08:52": ["w09"], "09:05": ["w10"]}
+        logins = {
+            "08:30": ["w01", "w02", "w03", "w04", "w05"],
+            "08:31": ["w06", "w07", "w08"],
+            "08:52": ["w09"],
+            "09:05": ["w10"],
+        }
         for hhmm, windows in logins.items():
             if self.at(hhmm):
                 for w in windows:
@@ -117,8 +143,12 @@ class Story:
             hall = self.app.engine.hall("demo")
             for alert in list(hall.supervisor.alerts.values()):
                 if alert.kind.value == "device_shutdown":
-                    await self.send(ev.Acknowledge, device="supervisor:张科长", alert=alert.id,
-                                    note="已电话通知派出所窗口，摄像头 10 分钟内恢复")
+                    await self.send(
+                        ev.Acknowledge,
+                        device="supervisor:张科长",
+                        alert=alert.id,
+                        note="已电话通知派出所窗口，摄像头 10 分钟内恢复",
+                    )
 
     async def away(self, window: str) -> None:
         self.absent.add(window)
@@ -136,8 +166,9 @@ class Story:
         if self.at("09:50"):
             await self.send(ev.Presence, site="shuangquan", device="cam-w2", window="w2", present=False, count=0)
         if self.minute % 17 == 0 and self.minute >= 8 * 60 + 30:
-            await self.send(ev.TicketRequest, site="shuangquan", device="web", service="daiban",
-                            phone=f"1390000{self.minute:04d}")
+            await self.send(
+                ev.TicketRequest, site="shuangquan", device="web", service="daiban", phone=f"1390000{self.minute:04d}"
+            )
 
     async def arrivals(self) -> None:
         rate = arrivals_per_minute(self.minute)
@@ -147,8 +178,13 @@ class Story:
             code = self.rng.choices(codes, weights)[0]
             priority = ev.Priority.ELDERLY if self.rng.random() < 0.08 else None
             if self.rng.random() < 0.25:
-                await self.send(ev.TicketRequest, device="web", service=code, priority=priority,
-                                phone=f"138{self.rng.randrange(10**8):08d}")
+                await self.send(
+                    ev.TicketRequest,
+                    device="web",
+                    service=code,
+                    priority=priority,
+                    phone=f"138{self.rng.randrange(10**8):08d}",
+                )
             else:
                 await self.send(ev.TicketRequest, device="kiosk-1", service=code, priority=priority)
 
@@ -181,7 +217,9 @@ class Story:
                     outcome = ev.Outcome.ACCEPTED if item_type == "承诺件" else ev.Outcome.DONE
                     await self.send(ev.ServiceFinish, device=panel, outcome=outcome)
                     if self.rng.random() < 0.7:
-                        score = 1 if (w == "w05" and "bad" not in self.durations) else self.rng.choice([5, 5, 5, 4, 4, 3])
+                        score = (
+                            1 if (w == "w05" and "bad" not in self.durations) else self.rng.choice([5, 5, 5, 4, 4, 3])
+                        )
                         if score == 1:
                             self.durations["bad"] = 1
                         await self.send(ev.Rating, device=f"pad-{w}", window=w, score=score)
@@ -200,8 +238,14 @@ async def take(out: Path, *, workdir: Path) -> list[Path]:
 
     broker, port = devbroker.start(workdir / "broker")
     clock = ManualClock(parse_time(START))
-    app = EngineApp(sites(workdir), broker=parse_broker_url(f"mqtt://127.0.0.1:{port}"), db_path=workdir / "shots.db",
-                    clock=clock, client_id="hallwatch-screenshots", synchronous="NORMAL")
+    app = EngineApp(
+        sites(workdir),
+        broker=parse_broker_url(f"mqtt://127.0.0.1:{port}"),
+        db_path=workdir / "shots.db",
+        clock=clock,
+        client_id="hallwatch-screenshots",
+        synchronous="NORMAL",
+    )
     engine = asyncio.create_task(app.run())
     runner = None
     try:
@@ -217,21 +261,31 @@ async def take(out: Path, *, workdir: Path) -> list[Path]:
         async with async_playwright() as p:
             browser = await launch(p)
             try:
-                context = await browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN",
-                                                    timezone_id="Asia/Shanghai", reduced_motion="reduce",
-                                                    bypass_csp=True)  # for wait_for_function's expressions
+                context = await browser.new_context(
+                    viewport={"width": 1920, "height": 1080},
+                    locale="zh-CN",
+                    timezone_id="Asia/Shanghai",
+                    reduced_motion="reduce",
+                    bypass_csp=True,
+                )  # for wait_for_function's expressions
                 page = await context.new_page()
                 await page.goto(f"{base}/board/demo?kiosk=1")
-                await page.wait_for_function("document.querySelectorAll('#services .tile').length > 0 "
-                                             "&& document.querySelector('#now-ticket').textContent !== '—'")
+                await page.wait_for_function(
+                    "document.querySelectorAll('#services .tile').length > 0 "
+                    "&& document.querySelector('#now-ticket').textContent !== '—'"
+                )
                 shots.append(await shot(page, out / "board.png"))
                 await page.goto(f"{base}/manage/demo?token={MANAGER_TOKEN}")
-                await page.wait_for_function("document.querySelectorAll('#windows tr').length === 10 "
-                                             "&& document.querySelector('#chart svg polyline')")
+                await page.wait_for_function(
+                    "document.querySelectorAll('#windows tr').length === 10 "
+                    "&& document.querySelector('#chart svg polyline')"
+                )
                 shots.append(await shot(page, out / "manage.png"))
                 await page.goto(f"{base}/supervise?token={SUPERVISOR_TOKEN}")
-                await page.wait_for_function("document.querySelectorAll('#sites tr').length === 2 "
-                                             "&& document.querySelectorAll('#alerts li[data-alert]').length > 0")
+                await page.wait_for_function(
+                    "document.querySelectorAll('#sites tr').length === 2 "
+                    "&& document.querySelectorAll('#alerts li[data-alert]').length > 0"
+                )
                 shots.append(await shot(page, out / "supervise.png"))
             finally:
                 await browser.close()

@@ -16,11 +16,11 @@ import sys
 from contextlib import closing
 
 import pytest
-
 from conftest import DEMO_SITE, ROOT, Broker, EngineProcess
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device as PahoDevice
 from mqtt_helpers import Listener
+
 from queue_engine.config import load_site
 from queue_engine.shells.mqtt import parse_broker_url
 from window_agents import camera, kiosk, pad, panel
@@ -34,14 +34,21 @@ DEV = "hallwatch/demo/dev"
 # -- helpers -----------------------------------------------------------------------------
 def agent_command(kind: str, broker: Broker | str, *args: str) -> list[str]:
     url = broker if isinstance(broker, str) else broker.url
-    return [sys.executable, "-m", "queue_engine.cli", "agent", kind, "--config", str(DEMO_SITE),
-            "--broker", url, *args]
+    return [sys.executable, "-m", "queue_engine.cli", "agent", kind, "--config", str(DEMO_SITE), "--broker", url, *args]
 
 
-def run_agent(kind: str, broker: Broker | str, *args: str, stdin: str = "", timeout: float = 30,
-              env: dict | None = None):
-    return subprocess.run(agent_command(kind, broker, *args), input=stdin, capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout, env=env)
+def run_agent(
+    kind: str, broker: Broker | str, *args: str, stdin: str = "", timeout: float = 30, env: dict | None = None
+):
+    return subprocess.run(
+        agent_command(kind, broker, *args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -50,8 +57,14 @@ def spawn(broker):
     procs: list[subprocess.Popen] = []
 
     def start(kind: str, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen(agent_command(kind, broker, *args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        proc = subprocess.Popen(
+            agent_command(kind, broker, *args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         procs.append(proc)
         return proc
 
@@ -82,8 +95,14 @@ def retained(port: int, topic: str) -> dict:
 
 def settings(broker: Broker, device_id: str, **overrides) -> DeviceSettings:
     device = SITE.device(device_id)
-    values = dict(site="demo", device_id=device_id, kind=device.kind.value, window=device.window,
-                  broker=parse_broker_url(broker.url), heartbeat_s=device.heartbeat_s)
+    values = dict(
+        site="demo",
+        device_id=device_id,
+        kind=device.kind.value,
+        window=device.window,
+        broker=parse_broker_url(broker.url),
+        heartbeat_s=device.heartbeat_s,
+    )
     values.update(overrides)
     return DeviceSettings(**values)
 
@@ -137,7 +156,11 @@ def test_kiosk_takes_numbers_and_prints_the_slip(broker, engine):
     assert "没有序号 99" in out
     assert "号码：A003" in out
     assert sorted(db_rows(engine, "select no, service, priority from tickets")) == [
-        ("A001", "shebao", None), ("A002", "shebao", None), ("A003", "shebao", None), ("C001", "yibao", "elderly")]
+        ("A001", "shebao", None),
+        ("A002", "shebao", None),
+        ("A003", "shebao", None),
+        ("C001", "yibao", "elderly"),
+    ]
     # Each run ended in order: the retained status says so.
     assert retained(broker.port, f"{DEV}/kiosk-1/status") == {"v": 1, "state": "offline", "reason": "shutdown"}
 
@@ -165,8 +188,10 @@ def test_panel_logs_in_calls_and_finishes_a_ticket(broker, engine, spawn):
         assert "【2号窗口】 | 李建军（s002） | 办理中 | 当前号 A001" in out
         assert "今日已办 1 件 | 本窗口可办等候 0 人" in out
         calls = board.wait_topic("hallwatch/demo/board/call", count=2)
-        assert [(c["ticket"], c["window"], c["recall"]) for c in calls] == [("A001", "w02", False),
-                                                                             ("A001", "w02", True)]
+        assert [(c["ticket"], c["window"], c["recall"]) for c in calls] == [
+            ("A001", "w02", False),
+            ("A001", "w02", True),
+        ]
         state = wait_json(board, "hallwatch/demo/window/w02/state", lambda s: s["served_today"] == 1)
         assert (state["state"], state["staff"], state["ticket"]) == ("idle", "s002", None)
     finally:
@@ -211,7 +236,8 @@ def test_pad_sends_the_rating_for_its_window(broker, engine):
     finally:
         replies.close()
     assert db_rows(engine, "select window, device, ticket, staff, score from ratings") == [
-        ("w02", "pad-w02", number, "s002", 4)]
+        ("w02", "pad-w02", number, "s002", 4)
+    ]
     # The buttons again: the visit is rated already, the pad says so; a bad key is explained.
     again = run_agent("pad", broker, "--device", "pad-w02", stdin="9\n非常满意\nq\n")
     assert "请按 1 到 5 评价" in again.stdout
@@ -229,16 +255,17 @@ def publish(port: int, topic: str, payload: str, retain: bool = False) -> None:
 @integration
 def test_camera_bridge_turns_frigate_zone_counts_into_presence(broker, engine, spawn, tmp_path):
     mapping = tmp_path / "frigate.toml"
-    mapping.write_text('prefix = "frigate"\nobject = "person"\n'
-                       '[cameras.cam-w02]\ncamera = "hall_east"\nzone = "seat_w02"\n', encoding="utf-8")
+    mapping.write_text(
+        'prefix = "frigate"\nobject = "person"\n[cameras.cam-w02]\ncamera = "hall_east"\nzone = "seat_w02"\n',
+        encoding="utf-8",
+    )
     watch = Listener(broker.port, "hallwatch/demo/window/w02/state", f"{DEV}/cam-w02/#", "hallwatch/demo/alerts")
     bridge = spawn("camera", "--map", str(mapping))  # every camera in the map: cam-w02
     panel = PahoDevice(broker.port, "panel-w02")
     try:
         assert panel.request("staff.login", staff="s002")["ok"]
         status = wait_json(watch, f"{DEV}/cam-w02/status", online)
-        assert status == {"v": 1, "state": "online", "kind": "camera", "window": "w02",
-                          "fw": status["fw"]}
+        assert status == {"v": 1, "state": "online", "kind": "camera", "window": "w02", "fw": status["fw"]}
         # The bridge reports the camera's video once it follows Frigate: from then on it hears.
         wait_json(watch, f"{DEV}/cam-w02/event", lambda e: e["type"] == "tamper")
         publish(broker.port, "frigate/seat_w02/person", "1")
@@ -247,10 +274,16 @@ def test_camera_bridge_turns_frigate_zone_counts_into_presence(broker, engine, s
         wait_json(watch, "hallwatch/demo/window/w02/state", lambda s: s["present"] is False)
         publish(broker.port, "frigate/seat_w02/person", "2")
         # (waiting for the third presence itself: a window state "present" was seen already)
-        presence = watch.wait_for(lambda msgs: (lambda p: p if len(p) >= 3 else None)(
-            [e for e in decoded(msgs, f"{DEV}/cam-w02/event") if e["type"] == "presence"]))
+        presence = watch.wait_for(
+            lambda msgs: (lambda p: p if len(p) >= 3 else None)(
+                [e for e in decoded(msgs, f"{DEV}/cam-w02/event") if e["type"] == "presence"]
+            )
+        )
         assert [(e["window"], e["present"], e["count"]) for e in presence] == [
-            ("w02", True, 1), ("w02", False, 0), ("w02", True, 2)]
+            ("w02", True, 1),
+            ("w02", False, 0),
+            ("w02", True, 2),
+        ]
         assert len({e["id"] for e in presence}) == 3
 
         # The detect stream goes down: video_lost, the window cannot be verified, and the
@@ -261,8 +294,11 @@ def test_camera_bridge_turns_frigate_zone_counts_into_presence(broker, engine, s
         assert alert["detail"]["tamper"] == "video_lost"
         wait_json(watch, "hallwatch/demo/window/w02/state", lambda s: s["staffing"] == "unverified")
         publish(broker.port, "frigate/hall_east/status/detect", "online")
-        tampers = watch.wait_for(lambda msgs: (lambda t: t if t[-1:] == ["restored"] and len(t) >= 3 else None)(
-            [e["kind"] for e in decoded(msgs, f"{DEV}/cam-w02/event") if e["type"] == "tamper"]))
+        tampers = watch.wait_for(
+            lambda msgs: (lambda t: t if t[-1:] == ["restored"] and len(t) >= 3 else None)(
+                [e["kind"] for e in decoded(msgs, f"{DEV}/cam-w02/event") if e["type"] == "tamper"]
+            )
+        )
         assert tampers == ["restored", "video_lost", "restored"]  # the first: the bridge's initial report
         bridge.send_signal(signal.SIGTERM)
         assert bridge.wait(15) == 0
@@ -273,13 +309,17 @@ def test_camera_bridge_turns_frigate_zone_counts_into_presence(broker, engine, s
 
 
 @integration
-def test_camera_bridge_on_a_separate_frigate_broker_raises_unstaffed_and_offline(broker, engine_factory, spawn,
-                                                                                 tmp_path):
+def test_camera_bridge_on_a_separate_frigate_broker_raises_unstaffed_and_offline(
+    broker, engine_factory, spawn, tmp_path
+):
     # Supervision that fires at once, so that the test need not wait out the grace periods.
     site = tmp_path / "site.toml"
-    site.write_text(DEMO_SITE.read_text(encoding="utf-8")
-                    + "\n[supervision]\nunstaffed_grace_min = 0\nclear_after_s = 0\nsettle_s = 0\n"
-                    "device_offline_grace_s = 0\n", encoding="utf-8")
+    site.write_text(
+        DEMO_SITE.read_text(encoding="utf-8")
+        + "\n[supervision]\nunstaffed_grace_min = 0\nclear_after_s = 0\nsettle_s = 0\n"
+        "device_offline_grace_s = 0\n",
+        encoding="utf-8",
+    )
     engine_factory(configs=[site]).start()
     frigate = Broker(tmp_path / "frigate-broker").start()
     watch = Listener(broker.port, "hallwatch/demo/alerts", f"{DEV}/cam-w03/status", f"{DEV}/cam-w03/event")
@@ -296,18 +336,27 @@ def test_camera_bridge_on_a_separate_frigate_broker_raises_unstaffed_and_offline
         alert = wait_json(watch, "hallwatch/demo/alerts", lambda a: a["kind"] == "window_unstaffed")
         assert (alert["window"], alert["staff"], alert["state"]) == ("w03", "s003", "firing")
         publish(frigate.port, "frigate/w03/person", "1")
-        wait_json(watch, "hallwatch/demo/alerts",
-                  lambda a: a["kind"] == "window_unstaffed" and a["state"] == "resolved")
+        wait_json(
+            watch, "hallwatch/demo/alerts", lambda a: a["kind"] == "window_unstaffed" and a["state"] == "resolved"
+        )
         # Frigate itself goes away: the camera is offline (lost), a critical alert.
         publish(frigate.port, "frigate/available", "offline", retain=True)
         assert wait_json(watch, f"{DEV}/cam-w03/status", lambda s: s["state"] == "offline") == {
-            "v": 1, "state": "offline", "reason": "lost"}
+            "v": 1,
+            "state": "offline",
+            "reason": "lost",
+        }
         offline = wait_json(watch, "hallwatch/demo/alerts", lambda a: a["kind"] == "device_offline")
         assert (offline["device"], offline["severity"], offline["staff"]) == ("cam-w03", "critical", "s003")
         # ... and is back: the camera is online again.
         publish(frigate.port, "frigate/available", "online", retain=True)
-        wait_json(watch, f"{DEV}/cam-w03/status", lambda s: online(s) and len(
-            [m for m in decoded(watch.messages, f"{DEV}/cam-w03/status") if online(m)]) >= 2)
+        wait_json(
+            watch,
+            f"{DEV}/cam-w03/status",
+            lambda s: (
+                online(s) and len([m for m in decoded(watch.messages, f"{DEV}/cam-w03/status") if online(m)]) >= 2
+            ),
+        )
     finally:
         watch.close()
         frigate.stop()
@@ -325,8 +374,12 @@ async def test_camera_repeats_presence_after_every_heartbeat_and_reports_video(b
     try:
         await asyncio.to_thread(wait_json, watch, f"{DEV}/cam-w01/event", lambda e: e["kind"] == "restored")
         await asyncio.to_thread(publish, broker.port, "frigate/w01/person", "1")
-        presence = await asyncio.to_thread(watch.wait_for, lambda msgs: (lambda hits: hits if len(hits) >= 3 else None)(
-            [e for e in decoded(msgs, f"{DEV}/cam-w01/event") if e["type"] == "presence"]))
+        presence = await asyncio.to_thread(
+            watch.wait_for,
+            lambda msgs: (lambda hits: hits if len(hits) >= 3 else None)(
+                [e for e in decoded(msgs, f"{DEV}/cam-w01/event") if e["type"] == "presence"]
+            ),
+        )
         assert all((e["present"], e["count"]) == (True, 1) for e in presence)
         beats = decoded(watch.messages, f"{DEV}/cam-w01/heartbeat")
         assert beats and all(b["video"] == "ok" for b in beats)
@@ -374,8 +427,15 @@ async def test_the_client_id_is_the_device_id(broker):
     try:
         intruder = await asyncio.to_thread(PahoDevice, broker.port, "panel-w07")
         await asyncio.to_thread(intruder.close)
-        states = await asyncio.to_thread(watch.wait_for, lambda msgs: (lambda s: s if len(s) >= 3 else None)(
-            [b["state"] + ("/" + b["reason"] if "reason" in b else "") for b in decoded(msgs, f"{DEV}/panel-w07/status")]))
+        states = await asyncio.to_thread(
+            watch.wait_for,
+            lambda msgs: (lambda s: s if len(s) >= 3 else None)(
+                [
+                    b["state"] + ("/" + b["reason"] if "reason" in b else "")
+                    for b in decoded(msgs, f"{DEV}/panel-w07/status")
+                ]
+            ),
+        )
         assert states[:3] == ["online", "offline/lost", "online"]
         await asyncio.wait_for(device.connected.wait(), 10)
         assert device.connections == 2
@@ -398,8 +458,13 @@ def test_agents_sign_in_with_their_device_id_and_password(tmp_path, certs):
     (var / "certs").symlink_to(certs)
     secrets = broker_config(var / "broker", DEMO_SITE)
     secure = production_broker(tmp_path / "broker", var).start()
-    engine = EngineProcess(secure, tmp_path / "hallwatch.db", [DEMO_SITE], tmp_path / "engine",
-                           broker_url=secure.url_for("hallwatch-engine", secrets["hallwatch-engine"]))
+    engine = EngineProcess(
+        secure,
+        tmp_path / "hallwatch.db",
+        [DEMO_SITE],
+        tmp_path / "engine",
+        broker_url=secure.url_for("hallwatch-engine", secrets["hallwatch-engine"]),
+    )
     try:
         engine.start()
         env = {**os.environ, "HALLWATCH_DEVICE_PASSWORD": secrets["kiosk-1"]}
@@ -408,11 +473,19 @@ def test_agents_sign_in_with_their_device_id_and_password(tmp_path, certs):
         assert "号码：A001" in taken.stdout
         password_file = tmp_path / "kiosk-1.secret"
         password_file.write_text(secrets["kiosk-1"] + "\n")
-        again = run_agent("kiosk", secure, "--device", "kiosk-1", "--take", "shebao", "--password-file",
-                          str(password_file))
+        again = run_agent(
+            "kiosk", secure, "--device", "kiosk-1", "--take", "shebao", "--password-file", str(password_file)
+        )
         assert "号码：A002" in again.stdout
-        wrong = run_agent("kiosk", secure, "--device", "kiosk-1", "--take", "shebao",
-                          env={**os.environ, "HALLWATCH_DEVICE_PASSWORD": secrets["panel-w01"]})
+        wrong = run_agent(
+            "kiosk",
+            secure,
+            "--device",
+            "kiosk-1",
+            "--take",
+            "shebao",
+            env={**os.environ, "HALLWATCH_DEVICE_PASSWORD": secrets["panel-w01"]},
+        )
         assert wrong.returncode == 3  # refused at once, not retried until the connect timeout
         assert "cannot reach broker" in wrong.stderr and "kiosk-1" in wrong.stderr
     finally:
@@ -508,8 +581,7 @@ async def test_no_reply_at_all_gives_up_after_the_attempts(broker):
 
 @integration
 async def test_the_device_reconnects_after_the_broker_restarts(broker, engine):
-    device = Device(settings(broker, "kiosk-1", backoff_initial_s=0.1, backoff_max_s=0.5, reply_timeout=1,
-                             attempts=20))
+    device = Device(settings(broker, "kiosk-1", backoff_initial_s=0.1, backoff_max_s=0.5, reply_timeout=1, attempts=20))
     await device.start(10)
     try:
         assert (await device.request("ticket.request", service="shebao"))["ticket"]["no"] == "A001"
@@ -534,23 +606,54 @@ def test_agent_with_an_unreachable_broker_exits_3(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = subprocess.run([sys.executable, "-m", "queue_engine.cli", "agent", "pad", "--config", str(DEMO_SITE),
-                             "--device", "pad-w01", "--broker", f"mqtt://127.0.0.1:{port}", "--score", "5",
-                             "--connect-timeout", "1"], capture_output=True, text=True, cwd=ROOT, timeout=30)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "queue_engine.cli",
+            "agent",
+            "pad",
+            "--config",
+            str(DEMO_SITE),
+            "--device",
+            "pad-w01",
+            "--broker",
+            f"mqtt://127.0.0.1:{port}",
+            "--score",
+            "5",
+            "--connect-timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+    )
     assert result.returncode == 3
     assert "cannot reach broker" in result.stderr
 
 
 # -- what the keys mean (pure) -----------------------------------------------------------
-@pytest.mark.parametrize("line, expected", [
-    ("l s001", ("staff.login", {"staff": "s001"})), ("o", ("staff.logout", {})), ("n", ("call.next", {})),
-    ("c a003", ("call.pick", {"ticket": "A003"})), ("r", ("call.recall", {})), ("s", ("call.skip", {})),
-    ("b", ("service.start", {})), ("f", ("service.finish", {"outcome": "done"})),
-    ("f 办不成", ("service.finish", {"outcome": "failed"})), ("f informed", ("service.finish", {"outcome": "informed"})),
-    ("t shebao", ("ticket.transfer", {"to_service": "shebao"})), ("t w03", ("ticket.transfer", {"to_window": "w03"})),
-    ("p meal", ("window.pause", {"reason": "meal"})), ("p 会议", ("window.pause", {"reason": "meeting"})),
-    ("u", ("window.resume", {})),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("l s001", ("staff.login", {"staff": "s001"})),
+        ("o", ("staff.logout", {})),
+        ("n", ("call.next", {})),
+        ("c a003", ("call.pick", {"ticket": "A003"})),
+        ("r", ("call.recall", {})),
+        ("s", ("call.skip", {})),
+        ("b", ("service.start", {})),
+        ("f", ("service.finish", {"outcome": "done"})),
+        ("f 办不成", ("service.finish", {"outcome": "failed"})),
+        ("f informed", ("service.finish", {"outcome": "informed"})),
+        ("t shebao", ("ticket.transfer", {"to_service": "shebao"})),
+        ("t w03", ("ticket.transfer", {"to_window": "w03"})),
+        ("p meal", ("window.pause", {"reason": "meal"})),
+        ("p 会议", ("window.pause", {"reason": "meeting"})),
+        ("u", ("window.resume", {})),
+    ],
+)
 def test_panel_keys(line, expected):
     action = panel.parse_command(SITE, line)
     assert (action.type, action.fields) == expected

@@ -8,7 +8,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import ROOT, EngineProcess
 from deploy_helpers import broker_config, make_certs, production_broker, run_cli
 from mqtt_helpers import Device, Listener
@@ -22,11 +21,22 @@ LINK = "townships/chimei/bridge/state"
 
 
 def test_the_bridge_template_renders_one_account_per_township(tmp_path):
-    result = run_cli("broker-config", "--config", str(COUNTY / "county-centre.toml"), "--out", str(tmp_path / "c"),
-                     "--townships", "chimei,xiaguan", "--county-url", "mqtts://county.example:8883")
+    result = run_cli(
+        "broker-config",
+        "--config",
+        str(COUNTY / "county-centre.toml"),
+        "--out",
+        str(tmp_path / "c"),
+        "--townships",
+        "chimei,xiaguan",
+        "--county-url",
+        "mqtts://county.example:8883",
+    )
     assert result.returncode == 0, result.stderr
-    secrets = {line.split(",")[0]: line.split(",")[1]
-               for line in (tmp_path / "c" / "credentials.csv").read_text().splitlines()[1:]}
+    secrets = {
+        line.split(",")[0]: line.split(",")[1]
+        for line in (tmp_path / "c" / "credentials.csv").read_text().splitlines()[1:]
+    }
     chimei = (tmp_path / "c" / "bridges" / "chimei.conf").read_text()
     assert "address county.example:8883" in chimei
     assert f"remote_username bridge-chimei\nremote_password {secrets['bridge-chimei']}\n" in chimei
@@ -38,8 +48,15 @@ def test_the_bridge_template_renders_one_account_per_township(tmp_path):
     assert "user bridge-xiaguan\ntopic write townships/xiaguan/#\n" in acl
     assert "topic read townships/+/hallwatch/+/alerts" in acl
     # Without the county's address there is nothing to write in the bridge files.
-    result = run_cli("broker-config", "--config", str(COUNTY / "county-centre.toml"), "--out", str(tmp_path / "d"),
-                     "--townships", "chimei")
+    result = run_cli(
+        "broker-config",
+        "--config",
+        str(COUNTY / "county-centre.toml"),
+        "--out",
+        str(tmp_path / "d"),
+        "--townships",
+        "chimei",
+    )
     assert result.returncode == 2 and "--county-url" in result.stderr
 
 
@@ -51,29 +68,56 @@ def test_alerts_reach_the_county_and_wait_out_a_county_outage(tmp_path, tmp_path
         (var / "certs").symlink_to(certs)
     county = production_broker(tmp_path / "county", county_var)
     county_secrets = broker_config(
-        county_var / "broker", COUNTY / "county-centre.toml",
-        extra=("--townships", "chimei", "--county-url", f"mqtts://127.0.0.1:{county.tls_port}",
-               "--county-ca", str(certs / "ca.crt"), "--bridge-retry", "1"))
+        county_var / "broker",
+        COUNTY / "county-centre.toml",
+        extra=(
+            "--townships",
+            "chimei",
+            "--county-url",
+            f"mqtts://127.0.0.1:{county.tls_port}",
+            "--county-ca",
+            str(certs / "ca.crt"),
+            "--bridge-retry",
+            "1",
+        ),
+    )
     township_secrets = broker_config(township_var / "broker", CHIMEI)
     # What the county's IT office hands the township: its bridge file.
     shutil.copy(county_var / "broker" / "bridges" / "chimei.conf", township_var / "broker" / "bridge.d")
     township = production_broker(tmp_path / "township", township_var)
     county.start()
     township.start()
-    engine = EngineProcess(township, tmp_path / "chimei.db", [CHIMEI], tmp_path / "engine",
-                           broker_url=township.url_for("hallwatch-engine", township_secrets["hallwatch-engine"]))
+    engine = EngineProcess(
+        township,
+        tmp_path / "chimei.db",
+        [CHIMEI],
+        tmp_path / "engine",
+        broker_url=township.url_for("hallwatch-engine", township_secrets["hallwatch-engine"]),
+    )
     clients = []
     try:
         engine.start()
         # The county's supervision console: a persistent session, so that what arrives while
         # it reconnects after the county broker's restart is kept for it.
-        console = Listener(county.port, "townships/+/hallwatch/+/alerts", LINK, client_id="county-console",
-                           clean=False, auth=("hallwatch-supervision", county_secrets["hallwatch-supervision"]))
+        console = Listener(
+            county.port,
+            "townships/+/hallwatch/+/alerts",
+            LINK,
+            client_id="county-console",
+            clean=False,
+            auth=("hallwatch-supervision", county_secrets["hallwatch-supervision"]),
+        )
         console.client.reconnect_delay_set(1, 1)
-        county_board = Listener(county.port, "townships/+/hallwatch/+/queue/state",
-                                auth=("hallwatch-county-board", county_secrets["hallwatch-county-board"]))
-        local = Listener(township.port, "hallwatch/chimei/alerts",
-                         auth=("hallwatch-supervision", township_secrets["hallwatch-supervision"]))
+        county_board = Listener(
+            county.port,
+            "townships/+/hallwatch/+/queue/state",
+            auth=("hallwatch-county-board", county_secrets["hallwatch-county-board"]),
+        )
+        local = Listener(
+            township.port,
+            "hallwatch/chimei/alerts",
+            auth=("hallwatch-supervision", township_secrets["hallwatch-supervision"]),
+        )
         clients += [console, county_board, local]
         console.wait_for(lambda m: [p for t, p, _, _ in m if t == LINK and p == b"1"], timeout=15)
 
@@ -96,7 +140,10 @@ def test_alerts_reach_the_county_and_wait_out_a_county_outage(tmp_path, tmp_path
         county.stop()
         # The township works on: tickets issued and called, alerts raised.
         assert [kiosk.request("ticket.request", service="shebao")["ticket"]["no"] for _ in range(3)] == [
-            "A002", "A003", "A004"]
+            "A002",
+            "A003",
+            "A004",
+        ]
         assert panel.request("staff.login", staff="s202")["ok"]
         assert panel.request("call.next")["ticket"] == "A001"
         switch_off(device("chimei-cam-w02"), "w02")
@@ -110,14 +157,19 @@ def test_alerts_reach_the_county_and_wait_out_a_county_outage(tmp_path, tmp_path
         county.start()
         arrived = console.wait_topic(UP, count=3, timeout=30)
         lost = [a for a in raised if a not in arrived]
-        print(f"\nbridge: {len(during_outage)} alerts raised while the county broker was down, "
-              f"{len(arrived) - 1} of them delivered after it returned, {len(lost)} lost")
+        print(
+            f"\nbridge: {len(during_outage)} alerts raised while the county broker was down, "
+            f"{len(arrived) - 1} of them delivered after it returned, {len(lost)} lost"
+        )
         assert lost == []
         assert [a["id"] for a in arrived] == [a["id"] for a in raised]  # in order, none twice
         assert {a["device"] for a in during_outage} == {"chimei-cam-w02", "chimei-cam-w03"}
         # The queue state retained at the county is the township's latest: three waiting.
-        county_board = Listener(county.port, "townships/+/hallwatch/+/queue/state",
-                                auth=("hallwatch-county-board", county_secrets["hallwatch-county-board"]))
+        county_board = Listener(
+            county.port,
+            "townships/+/hallwatch/+/queue/state",
+            auth=("hallwatch-county-board", county_secrets["hallwatch-county-board"]),
+        )
         clients.append(county_board)
         (state,) = county_board.wait_topic("townships/chimei/hallwatch/chimei/queue/state")
         assert state["waiting"] == 3

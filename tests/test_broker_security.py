@@ -22,10 +22,10 @@ from types import SimpleNamespace
 
 import paho.mqtt.client as paho
 import pytest
-
 from conftest import DEMO_SITE, ROOT, EngineProcess
 from deploy_helpers import broker_config, connect, make_certs, production_broker, run_cli
 from mqtt_helpers import Device, Listener
+
 from queue_engine import brokerconf
 from queue_engine.config import load_configs, load_site
 from queue_engine.sharding import shard_plan
@@ -64,8 +64,13 @@ def secure_broker(tmp_path, var, secrets):
 
 @pytest.fixture
 def secure_engine(secure_broker, secrets, tmp_path):
-    engine = EngineProcess(secure_broker, tmp_path / "hallwatch.db", [DEMO_SITE], tmp_path / "engine",
-                           broker_url=secure_broker.url_for("hallwatch-engine", secrets["hallwatch-engine"]))
+    engine = EngineProcess(
+        secure_broker,
+        tmp_path / "hallwatch.db",
+        [DEMO_SITE],
+        tmp_path / "engine",
+        broker_url=secure_broker.url_for("hallwatch-engine", secrets["hallwatch-engine"]),
+    )
     yield engine.start()
     engine.stop()
 
@@ -79,8 +84,11 @@ def test_generated_secrets_are_owner_only_hashed_and_kept_across_runs(var):
     out = var / "broker"
     first = broker_config(out, DEMO_SITE)
     site = load_site(DEMO_SITE)
-    assert set(first) == {d.id for d in site.devices} | {"hallwatch-engine", "hallwatch-board-demo",
-                                                        "hallwatch-supervision"}
+    assert set(first) == {d.id for d in site.devices} | {
+        "hallwatch-engine",
+        "hallwatch-board-demo",
+        "hallwatch-supervision",
+    }
     assert stat.S_IMODE(out.stat().st_mode) == 0o711  # the broker's user may reach its files, not list them
     assert stat.S_IMODE((out / "bridge.d").stat().st_mode) == 0o755
     for name in ("passwd", "acl", "credentials.csv", "credentials.md", "engine.env"):
@@ -92,7 +100,8 @@ def test_generated_secrets_are_owner_only_hashed_and_kept_across_runs(var):
     assert len(set(first.values())) == len(first)
     assert "0600" in (out / "credentials.md").read_text()
     assert (out / "engine.env").read_text().splitlines()[-1] == (
-        f"HALLWATCH_BROKER=mqtt://hallwatch-engine:{first['hallwatch-engine']}@mosquitto:1883")
+        f"HALLWATCH_BROKER=mqtt://hallwatch-engine:{first['hallwatch-engine']}@mosquitto:1883"
+    )
     # A second run keeps every secret; --rotate changes only the account named.
     assert broker_config(out, DEMO_SITE) == first
     rotated = broker_config(out, DEMO_SITE, extra=("--rotate", "kiosk-1"))
@@ -117,8 +126,9 @@ def test_broker_config_refuses_device_ids_one_broker_cannot_tell_apart(tmp_path)
     assert f"{clash}: devices[0].id:" in result.stderr and "reserved for the engine account" in result.stderr
     other = tmp_path / "other.toml"
     other.write_text(text.replace('id = "demo"', 'id = "demo2"', 1), encoding="utf-8")
-    result = run_cli("broker-config", "--config", str(DEMO_SITE), "--config", str(other), "--out",
-                     str(tmp_path / "out"))
+    result = run_cli(
+        "broker-config", "--config", str(DEMO_SITE), "--config", str(other), "--out", str(tmp_path / "out")
+    )
     assert result.returncode == 2
     assert f"{other}: devices[0].id: device id 'kiosk-1' is also a device of site demo" in result.stderr
 
@@ -135,20 +145,39 @@ def test_anonymous_clients_and_wrong_passwords_are_refused(secure_broker, secret
         client.disconnect()
         client.loop_stop()
     # The engine with a wrong password gives up at once with exit code 3, saying why.
-    result = run_cli("engine", "--config", str(DEMO_SITE), "--db", str(tmp_path / "x.db"),
-                     "--broker", secure_broker.url_for("hallwatch-engine", "wrong"), "--connect-timeout", "5")
+    result = run_cli(
+        "engine",
+        "--config",
+        str(DEMO_SITE),
+        "--db",
+        str(tmp_path / "x.db"),
+        "--broker",
+        secure_broker.url_for("hallwatch-engine", "wrong"),
+        "--connect-timeout",
+        "5",
+    )
     assert result.returncode == 3
     assert "refused the engine" in result.stderr
 
 
 def test_the_engine_with_its_account_works_end_to_end(secure_broker, secure_engine, secrets):
-    board = Listener(secure_broker.port, "hallwatch/demo/board/call", "hallwatch/demo/queue/state",
-                     "hallwatch/demo/window/+/state", ALERTS,
-                     auth=("hallwatch-board-demo", secrets["hallwatch-board-demo"]))
-    supervision = Listener(secure_broker.port, ALERTS, "hallwatch/demo/board/call",
-                           auth=("hallwatch-supervision", secrets["hallwatch-supervision"]))
-    display = Listener(secure_broker.port, "hallwatch/demo/queue/state", client_id="board-1",
-                       auth=("board-1", secrets["board-1"]))
+    board = Listener(
+        secure_broker.port,
+        "hallwatch/demo/board/call",
+        "hallwatch/demo/queue/state",
+        "hallwatch/demo/window/+/state",
+        ALERTS,
+        auth=("hallwatch-board-demo", secrets["hallwatch-board-demo"]),
+    )
+    supervision = Listener(
+        secure_broker.port,
+        ALERTS,
+        "hallwatch/demo/board/call",
+        auth=("hallwatch-supervision", secrets["hallwatch-supervision"]),
+    )
+    display = Listener(
+        secure_broker.port, "hallwatch/demo/queue/state", client_id="board-1", auth=("board-1", secrets["board-1"])
+    )
     kiosk, panel, camera = (device(secure_broker, secrets, d) for d in ("kiosk-1", "panel-w02", "cam-w02"))
     try:
         assert kiosk.request("ticket.request", service="shebao")["ticket"]["no"] == "A001"
@@ -173,8 +202,9 @@ def test_the_engine_with_its_account_works_end_to_end(secure_broker, secure_engi
 def test_a_device_cannot_speak_for_another_nor_read_what_is_not_its_own(secure_broker, secure_engine, secrets):
     panel = device(secure_broker, secrets, "panel-w01")
     camera = device(secure_broker, secrets, "cam-w01")
-    snoop = Listener(secure_broker.port, ALERTS, "hallwatch/#", client_id="cam-w03",
-                     auth=("cam-w03", secrets["cam-w03"]))
+    snoop = Listener(
+        secure_broker.port, ALERTS, "hallwatch/#", client_id="cam-w03", auth=("cam-w03", secrets["cam-w03"])
+    )
     supervision = Listener(secure_broker.port, ALERTS, auth=("hallwatch-supervision", secrets["hallwatch-supervision"]))
     kiosk, rc = connect(secure_broker.port, "kiosk-1", ("kiosk-1", secrets["kiosk-1"]), v5=True)
     assert rc == 0
@@ -235,8 +265,14 @@ def test_events_sent_while_the_engine_is_down_survive_a_broker_restart(secure_br
 def test_the_engine_connects_over_tls_with_its_ca_file(secure_broker, secrets, certs, tmp_path):
     password = secrets["hallwatch-engine"]
     tls_url = f"mqtts://hallwatch-engine:{password}@localhost:{secure_broker.tls_port}"
-    engine = EngineProcess(secure_broker, tmp_path / "tls.db", [DEMO_SITE], tmp_path / "engine",
-                           broker_url=tls_url, extra_args=["--ca-file", str(certs / "ca.crt")])
+    engine = EngineProcess(
+        secure_broker,
+        tmp_path / "tls.db",
+        [DEMO_SITE],
+        tmp_path / "engine",
+        broker_url=tls_url,
+        extra_args=["--ca-file", str(certs / "ca.crt")],
+    )
     kiosk = device(secure_broker, secrets, "kiosk-1")  # on the plain listener of the same broker
     try:
         engine.start()
@@ -247,8 +283,19 @@ def test_the_engine_connects_over_tls_with_its_ca_file(secure_broker, secrets, c
         engine.stop()
     # A broker whose certificate the given CA did not sign is not trusted.
     stranger = make_certs(tmp_path / "stranger", "localhost", "127.0.0.1")
-    result = run_cli("engine", "--config", str(DEMO_SITE), "--db", str(tmp_path / "y.db"), "--broker", tls_url,
-                     "--ca-file", str(stranger / "ca.crt"), "--connect-timeout", "1")
+    result = run_cli(
+        "engine",
+        "--config",
+        str(DEMO_SITE),
+        "--db",
+        str(tmp_path / "y.db"),
+        "--broker",
+        tls_url,
+        "--ca-file",
+        str(stranger / "ca.crt"),
+        "--connect-timeout",
+        "1",
+    )
     assert result.returncode == 3
     assert "certificate verify failed" in result.stderr or "CERTIFICATE_VERIFY_FAILED" in result.stderr
 
@@ -260,8 +307,10 @@ def _mosquitto_user() -> pwd.struct_passwd | None:
         return None
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or _mosquitto_user() is None,
-                    reason="needs root and the mosquitto user, to let the broker drop root as in production")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or _mosquitto_user() is None,
+    reason="needs root and the mosquitto user, to let the broker drop root as in production",
+)
 def test_the_broker_reads_its_files_as_its_own_user_and_reloads_them(tmp_path):
     """The documented procedure: the files are given to the broker's user (here Debian's
     `mosquitto`; 1883 in the container), the broker drops root before reading them, and a
@@ -291,8 +340,9 @@ def test_the_broker_reads_its_files_as_its_own_user_and_reloads_them(tmp_path):
         kiosk, rc = connect(broker.port, "kiosk-1", ("kiosk-1", secrets["kiosk-1"]))
         assert rc == 0, broker.log_text()
         # A new kiosk: the site file gains a device, broker-config runs again, the broker reloads.
-        site.write_text(site.read_text(encoding="utf-8") + '\n[[devices]]\nid = "kiosk-2"\nkind = "kiosk"\n',
-                        encoding="utf-8")
+        site.write_text(
+            site.read_text(encoding="utf-8") + '\n[[devices]]\nid = "kiosk-2"\nkind = "kiosk"\n', encoding="utf-8"
+        )
         _, rc = connect(broker.port, "kiosk-2", ("kiosk-2", "unknown yet"))
         assert rc != 0
         again = broker_config(var / "broker", site)
@@ -329,12 +379,19 @@ def hall(tmp_path, var):
     abused), its production broker, and the engine as production runs it: client id
     hallwatch-engine, its user name."""
     site = tmp_path / "site.toml"
-    site.write_text(DEMO_SITE.read_text(encoding="utf-8") + '\n[[devices]]\nid = "kiosk-2"\nkind = "kiosk"\n',
-                    encoding="utf-8")
+    site.write_text(
+        DEMO_SITE.read_text(encoding="utf-8") + '\n[[devices]]\nid = "kiosk-2"\nkind = "kiosk"\n', encoding="utf-8"
+    )
     secrets = broker_config(var / "broker", site)
     broker = production_broker(tmp_path / "broker", var).start()
-    engine = EngineProcess(broker, tmp_path / "hallwatch.db", [site], tmp_path / "engine", client_id="hallwatch-engine",
-                           broker_url=broker.url_for("hallwatch-engine", secrets["hallwatch-engine"]))
+    engine = EngineProcess(
+        broker,
+        tmp_path / "hallwatch.db",
+        [site],
+        tmp_path / "engine",
+        client_id="hallwatch-engine",
+        broker_url=broker.url_for("hallwatch-engine", secrets["hallwatch-engine"]),
+    )
     clients: list = []
 
     def device(device_id: str, **kwargs) -> Device:
@@ -348,8 +405,9 @@ def hall(tmp_path, var):
         panel.raw(json.dumps({"v": 1, "state": "online", "kind": "panel", "window": "w02"}), channel="status")
         dropped: list = []
         panel.client.on_disconnect = lambda *args: dropped.append(args)
-        yield SimpleNamespace(broker=broker, engine=engine, secrets=secrets, panel=panel, panel_dropped=dropped,
-                              kiosk=device("kiosk-2"))
+        yield SimpleNamespace(
+            broker=broker, engine=engine, secrets=secrets, panel=panel, panel_dropped=dropped, kiosk=device("kiosk-2")
+        )
     finally:
         for client in clients:
             client.close()
@@ -428,11 +486,20 @@ def test_two_shard_engines_on_the_production_broker_each_with_its_own_account(tm
         for index, sites in shard_plan(services, 2).items():
             env = (var / "broker" / f"engine-{index}of2.env").read_text(encoding="utf-8")
             url = env.rsplit("HALLWATCH_BROKER=", 1)[1].strip()
-            engines.append(EngineProcess(broker, tmp_path / f"shard{index}.db", [county], tmp_path / f"engine{index}",
-                                         client_id="hallwatch-engine", broker_url=url,
-                                         extra_args=["--shard", f"{index}/2"]).start())
-            kiosks.append(Device(broker.port, f"{sites[0]}-kiosk-1", site=sites[0],
-                                 password=secrets[f"{sites[0]}-kiosk-1"]))
+            engines.append(
+                EngineProcess(
+                    broker,
+                    tmp_path / f"shard{index}.db",
+                    [county],
+                    tmp_path / f"engine{index}",
+                    client_id="hallwatch-engine",
+                    broker_url=url,
+                    extra_args=["--shard", f"{index}/2"],
+                ).start()
+            )
+            kiosks.append(
+                Device(broker.port, f"{sites[0]}-kiosk-1", site=sites[0], password=secrets[f"{sites[0]}-kiosk-1"])
+            )
         for kiosk in kiosks:
             assert kiosk.request("ticket.request", service=services[kiosk.site])["ticket"]["no"] == "A001"
         for engine in engines:
@@ -453,12 +520,18 @@ def message_size_limit() -> int:
     return int(value)
 
 
-def test_an_oversize_message_never_reaches_the_engine_and_its_device_carries_on(secure_broker, secure_engine,
-                                                                                  secrets):
+def test_an_oversize_message_never_reaches_the_engine_and_its_device_carries_on(secure_broker, secure_engine, secrets):
     kiosk = device(secure_broker, secrets, "kiosk-1")
     try:
-        oversize = {"v": 1, "id": "oversize-1", "ts": "2026-11-25T09:00:00+08:00", "type": "ticket.request",
-                    "service": "shebao", "appointment": "x" * 32, "padding": " " * message_size_limit()}
+        oversize = {
+            "v": 1,
+            "id": "oversize-1",
+            "ts": "2026-11-25T09:00:00+08:00",
+            "type": "ticket.request",
+            "service": "shebao",
+            "appointment": "x" * 32,
+            "padding": " " * message_size_limit(),
+        }
         kiosk.raw(json.dumps(oversize))  # a QoS 1 publication the broker acknowledges, and drops
         # The same connection's next request, behind it in order: answered, and the first number.
         assert kiosk.request("ticket.request", service="shebao")["ticket"]["no"] == "A001"
@@ -480,16 +553,37 @@ def test_the_engine_s_largest_messages_fit_the_size_limit():
 
     site = load_site(DEMO_SITE)
     name = max((s.name for s in site.services), key=len)
-    view = [ServiceQueue(code=f"{n:02d}".ljust(64, "x"), name=f"{name}{n:02d}", prefix="ZZ", waiting=9999,
-                         priority_waiting=9999, oldest_wait_s=99999.9, eta_min=9999, open_windows=99)
-            for n in range(40)]
+    view = [
+        ServiceQueue(
+            code=f"{n:02d}".ljust(64, "x"),
+            name=f"{name}{n:02d}",
+            prefix="ZZ",
+            waiting=9999,
+            priority_waiting=9999,
+            oldest_wait_s=99999.9,
+            eta_min=9999,
+            open_windows=99,
+        )
+        for n in range(40)
+    ]
     queue_state = wire.encode(wire.queue_payload(view, 1.8e9, site.tz))
-    alert = Alert(id="a" * 64, site="s" * 64, kind=AlertKind.WINDOW_UNSTAFFED, severity="critical",
-                  state=AlertState.ACKNOWLEDGED, subject="w" * 64, since=1.8e9, window="w" * 64, device="d" * 64,
-                  staff="s" * 64, acknowledged_at=1.8e9, acknowledged_by="manager:" + "值" * 32, note="窗" * 500,
-                  detail={"grace_min": 240, "cameras": ["c" * 64] * 8, "window_state": "open", "ticket": "ZZ9999"})
+    alert = Alert(
+        id="a" * 64,
+        site="s" * 64,
+        kind=AlertKind.WINDOW_UNSTAFFED,
+        severity="critical",
+        state=AlertState.ACKNOWLEDGED,
+        subject="w" * 64,
+        since=1.8e9,
+        window="w" * 64,
+        device="d" * 64,
+        staff="s" * 64,
+        acknowledged_at=1.8e9,
+        acknowledged_by="manager:" + "值" * 32,
+        note="窗" * 500,
+        detail={"grace_min": 240, "cameras": ["c" * 64] * 8, "window_state": "open", "ticket": "ZZ9999"},
+    )
     alert_message = wire.encode(wire.alert_payload(alert, site.tz, staff_name="名" * 64))
     limit = message_size_limit()
-    print(f"\nqueue state of 40 services: {len(queue_state)} bytes; alert: {len(alert_message)} bytes; "
-          f"limit {limit}")
+    print(f"\nqueue state of 40 services: {len(queue_state)} bytes; alert: {len(alert_message)} bytes; limit {limit}")
     assert len(queue_state) < limit and len(alert_message) < limit

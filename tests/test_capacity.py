@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from core_helpers import SITE_ID, Driver, local_ts, site_dict
 
 from queue_engine.cli import main as cli_main
 from queue_engine.config import load_site, parse_site
@@ -19,10 +20,15 @@ from queue_engine.core import Engine
 from queue_engine.core.alerts import AlertKind, AlertState
 from queue_engine.core.capacity import RecentArrivals, erlang_b, erlang_c, mean_wait, windows_needed
 from queue_engine.core.commands import AlertChanged
-from queue_engine.planning import (ArrivalsError, Demand, OpeningHours, plan_service, read_arrivals, simulate_day,
-                                   simulate_mmc)
-
-from core_helpers import SITE_ID, Driver, local_ts, site_dict
+from queue_engine.planning import (
+    ArrivalsError,
+    Demand,
+    OpeningHours,
+    plan_service,
+    read_arrivals,
+    simulate_day,
+    simulate_mmc,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-site.toml"
@@ -33,8 +39,8 @@ YEAREND = ROOT / "examples" / "arrivals-yearend.csv"
 def erlang_c_by_factorials(c: int, a: float) -> float:
     """The textbook form: P0 = [sum_{k<c} a^k/k! + a^c/(c! (1-rho))]^-1, C = a^c/(c! (1-rho)) P0."""
     rho = a / c
-    tail = a ** c / math.factorial(c) / (1 - rho)
-    return tail / (sum(a ** k / math.factorial(k) for k in range(c)) + tail)
+    tail = a**c / math.factorial(c) / (1 - rho)
+    return tail / (sum(a**k / math.factorial(k) for k in range(c)) + tail)
 
 
 def erlang_b_in_logs(c: int, a: float) -> float:
@@ -65,7 +71,7 @@ def test_erlang_published_table_values():
     # M/M/1: C = rho and Wq = rho / (mu - lambda); M/M/2: C = 2 rho^2 / (1 + rho).
     assert erlang_c(1, 0.9) == pytest.approx(0.9)
     assert mean_wait(9, 10, 1) == pytest.approx(0.9 / (10 - 9))
-    assert erlang_c(2, 1.5) == pytest.approx(2 * 0.75 ** 2 / 1.75)
+    assert erlang_c(2, 1.5) == pytest.approx(2 * 0.75**2 / 1.75)
 
 
 @pytest.mark.parametrize("c", [1, 2, 3, 5, 8, 10, 20, 40])
@@ -145,7 +151,13 @@ def test_opening_hours_close_the_windows_in_breaks_and_serve_overtime():
     h = 3600.0
     assert opening.open_seconds(8) == 1800 and opening.open_seconds(12) == 0 and opening.open_seconds(17) == 1800
     assert opening.schedule({8: 2, 9: 3, 12: 0, 13: 0, 14: 4, 17: 1}) == [
-        (8 * h, 0), (8.5 * h, 2), (9 * h, 3), (12 * h, 0), (14.5 * h, 4), (17 * h, 1)]
+        (8 * h, 0),
+        (8.5 * h, 2),
+        (9 * h, 3),
+        (12 * h, 0),
+        (14.5 * h, 4),
+        (17 * h, 1),
+    ]
     # waits count in opening hours, and after the close until called
     assert opening.wait(8 * h, 9 * h) == 1800
     assert opening.wait(11.5 * h, 15 * h) == 1800 + 1800
@@ -167,8 +179,21 @@ def test_plan_is_deterministic_and_meets_the_target():
 
 # -- the command -----------------------------------------------------------------------------
 def test_plan_command_prints_a_recommendation_per_hour(capsys):
-    code = cli_main(["plan", "--config", str(DEMO), "--arrivals", str(YEAREND), "--target-wait", "15",
-                     "--replications", "3", "--seed", "2"])
+    code = cli_main(
+        [
+            "plan",
+            "--config",
+            str(DEMO),
+            "--arrivals",
+            str(YEAREND),
+            "--target-wait",
+            "15",
+            "--replications",
+            "3",
+            "--seed",
+            "2",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "Erlang C" in out and "建议窗口" in out
@@ -210,8 +235,12 @@ def test_unreadable_and_empty_csv(tmp_path):
     (tmp_path / "gbk.csv").write_bytes("hour,service,arrivals\n9,社保,1\n".encode("gbk"))
     (tmp_path / "empty.csv").write_text("# nothing\n", encoding="utf-8")
     (tmp_path / "header.csv").write_text("hour,service,arrivals\n", encoding="utf-8")
-    for name, problem in [("gbk.csv", "not UTF-8"), ("empty.csv", "no header"), ("header.csv", "no rows"),
-                          ("missing.csv", "cannot read")]:
+    for name, problem in [
+        ("gbk.csv", "not UTF-8"),
+        ("empty.csv", "no header"),
+        ("header.csv", "no rows"),
+        ("missing.csv", "cannot read"),
+    ]:
         with pytest.raises(ArrivalsError) as info:
             read_arrivals(tmp_path / name, site)
         assert str(info.value).startswith(f"{tmp_path / name}: ") and problem in str(info.value)
@@ -220,9 +249,24 @@ def test_unreadable_and_empty_csv(tmp_path):
 def test_the_installed_command_exits_2_on_a_malformed_csv(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("hour,service,arrivals\n8,shebao,abc\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "queue_engine.cli", "plan", "--config", str(DEMO),
-                             "--arrivals", str(path), "--target-wait", "15"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "queue_engine.cli",
+            "plan",
+            "--config",
+            str(DEMO),
+            "--arrivals",
+            str(path),
+            "--target-wait",
+            "15",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert f"{path}:2: arrivals 'abc' is not a number" in result.stderr
 
@@ -274,9 +318,16 @@ def test_queue_surge_fires_after_its_grace_with_the_extra_windows():
     # At firing: 6 tickets in 30 minutes = 12 an hour against 7.5 an hour for one window:
     # unbounded. Two windows: a = 1.6, C = 6.4/9, Wq = C/(15 - 12) h = 14.2 min <= 20.
     assert erlang_c_by_factorials(2, 12 / MU_PER_H) / (2 * MU_PER_H - 12) * 60 == pytest.approx(14.22, abs=0.01)
-    assert alert.detail == {"service": "shebao", "forecast_wait_min": None, "target_min": 20.0,
-                            "open_windows": 1, "extra_windows": 1, "arrivals_per_hour": 12.0,
-                            "service_min": 8.0, "waiting": 6}
+    assert alert.detail == {
+        "service": "shebao",
+        "forecast_wait_min": None,
+        "target_min": 20.0,
+        "open_windows": 1,
+        "extra_windows": 1,
+        "arrivals_per_hour": 12.0,
+        "service_min": 8.0,
+        "waiting": 6,
+    }
 
 
 def test_opening_the_extra_window_resolves_the_surge():

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
 from deploy_helpers import PRODUCTION_CONF, broker_config, compose, interpolate, make_certs, volume_mounts
+
 from queue_engine.cli import build_parser
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -30,12 +30,15 @@ def container_path(service: str, path: str) -> Path:
     """The host path that a service's container path comes from (bind mounts only)."""
     best = None
     for source, target, is_bind in volume_mounts(SERVICES[service]):
-        if is_bind and (path == target or path.startswith(target.rstrip("/") + "/")):
-            if best is None or len(target) > len(best[1]):
-                best = (source, target)
+        if (
+            is_bind
+            and (path == target or path.startswith(target.rstrip("/") + "/"))
+            and (best is None or len(target) > len(best[1]))
+        ):
+            best = (source, target)
     assert best, f"{service}: nothing is mounted at {path}"
     source, target = best
-    return ROOT / source.removeprefix("./") / path[len(target):].lstrip("/")
+    return ROOT / source.removeprefix("./") / path[len(target) :].lstrip("/")
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +82,9 @@ def test_the_broker_configuration_matches_its_mounts_and_ports(generated):
     published = {int(p.split(":")[1]) for p in SERVICES["mosquitto"]["ports"]}
     assert listeners == published == {1883, 8883}
     # Every container path in mosquitto.conf is mounted; persistence lives on a volume.
-    paths = re.findall(r"(/mosquitto/\S+)", "\n".join(line for line in conf.splitlines()
-                                                       if not line.lstrip().startswith("#")))
+    paths = re.findall(
+        r"(/mosquitto/\S+)", "\n".join(line for line in conf.splitlines() if not line.lstrip().startswith("#"))
+    )
     mounts = volume_mounts(SERVICES["mosquitto"])
     for path in paths:
         assert any(path.startswith(target) for _, target, _ in mounts), f"{path} is not mounted"
@@ -104,8 +108,7 @@ def test_engine_ports_paths_and_command_match_prometheus_and_the_cli():
     # Prometheus scrapes the engine service at that port.
     prometheus_yml = container_path("prometheus", "/etc/prometheus/prometheus.yml")
     prometheus = yaml.safe_load(prometheus_yml.read_text(encoding="utf-8"))
-    targets = [t for job in prometheus["scrape_configs"] for sc in job.get("static_configs", [])
-               for t in sc["targets"]]
+    targets = [t for job in prometheus["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]]
     assert f"engine:{port}" in targets
     for pattern in prometheus.get("rule_files", []):
         assert list(prometheus_yml.parent.glob(pattern)), f"rule_files {pattern} matches nothing"
@@ -123,12 +126,18 @@ def test_engine_ports_paths_and_command_match_prometheus_and_the_cli():
 def test_grafana_is_provisioned_with_the_dashboards_and_prometheus():
     provisioning = container_path("grafana", "/etc/grafana/provisioning")
     assert (provisioning / "datasources").is_dir() and (provisioning / "dashboards").is_dir()
-    urls = [ds["url"] for f in (provisioning / "datasources").glob("*.y*ml")
-            for ds in yaml.safe_load(f.read_text(encoding="utf-8"))["datasources"]]
+    urls = [
+        ds["url"]
+        for f in (provisioning / "datasources").glob("*.y*ml")
+        for ds in yaml.safe_load(f.read_text(encoding="utf-8"))["datasources"]
+    ]
     assert "http://prometheus:9090" in urls
     assert [p.split(":")[1] for p in SERVICES["prometheus"]["ports"]] == ["9090"]
-    dashboard_paths = [p["options"]["path"] for f in (provisioning / "dashboards").glob("*.y*ml")
-                       for p in yaml.safe_load(f.read_text(encoding="utf-8"))["providers"]]
+    dashboard_paths = [
+        p["options"]["path"]
+        for f in (provisioning / "dashboards").glob("*.y*ml")
+        for p in yaml.safe_load(f.read_text(encoding="utf-8"))["providers"]
+    ]
     assert dashboard_paths
     for path in dashboard_paths:
         folder = container_path("grafana", path)
@@ -161,15 +170,18 @@ def assert_cli_accepts(command: list[str]) -> None:
 # -- the Dockerfile ---------------------------------------------------------------------------
 def dockerfile() -> list[tuple[str, str]]:
     text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
-            for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_the_dockerfile_copies_what_exists_and_installs_the_package_from_it(tmp_path):
     steps = dockerfile()
     assert steps[0] == ("FROM", "python:3.11-slim-bookworm")
     copied = []
-    for i, (instruction, args) in enumerate(steps):
+    for instruction, args in steps:
         if instruction == "COPY":
             *sources, _ = args.split()
             for source in sources:
@@ -196,9 +208,14 @@ def test_the_dockerfile_copies_what_exists_and_installs_the_package_from_it(tmp_
     cmd = json.loads(dict(steps)["CMD"])
     assert entrypoint == ["hallwatch"] and pyproject["project"]["scripts"]["hallwatch"] == "queue_engine.cli:main"
     env = {**os.environ, "PYTHONPATH": str(context)}
-    probe = [sys.executable, "-c", "import sys, queue_engine.cli as c; "
-             "assert c.__file__.startswith(sys.argv[1]), c.__file__; sys.argv = ['hallwatch'] + sys.argv[2:]; "
-             "sys.exit(c.main())", str(context)]
+    probe = [
+        sys.executable,
+        "-c",
+        "import sys, queue_engine.cli as c; "
+        "assert c.__file__.startswith(sys.argv[1]), c.__file__; sys.argv = ['hallwatch'] + sys.argv[2:]; "
+        "sys.exit(c.main())",
+        str(context),
+    ]
     for args in (cmd + ["--help"], ["broker-config", "--help"]):
         result = subprocess.run(probe + args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
         assert result.returncode == 0, result.stderr

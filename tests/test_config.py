@@ -69,8 +69,9 @@ def write(tmp_path: Path, text: str, name: str = "site.toml") -> Path:
     return path
 
 
-def base_site(head: str = BASE_HEAD, services: str = BASE_SERVICES, windows: str = BASE_WINDOWS,
-              extra: str = "") -> str:
+def base_site(
+    head: str = BASE_HEAD, services: str = BASE_SERVICES, windows: str = BASE_WINDOWS, extra: str = ""
+) -> str:
     return "\n".join([head, services, windows, extra])
 
 
@@ -118,8 +119,18 @@ def test_demo_site_top_level(demo):
 
 def test_demo_site_covers_every_category_of_the_county_policy(demo):
     categories = {s.category for s in demo.services}
-    required = {"就业和社会保障", "医疗保障", "不动产登记", "社会救助", "户籍管理", "水电气",
-                "市场主体登记", "退役军人服务", "兜底服务", "一件事一次办"}
+    required = {
+        "就业和社会保障",
+        "医疗保障",
+        "不动产登记",
+        "社会救助",
+        "户籍管理",
+        "水电气",
+        "市场主体登记",
+        "退役军人服务",
+        "兜底服务",
+        "一件事一次办",
+    }
     assert required <= categories
     assert any(s.category == "兜底服务" and "办不成事" in s.name for s in demo.services)
 
@@ -171,8 +182,9 @@ def test_demo_site_windows(demo):
 def test_demo_site_every_service_has_a_specialist_or_fallback_window(demo):
     # w01 serves everything; the hall still needs a non-comprehensive window for each
     # ordinary service so one absence does not close a service.
-    specialist = {code for w in demo.windows if w.role is not WindowRole.COMPREHENSIVE
-                  for code in demo.window_services(w)}
+    specialist = {
+        code for w in demo.windows if w.role is not WindowRole.COMPREHENSIVE for code in demo.window_services(w)
+    }
     assert {s.code for s in demo.services} <= specialist
 
 
@@ -182,8 +194,7 @@ def test_demo_site_devices(demo):
     assert demo.device("board-1").kind is DeviceKind.DISPLAY
     assert demo.device("selfservice-1").kind is DeviceKind.SELFSERVICE
     for window in demo.windows:
-        for prefix, kind in (("panel", DeviceKind.PANEL), ("cam", DeviceKind.CAMERA),
-                             ("pad", DeviceKind.PAD)):
+        for prefix, kind in (("panel", DeviceKind.PANEL), ("cam", DeviceKind.CAMERA), ("pad", DeviceKind.PAD)):
             device = demo.device(f"{prefix}-{window.id}")
             assert device is not None, f"{prefix}-{window.id} missing"
             assert device.kind is kind
@@ -223,7 +234,7 @@ def test_unknown_key_in_guide(tmp_path):
 
 
 def test_unknown_top_level_key(tmp_path):
-    path = write(tmp_path, base_site(head=BASE_HEAD.replace('kind =', 'county = "内乡县"\nkind =')))
+    path = write(tmp_path, base_site(head=BASE_HEAD.replace("kind =", 'county = "内乡县"\nkind =')))
     err = load_error(path)
     assert err.problems == ["county: unknown field (not allowed here)"]
 
@@ -235,13 +246,13 @@ def test_missing_required_fields(tmp_path):
     err = load_error(path)
     assert_every_line_names_file(err, path)
     # both problems are reported at once, each with its own path
-    assert sorted(err.problems) == ["name: required field is missing",
-                                    "windows[1].name: required field is missing"]
+    assert sorted(err.problems) == ["name: required field is missing", "windows[1].name: required field is missing"]
 
 
 def test_missing_services_section(tmp_path):
-    path = write(tmp_path, base_site(services="", windows='[[windows]]\nid = "w01"\nname = "1号窗口"\n'
-                                                 'role = "comprehensive"\n'))
+    path = write(
+        tmp_path, base_site(services="", windows='[[windows]]\nid = "w01"\nname = "1号窗口"\nrole = "comprehensive"\n')
+    )
     err = load_error(path)
     assert err.problems == ["services: required field is missing"]
 
@@ -318,8 +329,7 @@ def test_device_window_does_not_exist(tmp_path):
 
 
 def test_panel_device_without_window(tmp_path):
-    extra = ('[[devices]]\nid = "kiosk-1"\nkind = "kiosk"\n\n'
-             '[[devices]]\nid = "panel-w01"\nkind = "panel"\n')
+    extra = '[[devices]]\nid = "kiosk-1"\nkind = "kiosk"\n\n[[devices]]\nid = "panel-w01"\nkind = "panel"\n'
     path = write(tmp_path, base_site(extra=extra))
     err = load_error(path)
     assert_every_line_names_file(err, path)
@@ -362,14 +372,17 @@ def test_bad_opening_period_reversed(tmp_path):
     assert err.problems == ["hours.periods: '12:00-08:00' ends before it starts"]
 
 
-@pytest.mark.parametrize("periods, problem", [
-    ('["8:30-12:00"]', "'8:30' is not a time of day HH:MM"),
-    ('["08:30~12:00"]', "'08:30~12:00' is not a period HH:MM-HH:MM"),
-    ('["14:30-17:30", "08:30-12:00"]', "'08:30-12:00' overlaps or precedes the period before it"),
-    ('["08:30-12:00", "11:00-17:30"]', "'11:00-17:30' overlaps or precedes the period before it"),
-    ("[]", "at least one opening period is required"),
-    ('["08:30-08:30"]', "'08:30-08:30' ends before it starts"),  # an empty period
-])
+@pytest.mark.parametrize(
+    "periods, problem",
+    [
+        ('["8:30-12:00"]', "'8:30' is not a time of day HH:MM"),
+        ('["08:30~12:00"]', "'08:30~12:00' is not a period HH:MM-HH:MM"),
+        ('["14:30-17:30", "08:30-12:00"]', "'08:30-12:00' overlaps or precedes the period before it"),
+        ('["08:30-12:00", "11:00-17:30"]', "'11:00-17:30' overlaps or precedes the period before it"),
+        ("[]", "at least one opening period is required"),
+        ('["08:30-08:30"]', "'08:30-08:30' ends before it starts"),  # an empty period
+    ],
+)
 def test_bad_opening_periods(tmp_path, periods, problem):
     head = BASE_HEAD.replace('["08:30-12:00", "14:30-17:30"]', periods)
     err = load_error(write(tmp_path, base_site(head=head)))
@@ -415,8 +428,10 @@ def test_cross_reference_problems_are_separate_and_located(tmp_path):
     services = BASE_SERVICES.replace('prefix = "B"', 'prefix = "A"')
     path = write(tmp_path, base_site(services=services, windows=windows))
     err = load_error(path)
-    assert sorted(err.problems) == ["services[1].prefix: duplicate 'A'",
-                                    "windows[1].services: unknown service 'nosuch'"]
+    assert sorted(err.problems) == [
+        "services[1].prefix: duplicate 'A'",
+        "windows[1].services: unknown service 'nosuch'",
+    ]
 
 
 def test_problems_from_several_sections_reported_together(tmp_path):

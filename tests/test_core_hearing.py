@@ -11,14 +11,26 @@ heartbeat every 10 s and are silent after 3 misses (30 s); ``device_offline_grac
 from __future__ import annotations
 
 import pytest
+from core_helpers import (
+    SITE_ID,
+    Driver,
+    acknowledge,
+    alert_changes,
+    alert_invariant_problems,
+    device_status,
+    heartbeat,
+    latest_alerts,
+    local_ts,
+    make_supervised_engine,
+    of_type,
+    panel_event,
+    presence,
+    run_until,
+)
 
 from queue_engine.core import events as ev
 from queue_engine.core.alerts import ALERT_KINDS, AlertKind, AlertState, Audience
 from queue_engine.core.commands import AlertChanged
-
-from core_helpers import (SITE_ID, Driver, acknowledge, alert_changes, alert_invariant_problems, device_status,
-                          heartbeat, latest_alerts, local_ts, make_supervised_engine, of_type, panel_event,
-                          presence, run_until)
 
 K = AlertKind
 S = AlertState
@@ -32,8 +44,9 @@ def wed(hour: int, minute: int = 0, second: float = 0) -> float:
 def start(moment: float, *, windows: dict | None = None, **supervision) -> Driver:
     """Only w01 must be staffed unless ``windows`` says otherwise."""
     windows = windows if windows is not None else {w: {"must_staff": w == "w01"} for w in ("w01", "w02", "w03", "w09")}
-    d = Driver(make_supervised_engine(supervision={**DEFAULTS, **supervision}, windows=windows, quiet=False),
-               now=moment)
+    d = Driver(
+        make_supervised_engine(supervision={**DEFAULTS, **supervision}, windows=windows, quiet=False), now=moment
+    )
     d.tick(moment)
     return d
 
@@ -161,7 +174,8 @@ def test_a_device_lost_for_good_in_an_outage_is_alerted_its_grace_after_the_engi
 
 
 def test_a_silent_device_after_an_outage_is_offline_a_timeout_after_the_engine_returns_and_alerted_a_grace_later(
-        drivers):
+    drivers,
+):
     """A broker killed -9 publishes no Last Will: a device that did not survive the outage
     is simply silent. Its allowance restarts when the engine hears again."""
     d = steady_morning(drivers)
@@ -308,11 +322,21 @@ def test_alert_transitions_are_numbered_across_kinds_and_a_restart_continues_the
     changes = of_type(d.log, AlertChanged)
     assert [c.seq for c in changes] == [1, 2, 3]
     assert [(c.alert.kind, c.alert.state) for c in changes] == [
-        (K.BROKER_UNAVAILABLE, S.FIRING), (K.BROKER_UNAVAILABLE, S.RESOLVED), (K.DEVICE_SHUTDOWN, S.FIRING)]
+        (K.BROKER_UNAVAILABLE, S.FIRING),
+        (K.BROKER_UNAVAILABLE, S.RESOLVED),
+        (K.DEVICE_SHUTDOWN, S.FIRING),
+    ]
     restarted = make_supervised_engine(supervision=DEFAULTS, windows=NOBODY_REQUIRED)  # (quiet devices)
     open_alerts = [a for a in latest_alerts(d.log).values() if a.open]
-    restarted.restore(now=wed(10, 5), tickets=[], windows=[], alerts=open_alerts, alert_seqs={SITE_ID: 2},
-                      transition_seqs={SITE_ID: 3}, devices=[(SITE_ID, "cam-w01", False, "shutdown", wed(10, 3))])
+    restarted.restore(
+        now=wed(10, 5),
+        tickets=[],
+        windows=[],
+        alerts=open_alerts,
+        alert_seqs={SITE_ID: 2},
+        transition_seqs={SITE_ID: 3},
+        devices=[(SITE_ID, "cam-w01", False, "shutdown", wed(10, 3))],
+    )
     later = restarted.handle(device_status("cam-w01", True), wed(10, 6)) + restarted.tick(wed(10, 8))
     assert [(c.seq, c.alert.state) for c in of_type(later, AlertChanged)] == [(4, S.RESOLVED)]
 

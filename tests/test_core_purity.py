@@ -10,18 +10,28 @@ import sys
 from pathlib import Path
 
 import pytest
+from core_helpers import BASE, DAY, SITE_ID, local_ts, make_site
 
 from queue_engine.core import Engine
 from queue_engine.core import events as ev
-
-from core_helpers import BASE, DAY, SITE_ID, local_ts, make_site
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "queue_engine" / "core"
 TESTS = Path(__file__).resolve().parent
 
-FORBIDDEN_MODULES = ("asyncio", "aiomqtt", "paho", "sqlite3", "sqlite_utils", "aiohttp", "prometheus_client",
-                     "socket", "threading", "selectors", "subprocess")
+FORBIDDEN_MODULES = (
+    "asyncio",
+    "aiomqtt",
+    "paho",
+    "sqlite3",
+    "sqlite_utils",
+    "aiohttp",
+    "prometheus_client",
+    "socket",
+    "threading",
+    "selectors",
+    "subprocess",
+)
 # The core reads the site model only for type checking; at runtime it gets a built Site.
 FORBIDDEN_AT_RUNTIME = ("queue_engine.config", "pydantic")
 
@@ -29,8 +39,14 @@ FORBIDDEN_AT_RUNTIME = ("queue_engine.config", "pydantic")
 def modules_after_import(statement: str) -> set[str]:
     """The modules loaded by a fresh interpreter after ``statement``."""
     code = f"import sys\n{statement}\nprint('\\n'.join(sorted(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert result.returncode == 0, result.stderr
     return set(result.stdout.split())
 
@@ -54,8 +70,15 @@ def test_the_import_check_can_see_an_import():
 
 
 # -- (b) source scan --------------------------------------------------------------------------
-FORBIDDEN_CALLS = ("datetime.now", "datetime.utcnow", "datetime.today", "date.today", "time.time",
-                   "time.monotonic", "time.perf_counter")
+FORBIDDEN_CALLS = (
+    "datetime.now",
+    "datetime.utcnow",
+    "datetime.today",
+    "date.today",
+    "time.time",
+    "time.monotonic",
+    "time.perf_counter",
+)
 
 
 def dotted(node: ast.AST) -> str | None:
@@ -119,8 +142,16 @@ def core_files() -> list[Path]:
 
 def test_the_core_has_source_files():
     names = {p.name for p in core_files()}
-    assert {"__init__.py", "events.py", "model.py", "commands.py", "errors.py", "lanes.py", "hall.py",
-            "engine.py"} <= names
+    assert {
+        "__init__.py",
+        "events.py",
+        "model.py",
+        "commands.py",
+        "errors.py",
+        "lanes.py",
+        "hall.py",
+        "engine.py",
+    } <= names
 
 
 @pytest.mark.parametrize("path", core_files(), ids=lambda p: p.name)
@@ -128,14 +159,36 @@ def test_core_source_reads_no_clock_and_does_no_io(path):
     assert impurities(path.read_text(encoding="utf-8"), path.name) == []
 
 
-@pytest.mark.parametrize("snippet", [
-    "import time", "import time as t", "from time import monotonic", "import os", "from os import path",
-    "import os.path", "import socket", "import threading", "import asyncio", "from sqlite3 import connect",
-    "x = datetime.now()", "x = datetime.datetime.now(tz)", "x = datetime.utcnow()", "x = datetime.today()",
-    "x = date.today()", "x = time.time()", "x = time.monotonic()", "x = time.perf_counter()",
-    "clock = datetime.now", "x = os.environ['A']", "x = os.getcwd()", "f = open('x')",
-    "with open('x') as f: pass", "from ..config import Site", "from queue_engine.config import Site",
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "import time",
+        "import time as t",
+        "from time import monotonic",
+        "import os",
+        "from os import path",
+        "import os.path",
+        "import socket",
+        "import threading",
+        "import asyncio",
+        "from sqlite3 import connect",
+        "x = datetime.now()",
+        "x = datetime.datetime.now(tz)",
+        "x = datetime.utcnow()",
+        "x = datetime.today()",
+        "x = date.today()",
+        "x = time.time()",
+        "x = time.monotonic()",
+        "x = time.perf_counter()",
+        "clock = datetime.now",
+        "x = os.environ['A']",
+        "x = os.getcwd()",
+        "f = open('x')",
+        "with open('x') as f: pass",
+        "from ..config import Site",
+        "from queue_engine.config import Site",
+    ],
+)
 def test_the_scan_catches_each_forbidden_form(snippet):
     assert impurities(snippet) != []
 
@@ -157,6 +210,7 @@ def test_the_scan_allows_what_the_core_needs():
 # -- (c) determinism ----------------------------------------------------------------------------
 def script() -> list[tuple[ev.Event | None, float]]:
     """A scripted day and the morning after: (event, time); None means engine.tick(time)."""
+
     def kiosk(n, service, **kw):
         return ev.TicketRequest(site=SITE_ID, device="kiosk-1", id=f"k{n}", service=service, **kw)
 
@@ -219,13 +273,20 @@ def test_same_events_same_times_same_commands():
 
 def test_same_commands_whatever_the_hash_seed():
     """Set iteration order depends on PYTHONHASHSEED: the core must not."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import test_core_purity as t; "
-            "print('\\n'.join(repr(c) for c in t.run(t.script())))")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_core_purity as t; "
+        "print('\\n'.join(repr(c) for c in t.run(t.script())))"
+    )
     outputs = []
     for seed in ("1", "2", "3"):
-        result = subprocess.run([sys.executable, "-c", code, str(TESTS)], cwd=ROOT, capture_output=True, text=True,
-                                timeout=60, env={**os.environ, "PYTHONHASHSEED": seed,
-                                                 "PYTHONDONTWRITEBYTECODE": "1"})
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(TESTS)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1] == outputs[2]

@@ -6,18 +6,45 @@ it by one second per event unless a test gives an explicit moment).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from core_helpers import (
+    BASE,
+    DAY,
+    SITE_ID,
+    Driver,
+    calls,
+    latest_state,
+    local_ts,
+    make_engine,
+    panel_event,
+    queue_changes,
+    rating,
+    ratings,
+    snapshot,
+    the_reply,
+    ticket_changes,
+    ticket_request,
+    window_changes,
+)
 
-from queue_engine.core import (WINDOW_TRANSITIONS, AnnounceCall, Engine, ErrorCode, QueueChanged, Refused, Reply,
-                               TicketChanged, TicketSlip, TicketStatus, WindowChanged, WindowPhase)
+from queue_engine.core import (
+    WINDOW_TRANSITIONS,
+    AnnounceCall,
+    Engine,
+    ErrorCode,
+    QueueChanged,
+    Refused,
+    Reply,
+    TicketChanged,
+    TicketSlip,
+    TicketStatus,
+    WindowChanged,
+    WindowPhase,
+)
 from queue_engine.core import events as ev
 from queue_engine.core.commands import AlertChanged, DeviceChanged, TimeAccounted
-
-from core_helpers import (BASE, DAY, SITE_ID, Driver, calls, latest_state, local_ts, make_engine, panel_event,
-                          queue_changes, rating, ratings, snapshot, the_reply, ticket_changes,
-                          ticket_request, window_changes)
 
 P = WindowPhase
 SUPERVISION_COMMANDS = (TimeAccounted, AlertChanged, DeviceChanged)
@@ -88,8 +115,10 @@ def test_unknown_service_is_refused_and_consumes_no_number():
     assert d.issue("shebao").no == "A002"
 
 
-@pytest.mark.parametrize(("hour", "minute", "accepted"), [
-    (7, 59, False), (8, 0, True), (12, 30, True), (17, 29, True), (17, 30, False), (22, 0, False)])
+@pytest.mark.parametrize(
+    ("hour", "minute", "accepted"),
+    [(7, 59, False), (8, 0, True), (12, 30, True), (17, 29, True), (17, 30, False), (22, 0, False)],
+)
 def test_service_closed_outside_issuing_hours(hour, minute, accepted):
     """Periods 08:30-12:00 and 14:30-17:30, numbers from 30 minutes before the first."""
     at = local_ts(2026, 11, 25, hour, minute)
@@ -182,8 +211,9 @@ def test_call_next_calls_announces_and_replies():
     assert (ticket.called_at, ticket.first_called_at, ticket.calls) == (now, now, 1)
     window = commands[1].window
     assert (window.phase, window.ticket) == (P.CALLED, "A001")
-    assert commands[3] == AnnounceCall(site=SITE_ID, ticket="A001", window="w01", window_name="1号窗口",
-                                       at=now, recall=False)
+    assert commands[3] == AnnounceCall(
+        site=SITE_ID, ticket="A001", window="w01", window_name="1号窗口", at=now, recall=False
+    )
     assert commands[4] == Reply(site=SITE_ID, device="panel-w01", re=event.id, ok=True, ticket="A001")
     assert d.hall.position("A001").ahead == 0
     assert d.hall.queue_view(now)[0].waiting == 0
@@ -279,7 +309,12 @@ def test_ticket_transfer_to_a_service():
     d.ok("w02", ev.ServiceStart)
     commands = d.panel("w02", ev.TicketTransfer, to_service="budongchan")
     ticket = ticket_changes(commands)[0].ticket
-    assert (ticket.no, ticket.status, ticket.service, ticket.transfers) == ("A001", TicketStatus.WAITING, "budongchan", 1)
+    assert (ticket.no, ticket.status, ticket.service, ticket.transfers) == (
+        "A001",
+        TicketStatus.WAITING,
+        "budongchan",
+        1,
+    )
     assert (ticket.directed_window, ticket.started_at, ticket.called_at) == (None, None, None)
     assert d.hall.windows["w02"].phase is P.IDLE
     assert the_reply(commands).ticket == "A001"
@@ -344,17 +379,25 @@ EXPECTED: dict[type[ev.Event], dict[WindowPhase, WindowPhase | ErrorCode]] = {
     ev.StaffLogin: {P.CLOSED: P.IDLE, P.IDLE: P.IDLE, P.CALLED: BUSY, P.SERVING: BUSY, P.PAUSED: P.IDLE},
     ev.StaffLogout: {P.CLOSED: NLI, P.IDLE: P.CLOSED, P.CALLED: BUSY, P.SERVING: BUSY, P.PAUSED: P.CLOSED},
     ev.WindowPause: {P.CLOSED: NLI, P.IDLE: P.PAUSED, P.CALLED: BUSY, P.SERVING: BUSY, P.PAUSED: WP},
-    ev.WindowResume: {P.CLOSED: NLI, P.IDLE: ErrorCode.NOT_PAUSED, P.CALLED: ErrorCode.NOT_PAUSED,
-                      P.SERVING: ErrorCode.NOT_PAUSED, P.PAUSED: P.IDLE},
+    ev.WindowResume: {
+        P.CLOSED: NLI,
+        P.IDLE: ErrorCode.NOT_PAUSED,
+        P.CALLED: ErrorCode.NOT_PAUSED,
+        P.SERVING: ErrorCode.NOT_PAUSED,
+        P.PAUSED: P.IDLE,
+    },
     ev.CallNext: {P.CLOSED: NLI, P.IDLE: P.CALLED, P.CALLED: BUSY, P.SERVING: BUSY, P.PAUSED: WP},
     ev.CallPick: {P.CLOSED: NLI, P.IDLE: P.CALLED, P.CALLED: BUSY, P.SERVING: BUSY, P.PAUSED: WP},
     ev.CallRecall: {P.CLOSED: NLI, P.IDLE: NCT, P.CALLED: P.CALLED, P.SERVING: P.SERVING, P.PAUSED: WP},
-    ev.CallSkip: {P.CLOSED: NLI, P.IDLE: NCT, P.CALLED: P.IDLE, P.SERVING: ErrorCode.ALREADY_STARTED,
-                  P.PAUSED: WP},
-    ev.ServiceStart: {P.CLOSED: NLI, P.IDLE: NCT, P.CALLED: P.SERVING, P.SERVING: ErrorCode.ALREADY_STARTED,
-                      P.PAUSED: WP},
-    ev.ServiceFinish: {P.CLOSED: NLI, P.IDLE: NCT, P.CALLED: ErrorCode.NOT_STARTED, P.SERVING: P.IDLE,
-                       P.PAUSED: WP},
+    ev.CallSkip: {P.CLOSED: NLI, P.IDLE: NCT, P.CALLED: P.IDLE, P.SERVING: ErrorCode.ALREADY_STARTED, P.PAUSED: WP},
+    ev.ServiceStart: {
+        P.CLOSED: NLI,
+        P.IDLE: NCT,
+        P.CALLED: P.SERVING,
+        P.SERVING: ErrorCode.ALREADY_STARTED,
+        P.PAUSED: WP,
+    },
+    ev.ServiceFinish: {P.CLOSED: NLI, P.IDLE: NCT, P.CALLED: ErrorCode.NOT_STARTED, P.SERVING: P.IDLE, P.PAUSED: WP},
     ev.TicketTransfer: {P.CLOSED: NLI, P.IDLE: NCT, P.CALLED: P.IDLE, P.SERVING: P.IDLE, P.PAUSED: WP},
 }
 CASES = [(cls, phase) for cls in EXPECTED for phase in P]
@@ -367,8 +410,11 @@ def test_expected_table_covers_the_core_table():
         assert legal == set(allowed), cls.__name__
 
 
-@pytest.mark.parametrize(("cls", "phase"), [c for c in CASES if isinstance(EXPECTED[c[0]][c[1]], ErrorCode)],
-                         ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize(
+    ("cls", "phase"),
+    [c for c in CASES if isinstance(EXPECTED[c[0]][c[1]], ErrorCode)],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
 def test_illegal_event_is_refused_and_changes_nothing(cls, phase):
     d = window_in(phase)
     assert_refused(d, panel_event("w01", cls, **PANEL_EVENT_FIELDS[cls]), EXPECTED[cls][phase])
@@ -378,8 +424,11 @@ def test_illegal_event_is_refused_and_changes_nothing(cls, phase):
     assert refusal.value.code is EXPECTED[cls][phase]
 
 
-@pytest.mark.parametrize(("cls", "phase"), [c for c in CASES if isinstance(EXPECTED[c[0]][c[1]], WindowPhase)],
-                         ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize(
+    ("cls", "phase"),
+    [c for c in CASES if isinstance(EXPECTED[c[0]][c[1]], WindowPhase)],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
 def test_legal_event_is_accepted(cls, phase):
     d = window_in(phase)
     commands = d.panel("w01", cls, **PANEL_EVENT_FIELDS[cls])
@@ -414,16 +463,19 @@ def test_call_pick_refusals():
     assert d.ok("w02", ev.CallPick, ticket="A002").ticket == "A002"
 
 
-@pytest.mark.parametrize(("fields", "code"), [
-    ({}, ErrorCode.BAD_REQUEST),
-    ({"to_service": "hunyin"}, ErrorCode.UNKNOWN_SERVICE),
-    ({"to_service": "shebao"}, ErrorCode.BAD_REQUEST),  # the service it already has
-    ({"to_window": "w77"}, ErrorCode.UNKNOWN_WINDOW),
-    ({"to_window": "w03"}, ErrorCode.NOT_ALLOWED),  # w03 does not serve shebao
-    ({"to_window": "w03", "to_service": "shebao"}, ErrorCode.NOT_ALLOWED),
-    ({"to_window": "w02"}, ErrorCode.BAD_REQUEST),  # its own window
-    ({"to_window": "w01", "to_service": "hunyin"}, ErrorCode.UNKNOWN_SERVICE),
-])
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({}, ErrorCode.BAD_REQUEST),
+        ({"to_service": "hunyin"}, ErrorCode.UNKNOWN_SERVICE),
+        ({"to_service": "shebao"}, ErrorCode.BAD_REQUEST),  # the service it already has
+        ({"to_window": "w77"}, ErrorCode.UNKNOWN_WINDOW),
+        ({"to_window": "w03"}, ErrorCode.NOT_ALLOWED),  # w03 does not serve shebao
+        ({"to_window": "w03", "to_service": "shebao"}, ErrorCode.NOT_ALLOWED),
+        ({"to_window": "w02"}, ErrorCode.BAD_REQUEST),  # its own window
+        ({"to_window": "w01", "to_service": "hunyin"}, ErrorCode.UNKNOWN_SERVICE),
+    ],
+)
 def test_ticket_transfer_refusals(fields, code):
     d = Driver()
     d.issue("shebao")
@@ -476,8 +528,7 @@ def test_green_channel_with_cap_two():
     order = call_order(d, "w02", 8)
     kinds = "".join("P" if no in priority else "N" for no in order)
     assert kinds == "PPNPPNPN"
-    assert order == [priority[0], priority[1], normal[0], priority[2], priority[3], normal[1],
-                     priority[4], normal[2]]
+    assert order == [priority[0], priority[1], normal[0], priority[2], priority[3], normal[1], priority[4], normal[2]]
 
 
 def test_green_channel_keeps_calling_priority_while_no_normal_waits():
@@ -580,7 +631,7 @@ def test_midnight_expires_what_waits_and_restarts_numbering():
     assert d.call_next("w03") == "B001"  # called at midnight: expires as well
     deadline = d.hall.day_ends_at
     assert deadline == local_ts(2026, 11, 26, 0, 0)
-    assert datetime.fromtimestamp(deadline, timezone.utc).hour == 16  # not UTC midnight
+    assert datetime.fromtimestamp(deadline, UTC).hour == 16  # not UTC midnight
     assert ticket_changes(d.tick(deadline - 0.001)) == []
     assert d.hall.day == "2026-11-25"
     commands = d.tick(deadline)
@@ -607,7 +658,7 @@ def test_numbering_restarts_at_shanghai_midnight_not_utc_midnight():
     assert d.issue("shebao", at=local_ts(2026, 11, 25, 23, 50)).no == "A002"
     # 00:10 in Shanghai is still 2026-11-25 in UTC: a new local day all the same
     after_midnight = local_ts(2026, 11, 26, 0, 10)
-    assert datetime.fromtimestamp(after_midnight, timezone.utc).date().isoformat() == "2026-11-25"
+    assert datetime.fromtimestamp(after_midnight, UTC).date().isoformat() == "2026-11-25"
     assert d.issue("shebao", at=after_midnight).no == "A001"
     assert d.hall.tickets["A001"].day == "2026-11-26"
     # UTC midnight (08:00 in Shanghai) does not restart anything
@@ -636,12 +687,20 @@ def test_eta_grows_with_people_ahead_and_shrinks_with_open_windows():
 
 def test_position_counts_who_is_ahead():
     d = Driver()
-    slips = [d.issue("shebao"), d.issue("shebao"), d.issue("shebao", priority=ev.Priority.VETERAN),
-             d.issue("budongchan")]
+    slips = [
+        d.issue("shebao"),
+        d.issue("shebao"),
+        d.issue("shebao", priority=ev.Priority.VETERAN),
+        d.issue("budongchan"),
+    ]
     assert [s.ahead for s in slips] == [0, 1, 0, 0]
     hall = d.hall
-    assert {no: hall.position(no).ahead for no in ("A001", "A002", "A003", "B001")} == \
-        {"A001": 1, "A002": 2, "A003": 0, "B001": 0}
+    assert {no: hall.position(no).ahead for no in ("A001", "A002", "A003", "B001")} == {
+        "A001": 1,
+        "A002": 2,
+        "A003": 0,
+        "B001": 0,
+    }
     d.login("w02", "s002")
     assert d.call_next("w02") == "A003"
     assert (hall.position("A001").ahead, hall.position("A002").ahead) == (0, 1)
@@ -655,10 +714,18 @@ def test_position_counts_who_is_ahead():
 # =========================================================================================
 def busy_morning() -> Driver:
     d = Driver()
-    for service, priority in (("shebao", None), ("shebao", None), ("budongchan", None),
-                              ("shebao", ev.Priority.ELDERLY), ("shebao", ev.Priority.ELDERLY),
-                              ("shebao", None), ("budongchan", None), ("budongchan", ev.Priority.DISABLED),
-                              ("fankui", None), ("shebao", None)):
+    for service, priority in (
+        ("shebao", None),
+        ("shebao", None),
+        ("budongchan", None),
+        ("shebao", ev.Priority.ELDERLY),
+        ("shebao", ev.Priority.ELDERLY),
+        ("shebao", None),
+        ("budongchan", None),
+        ("budongchan", ev.Priority.DISABLED),
+        ("fankui", None),
+        ("shebao", None),
+    ):
         d.issue(service, priority=priority)
     for window, staff in (("w01", "s001"), ("w02", "s002"), ("w03", "s003"), ("w09", "s004")):
         d.login(window, staff)
@@ -715,8 +782,7 @@ def test_restore_gives_the_same_numbers_and_call_order():
     assert first_order == second_order
     # the restored priority streak still holds: w02 (at the cap) calls a normal ticket first
     assert first_order[0] == ("w02", "A001")
-    assert {no for _, no in first_order} == {"A001", "A002", "A005", "A006", "A007", "B002", "B004", "F001",
-                                             "F002"}
+    assert {no for _, no in first_order} == {"A001", "A002", "A005", "A006", "A007", "B002", "B004", "F001", "F002"}
     for d in (first, second):
         assert d.issue("shebao").no == "A008"
         assert d.ok("w03", ev.CallPick, ticket="B001").ticket == "B001"  # the no-show survived too
@@ -776,8 +842,14 @@ def test_rating_is_linked_to_the_last_served_ticket():
     event = rating("w01", 5)
     commands = d.send(event)
     (recorded,) = ratings(commands)
-    assert (recorded.window, recorded.device, recorded.score, recorded.ticket, recorded.staff, recorded.at) == \
-        ("w01", "pad-w01", 5, "A002", "s001", d.now)
+    assert (recorded.window, recorded.device, recorded.score, recorded.ticket, recorded.staff, recorded.at) == (
+        "w01",
+        "pad-w01",
+        5,
+        "A002",
+        "s001",
+        d.now,
+    )
     assert ticket_changes(commands)[0].ticket.rating == 5
     assert the_reply(commands) == Reply(site=SITE_ID, device="pad-w01", re=event.id, ok=True, ticket="A002")
     assert d.hall.tickets["A001"].rating is None

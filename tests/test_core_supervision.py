@@ -24,18 +24,43 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from core_helpers import (
+    SITE_ID,
+    Driver,
+    acknowledge,
+    alert_changes,
+    alert_invariant_problems,
+    device_status,
+    heartbeat,
+    latest_alerts,
+    latest_state,
+    local_ts,
+    make_supervised_engine,
+    of_type,
+    panel_event,
+    presence,
+    rating,
+    refusal,
+    run_until,
+    tamper,
+    the_reply,
+    ticket_request,
+)
 
 from queue_engine.calendar import official_calendar
 from queue_engine.core import ErrorCode
 from queue_engine.core import events as ev
 from queue_engine.core.alerts import Alert, AlertKind, AlertState, Watch
-from queue_engine.core.commands import (AlertChanged, Command, DeviceChanged, Notice, RatingRecorded, Reply, TimeAccounted,
-                                        WindowChanged)
-
-from core_helpers import (SITE_ID, Driver, acknowledge, alert_changes, alert_invariant_problems,
-                          device_status, heartbeat, latest_alerts, latest_state, local_ts, make_supervised_engine,
-                          of_type, panel_event, presence, rating, refusal, run_until, tamper, the_reply,
-                          ticket_request)
+from queue_engine.core.commands import (
+    AlertChanged,
+    Command,
+    DeviceChanged,
+    Notice,
+    RatingRecorded,
+    Reply,
+    TimeAccounted,
+    WindowChanged,
+)
 
 K = AlertKind
 S = AlertState
@@ -92,8 +117,11 @@ def ok(d: Driver, event: ev.Event, moment: float) -> list[Command]:
 
 def alerts_of(d: Driver, kind: AlertKind | None = None, subject: str | None = None) -> list[Alert]:
     """The latest version of every alert of the log, optionally of one kind and subject."""
-    return [a for a in latest_alerts(d.log).values()
-            if (kind is None or a.kind is kind) and (subject is None or a.subject == subject)]
+    return [
+        a
+        for a in latest_alerts(d.log).values()
+        if (kind is None or a.kind is kind) and (subject is None or a.subject == subject)
+    ]
 
 
 def the_alert(d: Driver, kind: AlertKind, subject: str) -> Alert:
@@ -124,14 +152,22 @@ def resume(d: Driver, window: str, moment: float) -> None:
 # =========================================================================================
 # working time: holidays, 调休, the midday break
 # =========================================================================================
-@pytest.mark.parametrize(("day", "official", "alerted"), [
-    (date(2026, 10, 1), True, False),  # 国庆节, a Thursday
-    (date(2026, 10, 1), False, True),  # the same Thursday for an engine without the official calendar
-    (date(2026, 10, 8), True, True),  # the first working day after the holiday
-], ids=["national-day", "national-day-without-calendar", "day-after"])
+@pytest.mark.parametrize(
+    ("day", "official", "alerted"),
+    [
+        (date(2026, 10, 1), True, False),  # 国庆节, a Thursday
+        (date(2026, 10, 1), False, True),  # the same Thursday for an engine without the official calendar
+        (date(2026, 10, 8), True, True),  # the first working day after the holiday
+    ],
+    ids=["national-day", "national-day-without-calendar", "day-after"],
+)
 def test_a_holiday_raises_no_alert_although_nobody_works_and_cameras_are_off(day, official, alerted):
-    d = start(at(day, 0), official=official, supervision={"heartbeat_misses": 3},
-              extra_devices=[{"id": "cam-w02", "kind": "camera", "window": "w02", "heartbeat_s": 10}])
+    d = start(
+        at(day, 0),
+        official=official,
+        supervision={"heartbeat_misses": 3},
+        extra_devices=[{"id": "cam-w02", "kind": "camera", "window": "w02", "heartbeat_s": 10}],
+    )
     # cam-w02 never speaks: silent after 30 s. w01: a login, an empty seat, a camera shut down.
     send(d, device_status("cam-w01", True), at(day, 9))
     ok(d, panel_event("w01", ev.StaffLogin, staff="s001"), at(day, 9))
@@ -144,21 +180,30 @@ def test_a_holiday_raises_no_alert_although_nobody_works_and_cameras_are_off(day
     assert offline["cam-w02"] == "silent" and offline["cam-w01"] == "shutdown" and offline["panel-w03"] == "lost"
     if alerted:
         kinds = {(a.kind, a.subject) for a in alert_changes(d.log)}
-        assert {(K.WINDOW_NOT_OPENED, "w02"), (K.WINDOW_NOT_OPENED, "w09"), (K.WINDOW_UNSTAFFED, "w01"),
-                (K.DEVICE_SHUTDOWN, "cam-w01"), (K.DEVICE_OFFLINE, "cam-w02"),
-                (K.DEVICE_OFFLINE, "panel-w03")} <= kinds
+        assert {
+            (K.WINDOW_NOT_OPENED, "w02"),
+            (K.WINDOW_NOT_OPENED, "w09"),
+            (K.WINDOW_UNSTAFFED, "w01"),
+            (K.DEVICE_SHUTDOWN, "cam-w01"),
+            (K.DEVICE_OFFLINE, "cam-w02"),
+            (K.DEVICE_OFFLINE, "panel-w03"),
+        } <= kinds
     else:
         assert alert_changes(d.log) == []
         assert d.hall.supervisor.periods == []
         assert not d.hall.supervisor.working(at(day, 10))
 
 
-@pytest.mark.parametrize(("day", "official", "working"), [
-    (date(2026, 10, 10), True, True),  # 调休: the Saturday worked for the National Day holiday
-    (date(2026, 9, 20), True, True),  # 调休 Sunday
-    (date(2026, 10, 17), True, False),  # a normal Saturday
-    (date(2026, 10, 10), False, False),  # without the official calendar, just a Saturday
-], ids=["tiaoxiu-saturday", "tiaoxiu-sunday", "normal-saturday", "saturday-without-calendar"])
+@pytest.mark.parametrize(
+    ("day", "official", "working"),
+    [
+        (date(2026, 10, 10), True, True),  # 调休: the Saturday worked for the National Day holiday
+        (date(2026, 9, 20), True, True),  # 调休 Sunday
+        (date(2026, 10, 17), True, False),  # a normal Saturday
+        (date(2026, 10, 10), False, False),  # without the official calendar, just a Saturday
+    ],
+    ids=["tiaoxiu-saturday", "tiaoxiu-sunday", "normal-saturday", "saturday-without-calendar"],
+)
 def test_window_not_opened_on_a_tiaoxiu_weekend_day(day, official, working):
     d = start(at(day, 0), official=official)
     run_until(d, at(day, 8, 40) - 0.5)
@@ -168,8 +213,14 @@ def test_window_not_opened_on_a_tiaoxiu_weekend_day(day, official, working):
     if working:
         assert sorted(a.subject for a in fired) == ["w01", "w02", "w03", "w09"]
         for alert in fired:
-            assert (alert.state, alert.since, alert.severity, alert.window, alert.staff, alert.until) == \
-                (S.FIRING, at(day, 8, 30), "warning", alert.subject, None, None)
+            assert (alert.state, alert.since, alert.severity, alert.window, alert.staff, alert.until) == (
+                S.FIRING,
+                at(day, 8, 30),
+                "warning",
+                alert.subject,
+                None,
+                None,
+            )
             assert alert.detail["grace_min"] == 10
     else:
         run_until(d, at(day, 23, 59, 59))
@@ -194,8 +245,6 @@ def test_the_midday_break_raises_nothing_and_counts_no_time():
     assert totals[("window", "w01", "unstaffed")] == 2 * MIN  # 11:58-12:00, not the break
     assert totals[("staff", "s001", "unstaffed")] == 2 * MIN
     assert totals[("window", "w02", "closed")] == 210 * MIN
-
-
 
 
 def test_a_window_still_unstaffed_when_the_afternoon_opens_alerts_after_its_grace():
@@ -249,12 +298,15 @@ def test_a_pause_within_its_allowance_raises_nothing():
     assert alerts_of(d, K.WINDOW_UNSTAFFED) == []
 
 
-@pytest.mark.parametrize(("reason", "allowed_min", "supervision"), [
-    (ev.PauseReason.BREAK, 15, {}),
-    (ev.PauseReason.OTHER, 30, {}),
-    (ev.PauseReason.MEETING, 45, {"pause_allowance_min": {"meeting": 45}}),
-    (ev.PauseReason.BREAK, 7, {"pause_allowance_min": {"break": 7}}),
-])
+@pytest.mark.parametrize(
+    ("reason", "allowed_min", "supervision"),
+    [
+        (ev.PauseReason.BREAK, 15, {}),
+        (ev.PauseReason.OTHER, 30, {}),
+        (ev.PauseReason.MEETING, 45, {"pause_allowance_min": {"meeting": 45}}),
+        (ev.PauseReason.BREAK, 7, {"pause_allowance_min": {"break": 7}}),
+    ],
+)
 def test_a_pause_beyond_its_allowance_raises_pause_overrun_until_resumed(reason, allowed_min, supervision):
     d = start(wed(8), supervision=supervision)
     staff_w01(d, wed(8, 20))
@@ -265,8 +317,14 @@ def test_a_pause_beyond_its_allowance_raises_pause_overrun_until_resumed(reason,
     run_until(d, due - 0.5)
     assert alerts_of(d, K.PAUSE_OVERRUN) == []
     (alert,) = changes(run_until(d, due), K.PAUSE_OVERRUN)
-    assert (alert.state, alert.since, alert.window, alert.staff, alert.severity, alert.subject) == \
-        (S.FIRING, due, "w01", "s001", "warning", "w01")
+    assert (alert.state, alert.since, alert.window, alert.staff, alert.severity, alert.subject) == (
+        S.FIRING,
+        due,
+        "w01",
+        "s001",
+        "warning",
+        "w01",
+    )
     assert alert.detail == {"reason": reason.value, "paused_at": paused_at, "allowed_min": allowed_min}
     resumed = due + 5 * MIN
     resume(d, "w01", resumed)
@@ -301,8 +359,16 @@ def test_a_camera_lost_raises_device_offline_and_leaves_its_window_unverified():
     (changed,) = of_type(commands, DeviceChanged)
     assert (changed.device, changed.online, changed.reason, changed.at) == ("cam-w01", False, "lost", wed(10, 2))
     (alert,) = alert_changes(commands)
-    assert (alert.kind, alert.state, alert.severity, alert.subject, alert.device, alert.window, alert.staff,
-            alert.since) == (K.DEVICE_OFFLINE, S.FIRING, "critical", "cam-w01", "cam-w01", "w01", "s001", wed(10, 2))
+    assert (
+        alert.kind,
+        alert.state,
+        alert.severity,
+        alert.subject,
+        alert.device,
+        alert.window,
+        alert.staff,
+        alert.since,
+    ) == (K.DEVICE_OFFLINE, S.FIRING, "critical", "cam-w01", "cam-w01", "w01", "s001", wed(10, 2))
     assert (alert.detail["kind"], alert.detail["reason"]) == ("camera", "lost")
     assert d.hall.staffing("w01") == "unverified" == d.hall.supervisor.staffing("w01")
     # the window is republished, so the board can show "unverified"
@@ -324,16 +390,24 @@ def test_a_camera_lost_raises_device_offline_and_leaves_its_window_unverified():
 def test_a_panel_lost_is_device_offline_with_warning_severity():
     d = start(wed(9))
     (alert,) = alert_changes(send(d, device_status("panel-w02", False, "lost"), wed(9, 30)))
-    assert (alert.kind, alert.severity, alert.window, alert.staff, alert.detail["kind"]) == \
-        (K.DEVICE_OFFLINE, "warning", "w02", None, "panel")
+    assert (alert.kind, alert.severity, alert.window, alert.staff, alert.detail["kind"]) == (
+        K.DEVICE_OFFLINE,
+        "warning",
+        "w02",
+        None,
+        "panel",
+    )
     # an orderly shutdown of a panel is no supervision fault
     assert changes(send(d, device_status("panel-w03", False, "shutdown"), wed(9, 31)), K.DEVICE_SHUTDOWN) == []
 
 
 @pytest.mark.parametrize(("heartbeat_s", "misses"), [(10, 3), (5, 4), (30, 2)])
 def test_a_device_that_stops_heartbeating_is_offline_exactly_at_its_timeout(heartbeat_s, misses):
-    d = start(wed(9), supervision={"heartbeat_misses": misses},
-              extra_devices=[{"id": "cam-w02", "kind": "camera", "window": "w02", "heartbeat_s": heartbeat_s}])
+    d = start(
+        wed(9),
+        supervision={"heartbeat_misses": misses},
+        extra_devices=[{"id": "cam-w02", "kind": "camera", "window": "w02", "heartbeat_s": heartbeat_s}],
+    )
     first = wed(9, 0, 1)
     send(d, device_status("cam-w02", True), first)
     for seq in (1, 2, 3):
@@ -366,8 +440,11 @@ def test_a_device_that_stops_heartbeating_is_offline_exactly_at_its_timeout(hear
 
 
 def test_steady_heartbeats_keep_a_device_online():
-    d = start(wed(9), supervision={"heartbeat_misses": 3},
-              extra_devices=[{"id": "cam-w02", "kind": "camera", "window": "w02", "heartbeat_s": 10}])
+    d = start(
+        wed(9),
+        supervision={"heartbeat_misses": 3},
+        extra_devices=[{"id": "cam-w02", "kind": "camera", "window": "w02", "heartbeat_s": 10}],
+    )
     send(d, device_status("cam-w02", True), wed(9, 0, 1))
     for seq in range(1, 31):  # every 25 s: late, but within 3 x 10 s
         send(d, heartbeat("cam-w02", seq), wed(9, 0, 1) + 25 * seq)
@@ -381,8 +458,15 @@ def test_an_orderly_camera_shutdown_at_ten_on_a_working_day_raises_device_shutdo
     commands = send(d, device_status("cam-w01", False, "shutdown"), wed(10))
     assert [(c.online, c.reason) for c in of_type(commands, DeviceChanged)] == [(False, "shutdown")]
     (alert,) = alert_changes(commands)
-    assert (alert.kind, alert.state, alert.severity, alert.device, alert.window, alert.staff, alert.since) == \
-        (K.DEVICE_SHUTDOWN, S.FIRING, "critical", "cam-w01", "w01", "s001", wed(10))
+    assert (alert.kind, alert.state, alert.severity, alert.device, alert.window, alert.staff, alert.since) == (
+        K.DEVICE_SHUTDOWN,
+        S.FIRING,
+        "critical",
+        "cam-w01",
+        "w01",
+        "s001",
+        wed(10),
+    )
     assert alert.detail["kind"] == "camera"
     assert d.hall.staffing("w01") == "unverified"
     run_until(d, wed(10, 30))
@@ -423,8 +507,14 @@ def test_a_24_hour_selfservice_terminal_offline_at_22_is_an_alert_a_camera_is_no
     send(d, device_status("cam-w01", True, kind="camera"), at(day, 21))
     assert alert_changes(send(d, device_status("cam-w01", False, "lost"), at(day, 22))) == []
     (alert,) = alert_changes(send(d, device_status("ss-1", False, "lost"), at(day, 22, 0, 1)))
-    assert (alert.kind, alert.severity, alert.device, alert.window, alert.staff, alert.since) == \
-        (K.DEVICE_OFFLINE, "critical", "ss-1", None, None, at(day, 22, 0, 1))
+    assert (alert.kind, alert.severity, alert.device, alert.window, alert.staff, alert.since) == (
+        K.DEVICE_OFFLINE,
+        "critical",
+        "ss-1",
+        None,
+        None,
+        at(day, 22, 0, 1),
+    )
     send(d, device_status("ss-1", True), at(day, 22, 30))
     run_until(d, at(day, 22, 31))
     assert the_alert(d, K.DEVICE_OFFLINE, "ss-1").until == at(day, 22, 30)
@@ -437,8 +527,15 @@ def test_camera_tamper_during_working_hours():
     d = start(wed(8))
     staff_w01(d, wed(8, 20))
     (alert,) = alert_changes(send(d, tamper("cam-w01", "occluded"), wed(10)))
-    assert (alert.kind, alert.severity, alert.device, alert.window, alert.staff, alert.since, alert.detail) == \
-        (K.CAMERA_TAMPER, "critical", "cam-w01", "w01", "s001", wed(10), {"tamper": "occluded"})
+    assert (alert.kind, alert.severity, alert.device, alert.window, alert.staff, alert.since, alert.detail) == (
+        K.CAMERA_TAMPER,
+        "critical",
+        "cam-w01",
+        "w01",
+        "s001",
+        wed(10),
+        {"tamper": "occluded"},
+    )
     assert d.hall.staffing("w01") == "unverified"
     send(d, presence("w01", False), wed(10, 5))
     run_until(d, wed(10, 29))
@@ -470,8 +567,13 @@ def test_window_unstaffed_fires_after_its_grace_of_absence(grace_min, supervisio
     run_until(d, gone + grace_min * MIN - 0.5)
     assert alerts_of(d, K.WINDOW_UNSTAFFED) == []
     (alert,) = changes(run_until(d, gone + grace_min * MIN), K.WINDOW_UNSTAFFED)
-    assert (alert.state, alert.since, alert.window, alert.staff, alert.severity) == \
-        (S.FIRING, gone, "w01", "s001", "warning")
+    assert (alert.state, alert.since, alert.window, alert.staff, alert.severity) == (
+        S.FIRING,
+        gone,
+        "w01",
+        "s001",
+        "warning",
+    )
     assert alert.detail["grace_min"] == grace_min and alert.detail["cameras"] == ["cam-w01"]
 
 
@@ -530,14 +632,20 @@ def test_a_presence_longer_than_clear_after_restarts_the_grace():
 # =========================================================================================
 # window_not_opened: must_staff, staff_weekdays
 # =========================================================================================
-@pytest.mark.parametrize(("day", "required"), [
-    (WED, {"w01", "w03"}),  # Wednesday: w03 is listed for 1, 3, 5
-    (THU, {"w01", "w09"}),  # Thursday: w09 is listed for 2, 4
-    (date(2026, 10, 10), {"w01"}),  # 调休 Saturday: weekday 6 is listed for neither
-], ids=["wednesday", "thursday", "tiaoxiu-saturday"])
+@pytest.mark.parametrize(
+    ("day", "required"),
+    [
+        (WED, {"w01", "w03"}),  # Wednesday: w03 is listed for 1, 3, 5
+        (THU, {"w01", "w09"}),  # Thursday: w09 is listed for 2, 4
+        (date(2026, 10, 10), {"w01"}),  # 调休 Saturday: weekday 6 is listed for neither
+    ],
+    ids=["wednesday", "thursday", "tiaoxiu-saturday"],
+)
 def test_window_not_opened_only_for_must_staff_windows_on_their_weekdays(day, required):
-    d = start(at(day, 8), windows={"w02": {"must_staff": False}, "w03": {"staff_weekdays": [1, 3, 5]},
-                                   "w09": {"staff_weekdays": [2, 4]}})
+    d = start(
+        at(day, 8),
+        windows={"w02": {"must_staff": False}, "w03": {"staff_weekdays": [1, 3, 5]}, "w09": {"staff_weekdays": [2, 4]}},
+    )
     run_until(d, at(day, 11))
     assert {a.subject for a in alerts_of(d, K.WINDOW_NOT_OPENED)} == required
 
@@ -551,8 +659,13 @@ def test_a_login_within_the_grace_prevents_window_not_opened_and_a_later_one_res
     ok(d, panel_event("w03", ev.StaffLogin, staff="s003"), wed(8, 50))
     run_until(d, wed(8, 51))
     alert = the_alert(d, K.WINDOW_NOT_OPENED, "w03")
-    assert (alert.state, alert.since, alert.until, alert.duration_s, alert.staff) == \
-        (S.RESOLVED, wed(8, 30), wed(8, 50), 20 * MIN, None)  # nobody was logged in when it fired
+    assert (alert.state, alert.since, alert.until, alert.duration_s, alert.staff) == (
+        S.RESOLVED,
+        wed(8, 30),
+        wed(8, 50),
+        20 * MIN,
+        None,
+    )  # nobody was logged in when it fired
 
 
 # =========================================================================================
@@ -566,8 +679,14 @@ def test_acknowledge_records_who_and_note_and_the_alert_resolves_when_the_condit
     commands = send(d, event, wed(8, 45))
     assert the_reply(commands) == Reply(site=SITE_ID, device="officer-7", re=event.id, ok=True)
     (acked,) = alert_changes(commands)
-    assert (acked.id, acked.state, acked.acknowledged_by, acked.acknowledged_at, acked.note, acked.until) == \
-        (alert.id, S.ACKNOWLEDGED, "officer-7", wed(8, 45), "已电话联系窗口负责人", None)
+    assert (acked.id, acked.state, acked.acknowledged_by, acked.acknowledged_at, acked.note, acked.until) == (
+        alert.id,
+        S.ACKNOWLEDGED,
+        "officer-7",
+        wed(8, 45),
+        "已电话联系窗口负责人",
+        None,
+    )
     # a second acknowledgement is refused and changes nothing
     again = send(d, acknowledge(alert.id, by="officer-8", note="again"), wed(8, 46))
     assert [(r.ok, r.error) for r in of_type(again, Reply)] == [(False, ErrorCode.ALREADY_ACKNOWLEDGED.value)]
@@ -578,8 +697,13 @@ def test_acknowledge_records_who_and_note_and_the_alert_resolves_when_the_condit
     ok(d, panel_event("w02", ev.StaffLogin, staff="s002"), wed(9))
     run_until(d, wed(9, 1))
     resolved = the_alert(d, K.WINDOW_NOT_OPENED, "w02")
-    assert (resolved.id, resolved.state, resolved.since, resolved.until, resolved.duration_s) == \
-        (alert.id, S.RESOLVED, wed(8, 30), wed(9), 30 * MIN)
+    assert (resolved.id, resolved.state, resolved.since, resolved.until, resolved.duration_s) == (
+        alert.id,
+        S.RESOLVED,
+        wed(8, 30),
+        wed(9),
+        30 * MIN,
+    )
     assert (resolved.acknowledged_by, resolved.note) == ("officer-7", "已电话联系窗口负责人")
     assert [a.state for a in alert_changes(d.log) if a.id == alert.id] == [S.FIRING, S.ACKNOWLEDGED, S.RESOLVED]
     # a resolved alert can no longer be acknowledged
@@ -619,10 +743,14 @@ def test_wait_too_long_one_alert_per_service_while_it_lasts_resolved_when_called
     run_until(d, wed(8, 50) - 0.5)
     assert alerts_of(d, K.WAIT_TOO_LONG) == []
     (alert,) = changes(run_until(d, wed(8, 50)), K.WAIT_TOO_LONG)
-    assert (alert.subject, alert.state, alert.since, alert.severity, alert.window) == \
-        ("shebao", S.FIRING, wed(8, 50), "warning", None)
-    assert (alert.detail["ticket"], alert.detail["target_min"], alert.detail["issued_at"]) == \
-        ("A001", 20, wed(8, 10))
+    assert (alert.subject, alert.state, alert.since, alert.severity, alert.window) == (
+        "shebao",
+        S.FIRING,
+        wed(8, 50),
+        "warning",
+        None,
+    )
+    assert (alert.detail["ticket"], alert.detail["target_min"], alert.detail["issued_at"]) == ("A001", 20, wed(8, 10))
     run_until(d, wed(9, 5))
     assert the_alert(d, K.WAIT_TOO_LONG, "budongchan").since == wed(9, 5)
     # A001 called: A002 has waited since 08:40, so the same alert goes on
@@ -644,11 +772,14 @@ def test_wait_too_long_one_alert_per_service_while_it_lasts_resolved_when_called
 # =========================================================================================
 # unauthorized
 # =========================================================================================
-@pytest.mark.parametrize(("device", "code", "configured", "window"), [
-    ("ghost-7", "unknown_device", False, None),
-    ("panel-w02", "not_allowed", True, "w02"),
-    ("cam-w01", "wrong_window", True, "w01"),
-])
+@pytest.mark.parametrize(
+    ("device", "code", "configured", "window"),
+    [
+        ("ghost-7", "unknown_device", False, None),
+        ("panel-w02", "not_allowed", True, "w02"),
+        ("cam-w01", "wrong_window", True, "w01"),
+    ],
+)
 def test_unauthorized_fires_at_the_configured_count_within_the_window(device, code, configured, window):
     d = start(wed(9))
     t0 = wed(9, 0, 1)
@@ -656,8 +787,14 @@ def test_unauthorized_fires_at_the_configured_count_within_the_window(device, co
     for moment in times[:4]:
         assert alert_changes(send(d, refusal(device, code), moment)) == []
     (alert,) = alert_changes(send(d, refusal(device, code), times[4]))
-    assert (alert.kind, alert.severity, alert.subject, alert.device, alert.window, alert.since) == \
-        (K.UNAUTHORIZED, "critical", device, device, window, times[4])
+    assert (alert.kind, alert.severity, alert.subject, alert.device, alert.window, alert.since) == (
+        K.UNAUTHORIZED,
+        "critical",
+        device,
+        device,
+        window,
+        times[4],
+    )
     assert (alert.detail["refusals"], alert.detail["configured"]) == (5, configured)
     assert alert_changes(send(d, refusal(device, code), times[5])) == []  # still the one alert
     # Quiet: the count falls below 5 when the second refusal leaves the 10-minute window.
@@ -702,8 +839,15 @@ def test_a_bad_rating_raises_bad_rating_with_the_ticket_and_staff(score):
     commands = served_and_rated(d, WED, score)
     (recorded,) = of_type(commands, RatingRecorded)
     (alert,) = alert_changes(commands)
-    assert (alert.kind, alert.state, alert.severity, alert.window, alert.device, alert.staff, alert.since) == \
-        (K.BAD_RATING, S.FIRING, "warning", "w01", "pad-w01", "s001", wed(9, 5))
+    assert (alert.kind, alert.state, alert.severity, alert.window, alert.device, alert.staff, alert.since) == (
+        K.BAD_RATING,
+        S.FIRING,
+        "warning",
+        "w01",
+        "pad-w01",
+        "s001",
+        wed(9, 5),
+    )
     assert (alert.detail["ticket"], alert.detail["score"], alert.detail["follow_up_days"]) == ("A001", score, 5)
     assert recorded.ticket == "A001" and recorded.staff == "s001"
     # the ticket cannot be rated again, so no second alert
@@ -726,14 +870,18 @@ def test_the_bad_rating_threshold_is_configurable():
     assert [a.kind for a in alert_changes(served_and_rated(d, WED, 3))] == [K.BAD_RATING]
 
 
-@pytest.mark.parametrize(("day", "official", "due_day"), [
-    # Wed 30 Sep, before the National Day: 8, 9, 10 (调休 Saturday), 12, 13 October
-    (date(2026, 9, 30), True, date(2026, 10, 13)),
-    # the same without the official calendar: 1, 2, 5, 6, 7 October
-    (date(2026, 9, 30), False, date(2026, 10, 7)),
-    # Friday 27 Nov across a weekend: 30 Nov, 1, 2, 3, 4 Dec
-    (date(2026, 11, 27), True, date(2026, 12, 4)),
-], ids=["national-day", "without-calendar", "weekend"])
+@pytest.mark.parametrize(
+    ("day", "official", "due_day"),
+    [
+        # Wed 30 Sep, before the National Day: 8, 9, 10 (调休 Saturday), 12, 13 October
+        (date(2026, 9, 30), True, date(2026, 10, 13)),
+        # the same without the official calendar: 1, 2, 5, 6, 7 October
+        (date(2026, 9, 30), False, date(2026, 10, 7)),
+        # Friday 27 Nov across a weekend: 30 Nov, 1, 2, 3, 4 Dec
+        (date(2026, 11, 27), True, date(2026, 12, 4)),
+    ],
+    ids=["national-day", "without-calendar", "weekend"],
+)
 def test_a_bad_rating_is_due_after_five_working_days_and_overdue_then(day, official, due_day):
     d = start(at(day, 8), official=official)
     (alert,) = alert_changes(served_and_rated(d, day, 1))
@@ -759,9 +907,7 @@ def test_a_bad_rating_followed_up_in_time_never_becomes_overdue():
     (alert,) = alert_changes(served_and_rated(d, WED, 2))
     send(d, acknowledge(alert.id, note="已回访"), wed(15))
     run_until(d, alert.due + DAY_S)
-    assert [a.state for a in alert_changes(d.log) if a.id == alert.id] == \
-        [S.FIRING, S.ACKNOWLEDGED, S.RESOLVED]
-
+    assert [a.state for a in alert_changes(d.log) if a.id == alert.id] == [S.FIRING, S.ACKNOWLEDGED, S.RESOLVED]
 
 
 # =========================================================================================
@@ -786,16 +932,32 @@ def test_the_accounting_totals_of_a_scripted_morning():
     run_until(d, wed(13))
     d.log += d.hall.supervisor.flush_accounting(wed(13))
 
-    minutes = {"window": {"w01": {"closed": 20, "staffed": 140, "unstaffed": 10, "paused:meal": 20,
-                                  "paused:break": 5, "unverified": 15},
-                          "w02": {"closed": 90, "unverified": 120},
-                          "w03": {"closed": 210}, "w09": {"closed": 210}},
-               "staff": {"s001": {"staffed": 140, "unstaffed": 10, "paused:meal": 20, "paused:break": 5,
-                                  "unverified": 15},
-                         "s002": {"unverified": 120}},
-               "device": {"cam-w01": {"offline": 15, "online": 195}}}
-    expected = {(kind, subject, category): m * MIN for kind, subjects in minutes.items()
-                for subject, categories in subjects.items() for category, m in categories.items()}
+    minutes = {
+        "window": {
+            "w01": {
+                "closed": 20,
+                "staffed": 140,
+                "unstaffed": 10,
+                "paused:meal": 20,
+                "paused:break": 5,
+                "unverified": 15,
+            },
+            "w02": {"closed": 90, "unverified": 120},
+            "w03": {"closed": 210},
+            "w09": {"closed": 210},
+        },
+        "staff": {
+            "s001": {"staffed": 140, "unstaffed": 10, "paused:meal": 20, "paused:break": 5, "unverified": 15},
+            "s002": {"unverified": 120},
+        },
+        "device": {"cam-w01": {"offline": 15, "online": 195}},
+    }
+    expected = {
+        (kind, subject, category): m * MIN
+        for kind, subjects in minutes.items()
+        for subject, categories in subjects.items()
+        for category, m in categories.items()
+    }
     totals = d.hall.supervisor.totals
     mine = {key: value for key, value in totals.items() if key[0] != "device" or key[1] == "cam-w01"}
     assert mine == expected
@@ -818,8 +980,11 @@ def test_the_day_roll_closes_the_days_totals_and_starts_the_next_from_zero():
     send(d, device_status("cam-w01", False, "lost"), wed(11))  # offline 11:00-15:00 crosses the break
     send(d, device_status("cam-w01", True), wed(15))
     run_until(d, at(THU, 0))
-    rolled = {(c.subject_kind, c.subject, c.category): c.seconds for c in of_type(d.log, TimeAccounted)
-              if c.day == "2026-11-25"}
+    rolled = {
+        (c.subject_kind, c.subject, c.category): c.seconds
+        for c in of_type(d.log, TimeAccounted)
+        if c.day == "2026-11-25"
+    }
     assert rolled[("device", "cam-w01", "offline")] == 90 * MIN  # 60 before the break, 30 after
     assert rolled[("device", "cam-w01", "online")] == 300 * MIN
     assert rolled[("window", "w01", "staffed")] == 300 * MIN  # 390 minutes, less 90 unverified
@@ -828,8 +993,11 @@ def test_the_day_roll_closes_the_days_totals_and_starts_the_next_from_zero():
     assert rolled[("window", "w02", "closed")] == 390 * MIN
     assert d.hall.supervisor.totals == {}
     send(d, presence("w01", False), at(THU, 9))
-    thursday = [(c.subject_kind, c.subject, c.category, c.seconds) for c in of_type(d.log, TimeAccounted)
-                if c.day == "2026-11-26"]
+    thursday = [
+        (c.subject_kind, c.subject, c.category, c.seconds)
+        for c in of_type(d.log, TimeAccounted)
+        if c.day == "2026-11-26"
+    ]
     assert ("window", "w01", "staffed", 30 * MIN) in thursday
     assert ("staff", "s001", "staffed", 30 * MIN) in thursday
 
@@ -849,8 +1017,15 @@ def store_like_state(log: list[Command]) -> dict:
     for alert in alerts:
         seqs[alert.site] = max(seqs.get(alert.site, 0), int(alert.id.rsplit("-", 1)[1]))
     transitions = {c.site: c.seq for c in of_type(log, AlertChanged)}  # (the last of each site)
-    return dict(tickets=tickets, windows=windows, alerts=alerts, alert_seqs=seqs, transition_seqs=transitions,
-                devices=list(devices.values()), totals=[(*key, seconds) for key, seconds in totals.items()])
+    return dict(
+        tickets=tickets,
+        windows=windows,
+        alerts=alerts,
+        alert_seqs=seqs,
+        transition_seqs=transitions,
+        devices=list(devices.values()),
+        totals=[(*key, seconds) for key, seconds in totals.items()],
+    )
 
 
 def restarted(d: Driver, now: float, **site) -> Driver:
@@ -871,8 +1046,12 @@ def test_a_restart_keeps_open_alerts_open_does_not_fire_them_twice_and_continues
     send(d, device_status("panel-w03", False, "lost"), wed(9, 8))  # device_offline panel-w03
     before = {a.id: a for a in alerts_of(d) if a.open}
     assert {(a.kind, a.subject) for a in before.values()} == {
-        (K.WINDOW_NOT_OPENED, "w02"), (K.WINDOW_NOT_OPENED, "w03"), (K.WINDOW_NOT_OPENED, "w09"),
-        (K.WINDOW_UNSTAFFED, "w01"), (K.DEVICE_OFFLINE, "panel-w03")}
+        (K.WINDOW_NOT_OPENED, "w02"),
+        (K.WINDOW_NOT_OPENED, "w03"),
+        (K.WINDOW_NOT_OPENED, "w09"),
+        (K.WINDOW_UNSTAFFED, "w01"),
+        (K.DEVICE_OFFLINE, "panel-w03"),
+    }
     staffed_before = d.hall.supervisor.totals[("window", "w01", "staffed")]
     assert staffed_before == 30 * MIN
 
@@ -892,8 +1071,12 @@ def test_a_restart_keeps_open_alerts_open_does_not_fire_them_twice_and_continues
     ok(e, panel_event("w02", ev.StaffLogin, staff="s002"), wed(9, 31))
     run_until(e, wed(9, 32))
     unstaffed = the_alert(e, K.WINDOW_UNSTAFFED, "w01")
-    assert (unstaffed.id, unstaffed.state, unstaffed.since, unstaffed.until) == \
-        (before[unstaffed.id].id, S.RESOLVED, wed(9), wed(9, 31))
+    assert (unstaffed.id, unstaffed.state, unstaffed.since, unstaffed.until) == (
+        before[unstaffed.id].id,
+        S.RESOLVED,
+        wed(9),
+        wed(9, 31),
+    )
     resolved_w02 = the_alert(e, K.WINDOW_NOT_OPENED, "w02")
     assert (resolved_w02.id, resolved_w02.state, resolved_w02.acknowledged_by) == (w02.id, S.RESOLVED, "officer-1")
     # new alerts continue the sequence
@@ -964,13 +1147,19 @@ def test_an_uncovered_saturday_is_a_day_off():
 
 
 def test_a_year_covered_by_the_site_calendar_does_not_warn_and_follows_it():
-    d = start(local_ts(2027, 3, 1, 0, 0), calendar={"covered_years": [2027], "holidays": ["2027-03-01"],
-                                                    "workdays": ["2027-03-06"]})
+    d = start(
+        local_ts(2027, 3, 1, 0, 0),
+        calendar={"covered_years": [2027], "holidays": ["2027-03-01"], "workdays": ["2027-03-06"]},
+    )
     run_until(d, local_ts(2027, 3, 1, 23, 59, 59))
     assert of_type(d.log, Notice) == [] and alert_changes(d.log) == []
     run_until(d, local_ts(2027, 3, 6, 8, 40))  # the site's extra working Saturday
-    assert {a.subject for a in alerts_of(d, K.WINDOW_NOT_OPENED) if a.since == local_ts(2027, 3, 6, 8, 30)} == \
-        {"w01", "w02", "w03", "w09"}
+    assert {a.subject for a in alerts_of(d, K.WINDOW_NOT_OPENED) if a.since == local_ts(2027, 3, 6, 8, 30)} == {
+        "w01",
+        "w02",
+        "w03",
+        "w09",
+    }
     assert of_type(d.log, Notice) == []
 
 
@@ -980,14 +1169,16 @@ def test_a_year_covered_by_the_site_calendar_does_not_warn_and_follows_it():
 @pytest.mark.parametrize("seed", range(6))
 def test_alert_invariants_hold_through_a_random_day(seed):
     rng = random.Random(seed)
-    d = start(wed(7, 30), supervision={"heartbeat_misses": 3},
-              extra_devices=[{"id": "cam-w02", "kind": "camera", "window": "w02", "heartbeat_s": 60}])
+    d = start(
+        wed(7, 30),
+        supervision={"heartbeat_misses": 3},
+        extra_devices=[{"id": "cam-w02", "kind": "camera", "window": "w02", "heartbeat_s": 60}],
+    )
     moment = wed(7, 30)
     actions = [
         lambda: presence("w01", rng.random() < 0.5),
         lambda: presence("w02", rng.random() < 0.5, device="cam-w02"),
-        lambda: device_status(rng.choice(["cam-w01", "cam-w02"]), rng.random() < 0.6,
-                              rng.choice(["lost", "shutdown"])),
+        lambda: device_status(rng.choice(["cam-w01", "cam-w02"]), rng.random() < 0.6, rng.choice(["lost", "shutdown"])),
         lambda: heartbeat(rng.choice(["cam-w01", "cam-w02"]), 1, video_ok=rng.random() < 0.8),
         lambda: tamper("cam-w01", rng.choice(["occluded", "moved", "restored", "restored"])),
         lambda: panel_event(rng.choice(["w01", "w02"]), ev.StaffLogin, staff=rng.choice(["s001", "s002"])),
@@ -1023,8 +1214,15 @@ def test_a_watch_resolves_and_fires_at_its_own_deadline_for_any_threshold():
         assert watch.update(True, since, threshold, threshold) is None
         deadline = watch.deadline(threshold, threshold)
         assert watch.update(True, deadline, threshold, threshold) == "fire"
-        watch.alert = Alert(id="x", site=SITE_ID, kind=K.WINDOW_UNSTAFFED, severity="warning", state=S.FIRING,
-                            subject="w01", since=since)
+        watch.alert = Alert(
+            id="x",
+            site=SITE_ID,
+            kind=K.WINDOW_UNSTAFFED,
+            severity="warning",
+            state=S.FIRING,
+            subject="w01",
+            since=since,
+        )
         gone = deadline + 100
         assert watch.update(False, gone, threshold, threshold) is None
         assert watch.update(False, watch.deadline(threshold, threshold), threshold, threshold) == "resolve"

@@ -81,12 +81,16 @@ def test_sigkill_during_5000_requests_loses_nothing_and_applies_nothing_twice(br
         for p in publishers:
             p.join(60)
         try:
-            wait_until(lambda: sum(k.answered() for k in kiosks) >= REQUESTS, 60,
-                       "not every request was answered after the restart")
+            wait_until(
+                lambda: sum(k.answered() for k in kiosks) >= REQUESTS,
+                60,
+                "not every request was answered after the restart",
+            )
         except TimeoutError:
             missing = [i for k in kiosks for i in ids[k.device] if i not in k.replies]
-            raise AssertionError(f"{len(missing)} unanswered (answered at kill {answered_at_kill}): "
-                                 f"{missing[:5]} ... {missing[-5:]}") from None
+            raise AssertionError(
+                f"{len(missing)} unanswered (answered at kill {answered_at_kill}): {missing[:5]} ... {missing[-5:]}"
+            ) from None
         time.sleep(0.5)  # let redelivered duplicates arrive, if any
     finally:
         for k in kiosks:
@@ -111,8 +115,9 @@ def test_sigkill_during_5000_requests_loses_nothing_and_applies_nothing_twice(br
     for prefix, seqs in by_prefix.items():
         assert sorted(seqs) == list(range(1, len(seqs) + 1)), f"gaps in {prefix}"  # gapless
     with sqlite3.connect(engine.db) as db:
-        assert db.execute("select count(*), count(distinct device || event_id) from events "
-                          "where type = 'ticket.request'").fetchone() == (REQUESTS, REQUESTS)
+        assert db.execute(
+            "select count(*), count(distinct device || event_id) from events where type = 'ticket.request'"
+        ).fetchone() == (REQUESTS, REQUESTS)
         stored = dict(db.execute("select event_id, json_extract(reply, '$.ticket.no') from events"))
         assert stored == tickets  # the store and the citizens agree on every number
         assert db.execute("select count(*) from tickets").fetchone()[0] == REQUESTS

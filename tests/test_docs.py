@@ -48,7 +48,7 @@ def test_the_supervision_example_is_a_valid_configuration():
 
 def test_every_reply_error_code_is_documented():
     protocol = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
-    shared = (ROOT.parent / "shared" / "PROTOCOL.md")
+    shared = ROOT.parent / "shared" / "PROTOCOL.md"
     known = shared.read_text(encoding="utf-8") if shared.exists() else ""
     missing = [code.value for code in ErrorCode if f"`{code.value}`" not in protocol + known]
     assert missing == []

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import DEMO_SITE, ROOT, free_port
 from mqtt_helpers import Device, Listener
 
@@ -38,8 +37,13 @@ def panel_w02(broker, engine):
 
 @pytest.fixture
 def board(broker, engine):
-    listener = Listener(broker.port, "hallwatch/demo/board/call", "hallwatch/demo/rejected",
-                        "hallwatch/demo/queue/state", "hallwatch/demo/window/+/state")
+    listener = Listener(
+        broker.port,
+        "hallwatch/demo/board/call",
+        "hallwatch/demo/rejected",
+        "hallwatch/demo/queue/state",
+        "hallwatch/demo/window/+/state",
+    )
     yield listener
     listener.close()
 
@@ -85,13 +89,20 @@ def test_panel_w02_calls_only_shebao_and_board_shows_each_call(kiosk, panel_w01,
     assert panel_w01.request("call.next")["ticket"] == "B001"
     calls = board.wait_topic("hallwatch/demo/board/call", count=3)
     assert [(c["ticket"], c["window"], c["window_name"], c["recall"]) for c in calls] == [
-        ("A001", "w02", "2号窗口", False), ("A002", "w02", "2号窗口", False), ("B001", "w01", "1号窗口", False)]
+        ("A001", "w02", "2号窗口", False),
+        ("A002", "w02", "2号窗口", False),
+        ("B001", "w01", "1号窗口", False),
+    ]
     assert panel_w01.request("call.recall")["ok"]
     recall = board.wait_topic("hallwatch/demo/board/call", count=4)[-1]
     assert (recall["ticket"], recall["recall"]) == ("B001", True)
-    states = board.wait_for(lambda msgs: [json.loads(p) for t, p, _, _ in msgs
-                                          if t == "hallwatch/demo/window/w01/state"
-                                          and json.loads(p)["state"] == "called"])
+    states = board.wait_for(
+        lambda msgs: [
+            json.loads(p)
+            for t, p, _, _ in msgs
+            if t == "hallwatch/demo/window/w01/state" and json.loads(p)["state"] == "called"
+        ]
+    )
     assert states[-1]["ticket"] == "B001" and states[-1]["staff"] == "s002"
 
 
@@ -118,17 +129,22 @@ def test_bad_input_is_rejected_with_reasons_while_valid_traffic_continues(broker
         kiosk.raw(json.dumps({"v": 1, "id": "m1", "type": "ticket.request"}))  # no service
         ghost.raw(json.dumps({"v": 1, "id": "g1", "type": "ticket.request", "service": "shebao"}))
         panel_w01.raw(json.dumps({"v": 1, "id": "w1", "type": "call.next", "window": "w02"}))
-        camera.raw(json.dumps({"v": 1, "id": "c1", "type": "presence", "window": "w02", "present": True,
-                               "count": 1}))
+        camera.raw(json.dumps({"v": 1, "id": "c1", "type": "presence", "window": "w02", "present": True, "count": 1}))
         kiosk.raw(json.dumps({"v": 1, "id": "k1", "type": "call.next"}))  # a kiosk may not call
-        kiosk.raw(json.dumps({"v": 1, "id": "b1", "type": "ticket.request", "service": "shebao",
-                              "priority": "vip"}))
+        kiosk.raw(json.dumps({"v": 1, "id": "b1", "type": "ticket.request", "service": "shebao", "priority": "vip"}))
         valid_2 = kiosk.send("ticket.request", service="shebao")
         rejected = board.wait_topic("hallwatch/demo/rejected", count=8)
         by_error = {(r["topic"].split("/")[3], r["error"]) for r in rejected}
-        assert by_error == {("kiosk-1", "bad_json"), ("kiosk-1", "unknown_type"), ("kiosk-1", "missing_field"),
-                            ("ghost-9", "unknown_device"), ("panel-w01", "wrong_window"),
-                            ("cam-w01", "wrong_window"), ("kiosk-1", "not_allowed"), ("kiosk-1", "bad_field")}
+        assert by_error == {
+            ("kiosk-1", "bad_json"),
+            ("kiosk-1", "unknown_type"),
+            ("kiosk-1", "missing_field"),
+            ("ghost-9", "unknown_device"),
+            ("panel-w01", "wrong_window"),
+            ("cam-w01", "wrong_window"),
+            ("kiosk-1", "not_allowed"),
+            ("kiosk-1", "bad_field"),
+        }
         for r in rejected:
             assert r["v"] == 1 and r["reason"] and r["payload"]
         assert "service" in next(r for r in rejected if r["error"] == "missing_field")["reason"]
@@ -188,8 +204,9 @@ def test_transfer_keeps_the_place(kiosk, panel_w01, panel_w02):
 
 
 def run_cli(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "queue_engine.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "queue_engine.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+    )
 
 
 def test_engine_with_a_bad_config_exits_2_naming_file_field_and_problem(tmp_path):
@@ -203,8 +220,17 @@ def test_engine_with_a_bad_config_exits_2_naming_file_field_and_problem(tmp_path
 
 def test_engine_with_an_unreachable_broker_exits_3(tmp_path):
     port = free_port()  # nothing listens there
-    result = run_cli("engine", "--config", str(DEMO_SITE), "--db", str(tmp_path / "x.db"),
-                     "--broker", f"mqtt://127.0.0.1:{port}", "--connect-timeout", "1")
+    result = run_cli(
+        "engine",
+        "--config",
+        str(DEMO_SITE),
+        "--db",
+        str(tmp_path / "x.db"),
+        "--broker",
+        f"mqtt://127.0.0.1:{port}",
+        "--connect-timeout",
+        "1",
+    )
     assert result.returncode == 3
     assert f"cannot reach broker mqtt://127.0.0.1:{port}" in result.stderr
 

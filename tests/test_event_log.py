@@ -10,7 +10,6 @@ import time
 from datetime import datetime
 
 import pytest
-
 from conftest import WORKDAY_9AM
 from mqtt_helpers import Device, Listener
 
@@ -60,8 +59,9 @@ def test_a_reused_event_id_is_refused_never_answered_with_another_request_s_tick
         kiosk.send("ticket.request", event_id="k-1", service="shebao")
         late = answer(kiosk, "k-1", 4)
         assert (late["ok"], late["error"]) == (False, "id_reused") and "ticket" not in late
-        refusals = rejected.wait_for(lambda msgs: (lambda r: r if len(r) >= 2 else None)(
-            [json.loads(p) for t, p, _, _ in msgs if t == REJECTED]))
+        refusals = rejected.wait_for(
+            lambda msgs: (lambda r: r if len(r) >= 2 else None)([json.loads(p) for t, p, _, _ in msgs if t == REJECTED])
+        )
         assert [r["error"] for r in refusals] == ["id_reused", "id_reused"]
         assert "different request" in refusals[0]["reason"] and "longer ago" in refusals[1]["reason"]
         with sqlite3.connect(engine.db) as conn:
@@ -79,8 +79,18 @@ def test_an_oversize_event_is_rejected_with_a_reason_and_the_device_carries_on(b
     kiosk = Device(broker.port, "kiosk-1")
     rejected = Listener(broker.port, REJECTED)
     try:
-        kiosk.raw(json.dumps({"v": 1, "id": "big", "type": "ticket.request", "service": "shebao",
-                              "appointment": None, "padding": "x" * 5000}))
+        kiosk.raw(
+            json.dumps(
+                {
+                    "v": 1,
+                    "id": "big",
+                    "type": "ticket.request",
+                    "service": "shebao",
+                    "appointment": None,
+                    "padding": "x" * 5000,
+                }
+            )
+        )
         (refusal,) = rejected.wait_topic(REJECTED)
         assert refusal["error"] == "too_large" and "4096" in refusal["reason"]
         assert kiosk.request("ticket.request", service="shebao")["ticket"]["no"] == "A001"
@@ -97,11 +107,16 @@ def test_the_event_log_is_pruned_beyond_its_retention_in_chunks(broker, engine_f
     clock = datetime.fromisoformat(WORKDAY_9AM).timestamp()  # the engine's clock starts there
     old, recent = clock - 40 * 86400, clock - 2 * 86400
     with sqlite3.connect(engine.db) as conn:
-        conn.executemany("insert into events (site, device, event_id, type, received_at, payload, digest) "
-                         "values ('demo', 'kiosk-1', ?, 'ticket.request', ?, '{}', '')",
-                         [(f"old-{n}", old) for n in range(12_000)] + [(f"new-{n}", recent) for n in range(10)])
-        conn.executemany("insert into rejections (at, site, device, topic, error, reason, payload) "
-                         "values (?, 'demo', 'x', 't', 'bad_json', 'r', 'p')", [(old,)] * 7 + [(recent,)] * 3)
+        conn.executemany(
+            "insert into events (site, device, event_id, type, received_at, payload, digest) "
+            "values ('demo', 'kiosk-1', ?, 'ticket.request', ?, '{}', '')",
+            [(f"old-{n}", old) for n in range(12_000)] + [(f"new-{n}", recent) for n in range(10)],
+        )
+        conn.executemany(
+            "insert into rejections (at, site, device, topic, error, reason, payload) "
+            "values (?, 'demo', 'x', 't', 'bad_json', 'r', 'p')",
+            [(old,)] * 7 + [(recent,)] * 3,
+        )
     engine.start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -27,9 +27,18 @@ import signal
 import time
 
 import pytest
+from fault_helpers import (
+    DrillPlan,
+    FaultDrill,
+    alert_delivery,
+    call_delivery,
+    false_device_alerts,
+    it_alerts,
+    received_kinds,
+    request_problems,
+    window_alerts,
+)
 
-from fault_helpers import (DrillPlan, FaultDrill, alert_delivery, call_delivery, false_device_alerts, it_alerts,
-                           received_kinds, request_problems, window_alerts)
 from window_agents.farm import FarmOptions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -53,11 +62,25 @@ BROKER_ALERT_AFTER_S = 20.0  # < the 40 s outage
 STALL_ALERT_AFTER_S = 5.0  # < both stalls
 
 PLAN = DrillPlan(
-    sites=2, windows=40, kiosks=2, heartbeat_s=HEARTBEAT_S,
-    supervision={"device_offline_grace_s": GRACE_S, "settle_s": SETTLE_S,
-                 "broker_alert_after_s": BROKER_ALERT_AFTER_S, "stall_alert_after_s": STALL_ALERT_AFTER_S},
-    farm=FarmOptions(backoff_max_s=BACKOFF_MAX_S, reply_timeout=3.0, kiosk_interval_s=1.0, callers_per_site=3,
-                     call_interval_s=2.0, devices_per_process=150))
+    sites=2,
+    windows=40,
+    kiosks=2,
+    heartbeat_s=HEARTBEAT_S,
+    supervision={
+        "device_offline_grace_s": GRACE_S,
+        "settle_s": SETTLE_S,
+        "broker_alert_after_s": BROKER_ALERT_AFTER_S,
+        "stall_alert_after_s": STALL_ALERT_AFTER_S,
+    },
+    farm=FarmOptions(
+        backoff_max_s=BACKOFF_MAX_S,
+        reply_timeout=3.0,
+        kiosk_interval_s=1.0,
+        callers_per_site=3,
+        call_interval_s=2.0,
+        devices_per_process=150,
+    ),
+)
 
 
 @pytest.fixture
@@ -77,30 +100,45 @@ def run_fault(drill: FaultDrill, fault, *, it_alert: bool, devices_reconnect: bo
     fault()
     ended = time.time()
     back = drill.farm.probe(timeout=90)
-    assert back is not None, f"the engine did not answer within 90 s of the fault's end:\n" \
-                             f"{drill.engine.log_text()[-3000:]}"
+    assert back is not None, (
+        f"the engine did not answer within 90 s of the fault's end:\n{drill.engine.log_text()[-3000:]}"
+    )
     grace, silence = drill.liveness_allowance(drill.dead)
     due = back + grace + silence + SLACK_S
-    dead_at = drill.wait_alert(lambda b: b.get("device") == drill.dead and b.get("kind") == "device_offline"
-                               and b.get("state") == "firing", until=due)
+    dead_at = drill.wait_alert(
+        lambda b: b.get("device") == drill.dead and b.get("kind") == "device_offline" and b.get("state") == "firing",
+        until=due,
+    )
     # A false alert would be due by the end of the settling, a heartbeat timeout and the grace
     # after the engine's return: watch until then, and at least until the dead camera's alert.
     watch_until = min(due, max(dead_at or due, back + SETTLE_S + silence + grace + 2.0))
     time.sleep(max(0.0, watch_until - time.time()))
     stats = drill.finish()
 
-    problems = (false_device_alerts(drill) + window_alerts(drill) + alert_delivery(drill) + call_delivery(drill)
-                + request_problems(drill, stats))
+    problems = (
+        false_device_alerts(drill)
+        + window_alerts(drill)
+        + alert_delivery(drill)
+        + call_delivery(drill)
+        + request_problems(drill, stats)
+    )
     if dead_at is None:
-        problems.append(f"{drill.dead}, killed for good, raised no device_offline within grace {grace:g} s + "
-                        f"heartbeat timeout {silence:g} s + {SLACK_S:g} s of the engine's return")
+        problems.append(
+            f"{drill.dead}, killed for good, raised no device_offline within grace {grace:g} s + "
+            f"heartbeat timeout {silence:g} s + {SLACK_S:g} s of the engine's return"
+        )
     if it_alert and not it_alerts(drill, began):
-        problems.append(f"no alert for IT (audience \"it\") since the fault began; received since then: "
-                        f"{received_kinds(drill, began)}")
-    summary = {"fault_s": round(ended - began, 1), "engine_back_s": round(back - ended, 2),
-               "dead_alert_after_back_s": None if dead_at is None else round(dead_at - back, 1),
-               **(stats.summary(ended, began) if devices_reconnect else stats.summary()),
-               "alerts_received": received_kinds(drill)}
+        problems.append(
+            f'no alert for IT (audience "it") since the fault began; received since then: '
+            f"{received_kinds(drill, began)}"
+        )
+    summary = {
+        "fault_s": round(ended - began, 1),
+        "engine_back_s": round(back - ended, 2),
+        "dead_alert_after_back_s": None if dead_at is None else round(dead_at - back, 1),
+        **(stats.summary(ended, began) if devices_reconnect else stats.summary()),
+        "alerts_received": received_kinds(drill),
+    }
     print(json.dumps(summary))
     assert not problems, "\n".join(problems) + f"\n{json.dumps(summary)}"
 
@@ -116,6 +154,7 @@ def test_broker_killed_and_back_after_2_s(drill):
         drill.broker.proc.wait()
         time.sleep(2)
         drill.broker.start()
+
     run_fault(drill, kill_9, it_alert=False)
 
 
@@ -124,6 +163,7 @@ def test_broker_outage_of_40_s(drill):
         drill.broker.stop()
         time.sleep(40)
         drill.broker.start()
+
     run_fault(drill, outage, it_alert=True)
 
 
@@ -134,4 +174,5 @@ def test_engine_stalled(drill, seconds):
         drill.engine.proc.send_signal(signal.SIGSTOP)
         time.sleep(seconds)
         drill.engine.proc.send_signal(signal.SIGCONT)
+
     run_fault(drill, stall, it_alert=True, devices_reconnect=False)

@@ -8,8 +8,8 @@ import json
 import aiohttp
 import pytest
 from aiohttp import web
-
 from conftest import DEMO_SITE, WORKDAY_9AM, free_port
+
 from queue_engine.app import EngineApp
 from queue_engine.cli import parse_time
 from queue_engine.config import load_site
@@ -21,8 +21,12 @@ from queue_engine.shells.mqtt import BrokerSettings
 @pytest.fixture
 def engine_app(tmp_path):
     """An engine that has not started: its store's writer is not running, it has no broker."""
-    return EngineApp([load_site(DEMO_SITE)], broker=BrokerSettings(), db_path=tmp_path / "x.db",
-                     clock=Clock(start_at=parse_time(WORKDAY_9AM)))
+    return EngineApp(
+        [load_site(DEMO_SITE)],
+        broker=BrokerSettings(),
+        db_path=tmp_path / "x.db",
+        clock=Clock(start_at=parse_time(WORKDAY_9AM)),
+    )
 
 
 async def fetch(session: aiohttp.ClientSession, url: str, method: str = "GET") -> tuple[int, str, str]:
@@ -48,7 +52,10 @@ async def test_health_errors_and_an_added_route(engine_app):
         async with aiohttp.ClientSession() as session:
             status, kind, body = await fetch(session, f"{base}/healthz")
             assert (status, kind, json.loads(body)) == (
-                503, "application/json", {"status": "unhealthy", "reason": "store not writable"})
+                503,
+                "application/json",
+                {"status": "unhealthy", "reason": "store not writable"},
+            )
             assert engine_app.metrics is not None  # the commits now feed the metrics
             status, kind, body = await fetch(session, f"{base}/metrics")
             assert status == 200 and "hallwatch_mqtt_connected 0.0" in body
@@ -65,8 +72,15 @@ async def test_health_errors_and_an_added_route(engine_app):
         await runner.cleanup()
 
 
-@pytest.mark.parametrize("text, address", [("127.0.0.1:9108", ("127.0.0.1", 9108)), (":9108", ("0.0.0.0", 9108)),
-                                           ("[::1]:9108", ("::1", 9108)), ("engine:80", ("engine", 80))])
+@pytest.mark.parametrize(
+    "text, address",
+    [
+        ("127.0.0.1:9108", ("127.0.0.1", 9108)),
+        (":9108", ("0.0.0.0", 9108)),
+        ("[::1]:9108", ("::1", 9108)),
+        ("engine:80", ("engine", 80)),
+    ],
+)
 def test_listen_addresses(text, address):
     assert parse_listen(text) == address
 

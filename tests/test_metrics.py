@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, free_port
 from mqtt_helpers import Device
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +54,11 @@ def declared_types(text: str) -> dict[str, str]:
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(text: str, name: str, **labels) -> float | None:
@@ -113,8 +115,12 @@ def dashboard_exprs(path: Path) -> list[str]:
 
 
 def grafana_to_promql(expr: str, site: str) -> str:
-    return (expr.replace("$site", site).replace("$__range", "1h").replace("$__rate_interval", "1m")
-            .replace("$__interval", "15s"))
+    return (
+        expr.replace("$site", site)
+        .replace("$__range", "1h")
+        .replace("$__rate_interval", "1m")
+        .replace("$__interval", "15s")
+    )
 
 
 # -- the stack: broker, engine with --http, Prometheus scraping it ---------------------------
@@ -147,8 +153,12 @@ class Stack:
 
     def query(self, expr: str) -> dict[frozenset, float]:
         data = self.api("query", query=expr)
-        return {frozenset((k, v) for k, v in r["metric"].items() if k not in ("__name__", "job", "instance")):
-                float(r["value"][1]) for r in data["result"]}
+        return {
+            frozenset((k, v) for k, v in r["metric"].items() if k not in ("__name__", "job", "instance")): float(
+                r["value"][1]
+            )
+            for r in data["result"]
+        }
 
 
 def start_prometheus(workdir: Path, engine_http: int) -> tuple[subprocess.Popen, int]:
@@ -159,16 +169,23 @@ def start_prometheus(workdir: Path, engine_http: int) -> tuple[subprocess.Popen,
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in RULE_FILES],
-        "scrape_configs": [{"job_name": "hallwatch",
-                            "static_configs": [{"targets": [f"127.0.0.1:{engine_http}"]}]}],
+        "scrape_configs": [{"job_name": "hallwatch", "static_configs": [{"targets": [f"127.0.0.1:{engine_http}"]}]}],
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "prometheus.yml").write_text(json.dumps(config, indent=2))
     log = open(workdir / "prometheus.log", "w")
-    proc = subprocess.Popen([tool("prometheus"), f"--config.file={workdir / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                             "--scrape.discovery-reload-interval=100ms", "--log.level=warn"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            tool("prometheus"),
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--scrape.discovery-reload-interval=100ms",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     return proc, port
 
@@ -232,8 +249,9 @@ def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("metrics")
     http = free_port()
     broker = Broker(workdir / "broker").start()
-    engine = EngineProcess(broker, workdir / "hallwatch.db", [DEMO_SITE], workdir / "engine",
-                           extra_args=["--http", f"127.0.0.1:{http}"])
+    engine = EngineProcess(
+        broker, workdir / "hallwatch.db", [DEMO_SITE], workdir / "engine", extra_args=["--http", f"127.0.0.1:{http}"]
+    )
     prometheus = None
     try:
         # Prometheus first: it takes a few seconds to apply its targets, the traffic meanwhile.
@@ -241,10 +259,21 @@ def stack(tmp_path_factory):
         engine.start()
         drive_traffic(broker.port)
         s = Stack(broker, engine, http, prometheus, prom_port, workdir)
-        wait_until(lambda: value(s.metrics(), "hallwatch_alerts_active", site="demo", kind="camera_tamper",
-                                 severity="critical", state="firing") == 1
-                   and value(s.metrics(), "hallwatch_windows", site="demo", state="unstaffed") == 1,
-                   what="presence and tamper applied")
+        wait_until(
+            lambda: (
+                value(
+                    s.metrics(),
+                    "hallwatch_alerts_active",
+                    site="demo",
+                    kind="camera_tamper",
+                    severity="critical",
+                    state="firing",
+                )
+                == 1
+                and value(s.metrics(), "hallwatch_windows", site="demo", state="unstaffed") == 1
+            ),
+            what="presence and tamper applied",
+        )
         wait_prometheus(prometheus, prom_port, workdir / "prometheus")
         wait_until(lambda: s.query('up{job="hallwatch"} == 1'), what="prometheus has scraped the engine")
         yield s
@@ -290,7 +319,11 @@ EXPECTED_AFTER_TRAFFIC = [
     ("hallwatch_devices_online", {"site": "demo", "kind": "camera"}, 2),
     ("hallwatch_device_up", {"site": "demo", "device": "cam-w03", "kind": "camera"}, 1),
     ("hallwatch_device_up", {"site": "demo", "device": "cam-w05", "kind": "camera"}, 0),
-    ("hallwatch_alerts_active", {"site": "demo", "kind": "camera_tamper", "severity": "critical", "state": "firing"}, 1),
+    (
+        "hallwatch_alerts_active",
+        {"site": "demo", "kind": "camera_tamper", "severity": "critical", "state": "firing"},
+        1,
+    ),
     ("hallwatch_alerts_raised_total", {"site": "demo", "kind": "camera_tamper", "severity": "critical"}, 1),
     ("hallwatch_site_open", {"site": "demo"}, 1),  # 09:00 on a Wednesday, 08:30-12:00
     ("hallwatch_mqtt_connected", {}, 1),
@@ -310,15 +343,18 @@ def test_the_engine_counts_what_the_devices_did(stack):
 def test_live_metrics_pass_promtool_check_metrics(stack):
     text = stack.metrics()
     assert "hallwatch_tickets_served_total{" in text  # an engine that has processed traffic
-    result = subprocess.run([tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True,
-                            timeout=30)
+    result = subprocess.run(
+        [tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
 def documented_metrics() -> dict[str, tuple[str, frozenset[str]]]:
     rows = re.findall(r"^\| `(hallwatch_\w+)` \| (\w+) \|([^|]*)\|", METRICS_DOC.read_text(encoding="utf-8"), re.M)
-    return {name: (kind, frozenset(label.strip() for label in labels.split(",") if label.strip()))
-            for name, kind, labels in rows}
+    return {
+        name: (kind, frozenset(label.strip() for label in labels.split(",") if label.strip()))
+        for name, kind, labels in rows
+    }
 
 
 def test_docs_metrics_lists_exactly_the_metrics_the_engine_serves(stack):
@@ -353,8 +389,12 @@ def test_prometheus_scrapes_the_engine_and_reads_back_what_happened(stack):
     assert [(t["labels"]["job"], t["health"]) for t in targets] == [("hallwatch", "up")]
     for name, labels, expected in EXPECTED_AFTER_TRAFFIC:
         selector = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
-        wait_until(lambda: stack.query(selector).get(frozenset(labels.items())) == expected,
-                   what=f"prometheus: {selector} == {expected}")
+        wait_until(
+            lambda selector=selector, labels=labels, expected=expected: (
+                stack.query(selector).get(frozenset(labels.items())) == expected
+            ),
+            what=f"prometheus: {selector} == {expected}",
+        )
     # Computed by Prometheus from the series, and by the recording rules.
     checks = {
         "sum(hallwatch_tickets_issued_total{site='demo'})": 5,
@@ -364,9 +404,11 @@ def test_prometheus_scrapes_the_engine_and_reads_back_what_happened(stack):
         "site_severity:hallwatch_alerts_active:sum{site='demo',severity='critical'}": 1,
     }
     for expr, expected in checks.items():
-        def got(expr=expr):
+
+        def got(expr=expr, expected=expected):
             result = list(stack.query(expr).values())
             return result and round(result[0], 6) == expected
+
         wait_until(got, what=f"prometheus: {expr} == {expected}")
 
 
@@ -401,8 +443,10 @@ def test_dashboards_and_rules_use_only_metrics_the_engine_serves(stack):
 
 
 def test_the_metric_name_extractor_sees_what_it_must():
-    expr = ('sum by (site) (rate(hallwatch_wait_seconds_bucket{site=~"$site", kind="hallwatch_x"}[5m])) '
-            '/ site:hallwatch_tickets_waiting:sum and on (site) up{job="hallwatch"}')
+    expr = (
+        'sum by (site) (rate(hallwatch_wait_seconds_bucket{site=~"$site", kind="hallwatch_x"}[5m])) '
+        '/ site:hallwatch_tickets_waiting:sum and on (site) up{job="hallwatch"}'
+    )
     assert metric_names(expr) == {"hallwatch_wait_seconds_bucket", "site:hallwatch_tickets_waiting:sum"}
 
 
@@ -424,26 +468,37 @@ def test_dashboards_have_a_site_variable_and_filter_by_it():
 
 # -- promtool on the rule files ------------------------------------------------------------------
 def test_promtool_checks_the_rules_and_the_config():
-    result = subprocess.run([tool("promtool"), "check", "rules", *map(str, RULE_FILES)], capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        [tool("promtool"), "check", "rules", *map(str, RULE_FILES)], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    result = subprocess.run([tool("promtool"), "check", "config", str(PROMETHEUS_DIR / "prometheus.yml")],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [tool("promtool"), "check", "config", str(PROMETHEUS_DIR / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(RULE_FILES)} rule files found" in result.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass():
     assert RULE_TESTS
-    result = subprocess.run([tool("promtool"), "test", "rules", *map(str, RULE_TESTS)], capture_output=True,
-                            text=True, timeout=60, cwd=PROMETHEUS_DIR)
+    result = subprocess.run(
+        [tool("promtool"), "test", "rules", *map(str, RULE_TESTS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROMETHEUS_DIR,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(RULE_TESTS)
 
 
 def test_every_alert_rule_has_a_unit_test():
-    alerts = set(re.findall(r"^\s*- alert: (\w+)$", (PROMETHEUS_DIR / "rules" / "hallwatch-alerts.yml").read_text(),
-                            re.M))
+    alerts = set(
+        re.findall(r"^\s*- alert: (\w+)$", (PROMETHEUS_DIR / "rules" / "hallwatch-alerts.yml").read_text(), re.M)
+    )
     tested = set(re.findall(r"alertname: (\w+)", "".join(p.read_text() for p in RULE_TESTS)))
     assert alerts and alerts == tested
     recorded = set(re.findall(r"^\s*- record: (\S+)$", "".join(p.read_text() for p in RULE_FILES), re.M))
@@ -458,8 +513,9 @@ def test_healthz_is_503_while_the_broker_is_away_and_reconnects_are_counted(brok
     healthz, metrics = f"http://127.0.0.1:{http}/healthz", f"http://127.0.0.1:{http}/metrics"
     assert http_get(healthz)[0] == 200
     broker.stop()
-    status, _, body = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(http_get(healthz)),
-                                 what="503 without the broker")
+    status, _, body = wait_until(
+        lambda: (lambda r: r if r[0] == 503 else None)(http_get(healthz)), what="503 without the broker"
+    )
     assert json.loads(body) == {"status": "unhealthy", "reason": "not connected to the broker"}
     assert value(http_get(metrics)[2], "hallwatch_mqtt_connected") == 0
     broker.start()
@@ -469,8 +525,9 @@ def test_healthz_is_503_while_the_broker_is_away_and_reconnects_are_counted(brok
 
 
 def run_cli(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "queue_engine.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "queue_engine.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+    )
 
 
 def test_a_bad_http_address_exits_2(tmp_path):
@@ -484,7 +541,16 @@ def test_an_http_port_in_use_exits_2_naming_it(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli("engine", "--config", str(DEMO_SITE), "--db", str(tmp_path / "x.db"),
-                         "--http", f"127.0.0.1:{port}", "--connect-timeout", "1")
+        result = run_cli(
+            "engine",
+            "--config",
+            str(DEMO_SITE),
+            "--db",
+            str(tmp_path / "x.db"),
+            "--http",
+            f"127.0.0.1:{port}",
+            "--connect-timeout",
+            "1",
+        )
     assert result.returncode == 2
     assert f"cannot serve HTTP on 127.0.0.1:{port}" in result.stderr

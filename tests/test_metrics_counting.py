@@ -7,15 +7,15 @@ import itertools
 import json
 
 import pytest
-
 from conftest import DEMO_SITE, WORKDAY_9AM
+
 from queue_engine.app import EngineApp
 from queue_engine.cli import parse_time
 from queue_engine.config import load_site
+from queue_engine.core.model import WindowPhase
 from queue_engine.shells.clock import Clock
 from queue_engine.shells.metrics import EngineMetrics, window_state
 from queue_engine.shells.mqtt import BrokerSettings
-from queue_engine.core.model import WindowPhase
 
 T0 = parse_time(WORKDAY_9AM)
 
@@ -26,13 +26,21 @@ class Hall:
     _ids = itertools.count(1)
 
     def __init__(self, tmp_path):
-        self.app = EngineApp([load_site(DEMO_SITE)], broker=BrokerSettings(), db_path=tmp_path / "unused.db",
-                             clock=Clock(start_at=T0))
+        self.app = EngineApp(
+            [load_site(DEMO_SITE)], broker=BrokerSettings(), db_path=tmp_path / "unused.db", clock=Clock(start_at=T0)
+        )
         self.metrics = EngineMetrics(self.app)
         self.now = T0
 
-    def send(self, device: str, type_: str, channel: str = "event", payload: bytes | None = None,
-             event_id: str | None = None, **fields) -> dict | None:
+    def send(
+        self,
+        device: str,
+        type_: str,
+        channel: str = "event",
+        payload: bytes | None = None,
+        event_id: str | None = None,
+        **fields,
+    ) -> dict | None:
         self.now += 1.0  # well within every device's heartbeat timeout
         if payload is None:
             body = {"v": 1, "type": type_, **fields}
@@ -44,8 +52,9 @@ class Hall:
         return json.loads(item.reply.payload) if item.reply else None
 
     def value(self, name: str, **labels) -> float | None:
-        return self.metrics.registry.get_sample_value(name, {"site": "demo", **labels} if "site" not in labels
-                                                      else labels)
+        return self.metrics.registry.get_sample_value(
+            name, {"site": "demo", **labels} if "site" not in labels else labels
+        )
 
 
 @pytest.fixture
@@ -143,9 +152,17 @@ def test_commit_observations(hall):
     assert value("hallwatch_store_commit_seconds_bucket", {"le": "0.0005"}) == 1
 
 
-@pytest.mark.parametrize("phase, present, state", [
-    (WindowPhase.CLOSED, None, "closed"), (WindowPhase.CLOSED, False, "closed"),
-    (WindowPhase.IDLE, None, "open"), (WindowPhase.CALLED, True, "open"), (WindowPhase.SERVING, False, "unstaffed"),
-    (WindowPhase.PAUSED, True, "paused"), (WindowPhase.PAUSED, False, "paused")])
+@pytest.mark.parametrize(
+    "phase, present, state",
+    [
+        (WindowPhase.CLOSED, None, "closed"),
+        (WindowPhase.CLOSED, False, "closed"),
+        (WindowPhase.IDLE, None, "open"),
+        (WindowPhase.CALLED, True, "open"),
+        (WindowPhase.SERVING, False, "unstaffed"),
+        (WindowPhase.PAUSED, True, "paused"),
+        (WindowPhase.PAUSED, False, "paused"),
+    ],
+)
 def test_window_states(phase, present, state):
     assert window_state(phase, present) == state

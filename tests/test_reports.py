@@ -45,6 +45,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from core_helpers import TZ, local_ts
 
 from queue_engine.calendar import official_calendar
 from queue_engine.config import load_site, parse_site
@@ -54,8 +55,6 @@ from queue_engine.core.commands import AlertChanged
 from queue_engine.ingest import Processed
 from queue_engine.reports import TABLES, audit_site, build_report, render_csv, render_html, write_csv
 from queue_engine.shells.store import connect, write_batch
-
-from core_helpers import TZ, local_ts
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "hall-r"
@@ -73,7 +72,8 @@ def at(hhmm: str, day: int = 25) -> float:
     return local_ts(2026, 11, day, hour, minute)
 
 
-SITE_TOML = """
+SITE_TOML = (
+    """
 id = "hall-r"
 name = "测试镇行政审批服务中心"
 kind = "township"
@@ -135,17 +135,27 @@ services = ["fankui"]
 id = "kiosk-1"
 kind = "kiosk"
 heartbeat_s = 3600
-""" + "".join(f"""
+"""
+    + "".join(
+        f"""
 [[devices]]
 id = "{prefix}-{w}"
 kind = "{kind}"
 window = "{w}"
 heartbeat_s = 3600
-""" for w in WINDOWS for prefix, kind in (("panel", "panel"), ("cam", "camera"), ("pad", "pad"))) + "".join(f"""
+"""
+        for w in WINDOWS
+        for prefix, kind in (("panel", "panel"), ("cam", "camera"), ("pad", "pad"))
+    )
+    + "".join(
+        f"""
 [[staff]]
 id = "{s}"
 name = "{name}"
-""" for s, name in (("s001", "王丽娟"), ("s002", "李建军"), ("s003", "张晓燕"), ("s004", "刘国庆")))
+"""
+        for s, name in (("s001", "王丽娟"), ("s002", "李建军"), ("s003", "张晓燕"), ("s004", "刘国庆"))
+    )
+)
 
 
 def site_config():
@@ -311,52 +321,168 @@ def report(store):
 
 # -- the known totals, as the report writes them -----------------------------------------------------
 def flow(**figures) -> dict:
-    keys = ("issued", "served", "no_shows", "transferred", "expired", "done", "accepted", "informed", "proxy",
-            "failed", "called", "wait_mean_min", "wait_p90_min", "wait_max_min", "within_target_pct",
-            "service_mean_min", "peak_hour", "peak_issued")
+    keys = (
+        "issued",
+        "served",
+        "no_shows",
+        "transferred",
+        "expired",
+        "done",
+        "accepted",
+        "informed",
+        "proxy",
+        "failed",
+        "called",
+        "wait_mean_min",
+        "wait_p90_min",
+        "wait_max_min",
+        "within_target_pct",
+        "service_mean_min",
+        "peak_hour",
+        "peak_issued",
+    )
     assert set(figures) <= set(keys) | {"service", "service_name", "target_min"}
     return {"day": "2026-11-25", **{k: "0" for k in keys[:11]}, **figures}
 
 
-EXPECTED_DAYS = [flow(issued="14", served="12", no_shows="1", transferred="1", expired="1", done="5", accepted="3",
-                      informed="1", proxy="1", failed="2", called="13", wait_mean_min="9.1", wait_p90_min="10.0",
-                      wait_max_min="35.0", within_target_pct="92.3", service_mean_min="15.7",
-                      peak_hour="09:00-10:00", peak_issued="5")]
+EXPECTED_DAYS = [
+    flow(
+        issued="14",
+        served="12",
+        no_shows="1",
+        transferred="1",
+        expired="1",
+        done="5",
+        accepted="3",
+        informed="1",
+        proxy="1",
+        failed="2",
+        called="13",
+        wait_mean_min="9.1",
+        wait_p90_min="10.0",
+        wait_max_min="35.0",
+        within_target_pct="92.3",
+        service_mean_min="15.7",
+        peak_hour="09:00-10:00",
+        peak_issued="5",
+    )
+]
 EXPECTED_SERVICE_DAYS = [
-    flow(service="shebao", service_name="社保业务", issued="8", served="6", transferred="1", expired="1", done="3",
-         accepted="2", informed="1", called="7", wait_mean_min="11.1", wait_p90_min="35.0", wait_max_min="35.0",
-         target_min="20.0", within_target_pct="85.7", service_mean_min="9.7", peak_hour="09:00-10:00",
-         peak_issued="3"),
-    flow(service="budongchan", service_name="不动产登记", issued="4", served="4", no_shows="1", done="2",
-         accepted="1", proxy="1", called="4", wait_mean_min="7.5", wait_p90_min="10.0", wait_max_min="10.0",
-         target_min="30.0", within_target_pct="100.0", service_mean_min="22.5", peak_hour="08:00-09:00",
-         peak_issued="1"),
-    flow(service="fankui", service_name="办不成事反映", issued="2", served="2", failed="2", called="2",
-         wait_mean_min="5.0", wait_p90_min="5.0", wait_max_min="5.0", target_min="15.0", within_target_pct="100.0",
-         service_mean_min="20.0", peak_hour="09:00-10:00", peak_issued="1"),
+    flow(
+        service="shebao",
+        service_name="社保业务",
+        issued="8",
+        served="6",
+        transferred="1",
+        expired="1",
+        done="3",
+        accepted="2",
+        informed="1",
+        called="7",
+        wait_mean_min="11.1",
+        wait_p90_min="35.0",
+        wait_max_min="35.0",
+        target_min="20.0",
+        within_target_pct="85.7",
+        service_mean_min="9.7",
+        peak_hour="09:00-10:00",
+        peak_issued="3",
+    ),
+    flow(
+        service="budongchan",
+        service_name="不动产登记",
+        issued="4",
+        served="4",
+        no_shows="1",
+        done="2",
+        accepted="1",
+        proxy="1",
+        called="4",
+        wait_mean_min="7.5",
+        wait_p90_min="10.0",
+        wait_max_min="10.0",
+        target_min="30.0",
+        within_target_pct="100.0",
+        service_mean_min="22.5",
+        peak_hour="08:00-09:00",
+        peak_issued="1",
+    ),
+    flow(
+        service="fankui",
+        service_name="办不成事反映",
+        issued="2",
+        served="2",
+        failed="2",
+        called="2",
+        wait_mean_min="5.0",
+        wait_p90_min="5.0",
+        wait_max_min="5.0",
+        target_min="15.0",
+        within_target_pct="100.0",
+        service_mean_min="20.0",
+        peak_hour="09:00-10:00",
+        peak_issued="1",
+    ),
 ]
 
 
 def hour(h: int, issued: int, called: int = 0, mean: str = "", p90: str = "", longest: str = "") -> dict:
-    return {"hour": f"{h:02d}:00-{h + 1:02d}:00", "issued": str(issued), "called": str(called),
-            "wait_mean_min": mean, "wait_p90_min": p90, "wait_max_min": longest}
+    return {
+        "hour": f"{h:02d}:00-{h + 1:02d}:00",
+        "issued": str(issued),
+        "called": str(called),
+        "wait_mean_min": mean,
+        "wait_p90_min": p90,
+        "wait_max_min": longest,
+    }
 
 
 EXPECTED_HOURS = [
-    hour(8, 3, 3, "10.0", "10.0", "10.0"), hour(9, 5, 5, "11.6", "35.0", "35.0"), hour(10, 1, 1, "5.0", "5.0", "5.0"),
-    hour(11, 1, 1, "5.0", "5.0", "5.0"), hour(12, 0), hour(13, 0), hour(14, 1, 1, "10.0", "10.0", "10.0"),
-    hour(15, 2, 2, "5.0", "5.0", "5.0"), hour(16, 1), hour(17, 0),
+    hour(8, 3, 3, "10.0", "10.0", "10.0"),
+    hour(9, 5, 5, "11.6", "35.0", "35.0"),
+    hour(10, 1, 1, "5.0", "5.0", "5.0"),
+    hour(11, 1, 1, "5.0", "5.0", "5.0"),
+    hour(12, 0),
+    hour(13, 0),
+    hour(14, 1, 1, "10.0", "10.0", "10.0"),
+    hour(15, 2, 2, "5.0", "5.0", "5.0"),
+    hour(16, 1),
+    hour(17, 0),
 ]
 
 
-def work(id_, name, served, mean, *, staffed, unstaffed="0.0", closed=None, unverified="0.0", pause="0.0",
-         ratings=(0, 0, 0, 0, 0), good="") -> dict:
-    row = {"id": id_, "name": name, "served": served, "service_mean_min": mean, "staffed_min": staffed,
-           "unstaffed_min": unstaffed, "unverified_min": unverified, "paused_min": pause,
-           "paused_break_min": pause, "paused_meal_min": "0.0", "paused_meeting_min": "0.0",
-           "paused_fieldwork_min": "0.0", "paused_other_min": "0.0",
-           **{f"rating_{score}": str(n) for score, n in zip((5, 4, 3, 2, 1), ratings)},
-           "ratings": str(sum(ratings)), "good_rate_pct": good}
+def work(
+    id_,
+    name,
+    served,
+    mean,
+    *,
+    staffed,
+    unstaffed="0.0",
+    closed=None,
+    unverified="0.0",
+    pause="0.0",
+    ratings=(0, 0, 0, 0, 0),
+    good="",
+) -> dict:
+    row = {
+        "id": id_,
+        "name": name,
+        "served": served,
+        "service_mean_min": mean,
+        "staffed_min": staffed,
+        "unstaffed_min": unstaffed,
+        "unverified_min": unverified,
+        "paused_min": pause,
+        "paused_break_min": pause,
+        "paused_meal_min": "0.0",
+        "paused_meeting_min": "0.0",
+        "paused_fieldwork_min": "0.0",
+        "paused_other_min": "0.0",
+        **{f"rating_{score}": str(n) for score, n in zip((5, 4, 3, 2, 1), ratings)},
+        "ratings": str(sum(ratings)),
+        "good_rate_pct": good,
+    }
     if closed is not None:
         row["closed_min"] = closed
     return row
@@ -364,12 +490,31 @@ def work(id_, name, served, mean, *, staffed, unstaffed="0.0", closed=None, unve
 
 # (ratings by score 5, 4, 3, 2, 1)
 EXPECTED_WINDOWS = [
-    work("w01", "1号窗口", "3", "17.3", staffed="380.0", closed="0.0", pause="10.0", ratings=(1, 1, 1, 0, 0),
-         good="66.7"),
-    work("w02", "2号窗口", "5", "9.2", staffed="360.0", unstaffed="30.0", closed="0.0", ratings=(2, 0, 0, 2, 0),
-         good="50.0"),
-    work("w03", "3号窗口", "3", "23.3", staffed="330.0", closed="0.0", unverified="60.0", ratings=(0, 0, 0, 0, 1),
-         good="0.0"),
+    work(
+        "w01", "1号窗口", "3", "17.3", staffed="380.0", closed="0.0", pause="10.0", ratings=(1, 1, 1, 0, 0), good="66.7"
+    ),
+    work(
+        "w02",
+        "2号窗口",
+        "5",
+        "9.2",
+        staffed="360.0",
+        unstaffed="30.0",
+        closed="0.0",
+        ratings=(2, 0, 0, 2, 0),
+        good="50.0",
+    ),
+    work(
+        "w03",
+        "3号窗口",
+        "3",
+        "23.3",
+        staffed="330.0",
+        closed="0.0",
+        unverified="60.0",
+        ratings=(0, 0, 0, 0, 1),
+        good="0.0",
+    ),
     work("w09", "9号窗口", "1", "20.0", staffed="300.0", closed="90.0", ratings=(0, 1, 0, 0, 0), good="100.0"),
 ]
 EXPECTED_STAFF = [
@@ -379,39 +524,104 @@ EXPECTED_STAFF = [
     work("s004", "刘国庆", "1", "20.0", staffed="300.0", ratings=(0, 1, 0, 0, 0), good="100.0"),
 ]
 EXPECTED_DEVICES = [{"device": "kiosk-1", "window": "", "online_min": "390.0", "offline_min": "0.0"}] + [
-    {"device": f"{p}-{w}", "window": w,
-     "online_min": "330.0" if (p, w) == ("cam", "w03") else "390.0",
-     "offline_min": "60.0" if (p, w) == ("cam", "w03") else "0.0"}
-    for w in WINDOWS for p in ("panel", "cam", "pad")]
+    {
+        "device": f"{p}-{w}",
+        "window": w,
+        "online_min": "330.0" if (p, w) == ("cam", "w03") else "390.0",
+        "offline_min": "60.0" if (p, w) == ("cam", "w03") else "0.0",
+    }
+    for w in WINDOWS
+    for p in ("panel", "cam", "pad")
+]
 
 
 def alert(n, kind, window, device, staff, staff_name, start, end, duration, state, acked="", by="", note=""):
     day = "2026-11-25 "
-    return {"id": f"hall-r-{n:06d}", "kind_label": kind, "window_name": window, "device": device, "staff": staff,
-            "staff_name": staff_name, "start": day + start + ":00", "end": day + end + ":00" if end else "",
-            "duration_min": duration, "state_label": state, "acknowledged_at": day + acked + ":00" if acked else "",
-            "acknowledged_by": by, "note": note}
+    return {
+        "id": f"hall-r-{n:06d}",
+        "kind_label": kind,
+        "window_name": window,
+        "device": device,
+        "staff": staff,
+        "staff_name": staff_name,
+        "start": day + start + ":00",
+        "end": day + end + ":00" if end else "",
+        "duration_min": duration,
+        "state_label": state,
+        "acknowledged_at": day + acked + ":00" if acked else "",
+        "acknowledged_by": by,
+        "note": note,
+    }
 
 
 EXPECTED_ALERTS = [
     alert(1, "窗口未按时开窗", "9号窗口", "", "", "", "08:30", "10:00", "90.0", "已解除"),
-    alert(2, "窗口空岗", "2号窗口", "", "s002", "李建军", "09:00", "09:30", "30.0", "已解除",
-          "09:10", OFFICER, NOTE_UNSTAFFED),
-    alert(3, "差评", "3号窗口", "pad-w03", "s003", "张晓燕", "09:17", "11:00", "103.0", "已解除",
-          "11:00", OFFICER, NOTE_B001),
+    alert(
+        2,
+        "窗口空岗",
+        "2号窗口",
+        "",
+        "s002",
+        "李建军",
+        "09:00",
+        "09:30",
+        "30.0",
+        "已解除",
+        "09:10",
+        OFFICER,
+        NOTE_UNSTAFFED,
+    ),
+    alert(
+        3,
+        "差评",
+        "3号窗口",
+        "pad-w03",
+        "s003",
+        "张晓燕",
+        "09:17",
+        "11:00",
+        "103.0",
+        "已解除",
+        "11:00",
+        OFFICER,
+        NOTE_B001,
+    ),
     alert(4, "等候超时", "", "", "", "", "09:25", "09:40", "15.0", "已解除"),
     alert(5, "差评", "2号窗口", "pad-w02", "s002", "李建军", "09:50", "", "", "未解除"),
     alert(6, "监察设备被关闭", "3号窗口", "cam-w03", "s003", "张晓燕", "15:00", "16:00", "60.0", "已解除"),
-    alert(7, "差评", "2号窗口", "pad-w02", "s002", "李建军", "15:17", "17:00", "103.0", "已解除",
-          "17:00", OFFICER, NOTE_A007),
+    alert(
+        7,
+        "差评",
+        "2号窗口",
+        "pad-w02",
+        "s002",
+        "李建军",
+        "15:17",
+        "17:00",
+        "103.0",
+        "已解除",
+        "17:00",
+        OFFICER,
+        NOTE_A007,
+    ),
     alert(8, "等候超时", "", "", "", "", "16:20", "17:30", "70.0", "已解除"),
 ]
 
 
 def bad(time_, ticket, window, staff, name, score, status, done_at="", note=""):
-    return {"rated_at": f"2026-11-25 {time_}:00", "ticket": ticket, "window_name": window, "staff": staff,
-            "staff_name": name, "score": score, "due": "2026-12-03", "status_label": status,
-            "done_at": f"2026-11-25 {done_at}:00" if done_at else "", "done_late": "否", "note": note}
+    return {
+        "rated_at": f"2026-11-25 {time_}:00",
+        "ticket": ticket,
+        "window_name": window,
+        "staff": staff,
+        "staff_name": name,
+        "score": score,
+        "due": "2026-12-03",
+        "status_label": status,
+        "done_at": f"2026-11-25 {done_at}:00" if done_at else "",
+        "done_late": "否",
+        "note": note,
+    }
 
 
 # Due 5 working days after the 25th: 26, (27 is the site's holiday, 28-29 the weekend), 30, 1, 2, 3.
@@ -421,9 +631,16 @@ EXPECTED_BAD_RATINGS = [
     bad("15:17", "A007", "2号窗口", "s002", "李建军", "2", "已整改", "17:00", NOTE_A007),
 ]
 
-EXPECTED = {"days": EXPECTED_DAYS, "service_days": EXPECTED_SERVICE_DAYS, "hours": EXPECTED_HOURS,
-            "windows": EXPECTED_WINDOWS, "staff": EXPECTED_STAFF, "devices": EXPECTED_DEVICES,
-            "alerts": EXPECTED_ALERTS, "bad_ratings": EXPECTED_BAD_RATINGS}
+EXPECTED = {
+    "days": EXPECTED_DAYS,
+    "service_days": EXPECTED_SERVICE_DAYS,
+    "hours": EXPECTED_HOURS,
+    "windows": EXPECTED_WINDOWS,
+    "staff": EXPECTED_STAFF,
+    "devices": EXPECTED_DEVICES,
+    "alerts": EXPECTED_ALERTS,
+    "bad_ratings": EXPECTED_BAD_RATINGS,
+}
 
 
 def picked(rows: list[dict], like: list[dict]) -> list[dict]:
@@ -518,7 +735,9 @@ def test_every_figure_in_the_csv(csv_dir, table):
 def test_csv_headers_are_chinese_and_excel_reads_them_as_utf8(csv_dir):
     raw = (csv_dir / "service_days.csv").read_bytes()
     first_line = raw[3:].split(b"\r\n")[0].decode("utf-8")
-    assert first_line.startswith("站点,日期,事项代码,事项,取号数,办理数,过号,转办,未叫号作废,办结,受理,一次性告知,帮办代办,办不成")
+    assert first_line.startswith(
+        "站点,日期,事项代码,事项,取号数,办理数,过号,转办,未叫号作废,办结,受理,一次性告知,帮办代办,办不成"
+    )
     assert "社保业务" in raw.decode("utf-8-sig")
 
 
@@ -543,8 +762,9 @@ def test_follow_up_overdue_after_the_due_day_by_the_sites_calendar(store):
     assert statuses(last_moment) == ["done", "open", "done"]
     assert statuses(last_moment + 60) == ["done", "overdue", "done"]
     # without the site's extra holiday the due day would be 2026-12-02
-    assert build_report([site_config()], store, [SITE], START, END, now=AS_OF).sites[0].bad_ratings[1].due \
-        == date(2026, 12, 3)
+    assert build_report([site_config()], store, [SITE], START, END, now=AS_OF).sites[0].bad_ratings[1].due == date(
+        2026, 12, 3
+    )
 
 
 def test_the_due_date_agrees_with_the_engines_bad_rating_alert(store, report):
@@ -576,8 +796,7 @@ def test_several_sites_in_one_report(store):
     tables = Tables(render_html(report))
     assert tables.tables[("days", SITE)] and tables.tables[("days", "demo")] == []
     assert len(tables.tables[("windows", "demo")]) == 10
-    assert [row[0] for row in csv.reader(io.StringIO(render_csv(report, "days").decode("utf-8-sig")))] == \
-        ["站点", SITE]
+    assert [row[0] for row in csv.reader(io.StringIO(render_csv(report, "days").decode("utf-8-sig")))] == ["站点", SITE]
 
 
 def test_a_note_excel_would_run_as_a_formula_is_written_as_text(report):
@@ -603,9 +822,8 @@ SCREENSHOT = ROOT / "docs" / "screenshots" / "report.png"
 
 
 def test_the_html_report_in_chromium_draws_its_charts_and_prints_on_a4(report, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from browser import launch
+    from playwright.sync_api import sync_playwright
 
     page_file = tmp_path / "report.html"
     page_file.write_text(render_html(report), encoding="utf-8")
@@ -614,7 +832,9 @@ def test_the_html_report_in_chromium_draws_its_charts_and_prints_on_a4(report, t
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(page_file.as_uri())
-            charts = page.eval_on_selector_all("svg.chart", """svgs => svgs.map(svg => {
+            charts = page.eval_on_selector_all(
+                "svg.chart",
+                """svgs => svgs.map(svg => {
                 const box = svg.getBoundingClientRect();
                 const shapes = [...svg.querySelectorAll("rect.bar, circle.point")].map(el => {
                     const r = el.getBoundingClientRect();
@@ -622,7 +842,8 @@ def test_the_html_report_in_chromium_draws_its_charts_and_prints_on_a4(report, t
                             value: Number(el.dataset.value), w: r.width, h: r.height, y: r.y};
                 });
                 return {name: svg.dataset.chart, w: box.width, h: box.height, shapes};
-            })""")
+            })""",
+            )
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
             pdf = page.pdf(prefer_css_page_size=True, print_background=True)
@@ -636,8 +857,9 @@ def test_the_html_report_in_chromium_draws_its_charts_and_prints_on_a4(report, t
         assert all(s["w"] > 0 and s["h"] > 0 for s in chart["shapes"]), chart["name"]
 
     def values(name, cls="bar", series=None):
-        return [s["value"] for s in by_name[name]["shapes"]
-                if s["cls"] == cls and (series is None or s["series"] == series)]
+        return [
+            s["value"] for s in by_name[name]["shapes"] if s["cls"] == cls and (series is None or s["series"] == series)
+        ]
 
     # tickets per hour: a bar for each hour with tickets (8, 9, 10, 11, 14, 15, 16 o'clock)
     assert values("tickets_by_hour") == [3, 5, 1, 1, 1, 2, 1]
@@ -648,7 +870,10 @@ def test_the_html_report_in_chromium_draws_its_charts_and_prints_on_a4(report, t
     assert values("waits_by_hour", "point", "90%等候") == [10, 35, 5, 5, 10, 5]
     # unstaffed minutes per window: w02 nobody at the seat, w03 camera off, w09 not opened
     assert sorted((s["series"], s["value"]) for s in by_name["unstaffed_by_window"]["shapes"]) == [
-        ("无法核实", 60), ("未开窗", 90), ("空岗·无人在座", 30)]
+        ("无法核实", 60),
+        ("未开窗", 90),
+        ("空岗·无人在座", 30),
+    ]
     # ratings 5, 4, 3, 2, 1
     assert values("ratings") == [3, 2, 1, 2, 1]
 
@@ -660,8 +885,14 @@ def test_the_html_report_in_chromium_draws_its_charts_and_prints_on_a4(report, t
 
 # -- the commands -------------------------------------------------------------------------------------
 def hallwatch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "queue_engine.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    return subprocess.run(
+        [sys.executable, "-m", "queue_engine.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -691,15 +922,23 @@ def test_report_command_writes_csv_and_html(store, site_file, tmp_path):
     assert "http://" not in page.read_text(encoding="utf-8").replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--site", "nowhere"], "unknown site nowhere"),
-    (["--from", "2026-11-26", "--to", "2026-11-25"], "is before --from"),
-    (["--db", "/nonexistent/hallwatch.db"], "no such store"),
-    (["--from", "25.11.2026"], "is not a date"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--site", "nowhere"], "unknown site nowhere"),
+        (["--from", "2026-11-26", "--to", "2026-11-25"], "is before --from"),
+        (["--db", "/nonexistent/hallwatch.db"], "no such store"),
+        (["--from", "25.11.2026"], "is not a date"),
+    ],
+)
 def test_report_command_refuses_bad_arguments(store, site_file, tmp_path, args, message):
-    base = {"--config": str(site_file), "--db": str(store), "--from": "2026-11-25", "--to": "2026-11-25",
-            "--out": str(tmp_path)}
+    base = {
+        "--config": str(site_file),
+        "--db": str(store),
+        "--from": "2026-11-25",
+        "--to": "2026-11-25",
+        "--out": str(tmp_path),
+    }
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
     done = hallwatch("report", *[x for pair in base.items() for x in pair])
@@ -721,8 +960,16 @@ def audit_lines(stdout: str) -> dict[tuple[str, str], tuple[str, str]]:
     return found
 
 
-CHECKS = ["area", "staff", "agent_points", "comprehensive_window", "fallback_window", "cameras", "rating_pads",
-          "service_guides"]
+CHECKS = [
+    "area",
+    "staff",
+    "agent_points",
+    "comprehensive_window",
+    "fallback_window",
+    "cameras",
+    "rating_pads",
+    "service_guides",
+]
 
 
 def test_audit_of_the_demo_township_centre_passes_every_line():
@@ -742,8 +989,15 @@ def test_audit_of_the_deficient_village_station_lists_its_failures():
     assert done.returncode == 1
     lines = audit_lines(done.stdout)
     assert {check: status for (_, check), (status, _) in lines.items()} == {
-        "area": "fail", "staff": "fail", "agent_points": "unknown", "comprehensive_window": "fail",
-        "fallback_window": "n/a", "cameras": "fail", "rating_pads": "fail", "service_guides": "fail"}
+        "area": "fail",
+        "staff": "fail",
+        "agent_points": "unknown",
+        "comprehensive_window": "fail",
+        "fallback_window": "n/a",
+        "cameras": "fail",
+        "rating_pads": "fail",
+        "service_guides": "fail",
+    }
     assert lines[("xiaowan", "area")][1] == "场所面积：20 平方米，要求不低于 30 平方米"
     assert lines[("xiaowan", "staff")][1].startswith("工作人员：0 名")
     assert lines[("xiaowan", "cameras")][1] == "每个窗口有电子监察摄像头：1号窗口没有"
@@ -767,8 +1021,7 @@ def test_audit_rules_by_kind_of_site():
     assert statuses(staff_count=3, residents=None)["staff"] == "unknown"  # 3 is enough only below 30,000
     assert statuses(staff_count=2, residents=None)["staff"] == "fail"
     assert statuses(area_m2=999.5)["area"] == "fail"
-    assert statuses(area_m2=None, agent_points=None) == {
-        **statuses(), "area": "unknown", "agent_points": "unknown"}
+    assert statuses(area_m2=None, agent_points=None) == {**statuses(), "area": "unknown", "agent_points": "unknown"}
     county = {line.check: line.status for line in audit_site(parse_site({**data, "kind": "county"}))}
     assert county["area"] == county["staff"] == county["agent_points"] == "n/a"
     assert county["fallback_window"] == "pass"

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, EngineProcess
 from mqtt_helpers import Device, Listener
+
 from queue_engine.config import ConfigError, load_configs, load_deployment
 from queue_engine.sharding import parse_shard, pick_sites, shard_of, shard_plan
 
@@ -22,8 +22,9 @@ FIRST_SERVICE = {"neixiang": "shebao", "chimei": "shebao", "xiaguan": "shebao", 
 
 
 def cli(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "queue_engine.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "queue_engine.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+    )
 
 
 # -- the county file ---------------------------------------------------------------------------
@@ -46,7 +47,7 @@ def test_county_file_problems_name_the_file_the_field_and_the_problem(tmp_path):
     cases = {
         'include = ["t/nosuch.toml"]': "include[0]: 't/nosuch.toml': no such file",
         'include = ["v/*.toml"]': "include[0]: 'v/*.toml' matches no file",
-        'include = []': "include: List should have at least 1 item",
+        "include = []": "include: List should have at least 1 item",
         'include = ["t/chimei.toml"]\nowner = "x"': "owner: unknown field",
         'include = ["t/chimei.toml", "t/../t/chimei.toml"]': "is included twice",
         'include = ["county.toml"]': "includes",
@@ -77,8 +78,9 @@ def test_shards_cover_every_site_once_and_adding_a_site_moves_no_other():
         assert sorted(i for shard in plan.values() for i in shard) == sorted(ids)  # each once
         assert all(len(shard) > 300 / count / 2 for shard in plan.values())  # roughly even
         grown = shard_plan(ids + ["newvillage"], count)
-        assert {i: shard_of(i, count) for i in ids} == {i: s for s, members in grown.items() for i in members
-                                                       if i != "newvillage"}
+        assert {i: shard_of(i, count) for i in ids} == {
+            i: s for s, members in grown.items() for i in members if i != "newvillage"
+        }
         # One more engine: only sites the new engine takes over move.
         moved = [i for i in ids if shard_of(i, count) != shard_of(i, count + 1)]
         assert all(shard_of(i, count + 1) == count + 1 for i in moved)
@@ -112,13 +114,17 @@ def test_engines_that_split_sites_get_sessions_of_their_own():
     from queue_engine.cli_deploy import engine_client_id
 
     def client_id(**kwargs):
-        return engine_client_id(SimpleNamespace(**{"client_id": "hallwatch-engine", "sites": None, "shard": None,
-                                                   **kwargs}))
+        return engine_client_id(
+            SimpleNamespace(**{"client_id": "hallwatch-engine", "sites": None, "shard": None, **kwargs})
+        )
 
     assert client_id() == "hallwatch-engine"
     assert client_id(shard=(2, 3)) == "hallwatch-engine-2of3"
-    assert client_id(sites=["nanwan", "chimei"]) == client_id(sites=["chimei", "nanwan"]) == (
-        "hallwatch-engine-chimei-nanwan")
+    assert (
+        client_id(sites=["nanwan", "chimei"])
+        == client_id(sites=["chimei", "nanwan"])
+        == ("hallwatch-engine-chimei-nanwan")
+    )
     many = [f"village-{n:03d}" for n in range(40)]
     assert client_id(sites=many) == client_id(sites=many[::-1]) != client_id(sites=many[1:])
     assert len(client_id(sites=many)) <= 64
@@ -130,8 +136,17 @@ def test_engines_that_split_sites_get_sessions_of_their_own():
 def test_two_engines_split_a_four_site_county_without_overlap(broker, tmp_path):
     plan = shard_plan(COUNTY_SITES, 2)
     assert plan[1] and plan[2]  # the example county gives each engine work
-    engines = [EngineProcess(broker, tmp_path / f"shard{i}.db", [COUNTY], tmp_path / f"engine{i}",
-                             client_id="hallwatch-engine", extra_args=["--shard", f"{i}/2"]) for i in (1, 2)]
+    engines = [
+        EngineProcess(
+            broker,
+            tmp_path / f"shard{i}.db",
+            [COUNTY],
+            tmp_path / f"engine{i}",
+            client_id="hallwatch-engine",
+            extra_args=["--shard", f"{i}/2"],
+        )
+        for i in (1, 2)
+    ]
     alerts = Listener(broker.port, "hallwatch/+/alerts")
     devices = []
     try:
@@ -182,8 +197,17 @@ def test_broker_config_gives_each_engine_an_account_of_its_own_for_its_sites_onl
     from queue_engine.cli_deploy import client_id_warning
 
     out = tmp_path / "shards"
-    result = cli("broker-config", "--config", str(COUNTY), "--out", str(out), "--shards", "2",
-                 "--engine-url", "mqtt://10.0.0.5:1883")
+    result = cli(
+        "broker-config",
+        "--config",
+        str(COUNTY),
+        "--out",
+        str(out),
+        "--shards",
+        "2",
+        "--engine-url",
+        "mqtt://10.0.0.5:1883",
+    )
     assert result.returncode == 0, result.stderr
     with (out / "credentials.csv").open(newline="", encoding="utf-8") as f:
         engines = {row["username"]: row["password"] for row in csv.DictReader(f) if row["role"] == "engine"}
@@ -197,15 +221,29 @@ def test_broker_config_gives_each_engine_an_account_of_its_own_for_its_sites_onl
         assert env.endswith(f"HALLWATCH_BROKER=mqtt://{user}:{engines[user]}@10.0.0.5:1883\n")
         assert f"--shard {index}/2" in env
     # Engines started with --sites: one account per group, named as such an engine names its client id.
-    result = cli("broker-config", "--config", str(COUNTY), "--out", str(tmp_path / "groups"),
-                 "--engine-sites", "nanwan,chimei", "--engine-sites", "neixiang,xiaguan")
+    result = cli(
+        "broker-config",
+        "--config",
+        str(COUNTY),
+        "--out",
+        str(tmp_path / "groups"),
+        "--engine-sites",
+        "nanwan,chimei",
+        "--engine-sites",
+        "neixiang,xiaguan",
+    )
     assert result.returncode == 0, result.stderr
     assert "HALLWATCH_BROKER=mqtt://hallwatch-engine-chimei-nanwan:" in (
-        tmp_path / "groups" / "engine-chimei-nanwan.env").read_text(encoding="utf-8")
-    for args, problem in ((("--shards", "5"), "none of the 4 sites falls to --shard 4/5, --shard 5/5"),
-                          (("--engine-sites", "chimei,nanwan"), "no engine serves neixiang, xiaguan"),
-                          (("--engine-sites", "chimei", "--engine-sites", "chimei,nanwan,neixiang,xiaguan"),
-                           "site chimei is in two groups")):
+        tmp_path / "groups" / "engine-chimei-nanwan.env"
+    ).read_text(encoding="utf-8")
+    for args, problem in (
+        (("--shards", "5"), "none of the 4 sites falls to --shard 4/5, --shard 5/5"),
+        (("--engine-sites", "chimei,nanwan"), "no engine serves neixiang, xiaguan"),
+        (
+            ("--engine-sites", "chimei", "--engine-sites", "chimei,nanwan,neixiang,xiaguan"),
+            "site chimei is in two groups",
+        ),
+    ):
         result = cli("broker-config", "--config", str(COUNTY), "--out", str(tmp_path / "bad"), *args)
         assert result.returncode == 2 and problem in result.stderr, result.stderr
     # An engine whose client id is not its user name is told what the production broker makes of it.

@@ -9,7 +9,6 @@ import sys
 from datetime import datetime
 
 import pytest
-
 from conftest import DEMO_SITE, ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -21,9 +20,27 @@ SPEED = 300.0  # a day of 9.5 hours in about two minutes
 def test_a_simulated_day_ends_consistent_with_the_store_and_with_its_staged_alerts(broker, engine_factory):
     engine = engine_factory(start_at=START, speed=SPEED).start()
     result = subprocess.run(
-        [sys.executable, "-m", "queue_engine.cli", "simulate", "--config", str(DEMO_SITE), "--broker", broker.url,
-         "--start-at", START, "--speed", str(SPEED), "--arrivals-per-hour", "40"],
-        capture_output=True, text=True, cwd=ROOT, timeout=400)
+        [
+            sys.executable,
+            "-m",
+            "queue_engine.cli",
+            "simulate",
+            "--config",
+            str(DEMO_SITE),
+            "--broker",
+            broker.url,
+            "--start-at",
+            START,
+            "--speed",
+            str(SPEED),
+            "--arrivals-per-hour",
+            "40",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=400,
+    )
     assert result.returncode == 0, result.stderr
     tally = json.loads(result.stdout.strip().splitlines()[-1])
     assert engine.stop() == 0
@@ -57,10 +74,31 @@ def test_three_simulated_days_on_one_store_each_agree_with_the_store(broker, eng
         engine.start_at, engine.speed = start, SPEED
         engine.start()
         result = subprocess.run(
-            [sys.executable, "-m", "queue_engine.cli", "simulate", "--config", str(DEMO_SITE), "--broker",
-             broker.url, "--start-at", start, "--speed", str(SPEED), "--arrivals-per-hour", "40",
-             "--closing", "10:15", "--seed", day[-2:]],
-            capture_output=True, text=True, cwd=ROOT, timeout=300)
+            [
+                sys.executable,
+                "-m",
+                "queue_engine.cli",
+                "simulate",
+                "--config",
+                str(DEMO_SITE),
+                "--broker",
+                broker.url,
+                "--start-at",
+                start,
+                "--speed",
+                str(SPEED),
+                "--arrivals-per-hour",
+                "40",
+                "--closing",
+                "10:15",
+                "--seed",
+                day[-2:],
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr
         tally = json.loads(result.stdout.strip().splitlines()[-1])
         assert engine.stop() == 0
@@ -68,9 +106,15 @@ def test_three_simulated_days_on_one_store_each_agree_with_the_store(broker, eng
             issued = db.execute("select count(*) from tickets where day = ?", (day,)).fetchone()[0]
             statuses = dict(db.execute("select status, count(*) from tickets where day = ? group by status", (day,)))
             midnight = datetime.fromisoformat(f"{day}T00:00:00+08:00").timestamp()
-            rated = db.execute("select count(*) from ratings where at >= ? and at < ?",
-                               (midnight, midnight + 86400)).fetchone()[0]
+            rated = db.execute(
+                "select count(*) from ratings where at >= ? and at < ?", (midnight, midnight + 86400)
+            ).fetchone()[0]
             reused = db.execute("select count(*) from rejections where error = 'id_reused'").fetchone()[0]
         assert tally["issued"] > 20, day
         assert (issued, statuses.get("done", 0), statuses.get("no_show", 0), rated, reused) == (
-            tally["issued"], tally["served"], tally["no_shows"], tally["ratings"], 0), day
+            tally["issued"],
+            tally["served"],
+            tally["no_shows"],
+            tally["ratings"],
+            0,
+        ), day

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from conftest import DEMO_SITE, ROOT, WORKDAY_9AM, EngineProcess, free_port
 from mqtt_helpers import Device
+
 from queue_engine.shells.store import connect
 from queue_engine.shells.storefile import SCHEMA_VERSION, inspect, open_read_only
 
@@ -48,6 +48,7 @@ def changed(make, script: str):
     def build(path: Path) -> None:
         make(path)
         sql_file(path, script)
+
     return build
 
 
@@ -62,27 +63,42 @@ def damaged(path: Path) -> None:
 
 
 BAD_FILES = {  # name: (how to make it, what the message says)
-    "foreign SQLite, WAL": (lambda p: sql_file(p, "PRAGMA journal_mode=WAL; CREATE TABLE customers (id, name);"
-                                                  "INSERT INTO customers VALUES (1, 'x');"),
-                            "not a hallwatch store but another SQLite database (no application id, tables customers)"),
-    "another application's id": (lambda p: sql_file(p, f"PRAGMA application_id={0x0F055112};"
-                                                          "CREATE TABLE blob (x);"),
-                                 "another SQLite database (application id 0x0f055112, tables blob)"),
-    "foreign with its own meta": (lambda p: sql_file(p, "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
-                                                        "INSERT INTO meta VALUES ('schema_version', '7');"
-                                                        "CREATE TABLE items (sku, qty);"),
-                                  "not a hallwatch store but another SQLite database"),
-    "a meta saying 1, no hallwatch tables": (lambda p: sql_file(p, "CREATE TABLE meta (key, value);"
-                                                                   "INSERT INTO meta VALUES ('schema_version', '1');"),
-                                             "not a hallwatch store but another SQLite database"),
-    "newer schema": (changed(new_store, f"PRAGMA user_version={SCHEMA_VERSION + 1};"),
-                     f"hallwatch store of schema version {SCHEMA_VERSION + 1}, newer than this hallwatch understands"),
-    "renamed column": (changed(new_store, "ALTER TABLE tickets RENAME COLUMN phone TO telephone;"),
-                       "table tickets: no column phone; an unexpected column telephone"),
+    "foreign SQLite, WAL": (
+        lambda p: sql_file(
+            p, "PRAGMA journal_mode=WAL; CREATE TABLE customers (id, name);INSERT INTO customers VALUES (1, 'x');"
+        ),
+        "not a hallwatch store but another SQLite database (no application id, tables customers)",
+    ),
+    "another application's id": (
+        lambda p: sql_file(p, f"PRAGMA application_id={0x0F055112};CREATE TABLE blob (x);"),
+        "another SQLite database (application id 0x0f055112, tables blob)",
+    ),
+    "foreign with its own meta": (
+        lambda p: sql_file(
+            p,
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+            "INSERT INTO meta VALUES ('schema_version', '7');"
+            "CREATE TABLE items (sku, qty);",
+        ),
+        "not a hallwatch store but another SQLite database",
+    ),
+    "a meta saying 1, no hallwatch tables": (
+        lambda p: sql_file(p, "CREATE TABLE meta (key, value);INSERT INTO meta VALUES ('schema_version', '1');"),
+        "not a hallwatch store but another SQLite database",
+    ),
+    "newer schema": (
+        changed(new_store, f"PRAGMA user_version={SCHEMA_VERSION + 1};"),
+        f"hallwatch store of schema version {SCHEMA_VERSION + 1}, newer than this hallwatch understands",
+    ),
+    "renamed column": (
+        changed(new_store, "ALTER TABLE tickets RENAME COLUMN phone TO telephone;"),
+        "table tickets: no column phone; an unexpected column telephone",
+    ),
     "renamed column in a first-version store": (
         changed(v1_store, "ALTER TABLE tickets RENAME COLUMN phone TO telephone;"),
         "hallwatch store (schema version 1) whose tables are not what this release expects: table tickets: "
-        "no column phone"),
+        "no column phone",
+    ),
     "random bytes": (random_bytes, "not an SQLite database"),
     "damaged": (damaged, "cannot be read as an SQLite database (database disk image is malformed)"),
 }
@@ -101,20 +117,43 @@ def header(path: Path) -> tuple[int, int]:
 
 # -- commands ---------------------------------------------------------------------------------------
 def hallwatch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "queue_engine.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "queue_engine.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def engine_on(db: Path) -> subprocess.CompletedProcess:
     """The engine, with a broker address where nothing listens: a refusal that came after the
     broker would end in exit code 3, not 4."""
-    return hallwatch("engine", "--config", str(DEMO_SITE), "--db", str(db), "--start-at", WORKDAY_9AM,
-                     "--broker", f"mqtt://127.0.0.1:{free_port()}", "--connect-timeout", "10")
+    return hallwatch(
+        "engine",
+        "--config",
+        str(DEMO_SITE),
+        "--db",
+        str(db),
+        "--start-at",
+        WORKDAY_9AM,
+        "--broker",
+        f"mqtt://127.0.0.1:{free_port()}",
+        "--connect-timeout",
+        "10",
+    )
 
 
 def report_on(db: Path, out: Path) -> subprocess.CompletedProcess:
-    return hallwatch("report", "--config", str(DEMO_SITE), "--db", str(db), "--from", "2026-11-25",
-                     "--to", "2026-11-25", "--out", str(out))
+    return hallwatch(
+        "report",
+        "--config",
+        str(DEMO_SITE),
+        "--db",
+        str(db),
+        "--from",
+        "2026-11-25",
+        "--to",
+        "2026-11-25",
+        "--out",
+        str(out),
+    )
 
 
 def refused(done: subprocess.CompletedProcess, db: Path, says: str) -> None:
@@ -171,8 +210,13 @@ def test_checking_a_store_in_use_leaves_its_writer_alone(tmp_path):
     try:
         open_read_only(db).close()
         inspect(db)
-        query = [sys.executable, "-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("
-                 "'select count(*) from rejections').fetchone()[0])", str(db)]
+        query = [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("
+            "'select count(*) from rejections').fetchone()[0])",
+            str(db),
+        ]
         assert subprocess.run(query, capture_output=True, text=True, check=True).stdout == "0\n"
         writer.execute("INSERT INTO rejections (at, reason) VALUES (1, 'committed')")
         assert subprocess.run(query, capture_output=True, text=True, check=True).stdout == "1\n"
@@ -245,10 +289,16 @@ def shape(db: Path) -> dict:
     """Tables with their columns and indexes, from SQLite's own description."""
     with closing(sqlite3.connect(db)) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: (sorted(conn.execute("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?)", (t,))),
-                    sorted((i[1], i[2], tuple(c[2] for c in conn.execute("SELECT * FROM pragma_index_info(?)", (i[1],))))
-                           for i in conn.execute("SELECT * FROM pragma_index_list(?)", (t,))))
-                for t in tables}
+        return {
+            t: (
+                sorted(conn.execute('SELECT name, type, "notnull", pk FROM pragma_table_info(?)', (t,))),
+                sorted(
+                    (i[1], i[2], tuple(c[2] for c in conn.execute("SELECT * FROM pragma_index_info(?)", (i[1],))))
+                    for i in conn.execute("SELECT * FROM pragma_index_list(?)", (t,))
+                ),
+            )
+            for t in tables
+        }
 
 
 def test_every_migration_leads_to_what_a_new_store_is(tmp_path):
@@ -271,8 +321,11 @@ def tmpfs(tmp_path):
     def mount(name: str, size: str = "4m") -> Path:
         where = tmp_path / name
         where.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
         mounted.append(where)
@@ -293,8 +346,10 @@ def test_no_new_store_in_a_read_only_directory(tmpfs):
     db = where / "hallwatch.db"
     done = engine_on(db)
     assert done.returncode == 4, done.stderr
-    assert f"{db}: a new store cannot be created there: the directory {where} is not writable (it is on a " \
-           "read-only filesystem)" in done.stderr
+    assert (
+        f"{db}: a new store cannot be created there: the directory {where} is not writable (it is on a "
+        "read-only filesystem)" in done.stderr
+    )
     assert "Traceback" not in done.stderr
     assert list(where.iterdir()) == []
 
@@ -366,10 +421,13 @@ def test_a_full_disk_stops_the_engine_naming_the_disk(broker, tmpfs, tmp_path):
         log = engine.log_text()
         assert engine.proc.returncode == 4, log
         message = log.strip().splitlines()[-1]
-        assert message.startswith(f"hallwatch engine: store {disk / 'hallwatch.db'}: a commit failed: the disk is "
-                                  f"full: the filesystem mounted at {disk}, which holds {disk}, has "), message
-        assert re.search(r"has [0-9.]+ K?i?B free of 2\.0 MiB \(database or disk is full\)\. The engine stopped",
-                         message), message
+        assert message.startswith(
+            f"hallwatch engine: store {disk / 'hallwatch.db'}: a commit failed: the disk is "
+            f"full: the filesystem mounted at {disk}, which holds {disk}, has "
+        ), message
+        assert re.search(
+            r"has [0-9.]+ K?i?B free of 2\.0 MiB \(database or disk is full\)\. The engine stopped", message
+        ), message
         assert "cannot rollback" not in log and "Traceback" not in log
 
         (disk / "filler").unlink()  # room again: the engine resumes from its store
@@ -386,12 +444,13 @@ def test_a_full_disk_stops_the_engine_naming_the_disk(broker, tmpfs, tmp_path):
 async def test_the_web_answers_a_refused_store_with_json(tmp_path, monkeypatch):
     """The alerts of the day and the supervision summary read the store: when its file is not
     one the engine would open, they answer 503 ``store_refused`` in JSON."""
+    from web_helpers import SUPERVISOR_TOKEN, ManualClock, token_environment
+
     from queue_engine.app import EngineApp
     from queue_engine.cli import parse_time
     from queue_engine.config import load_site
     from queue_engine.shells.http import start_http
     from queue_engine.shells.mqtt import parse_broker_url
-    from web_helpers import SUPERVISOR_TOKEN, ManualClock, token_environment
 
     for name, value in token_environment().items():
         monkeypatch.setenv(name, value)
@@ -399,8 +458,12 @@ async def test_the_web_answers_a_refused_store_with_json(tmp_path, monkeypatch):
     db = tmp_path / "hallwatch.db"
     make(db)
     before = files(tmp_path)
-    app = EngineApp([load_site(DEMO_SITE)], broker=parse_broker_url(f"mqtt://127.0.0.1:{free_port()}"), db_path=db,
-                    clock=ManualClock(parse_time(WORKDAY_9AM)))
+    app = EngineApp(
+        [load_site(DEMO_SITE)],
+        broker=parse_broker_url(f"mqtt://127.0.0.1:{free_port()}"),
+        db_path=db,
+        clock=ManualClock(parse_time(WORKDAY_9AM)),
+    )
     port = free_port()
     runner = await start_http(app, "127.0.0.1", port)
     try:

@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pytest
-
 from mqtt_helpers import Device, Listener
 
 pytestmark = pytest.mark.integration
@@ -27,6 +26,7 @@ def wait_alert(listener: Listener, device: str, kind: str, state: str = "firing"
     def found(_messages):
         hits = [a for a in alerts_for(listener, device, kind) if a["state"] == state]
         return hits[-1] if hits else None
+
     return listener.wait_for(found, timeout)
 
 
@@ -35,12 +35,47 @@ def camera_with_will(port: int, device: str = "cam-w01") -> subprocess.Popen:
     (offline, lost) is then published by the broker."""
     topic = f"hallwatch/demo/dev/{device}/status"
     proc = subprocess.Popen(
-        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-i", device, "-t", f"hallwatch/demo/dev/{device}/reply",
-         "-q", "1", "--will-topic", topic, "--will-payload", '{"v":1,"state":"offline","reason":"lost"}',
-         "--will-qos", "1", "--will-retain"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-i",
+            device,
+            "-t",
+            f"hallwatch/demo/dev/{device}/reply",
+            "-q",
+            "1",
+            "--will-topic",
+            topic,
+            "--will-payload",
+            '{"v":1,"state":"offline","reason":"lost"}',
+            "--will-qos",
+            "1",
+            "--will-retain",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(0.3)
-    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-r", "-t", topic,
-                    "-m", '{"v":1,"state":"online","kind":"camera","window":"w01","fw":"1.0"}'], check=True)
+    subprocess.run(
+        [
+            "mosquitto_pub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-q",
+            "1",
+            "-r",
+            "-t",
+            topic,
+            "-m",
+            '{"v":1,"state":"online","kind":"camera","window":"w01","fw":"1.0"}',
+        ],
+        check=True,
+    )
     return proc
 
 

@@ -11,8 +11,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-
 from conftest import DEMO_SITE, WORKDAY_9AM, free_port
+from web_helpers import (
+    MANAGER_TOKEN,
+    SUPERVISOR_TOKEN,
+    VILLAGE_TOKEN,
+    ManualClock,
+    token_environment,
+    village_site_toml,
+)
+
 from queue_engine.app import EngineApp
 from queue_engine.cli import parse_time
 from queue_engine.config import Web, load_site, parse_site
@@ -21,29 +29,39 @@ from queue_engine.shells.http import start_http
 from queue_engine.shells.mqtt import parse_broker_url
 from queue_engine.shells.openapi import openapi_document
 from queue_engine.shells.web import WEB
-from web_helpers import MANAGER_TOKEN, SUPERVISOR_TOKEN, VILLAGE_TOKEN, ManualClock, token_environment, \
-    village_site_toml
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class Api:
-    def __init__(self, base: str, session: aiohttp.ClientSession, app: EngineApp, clock: ManualClock,
-                 http: web.Application):
+    def __init__(
+        self, base: str, session: aiohttp.ClientSession, app: EngineApp, clock: ManualClock, http: web.Application
+    ):
         self.base, self.session, self.app, self.clock, self.http = base, session, app, clock, http
         self.ids = 0
 
-    async def call(self, method: str, path: str, *, json_body=None, token: str | None = None, data=None,
-                   headers: dict | None = None, cookies: dict | None = None, redirects: bool = True):
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body=None,
+        token: str | None = None,
+        data=None,
+        headers: dict | None = None,
+        cookies: dict | None = None,
+        redirects: bool = True,
+    ):
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         if json_body is not None:
             data = json.dumps(json_body, ensure_ascii=False).encode()
             headers.setdefault("Content-Type", "application/json")
-        async with self.session.request(method, self.base + path, data=data, headers=headers, cookies=cookies,
-                                        allow_redirects=redirects) as response:
+        async with self.session.request(
+            method, self.base + path, data=data, headers=headers, cookies=cookies, allow_redirects=redirects
+        ) as response:
             text = await response.text()
             body = json.loads(text) if response.content_type == "application/json" else text
             return response.status, body, response.headers
@@ -67,8 +85,9 @@ def demo():
 
 def village(**web_settings):
     site = parse_site(tomllib.loads(village_site_toml(heartbeat_s=3600)))
-    return site.model_copy(update={"web": Web(**{"manager_token_env": "HALLWATCH_MANAGER_TOKEN_VILLAGE",
-                                                 **web_settings})})
+    return site.model_copy(
+        update={"web": Web(**{"manager_token_env": "HALLWATCH_MANAGER_TOKEN_VILLAGE", **web_settings})}
+    )
 
 
 @pytest.fixture
@@ -81,9 +100,14 @@ async def api_factory(broker, tmp_path, monkeypatch):
 
     async def make(start: str = WORKDAY_9AM, sites=None) -> Api:
         clock = ManualClock(parse_time(start))
-        app = EngineApp(sites or [demo(), village(phone_tickets_per_day=0)],
-                        broker=parse_broker_url(broker.url), db_path=tmp_path / f"web{len(started)}.db", clock=clock,
-                        client_id=f"web-api-{len(started)}", synchronous="NORMAL")
+        app = EngineApp(
+            sites or [demo(), village(phone_tickets_per_day=0)],
+            broker=parse_broker_url(broker.url),
+            db_path=tmp_path / f"web{len(started)}.db",
+            clock=clock,
+            client_id=f"web-api-{len(started)}",
+            synchronous="NORMAL",
+        )
         task = asyncio.create_task(app.run())
         await asyncio.wait_for(app.ready.wait(), 10)
         port = free_port()
@@ -136,7 +160,11 @@ async def test_a_number_from_a_phone_its_position_and_the_per_phone_limit(api):
     status, body, _ = await api.call("GET", "/api/v1/sites/demo/tickets/A002")
     assert status == 200
     assert (body["status"], body["status_text"], body["ahead"], body["service_name"]) == (
-        "waiting", "等候中", 1, "城乡居民基本养老保险参保登记及待遇领取")
+        "waiting",
+        "等候中",
+        1,
+        "城乡居民基本养老保险参保登记及待遇领取",
+    )
     assert body["eta_min"] == 6  # one citizen ahead, 6 minutes each, one window (none open yet: counted as one)
     assert "phone" not in body  # a lookup never shows whose ticket it is
 
@@ -175,22 +203,53 @@ async def test_every_error_is_json_naming_the_problem(api):
     tickets = "/api/v1/sites/demo/tickets"
     cases = [
         ("POST", tickets, {"data": b'{"service":"shebao","phone":"13800000000"}'}, 415, "unsupported_media_type", None),
-        ("POST", tickets, {"data": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, "bad_json", None),
+        (
+            "POST",
+            tickets,
+            {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+            400,
+            "bad_json",
+            None,
+        ),
         ("POST", tickets, {"json_body": ["shebao"]}, 400, "bad_json", None),
         ("POST", tickets, {"data": b"", "headers": {"Content-Type": "application/json"}}, 400, "bad_json", None),
         ("POST", tickets, {"json_body": {"phone": "13800000000"}}, 400, "missing_field", "service"),
         ("POST", tickets, {"json_body": {"service": "shebao"}}, 400, "missing_field", "phone"),
         ("POST", tickets, {"json_body": {"service": "shebao", "phone": "12345"}}, 400, "bad_field", "phone"),
         ("POST", tickets, {"json_body": {"service": 7, "phone": "13800000000"}}, 400, "bad_field", "service"),
-        ("POST", tickets, {"json_body": {"service": "shebao", "phone": "13800000000", "priority": "vip"}},
-         400, "bad_field", "priority"),
+        (
+            "POST",
+            tickets,
+            {"json_body": {"service": "shebao", "phone": "13800000000", "priority": "vip"}},
+            400,
+            "bad_field",
+            "priority",
+        ),
         ("POST", tickets, {"json_body": {"service": "nothing", "phone": "13800000000"}}, 404, "unknown_service", None),
-        ("POST", tickets, {"json_body": {"service": "shebao", "phone": "13800000000", "x": "y" * 5000}},
-         413, "body_too_large", None),
-        ("POST", "/api/v1/sites/nowhere/tickets", {"json_body": {"service": "a", "phone": "13800000000"}},
-         404, "unknown_site", None),
-        ("POST", "/api/v1/sites/shuangquan/tickets", {"json_body": {"service": "daiban", "phone": "13800000000"}},
-         403, "phone_tickets_disabled", None),
+        (
+            "POST",
+            tickets,
+            {"json_body": {"service": "shebao", "phone": "13800000000", "x": "y" * 5000}},
+            413,
+            "body_too_large",
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/sites/nowhere/tickets",
+            {"json_body": {"service": "a", "phone": "13800000000"}},
+            404,
+            "unknown_site",
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/sites/shuangquan/tickets",
+            {"json_body": {"service": "daiban", "phone": "13800000000"}},
+            403,
+            "phone_tickets_disabled",
+            None,
+        ),
         ("GET", "/api/v1/sites/nowhere/queue", {}, 404, "unknown_site", None),
         ("GET", "/api/v1/sites/demo/services/nothing", {}, 404, "unknown_service", None),
         ("GET", "/api/v1/sites/demo/tickets/Z999", {}, 404, "unknown_ticket", None),
@@ -199,10 +258,22 @@ async def test_every_error_is_json_naming_the_problem(api):
         ("DELETE", "/api/v1/sites", {}, 405, "method_not_allowed", None),
         ("PUT", tickets, {}, 405, "method_not_allowed", None),
         ("GET", "/api/v1/sites/demo/alerts?state=bogus", {"token": MANAGER_TOKEN}, 400, "bad_parameter", "state"),
-        ("POST", "/api/v1/sites/demo/alerts/demo-999999/acknowledge", {"token": MANAGER_TOKEN, "json_body": {}},
-         404, "unknown_alert", None),
-        ("POST", "/api/v1/sites/demo/alerts/x/acknowledge", {"token": MANAGER_TOKEN, "json_body": {"note": 5}},
-         400, "bad_field", "note"),
+        (
+            "POST",
+            "/api/v1/sites/demo/alerts/demo-999999/acknowledge",
+            {"token": MANAGER_TOKEN, "json_body": {}},
+            404,
+            "unknown_alert",
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/sites/demo/alerts/x/acknowledge",
+            {"token": MANAGER_TOKEN, "json_body": {"note": 5}},
+            400,
+            "bad_field",
+            "note",
+        ),
     ]
     for method, path, kwargs, status, error, field in cases:
         got, body, headers = await api.call(method, path, **kwargs)
@@ -237,9 +308,12 @@ async def test_tokens_guard_every_protected_route_and_a_refusal_changes_nothing(
     # An alert to acknowledge: a bad rating at window 2.
     await api.event(ev.StaffLogin, device="panel-w02", staff="s002")
     await api.take("shebao", "13800000000")
-    for cls, fields in ((ev.CallNext, {"device": "panel-w02"}), (ev.ServiceStart, {"device": "panel-w02"}),
-                        (ev.ServiceFinish, {"device": "panel-w02", "outcome": ev.Outcome.DONE}),
-                        (ev.Rating, {"device": "pad-w02", "window": "w02", "score": 1})):
+    for cls, fields in (
+        (ev.CallNext, {"device": "panel-w02"}),
+        (ev.ServiceStart, {"device": "panel-w02"}),
+        (ev.ServiceFinish, {"device": "panel-w02", "outcome": ev.Outcome.DONE}),
+        (ev.Rating, {"device": "pad-w02", "window": "w02", "score": 1}),
+    ):
         await api.event(cls, **fields)
     (alert,) = api.app.engine.hall("demo").supervisor.alerts.values()
     body = {"note": "已回访"}
@@ -264,8 +338,9 @@ async def test_tokens_guard_every_protected_route_and_a_refusal_changes_nothing(
         for token in ([MANAGER_TOKEN] if site else []) + [SUPERVISOR_TOKEN]:
             status, answer, _ = await api.call(method, template, token=token)
             assert status == 200, (template, answer)
-    status, answer, _ = await api.call("POST", f"/api/v1/sites/demo/alerts/{alert.id}/acknowledge", token=MANAGER_TOKEN,
-                                       json_body=body)
+    status, answer, _ = await api.call(
+        "POST", f"/api/v1/sites/demo/alerts/{alert.id}/acknowledge", token=MANAGER_TOKEN, json_body=body
+    )
     assert status == 200 and answer["alert"]["state"] == "resolved"
 
     # The manager of one site is nobody at another.
@@ -289,8 +364,9 @@ async def test_pages_ask_for_the_token_then_keep_it_in_a_cookie(api):
         assert status == 200 and "default-src 'self'" in headers["Content-Security-Policy"]
         # The login form does the same.
         scope = "manage" if path.startswith("/manage") else "supervise"
-        status, _, headers = await api.call("POST", "/login", data={"scope": scope, "site": "demo", "token": token},
-                                            redirects=False)
+        status, _, headers = await api.call(
+            "POST", "/login", data={"scope": scope, "site": "demo", "token": token}, redirects=False
+        )
         assert status == 303 and headers["Location"] == path
         status, page, _ = await api.call("POST", "/login", data={"scope": scope, "site": "demo", "token": "x"})
         assert status == 403
@@ -315,11 +391,15 @@ async def test_acknowledging_alerts_and_the_day_s_alert_feed(api):
     assert (alert["state"], alert["window_name"], alert["staff_name"]) == ("firing", "1号窗口", "王丽娟")
 
     path = f"/api/v1/sites/demo/alerts/{alert['id']}/acknowledge"
-    status, body, _ = await api.call("POST", path, token=SUPERVISOR_TOKEN,
-                                     json_body={"note": "已电话联系，马上回岗", "by": "张科长"})
+    status, body, _ = await api.call(
+        "POST", path, token=SUPERVISOR_TOKEN, json_body={"note": "已电话联系，马上回岗", "by": "张科长"}
+    )
     assert status == 200
     assert (body["alert"]["state"], body["alert"]["acknowledged_by"], body["alert"]["note"]) == (
-        "acknowledged", "supervisor:张科长", "已电话联系，马上回岗")
+        "acknowledged",
+        "supervisor:张科长",
+        "已电话联系，马上回岗",
+    )
     status, body, _ = await api.call("POST", path, token=MANAGER_TOKEN, json_body={})
     assert (status, body["error"]) == (409, "already_acknowledged")
 
@@ -332,14 +412,20 @@ async def test_acknowledging_alerts_and_the_day_s_alert_feed(api):
     status, body, _ = await api.call("GET", "/api/v1/alerts?state=all", token=SUPERVISOR_TOKEN)
     (resolved,) = [a for a in body["alerts"] if a["id"] == alert["id"]]
     assert (resolved["state"], resolved["note"], resolved["site_name"]) == (
-        "resolved", "已电话联系，马上回岗", "内乡县赤眉镇行政审批服务中心")
+        "resolved",
+        "已电话联系，马上回岗",
+        "内乡县赤眉镇行政审批服务中心",
+    )
 
     # A bad rating needs the follow-up note.
     await api.take("shebao", "13800000000")
-    for cls, fields in ((ev.StaffLogin, {"device": "panel-w02", "staff": "s002"}), (ev.CallNext, {"device": "panel-w02"}),
-                        (ev.ServiceStart, {"device": "panel-w02"}),
-                        (ev.ServiceFinish, {"device": "panel-w02", "outcome": ev.Outcome.DONE}),
-                        (ev.Rating, {"device": "pad-w02", "window": "w02", "score": 2})):
+    for cls, fields in (
+        (ev.StaffLogin, {"device": "panel-w02", "staff": "s002"}),
+        (ev.CallNext, {"device": "panel-w02"}),
+        (ev.ServiceStart, {"device": "panel-w02"}),
+        (ev.ServiceFinish, {"device": "panel-w02", "outcome": ev.Outcome.DONE}),
+        (ev.Rating, {"device": "pad-w02", "window": "w02", "score": 2}),
+    ):
         await api.event(cls, **fields)
     (bad,) = [a for a in api.app.engine.hall("demo").supervisor.alerts.values() if a.kind.value == "bad_rating"]
     path = f"/api/v1/sites/demo/alerts/{bad.id}/acknowledge"
@@ -375,11 +461,20 @@ async def test_figures_chart_and_unstaffed_minutes(api):
     f = body["figures"]
     assert (f["issued"], f["served"], f["no_shows"], f["waiting"], f["phone_tickets"]) == (3, 1, 1, 1, 3)
     assert (f["wait_avg_min"], f["wait_p90_min"]) == (6.0, 8.0)  # waits of 4 and 8 minutes
-    assert f["ratings"] == {"count": 1, "average": 4.0, "scores": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0},
-                            "bad": 0, "satisfied_pct": 100.0}
+    assert f["ratings"] == {
+        "count": 1,
+        "average": 4.0,
+        "scores": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0},
+        "bad": 0,
+        "satisfied_pct": 100.0,
+    }
     (w02,) = [w for w in body["windows"] if w["window"] == "w02"]
     assert (w02["staffing"], w02["staff_name"], w02["served_today"], w02["unstaffed_min"]) == (
-        "unstaffed", "李建军", 1, 7.0)
+        "unstaffed",
+        "李建军",
+        1,
+        7.0,
+    )
     assert body["series"] and body["series"][-1]["waiting"] == 1
     assert any(p["wait_avg_min"] for p in body["series"])
     status, body, _ = await api.call("GET", "/api/v1/supervise", token=SUPERVISOR_TOKEN)
@@ -409,6 +504,7 @@ async def read_events(response: aiohttp.ClientResponse, wanted: int, timeout: fl
                 events.append((kind, json.loads(line[6:])))
                 if len(events) >= wanted:
                     return
+
     await asyncio.wait_for(read(), timeout)
     return events
 
@@ -416,9 +512,12 @@ async def read_events(response: aiohttp.ClientResponse, wanted: int, timeout: fl
 async def test_live_updates_carry_what_each_commit_published(api):
     web_ = api.http[WEB]
     assert web_.broadcaster.clients == set()
-    async with api.session.get(api.base + "/api/v1/sites/demo/stream") as public, \
-            api.session.get(api.base + "/api/v1/supervise/stream",
-                            headers={"Authorization": f"Bearer {SUPERVISOR_TOKEN}"}) as office:
+    async with (
+        api.session.get(api.base + "/api/v1/sites/demo/stream") as public,
+        api.session.get(
+            api.base + "/api/v1/supervise/stream", headers={"Authorization": f"Bearer {SUPERVISOR_TOKEN}"}
+        ) as office,
+    ):
         assert public.headers["Content-Type"].startswith("text/event-stream")
         (hello,) = await read_events(public, 1)
         assert hello[0] == "hello" and hello[1]["now_ms"] == round(api.clock.t * 1000)
@@ -429,8 +528,16 @@ async def test_live_updates_carry_what_each_commit_published(api):
         await api.event(ev.CallNext, device="panel-w02")
         seen = await read_events(public, 3)
         assert [k for k, _ in seen] == ["queue", "call", "queue"]  # the board gets no window states
-        assert seen[1][1] == {"site": "demo", "v": 1, "ticket": "A001", "window": "w02", "window_name": "2号窗口",
-                              "at": seen[1][1]["at"], "recall": False, "n": 1}
+        assert seen[1][1] == {
+            "site": "demo",
+            "v": 1,
+            "ticket": "A001",
+            "window": "w02",
+            "window_name": "2号窗口",
+            "at": seen[1][1]["at"],
+            "recall": False,
+            "n": 1,
+        }
         office_seen = await read_events(office, 4)
         assert {k for k, _ in office_seen} == {"window", "queue"} and all(d["site"] == "demo" for _, d in office_seen)
     for _ in range(50):

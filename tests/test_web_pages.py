@@ -12,7 +12,6 @@ import time
 import urllib.request
 
 import pytest
-
 from browser import launch
 from conftest import DEMO_SITE, Broker, EngineProcess, free_port, wait_for_port
 from mqtt_helpers import Device
@@ -73,8 +72,9 @@ class Stack:
         dev = self.device(device_id, site)
         status = {"v": 1, "state": "online", "kind": kind, "window": window, "fw": "1.0"}
         dev.client.publish(dev.topic("status"), json.dumps(status), qos=1, retain=True).wait_for_publish(10)
-        dev.client.publish(dev.topic("heartbeat"), json.dumps({"v": 1, "seq": 1, "video": "ok"}),
-                           qos=0).wait_for_publish(10)
+        dev.client.publish(
+            dev.topic("heartbeat"), json.dumps({"v": 1, "seq": 1, "video": "ok"}), qos=0
+        ).wait_for_publish(10)
 
     def page(self, path: str, *, voice: bool = True):
         # bypass_csp: Playwright evaluates the tests' expressions as strings, which the pages' CSP forbids.
@@ -85,7 +85,9 @@ class Stack:
         return page
 
     def api(self, path: str, token: str | None = None) -> dict:
-        request = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        request = urllib.request.Request(
+            self.base + path, headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
@@ -99,8 +101,14 @@ def stack(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         for name, value in token_environment().items():
             env.setenv(name, value)
-        engine = EngineProcess(broker, workdir / "web.db", [DEMO_SITE, village], workdir / "engine",
-                               extra_args=["--http", f"127.0.0.1:{http}"], client_id="web-pages-test").start()
+        engine = EngineProcess(
+            broker,
+            workdir / "web.db",
+            [DEMO_SITE, village],
+            workdir / "engine",
+            extra_args=["--http", f"127.0.0.1:{http}"],
+            client_id="web-pages-test",
+        ).start()
     wait_for_port(http)
     with playwright_api.sync_playwright() as p:
         browser = launch(p)
@@ -145,7 +153,10 @@ def test_a_call_published_over_mqtt_is_on_the_board_within_a_second(stack):
     assert page.evaluate("window.__spoken[0]")["text"] == "请 A001 号 到 2号窗口 办理"
     assert page.evaluate("window.__spoken[0]")["lang"] == "zh-CN"
     # Readable at 1920x1080 with nothing to scroll.
-    assert page.evaluate("[document.documentElement.scrollHeight, document.documentElement.scrollWidth]") == [1080, 1920]
+    assert page.evaluate("[document.documentElement.scrollHeight, document.documentElement.scrollWidth]") == [
+        1080,
+        1920,
+    ]
     page.context.close()
 
 
@@ -165,8 +176,11 @@ def test_two_calls_100_ms_apart_are_both_announced_in_order_and_a_recall_again(s
     w03.send("call.recall")
     page.wait_for_function("window.__spoken.length === 3 && window.__spoken[2].end !== null", timeout=10_000)
     spoken = page.evaluate("window.__spoken")
-    assert [s["text"] for s in spoken] == ["请 J001 号 到 3号窗口 办理", "请 C001 号 到 4号窗口 办理",
-                                          "请 J001 号 到 3号窗口 办理"]
+    assert [s["text"] for s in spoken] == [
+        "请 J001 号 到 3号窗口 办理",
+        "请 C001 号 到 4号窗口 办理",
+        "请 J001 号 到 3号窗口 办理",
+    ]
     assert not any(s["overlapped"] for s in spoken)  # each handed over only after the previous ended
     assert all(later["start"] >= earlier["end"] for earlier, later in zip(spoken, spoken[1:]))
     assert [r["recall"] for r in page.evaluate("window.hallwatch.rendered")] == [False, False, True]
@@ -213,10 +227,16 @@ def test_the_manager_sees_a_window_go_unstaffed_and_acknowledges_its_alert(stack
     acknowledged = page.locator("#alerts li.acknowledged", has_text="窗口空岗")
     acknowledged.wait_for(timeout=5000)
     assert "周主任（中心管理）" in acknowledged.text_content() and "已提醒回岗" in acknowledged.text_content()
-    (open_alert,) = [a for a in stack.api(f"/api/v1/sites/{site}/alerts", VILLAGE_TOKEN)["alerts"]
-                     if a["kind"] == "window_unstaffed" and a["window"] == "w1"]
+    (open_alert,) = [
+        a
+        for a in stack.api(f"/api/v1/sites/{site}/alerts", VILLAGE_TOKEN)["alerts"]
+        if a["kind"] == "window_unstaffed" and a["window"] == "w1"
+    ]
     assert (open_alert["state"], open_alert["acknowledged_by"], open_alert["note"]) == (
-        "acknowledged", "manager:周主任", "已提醒回岗")
+        "acknowledged",
+        "manager:周主任",
+        "已提醒回岗",
+    )
     page.context.close()
 
 
@@ -252,11 +272,16 @@ def test_the_pages_run_under_their_own_content_security_policy(stack):
     page = context.new_page()
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("request", lambda r: problems.append(f"off-site request {r.url}")
-            if not r.url.startswith(stack.base) else None)
-    checks = [("/", "#sites li a"), ("/board/demo", "#services .tile"), ("/take/demo", "#service option"),
-              (f"/manage/shuangquan?token={VILLAGE_TOKEN}", "#windows tr"),
-              (f"/supervise?token={SUPERVISOR_TOKEN}", "#sites tr")]
+    page.on(
+        "request", lambda r: problems.append(f"off-site request {r.url}") if not r.url.startswith(stack.base) else None
+    )
+    checks = [
+        ("/", "#sites li a"),
+        ("/board/demo", "#services .tile"),
+        ("/take/demo", "#service option"),
+        (f"/manage/shuangquan?token={VILLAGE_TOKEN}", "#windows tr"),
+        (f"/supervise?token={SUPERVISOR_TOKEN}", "#sites tr"),
+    ]
     for path, ready in checks:
         page.goto(stack.base + path)
         page.wait_for_selector(ready, state="attached", timeout=10_000)

@@ -12,8 +12,9 @@ MANAGER_TOKEN = "manager-token-for-demo-0123456789"
 VILLAGE_TOKEN = "manager-token-for-village-0123456789"
 
 
-def village_site_toml(site_id: str = "shuangquan", *, unstaffed_grace_min: float = 5, clear_after_s: float = 60,
-                      heartbeat_s: float = 10) -> str:
+def village_site_toml(
+    site_id: str = "shuangquan", *, unstaffed_grace_min: float = 5, clear_after_s: float = 60, heartbeat_s: float = 10
+) -> str:
     """A village service station (村便民服务站): two windows, each with a panel and a camera."""
     return f'''
 id = "{site_id}"
@@ -114,8 +115,11 @@ def write_village_site(directory: Path, **kwargs) -> Path:
 
 
 def token_environment() -> dict[str, str]:
-    return {"HALLWATCH_SUPERVISOR_TOKEN": SUPERVISOR_TOKEN, "HALLWATCH_MANAGER_TOKEN_DEMO": MANAGER_TOKEN,
-            "HALLWATCH_MANAGER_TOKEN_VILLAGE": VILLAGE_TOKEN}
+    return {
+        "HALLWATCH_SUPERVISOR_TOKEN": SUPERVISOR_TOKEN,
+        "HALLWATCH_MANAGER_TOKEN_DEMO": MANAGER_TOKEN,
+        "HALLWATCH_MANAGER_TOKEN_VILLAGE": VILLAGE_TOKEN,
+    }
 
 
 class ManualClock(Clock):

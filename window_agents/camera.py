@@ -16,10 +16,10 @@ per camera and maps:
 
 | Frigate | hallwatch camera device |
 |---|---|
-| person count of the zone | ``presence`` {window, present: count > 0, count} on every change and after every heartbeat |
-| ``available`` offline | status offline, reason ``lost`` (the supervision system is gone: ``device_offline``) |
+| person count of the zone | ``presence`` {window, present: count > 0, count} on each change and heartbeat |
+| ``available`` offline | status offline, reason ``lost`` (the NVR is gone: ``device_offline``) |
 | ``status/detect`` disabled | status offline, reason ``shutdown`` (switched off: ``device_shutdown``) |
-| ``status/detect`` offline, or ``detect/state`` OFF | ``tamper`` ``video_lost``; heartbeats say ``"video":"lost"``; no presence (the count means nothing) |
+| ``status/detect`` offline, or ``detect/state`` OFF | ``tamper`` ``video_lost``; ``"video":"lost"``; no presence |
 | back to online / ON | ``tamper`` ``restored``, then the current presence |
 
 Until Frigate has published a zone's count the bridge sends no presence for that window
@@ -64,11 +64,11 @@ class CameraEntry(_Strict):
 class BridgeMap(_Strict):
     """The bridge's mapping file (TOML)::
 
-        prefix = "frigate"          # Frigate's mqtt.topic_prefix
-        object = "person"           # the object counted as staff at the seat
-        [cameras.cam-w01]           # hallwatch camera device id
-        camera = "hall_east"        # Frigate camera name
-        zone = "w01_seat"           # Frigate zone over window w01's seat
+    prefix = "frigate"          # Frigate's mqtt.topic_prefix
+    object = "person"           # the object counted as staff at the seat
+    [cameras.cam-w01]           # hallwatch camera device id
+    camera = "hall_east"        # Frigate camera name
+    zone = "w01_seat"           # Frigate zone over window w01's seat
     """
 
     prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_/-]{1,64}$")] = "frigate"
@@ -101,8 +101,13 @@ class CameraLink:
     zone: str  # Frigate zone name
 
 
-def resolve_links(site: Site, bridge_map: BridgeMap, devices: list[str] | None = None,
-                  frigate_camera: str | None = None, zone: str | None = None) -> list[CameraLink]:
+def resolve_links(
+    site: Site,
+    bridge_map: BridgeMap,
+    devices: list[str] | None = None,
+    frigate_camera: str | None = None,
+    zone: str | None = None,
+) -> list[CameraLink]:
     """Which cameras this bridge serves: ``devices`` if given, else those in the map, else
     every camera of the site."""
     ids = devices or list(bridge_map.cameras) or [d.id for d in site.devices if d.kind.value == "camera"]
@@ -121,9 +126,14 @@ def resolve_links(site: Site, bridge_map: BridgeMap, devices: list[str] | None =
         if device.kind.value != "camera":
             raise MappingError(f"device {device_id!r} is a {device.kind.value}, not a camera")
         entry = bridge_map.cameras.get(device_id, CameraEntry())
-        links.append(CameraLink(device=device_id, window=device.window,
-                                camera=frigate_camera or entry.camera or device_id,
-                                zone=zone or entry.zone or device.window))
+        links.append(
+            CameraLink(
+                device=device_id,
+                window=device.window,
+                camera=frigate_camera or entry.camera or device_id,
+                zone=zone or entry.zone or device.window,
+            )
+        )
     return links
 
 
@@ -273,16 +283,24 @@ def _parse(name: str, text: str):
     return None
 
 
-async def follow_frigate(router: FrigateRouter, broker: BrokerSettings, client_id: str,
-                         stop: asyncio.Event) -> None:
+async def follow_frigate(router: FrigateRouter, broker: BrokerSettings, client_id: str, stop: asyncio.Event) -> None:
     """Subscribe to Frigate's topics on its broker, reconnecting with backoff."""
     delays = backoff_delays(0.5, 30.0)
     was_connected = False
     while not stop.is_set():
         tls = ssl.create_default_context(cafile=broker.ca_file) if broker.tls else None
-        client = aiomqtt.Client(broker.host, broker.port, identifier=client_id, username=broker.username,
-                                password=broker.password, clean_session=True, keepalive=30, tls_context=tls,
-                                socket_options=TCP_NODELAY, timeout=10)
+        client = aiomqtt.Client(
+            broker.host,
+            broker.port,
+            identifier=client_id,
+            username=broker.username,
+            password=broker.password,
+            clean_session=True,
+            keepalive=30,
+            tls_context=tls,
+            socket_options=TCP_NODELAY,
+            timeout=10,
+        )
         try:
             async with client:
                 for topic in router.subscriptions():
@@ -315,8 +333,9 @@ async def _read(client: aiomqtt.Client, router: FrigateRouter) -> None:
         router.route(message.topic.value, payload)
 
 
-async def run(bridges: list[CameraBridge], router: FrigateRouter, frigate_broker: BrokerSettings,
-              frigate_client_id: str) -> int:
+async def run(
+    bridges: list[CameraBridge], router: FrigateRouter, frigate_broker: BrokerSettings, frigate_client_id: str
+) -> int:
     """Run until cancelled (SIGINT/SIGTERM); the caller closes the devices in order."""
     stop = asyncio.Event()
     workers = [asyncio.create_task(b.work(), name=f"bridge-{b.link.device}") for b in bridges]

@@ -34,27 +34,51 @@ KIND_OF_AGENT = {"kiosk": ("kiosk", "selfservice"), "panel": ("panel",), "pad": 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     env_config = os.environ.get(ENV["config"], "")
-    common.add_argument("--config", metavar="FILE", default=env_config.split(os.pathsep)[0] or None,
-                        help=f"the site's configuration (TOML) (env {ENV['config']}, its first file)")
-    common.add_argument("--broker", default=os.environ.get(ENV["broker"], "mqtt://127.0.0.1:1883"),
-                        help=f"mqtt://host:port or mqtts://... (env {ENV['broker']}); the username is always "
-                             "the device id")
-    common.add_argument("--ca-file", default=os.environ.get(ENV["ca_file"]),
-                        help=f"CA certificate for mqtts:// (env {ENV['ca_file']})")
-    common.add_argument("--root", default=os.environ.get(ENV["root"], "hallwatch"),
-                        help=f"MQTT topic root (env {ENV['root']})")
-    common.add_argument("--password-file", metavar="FILE",
-                        help=f"file holding the device's broker password (else env {ENV['password']}, "
-                             "else the password in --broker)")
-    common.add_argument("--reply-timeout", type=float, default=5.0, metavar="S",
-                        help="seconds to wait for the engine's reply before sending the request again "
-                             "(same id); default 5")
-    common.add_argument("--attempts", type=int, default=3, metavar="N",
-                        help="sends of one request before giving up; default 3")
-    common.add_argument("--connect-timeout", type=float, default=30.0, metavar="S",
-                        help="give up at start-up if the broker cannot be reached within S seconds; default 30")
-    common.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="log to stderr from this level; default WARNING")
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=env_config.split(os.pathsep)[0] or None,
+        help=f"the site's configuration (TOML) (env {ENV['config']}, its first file)",
+    )
+    common.add_argument(
+        "--broker",
+        default=os.environ.get(ENV["broker"], "mqtt://127.0.0.1:1883"),
+        help=f"mqtt://host:port or mqtts://... (env {ENV['broker']}); the username is always the device id",
+    )
+    common.add_argument(
+        "--ca-file", default=os.environ.get(ENV["ca_file"]), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})"
+    )
+    common.add_argument(
+        "--root", default=os.environ.get(ENV["root"], "hallwatch"), help=f"MQTT topic root (env {ENV['root']})"
+    )
+    common.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help=f"file holding the device's broker password (else env {ENV['password']}, else the password in --broker)",
+    )
+    common.add_argument(
+        "--reply-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds to wait for the engine's reply before sending the request again (same id); default 5",
+    )
+    common.add_argument(
+        "--attempts", type=int, default=3, metavar="N", help="sends of one request before giving up; default 3"
+    )
+    common.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="give up at start-up if the broker cannot be reached within S seconds; default 30",
+    )
+    common.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log to stderr from this level; default WARNING",
+    )
     return common
 
 
@@ -62,49 +86,89 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable]) -> 
     """Add ``hallwatch agent`` to the ``hallwatch`` command."""
     from . import panel
 
-    agent = sub.add_parser("agent", help="run a device agent: kiosk, panel, camera (Frigate bridge) or pad",
-                           description="Run a device agent that speaks the hallwatch device protocol.")
+    agent = sub.add_parser(
+        "agent",
+        help="run a device agent: kiosk, panel, camera (Frigate bridge) or pad",
+        description="Run a device agent that speaks the hallwatch device protocol.",
+    )
     kinds = agent.add_subparsers(dest="kind", required=True, metavar="KIND")
     common = _common()
     raw = argparse.RawDescriptionHelpFormatter
 
-    kiosk = kinds.add_parser("kiosk", parents=[common], formatter_class=raw, help="取号机: take a number",
-                             description="取号机: offers the site's services and prints the ticket slip. "
-                                         "Interactive (a menu on stdin) unless --take is given.")
+    kiosk = kinds.add_parser(
+        "kiosk",
+        parents=[common],
+        formatter_class=raw,
+        help="取号机: take a number",
+        description="取号机: offers the site's services and prints the ticket slip. "
+        "Interactive (a menu on stdin) unless --take is given.",
+    )
     kiosk.add_argument("--device", required=True, help="the kiosk's device id in the site configuration")
     kiosk.add_argument("--take", metavar="SERVICE", help="take one number for this service code, print the slip, exit")
-    kiosk.add_argument("--priority", choices=["elderly", "disabled", "pregnant", "veteran", "other"],
-                       help="green channel (绿色通道) for --take")
+    kiosk.add_argument(
+        "--priority",
+        choices=["elderly", "disabled", "pregnant", "veteran", "other"],
+        help="green channel (绿色通道) for --take",
+    )
 
-    panel_parser = kinds.add_parser("panel", parents=[common], formatter_class=raw, epilog=panel.HELP,
-                                    help="叫号器: a window's call panel, commands on stdin",
-                                    description="叫号器: a window's call panel. One command per line on stdin; "
-                                                "exits at q or end of input (status 1 if any command failed).")
+    panel_parser = kinds.add_parser(
+        "panel",
+        parents=[common],
+        formatter_class=raw,
+        epilog=panel.HELP,
+        help="叫号器: a window's call panel, commands on stdin",
+        description="叫号器: a window's call panel. One command per line on stdin; "
+        "exits at q or end of input (status 1 if any command failed).",
+    )
     panel_parser.add_argument("--device", required=True, help="the panel's device id in the site configuration")
 
-    pad = kinds.add_parser("pad", parents=[common], formatter_class=raw, help="好差评: the window's rating pad",
-                           description="好差评 rating pad: 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意. "
-                                       "Interactive (a digit per line on stdin) unless --score is given.")
+    pad = kinds.add_parser(
+        "pad",
+        parents=[common],
+        formatter_class=raw,
+        help="好差评: the window's rating pad",
+        description="好差评 rating pad: 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意. "
+        "Interactive (a digit per line on stdin) unless --score is given.",
+    )
     pad.add_argument("--device", required=True, help="the pad's device id in the site configuration")
     pad.add_argument("--score", type=int, choices=range(1, 6), metavar="N", help="send one rating (1..5) and exit")
     pad.add_argument("--ticket", help="the ticket rated with --score (default: the window's last finished one)")
 
-    camera = kinds.add_parser("camera", parents=[common], formatter_class=raw,
-                              help="电子监察: bridge a Frigate NVR's MQTT output to camera events",
-                              description="Bridge Frigate's MQTT output (zone person counts, availability, "
-                                          "detect stream health) to hallwatch camera devices.")
-    camera.add_argument("--device", action="append", metavar="ID",
-                        help="a camera device id (repeatable); default: the cameras in --map, else every "
-                             "camera of the site")
-    camera.add_argument("--map", metavar="FILE", help="mapping TOML: Frigate prefix, object, and per camera "
-                                                      "device its Frigate camera and zone")
-    camera.add_argument("--frigate-broker", default=os.environ.get(ENV["frigate_broker"]), metavar="URL",
-                        help=f"the broker Frigate publishes to (env {ENV['frigate_broker']}); default: --broker")
+    camera = kinds.add_parser(
+        "camera",
+        parents=[common],
+        formatter_class=raw,
+        help="电子监察: bridge a Frigate NVR's MQTT output to camera events",
+        description="Bridge Frigate's MQTT output (zone person counts, availability, "
+        "detect stream health) to hallwatch camera devices.",
+    )
+    camera.add_argument(
+        "--device",
+        action="append",
+        metavar="ID",
+        help="a camera device id (repeatable); default: the cameras in --map, else every camera of the site",
+    )
+    camera.add_argument(
+        "--map",
+        metavar="FILE",
+        help="mapping TOML: Frigate prefix, object, and per camera device its Frigate camera and zone",
+    )
+    camera.add_argument(
+        "--frigate-broker",
+        default=os.environ.get(ENV["frigate_broker"]),
+        metavar="URL",
+        help=f"the broker Frigate publishes to (env {ENV['frigate_broker']}); default: --broker",
+    )
     camera.add_argument("--frigate-prefix", metavar="PREFIX", help="Frigate's mqtt.topic_prefix (default frigate)")
     camera.add_argument("--frigate-camera", metavar="NAME", help="Frigate's name of the one --device camera")
-    camera.add_argument("--zone", metavar="NAME", help="the Frigate zone over the window's seat (default: the window id)")
-    camera.add_argument("--frigate-client-id", metavar="ID",
-                        help="client id on Frigate's broker (default: the first device id + '-frigate')")
+    camera.add_argument(
+        "--zone", metavar="NAME", help="the Frigate zone over the window's seat (default: the window id)"
+    )
+    camera.add_argument(
+        "--frigate-client-id",
+        metavar="ID",
+        help="client id on Frigate's broker (default: the first device id + '-frigate')",
+    )
     commands["agent"] = cmd_agent
 
 
@@ -117,8 +181,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from queue_engine.config import ConfigError, load_site
     from queue_engine.shells.mqtt import BrokerUrlError, parse_broker_url
 
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if not args.config:
         return _fail(f"no site configuration (use --config FILE or {ENV['config']})")
     try:
@@ -158,9 +223,18 @@ def _settings(args, site, broker, password, device_id: str):
     from .device import DeviceSettings
 
     device = site.device(device_id)
-    return DeviceSettings(site=site.id, device_id=device_id, kind=device.kind.value, window=device.window,
-                          broker=broker, heartbeat_s=device.heartbeat_s, root=args.root, password=password,
-                          reply_timeout=args.reply_timeout, attempts=args.attempts)
+    return DeviceSettings(
+        site=site.id,
+        device_id=device_id,
+        kind=device.kind.value,
+        window=device.window,
+        broker=broker,
+        heartbeat_s=device.heartbeat_s,
+        root=args.root,
+        password=password,
+        reply_timeout=args.reply_timeout,
+        attempts=args.attempts,
+    )
 
 
 def _run(args, devices: list, body: Callable[[], Awaitable[int]]) -> int:
@@ -213,8 +287,11 @@ def _kiosk(args, site, broker, password) -> int:
     if args.priority and args.take is None:
         return _fail("--priority goes with --take")
     device = Device(_settings(args, site, broker, password, args.device))
-    return _run(args, [device], lambda: kiosk.run(device, site, take=args.take, priority=args.priority,
-                                                  out=sys.stdout, err=sys.stderr))
+    return _run(
+        args,
+        [device],
+        lambda: kiosk.run(device, site, take=args.take, priority=args.priority, out=sys.stdout, err=sys.stderr),
+    )
 
 
 def _panel(args, site, broker, password) -> int:
@@ -225,8 +302,9 @@ def _panel(args, site, broker, password) -> int:
 
     settings = _settings(args, site, broker, password, args.device)
     topics = Topics(settings.root)
-    view = panel.PanelView(site, settings.window, topics.window_state(site.id, settings.window),
-                           topics.queue_state(site.id))
+    view = panel.PanelView(
+        site, settings.window, topics.window_state(site.id, settings.window), topics.queue_state(site.id)
+    )
     device = Device(settings, subscriptions=[view.window_topic, view.queue_topic], on_message=view.update)
     return _run(args, [device], lambda: panel.run(device, view, out=sys.stdout))
 
@@ -238,9 +316,19 @@ def _pad(args, site, broker, password) -> int:
     settings = _settings(args, site, broker, password, args.device)
     window = site.window(settings.window)
     device = Device(settings)
-    return _run(args, [device], lambda: pad.run(device, settings.window, window.name if window else settings.window,
-                                                score=args.score, ticket=args.ticket,
-                                                out=sys.stdout, err=sys.stderr))
+    return _run(
+        args,
+        [device],
+        lambda: pad.run(
+            device,
+            settings.window,
+            window.name if window else settings.window,
+            score=args.score,
+            ticket=args.ticket,
+            out=sys.stdout,
+            err=sys.stderr,
+        ),
+    )
 
 
 def _camera(args, site, broker, password) -> int:

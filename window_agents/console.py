@@ -7,6 +7,7 @@ the loop, so a panel or a pad can be driven by a person at a keyboard or by a sc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 from typing import TextIO
@@ -28,10 +29,8 @@ class Lines:
                 self._loop.call_soon_threadsafe(self._queue.put_nowait, line.strip())
             self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
         except (OSError, ValueError, RuntimeError):  # stdin closed, or the loop has ended
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
-            except RuntimeError:
-                pass
 
     async def next(self) -> str | None:
         return await self._queue.get()

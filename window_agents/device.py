@@ -15,6 +15,7 @@ never build payloads themselves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -140,8 +141,14 @@ class Device:
     """One device's MQTT session. Use ``async with Device(settings) as device:`` or
     ``await device.start()`` ... ``await device.close()``."""
 
-    def __init__(self, settings: DeviceSettings, *, subscriptions: Iterable[str] = (),
-                 on_message: MessageHandler | None = None, on_connect: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        settings: DeviceSettings,
+        *,
+        subscriptions: Iterable[str] = (),
+        on_message: MessageHandler | None = None,
+        on_connect: Callable[[], None] | None = None,
+    ):
         self.settings = settings
         self.topics = Topics(settings.root)
         t = self.topics
@@ -174,13 +181,16 @@ class Device:
         if the first connection does not succeed within ``connect_timeout`` seconds."""
         self._runner = asyncio.create_task(self._run(), name=f"device-{self.settings.device_id}")
         connected = asyncio.create_task(self.connected.wait())
-        done, _ = await asyncio.wait({connected, self._runner}, timeout=connect_timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {connected, self._runner}, timeout=connect_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         connected.cancel()
         if connected not in done:  # timed out, or the broker refused the device's credentials
             await self._abort()
-            raise BrokerUnreachable(f"cannot reach broker {self.settings.broker.describe()} as "
-                                    f"{self.settings.device_id}: {self.last_error or 'timed out'}")
+            raise BrokerUnreachable(
+                f"cannot reach broker {self.settings.broker.describe()} as "
+                f"{self.settings.device_id}: {self.last_error or 'timed out'}"
+            )
         return self
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -203,10 +213,8 @@ class Device:
     async def _abort(self) -> None:
         if self._runner is not None and not self._runner.done():
             self._runner.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._runner
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
         self._runner = None
 
     async def __aenter__(self) -> Device:
@@ -225,14 +233,22 @@ class Device:
         tls_context = ssl.create_default_context(cafile=s.broker.ca_file) if s.broker.tls else None
         password = s.password if s.password is not None else s.broker.password
         return aiomqtt.Client(
-            s.broker.host, s.broker.port, identifier=s.device_id, username=s.device_id, password=password,
+            s.broker.host,
+            s.broker.port,
+            identifier=s.device_id,
+            username=s.device_id,
+            password=password,
             # A device keeps no session: what it missed while away is recovered by resending
             # with the same id, and a kiosk switched off for a week leaves nothing queued.
-            clean_session=True, protocol=aiomqtt.ProtocolVersion.V311, keepalive=s.keepalive,
+            clean_session=True,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            keepalive=s.keepalive,
             will=aiomqtt.Will(self.status_topic, status_offline("lost"), qos=1, retain=True),
             tls_context=tls_context,
             # Nagle's algorithm holds small request/reply packets back by tens of ms.
-            socket_options=TCP_NODELAY, timeout=10)
+            socket_options=TCP_NODELAY,
+            timeout=10,
+        )
 
     async def _run(self) -> None:
         delays = backoff_delays(self.settings.backoff_initial_s, self.settings.backoff_max_s)
@@ -321,8 +337,11 @@ class Device:
                 if not self._state.online:
                     continue  # an offline device is silent (a heartbeat would say it is back)
                 self.heartbeats_sent += 1  # seq: counts on across reconnects
-                await client.publish(self.heartbeat_topic, heartbeat(self.heartbeats_sent, self.uptime_s,
-                                                                     **self._state.extra_heartbeat), qos=0)
+                await client.publish(
+                    self.heartbeat_topic,
+                    heartbeat(self.heartbeats_sent, self.uptime_s, **self._state.extra_heartbeat),
+                    qos=0,
+                )
                 for hook in self._hooks:
                     try:
                         await hook()
@@ -357,13 +376,15 @@ class Device:
         """Change what the retained status says while staying connected (a camera bridge
         whose video system is gone is offline although its own process is fine); an offline
         device sends no heartbeats. Survives reconnects."""
-        self._state = _State(online=online, reason=None if online else (reason or "lost"),
-                             extra_heartbeat=self._state.extra_heartbeat)
+        self._state = _State(
+            online=online, reason=None if online else (reason or "lost"), extra_heartbeat=self._state.extra_heartbeat
+        )
         client = self._client
         if client is not None:
             try:
-                await client.publish(self.status_topic, self._status_payload(), qos=1, retain=True,
-                                     timeout=self.settings.reply_timeout)
+                await client.publish(
+                    self.status_topic, self._status_payload(), qos=1, retain=True, timeout=self.settings.reply_timeout
+                )
             except aiomqtt.MqttError as err:
                 log.warning("%s: status not sent (%s); it is sent again on reconnect", self.settings.device_id, err)
 
@@ -378,8 +399,15 @@ class Device:
             raise DeviceError(f"{type_} {event_id} not sent: {self.last_error or 'not connected'}")
         return event_id
 
-    async def request(self, type_: str, *, timeout: float | None = None, attempts: int | None = None,
-                      event_id: str | None = None, **fields: Any) -> dict:
+    async def request(
+        self,
+        type_: str,
+        *,
+        timeout: float | None = None,
+        attempts: int | None = None,
+        event_id: str | None = None,
+        **fields: Any,
+    ) -> dict:
         """Send an event and return its reply (``ok`` true or false). Each attempt that gets
         no reply within ``timeout`` sends the same bytes again, same id; raises NoReply after
         ``attempts`` sends. ``event_id``: one from ``new_event_id()``, for a caller that
@@ -394,8 +422,14 @@ class Device:
             for attempt in range(1, attempts + 1):
                 started = time.monotonic()
                 if attempt > 1:
-                    log.warning("%s: no reply to %s %s within %.1f s; sending it again (attempt %d)",
-                                self.settings.device_id, type_, event_id, timeout, attempt)
+                    log.warning(
+                        "%s: no reply to %s %s within %.1f s; sending it again (attempt %d)",
+                        self.settings.device_id,
+                        type_,
+                        event_id,
+                        timeout,
+                        attempt,
+                    )
                 await self._publish_event(payload, timeout)
                 remaining = max(0.0, timeout - (time.monotonic() - started))
                 try:

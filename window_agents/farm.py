@@ -31,10 +31,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from queue_engine.config import DeviceKind, load_configs, parse_site
 from queue_engine.shells.mqtt import parse_broker_url
@@ -51,9 +52,17 @@ PROBE_SERVICE = "probe"
 
 
 # -- site configurations for drills --------------------------------------------------------
-def drill_site(template: dict, site_id: str, *, windows: int, kiosks: int, heartbeat_s: float | None = None,
-               window_displays: bool = False, supervision: dict | None = None,
-               extra_kiosks: Iterable[str] = ()) -> dict:
+def drill_site(
+    template: dict,
+    site_id: str,
+    *,
+    windows: int,
+    kiosks: int,
+    heartbeat_s: float | None = None,
+    window_displays: bool = False,
+    supervision: dict | None = None,
+    extra_kiosks: Iterable[str] = (),
+) -> dict:
     """A site of ``windows`` windows, each with a panel, a camera and a rating pad (and a
     display with ``window_displays``), plus ``kiosks`` kiosks and one staff member a window,
     as TOML-ready data. Services, hours and rules come from ``template`` (a site file's data);
@@ -72,8 +81,11 @@ def drill_site(template: dict, site_id: str, *, windows: int, kiosks: int, heart
     kinds = ["panel", "camera", "pad"] + (["display"] if window_displays else [])
     for n in range(1, windows + 1):
         model = pattern[(n - 1) % len(pattern)]
-        window = {"id": f"w{n:03d}", "name": f"{n}号窗口",
-                  **{k: v for k, v in model.items() if k in ("unit", "role", "services")}}
+        window = {
+            "id": f"w{n:03d}",
+            "name": f"{n}号窗口",
+            **{k: v for k, v in model.items() if k in ("unit", "role", "services")},
+        }
         data["windows"].append(window)
         data["staff"].append({"id": f"s{n:03d}", "name": f"{n}号窗口工作人员", "unit": model.get("unit", "")})
         for kind in kinds:
@@ -166,14 +178,27 @@ class _Sessions:
     async def ask(self, device: Device, type_: str, **fields: Any) -> dict:
         """A request, resent with the same id until answered; recorded from the moment it is sent."""
         event_id = device.new_event_id()
-        record = {"site": device.settings.site, "device": device.settings.device_id, "id": event_id,
-                  "type": type_, "sent_at": time.time(), "answered_at": None, "ok": None, "ticket": None,
-                  "error": None, **fields}
+        record = {
+            "site": device.settings.site,
+            "device": device.settings.device_id,
+            "id": event_id,
+            "type": type_,
+            "sent_at": time.time(),
+            "answered_at": None,
+            "ok": None,
+            "ticket": None,
+            "error": None,
+            **fields,
+        }
         self.requests.append(record)
         reply = await device.request(type_, event_id=event_id, attempts=UNTIL_ANSWERED, **fields)
         ticket = reply.get("ticket")
-        record.update(answered_at=time.time(), ok=reply.get("ok"), error=reply.get("error"),
-                      ticket=ticket.get("no") if isinstance(ticket, dict) else ticket)
+        record.update(
+            answered_at=time.time(),
+            ok=reply.get("ok"),
+            error=reply.get("error"),
+            ticket=ticket.get("no") if isinstance(ticket, dict) else ticket,
+        )
         return reply
 
     async def take_numbers(self, kiosk: Device, services: list[str]) -> None:
@@ -225,11 +250,21 @@ async def _serve(spec: dict) -> None:
         site = sites[site_id]
         config = site.device(device_id)
         record = {"site": site_id, "kind": config.kind.value, "connected_at": []}
-        device = Device(DeviceSettings(
-            site=site_id, device_id=device_id, kind=config.kind.value, broker=broker, window=config.window,
-            heartbeat_s=config.heartbeat_s, keepalive=options.keepalive, reply_timeout=options.reply_timeout,
-            backoff_initial_s=options.backoff_initial_s, backoff_max_s=options.backoff_max_s),
-            on_connect=lambda times=record["connected_at"]: times.append(time.time()))
+        device = Device(
+            DeviceSettings(
+                site=site_id,
+                device_id=device_id,
+                kind=config.kind.value,
+                broker=broker,
+                window=config.window,
+                heartbeat_s=config.heartbeat_s,
+                keepalive=options.keepalive,
+                reply_timeout=options.reply_timeout,
+                backoff_initial_s=options.backoff_initial_s,
+                backoff_max_s=options.backoff_max_s,
+            ),
+            on_connect=lambda times=record["connected_at"]: times.append(time.time()),
+        )
         if config.kind is DeviceKind.CAMERA:
             device.set_heartbeat_fields(video="ok")
         farm.devices[device_id], farm.records[device_id] = device, record
@@ -286,8 +321,9 @@ def _emit(body: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     """A worker: ``python -m window_agents.farm SPEC_FILE`` (written by ``Farm``)."""
     args = argv if argv is not None else sys.argv[1:]
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(_serve(json.loads(Path(args[0]).read_text(encoding="utf-8"))))
 
 
@@ -327,14 +363,19 @@ class FarmStats:
     def summary(self, moment: float | None = None, since: float | None = None) -> dict:
         back = self.back_after(moment, since) if moment is not None else {}
         delays = sorted(d for d in back.values() if d is not None)
-        return {"devices": len(self.devices), "killed": sum(1 for r in self.devices.values() if r.get("killed")),
-                "connections": sum(r.get("connections", 0) for r in self.devices.values()),
-                "reconnections": self.reconnections,
-                "back": len(delays), "not_back": sorted(d for d, delay in back.items() if delay is None)[:10],
-                "back_median_s": delays[len(delays) // 2] if delays else None,
-                "all_back_s": max(delays) if delays and len(delays) == len(back) else None,
-                "requests": len(self.requests), "answered": len(self.requests) - len(self.unanswered),
-                "unanswered": len(self.unanswered)}
+        return {
+            "devices": len(self.devices),
+            "killed": sum(1 for r in self.devices.values() if r.get("killed")),
+            "connections": sum(r.get("connections", 0) for r in self.devices.values()),
+            "reconnections": self.reconnections,
+            "back": len(delays),
+            "not_back": sorted(d for d, delay in back.items() if delay is None)[:10],
+            "back_median_s": delays[len(delays) // 2] if delays else None,
+            "all_back_s": max(delays) if delays and len(delays) == len(back) else None,
+            "requests": len(self.requests),
+            "answered": len(self.requests) - len(self.unanswered),
+            "unanswered": len(self.unanswered),
+        }
 
 
 class _Worker:
@@ -344,8 +385,12 @@ class _Worker:
         self.devices = [device_id for _, device_id in spec["devices"]]
         self.log = workdir / f"farm-{index}.log"
         with open(self.log, "w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "window_agents.farm", str(spec_path)],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "window_agents.farm", str(spec_path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
         self.lines: queue.Queue = queue.Queue()
         self.last: dict = {"devices": {}, "requests": []}
         threading.Thread(target=self._read, daemon=True).start()
@@ -382,8 +427,17 @@ class Farm:
     that only ever asks ``probe()``. Stop the engine before ``stop()``: an orderly stop sends
     every device's status offline (shutdown), which for a camera in working hours is an alert."""
 
-    def __init__(self, configs: list[Path], broker: str, workdir: Path, *, options: FarmOptions = FarmOptions(),
-                 alone: Iterable[str] = (), probe: str | None = None, exclude: Iterable[str] = ()):
+    def __init__(
+        self,
+        configs: list[Path],
+        broker: str,
+        workdir: Path,
+        *,
+        options: FarmOptions = FarmOptions(),
+        alone: Iterable[str] = (),
+        probe: str | None = None,
+        exclude: Iterable[str] = (),
+    ):
         self.configs = [str(c) for c in configs]
         self.broker = broker
         self.workdir = workdir
@@ -404,18 +458,26 @@ class Farm:
         callers = {}
         for site in sites:
             panels = [d.id for d in site.devices if d.kind is DeviceKind.PANEL and d.id not in self.exclude]
-            callers.update(zip(panels[:self.options.callers_per_site], (s.id for s in site.staff)))
+            callers.update(zip(panels[: self.options.callers_per_site], (s.id for s in site.staff)))
         shared = [d for d in devices if d[1] not in self.alone and d[1] != self.probe_device]
         count = max(1, math.ceil(len(shared) / self.options.devices_per_process))
         groups = [(shared[i::count], self.options) for i in range(count)]
         groups += [([d], self.options) for d in devices if d[1] in self.alone]
-        groups += [([d], replace(self.options, backoff_initial_s=0.1, backoff_max_s=0.25, kiosk_interval_s=0))
-                   for d in devices if d[1] == self.probe_device]
+        groups += [
+            ([d], replace(self.options, backoff_initial_s=0.1, backoff_max_s=0.25, kiosk_interval_s=0))
+            for d in devices
+            if d[1] == self.probe_device
+        ]
         for n, (group, options) in enumerate(groups):
             if not group:
                 continue
-            spec = {"broker": self.broker, "configs": self.configs, "devices": group, "options": asdict(options),
-                    "callers": {d: callers[d] for _, d in group if d in callers}}
+            spec = {
+                "broker": self.broker,
+                "configs": self.configs,
+                "devices": group,
+                "options": asdict(options),
+                "callers": {d: callers[d] for _, d in group if d in callers},
+            }
             self.workers.append(_Worker(n, spec, self.workdir))
         for worker in self.workers:
             worker.receive(self.options.connect_timeout + 30)  # {"ready": n}
@@ -440,8 +502,9 @@ class Farm:
         """When (``time.time()``) the engine first answered the probe kiosk; None: not within
         ``timeout``."""
         worker = self._worker_of(self.probe_device)
-        return worker.ask({"cmd": "probe", "device": self.probe_device, "timeout": timeout, "every_s": every_s},
-                          timeout + 30)["answered_at"]
+        return worker.ask(
+            {"cmd": "probe", "device": self.probe_device, "timeout": timeout, "every_s": every_s}, timeout + 30
+        )["answered_at"]
 
     def stats(self) -> FarmStats:
         devices: dict[str, dict] = {}

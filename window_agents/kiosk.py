@@ -17,11 +17,19 @@ from .device import Device, NoReply
 
 # Green channel (绿色通道): the protocol's priority codes and the words a citizen or a
 # hall guide may type for them.
-PRIORITY_NAMES = {"elderly": "老年人", "disabled": "残疾人", "pregnant": "孕妇", "veteran": "军人",
-                  "other": "其他优先"}
-PRIORITY_WORDS = {**{code: code for code in PRIORITY_NAMES}, "老年人": "elderly", "老人": "elderly",
-                  "残疾人": "disabled", "残疾": "disabled", "孕妇": "pregnant", "军人": "veteran",
-                  "退役军人": "veteran", "其他": "other", "优先": "other"}
+PRIORITY_NAMES = {"elderly": "老年人", "disabled": "残疾人", "pregnant": "孕妇", "veteran": "军人", "other": "其他优先"}
+PRIORITY_WORDS = {
+    **{code: code for code in PRIORITY_NAMES},
+    "老年人": "elderly",
+    "老人": "elderly",
+    "残疾人": "disabled",
+    "残疾": "disabled",
+    "孕妇": "pregnant",
+    "军人": "veteran",
+    "退役军人": "veteran",
+    "其他": "other",
+    "优先": "other",
+}
 RULE = "=" * 32
 THIN = "-" * 32
 
@@ -87,20 +95,30 @@ def slip(site: Site, ticket: dict, priority: str | None = None) -> str:
     ahead = ticket.get("ahead", 0)
     eta = ticket.get("eta_min")
     wait = "无需等候" if not ahead else (f"约 {eta} 分钟" if eta is not None else "请留意叫号")
-    lines = [RULE, site.name, "排队凭条".center(28), THIN,
-             f"号码：{ticket['no']}",
-             f"事项：{service_name}",
-             f"前面还有：{ahead} 人",
-             f"预计等候：{wait}",
-             f"取号时间：{_local_time(ticket.get('issued_at'))}"]
+    lines = [
+        RULE,
+        site.name,
+        "排队凭条".center(28),
+        THIN,
+        f"号码：{ticket['no']}",
+        f"事项：{service_name}",
+        f"前面还有：{ahead} 人",
+        f"预计等候：{wait}",
+        f"取号时间：{_local_time(ticket.get('issued_at'))}",
+    ]
     if priority:
         lines.append(f"绿色通道：{PRIORITY_NAMES.get(priority, priority)}")
-    lines += [THIN, "请留意大厅叫号屏和语音提示，", "叫到您的号码时请到对应窗口办理。", "办事结束后，欢迎对服务进行评价。", RULE]
+    lines += [
+        THIN,
+        "请留意大厅叫号屏和语音提示，",
+        "叫到您的号码时请到对应窗口办理。",
+        "办事结束后，欢迎对服务进行评价。",
+        RULE,
+    ]
     return "\n".join(lines)
 
 
-async def take_number(device: Device, site: Site, service: str, priority: str | None, out: TextIO,
-                      err: TextIO) -> bool:
+async def take_number(device: Device, site: Site, service: str, priority: str | None, out: TextIO, err: TextIO) -> bool:
     try:
         reply = await device.request("ticket.request", service=service, priority=priority)
     except NoReply:
@@ -113,8 +131,7 @@ async def take_number(device: Device, site: Site, service: str, priority: str | 
     return True
 
 
-async def run(device: Device, site: Site, *, take: str | None, priority: str | None, out: TextIO,
-              err: TextIO) -> int:
+async def run(device: Device, site: Site, *, take: str | None, priority: str | None, out: TextIO, err: TextIO) -> int:
     if take is not None:
         return 0 if await take_number(device, site, take, priority, out, err) else 1
     lines = Lines()

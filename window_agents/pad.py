@@ -46,8 +46,9 @@ async def rate(device: Device, window: str, score: int, ticket: str | None, out:
     return True
 
 
-async def run(device: Device, window: str, window_name: str, *, score: int | None, ticket: str | None,
-              out: TextIO, err: TextIO) -> int:
+async def run(
+    device: Device, window: str, window_name: str, *, score: int | None, ticket: str | None, out: TextIO, err: TextIO
+) -> int:
     if score is not None:
         return 0 if await rate(device, window, score, ticket, out, err) else 1
     lines = Lines()

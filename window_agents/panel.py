@@ -18,11 +18,24 @@ from .console import Lines, say
 from .device import Device, NoReply, wait_event
 
 OUTCOMES = {"done": "办结", "accepted": "受理", "informed": "一次性告知", "proxy": "帮办代办", "failed": "办不成"}
-OUTCOME_WORDS = {**{code: code for code in OUTCOMES}, "办结": "done", "受理": "accepted", "告知": "informed",
-                 "一次性告知": "informed", "代办": "proxy", "帮办代办": "proxy", "办不成": "failed"}
+OUTCOME_WORDS = {
+    **{code: code for code in OUTCOMES},
+    "办结": "done",
+    "受理": "accepted",
+    "告知": "informed",
+    "一次性告知": "informed",
+    "代办": "proxy",
+    "帮办代办": "proxy",
+    "办不成": "failed",
+}
 PAUSES = {"break": "休息", "meal": "就餐", "meeting": "会议", "fieldwork": "外勤", "other": "其他"}
-PAUSE_WORDS = {**{code: code for code in PAUSES}, **{name: code for code, name in PAUSES.items()},
-               "吃饭": "meal", "用餐": "meal", "开会": "meeting"}
+PAUSE_WORDS = {
+    **{code: code for code in PAUSES},
+    **{name: code for code, name in PAUSES.items()},
+    "吃饭": "meal",
+    "用餐": "meal",
+    "开会": "meeting",
+}
 PHASES = {"closed": "未签到", "idle": "空闲", "called": "已叫号", "serving": "办理中", "paused": "暂停服务"}
 
 HELP = """\
@@ -179,8 +192,11 @@ def describe_success(action: Action, reply: dict, view: PanelView) -> str:
         current = view.window.get("ticket") if view.window else None
         return f"开始办理：{ticket or current or ''}"
     if action.type == "service.finish":
-        return f"已{OUTCOMES[f['outcome']]}：{ticket}" if f["outcome"] == "done" else \
-            f"已结束办理（{OUTCOMES[f['outcome']]}）：{ticket}"
+        return (
+            f"已{OUTCOMES[f['outcome']]}：{ticket}"
+            if f["outcome"] == "done"
+            else f"已结束办理（{OUTCOMES[f['outcome']]}）：{ticket}"
+        )
     if action.type == "ticket.transfer":
         if "to_window" in f:
             target = site.window(f["to_window"]).name

@@ -14,6 +14,7 @@ The simulator keeps its own count of what it did, to compare with the engine's s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -48,9 +49,19 @@ class Tally:
 
 
 class Simulation:
-    def __init__(self, site: Site, broker: BrokerSettings, *, start_at: float, speed: float,
-                 end_at: float | None = None, seed: int = 1, arrivals_per_hour: float = 60.0,
-                 closing_at: float | None = None, progress=sys.stdout):
+    def __init__(
+        self,
+        site: Site,
+        broker: BrokerSettings,
+        *,
+        start_at: float,
+        speed: float,
+        end_at: float | None = None,
+        seed: int = 1,
+        arrivals_per_hour: float = 60.0,
+        closing_at: float | None = None,
+        progress=sys.stdout,
+    ):
         self.site = site
         self.broker = broker
         self.start_at = start_at
@@ -98,8 +109,13 @@ class Simulation:
         event_id = f"sim-{self._boot}-{next(self._ids)}"
         future = asyncio.get_running_loop().create_future()
         self._replies[event_id] = future
-        body = {"v": 1, "id": event_id, "ts": datetime.fromtimestamp(self.now(), self.site.tz).isoformat(),
-                "type": type_, **fields}
+        body = {
+            "v": 1,
+            "id": event_id,
+            "ts": datetime.fromtimestamp(self.now(), self.site.tz).isoformat(),
+            "type": type_,
+            **fields,
+        }
         await self._client.publish(self.topic(device, "event"), json.dumps(body), qos=1)
         try:
             reply = await asyncio.wait_for(future, 10)
@@ -137,8 +153,11 @@ class Simulation:
             seq += 1
             for device in self.site.devices:
                 if device.id not in self._down:
-                    await self._client.publish(self.topic(device.id, "heartbeat"),
-                                               json.dumps({"v": 1, "seq": seq, "uptime_s": seq * 10}), qos=0)
+                    await self._client.publish(
+                        self.topic(device.id, "heartbeat"),
+                        json.dumps({"v": 1, "seq": seq, "uptime_s": seq * 10}),
+                        qos=0,
+                    )
             await self.wait(10)
 
     async def citizens(self) -> None:
@@ -238,17 +257,29 @@ class Simulation:
             t = self.tally
             clock = datetime.fromtimestamp(self.now(), self.site.tz).strftime("%H:%M")
             alerts = ", ".join(f"{k} {n}" for k, n in sorted(t.alerts.items())) or "-"
-            print(f"\r{clock}  issued {t.issued}  served {t.served}  no-shows {t.no_shows}  "
-                  f"transfers {t.transfers}  alerts: {alerts}   ", end="", file=self.progress, flush=True)
+            print(
+                f"\r{clock}  issued {t.issued}  served {t.served}  no-shows {t.no_shows}  "
+                f"transfers {t.transfers}  alerts: {alerts}   ",
+                end="",
+                file=self.progress,
+                flush=True,
+            )
             await asyncio.sleep(1.0)
 
     async def run(self) -> Tally:
         self._loop_t0 = asyncio.get_running_loop().time()
         b = self.broker
-        client = aiomqtt.Client(b.host, b.port, identifier=f"hallwatch-simulator-{self.site.id}",
-                                username=b.username, password=b.password, keepalive=30,
-                                socket_options=TCP_NODELAY, max_inflight_messages=0,
-                                tls_context=ssl.create_default_context(cafile=b.ca_file) if b.tls else None)
+        client = aiomqtt.Client(
+            b.host,
+            b.port,
+            identifier=f"hallwatch-simulator-{self.site.id}",
+            username=b.username,
+            password=b.password,
+            keepalive=30,
+            socket_options=TCP_NODELAY,
+            max_inflight_messages=0,
+            tls_context=ssl.create_default_context(cafile=b.ca_file) if b.tls else None,
+        )
         async with client:
             self._client = client
             await client.subscribe([(self.topic("+", "reply"), 1), (f"{self.root}/{self.site.id}/alerts", 1)])
@@ -257,13 +288,10 @@ class Simulation:
                 await self.status(device.id, True)
             background = [asyncio.create_task(c) for c in (self.heartbeats(), self.show_progress())]
             staff = [s.id for s in self.site.staff]
-            actors = [self.window(w.id, staff[i % len(staff)]) for i, w in enumerate(self.site.windows)
-                      if staff]
+            actors = [self.window(w.id, staff[i % len(staff)]) for i, w in enumerate(self.site.windows) if staff]
             work = asyncio.gather(self.citizens(), self.scenes(), *actors)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(work, timeout=max(1.0, (self.end_at - self.now()) / self.speed))
-            except TimeoutError:
-                pass
             for task in (*background, listener):
                 task.cancel()
             for device in self.site.devices:
@@ -300,10 +328,20 @@ def cmd_simulate(args) -> int:
         hour, minute = (int(x) for x in args.closing.split(":"))
         day = datetime.fromtimestamp(start, site.tz).date()
         closing = datetime.combine(day, datetime.min.time(), site.tz).timestamp() + hour * 3600 + minute * 60
-    sim = Simulation(site, broker, start_at=start, speed=args.speed, seed=args.seed,
-                     arrivals_per_hour=args.arrivals_per_hour, closing_at=closing)
-    print(f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}; "
-          f"start the engine with --start-at and the same --speed", flush=True)
+    sim = Simulation(
+        site,
+        broker,
+        start_at=start,
+        speed=args.speed,
+        seed=args.seed,
+        arrivals_per_hour=args.arrivals_per_hour,
+        closing_at=closing,
+    )
+    print(
+        f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}; "
+        f"start the engine with --start-at and the same --speed",
+        flush=True,
+    )
     try:
         tally = asyncio.run(sim.run())
     except aiomqtt.MqttError as err:
@@ -311,14 +349,27 @@ def cmd_simulate(args) -> int:
         return 3
     except KeyboardInterrupt:
         return 0
-    print(json.dumps({"issued": tally.issued, "called": tally.called, "served": tally.served,
-                      "no_shows": tally.no_shows, "transfers": tally.transfers, "ratings": tally.ratings,
-                      "refused": tally.refused, "alerts": dict(tally.alerts)}, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "issued": tally.issued,
+                "called": tally.called,
+                "served": tally.served,
+                "no_shows": tally.no_shows,
+                "transfers": tally.transfers,
+                "ratings": tally.ratings,
+                "refused": tally.refused,
+                "alerts": dict(tally.alerts),
+            },
+            ensure_ascii=False,
+        )
+    )
     return 0
 
 
 def register(sub, commands) -> None:
     import os
+
     parser = sub.add_parser("simulate", help="a working day of a hall against the engine, over MQTT")
     parser.add_argument("--config", required=True, help="site TOML file")
     parser.add_argument("--broker", default=os.environ.get("HALLWATCH_BROKER", "mqtt://127.0.0.1:1883"))
@@ -327,9 +378,14 @@ def register(sub, commands) -> None:
     parser.add_argument("--start-at", default=None, help="ISO-8601 moment the day starts (default 08:20 today)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--arrivals-per-hour", type=float, default=60.0)
-    parser.add_argument("--closing", metavar="HH:MM", type=_hhmm, default=None,
-                        help="end the day early: from this time no number is taken and no ticket called; windows "
-                             "finish the visit in hand and sign out")
+    parser.add_argument(
+        "--closing",
+        metavar="HH:MM",
+        type=_hhmm,
+        default=None,
+        help="end the day early: from this time no number is taken and no ticket called; windows "
+        "finish the visit in hand and sign out",
+    )
     commands["simulate"] = cmd_simulate
 
 

@@ -129,8 +129,7 @@ class Watch:
     clear_since: float | None = None  # the condition has been gone since
     alert: Alert | None = None
 
-    def update(self, raw: bool, now: float, fire_after: float, clear_after: float, *,
-               held: bool = False) -> str | None:
+    def update(self, raw: bool, now: float, fire_after: float, clear_after: float, *, held: bool = False) -> str | None:
         """Feed the condition as seen at ``now``; returns "fire", "resolve" or None. A
         ``held`` watch keeps counting but does not fire yet (the engine cannot trust what it
         has not heard)."""

@@ -50,8 +50,10 @@ class WorkingCalendar:
 
 def periods_of(day: date, spans: list[tuple[time, time]], tz: tzinfo) -> list[tuple[float, float]]:
     """The opening periods of a day as epoch-second intervals."""
-    return [(datetime.combine(day, start, tz).timestamp(), datetime.combine(day, end, tz).timestamp())
-            for start, end in spans]
+    return [
+        (datetime.combine(day, start, tz).timestamp(), datetime.combine(day, end, tz).timestamp())
+        for start, end in spans
+    ]
 
 
 def overlap(periods: list[tuple[float, float]], start: float, end: float) -> float:

@@ -8,7 +8,8 @@ changed nothing. ``tick(now)`` runs what is due; ``next_deadline()`` says when t
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .alerts import Alert
 from .calendar import OfficialCalendar
@@ -36,22 +37,32 @@ class Engine:
         except KeyError:
             raise UnknownSite(site) from None
 
-    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState],
-                alerts: list[Alert] = (), alert_seqs: dict[str, int] | None = None,
-                transition_seqs: dict[str, int] | None = None,
-                devices: list[tuple[str, str, bool, str | None, float]] = (),
-                totals: list[tuple[str, str, str, str, str, float]] = ()) -> list[Command]:
+    def restore(
+        self,
+        *,
+        now: float,
+        tickets: list[Ticket],
+        windows: list[WindowState],
+        alerts: list[Alert] = (),
+        alert_seqs: dict[str, int] | None = None,
+        transition_seqs: dict[str, int] | None = None,
+        devices: list[tuple[str, str, bool, str | None, float]] = (),
+        totals: list[tuple[str, str, str, str, str, float]] = (),
+    ) -> list[Command]:
         """``devices`` rows are (site, device, online, reason, changed_at); ``totals`` rows are
         (site, day, subject kind, subject, category, seconds)."""
         commands: list[Command] = []
         for site, hall in self.halls.items():
             commands += hall.restore(
-                now=now, tickets=[t for t in tickets if t.site == site],
+                now=now,
+                tickets=[t for t in tickets if t.site == site],
                 windows=[w for w in windows if w.site == site],
-                alerts=[a for a in alerts if a.site == site], alert_seq=(alert_seqs or {}).get(site, 0),
+                alerts=[a for a in alerts if a.site == site],
+                alert_seq=(alert_seqs or {}).get(site, 0),
                 transition_seq=(transition_seqs or {}).get(site, 0),
                 devices=[row[1:] for row in devices if row[0] == site],
-                totals=[row[1:] for row in totals if row[0] == site])
+                totals=[row[1:] for row in totals if row[0] == site],
+            )
         return commands
 
     def handle(self, event: Event, now: float) -> list[Command]:
@@ -65,8 +76,16 @@ class Engine:
             commands += hall.handle(event, now)
         except Refused as refusal:
             commands += refusal.pending
-            commands.append(Reply(site=event.site, device=event.device, re=event.id, ok=False,
-                                  error=refusal.code.value, message=refusal.message))
+            commands.append(
+                Reply(
+                    site=event.site,
+                    device=event.device,
+                    re=event.id,
+                    ok=False,
+                    error=refusal.code.value,
+                    message=refusal.message,
+                )
+            )
         return commands
 
     def flush_accounting(self, now: float) -> list[Command]:

@@ -177,8 +177,19 @@ class Acknowledge(Event):
 
 
 # Events a device of each kind may send. The shell refuses the rest as `not_allowed`.
-PANEL_EVENTS = (StaffLogin, StaffLogout, WindowPause, WindowResume, CallNext, CallPick,
-                CallRecall, CallSkip, ServiceStart, ServiceFinish, TicketTransfer)
+PANEL_EVENTS = (
+    StaffLogin,
+    StaffLogout,
+    WindowPause,
+    WindowResume,
+    CallNext,
+    CallPick,
+    CallRecall,
+    CallSkip,
+    ServiceStart,
+    ServiceFinish,
+    TicketTransfer,
+)
 EVENTS_BY_KIND: dict[str, tuple[type[Event], ...]] = {
     "kiosk": (TicketRequest,),
     "selfservice": (TicketRequest,),

@@ -8,20 +8,30 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from . import events as ev
-from .commands import (AnnounceCall, Command, DeviceChanged, QueueChanged, RatingRecorded, Reply,
-                       TicketChanged, TicketSlip, TicketTransition, WindowChanged)
-from .errors import ErrorCode, Refused
 from .alerts import Alert
 from .calendar import OfficialCalendar, WorkingCalendar
 from .capacity import RecentArrivals
+from .commands import (
+    AnnounceCall,
+    Command,
+    QueueChanged,
+    RatingRecorded,
+    Reply,
+    TicketChanged,
+    TicketSlip,
+    TicketTransition,
+    WindowChanged,
+)
+from .errors import ErrorCode, Refused
 from .lanes import Lane, earliest
-from .supervision import Supervisor
 from .model import FINAL_STATUSES, Ticket, TicketStatus, WindowPhase, WindowState
+from .supervision import Supervisor
 
 if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
     from ..config import Site
@@ -43,9 +53,10 @@ WINDOW_TRANSITIONS: dict[type[ev.Event], tuple[frozenset[WindowPhase], dict[Wind
     ev.StaffLogin: (frozenset({P.CLOSED, P.IDLE, P.PAUSED}), {}),
     ev.StaffLogout: (frozenset({P.IDLE, P.PAUSED}), {}),
     ev.WindowPause: (frozenset({P.IDLE}), {}),
-    ev.WindowResume: (frozenset({P.PAUSED}), {P.IDLE: ErrorCode.NOT_PAUSED,
-                                              P.CALLED: ErrorCode.NOT_PAUSED,
-                                              P.SERVING: ErrorCode.NOT_PAUSED}),
+    ev.WindowResume: (
+        frozenset({P.PAUSED}),
+        {P.IDLE: ErrorCode.NOT_PAUSED, P.CALLED: ErrorCode.NOT_PAUSED, P.SERVING: ErrorCode.NOT_PAUSED},
+    ),
     ev.CallNext: (frozenset({P.IDLE}), {}),
     ev.CallPick: (frozenset({P.IDLE}), {}),
     ev.CallRecall: (frozenset({P.CALLED, P.SERVING}), {}),
@@ -89,16 +100,15 @@ class Hall:
         self._services = {s.code: s for s in site.services}
         self._windows_cfg = {w.id: w for w in site.windows}
         self._window_services = {w.id: site.window_services(w) for w in site.windows}
-        self._windows_of_service = {code: frozenset(w for w, codes in self._window_services.items()
-                                                    if code in codes)
-                                    for code in self._services}
+        self._windows_of_service = {
+            code: frozenset(w for w, codes in self._window_services.items() if code in codes) for code in self._services
+        }
         self._staff = {s.id: s for s in site.staff}
         self._device_window = {d.id: d.window for d in site.devices}
         self._spans = site.hours.spans()
         self._rules = site.queue
         self.tickets: dict[str, Ticket] = {}  # today's tickets by number
-        self.windows: dict[str, WindowState] = {
-            w: WindowState(site=self.id, window=w) for w in self._windows_cfg}
+        self.windows: dict[str, WindowState] = {w: WindowState(site=self.id, window=w) for w in self._windows_cfg}
         self._normal = {code: Lane() for code in self._services}
         self._priority = {code: Lane() for code in self._services}
         self._directed_normal = {w: Lane() for w in self._windows_cfg}
@@ -113,15 +123,27 @@ class Hall:
         self._day_end = -math.inf
         self._issuing_hours = (math.inf, -math.inf)
         self._open_counts: dict[str, int] | None = None  # open windows per service, cached
-        calendar = WorkingCalendar(official or OfficialCalendar(), holidays=site.calendar.holidays,
-                                   workdays=site.calendar.workdays, covered_years=site.calendar.covered_years)
+        calendar = WorkingCalendar(
+            official or OfficialCalendar(),
+            holidays=site.calendar.holidays,
+            workdays=site.calendar.workdays,
+            covered_years=site.calendar.covered_years,
+        )
         self.supervisor = Supervisor(self, calendar)
 
     # -- restore (from the store's current-state tables) ---------------------------------
-    def restore(self, *, now: float, tickets: list[Ticket], windows: list[WindowState],
-                alerts: list[Alert] = (), alert_seq: int = 0, transition_seq: int = 0,
-                devices: list[tuple[str, bool, str | None, float]] = (),
-                totals: list[tuple[str, str, str, str, float]] = ()) -> list[Command]:
+    def restore(
+        self,
+        *,
+        now: float,
+        tickets: list[Ticket],
+        windows: list[WindowState],
+        alerts: list[Alert] = (),
+        alert_seq: int = 0,
+        transition_seq: int = 0,
+        devices: list[tuple[str, bool, str | None, float]] = (),
+        totals: list[tuple[str, str, str, str, float]] = (),
+    ) -> list[Command]:
         """Load the current state after a restart, then bring it to ``now`` exactly as the
         day roll would have: returns the commands of that roll (expired tickets, windows
         released), which the caller stores like any others. Sequences, lanes and the
@@ -131,16 +153,26 @@ class Hall:
                 self.windows[window.window] = window
         today = self.local(now).date().isoformat()
         mine = [t for t in tickets if t.site == self.id]
-        commands: list[Command] = [TicketChanged(site=self.id, ticket=t.evolve(status=TicketStatus.EXPIRED),
-                                                 transition=T.EXPIRED)
-                                   for t in mine if t.day != today and t.status not in FINAL_STATUSES]
+        commands: list[Command] = [
+            TicketChanged(site=self.id, ticket=t.evolve(status=TicketStatus.EXPIRED), transition=T.EXPIRED)
+            for t in mine
+            if t.day != today and t.status not in FINAL_STATUSES
+        ]
         self.tickets = {t.no: t for t in mine if t.day == today}
-        self.supervisor.restore(alerts=[a for a in alerts if a.site == self.id], alert_seq=alert_seq,
-                                transition_seq=transition_seq, devices=devices, totals=totals, now=now)
+        self.supervisor.restore(
+            alerts=[a for a in alerts if a.site == self.id],
+            alert_seq=alert_seq,
+            transition_seq=transition_seq,
+            devices=devices,
+            totals=totals,
+            now=now,
+        )
         self._day_end = -math.inf
         commands += self._roll_day(now)
-        done = sorted((t for t in self.tickets.values() if t.status is TicketStatus.DONE and t.started_at),
-                      key=lambda t: t.finished_at)
+        done = sorted(
+            (t for t in self.tickets.values() if t.status is TicketStatus.DONE and t.started_at),
+            key=lambda t: t.finished_at,
+        )
         for ticket in done:
             self._learn_service_time(ticket)
         return commands
@@ -176,14 +208,22 @@ class Hall:
         commands: list[Command] = []
         for ticket in self.tickets.values():
             if ticket.day != self.day and ticket.status not in FINAL_STATUSES:
-                commands.append(TicketChanged(site=self.id, ticket=ticket.evolve(status=TicketStatus.EXPIRED),
-                                              transition=T.EXPIRED))
+                commands.append(
+                    TicketChanged(site=self.id, ticket=ticket.evolve(status=TicketStatus.EXPIRED), transition=T.EXPIRED)
+                )
         self.tickets = {t.no: t for t in self.tickets.values() if t.day == self.day}
         for window_id, window in self.windows.items():
             if window.day != self.day:
                 phase = window.phase if window.phase not in (P.CALLED, P.SERVING) else P.IDLE
-                window = window.evolve(day=self.day, served_today=0, priority_streak=0, ticket=None,
-                                       phase=phase, last_served_ticket=None, last_served_staff=None)
+                window = window.evolve(
+                    day=self.day,
+                    served_today=0,
+                    priority_streak=0,
+                    ticket=None,
+                    phase=phase,
+                    last_served_ticket=None,
+                    last_served_staff=None,
+                )
                 self.windows[window_id] = window
                 commands.append(WindowChanged(site=self.id, window=window))
         self._rebuild_indexes()
@@ -194,8 +234,12 @@ class Hall:
     def _rebuild_indexes(self) -> None:
         """Lanes, sequences and the issue counter, from the tickets of the day."""
         self._open_counts = None
-        for lane in (*self._normal.values(), *self._priority.values(),
-                     *self._directed_normal.values(), *self._directed_priority.values()):
+        for lane in (
+            *self._normal.values(),
+            *self._priority.values(),
+            *self._directed_normal.values(),
+            *self._directed_priority.values(),
+        ):
             lane.clear()
         self._sequence.clear()
         self._issued = 0
@@ -273,53 +317,78 @@ class Hall:
             raise Refused(ErrorCode.SERVICE_CLOSED)
         seq = self._sequence.get(service.prefix, 0) + 1
         no = f"{service.prefix}{seq:03d}"
-        ticket = Ticket(site=self.id, day=self.day, no=no, service=service.code, seq=seq,
-                        issued_at=now, place=self._issued + 1, priority=event.priority,
-                        appointment=event.appointment, issued_by=event.device, phone=event.phone)
+        ticket = Ticket(
+            site=self.id,
+            day=self.day,
+            no=no,
+            service=service.code,
+            seq=seq,
+            issued_at=now,
+            place=self._issued + 1,
+            priority=event.priority,
+            appointment=event.appointment,
+            issued_by=event.device,
+            phone=event.phone,
+        )
         ahead = self._ahead_in_service(ticket)
         self._sequence[service.prefix] = seq
         self._issued += 1
         self.tickets[no] = ticket
         self._arrivals[service.code].add(now)
         self._enqueue(ticket)
-        slip = TicketSlip(no=no, service=service.code, issued_at=now, ahead=ahead,
-                          eta_min=self._eta_min(service.code, ahead))
-        return [TicketChanged(site=self.id, ticket=ticket, transition=T.ISSUED), QueueChanged(site=self.id),
-                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=slip)]
+        slip = TicketSlip(
+            no=no, service=service.code, issued_at=now, ahead=ahead, eta_min=self._eta_min(service.code, ahead)
+        )
+        return [
+            TicketChanged(site=self.id, ticket=ticket, transition=T.ISSUED),
+            QueueChanged(site=self.id),
+            Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=slip),
+        ]
 
     # -- panel -----------------------------------------------------------------------------
     def _login(self, event: ev.StaffLogin, now: float, window_id: str) -> list[Command]:
         if event.staff not in self._staff:
             raise Refused(ErrorCode.UNKNOWN_STAFF, event.staff)
-        elsewhere = [w for w in self.windows.values()
-                     if w.staff == event.staff and w.window != window_id]
+        elsewhere = [w for w in self.windows.values() if w.staff == event.staff and w.window != window_id]
         for other in elsewhere:
             if other.phase in (P.CALLED, P.SERVING):
                 raise Refused(ErrorCode.BUSY, f"该工作人员在{self._windows_cfg[other.window].name}仍有在办的号")
         commands: list[Command] = []
         for other in elsewhere:
-            commands.append(self._set_window(other.evolve(phase=P.CLOSED, staff=None, logged_in_at=None,
-                                                          pause_reason=None, paused_at=None)))
+            commands.append(
+                self._set_window(
+                    other.evolve(phase=P.CLOSED, staff=None, logged_in_at=None, pause_reason=None, paused_at=None)
+                )
+            )
         window = self.windows[window_id]
-        commands.append(self._set_window(window.evolve(phase=P.IDLE, staff=event.staff, logged_in_at=now,
-                                                       pause_reason=None, paused_at=None)))
+        commands.append(
+            self._set_window(
+                window.evolve(phase=P.IDLE, staff=event.staff, logged_in_at=now, pause_reason=None, paused_at=None)
+            )
+        )
         return commands + [self._ok(event)]
 
     def _logout(self, event: ev.StaffLogout, now: float, window_id: str) -> list[Command]:
         window = self.windows[window_id]
-        return [self._set_window(window.evolve(phase=P.CLOSED, staff=None, logged_in_at=None,
-                                               pause_reason=None, paused_at=None, priority_streak=0)),
-                self._ok(event)]
+        return [
+            self._set_window(
+                window.evolve(
+                    phase=P.CLOSED, staff=None, logged_in_at=None, pause_reason=None, paused_at=None, priority_streak=0
+                )
+            ),
+            self._ok(event),
+        ]
 
     def _pause(self, event: ev.WindowPause, now: float, window_id: str) -> list[Command]:
         window = self.windows[window_id]
-        return [self._set_window(window.evolve(phase=P.PAUSED, pause_reason=event.reason, paused_at=now)),
-                self._ok(event)]
+        return [
+            self._set_window(window.evolve(phase=P.PAUSED, pause_reason=event.reason, paused_at=now)),
+            self._ok(event),
+        ]
 
     def _resume(self, event: ev.WindowResume, now: float, window_id: str) -> list[Command]:
         window = self.windows[window_id]
-        return [self._set_window(window.evolve(phase=P.IDLE, pause_reason=None, paused_at=None)),
-                self._ok(event)]
+        return [self._set_window(window.evolve(phase=P.IDLE, pause_reason=None, paused_at=None)), self._ok(event)]
 
     def _call_next(self, event: ev.CallNext, now: float, window_id: str) -> list[Command]:
         entry = self._choose_next(window_id)
@@ -341,40 +410,57 @@ class Hall:
         if ticket.status is TicketStatus.WAITING:
             self._dequeue(ticket)
         streak = window.priority_streak + 1 if ticket.is_priority else 0
-        ticket = ticket.evolve(status=TicketStatus.CALLED, window=window_id, staff=window.staff,
-                               called_at=now, calls=ticket.calls + 1, finished_at=None,
-                               first_called_at=ticket.first_called_at or now)
+        ticket = ticket.evolve(
+            status=TicketStatus.CALLED,
+            window=window_id,
+            staff=window.staff,
+            called_at=now,
+            calls=ticket.calls + 1,
+            finished_at=None,
+            first_called_at=ticket.first_called_at or now,
+        )
         self.tickets[ticket.no] = ticket
         window = window.evolve(phase=P.CALLED, ticket=ticket.no, priority_streak=streak)
-        return [TicketChanged(site=self.id, ticket=ticket, transition=T.CALLED), self._set_window(window),
-                QueueChanged(site=self.id), self._announce(ticket, window_id, now, recall=False),
-                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
+        return [
+            TicketChanged(site=self.id, ticket=ticket, transition=T.CALLED),
+            self._set_window(window),
+            QueueChanged(site=self.id),
+            self._announce(ticket, window_id, now, recall=False),
+            Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no),
+        ]
 
     def _recall(self, event: ev.CallRecall, now: float, window_id: str) -> list[Command]:
         ticket = self._current(window_id).evolve(calls=self._current(window_id).calls + 1)
         self.tickets[ticket.no] = ticket
-        return [TicketChanged(site=self.id, ticket=ticket, transition=T.RECALLED),
-                self._announce(ticket, window_id, now, recall=True),
-                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
+        return [
+            TicketChanged(site=self.id, ticket=ticket, transition=T.RECALLED),
+            self._announce(ticket, window_id, now, recall=True),
+            Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no),
+        ]
 
     def _skip(self, event: ev.CallSkip, now: float, window_id: str) -> list[Command]:
         ticket = self._current(window_id).evolve(status=TicketStatus.NO_SHOW, finished_at=now)
         return self._release(event, window_id, ticket, T.NO_SHOW)
 
     def _start(self, event: ev.ServiceStart, now: float, window_id: str) -> list[Command]:
-        ticket = self._current(window_id).evolve(status=TicketStatus.SERVING, started_at=now,
-                                                 staff=self.windows[window_id].staff)
+        ticket = self._current(window_id).evolve(
+            status=TicketStatus.SERVING, started_at=now, staff=self.windows[window_id].staff
+        )
         self.tickets[ticket.no] = ticket
         window = self.windows[window_id].evolve(phase=P.SERVING)
-        return [TicketChanged(site=self.id, ticket=ticket, transition=T.STARTED), self._set_window(window),
-                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
+        return [
+            TicketChanged(site=self.id, ticket=ticket, transition=T.STARTED),
+            self._set_window(window),
+            Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no),
+        ]
 
     def _finish(self, event: ev.ServiceFinish, now: float, window_id: str) -> list[Command]:
         ticket = self._current(window_id).evolve(status=TicketStatus.DONE, finished_at=now, outcome=event.outcome)
         self._learn_service_time(ticket)
         window = self.windows[window_id]
-        self.windows[window_id] = window.evolve(served_today=window.served_today + 1,
-                                                last_served_ticket=ticket.no, last_served_staff=window.staff)
+        self.windows[window_id] = window.evolve(
+            served_today=window.served_today + 1, last_served_ticket=ticket.no, last_served_staff=window.staff
+        )
         return self._release(event, window_id, ticket, T.FINISHED)
 
     def _transfer(self, event: ev.TicketTransfer, now: float, window_id: str) -> list[Command]:
@@ -394,8 +480,14 @@ class Hall:
                 raise Refused(ErrorCode.BAD_REQUEST, "不能转给本窗口")
         elif service == current.service:
             raise Refused(ErrorCode.BAD_REQUEST, "转移目标与当前业务相同")
-        ticket = current.evolve(status=TicketStatus.WAITING, service=service, directed_window=event.to_window,
-                                transfers=current.transfers + 1, started_at=None, called_at=None)
+        ticket = current.evolve(
+            status=TicketStatus.WAITING,
+            service=service,
+            directed_window=event.to_window,
+            transfers=current.transfers + 1,
+            started_at=None,
+            called_at=None,
+        )
         commands = self._release(event, window_id, ticket, T.TRANSFERRED)
         self._enqueue(ticket)
         return commands
@@ -408,14 +500,16 @@ class Hall:
         previous = self._service_time[ticket.service]
         self._service_time[ticket.service] = (1 - alpha) * previous + alpha * (ticket.finished_at - ticket.started_at)
 
-    def _release(self, event: ev.Event, window_id: str, ticket: Ticket, transition: TicketTransition
-                 ) -> list[Command]:
+    def _release(self, event: ev.Event, window_id: str, ticket: Ticket, transition: TicketTransition) -> list[Command]:
         """The window is done with its current ticket (finished, no-show or transferred)."""
         self.tickets[ticket.no] = ticket
         window = self.windows[window_id].evolve(phase=P.IDLE, ticket=None)
-        return [TicketChanged(site=self.id, ticket=ticket, transition=transition), self._set_window(window),
-                QueueChanged(site=self.id),
-                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no)]
+        return [
+            TicketChanged(site=self.id, ticket=ticket, transition=transition),
+            self._set_window(window),
+            QueueChanged(site=self.id),
+            Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no),
+        ]
 
     # -- camera, pad, liveness ---------------------------------------------------------------
     def _presence(self, event: ev.Presence, now: float) -> list[Command]:
@@ -443,12 +537,22 @@ class Hall:
             raise Refused(ErrorCode.ALREADY_RATED, number)
         ticket = ticket.evolve(rating=event.score)
         self.tickets[number] = ticket
-        return [TicketChanged(site=self.id, ticket=ticket, transition=T.RATED),
-                RatingRecorded(site=self.id, window=event.window, device=event.device, score=event.score,
-                               at=now, ticket=number, staff=ticket.staff),
-                *self.supervisor.rating(ticket=number, window=event.window, staff=ticket.staff,
-                                        score=event.score, device=event.device, now=now),
-                Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=number)]
+        return [
+            TicketChanged(site=self.id, ticket=ticket, transition=T.RATED),
+            RatingRecorded(
+                site=self.id,
+                window=event.window,
+                device=event.device,
+                score=event.score,
+                at=now,
+                ticket=number,
+                staff=ticket.staff,
+            ),
+            *self.supervisor.rating(
+                ticket=number, window=event.window, staff=ticket.staff, score=event.score, device=event.device, now=now
+            ),
+            Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=number),
+        ]
 
     def _status(self, event: ev.DeviceStatus, now: float) -> list[Command]:
         return self.supervisor.device_status(event.device, event.online, event.reason, now)
@@ -470,13 +574,26 @@ class Hall:
 
     _HANDLERS: dict[type[ev.Event], Callable] = {
         ev.TicketRequest: _ticket_request,
-        ev.StaffLogin: _login, ev.StaffLogout: _logout,
-        ev.WindowPause: _pause, ev.WindowResume: _resume,
-        ev.CallNext: _call_next, ev.CallPick: _call_pick, ev.CallRecall: _recall, ev.CallSkip: _skip,
-        ev.ServiceStart: _start, ev.ServiceFinish: _finish, ev.TicketTransfer: _transfer,
-        ev.Presence: _presence, ev.Tamper: _tamper, ev.Rating: _rating,
-        ev.DeviceStatus: _status, ev.Heartbeat: _heartbeat, ev.Refusal: _refusal,
-        ev.Acknowledge: _acknowledge, ev.EngineLink: _engine_link, ev.EngineStalled: _engine_stalled,
+        ev.StaffLogin: _login,
+        ev.StaffLogout: _logout,
+        ev.WindowPause: _pause,
+        ev.WindowResume: _resume,
+        ev.CallNext: _call_next,
+        ev.CallPick: _call_pick,
+        ev.CallRecall: _recall,
+        ev.CallSkip: _skip,
+        ev.ServiceStart: _start,
+        ev.ServiceFinish: _finish,
+        ev.TicketTransfer: _transfer,
+        ev.Presence: _presence,
+        ev.Tamper: _tamper,
+        ev.Rating: _rating,
+        ev.DeviceStatus: _status,
+        ev.Heartbeat: _heartbeat,
+        ev.Refusal: _refusal,
+        ev.Acknowledge: _acknowledge,
+        ev.EngineLink: _engine_link,
+        ev.EngineStalled: _engine_stalled,
     }
 
     # -- routing -----------------------------------------------------------------------------
@@ -487,8 +604,9 @@ class Hall:
         codes = self._window_services[window_id]
         priority = earliest([self._priority[c] for c in codes] + [self._directed_priority[window_id]])
         normal = earliest([self._normal[c] for c in codes] + [self._directed_normal[window_id]])
-        if priority is not None and (normal is None
-                                     or self.windows[window_id].priority_streak < self._rules.priority_cap):
+        if priority is not None and (
+            normal is None or self.windows[window_id].priority_streak < self._rules.priority_cap
+        ):
             return priority
         return normal
 
@@ -565,11 +683,18 @@ class Hall:
             heads = [h for h in (normal.head(), priority.head()) if h is not None]
             oldest = self.tickets[min(heads)[1]].issued_at if heads else None
             waiting = len(normal) + len(priority)
-            view.append(ServiceQueue(code=code, name=service.name, prefix=service.prefix, waiting=waiting,
-                                     priority_waiting=len(priority),
-                                     oldest_wait_s=max(0.0, now - oldest) if oldest is not None else 0.0,
-                                     eta_min=self._eta_min(code, waiting),
-                                     open_windows=self._open_windows(code)))
+            view.append(
+                ServiceQueue(
+                    code=code,
+                    name=service.name,
+                    prefix=service.prefix,
+                    waiting=waiting,
+                    priority_waiting=len(priority),
+                    oldest_wait_s=max(0.0, now - oldest) if oldest is not None else 0.0,
+                    eta_min=self._eta_min(code, waiting),
+                    open_windows=self._open_windows(code),
+                )
+            )
         return view
 
     def waiting_directed(self) -> int:
@@ -586,8 +711,15 @@ class Hall:
         return WindowChanged(site=self.id, window=window)
 
     def _announce(self, ticket: Ticket, window_id: str, now: float, *, recall: bool) -> AnnounceCall:
-        return AnnounceCall(site=self.id, ticket=ticket.no, window=window_id,
-                            window_name=self._windows_cfg[window_id].name, at=now, recall=recall, n=ticket.calls)
+        return AnnounceCall(
+            site=self.id,
+            ticket=ticket.no,
+            window=window_id,
+            window_name=self._windows_cfg[window_id].name,
+            at=now,
+            recall=recall,
+            n=ticket.calls,
+        )
 
     def _ok(self, event: ev.Event) -> Reply:
         return Reply(site=self.id, device=event.device, re=event.id, ok=True)

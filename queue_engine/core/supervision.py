@@ -11,9 +11,10 @@ from __future__ import annotations
 import heapq
 import math
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .alerts import ALERT_KINDS, Alert, AlertKind, AlertState, Watch
 from .calendar import WorkingCalendar, after_working_seconds, overlap, periods_of
@@ -77,9 +78,11 @@ class Supervisor:
         self._tz = hall.site.tz
         self._spans = hall.site.hours.spans()
         self.devices: dict[str, DeviceLive] = {
-            d.id: DeviceLive(id=d.id, kind=d.kind.value, window=d.window,
-                             timeout=d.heartbeat_s * self.rules.heartbeat_misses)
-            for d in hall.site.devices}
+            d.id: DeviceLive(
+                id=d.id, kind=d.kind.value, window=d.window, timeout=d.heartbeat_s * self.rules.heartbeat_misses
+            )
+            for d in hall.site.devices
+        }
         self._cameras: dict[str, list[str]] = {}
         for d in hall.site.devices:
             if d.kind.value == "camera" and d.window:
@@ -120,9 +123,16 @@ class Supervisor:
         self.periods = periods_of(day, self._spans, self._tz) if working else []
         if not self.calendar.covered(day) and self._last_warned_day != day:
             self._last_warned_day = day
-            commands.append(Notice(site=self.id, level="warning", text=(
-                f"{day.isoformat()}: no official calendar for {day.year} (neither chinese-calendar nor "
-                f"[calendar].covered_years): assuming Monday-Friday working days")))
+            commands.append(
+                Notice(
+                    site=self.id,
+                    level="warning",
+                    text=(
+                        f"{day.isoformat()}: no official calendar for {day.year} (neither chinese-calendar nor "
+                        f"[calendar].covered_years): assuming Monday-Friday working days"
+                    ),
+                )
+            )
         for boundary in (b for period in self.periods for b in period):
             if boundary > now:
                 self._schedule(boundary, "all", str(boundary))  # one timer per opening/closing
@@ -221,17 +231,37 @@ class Supervisor:
         working = self.working(now)
         must = working and self._must_staff(window_id)
         staffing = self.staffing(window_id)
-        commands = self._account("window", window_id, staffing if staffing != "paused"
-                                 else f"paused:{window.pause_reason.value}", window.staff, now)
+        commands = self._account(
+            "window",
+            window_id,
+            staffing if staffing != "paused" else f"paused:{window.pause_reason.value}",
+            window.staff,
+            now,
+        )
         rules = self.rules
-        commands += self._watch(K.WINDOW_NOT_OPENED, window_id, must and window.phase is P.CLOSED, now,
-                                fire_after=rules.not_opened_grace_min * 60, window=window_id,
-                                detail={"grace_min": rules.not_opened_grace_min})
-        commands += self._watch(K.WINDOW_UNSTAFFED, window_id, working and staffing == "unstaffed", now,
-                                fire_after=rules.unstaffed_grace_min * 60, window=window_id,
-                                detail={"grace_min": rules.unstaffed_grace_min,
-                                        "cameras": self._cameras.get(window_id, []),
-                                        "window_state": window.phase.value, "ticket": window.ticket})
+        commands += self._watch(
+            K.WINDOW_NOT_OPENED,
+            window_id,
+            must and window.phase is P.CLOSED,
+            now,
+            fire_after=rules.not_opened_grace_min * 60,
+            window=window_id,
+            detail={"grace_min": rules.not_opened_grace_min},
+        )
+        commands += self._watch(
+            K.WINDOW_UNSTAFFED,
+            window_id,
+            working and staffing == "unstaffed",
+            now,
+            fire_after=rules.unstaffed_grace_min * 60,
+            window=window_id,
+            detail={
+                "grace_min": rules.unstaffed_grace_min,
+                "cameras": self._cameras.get(window_id, []),
+                "window_state": window.phase.value,
+                "ticket": window.ticket,
+            },
+        )
         overrun = False
         if window.phase is P.PAUSED and window.paused_at is not None:
             allowed = rules.pause_allowance_min.minutes(window.pause_reason.value) * 60
@@ -242,9 +272,19 @@ class Supervisor:
                 else:
                     self._schedule(overrun_at, "window", window_id)
         reason = window.pause_reason.value if window.pause_reason else None
-        commands += self._watch(K.PAUSE_OVERRUN, window_id, overrun, now, fire_after=0, window=window_id,
-                                detail={"reason": reason, "paused_at": window.paused_at,
-                                        "allowed_min": rules.pause_allowance_min.minutes(reason) if reason else None})
+        commands += self._watch(
+            K.PAUSE_OVERRUN,
+            window_id,
+            overrun,
+            now,
+            fire_after=0,
+            window=window_id,
+            detail={
+                "reason": reason,
+                "paused_at": window.paused_at,
+                "allowed_min": rules.pause_allowance_min.minutes(reason) if reason else None,
+            },
+        )
         return commands
 
     def _expected_online(self, device: DeviceLive, now: float) -> bool:
@@ -258,20 +298,40 @@ class Supervisor:
         category = "unknown" if not self.link_up or device.online is None else "offline" if offline else "online"
         commands = self._account("device", device_id, category, None, now)
         supervised = device.kind in ("camera", "selfservice")
-        commands += self._watch(K.DEVICE_OFFLINE, device_id,
-                                expected and offline and device.reason != "shutdown", now,
-                                fire_after=self.rules.device_offline_grace_s, device=device,
-                                severity="critical" if supervised else None,
-                                detail={"kind": device.kind, "reason": device.reason, "last_seen_at": device.last_seen,
-                                        "offline_since_at": device.offline_since})
-        commands += self._watch(K.DEVICE_SHUTDOWN, device_id,
-                                expected and supervised and offline and device.reason == "shutdown", now,
-                                fire_after=0, device=device,
-                                detail={"kind": device.kind, "offline_since_at": device.offline_since})
+        commands += self._watch(
+            K.DEVICE_OFFLINE,
+            device_id,
+            expected and offline and device.reason != "shutdown",
+            now,
+            fire_after=self.rules.device_offline_grace_s,
+            device=device,
+            severity="critical" if supervised else None,
+            detail={
+                "kind": device.kind,
+                "reason": device.reason,
+                "last_seen_at": device.last_seen,
+                "offline_since_at": device.offline_since,
+            },
+        )
+        commands += self._watch(
+            K.DEVICE_SHUTDOWN,
+            device_id,
+            expected and supervised and offline and device.reason == "shutdown",
+            now,
+            fire_after=0,
+            device=device,
+            detail={"kind": device.kind, "offline_since_at": device.offline_since},
+        )
         tampered = device.kind == "camera" and device.online is True and (device.tamper or not device.video_ok)
-        commands += self._watch(K.CAMERA_TAMPER, device_id, bool(tampered) and self.working(now), now,
-                                fire_after=0, device=device,
-                                detail={"tamper": device.tamper or "video_lost"})
+        commands += self._watch(
+            K.CAMERA_TAMPER,
+            device_id,
+            bool(tampered) and self.working(now),
+            now,
+            fire_after=0,
+            device=device,
+            detail={"tamper": device.tamper or "video_lost"},
+        )
         return commands
 
     def evaluate_service(self, service: str, now: float) -> list[Command]:
@@ -288,8 +348,9 @@ class Supervisor:
         detail = {"service": service, "target_min": target / 60}
         if oldest is not None:
             detail.update(ticket=oldest.no, issued_at=oldest.issued_at)
-        return self._watch(K.WAIT_TOO_LONG, service, late, now, fire_after=0, detail=detail) + \
-            self.evaluate_surge(service, now)
+        return self._watch(K.WAIT_TOO_LONG, service, late, now, fire_after=0, detail=detail) + self.evaluate_surge(
+            service, now
+        )
 
     # -- queue surge (增设服务窗口) ----------------------------------------------------------
     def evaluate_surge(self, service: str, now: float, *, force: bool = False) -> list[Command]:
@@ -318,15 +379,25 @@ class Supervisor:
             return []
 
         def detail() -> dict:
-            return {"service": service,
-                    "forecast_wait_min": round(forecast / 60, 1) if forecast != math.inf else None,
-                    "target_min": target / 60, "open_windows": windows,
-                    "extra_windows": windows_needed(rate, 1.0 / service_s, target) - windows,
-                    "arrivals_per_hour": round(rate * 3600, 1), "service_min": round(service_s / 60, 1),
-                    "waiting": hall.waiting(service)}
+            return {
+                "service": service,
+                "forecast_wait_min": round(forecast / 60, 1) if forecast != math.inf else None,
+                "target_min": target / 60,
+                "open_windows": windows,
+                "extra_windows": windows_needed(rate, 1.0 / service_s, target) - windows,
+                "arrivals_per_hour": round(rate * 3600, 1),
+                "service_min": round(service_s / 60, 1),
+                "waiting": hall.waiting(service),
+            }
 
-        commands = self._watch(K.QUEUE_SURGE, service, forecast > target, now,
-                               fire_after=self.rules.surge_fire_after_min * 60, detail=detail)
+        commands = self._watch(
+            K.QUEUE_SURGE,
+            service,
+            forecast > target,
+            now,
+            fire_after=self.rules.surge_fire_after_min * 60,
+            detail=detail,
+        )
         expiry = arrivals.next_expiry(now)
         if key in self.watches and expiry is not None:
             self._schedule(max(expiry, now + SURGE_RECHECK_S), "service", service)
@@ -349,8 +420,11 @@ class Supervisor:
         if online:  # (an offline status is not a sign of life: last_seen stays the last one)
             device.last_seen = now
             self._schedule(now + device.timeout, "heartbeat", device_id)
-        return self._set_online(device, online, reason, now) + self.evaluate_device(device_id, now) + \
-            self._windows_of_camera(device, now)
+        return (
+            self._set_online(device, online, reason, now)
+            + self.evaluate_device(device_id, now)
+            + self._windows_of_camera(device, now)
+        )
 
     def heartbeat(self, device_id: str, video_ok: bool | None, now: float) -> list[Command]:
         device = self.devices[device_id]
@@ -373,8 +447,11 @@ class Supervisor:
         if silent_until > now:
             self._schedule(silent_until, "heartbeat", device_id)
             return []
-        return self._set_online(device, False, "silent", now) + self.evaluate_device(device_id, now) + \
-            self._windows_of_camera(device, now)
+        return (
+            self._set_online(device, False, "silent", now)
+            + self.evaluate_device(device_id, now)
+            + self._windows_of_camera(device, now)
+        )
 
     def tamper(self, device_id: str, kind: str, now: float) -> list[Command]:
         device = self.devices[device_id]
@@ -398,17 +475,29 @@ class Supervisor:
         return self.evaluate_window(device.window, now) + [self.hall.window_changed(device.window)]
 
     # -- ratings, refusals ---------------------------------------------------------------------
-    def rating(self, *, ticket: str, window: str, staff: str | None, score: int, device: str,
-               now: float) -> list[Command]:
+    def rating(
+        self, *, ticket: str, window: str, staff: str | None, score: int, device: str, now: float
+    ) -> list[Command]:
         if score > self.rules.bad_rating_max_score:
             return []
         local_day = datetime.fromtimestamp(now, self._tz).date()
         due_day = self.calendar.add_working_days(local_day, self.rules.bad_rating_follow_up_days)
         due = datetime.combine(due_day + timedelta(days=1), datetime.min.time(), self._tz).timestamp()
-        alert = self._new_alert(K.BAD_RATING, f"{window}:{ticket}", now, window=window, device=device,
-                                staff=staff, due=due,
-                                detail={"ticket": ticket, "score": score, "due_at": due,
-                                        "follow_up_days": self.rules.bad_rating_follow_up_days})
+        alert = self._new_alert(
+            K.BAD_RATING,
+            f"{window}:{ticket}",
+            now,
+            window=window,
+            device=device,
+            staff=staff,
+            due=due,
+            detail={
+                "ticket": ticket,
+                "score": score,
+                "due_at": due,
+                "follow_up_days": self.rules.bad_rating_follow_up_days,
+            },
+        )
         self._schedule(due, "followup", alert.id)
         return [self._update(alert)]
 
@@ -437,10 +526,20 @@ class Supervisor:
         if times:
             self._schedule(times[0] + window_s, "unauthorized", device_id)
         device = self.devices.get(device_id)
-        return self._watch(K.UNAUTHORIZED, device_id, len(times) >= self.rules.unauthorized_refusals, now,
-                           fire_after=0, device=device, device_id=device_id,
-                           detail={"refusals": len(times), "window_min": self.rules.unauthorized_window_min,
-                                   "configured": device is not None})
+        return self._watch(
+            K.UNAUTHORIZED,
+            device_id,
+            len(times) >= self.rules.unauthorized_refusals,
+            now,
+            fire_after=0,
+            device=device,
+            device_id=device_id,
+            detail={
+                "refusals": len(times),
+                "window_min": self.rules.unauthorized_window_min,
+                "configured": device is not None,
+            },
+        )
 
     # -- the engine's own hearing ---------------------------------------------------------------
     def engine_link(self, up: bool, session_lost: bool, now: float) -> list[Command]:
@@ -453,16 +552,21 @@ class Supervisor:
             self.link_up = True
             commands += self._settle(now)
             if session_lost:
-                commands += self._session_lost("session_missing", now,
-                                               "events devices sent while the engine was away may be lost")
+                commands += self._session_lost(
+                    "session_missing", now, "events devices sent while the engine was away may be lost"
+                )
             if self._link_down_at is not None and now - self._link_down_at <= QUICK_RETURN_S:
                 self._quick_returns.append(now)
             while self._quick_returns and self._quick_returns[0] <= now - DISPLACED_WINDOW_S:
                 self._quick_returns.popleft()
             if len(self._quick_returns) >= DISPLACED_RETURNS:
                 self._quick_returns.clear()
-                commands += self._session_lost("displaced", now, "the broker keeps closing the engine's connection "
-                                               "while it is up: another client may be using the engine's identity")
+                commands += self._session_lost(
+                    "displaced",
+                    now,
+                    "the broker keeps closing the engine's connection "
+                    "while it is up: another client may be using the engine's identity",
+                )
         elif self.link_up:
             self.link_up = False
             self._link_down_at = now
@@ -474,8 +578,7 @@ class Supervisor:
     def _session_lost(self, reason: str, now: float, effect: str) -> list[Command]:
         if any(a.kind is K.SESSION_LOST and a.subject == reason for a in self.alerts.values()):
             return []  # one open alert of each reason is enough
-        return [self._update(self._new_alert(K.SESSION_LOST, reason, now, detail={"reason": reason,
-                                                                                 "effect": effect}))]
+        return [self._update(self._new_alert(K.SESSION_LOST, reason, now, detail={"reason": reason, "effect": effect}))]
 
     def engine_stalled(self, since: float, now: float) -> list[Command]:
         """The engine's event loop did not run from ``since`` to ``now``. Called before the
@@ -484,16 +587,29 @@ class Supervisor:
         gap = now - since
         if gap < self.rules.stall_alert_after_s:
             return commands
-        open_one = next((a for a in self.alerts.values()
-                         if a.kind is K.ENGINE_STALLED and a.state is AlertState.FIRING), None)
+        open_one = next(
+            (a for a in self.alerts.values() if a.kind is K.ENGINE_STALLED and a.state is AlertState.FIRING), None
+        )
         if open_one is None:
-            alert = self._new_alert(K.ENGINE_STALLED, "engine", since,
-                                    detail={"stalls": 1, "longest_s": round(gap, 1), "last_since_at": since})
+            alert = self._new_alert(
+                K.ENGINE_STALLED,
+                "engine",
+                since,
+                detail={"stalls": 1, "longest_s": round(gap, 1), "last_since_at": since},
+            )
             return commands + [self._update(alert)]
         detail = open_one.detail
-        return commands + [self._update(open_one.evolve(detail={
-            "stalls": detail.get("stalls", 1) + 1, "longest_s": max(detail.get("longest_s", 0), round(gap, 1)),
-            "last_since_at": since}))]
+        return commands + [
+            self._update(
+                open_one.evolve(
+                    detail={
+                        "stalls": detail.get("stalls", 1) + 1,
+                        "longest_s": max(detail.get("longest_s", 0), round(gap, 1)),
+                        "last_since_at": since,
+                    }
+                )
+            )
+        ]
 
     def _settle(self, now: float) -> list[Command]:
         """The engine hears again (link back, or loop resumed): every device still online gets
@@ -515,10 +631,14 @@ class Supervisor:
         return commands
 
     def _evaluate_link(self, now: float) -> list[Command]:
-        return self._watch(K.BROKER_UNAVAILABLE, "broker", not self.link_up, now,
-                           fire_after=self.rules.broker_alert_after_s,
-                           detail=lambda: {"effect": "devices cannot reach the engine; their silence is not "
-                                                     "counted against them"})
+        return self._watch(
+            K.BROKER_UNAVAILABLE,
+            "broker",
+            not self.link_up,
+            now,
+            fire_after=self.rules.broker_alert_after_s,
+            detail=lambda: {"effect": "devices cannot reach the engine; their silence is not counted against them"},
+        )
 
     # -- operator actions ----------------------------------------------------------------------
     def acknowledge(self, alert_id: str, by: str, note: str, now: float) -> list[Command]:
@@ -536,9 +656,20 @@ class Supervisor:
         return commands
 
     # -- the watches ---------------------------------------------------------------------------
-    def _watch(self, kind: AlertKind, subject: str, raw: bool, now: float, *, fire_after: float,
-               window: str | None = None, device: DeviceLive | None = None, device_id: str | None = None,
-               severity: str | None = None, detail: dict | Callable[[], dict] | None = None) -> list[Command]:
+    def _watch(
+        self,
+        kind: AlertKind,
+        subject: str,
+        raw: bool,
+        now: float,
+        *,
+        fire_after: float,
+        window: str | None = None,
+        device: DeviceLive | None = None,
+        device_id: str | None = None,
+        severity: str | None = None,
+        detail: dict | Callable[[], dict] | None = None,
+    ) -> list[Command]:
         key = (kind, subject)
         watch = self.watches.get(key)
         if watch is None:
@@ -553,10 +684,16 @@ class Supervisor:
         if action == "fire":
             window = window or (device.window if device else None)
             staff = self.hall.windows[window].staff if window in self.hall.windows else None
-            watch.alert = self._new_alert(kind, subject, watch.since, window=window,
-                                          device=device.id if device else device_id, staff=staff,
-                                          severity=severity,
-                                          detail=(detail() if callable(detail) else detail) or {})
+            watch.alert = self._new_alert(
+                kind,
+                subject,
+                watch.since,
+                window=window,
+                device=device.id if device else device_id,
+                staff=staff,
+                severity=severity,
+                detail=(detail() if callable(detail) else detail) or {},
+            )
             commands.append(self._update(watch.alert))
         elif action == "resolve":
             alert = self.alerts.get(watch.alert.id, watch.alert)
@@ -570,13 +707,34 @@ class Supervisor:
             del self.watches[key]
         return commands
 
-    def _new_alert(self, kind: AlertKind, subject: str, since: float, *, window: str | None = None,
-                   device: str | None = None, staff: str | None = None, severity: str | None = None,
-                   due: float | None = None, detail: dict) -> Alert:
+    def _new_alert(
+        self,
+        kind: AlertKind,
+        subject: str,
+        since: float,
+        *,
+        window: str | None = None,
+        device: str | None = None,
+        staff: str | None = None,
+        severity: str | None = None,
+        due: float | None = None,
+        detail: dict,
+    ) -> Alert:
         self._alert_seq += 1
-        alert = Alert(id=f"{self.id}-{self._alert_seq:06d}", site=self.id, kind=kind,
-                      severity=severity or ALERT_KINDS[kind].severity, state=AlertState.FIRING, subject=subject,
-                      since=since, window=window, device=device, staff=staff, due=due, detail=detail)
+        alert = Alert(
+            id=f"{self.id}-{self._alert_seq:06d}",
+            site=self.id,
+            kind=kind,
+            severity=severity or ALERT_KINDS[kind].severity,
+            state=AlertState.FIRING,
+            subject=subject,
+            since=since,
+            window=window,
+            device=device,
+            staff=staff,
+            due=due,
+            detail=detail,
+        )
         return alert
 
     def _update(self, alert: Alert) -> AlertChanged:
@@ -594,8 +752,7 @@ class Supervisor:
         return AlertChanged(site=self.id, alert=alert)
 
     # -- accounting ------------------------------------------------------------------------------
-    def _account(self, subject_kind: str, subject: str, category: str, staff: str | None,
-                 now: float) -> list[Command]:
+    def _account(self, subject_kind: str, subject: str, category: str, staff: str | None, now: float) -> list[Command]:
         key = (subject_kind, subject)
         segment = self.segments.get(key)
         if segment is not None and segment.category == category and segment.staff == staff:
@@ -615,8 +772,14 @@ class Supervisor:
     def _add(self, subject_kind: str, subject: str, category: str, seconds: float) -> TimeAccounted:
         key = (subject_kind, subject, category)
         self.totals[key] = self.totals.get(key, 0.0) + seconds
-        return TimeAccounted(site=self.id, day=self.day.isoformat(), subject_kind=subject_kind, subject=subject,
-                             category=category, seconds=self.totals[key])
+        return TimeAccounted(
+            site=self.id,
+            day=self.day.isoformat(),
+            subject_kind=subject_kind,
+            subject=subject,
+            category=category,
+            seconds=self.totals[key],
+        )
 
     def _close_segments(self, now: float) -> list[Command]:
         commands: list[Command] = []
@@ -630,8 +793,16 @@ class Supervisor:
         return self._close_segments(now)
 
     # -- restore -------------------------------------------------------------------------------
-    def restore(self, *, alerts: list[Alert], alert_seq: int, devices: list[tuple[str, bool, str | None, float]],
-                totals: list[tuple[str, str, str, str, float]], now: float, transition_seq: int = 0) -> None:
+    def restore(
+        self,
+        *,
+        alerts: list[Alert],
+        alert_seq: int,
+        devices: list[tuple[str, bool, str | None, float]],
+        totals: list[tuple[str, str, str, str, float]],
+        now: float,
+        transition_seq: int = 0,
+    ) -> None:
         """Open alerts keep their watches (so they neither fire twice nor vanish); devices
         resume their last known state with a fresh heartbeat allowance; today's totals."""
         for device_id, online, reason, changed_at in devices:
@@ -643,8 +814,11 @@ class Supervisor:
                 if online:
                     self._schedule(now + device.timeout, "heartbeat", device_id)
         self._transition_seq = max(self._transition_seq, transition_seq)
-        self._alert_seq = max(self._alert_seq, alert_seq,
-                              *(int(a.id.rsplit("-", 1)[-1]) for a in alerts if a.id.rsplit("-", 1)[-1].isdigit()))
+        self._alert_seq = max(
+            self._alert_seq,
+            alert_seq,
+            *(int(a.id.rsplit("-", 1)[-1]) for a in alerts if a.id.rsplit("-", 1)[-1].isdigit()),
+        )
         for alert in alerts:
             if not alert.open:
                 continue

@@ -16,5 +16,17 @@ from .csv_out import render_csv, write_csv
 from .html import render_html
 from .model import TABLES, Report, SiteReport
 
-__all__ = ["AuditLine", "audit_site", "format_audit", "ReportError", "build_report", "open_store", "render_csv",
-           "write_csv", "render_html", "TABLES", "Report", "SiteReport"]
+__all__ = [
+    "AuditLine",
+    "audit_site",
+    "format_audit",
+    "ReportError",
+    "build_report",
+    "open_store",
+    "render_csv",
+    "write_csv",
+    "render_html",
+    "TABLES",
+    "Report",
+    "SiteReport",
+]

@@ -51,7 +51,9 @@ def _area(site: Site) -> AuditLine:
     if minimum is None:
         return AuditLine(site.id, "area", NA, "场所面积", f"标准未规定{_kind_name(site)}的面积", basis)
     if area is None:
-        return AuditLine(site.id, "area", UNKNOWN, "场所面积", f"未申报面积（[facts] area_m2），要求不低于 {minimum:g} 平方米", basis)
+        return AuditLine(
+            site.id, "area", UNKNOWN, "场所面积", f"未申报面积（[facts] area_m2），要求不低于 {minimum:g} 平方米", basis
+        )
     status = PASS if area >= minimum else FAIL
     return AuditLine(site.id, "area", status, "场所面积", f"{area:g} 平方米，要求不低于 {minimum:g} 平方米", basis)
 
@@ -64,20 +66,39 @@ def _staff(site: Site) -> AuditLine:
     source = "申报" if declared else "按登记的工作人员计"
     if site.kind == "village":
         status = PASS if count >= VILLAGE_STAFF_MIN else FAIL
-        return AuditLine(site.id, "staff", status, "工作人员",
-                         f"{count} 名（{source}），要求至少 {VILLAGE_STAFF_MIN} 名帮办代办员", basis)
+        return AuditLine(
+            site.id,
+            "staff",
+            status,
+            "工作人员",
+            f"{count} 名（{source}），要求至少 {VILLAGE_STAFF_MIN} 名帮办代办员",
+            basis,
+        )
     if site.kind != "township":
         return AuditLine(site.id, "staff", NA, "工作人员", f"标准未规定{_kind_name(site)}的人员数", basis)
     if facts.residents is None:
         if count < TOWNSHIP_STAFF_MIN:
-            return AuditLine(site.id, "staff", FAIL, "工作人员",
-                             f"{count} 名（{source}），少于最低 {TOWNSHIP_STAFF_MIN} 名", basis)
-        return AuditLine(site.id, "staff", UNKNOWN, "工作人员",
-                         f"{count} 名（{source}）；未申报服务人口（[facts] residents），无法核定每万人1名", basis)
+            return AuditLine(
+                site.id, "staff", FAIL, "工作人员", f"{count} 名（{source}），少于最低 {TOWNSHIP_STAFF_MIN} 名", basis
+            )
+        return AuditLine(
+            site.id,
+            "staff",
+            UNKNOWN,
+            "工作人员",
+            f"{count} 名（{source}）；未申报服务人口（[facts] residents），无法核定每万人1名",
+            basis,
+        )
     required = max(TOWNSHIP_STAFF_MIN, math.ceil(facts.residents / RESIDENTS_PER_STAFF))
     status = PASS if count >= required else FAIL
-    return AuditLine(site.id, "staff", status, "工作人员",
-                     f"{count} 名（{source}），服务人口 {facts.residents} 人，要求至少 {required} 名", basis)
+    return AuditLine(
+        site.id,
+        "staff",
+        status,
+        "工作人员",
+        f"{count} 名（{source}），服务人口 {facts.residents} 人，要求至少 {required} 名",
+        basis,
+    )
 
 
 def _agent_points(site: Site) -> AuditLine:
@@ -85,10 +106,18 @@ def _agent_points(site: Site) -> AuditLine:
     minimum = AGENT_POINTS_MIN.get(site.kind)
     points = site.facts.agent_points
     if minimum is None:
-        return AuditLine(site.id, "agent_points", NA, "便民服务代办点", f"标准未规定{_kind_name(site)}的代办点数", basis)
+        return AuditLine(
+            site.id, "agent_points", NA, "便民服务代办点", f"标准未规定{_kind_name(site)}的代办点数", basis
+        )
     if points is None:
-        return AuditLine(site.id, "agent_points", UNKNOWN, "便民服务代办点",
-                         f"未申报代办点数（[facts] agent_points），要求不少于 {minimum} 个", basis)
+        return AuditLine(
+            site.id,
+            "agent_points",
+            UNKNOWN,
+            "便民服务代办点",
+            f"未申报代办点数（[facts] agent_points），要求不少于 {minimum} 个",
+            basis,
+        )
     status = PASS if points >= minimum else FAIL
     return AuditLine(site.id, "agent_points", status, "便民服务代办点", f"{points} 个，要求不少于 {minimum} 个", basis)
 
@@ -97,12 +126,17 @@ def _window_role(site: Site, role: str, check: str, item: str, basis: str) -> Au
     found = [w for w in site.windows if w.role.value == role]
     if found:
         return AuditLine(site.id, check, PASS, item, "、".join(w.name for w in found), basis)
-    return AuditLine(site.id, check, FAIL, item, f"没有 role = \"{role}\" 的窗口", basis)
+    return AuditLine(site.id, check, FAIL, item, f'没有 role = "{role}" 的窗口', basis)
 
 
 def _comprehensive(site: Site) -> AuditLine:
-    return _window_role(site, "comprehensive", "comprehensive_window", "无差别综合受理窗口",
-                        "二（二）3：设置“无差别综合受理窗口”，实行一窗受理、集成服务")
+    return _window_role(
+        site,
+        "comprehensive",
+        "comprehensive_window",
+        "无差别综合受理窗口",
+        "二（二）3：设置“无差别综合受理窗口”，实行一窗受理、集成服务",
+    )
 
 
 def _fallback(site: Site) -> AuditLine:
@@ -121,13 +155,19 @@ def _devices_at_windows(site: Site, kind: str, check: str, item: str, basis: str
 
 
 def _cameras(site: Site) -> AuditLine:
-    return _devices_at_windows(site, "camera", "cameras", "每个窗口有电子监察摄像头",
-                               "二（四）2：保障电子监察系统正常运行，负责摄像头等设备的日常维护管理")
+    return _devices_at_windows(
+        site,
+        "camera",
+        "cameras",
+        "每个窗口有电子监察摄像头",
+        "二（四）2：保障电子监察系统正常运行，负责摄像头等设备的日常维护管理",
+    )
 
 
 def _pads(site: Site) -> AuditLine:
-    return _devices_at_windows(site, "pad", "rating_pads", "每个窗口有好差评评价器",
-                               "二（四）1：各服务窗口要张贴或者摆放“好差评”评价二维码")
+    return _devices_at_windows(
+        site, "pad", "rating_pads", "每个窗口有好差评评价器", "二（四）1：各服务窗口要张贴或者摆放“好差评”评价二维码"
+    )
 
 
 def _guides(site: Site) -> AuditLine:
@@ -139,7 +179,9 @@ def _guides(site: Site) -> AuditLine:
             gaps.append(f"{service.name}缺{'、'.join(GUIDE_FIELD_LABELS[m] for m in missing)}")
     if gaps:
         return AuditLine(site.id, "service_guides", FAIL, "办事指南完整", "；".join(gaps), basis)
-    return AuditLine(site.id, "service_guides", PASS, "办事指南完整", f"{len(site.services)} 个事项的办事指南齐全", basis)
+    return AuditLine(
+        site.id, "service_guides", PASS, "办事指南完整", f"{len(site.services)} 个事项的办事指南齐全", basis
+    )
 
 
 CHECKS = (_area, _staff, _agent_points, _comprehensive, _fallback, _cameras, _pads, _guides)

@@ -43,9 +43,11 @@ def _fmt(value: float) -> str:
 
 
 def _open(name: str, width: int, height: int, label: str) -> list[str]:
-    return [f'<svg class="chart" data-chart="{escape(name)}" xmlns="http://www.w3.org/2000/svg" '
-            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{escape(label)}" font-size="{FONT}">']
+    return [
+        f'<svg class="chart" data-chart="{escape(name)}" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(label)}" font-size="{FONT}">'
+    ]
 
 
 def _legend(parts: list[str], series: list[Series], x_right: float, y: float) -> None:
@@ -55,18 +57,21 @@ def _legend(parts: list[str], series: list[Series], x_right: float, y: float) ->
     for s in reversed(series):
         width = 14 + FONT * len(s.label) + 10
         x -= width
-        parts.append(f'<rect class="legend" x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" '
-                     f'fill="{s.color_at(0)}"/>')
+        parts.append(
+            f'<rect class="legend" x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{s.color_at(0)}"/>'
+        )
         parts.append(f'<text x="{x + 14:.1f}" y="{y:.1f}">{escape(s.label)}</text>')
 
 
 def _empty(parts: list[str], width: int, height: int) -> None:
-    parts.append(f'<text class="empty" x="{width / 2:.1f}" y="{height / 2:.1f}" text-anchor="middle" '
-                 f'fill="#777">无数据</text>')
+    parts.append(
+        f'<text class="empty" x="{width / 2:.1f}" y="{height / 2:.1f}" text-anchor="middle" fill="#777">无数据</text>'
+    )
 
 
-def _y_axis(parts: list[str], top: float, bottom: float, left: float, right: float, maximum: float,
-            step: float, unit: str) -> None:
+def _y_axis(
+    parts: list[str], top: float, bottom: float, left: float, right: float, maximum: float, step: float, unit: str
+) -> None:
     ticks = int(round(maximum / step))
     for k in range(ticks + 1):
         value = k * step
@@ -78,8 +83,16 @@ def _y_axis(parts: list[str], top: float, bottom: float, left: float, right: flo
     parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{bottom:.1f}" y2="{bottom:.1f}" stroke="#888"/>')
 
 
-def bar_chart(name: str, label: str, categories: list[str], series: list[Series], *, unit: str = "",
-              width: int = 520, height: int = 250) -> str:
+def bar_chart(
+    name: str,
+    label: str,
+    categories: list[str],
+    series: list[Series],
+    *,
+    unit: str = "",
+    width: int = 520,
+    height: int = 250,
+) -> str:
     """Vertical bars, one band per category, the series stacked."""
     parts = _open(name, width, height, label)
     left, right, top, bottom = 42.0, width - 8.0, 30.0, height - 26.0
@@ -100,19 +113,31 @@ def bar_chart(name: str, label: str, categories: list[str], series: list[Series]
                 continue
             y0 = bottom - (bottom - top) * base / maximum
             y1 = bottom - (bottom - top) * (base + value) / maximum
-            parts.append(f'<rect class="bar" data-series="{escape(s.label)}" data-value="{_fmt(value)}" '
-                         f'x="{x:.1f}" y="{y1:.1f}" width="{bar_width:.1f}" height="{y0 - y1:.1f}" '
-                         f'fill="{s.color_at(i)}"><title>{escape(category)} {escape(s.label)}：{_fmt(value)}'
-                         f'{escape(unit)}</title></rect>')
+            parts.append(
+                f'<rect class="bar" data-series="{escape(s.label)}" data-value="{_fmt(value)}" '
+                f'x="{x:.1f}" y="{y1:.1f}" width="{bar_width:.1f}" height="{y0 - y1:.1f}" '
+                f'fill="{s.color_at(i)}"><title>{escape(category)} {escape(s.label)}：{_fmt(value)}'
+                f"{escape(unit)}</title></rect>"
+            )
             base += value
-        parts.append(f'<text x="{left + band * i + band / 2:.1f}" y="{bottom + 15:.1f}" text-anchor="middle" '
-                     f'fill="#333">{escape(category)}</text>')
+        parts.append(
+            f'<text x="{left + band * i + band / 2:.1f}" y="{bottom + 15:.1f}" text-anchor="middle" '
+            f'fill="#333">{escape(category)}</text>'
+        )
     _legend(parts, series, right, 14)
     return "".join(parts + ["</svg>"])
 
 
-def hbar_chart(name: str, label: str, categories: list[str], series: list[Series], *, unit: str = "",
-               width: int = 520, row_height: int = 22) -> str:
+def hbar_chart(
+    name: str,
+    label: str,
+    categories: list[str],
+    series: list[Series],
+    *,
+    unit: str = "",
+    width: int = 520,
+    row_height: int = 22,
+) -> str:
     """Horizontal bars, one row per category (e.g. per window), the series stacked."""
     label_width = min(170.0, 14.0 + FONT * max((len(c) for c in categories), default=4))
     height = int(40 + row_height * max(1, len(categories)) + 20)
@@ -125,14 +150,17 @@ def hbar_chart(name: str, label: str, categories: list[str], series: list[Series
     for k in range(ticks + 1):
         x = left + (right - left) * k * step / maximum
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" y2="{bottom:.1f}" stroke="#e3e3e3"/>')
-        parts.append(f'<text x="{x:.1f}" y="{bottom + 14:.1f}" text-anchor="middle" fill="#555">'
-                     f'{_fmt(k * step)}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{bottom + 14:.1f}" text-anchor="middle" fill="#555">{_fmt(k * step)}</text>'
+        )
     if unit:
         parts.append(f'<text x="{right:.1f}" y="{bottom + 28:.1f}" text-anchor="end" fill="#555">{escape(unit)}</text>')
     for i, category in enumerate(categories):
         y = top + row_height * i
-        parts.append(f'<text x="{left - 6:.1f}" y="{y + row_height / 2 + 4:.1f}" text-anchor="end" '
-                     f'fill="#333">{escape(category)}</text>')
+        parts.append(
+            f'<text x="{left - 6:.1f}" y="{y + row_height / 2 + 4:.1f}" text-anchor="end" '
+            f'fill="#333">{escape(category)}</text>'
+        )
         base = 0.0
         for s in series:
             value = s.values[i] or 0
@@ -140,18 +168,28 @@ def hbar_chart(name: str, label: str, categories: list[str], series: list[Series
                 continue
             x0 = left + (right - left) * base / maximum
             x1 = left + (right - left) * (base + value) / maximum
-            parts.append(f'<rect class="bar" data-series="{escape(s.label)}" data-value="{_fmt(value)}" '
-                         f'x="{x0:.1f}" y="{y + 4:.1f}" width="{x1 - x0:.1f}" height="{row_height - 8:.1f}" '
-                         f'fill="{s.color_at(i)}"><title>{escape(category)} {escape(s.label)}：{_fmt(value)}'
-                         f'{escape(unit)}</title></rect>')
+            parts.append(
+                f'<rect class="bar" data-series="{escape(s.label)}" data-value="{_fmt(value)}" '
+                f'x="{x0:.1f}" y="{y + 4:.1f}" width="{x1 - x0:.1f}" height="{row_height - 8:.1f}" '
+                f'fill="{s.color_at(i)}"><title>{escape(category)} {escape(s.label)}：{_fmt(value)}'
+                f"{escape(unit)}</title></rect>"
+            )
             base += value
     parts.append(f'<line x1="{left:.1f}" x2="{left:.1f}" y1="{top:.1f}" y2="{bottom:.1f}" stroke="#888"/>')
     _legend(parts, series, right, 14)
     return "".join(parts + ["</svg>"])
 
 
-def line_chart(name: str, label: str, categories: list[str], series: list[Series], *, unit: str = "",
-               width: int = 520, height: int = 250) -> str:
+def line_chart(
+    name: str,
+    label: str,
+    categories: list[str],
+    series: list[Series],
+    *,
+    unit: str = "",
+    width: int = 520,
+    height: int = 250,
+) -> str:
     """Lines over the categories (e.g. hours); a missing value (None) breaks the line."""
     parts = _open(name, width, height, label)
     left, right, top, bottom = 42.0, width - 8.0, 30.0, height - 26.0
@@ -164,8 +202,9 @@ def line_chart(name: str, label: str, categories: list[str], series: list[Series
     band = (right - left) / len(categories)
     xs = [left + band * i + band / 2 for i in range(len(categories))]
     for i, category in enumerate(categories):
-        parts.append(f'<text x="{xs[i]:.1f}" y="{bottom + 15:.1f}" text-anchor="middle" fill="#333">'
-                     f'{escape(category)}</text>')
+        parts.append(
+            f'<text x="{xs[i]:.1f}" y="{bottom + 15:.1f}" text-anchor="middle" fill="#333">{escape(category)}</text>'
+        )
     for s in series:
         runs: list[list[tuple[float, float]]] = [[]]
         for i, value in enumerate(s.values):
@@ -176,14 +215,17 @@ def line_chart(name: str, label: str, categories: list[str], series: list[Series
         for run in runs:
             if len(run) > 1:
                 points = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
-                parts.append(f'<polyline class="line" points="{points}" fill="none" stroke="{s.color_at(0)}" '
-                             f'stroke-width="2"/>')
+                parts.append(
+                    f'<polyline class="line" points="{points}" fill="none" stroke="{s.color_at(0)}" stroke-width="2"/>'
+                )
         for i, value in enumerate(s.values):
             if value is None:
                 continue
             y = bottom - (bottom - top) * value / maximum
-            parts.append(f'<circle class="point" data-series="{escape(s.label)}" data-value="{_fmt(value)}" '
-                         f'cx="{xs[i]:.1f}" cy="{y:.1f}" r="3.5" fill="{s.color_at(0)}"><title>'
-                         f'{escape(categories[i])} {escape(s.label)}：{_fmt(value)}{escape(unit)}</title></circle>')
+            parts.append(
+                f'<circle class="point" data-series="{escape(s.label)}" data-value="{_fmt(value)}" '
+                f'cx="{xs[i]:.1f}" cy="{y:.1f}" r="3.5" fill="{s.color_at(0)}"><title>'
+                f"{escape(categories[i])} {escape(s.label)}：{_fmt(value)}{escape(unit)}</title></circle>"
+            )
     _legend(parts, series, right, 14)
     return "".join(parts + ["</svg>"])

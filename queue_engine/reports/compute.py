@@ -27,14 +27,14 @@ import math
 import sqlite3
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from ..core.calendar import OfficialCalendar, WorkingCalendar
-from .labels import (ALERT_LABELS, ALERT_STATE_LABELS, DEVICE_KIND_LABELS, FOLLOW_UP_LABELS, OUTCOMES,
-                     PAUSE_REASONS)
-from .model import (AlertRow, BadRatingRow, DeviceRow, FlowRow, HourRow, Report, SiteReport, WorkRow)
+from .labels import ALERT_LABELS, ALERT_STATE_LABELS, DEVICE_KIND_LABELS, FOLLOW_UP_LABELS, OUTCOMES, PAUSE_REASONS
+from .model import AlertRow, BadRatingRow, DeviceRow, FlowRow, HourRow, Report, SiteReport, WorkRow
 
 if TYPE_CHECKING:
     from ..config import Site
@@ -60,9 +60,16 @@ def open_store(db: str | Path) -> sqlite3.Connection:
         raise ReportError(str(exc)) from None
 
 
-def build_report(sites: Iterable[Site], db: str | Path | sqlite3.Connection, site_ids: Iterable[str] | None,
-                 start: date, end: date, *, now: float | None = None,
-                 official: OfficialCalendar | None = None) -> Report:
+def build_report(
+    sites: Iterable[Site],
+    db: str | Path | sqlite3.Connection,
+    site_ids: Iterable[str] | None,
+    start: date,
+    end: date,
+    *,
+    now: float | None = None,
+    official: OfficialCalendar | None = None,
+) -> Report:
     """The report of the sites ``site_ids`` (None: every site given) from ``start`` to ``end``
     (local dates, both included), as of ``now`` (default: the current time), read from the
     store ``db`` (a path, or an open connection). Blocking: call it from a thread in an
@@ -147,8 +154,12 @@ def _wait_stats(conn: sqlite3.Connection, params: dict) -> list[tuple]:
     90th percentile the nearest-rank one."""
     groups: dict[tuple, list] = defaultdict(lambda: [[], 0, 0])  # waits (sorted), within, judged
     for site, day, prefix, hour, wait, ok in conn.execute(WAITS_SQL, params):
-        for key in (("sdp", site, day, prefix, None), ("sd", site, day, None, None),
-                    ("sh", site, None, None, hour), ("s", site, None, None, None)):
+        for key in (
+            ("sdp", site, day, prefix, None),
+            ("sd", site, day, None, None),
+            ("sh", site, None, None, hour),
+            ("s", site, None, None, None),
+        ):
             group = groups[key]
             group[0].append(wait)
             if ok is not None:
@@ -188,8 +199,22 @@ WHERE site = :site AND at >= :start AND at < :end AND score <= :max_score
 ORDER BY at, id
 """
 
-ALERT_FIELDS = ("id", "kind", "severity", "state", "subject", "window", "device", "staff", "since", "until",
-                "acknowledged_at", "acknowledged_by", "note", "overdue")
+ALERT_FIELDS = (
+    "id",
+    "kind",
+    "severity",
+    "state",
+    "subject",
+    "window",
+    "device",
+    "staff",
+    "since",
+    "until",
+    "acknowledged_at",
+    "acknowledged_by",
+    "note",
+    "overdue",
+)
 ALERTS_SQL = f"""
 SELECT {", ".join(f'"{f}"' for f in ALERT_FIELDS)} FROM alerts
 WHERE site = :site AND since < :end AND (until IS NULL OR until >= :start)
@@ -213,8 +238,9 @@ def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / 60.0
 
 
-def _compute(conn: sqlite3.Connection, sites: list[Site], start: date, end: date, as_of: float,
-             official: OfficialCalendar) -> list[SiteReport]:
+def _compute(
+    conn: sqlite3.Connection, sites: list[Site], start: date, end: date, as_of: float, official: OfficialCalendar
+) -> list[SiteReport]:
     days = _days(start, end)
     day_rows, target_rows = [], []
     for site in sites:
@@ -230,8 +256,10 @@ def _compute(conn: sqlite3.Connection, sites: list[Site], start: date, end: date
     finals = conn.execute(FINAL_SQL, params).fetchall()
     waits = _wait_stats(conn, params)
     served = conn.execute(SERVED_SQL, params).fetchall()
-    accounting = conn.execute(ACCOUNTING_SQL, {"sites": json.dumps([s.id for s in sites]),
-                                               "first": start.isoformat(), "last": end.isoformat()}).fetchall()
+    accounting = conn.execute(
+        ACCOUNTING_SQL,
+        {"sites": json.dumps([s.id for s in sites]), "first": start.isoformat(), "last": end.isoformat()},
+    ).fetchall()
     by_site: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for name, rows in (("issued", issued), ("finals", finals), ("served", served), ("accounting", accounting)):
         for row in rows:
@@ -247,14 +275,14 @@ def _compute(conn: sqlite3.Connection, sites: list[Site], start: date, end: date
     return reports
 
 
-def _site_report(conn, site: Site, rows: dict[str, list], span: tuple[float, float], as_of: float,
-                 official: OfficialCalendar) -> SiteReport:
+def _site_report(
+    conn, site: Site, rows: dict[str, list], span: tuple[float, float], as_of: float, official: OfficialCalendar
+) -> SiteReport:
     spans = site.hours.spans()
     first_minute = spans[0][0].hour * 60 + spans[0][0].minute - site.hours.issue_before_open_min
     last_minute = spans[-1][1].hour * 60 + spans[-1][1].minute
     hours_shown = (max(0, first_minute // 60), min(23, math.ceil(last_minute / 60) - 1))
-    report = SiteReport(site=site.id, name=site.name, kind=site.kind, timezone=site.timezone,
-                        hours_shown=hours_shown)
+    report = SiteReport(site=site.id, name=site.name, kind=site.kind, timezone=site.timezone, hours_shown=hours_shown)
     _flows(report, site, rows)
     _work(report, site, rows)
     _ratings(conn, report, site, span)
@@ -280,8 +308,12 @@ def _flows(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
         if row is None:
             service = services.get(code)
             row = flows[(day, code)] = FlowRow(
-                site=site.id, day=day, service=code, service_name=service.name if service else code,
-                target_min=service.target_wait_min if service else None)
+                site=site.id,
+                day=day,
+                service=code,
+                service_name=service.name if service else code,
+                target_min=service.target_wait_min if service else None,
+            )
         return row
 
     def day_row(day: str) -> FlowRow:
@@ -346,16 +378,27 @@ def _flows(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
 
 
 # -- windows, staff, devices -----------------------------------------------------------------
-_CATEGORY_FIELD = {"staffed": "staffed_min", "unstaffed": "unstaffed_min", "unverified": "unverified_min",
-                   "closed": "closed_min"}
+_CATEGORY_FIELD = {
+    "staffed": "staffed_min",
+    "unstaffed": "unstaffed_min",
+    "unverified": "unverified_min",
+    "closed": "closed_min",
+}
 
 
 def _work(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
     windows = {w.id: WorkRow(site=site.id, id=w.id, name=w.name, unit=w.unit) for w in site.windows}
     staff = {s.id: WorkRow(site=site.id, id=s.id, name=s.name, unit=s.unit) for s in site.staff}
-    devices = {d.id: DeviceRow(site=site.id, device=d.id, kind=d.kind.value,
-                               kind_label=DEVICE_KIND_LABELS.get(d.kind.value, d.kind.value), window=d.window or "")
-               for d in site.devices}
+    devices = {
+        d.id: DeviceRow(
+            site=site.id,
+            device=d.id,
+            kind=d.kind.value,
+            kind_label=DEVICE_KIND_LABELS.get(d.kind.value, d.kind.value),
+            window=d.window or "",
+        )
+        for d in site.devices
+    }
     timing: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
     for _, window, staff_id, count, seconds, timed in rows["served"]:
         for kind, table, subject in (("window", windows, window), ("staff", staff, staff_id)):
@@ -403,7 +446,8 @@ def _ratings(conn, report: SiteReport, site: Site, span: tuple[float, float]) ->
     staff = {r.id: r for r in report.staff}
     totals: dict[int, int] = {score: 0 for score in range(1, 6)}
     for window, staff_id, score, count in conn.execute(
-            RATINGS_SQL, {"site": site.id, "start": span[0], "end": span[1]}):
+        RATINGS_SQL, {"site": site.id, "start": span[0], "end": span[1]}
+    ):
         totals[score] = totals.get(score, 0) + count
         for table, rows, subject in ((windows, report.windows, window), (staff, report.staff, staff_id)):
             if subject is None:
@@ -429,40 +473,75 @@ def _alerts(conn, report: SiteReport, site: Site, span: tuple[float, float]) -> 
     local = lambda ts: None if ts is None else datetime.fromtimestamp(ts, tz)  # noqa: E731
     for row in conn.execute(ALERTS_SQL, {"site": site.id, "start": span[0], "end": span[1]}):
         a = dict(zip(ALERT_FIELDS, row))
-        report.alerts.append(AlertRow(
-            site=site.id, id=a["id"], kind=a["kind"], kind_label=ALERT_LABELS.get(a["kind"], a["kind"]),
-            severity=a["severity"] or "", subject=a["subject"] or "", window=a["window"] or "",
-            window_name=windows.get(a["window"], a["window"] or ""), device=a["device"] or "",
-            staff=a["staff"] or "", staff_name=staff.get(a["staff"], "") if a["staff"] else "",
-            start=local(a["since"]), end=local(a["until"]),
-            duration_min=None if a["until"] is None else (a["until"] - a["since"]) / 60.0,
-            state=a["state"], state_label=ALERT_STATE_LABELS.get(a["state"], a["state"]),
-            acknowledged_at=local(a["acknowledged_at"]), acknowledged_by=a["acknowledged_by"] or "",
-            note=a["note"] or "", overdue=bool(a["overdue"])))
+        report.alerts.append(
+            AlertRow(
+                site=site.id,
+                id=a["id"],
+                kind=a["kind"],
+                kind_label=ALERT_LABELS.get(a["kind"], a["kind"]),
+                severity=a["severity"] or "",
+                subject=a["subject"] or "",
+                window=a["window"] or "",
+                window_name=windows.get(a["window"], a["window"] or ""),
+                device=a["device"] or "",
+                staff=a["staff"] or "",
+                staff_name=staff.get(a["staff"], "") if a["staff"] else "",
+                start=local(a["since"]),
+                end=local(a["until"]),
+                duration_min=None if a["until"] is None else (a["until"] - a["since"]) / 60.0,
+                state=a["state"],
+                state_label=ALERT_STATE_LABELS.get(a["state"], a["state"]),
+                acknowledged_at=local(a["acknowledged_at"]),
+                acknowledged_by=a["acknowledged_by"] or "",
+                note=a["note"] or "",
+                overdue=bool(a["overdue"]),
+            )
+        )
 
 
-def _bad_ratings(conn, report: SiteReport, site: Site, span: tuple[float, float], as_of: float,
-                 official: OfficialCalendar) -> None:
+def _bad_ratings(
+    conn, report: SiteReport, site: Site, span: tuple[float, float], as_of: float, official: OfficialCalendar
+) -> None:
     tz = site.tz
     rules = site.supervision
-    calendar = WorkingCalendar(official, holidays=site.calendar.holidays, workdays=site.calendar.workdays,
-                               covered_years=site.calendar.covered_years)
+    calendar = WorkingCalendar(
+        official,
+        holidays=site.calendar.holidays,
+        workdays=site.calendar.workdays,
+        covered_years=site.calendar.covered_years,
+    )
     windows = {w.id: w.name for w in site.windows}
     staff = {s.id: s.name for s in site.staff}
     params = {"site": site.id, "start": span[0], "end": span[1]}
-    follow_ups = {(subject, since): (acked, note, alert_id)
-                  for subject, since, acked, note, alert_id in conn.execute(FOLLOW_UP_SQL, params)}
+    follow_ups = {
+        (subject, since): (acked, note, alert_id)
+        for subject, since, acked, note, alert_id in conn.execute(FOLLOW_UP_SQL, params)
+    }
     for window, staff_id, ticket, score, at in conn.execute(
-            BAD_RATINGS_SQL, {**params, "max_score": rules.bad_rating_max_score}):
+        BAD_RATINGS_SQL, {**params, "max_score": rules.bad_rating_max_score}
+    ):
         rated = datetime.fromtimestamp(at, tz)
         due = calendar.add_working_days(rated.date(), rules.bad_rating_follow_up_days)
         due_end = _midnight(due + timedelta(days=1), tz)  # the whole due day counts
         acked, note, alert_id = follow_ups.get((f"{window}:{ticket}", at), (None, None, ""))
         done = acked is not None and bool((note or "").strip())
         status = "done" if done else "overdue" if as_of >= due_end else "open"
-        report.bad_ratings.append(BadRatingRow(
-            site=site.id, rated_at=rated, ticket=ticket or "", window=window or "",
-            window_name=windows.get(window, window or ""), staff=staff_id or "",
-            staff_name=staff.get(staff_id, "") if staff_id else "", score=score, due=due, status=status,
-            status_label=FOLLOW_UP_LABELS[status], done_at=datetime.fromtimestamp(acked, tz) if done else None,
-            done_late=done and acked >= due_end, note=note or "", alert=alert_id))
+        report.bad_ratings.append(
+            BadRatingRow(
+                site=site.id,
+                rated_at=rated,
+                ticket=ticket or "",
+                window=window or "",
+                window_name=windows.get(window, window or ""),
+                staff=staff_id or "",
+                staff_name=staff.get(staff_id, "") if staff_id else "",
+                score=score,
+                due=due,
+                status=status,
+                status_label=FOLLOW_UP_LABELS[status],
+                done_at=datetime.fromtimestamp(acked, tz) if done else None,
+                done_late=done and acked >= due_end,
+                note=note or "",
+                alert=alert_id,
+            )
+        )

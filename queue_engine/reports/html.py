@@ -66,7 +66,7 @@ NOTES = [
 def _table(name: str, site: SiteReport) -> str:
     spec = TABLES[name]
     rows = getattr(site, name)
-    parts = [f'<h3>{escape(spec.title)}</h3>']
+    parts = [f"<h3>{escape(spec.title)}</h3>"]
     if not rows:
         parts.append('<p class="none">无记录</p>')
     parts.append(f'<table data-table="{name}" data-site="{escape(site.site)}"><thead><tr>')
@@ -107,8 +107,11 @@ def _kpis(site: SiteReport) -> str:
         ("差评待整改", format_value(waiting, "int"), False),
         ("差评逾期", format_value(overdue, "int"), overdue > 0),
     ]
-    cells = "".join(f'<div class="kpi{" bad" if bad else ""}" data-kpi="{escape(label)}"><b>{escape(value)}</b>'
-                    f'<span>{escape(label)}</span></div>' for label, value, bad in items)
+    cells = "".join(
+        f'<div class="kpi{" bad" if bad else ""}" data-kpi="{escape(label)}"><b>{escape(value)}</b>'
+        f"<span>{escape(label)}</span></div>"
+        for label, value, bad in items
+    )
     return f'<div class="kpis">{cells}</div>'
 
 
@@ -117,21 +120,43 @@ def _charts(site: SiteReport) -> str:
     by_hour = {h.hour: h for h in site.hours}
     hours = list(range(min([first, *by_hour]), max([last, *by_hour]) + 1))
     labels = [f"{h}时" for h in hours]
-    waits = line_chart("waits_by_hour", "各时段等候时间", labels, [
-        Series("平均等候", [by_hour[h].wait_mean_min if h in by_hour else None for h in hours], BLUE),
-        Series("90%等候", [by_hour[h].wait_p90_min if h in by_hour else None for h in hours], ORANGE),
-    ], unit="分钟")
-    issued = bar_chart("tickets_by_hour", "各时段取号量", labels, [
-        Series("取号数", [by_hour[h].issued if h in by_hour else 0 for h in hours], BLUE)], unit="个")
+    waits = line_chart(
+        "waits_by_hour",
+        "各时段等候时间",
+        labels,
+        [
+            Series("平均等候", [by_hour[h].wait_mean_min if h in by_hour else None for h in hours], BLUE),
+            Series("90%等候", [by_hour[h].wait_p90_min if h in by_hour else None for h in hours], ORANGE),
+        ],
+        unit="分钟",
+    )
+    issued = bar_chart(
+        "tickets_by_hour",
+        "各时段取号量",
+        labels,
+        [Series("取号数", [by_hour[h].issued if h in by_hour else 0 for h in hours], BLUE)],
+        unit="个",
+    )
     windows = site.windows
-    empty = hbar_chart("unstaffed_by_window", "各窗口空岗时间", [w.name or w.id for w in windows], [
-        Series("空岗·无人在座", [w.unstaffed_min for w in windows], RED),
-        Series("未开窗", [w.closed_min for w in windows], ORANGE),
-        Series("无法核实", [w.unverified_min for w in windows], GREY),
-    ], unit="分钟")
+    empty = hbar_chart(
+        "unstaffed_by_window",
+        "各窗口空岗时间",
+        [w.name or w.id for w in windows],
+        [
+            Series("空岗·无人在座", [w.unstaffed_min for w in windows], RED),
+            Series("未开窗", [w.closed_min for w in windows], ORANGE),
+            Series("无法核实", [w.unverified_min for w in windows], GREY),
+        ],
+        unit="分钟",
+    )
     scores = (5, 4, 3, 2, 1)
-    ratings = bar_chart("ratings", "好差评", [f"{s}分" for s in scores], [
-        Series("评价数", [site.ratings.get(s, 0) for s in scores], [GREEN, GREEN, GREY, RED, RED])], unit="个")
+    ratings = bar_chart(
+        "ratings",
+        "好差评",
+        [f"{s}分" for s in scores],
+        [Series("评价数", [site.ratings.get(s, 0) for s in scores], [GREEN, GREEN, GREY, RED, RED])],
+        unit="个",
+    )
     good = format_value(site.good_rate_pct, "pct")
     figures = [
         ("各时段等候时间（按取号时刻）", waits),
@@ -139,35 +164,46 @@ def _charts(site: SiteReport) -> str:
         ("各窗口空岗、未开窗与无法核实时间（工作时间内）", empty),
         (f"好差评分布（好评率 {good}%）" if good else "好差评分布", ratings),
     ]
-    return '<div class="charts">' + "".join(
-        f"<figure><figcaption>{escape(caption)}</figcaption>{svg}</figure>" for caption, svg in figures) + "</div>"
+    return (
+        '<div class="charts">'
+        + "".join(f"<figure><figcaption>{escape(caption)}</figcaption>{svg}</figure>" for caption, svg in figures)
+        + "</div>"
+    )
 
 
 def _site(site: SiteReport) -> str:
     kind = SITE_KIND_LABELS.get(site.kind, site.kind)
-    parts = [f'<section class="site" id="site-{escape(site.site)}" data-site="{escape(site.site)}">',
-             f"<h2>{escape(site.name)}</h2>",
-             f'<p class="meta">{escape(kind)} · 站点代码 {escape(site.site)} · 时区 {escape(site.timezone)}</p>',
-             _kpis(site), _charts(site)]
+    parts = [
+        f'<section class="site" id="site-{escape(site.site)}" data-site="{escape(site.site)}">',
+        f"<h2>{escape(site.name)}</h2>",
+        f'<p class="meta">{escape(kind)} · 站点代码 {escape(site.site)} · 时区 {escape(site.timezone)}</p>',
+        _kpis(site),
+        _charts(site),
+    ]
     parts += [_table(name, site) for name in TABLES]
     parts.append("</section>")
     return "".join(parts)
 
 
 def render_html(report: Report) -> str:
-    period = (report.start.isoformat() if report.start == report.end
-              else f"{report.start.isoformat()} 至 {report.end.isoformat()}")
+    period = (
+        report.start.isoformat()
+        if report.start == report.end
+        else f"{report.start.isoformat()} 至 {report.end.isoformat()}"
+    )
     names = "、".join(s.name for s in report.sites)
     title = f"政务服务大厅运行报告 {period}"
     body = "".join(_site(site) for site in report.sites)
     notes = "".join(f"<li>{escape(n)}</li>" for n in NOTES)
-    return (f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-            f"<header><h1>政务服务大厅运行报告</h1>"
-            f'<p class="meta">统计期间：{escape(period)}（含首尾两日，各站点当地时间）</p>'
-            f'<p class="meta">站点：{escape(names)}</p>'
-            f'<p class="meta">生成时间：{escape(format_value(report.generated_at, "time"))}（差评整改状态以此时为准）</p>'
-            f"</header>{body}"
-            f'<div class="notes"><b>口径说明</b><ul>{notes}</ul></div>'
-            f"</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>政务服务大厅运行报告</h1>"
+        f'<p class="meta">统计期间：{escape(period)}（含首尾两日，各站点当地时间）</p>'
+        f'<p class="meta">站点：{escape(names)}</p>'
+        f'<p class="meta">生成时间：{escape(format_value(report.generated_at, "time"))}（差评整改状态以此时为准）</p>'
+        f"</header>{body}"
+        f'<div class="notes"><b>口径说明</b><ul>{notes}</ul></div>'
+        f"</body></html>\n"
+    )

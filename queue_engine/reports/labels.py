@@ -48,8 +48,7 @@ ALERT_LABELS = {
 ALERT_STATE_LABELS = {"firing": "未解除", "acknowledged": "已确认", "resolved": "已解除"}
 SEVERITY_LABELS = {"critical": "严重", "warning": "一般"}
 
-SITE_KIND_LABELS = {"county": "县级政务服务中心", "township": "乡镇行政审批服务中心",
-                    "village": "村（社区）便民服务站"}
+SITE_KIND_LABELS = {"county": "县级政务服务中心", "township": "乡镇行政审批服务中心", "village": "村（社区）便民服务站"}
 
 DEVICE_KIND_LABELS = {
     "kiosk": "取号机",

@@ -243,65 +243,145 @@ _FLOW_COUNTS = (
     Column("expired", "未叫号作废", "int"),
     *_OUTCOME_COLUMNS,
 )
-_PAUSE_COLUMNS = tuple(Column(f"paused_{reason}_min", f"暂停·{label}(分钟)", "min")
-                       for reason, label in PAUSE_LABELS.items())
+_PAUSE_COLUMNS = tuple(
+    Column(f"paused_{reason}_min", f"暂停·{label}(分钟)", "min") for reason, label in PAUSE_LABELS.items()
+)
 _RATING_COLUMNS = (
     *(Column(f"rating_{score}", f"{score}分", "int") for score in (5, 4, 3, 2, 1)),
     Column("ratings", "评价数", "int"),
     Column("good_rate_pct", "好评率(%)", "pct"),
 )
 
-TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
-    TableSpec("days", "每日汇总", (
-        Column("site", "站点"), Column("day", "日期"), *_FLOW_COUNTS, *_WAIT_COLUMNS,
-        Column("within_target_pct", "目标时限内叫号(%)", "pct"),
-        Column("service_mean_min", "平均办理(分钟)", "min"),
-        Column("peak_hour", "取号高峰", "hour"), Column("peak_issued", "高峰取号数", "int"),
-    )),
-    TableSpec("service_days", "按日按事项", (
-        Column("site", "站点"), Column("day", "日期"), Column("service", "事项代码"),
-        Column("service_name", "事项"), *_FLOW_COUNTS, *_WAIT_COLUMNS,
-        Column("target_min", "目标等候(分钟)", "min"),
-        Column("within_target_pct", "目标时限内叫号(%)", "pct"),
-        Column("service_mean_min", "平均办理(分钟)", "min"),
-        Column("peak_hour", "取号高峰", "hour"), Column("peak_issued", "高峰取号数", "int"),
-    )),
-    TableSpec("hours", "按时段（取号时刻）", (
-        Column("site", "站点"), Column("hour", "时段", "hour"), Column("issued", "取号数", "int"),
-        *_WAIT_COLUMNS,
-    )),
-    TableSpec("windows", "窗口", (
-        Column("site", "站点"), Column("id", "窗口"), Column("name", "窗口名称"),
-        Column("served", "办理数", "int"), Column("service_mean_min", "平均办理(分钟)", "min"),
-        Column("staffed_min", "在岗(分钟)", "min"), Column("unstaffed_min", "空岗·无人在座(分钟)", "min"),
-        Column("closed_min", "未开窗(分钟)", "min"), Column("unverified_min", "无法核实(分钟)", "min"),
-        Column("paused_min", "暂停合计(分钟)", "min"), *_PAUSE_COLUMNS, *_RATING_COLUMNS,
-    )),
-    TableSpec("staff", "工作人员", (
-        Column("site", "站点"), Column("id", "工号"), Column("name", "姓名"), Column("unit", "单位"),
-        Column("served", "办理数", "int"), Column("service_mean_min", "平均办理(分钟)", "min"),
-        Column("staffed_min", "在岗(分钟)", "min"), Column("unstaffed_min", "空岗·无人在座(分钟)", "min"),
-        Column("unverified_min", "无法核实(分钟)", "min"),
-        Column("paused_min", "暂停合计(分钟)", "min"), *_PAUSE_COLUMNS, *_RATING_COLUMNS,
-    )),
-    TableSpec("devices", "设备在线（工作时间内）", (
-        Column("site", "站点"), Column("device", "设备"), Column("kind_label", "类型"),
-        Column("window", "窗口"), Column("online_min", "在线(分钟)", "min"),
-        Column("offline_min", "离线(分钟)", "min"), Column("unknown_min", "未上报(分钟)", "min"),
-    )),
-    TableSpec("alerts", "告警记录（问责）", (
-        Column("site", "站点"), Column("id", "编号"), Column("kind_label", "类型"),
-        Column("window_name", "窗口"), Column("device", "设备"), Column("staff", "当班工号"),
-        Column("staff_name", "当班人员"), Column("start", "开始", "time"), Column("end", "结束", "time"),
-        Column("duration_min", "持续(分钟)", "min"), Column("state_label", "状态"),
-        Column("acknowledged_at", "确认时间", "time"), Column("acknowledged_by", "确认人"),
-        Column("note", "处理说明"),
-    )),
-    TableSpec("bad_ratings", "差评整改跟踪", (
-        Column("site", "站点"), Column("rated_at", "评价时间", "time"), Column("ticket", "号码"),
-        Column("window_name", "窗口"), Column("staff", "工号"), Column("staff_name", "工作人员"),
-        Column("score", "评分", "int"), Column("due", "整改期限", "date"),
-        Column("status_label", "整改状态"), Column("done_at", "整改时间", "time"),
-        Column("done_late", "超期整改", "bool"), Column("note", "整改说明"),
-    )),
-)}
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec(
+            "days",
+            "每日汇总",
+            (
+                Column("site", "站点"),
+                Column("day", "日期"),
+                *_FLOW_COUNTS,
+                *_WAIT_COLUMNS,
+                Column("within_target_pct", "目标时限内叫号(%)", "pct"),
+                Column("service_mean_min", "平均办理(分钟)", "min"),
+                Column("peak_hour", "取号高峰", "hour"),
+                Column("peak_issued", "高峰取号数", "int"),
+            ),
+        ),
+        TableSpec(
+            "service_days",
+            "按日按事项",
+            (
+                Column("site", "站点"),
+                Column("day", "日期"),
+                Column("service", "事项代码"),
+                Column("service_name", "事项"),
+                *_FLOW_COUNTS,
+                *_WAIT_COLUMNS,
+                Column("target_min", "目标等候(分钟)", "min"),
+                Column("within_target_pct", "目标时限内叫号(%)", "pct"),
+                Column("service_mean_min", "平均办理(分钟)", "min"),
+                Column("peak_hour", "取号高峰", "hour"),
+                Column("peak_issued", "高峰取号数", "int"),
+            ),
+        ),
+        TableSpec(
+            "hours",
+            "按时段（取号时刻）",
+            (
+                Column("site", "站点"),
+                Column("hour", "时段", "hour"),
+                Column("issued", "取号数", "int"),
+                *_WAIT_COLUMNS,
+            ),
+        ),
+        TableSpec(
+            "windows",
+            "窗口",
+            (
+                Column("site", "站点"),
+                Column("id", "窗口"),
+                Column("name", "窗口名称"),
+                Column("served", "办理数", "int"),
+                Column("service_mean_min", "平均办理(分钟)", "min"),
+                Column("staffed_min", "在岗(分钟)", "min"),
+                Column("unstaffed_min", "空岗·无人在座(分钟)", "min"),
+                Column("closed_min", "未开窗(分钟)", "min"),
+                Column("unverified_min", "无法核实(分钟)", "min"),
+                Column("paused_min", "暂停合计(分钟)", "min"),
+                *_PAUSE_COLUMNS,
+                *_RATING_COLUMNS,
+            ),
+        ),
+        TableSpec(
+            "staff",
+            "工作人员",
+            (
+                Column("site", "站点"),
+                Column("id", "工号"),
+                Column("name", "姓名"),
+                Column("unit", "单位"),
+                Column("served", "办理数", "int"),
+                Column("service_mean_min", "平均办理(分钟)", "min"),
+                Column("staffed_min", "在岗(分钟)", "min"),
+                Column("unstaffed_min", "空岗·无人在座(分钟)", "min"),
+                Column("unverified_min", "无法核实(分钟)", "min"),
+                Column("paused_min", "暂停合计(分钟)", "min"),
+                *_PAUSE_COLUMNS,
+                *_RATING_COLUMNS,
+            ),
+        ),
+        TableSpec(
+            "devices",
+            "设备在线（工作时间内）",
+            (
+                Column("site", "站点"),
+                Column("device", "设备"),
+                Column("kind_label", "类型"),
+                Column("window", "窗口"),
+                Column("online_min", "在线(分钟)", "min"),
+                Column("offline_min", "离线(分钟)", "min"),
+                Column("unknown_min", "未上报(分钟)", "min"),
+            ),
+        ),
+        TableSpec(
+            "alerts",
+            "告警记录（问责）",
+            (
+                Column("site", "站点"),
+                Column("id", "编号"),
+                Column("kind_label", "类型"),
+                Column("window_name", "窗口"),
+                Column("device", "设备"),
+                Column("staff", "当班工号"),
+                Column("staff_name", "当班人员"),
+                Column("start", "开始", "time"),
+                Column("end", "结束", "time"),
+                Column("duration_min", "持续(分钟)", "min"),
+                Column("state_label", "状态"),
+                Column("acknowledged_at", "确认时间", "time"),
+                Column("acknowledged_by", "确认人"),
+                Column("note", "处理说明"),
+            ),
+        ),
+        TableSpec(
+            "bad_ratings",
+            "差评整改跟踪",
+            (
+                Column("site", "站点"),
+                Column("rated_at", "评价时间", "time"),
+                Column("ticket", "号码"),
+                Column("window_name", "窗口"),
+                Column("staff", "工号"),
+                Column("staff_name", "工作人员"),
+                Column("score", "评分", "int"),
+                Column("due", "整改期限", "date"),
+                Column("status_label", "整改状态"),
+                Column("done_at", "整改时间", "time"),
+                Column("done_late", "超期整改", "bool"),
+                Column("note", "整改说明"),
+            ),
+        ),
+    )
+}

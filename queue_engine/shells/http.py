@@ -50,8 +50,11 @@ async def json_errors(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
-        return web.json_response({"error": exc.reason.lower().replace(" ", "_"), "status": exc.status,
-                                  "path": request.path}, status=exc.status, headers=_kept_headers(exc))
+        return web.json_response(
+            {"error": exc.reason.lower().replace(" ", "_"), "status": exc.status, "path": request.path},
+            status=exc.status,
+            headers=_kept_headers(exc),
+        )
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return web.json_response({"error": "internal_error", "status": 500, "path": request.path}, status=500)
@@ -87,8 +90,9 @@ def build_app(engine_app: EngineApp, *, metrics: EngineMetrics | None = None) ->
     return app
 
 
-async def start_http(engine_app: EngineApp, host: str, port: int, *,
-                     app: web.Application | None = None) -> web.AppRunner:
+async def start_http(
+    engine_app: EngineApp, host: str, port: int, *, app: web.Application | None = None
+) -> web.AppRunner:
     """Serve ``app`` (default ``build_app(engine_app)``) on the running loop; ``await
     runner.cleanup()`` to stop. Raises OSError when the address cannot be bound."""
     runner = web.AppRunner(app if app is not None else build_app(engine_app), access_log=None)

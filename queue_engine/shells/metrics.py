@@ -16,9 +16,10 @@ Never a ticket number or a person's id. Every metric is listed in ``docs/metrics
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from importlib import metadata
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -117,34 +118,64 @@ class HallStateCollector(Collector):
         p = PREFIX
         return {
             "info": InfoMetricFamily(f"{p}_build", "The engine's version.", labels=["version"]),
-            "site_info": GaugeMetricFamily(f"{p}_site_info", "A site this engine serves (always 1), with its name "
-                                           "and kind (county, township, village).", labels=["site", "name", "kind"]),
-            "site_open": GaugeMetricFamily(f"{p}_site_open", "1 within the site's working hours on a working day, "
-                                           "else 0.", labels=["site"]),
-            "waiting": GaugeMetricFamily(f"{p}_tickets_waiting", "Tickets waiting to be called, by service.",
-                                         labels=["site", "service"]),
-            "oldest": GaugeMetricFamily(f"{p}_oldest_wait_seconds", "How long the longest-waiting ticket of a "
-                                        "service has waited (0 when none waits).", labels=["site", "service"]),
-            "target": GaugeMetricFamily(f"{p}_wait_target_seconds", "The service's target waiting time "
-                                        "(configuration).", labels=["site", "service"]),
-            "windows": GaugeMetricFamily(f"{p}_windows", "Windows by state: open, paused, unstaffed (open, camera "
-                                         "reports nobody), closed.", labels=["site", "state"]),
-            "staffed": GaugeMetricFamily(f"{p}_window_staffed", "1 when the window is open and its camera has not "
-                                         "reported the seat empty, else 0.", labels=["site", "window"]),
-            "online": GaugeMetricFamily(f"{p}_devices_online", "Configured devices online, by kind.",
-                                        labels=["site", "kind"]),
-            "up": GaugeMetricFamily(f"{p}_device_up", "1 while the device is online, 0 when offline or not heard "
-                                    "from since the engine started.", labels=["site", "device", "kind"]),
-            "alerts": GaugeMetricFamily(f"{p}_alerts_active", "Open (firing or acknowledged) alerts by kind, "
-                                        "severity and state.", labels=["site", "kind", "severity", "state"]),
-            "connected": GaugeMetricFamily(f"{p}_mqtt_connected", "1 while the engine is connected to the broker.",
-                                           labels=[]),
-            "reconnects": CounterMetricFamily(f"{p}_mqtt_reconnects", "Reconnections to the broker after a lost "
-                                              "connection.", labels=[]),
-            "writable": GaugeMetricFamily(f"{p}_store_writable", "1 while the store's writer accepts commits.",
-                                          labels=[]),
-            "processed": CounterMetricFamily(f"{p}_events_processed", "Inbound messages accepted (valid and "
-                                             "authorised), including heartbeats and redeliveries.", labels=[]),
+            "site_info": GaugeMetricFamily(
+                f"{p}_site_info",
+                "A site this engine serves (always 1), with its name and kind (county, township, village).",
+                labels=["site", "name", "kind"],
+            ),
+            "site_open": GaugeMetricFamily(
+                f"{p}_site_open", "1 within the site's working hours on a working day, else 0.", labels=["site"]
+            ),
+            "waiting": GaugeMetricFamily(
+                f"{p}_tickets_waiting", "Tickets waiting to be called, by service.", labels=["site", "service"]
+            ),
+            "oldest": GaugeMetricFamily(
+                f"{p}_oldest_wait_seconds",
+                "How long the longest-waiting ticket of a service has waited (0 when none waits).",
+                labels=["site", "service"],
+            ),
+            "target": GaugeMetricFamily(
+                f"{p}_wait_target_seconds",
+                "The service's target waiting time (configuration).",
+                labels=["site", "service"],
+            ),
+            "windows": GaugeMetricFamily(
+                f"{p}_windows",
+                "Windows by state: open, paused, unstaffed (open, camera reports nobody), closed.",
+                labels=["site", "state"],
+            ),
+            "staffed": GaugeMetricFamily(
+                f"{p}_window_staffed",
+                "1 when the window is open and its camera has not reported the seat empty, else 0.",
+                labels=["site", "window"],
+            ),
+            "online": GaugeMetricFamily(
+                f"{p}_devices_online", "Configured devices online, by kind.", labels=["site", "kind"]
+            ),
+            "up": GaugeMetricFamily(
+                f"{p}_device_up",
+                "1 while the device is online, 0 when offline or not heard from since the engine started.",
+                labels=["site", "device", "kind"],
+            ),
+            "alerts": GaugeMetricFamily(
+                f"{p}_alerts_active",
+                "Open (firing or acknowledged) alerts by kind, severity and state.",
+                labels=["site", "kind", "severity", "state"],
+            ),
+            "connected": GaugeMetricFamily(
+                f"{p}_mqtt_connected", "1 while the engine is connected to the broker.", labels=[]
+            ),
+            "reconnects": CounterMetricFamily(
+                f"{p}_mqtt_reconnects", "Reconnections to the broker after a lost connection.", labels=[]
+            ),
+            "writable": GaugeMetricFamily(
+                f"{p}_store_writable", "1 while the store's writer accepts commits.", labels=[]
+            ),
+            "processed": CounterMetricFamily(
+                f"{p}_events_processed",
+                "Inbound messages accepted (valid and authorised), including heartbeats and redeliveries.",
+                labels=[],
+            ),
         }
 
     def collect(self):
@@ -211,42 +242,102 @@ class EngineMetrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         p, r = PREFIX, self.registry
         self.issued = Counter(f"{p}_tickets_issued_total", "Tickets issued.", ["site", "service"], registry=r)
-        self.called = Counter(f"{p}_tickets_called_total", "Tickets called to a window (recalls not counted; a "
-                              "no-show called again counts again).", ["site", "service", "window"], registry=r)
-        self.served = Counter(f"{p}_tickets_served_total", "Services finished, by outcome.",
-                              ["site", "service", "window", "outcome"], registry=r)
-        self.no_show = Counter(f"{p}_tickets_no_show_total", "Called tickets skipped because nobody came.",
-                               ["site", "service", "window"], registry=r)
-        self.transferred = Counter(f"{p}_tickets_transferred_total", "Tickets handed on by a window to another "
-                                   "service or window (service: where it went).", ["site", "service", "window"],
-                                   registry=r)
-        self.expired = Counter(f"{p}_tickets_expired_total", "Tickets still waiting or called when the day ended.",
-                               ["site", "service"], registry=r)
-        self.ratings = Counter(f"{p}_ratings_total", "好差评 ratings by score (5 best, 1 worst).",
-                               ["site", "window", "score"], registry=r)
-        self.alerts_raised = Counter(f"{p}_alerts_raised_total", "Alerts raised (each alert once, when it fires).",
-                                     ["site", "kind", "severity"], registry=r)
-        self.rejected = Counter(f"{p}_events_rejected_total", "Inbound messages rejected, by reason (site empty "
-                                "when the topic names no site of this engine).", ["site", "reason"], registry=r)
-        self.refused = Counter(f"{p}_events_refused_total", "Valid events the hall refused with an error reply, "
-                               "by reason.", ["site", "reason"], registry=r)
-        self.duplicates = Counter(f"{p}_events_duplicate_total", "Redelivered events answered again and not "
-                                  "applied again.", ["site"], registry=r)
-        self.wait = Histogram(f"{p}_wait_seconds", "Waiting time from issue to first call.", ["site", "service"],
-                              buckets=WAIT_BUCKETS, registry=r)
-        self.service_time = Histogram(f"{p}_service_seconds", "Service time from start to finish.",
-                                      ["site", "service"], buckets=SERVICE_BUCKETS, registry=r)
-        self.commit_seconds = Histogram(f"{p}_store_commit_seconds", "Time to write and commit one batch.",
-                                        buckets=COMMIT_SECONDS_BUCKETS, registry=r)
-        self.commit_batch = Histogram(f"{p}_store_commit_batch_size", "Inbound items per committed batch.",
-                                      buckets=BATCH_SIZE_BUCKETS, registry=r)
+        self.called = Counter(
+            f"{p}_tickets_called_total",
+            "Tickets called to a window (recalls not counted; a no-show called again counts again).",
+            ["site", "service", "window"],
+            registry=r,
+        )
+        self.served = Counter(
+            f"{p}_tickets_served_total",
+            "Services finished, by outcome.",
+            ["site", "service", "window", "outcome"],
+            registry=r,
+        )
+        self.no_show = Counter(
+            f"{p}_tickets_no_show_total",
+            "Called tickets skipped because nobody came.",
+            ["site", "service", "window"],
+            registry=r,
+        )
+        self.transferred = Counter(
+            f"{p}_tickets_transferred_total",
+            "Tickets handed on by a window to another service or window (service: where it went).",
+            ["site", "service", "window"],
+            registry=r,
+        )
+        self.expired = Counter(
+            f"{p}_tickets_expired_total",
+            "Tickets still waiting or called when the day ended.",
+            ["site", "service"],
+            registry=r,
+        )
+        self.ratings = Counter(
+            f"{p}_ratings_total", "好差评 ratings by score (5 best, 1 worst).", ["site", "window", "score"], registry=r
+        )
+        self.alerts_raised = Counter(
+            f"{p}_alerts_raised_total",
+            "Alerts raised (each alert once, when it fires).",
+            ["site", "kind", "severity"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            f"{p}_events_rejected_total",
+            "Inbound messages rejected, by reason (site empty when the topic names no site of this engine).",
+            ["site", "reason"],
+            registry=r,
+        )
+        self.refused = Counter(
+            f"{p}_events_refused_total",
+            "Valid events the hall refused with an error reply, by reason.",
+            ["site", "reason"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            f"{p}_events_duplicate_total",
+            "Redelivered events answered again and not applied again.",
+            ["site"],
+            registry=r,
+        )
+        self.wait = Histogram(
+            f"{p}_wait_seconds",
+            "Waiting time from issue to first call.",
+            ["site", "service"],
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self.service_time = Histogram(
+            f"{p}_service_seconds",
+            "Service time from start to finish.",
+            ["site", "service"],
+            buckets=SERVICE_BUCKETS,
+            registry=r,
+        )
+        self.commit_seconds = Histogram(
+            f"{p}_store_commit_seconds",
+            "Time to write and commit one batch.",
+            buckets=COMMIT_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.commit_batch = Histogram(
+            f"{p}_store_commit_batch_size", "Inbound items per committed batch.", buckets=BATCH_SIZE_BUCKETS, registry=r
+        )
         r.register(HallStateCollector(app))
         ProcessCollector(namespace=p, registry=r)
         self.app = app
-        self._counters = {_ISSUED: self.issued, _CALLED_K: self.called, _SERVED: self.served,
-                          _NO_SHOW_K: self.no_show, _TRANSFERRED: self.transferred, _EXPIRED_K: self.expired,
-                          _RATED: self.ratings, _ALERTED: self.alerts_raised, _REJECTED: self.rejected,
-                          _REFUSED: self.refused, _DUPLICATE: self.duplicates}
+        self._counters = {
+            _ISSUED: self.issued,
+            _CALLED_K: self.called,
+            _SERVED: self.served,
+            _NO_SHOW_K: self.no_show,
+            _TRANSFERRED: self.transferred,
+            _EXPIRED_K: self.expired,
+            _RATED: self.ratings,
+            _ALERTED: self.alerts_raised,
+            _REJECTED: self.rejected,
+            _REFUSED: self.refused,
+            _DUPLICATE: self.duplicates,
+        }
         self._children: dict[tuple, object] = {}  # (key, *labels) -> the labelled child
         self.prepare()
 

@@ -52,26 +52,45 @@ def parse_broker_url(url: str, *, ca_file: str | None = None) -> BrokerSettings:
         port = parts.port or (8883 if tls else 1883)
     except ValueError:
         raise BrokerUrlError(f"broker URL {url!r}: bad port") from None
-    return BrokerSettings(host=parts.hostname, port=port,
-                          username=unquote(parts.username) if parts.username else None,
-                          password=unquote(parts.password) if parts.password else None,
-                          tls=tls, ca_file=ca_file)
+    return BrokerSettings(
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        tls=tls,
+        ca_file=ca_file,
+    )
 
 
-def make_client(settings: BrokerSettings, *, identifier: str, clean_session: bool,
-                will: aiomqtt.Will | None = None, keepalive: int = 30) -> aiomqtt.Client:
+def make_client(
+    settings: BrokerSettings,
+    *,
+    identifier: str,
+    clean_session: bool,
+    will: aiomqtt.Will | None = None,
+    keepalive: int = 30,
+) -> aiomqtt.Client:
     tls_context = None
     if settings.tls:
         tls_context = ssl.create_default_context(cafile=settings.ca_file)
     client = aiomqtt.Client(
-        settings.host, settings.port, identifier=identifier, username=settings.username,
-        password=settings.password, clean_session=clean_session, protocol=aiomqtt.ProtocolVersion.V311,
-        keepalive=keepalive, will=will, tls_context=tls_context, socket_options=TCP_NODELAY,
+        settings.host,
+        settings.port,
+        identifier=identifier,
+        username=settings.username,
+        password=settings.password,
+        clean_session=clean_session,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        keepalive=keepalive,
+        will=will,
+        tls_context=tls_context,
+        socket_options=TCP_NODELAY,
         # No cap on our QoS 1 publications in flight: with a cap, paho holds replies back
         # in its own queue while the acknowledgements behind them go out at once, so a
         # crash could lose a reply whose request the broker already considers handled.
         # Uncapped, each reply precedes its acknowledgement on the wire.
-        max_inflight_messages=0, timeout=10,
+        max_inflight_messages=0,
+        timeout=10,
     )
     _streamline(client)
     return client

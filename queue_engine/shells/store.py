@@ -14,9 +14,9 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Iterable
 
 import msgspec
 import sqlite_utils
@@ -61,8 +61,26 @@ def window_from_row(row: dict) -> WindowState:
     return WindowState(**data)
 
 
-ALERT_COLUMNS = ["id", "site", "kind", "severity", "state", "subject", "window", "device", "staff", "since",
-                 "until", "acknowledged_at", "acknowledged_by", "note", "due", "overdue", "seq", "detail"]
+ALERT_COLUMNS = [
+    "id",
+    "site",
+    "kind",
+    "severity",
+    "state",
+    "subject",
+    "window",
+    "device",
+    "staff",
+    "since",
+    "until",
+    "acknowledged_at",
+    "acknowledged_by",
+    "note",
+    "due",
+    "overdue",
+    "seq",
+    "detail",
+]
 ALERT_LOG_COLUMNS = ["alert_id", "site", "kind", "state", "at", "severity", "overdue", "seq"]
 ACCOUNT_COLUMNS = ["site", "day", "subject_kind", "subject", "category", "seconds"]
 _detail = msgspec.json.Encoder().encode
@@ -87,37 +105,94 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     """The tables of the current schema version: new stores are made from them, and every
     store is checked against them. A change here is a new version: add its migration in
     ``storefile.py`` (one function)."""
-    db["events"].create({"site": str, "device": str, "event_id": str, "type": str, "received_at": float,
-                         "payload": str, "error": str, "reply": str, "digest": str},
-                        pk=("site", "device", "event_id"), if_not_exists=True)
-    db["rejections"].create({"id": int, "at": float, "site": str, "device": str, "topic": str, "error": str,
-                             "reason": str, "payload": str}, pk="id", if_not_exists=True)
-    ticket_types = {name: (float if name.endswith("_at") else int if name in ("seq", "calls", "transfers",
-                                                                                "place", "rating") else str)
-                    for name in TICKET_COLUMNS}
+    db["events"].create(
+        {
+            "site": str,
+            "device": str,
+            "event_id": str,
+            "type": str,
+            "received_at": float,
+            "payload": str,
+            "error": str,
+            "reply": str,
+            "digest": str,
+        },
+        pk=("site", "device", "event_id"),
+        if_not_exists=True,
+    )
+    db["rejections"].create(
+        {"id": int, "at": float, "site": str, "device": str, "topic": str, "error": str, "reason": str, "payload": str},
+        pk="id",
+        if_not_exists=True,
+    )
+    ticket_types = {
+        name: (
+            float if name.endswith("_at") else int if name in ("seq", "calls", "transfers", "place", "rating") else str
+        )
+        for name in TICKET_COLUMNS
+    }
     db["tickets"].create(ticket_types, pk=("site", "day", "no"), if_not_exists=True)
-    window_types = {name: (float if name.endswith("_at") else
-                           int if name in ("priority_streak", "served_today", "present") else str)
-                    for name in WINDOW_COLUMNS}
+    window_types = {
+        name: (
+            float if name.endswith("_at") else int if name in ("priority_streak", "served_today", "present") else str
+        )
+        for name in WINDOW_COLUMNS
+    }
     db["windows"].create(window_types, pk=("site", "window"), if_not_exists=True)
-    db["ratings"].create({"id": int, "site": str, "window": str, "device": str, "ticket": str, "staff": str,
-                          "score": int, "at": float}, pk="id", if_not_exists=True)
-    db["devices"].create({"site": str, "device": str, "online": int, "changed_at": float, "reason": str},
-                         pk=("site", "device"), if_not_exists=True)
-    db["device_log"].create({"id": int, "site": str, "device": str, "online": int, "at": float, "reason": str},
-                            pk="id", if_not_exists=True)
-    db["alerts"].create({name: (float if name in ("since", "until", "acknowledged_at", "due") else
-                                int if name in ("overdue", "seq") else str) for name in ALERT_COLUMNS},
-                        pk="id", if_not_exists=True)
-    db["alert_log"].create({"id": int, "alert_id": str, "site": str, "kind": str, "state": str, "at": float,
-                            "severity": str, "overdue": int, "seq": int}, pk="id", if_not_exists=True)
+    db["ratings"].create(
+        {"id": int, "site": str, "window": str, "device": str, "ticket": str, "staff": str, "score": int, "at": float},
+        pk="id",
+        if_not_exists=True,
+    )
+    db["devices"].create(
+        {"site": str, "device": str, "online": int, "changed_at": float, "reason": str},
+        pk=("site", "device"),
+        if_not_exists=True,
+    )
+    db["device_log"].create(
+        {"id": int, "site": str, "device": str, "online": int, "at": float, "reason": str}, pk="id", if_not_exists=True
+    )
+    db["alerts"].create(
+        {
+            name: (
+                float
+                if name in ("since", "until", "acknowledged_at", "due")
+                else int
+                if name in ("overdue", "seq")
+                else str
+            )
+            for name in ALERT_COLUMNS
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["alert_log"].create(
+        {
+            "id": int,
+            "alert_id": str,
+            "site": str,
+            "kind": str,
+            "state": str,
+            "at": float,
+            "severity": str,
+            "overdue": int,
+            "seq": int,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
     # Alert transitions and calls decided and committed, until the broker has acknowledged
     # them: published again after a lost connection or a restart.
-    db["outbox"].create({"id": int, "site": str, "kind": str, "topic": str, "payload": str, "qos": int,
-                         "retain": int, "at": float}, pk="id", if_not_exists=True)
-    db["accounting"].create({"site": str, "day": str, "subject_kind": str, "subject": str, "category": str,
-                             "seconds": float}, pk=("site", "day", "subject_kind", "subject", "category"),
-                            if_not_exists=True)
+    db["outbox"].create(
+        {"id": int, "site": str, "kind": str, "topic": str, "payload": str, "qos": int, "retain": int, "at": float},
+        pk="id",
+        if_not_exists=True,
+    )
+    db["accounting"].create(
+        {"site": str, "day": str, "subject_kind": str, "subject": str, "category": str, "seconds": float},
+        pk=("site", "day", "subject_kind", "subject", "category"),
+        if_not_exists=True,
+    )
     db["events"].create_index(["received_at"], if_not_exists=True)
     db["tickets"].create_index(["site", "day", "status"], if_not_exists=True)
     db["alerts"].create_index(["site", "state"], if_not_exists=True)
@@ -158,32 +233,76 @@ def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Sna
         day_list = sorted(set(days))
         marks = ",".join("?" for _ in day_list)
         open_statuses = [TicketStatus.WAITING.value, TicketStatus.CALLED.value, TicketStatus.SERVING.value]
-        tickets = [ticket_from_row(r) for r in db.query(
-            f"select * from tickets where day in ({marks}) or status in (?, ?, ?)", [*day_list, *open_statuses])]
+        tickets = [
+            ticket_from_row(r)
+            for r in db.query(
+                f"select * from tickets where day in ({marks}) or status in (?, ?, ?)", [*day_list, *open_statuses]
+            )
+        ]
         windows = [window_from_row(r) for r in db["windows"].rows]
-        recent = [(r["site"], r["device"], r["event_id"], r["received_at"], r["digest"] or "",
-                   r["reply"].encode() if r["reply"] is not None else None)
-                  for r in db.query("select site, device, event_id, received_at, digest, reply from events "
-                                    "where received_at >= ? order by received_at", [since])]
+        recent = [
+            (
+                r["site"],
+                r["device"],
+                r["event_id"],
+                r["received_at"],
+                r["digest"] or "",
+                r["reply"].encode() if r["reply"] is not None else None,
+            )
+            for r in db.query(
+                "select site, device, event_id, received_at, digest, reply from events "
+                "where received_at >= ? order by received_at",
+                [since],
+            )
+        ]
         open_alerts = [alert_from_row(r) for r in db.query("select * from alerts where state != 'resolved'")]
         alert_seqs: dict[str, int] = {}
         # ids are "{site}-{number}": the highest number, compared as a number
         transition_seqs: dict[str, int] = {}
-        for r in db.query("select site, max(cast(substr(id, length(site) + 2) as integer)) as last, "
-                          "max(seq) as transition from alerts group by site"):
+        for r in db.query(
+            "select site, max(cast(substr(id, length(site) + 2) as integer)) as last, "
+            "max(seq) as transition from alerts group by site"
+        ):
             alert_seqs[r["site"]] = r["last"] or 0
             transition_seqs[r["site"]] = r["transition"] or 0
-        outbox = [(r["id"], Outbound(r["topic"], r["payload"].encode(), qos=r["qos"], retain=bool(r["retain"]),
-                                     site=r["site"], kind=r["kind"]))
-                  for r in db.query("select * from outbox order by id")]
+        outbox = [
+            (
+                r["id"],
+                Outbound(
+                    r["topic"],
+                    r["payload"].encode(),
+                    qos=r["qos"],
+                    retain=bool(r["retain"]),
+                    site=r["site"],
+                    kind=r["kind"],
+                ),
+            )
+            for r in db.query("select * from outbox order by id")
+        ]
         has_history = db.execute("select exists(select 1 from events)").fetchone()[0] == 1
-        devices = [(r["site"], r["device"], bool(r["online"]), r["reason"], r["changed_at"])
-                   for r in db["devices"].rows]
-        totals = [(r["site"], r["day"], r["subject_kind"], r["subject"], r["category"], r["seconds"])
-                  for r in db.query(f"select * from accounting where day in ({marks})", day_list)] if day_list else []
-        return Snapshot(tickets=tickets, windows=windows, recent_events=recent, open_alerts=open_alerts,
-                        alert_seqs=alert_seqs, transition_seqs=transition_seqs, outbox=outbox,
-                        has_history=has_history, devices=devices, totals=totals)
+        devices = [
+            (r["site"], r["device"], bool(r["online"]), r["reason"], r["changed_at"]) for r in db["devices"].rows
+        ]
+        totals = (
+            [
+                (r["site"], r["day"], r["subject_kind"], r["subject"], r["category"], r["seconds"])
+                for r in db.query(f"select * from accounting where day in ({marks})", day_list)
+            ]
+            if day_list
+            else []
+        )
+        return Snapshot(
+            tickets=tickets,
+            windows=windows,
+            recent_events=recent,
+            open_alerts=open_alerts,
+            alert_seqs=alert_seqs,
+            transition_seqs=transition_seqs,
+            outbox=outbox,
+            has_history=has_history,
+            devices=devices,
+            totals=totals,
+        )
     finally:
         db.conn.close()
 
@@ -221,12 +340,21 @@ _rows = msgspec.json.Encoder().encode
 
 
 PRUNE_CHUNK = 5000  # rows of each table deleted per batch, so retention never holds up commits
-_PRUNE = [f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE site = ? AND {column} < ? "
-          f"LIMIT {PRUNE_CHUNK})" for table, column in (("events", "received_at"), ("rejections", "at"))]
+_PRUNE = [
+    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE site = ? AND {column} < ? "
+    f"LIMIT {PRUNE_CHUNK})"
+    for table, column in (("events", "received_at"), ("rejections", "at"))
+]
 
 
-def write_batch(conn: sqlite3.Connection, batch: list[Processed], *, outbox: Iterable[tuple[int, Outbound]] = (),
-                delivered: Iterable[int] = (), prune: Iterable[tuple[str, float, float]] = ()) -> int:
+def write_batch(
+    conn: sqlite3.Connection,
+    batch: list[Processed],
+    *,
+    outbox: Iterable[tuple[int, Outbound]] = (),
+    delivered: Iterable[int] = (),
+    prune: Iterable[tuple[str, float, float]] = (),
+) -> int:
     """Everything a batch changed, in one transaction. A ticket or window changed several
     times in the batch is written once, in its last state. ``outbox``: the batch's durable
     publications, numbered; ``delivered``: outbox numbers the broker has acknowledged;
@@ -244,8 +372,9 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed], *, outbox: Ite
             events.append(item.event)
         if item.rejection is not None:
             r = item.rejection
-            rejections.append((r.at, r.site, r.device, r.topic, r.code, r.reason,
-                               r.payload.decode("utf-8", errors="replace")))
+            rejections.append(
+                (r.at, r.site, r.device, r.topic, r.code, r.reason, r.payload.decode("utf-8", errors="replace"))
+            )
         for c in item.commands:
             if isinstance(c, TicketChanged):
                 tickets[(c.ticket.site, c.ticket.day, c.ticket.no)] = ticket_row(c.ticket)
@@ -261,21 +390,35 @@ def write_batch(conn: sqlite3.Connection, batch: list[Processed], *, outbox: Ite
                 moment = {AlertState.FIRING: a.since, AlertState.RESOLVED: a.until}.get(a.state, a.acknowledged_at)
                 if a.state is AlertState.FIRING and a.overdue:
                     moment = a.due
-                alert_log.append((a.id, a.site, a.kind.value, a.state.value, moment, a.severity, int(a.overdue),
-                                  a.seq))
+                alert_log.append((a.id, a.site, a.kind.value, a.state.value, moment, a.severity, int(a.overdue), a.seq))
             elif isinstance(c, TimeAccounted):
                 accounts[(c.site, c.day, c.subject_kind, c.subject, c.category)] = (
-                    c.site, c.day, c.subject_kind, c.subject, c.category, c.seconds)
+                    c.site,
+                    c.day,
+                    c.subject_kind,
+                    c.subject,
+                    c.category,
+                    c.seconds,
+                )
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement, rows in ((_INSERT_EVENT, events), (_INSERT_REJECTION, rejections),
-                                (_UPSERT_TICKET, list(tickets.values())), (_UPSERT_WINDOW, list(windows.values())),
-                                (_INSERT_RATING, ratings), (_UPSERT_DEVICE, devices), (_INSERT_DEVICE_LOG, devices),
-                                (_UPSERT_ALERT, list(alerts.values())), (_INSERT_ALERT_LOG, alert_log),
-                                (_UPSERT_ACCOUNT, list(accounts.values())),
-                                (_INSERT_OUTBOX, [(n, m.site, m.kind, m.topic, m.payload.decode(), m.qos, int(m.retain),
-                                                   at) for n, m in outbox]),
-                                (_DELETE_OUTBOX, list(delivered))):
+        for statement, rows in (
+            (_INSERT_EVENT, events),
+            (_INSERT_REJECTION, rejections),
+            (_UPSERT_TICKET, list(tickets.values())),
+            (_UPSERT_WINDOW, list(windows.values())),
+            (_INSERT_RATING, ratings),
+            (_UPSERT_DEVICE, devices),
+            (_INSERT_DEVICE_LOG, devices),
+            (_UPSERT_ALERT, list(alerts.values())),
+            (_INSERT_ALERT_LOG, alert_log),
+            (_UPSERT_ACCOUNT, list(accounts.values())),
+            (
+                _INSERT_OUTBOX,
+                [(n, m.site, m.kind, m.topic, m.payload.decode(), m.qos, int(m.retain), at) for n, m in outbox],
+            ),
+            (_DELETE_OUTBOX, list(delivered)),
+        ):
             if rows:
                 conn.execute(statement, (_rows(rows),))
         pruned = 0
@@ -307,9 +450,16 @@ class StoreWriter:
 
     _STOP = object()
 
-    def __init__(self, path: str | Path, *, on_commit: Callable[[Batch], None],
-                 on_failure: Callable[[BaseException], None], synchronous: str = "FULL",
-                 observe: Callable[[int, float], None] | None = None, max_merge: int = 20):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        on_commit: Callable[[Batch], None],
+        on_failure: Callable[[BaseException], None],
+        synchronous: str = "FULL",
+        observe: Callable[[int, float], None] | None = None,
+        max_merge: int = 20,
+    ):
         self.path = str(path)
         self._max_merge = max_merge
         self._on_commit = on_commit
@@ -369,8 +519,9 @@ class StoreWriter:
             size = len(merged.items)
             started = time.perf_counter()
             try:
-                pruned = write_batch(conn, merged.items, outbox=merged.outbox, delivered=merged.delivered,
-                                     prune=merged.prune)
+                pruned = write_batch(
+                    conn, merged.items, outbox=merged.outbox, delivered=merged.delivered, prune=merged.prune
+                )
             except BaseException as exc:
                 log.critical("commit of %d events to %s failed: %s", size, self.path, exc)
                 self._error = exc
@@ -392,6 +543,9 @@ class StoreWriter:
 
 def _merge(batches: list[Batch]) -> Batch:
     """Several batches in one transaction: their items, outbox rows and deletions in order."""
-    return Batch([item for b in batches for item in b.items], outbox=[row for b in batches for row in b.outbox],
-                 delivered=[n for b in batches for n in b.delivered],
-                 prune=next((b.prune for b in batches if b.prune), []))
+    return Batch(
+        [item for b in batches for item in b.items],
+        outbox=[row for b in batches for row in b.outbox],
+        delivered=[n for b in batches for n in b.delivered],
+        prune=next((b.prune for b in batches if b.prune), []),
+    )

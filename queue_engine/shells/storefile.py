@@ -37,9 +37,10 @@ import logging
 import os
 import sqlite3
 import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Literal
 
 import sqlite_utils
 
@@ -57,11 +58,13 @@ MIGRATIONS: dict[int, Migration] = {}  # version -> the step from the version be
 
 def migration(version: int) -> Callable[[Migration], Migration]:
     """Register ``function`` as the step that makes a store of ``version - 1`` one of ``version``."""
+
     def register(function: Migration) -> Migration:
         if version in MIGRATIONS or version < 2:
             raise ValueError(f"migration to version {version} is registered twice or below 2")
         MIGRATIONS[version] = function
         return function
+
     return register
 
 
@@ -83,8 +86,10 @@ def _number_and_keep_publications(db: sqlite_utils.Database) -> None:
     db["events"].add_column("digest", str)
     db["alerts"].add_column("seq", int)
     db["alert_log"].add_column("seq", int)
-    db["outbox"].create({"id": int, "site": str, "kind": str, "topic": str, "payload": str, "qos": int,
-                         "retain": int, "at": float}, pk="id")
+    db["outbox"].create(
+        {"id": int, "site": str, "kind": str, "topic": str, "payload": str, "qos": int, "retain": int, "at": float},
+        pk="id",
+    )
 
 
 SCHEMA_VERSION = max(MIGRATIONS)  # the version of ensure_schema's tables
@@ -108,18 +113,29 @@ Columns = dict[str, tuple[str, bool, int]]  # column -> (declared type, not null
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> Columns:
-    return {name: (kind.upper(), bool(notnull), pk) for name, kind, notnull, pk in conn.execute(
-        'SELECT name, type, "notnull", pk FROM pragma_table_info(?)', (table,))}
+    return {
+        name: (kind.upper(), bool(notnull), pk)
+        for name, kind, notnull, pk in conn.execute(
+            'SELECT name, type, "notnull", pk FROM pragma_table_info(?)', (table,)
+        )
+    }
 
 
 def _tables(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                       "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+        )
+    ]
 
 
 def _described(column: tuple[str, bool, int]) -> str:
     kind, notnull, key = column
-    return " ".join(filter(None, [kind or "untyped", "NOT NULL" if notnull else "", f"(key part {key})" if key else ""]))
+    return " ".join(
+        filter(None, [kind or "untyped", "NOT NULL" if notnull else "", f"(key part {key})" if key else ""])
+    )
 
 
 @functools.cache
@@ -146,10 +162,16 @@ def shape_problems(conn: sqlite3.Connection, tables: Iterable[str] | None = None
         want, have = expected[table], _columns(conn, table)
         missing = [c for c in want if c not in have]
         extra = [c for c in have if c not in want]
-        changed = [f"column {c} is {_described(have[c])}, expected {_described(want[c])}"
-                   for c in want if c in have and have[c] != want[c]]
-        details = ([f"no column {', '.join(missing)}"] if missing else []) + (
-            [f"an unexpected column {', '.join(extra)}"] if extra else []) + changed
+        changed = [
+            f"column {c} is {_described(have[c])}, expected {_described(want[c])}"
+            for c in want
+            if c in have and have[c] != want[c]
+        ]
+        details = (
+            ([f"no column {', '.join(missing)}"] if missing else [])
+            + ([f"an unexpected column {', '.join(extra)}"] if extra else [])
+            + changed
+        )
         if details:
             problems.append(f"table {table}: {'; '.join(details)}")
     return problems
@@ -180,8 +202,7 @@ def _refuse(path: Path, problem: str, advice: str) -> StoreRefused:
     return StoreRefused(f"{path}: {problem}. The file was left as it was. {advice}")
 
 
-_USE_ANOTHER = ("Give --db the path of a hallwatch store, or a new file name for a new store "
-                "(the engine creates it).")
+_USE_ANOTHER = "Give --db the path of a hallwatch store, or a new file name for a new store (the engine creates it)."
 
 
 def _first_version(conn: sqlite3.Connection, names: set[str]) -> bool:
@@ -201,8 +222,10 @@ def _rehearse(conn: sqlite3.Connection, version: int) -> list[str]:
     result would lack."""
     rehearsal = sqlite3.connect(":memory:", isolation_level=None)
     try:
-        for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE "
-                                   "'sqlite\\_%' ESCAPE '\\' ORDER BY type != 'table', rowid"):
+        for (sql,) in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE "
+            "'sqlite\\_%' ESCAPE '\\' ORDER BY type != 'table', rowid"
+        ):
             rehearsal.execute(sql)
         _migrate(sqlite_utils.Database(rehearsal), version)
         return shape_problems(rehearsal)
@@ -218,16 +241,23 @@ def _classify(path: Path, conn: sqlite3.Connection) -> StoreFile:
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
     if app_id == APPLICATION_ID:
         if version > SCHEMA_VERSION:
-            raise _refuse(path, f"it is a hallwatch store of schema version {version}, newer than this hallwatch "
-                                f"understands (version {SCHEMA_VERSION}): a later release wrote it",
-                          "Run it with that release (or a later one); this release cannot use it.")
+            raise _refuse(
+                path,
+                f"it is a hallwatch store of schema version {version}, newer than this hallwatch "
+                f"understands (version {SCHEMA_VERSION}): a later release wrote it",
+                "Run it with that release (or a later one); this release cannot use it.",
+            )
         if version == SCHEMA_VERSION:
             found = StoreFile(path, "current", version)
         elif 2 <= version < SCHEMA_VERSION:
             found = StoreFile(path, "older", version)
         else:
-            raise _refuse(path, f"it carries hallwatch's application id but schema version {version}, which no "
-                                "release has written: it is damaged", "Restore it from a backup. " + _USE_ANOTHER)
+            raise _refuse(
+                path,
+                f"it carries hallwatch's application id but schema version {version}, which no "
+                "release has written: it is damaged",
+                "Restore it from a backup. " + _USE_ANOTHER,
+            )
     elif app_id == 0 and version == 0 and not names:
         return StoreFile(path, "new", 0)  # an SQLite database with nothing in it
     elif app_id == 0 and _first_version(conn, names):
@@ -236,13 +266,16 @@ def _classify(path: Path, conn: sqlite3.Connection) -> StoreFile:
         owner = f"application id {app_id:#010x}" if app_id else "no application id"
         tables = sorted(n for n in names)
         holds = f"tables {', '.join(tables[:6])}{', …' if len(tables) > 6 else ''}" if tables else "no tables"
-        raise _refuse(path, f"it is not a hallwatch store but another SQLite database ({owner}, {holds})",
-                      _USE_ANOTHER)
+        raise _refuse(path, f"it is not a hallwatch store but another SQLite database ({owner}, {holds})", _USE_ANOTHER)
     problems = shape_problems(conn) if found.state == "current" else _rehearse(conn, found.version)
     if problems:
-        raise _refuse(path, f"it is a hallwatch store (schema version {found.version}) whose tables are not what "
-                            f"this release expects: {'; '.join(problems)}. It was changed by something else, or "
-                            "damaged", "Restore it from a backup, or move it aside and start with a new store.")
+        raise _refuse(
+            path,
+            f"it is a hallwatch store (schema version {found.version}) whose tables are not what "
+            f"this release expects: {'; '.join(problems)}. It was changed by something else, or "
+            "damaged",
+            "Restore it from a backup, or move it aside and start with a new store.",
+        )
     return found
 
 
@@ -258,9 +291,13 @@ def _inspect(path: Path) -> tuple[StoreFile, sqlite3.Connection | None]:
     if info is None or info.st_size == 0:
         wal = _sidecar(path, "-wal")
         if wal.exists() and wal.stat().st_size > 0:
-            raise _refuse(path, f"it is {'empty' if info else 'missing'}, but {wal.name} beside it holds the log of a "
-                                "store: the store's file was removed or truncated", f"Restore {path.name} from a "
-                          f"backup, or remove {wal.name} and {path.name}-shm to start with a new store.")
+            raise _refuse(
+                path,
+                f"it is {'empty' if info else 'missing'}, but {wal.name} beside it holds the log of a "
+                "store: the store's file was removed or truncated",
+                f"Restore {path.name} from a "
+                f"backup, or remove {wal.name} and {path.name}-shm to start with a new store.",
+            )
         return StoreFile(path, "new", 0), None
     # Only SQLite opens the file: a plain open() and close() by this process would drop the
     # POSIX locks its store connections hold on it (SQLite's own connections share them).
@@ -272,11 +309,14 @@ def _inspect(path: Path) -> tuple[StoreFile, sqlite3.Connection | None]:
         if conn is not None:
             conn.close()
         if getattr(exc, "sqlite_errorcode", None) == SQLITE_NOTADB:
-            raise _refuse(path, f"it is not an SQLite database ({exc}), so not a hallwatch store",
-                          _USE_ANOTHER) from None
-        raise _refuse(path, f"it cannot be read as an SQLite database ({exc}): it is damaged, or not readable "
-                            "here", "Check that this user can read the file and its directory; if it is damaged, "
-                      "restore it from a backup.") from None
+            raise _refuse(
+                path, f"it is not an SQLite database ({exc}), so not a hallwatch store", _USE_ANOTHER
+            ) from None
+        raise _refuse(
+            path,
+            f"it cannot be read as an SQLite database ({exc}): it is damaged, or not readable here",
+            "Check that this user can read the file and its directory; if it is damaged, restore it from a backup.",
+        ) from None
     except BaseException:
         if conn is not None:
             conn.close()
@@ -306,9 +346,11 @@ def open_read_only(path: str | Path, tables: Iterable[str] | None = None) -> sql
     problems = shape_problems(conn, tables) if found.state == "older" else []
     if problems:
         conn.close()
-        raise _refuse(path, f"it is a hallwatch store of an earlier schema version ({found.version}): "
-                            f"{'; '.join(problems)}", "Start `hallwatch engine` on it once: it migrates the store "
-                      f"to version {SCHEMA_VERSION}.")
+        raise _refuse(
+            path,
+            f"it is a hallwatch store of an earlier schema version ({found.version}): {'; '.join(problems)}",
+            f"Start `hallwatch engine` on it once: it migrates the store to version {SCHEMA_VERSION}.",
+        )
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
 
@@ -330,18 +372,27 @@ def _check_writable(found: StoreFile) -> None:
         raise _refuse(path, f"the directory {directory} does not exist", "Create it, or give --db another path.")
     if found.state == "new" and not path.exists():
         if not os.access(directory, os.W_OK):
-            raise _refuse(path, f"a new store cannot be created there: the directory {directory} is not writable "
-                                f"({_read_only_reason(directory)})",
-                          "Give --db a path in a writable directory, or make this one writable for the engine.")
+            raise _refuse(
+                path,
+                f"a new store cannot be created there: the directory {directory} is not writable "
+                f"({_read_only_reason(directory)})",
+                "Give --db a path in a writable directory, or make this one writable for the engine.",
+            )
         return
     if not os.access(directory, os.W_OK):
-        raise _refuse(path, f"the engine writes the store and keeps {path.name}-wal and {path.name}-shm beside it, "
-                            f"but the directory {directory} is not writable ({_read_only_reason(directory)})",
-                      "Make the directory writable for the engine, or copy the store to a writable one; reports "
-                      "can read it where it is.")
+        raise _refuse(
+            path,
+            f"the engine writes the store and keeps {path.name}-wal and {path.name}-shm beside it, "
+            f"but the directory {directory} is not writable ({_read_only_reason(directory)})",
+            "Make the directory writable for the engine, or copy the store to a writable one; reports "
+            "can read it where it is.",
+        )
     if not os.access(path, os.W_OK):
-        raise _refuse(path, f"the file is not writable ({_read_only_reason(directory)})",
-                      "Make it writable for the engine's user.")
+        raise _refuse(
+            path,
+            f"the file is not writable ({_read_only_reason(directory)})",
+            "Make it writable for the engine's user.",
+        )
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -405,8 +456,11 @@ def open_for_writing(path: str | Path) -> sqlite3.Connection:
         raise
     mode = found.path.stat().st_mode
     if mode & 0o077:
-        log.warning("store %s can be read by other users (mode %03o) and holds citizens' phone numbers: "
-                    "chmod 600 it", found.path, stat.S_IMODE(mode))
+        log.warning(
+            "store %s can be read by other users (mode %03o) and holds citizens' phone numbers: chmod 600 it",
+            found.path,
+            stat.S_IMODE(mode),
+        )
     return conn
 
 
@@ -445,8 +499,10 @@ def explain_failure(path: str | Path, exc: BaseException) -> str:
     except OSError:
         return f"the disk holding {directory} is full ({exc})"
     free, total = vfs.f_bavail * vfs.f_frsize, vfs.f_blocks * vfs.f_frsize
-    text = (f"the disk is full: the filesystem mounted at {mount}, which holds {directory}, has {_size(free)} free "
-            f"of {_size(total)} ({exc})")
+    text = (
+        f"the disk is full: the filesystem mounted at {mount}, which holds {directory}, has {_size(free)} free "
+        f"of {_size(total)} ({exc})"
+    )
     if free > 64 * 1024 * 1024:
         text += "; it has room now: something else filled it and freed it, or SQLite's temporary directory is full"
     return text

@@ -27,8 +27,9 @@ import os
 import re
 import uuid
 from collections import Counter, deque
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -72,14 +73,16 @@ def json_response(body, status: int = 200, headers: Mapping[str, str] | None = N
 class ApiError(Exception):
     """An answer other than success: becomes ``{"error", "message", "status", ...}``."""
 
-    def __init__(self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None,
-                 **extra):
+    def __init__(self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None, **extra):
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.headers, self.extra = status, code, message, headers, extra
 
     def response(self) -> web.Response:
-        return json_response({"error": self.code, "message": self.message, "status": self.status, **self.extra},
-                             status=self.status, headers=self.headers)
+        return json_response(
+            {"error": self.code, "message": self.message, "status": self.status, **self.extra},
+            status=self.status,
+            headers=self.headers,
+        )
 
 
 @web.middleware
@@ -97,7 +100,8 @@ async def api_errors(request: web.Request, handler):
         # No such route (404) or method (405) in the API: JSON that names the problem, in Chinese too.
         code = exc.reason.lower().replace(" ", "_")
         message = {404: f"没有这个地址：{request.path}", 405: f"{request.path} 不支持 {request.method} 方法"}.get(
-            exc.status, exc.reason)
+            exc.status, exc.reason
+        )
         headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
         return ApiError(exc.status, code, message, headers=headers, path=request.path).response()
     except (asyncio.CancelledError, ConnectionResetError):
@@ -118,15 +122,14 @@ class Access:
     @classmethod
     def from_environment(cls, sites, environ: Mapping[str, str] | None = None) -> Access:
         environ = os.environ if environ is None else environ
-        return cls(environ.get(SUPERVISOR_TOKEN_ENV),
-                   {s.id: environ.get(s.web.token_env(s.id)) for s in sites})
+        return cls(environ.get(SUPERVISOR_TOKEN_ENV), {s.id: environ.get(s.web.token_env(s.id)) for s in sites})
 
     @staticmethod
     def _equal(presented: str, expected: str | None) -> bool:
         return expected is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
     def role_for(self, token: str, site: str | None) -> str | None:
-        """"supervisor", "manager" (of ``site``) or None."""
+        """ "supervisor", "manager" (of ``site``) or None."""
         if self._equal(token, self.supervisor):
             return "supervisor"
         if site is not None and self._equal(token, self.managers.get(site)):
@@ -142,8 +145,12 @@ class Access:
             raise ApiError(403, "access_not_configured", f"未配置访问令牌（{env}），拒绝访问")
         presented = presented_tokens(request, site)
         if not presented:
-            raise ApiError(401, "missing_token", "需要访问令牌（Authorization: Bearer …）",
-                           headers={"WWW-Authenticate": 'Bearer realm="hallwatch"'})
+            raise ApiError(
+                401,
+                "missing_token",
+                "需要访问令牌（Authorization: Bearer …）",
+                headers={"WWW-Authenticate": 'Bearer realm="hallwatch"'},
+            )
         for token in presented:
             role = self.role_for(token, site)
             if role is not None:
@@ -238,9 +245,15 @@ class Broadcaster:
                     if type(command) is DeviceChanged:
                         hall = engine.halls.get(command.site)
                         live = hall.supervisor.devices.get(command.device) if hall else None
-                        body = {"site": command.site, "device": command.device, "online": command.online,
-                                "reason": command.reason, "at": views.iso(command.at, hall) if hall else None,
-                                "kind": live.kind if live else None, "window": live.window if live else None}
+                        body = {
+                            "site": command.site,
+                            "device": command.device,
+                            "online": command.online,
+                            "reason": command.reason,
+                            "at": views.iso(command.at, hall) if hall else None,
+                            "kind": live.kind if live else None,
+                            "window": live.window if live else None,
+                        }
                         events.append((command.site, "device", sse_frame("device", dumps(body))))
         if not events:
             return
@@ -268,16 +281,22 @@ class PhoneLimits:
         used = sum(1 for t in hall.tickets.values() if t.phone == phone and t.day == today)
         used += self.in_flight_phone[(hall.id, phone)]
         if used >= rules.phone_tickets_per_day:
-            raise ApiError(429, "phone_limit",
-                           f"该手机号今天已取号 {used} 次，已达每日 {rules.phone_tickets_per_day} 次上限",
-                           limit=rules.phone_tickets_per_day)
+            raise ApiError(
+                429,
+                "phone_limit",
+                f"该手机号今天已取号 {used} 次，已达每日 {rules.phone_tickets_per_day} 次上限",
+                limit=rules.phone_tickets_per_day,
+            )
         recent = self._recent(address, now)
         if len(recent) + self.in_flight_address[address] >= rules.address_tickets_per_hour:
             wait_s = (recent[0] + 3600 - now) / speed if recent else 60.0
-            raise ApiError(429, "address_limit",
-                           f"同一网络地址每小时最多取号 {rules.address_tickets_per_hour} 次，请稍后再试",
-                           limit=rules.address_tickets_per_hour,
-                           headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+            raise ApiError(
+                429,
+                "address_limit",
+                f"同一网络地址每小时最多取号 {rules.address_tickets_per_hour} 次，请稍后再试",
+                limit=rules.address_tickets_per_hour,
+                headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+            )
 
     def _recent(self, address: str, now: float) -> deque[float]:
         times = self.by_address.get(address)
@@ -341,8 +360,14 @@ def mask_phone(phone: str) -> str:
 
 
 # Core refusal codes -> HTTP status.
-REFUSAL_STATUS = {"unknown_service": 404, "unknown_alert": 404, "unknown_ticket": 404, "service_closed": 409,
-                  "already_acknowledged": 409, "note_required": 422}
+REFUSAL_STATUS = {
+    "unknown_service": 404,
+    "unknown_alert": 404,
+    "unknown_ticket": 404,
+    "service_closed": 409,
+    "already_acknowledged": 409,
+    "note_required": 422,
+}
 
 
 class Web:
@@ -351,8 +376,10 @@ class Web:
         self.access = access
         self.broadcaster = Broadcaster(engine_app)
         self.limits = PhoneLimits()
-        self._pages = {name: (WEB_DIR / f"{name}.html").read_text(encoding="utf-8")
-                       for name in ("index", "board", "manage", "supervise", "login", "take")}
+        self._pages = {
+            name: (WEB_DIR / f"{name}.html").read_text(encoding="utf-8")
+            for name in ("index", "board", "manage", "supervise", "login", "take")
+        }
 
     # -- common -----------------------------------------------------------------------------------
     @property
@@ -386,8 +413,14 @@ class Web:
 
     async def sites(self, request: web.Request) -> web.Response:
         now = self.now
-        return json_response({"sites": [{k: v for k, v in views.site_info(h, now).items() if k != "windows"}
-                                        for h in self.engine_app.engine.halls.values()]})
+        return json_response(
+            {
+                "sites": [
+                    {k: v for k, v in views.site_info(h, now).items() if k != "windows"}
+                    for h in self.engine_app.engine.halls.values()
+                ]
+            }
+        )
 
     async def site(self, request: web.Request) -> web.Response:
         return json_response(views.site_info(self.hall(request), self.now))
@@ -429,8 +462,9 @@ class Web:
         if not PHONE_RE.match(phone):
             raise ApiError(400, "bad_field", "手机号须为 11 位数字，以 1 开头", field="phone")
         if priority is not None and priority not in {p.value for p in ev.Priority}:
-            raise ApiError(400, "bad_field", f"priority 须为 {', '.join(p.value for p in ev.Priority)} 之一",
-                           field="priority")
+            raise ApiError(
+                400, "bad_field", f"priority 须为 {', '.join(p.value for p in ev.Priority)} 之一", field="priority"
+            )
         if hall.site.service(code) is None:
             raise ApiError(404, "unknown_service", f"没有这项业务：{code}", service=code)
         address = request.remote or "unknown"
@@ -439,9 +473,16 @@ class Web:
         self.limits.reserve(hall.id, phone, address)
         issued_at = None
         try:
-            done = await self.submit(ev.TicketRequest(site=hall.id, device="web", id=f"web-{uuid.uuid4().hex}",
-                                                      service=code, phone=phone,
-                                                      priority=ev.Priority(priority) if priority else None))
+            done = await self.submit(
+                ev.TicketRequest(
+                    site=hall.id,
+                    device="web",
+                    id=f"web-{uuid.uuid4().hex}",
+                    service=code,
+                    phone=phone,
+                    priority=ev.Priority(priority) if priority else None,
+                )
+            )
             reply = done.result
             if reply is None or not reply.ok:
                 raise self.refused(reply)
@@ -450,11 +491,23 @@ class Web:
         finally:
             self.limits.release(hall.id, phone, address, issued_at)
         location = f"/api/v1/sites/{hall.id}/tickets/{slip.no}"
-        return json_response({"ticket": {"no": slip.no, "site": hall.id, "service": slip.service,
-                                         "service_name": hall.service_config(slip.service).name,
-                                         "issued_at": views.iso(slip.issued_at, hall), "ahead": slip.ahead,
-                                         "eta_min": slip.eta_min, "phone": mask_phone(phone), "status_url": location}},
-                             status=201, headers={"Location": location})
+        return json_response(
+            {
+                "ticket": {
+                    "no": slip.no,
+                    "site": hall.id,
+                    "service": slip.service,
+                    "service_name": hall.service_config(slip.service).name,
+                    "issued_at": views.iso(slip.issued_at, hall),
+                    "ahead": slip.ahead,
+                    "eta_min": slip.eta_min,
+                    "phone": mask_phone(phone),
+                    "status_url": location,
+                }
+            },
+            status=201,
+            headers={"Location": location},
+        )
 
     # -- manager ----------------------------------------------------------------------------------------
     async def summary(self, request: web.Request) -> web.Response:
@@ -480,8 +533,9 @@ class Web:
         if state == "all":
             since = views.since_midnight(halls, self.now)
             alerts += await asyncio.to_thread(views.resolved_alerts, self.engine_app.db_path, halls, since)
-        return sorted(alerts, key=lambda a: max(x for x in (a["since"], a["acknowledged_at"], a["until"]) if x),
-                      reverse=True)
+        return sorted(
+            alerts, key=lambda a: max(x for x in (a["since"], a["acknowledged_at"], a["until"]) if x), reverse=True
+        )
 
     async def acknowledge(self, request: web.Request) -> web.Response:
         hall = self.hall(request)
@@ -491,8 +545,11 @@ class Web:
         by = (text_field(body, "by", required=False, max_length=32) or "").strip()
         alert_id = request.match_info["alert"]
         operator = f"{role}:{by}" if by else role
-        done = await self.submit(ev.Acknowledge(site=hall.id, device=operator, id=f"web-ack-{uuid.uuid4().hex}",
-                                                alert=alert_id, note=note.strip()))
+        done = await self.submit(
+            ev.Acknowledge(
+                site=hall.id, device=operator, id=f"web-ack-{uuid.uuid4().hex}", alert=alert_id, note=note.strip()
+            )
+        )
         reply = done.result
         if reply is None or not reply.ok:
             raise self.refused(reply)
@@ -512,9 +569,15 @@ class Web:
         resolved = await asyncio.to_thread(views.resolved_alerts, self.engine_app.db_path, halls, since)
         alerts = [a for hall in halls for a in views.open_alerts(hall)] + resolved
         alerts.sort(key=lambda a: max(x for x in (a["since"], a["acknowledged_at"], a["until"]) if x), reverse=True)
-        return json_response({"now_ms": round(now * 1000), "sites": [views.site_overview(h, now) for h in halls],
-                              "alerts": alerts, "ranking": views.ranking(halls, now),
-                              "devices_offline": [d for h in halls for d in views.offline_devices(h)]})
+        return json_response(
+            {
+                "now_ms": round(now * 1000),
+                "sites": [views.site_overview(h, now) for h in halls],
+                "alerts": alerts,
+                "ranking": views.ranking(halls, now),
+                "devices_offline": [d for h in halls for d in views.offline_devices(h)],
+            }
+        )
 
     # -- live ---------------------------------------------------------------------------------------------
     async def stream(self, request: web.Request) -> web.StreamResponse:
@@ -531,8 +594,13 @@ class Web:
         return await self._stream(request, None, frozenset({"queue", "window", "alert", "device"}))
 
     async def _stream(self, request: web.Request, site: str | None, kinds: frozenset[str]) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
-                                               "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
         await response.prepare(request)
         client = Subscriber(site, kinds)
         self.broadcaster.add(client)
@@ -575,11 +643,19 @@ class Web:
         text = self._pages[name]
         for key, value in values.items():
             text = text.replace("{{" + key + "}}", html.escape(value))
-        return web.Response(text=text, status=status, content_type="text/html", charset="utf-8",
-                            headers={"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                     "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-                                     "frame-ancestors 'none'",
-                                     "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        return web.Response(
+            text=text,
+            status=status,
+            content_type="text/html",
+            charset="utf-8",
+            headers={
+                "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                "frame-ancestors 'none'",
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
 
     async def index_page(self, request: web.Request) -> web.Response:
         return self.page("index")
@@ -599,16 +675,14 @@ class Web:
     async def supervise_page(self, request: web.Request) -> web.Response:
         return self._guarded_page(request, "supervise", None, "电子监察", "/supervise")
 
-    def _guarded_page(self, request: web.Request, name: str, site: str | None, title: str,
-                      path: str) -> web.Response:
+    def _guarded_page(self, request: web.Request, name: str, site: str | None, title: str, path: str) -> web.Response:
         token = request.query.get("token")
         if token is not None:  # from a link: check it, keep it in a cookie, drop it from the address
             return self._login(request, token, site, path, title)
         try:
             self.access.check(request, site)
         except ApiError as err:
-            return self._login_page(site, title, path, err.status,
-                                    "" if err.code == "missing_token" else err.message)
+            return self._login_page(site, title, path, err.status, "" if err.code == "missing_token" else err.message)
         return self.page(name, site=site or "", site_name=title)
 
     def _login(self, request: web.Request, token: str, site: str | None, path: str, title: str) -> web.Response:
@@ -616,14 +690,29 @@ class Web:
         if role is None:
             return self._login_page(site, title, path, 403, "访问令牌不正确")
         response = see_other(path)
-        response.set_cookie(COOKIE_SUPERVISE if role == "supervisor" else manage_cookie(site), token, path="/",
-                            httponly=True, samesite="Strict", secure=request.secure, max_age=30 * 86400)
+        response.set_cookie(
+            COOKIE_SUPERVISE if role == "supervisor" else manage_cookie(site),
+            token,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure,
+            max_age=30 * 86400,
+        )
         return response
 
     def _login_page(self, site: str | None, title: str, path: str, status: int, error: str) -> web.Response:
         scope = "manage" if site else "supervise"
-        return self.page("login", status=status, site=site or "", site_name=title, scope=scope, error=error,
-                         heading="管理控制台登录" if site else "电子监察登录", next=path)
+        return self.page(
+            "login",
+            status=status,
+            site=site or "",
+            site_name=title,
+            scope=scope,
+            error=error,
+            heading="管理控制台登录" if site else "电子监察登录",
+            next=path,
+        )
 
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -690,6 +779,9 @@ def add_web(app: web.Application, engine_app: EngineApp, *, access: Access | Non
         log.warning("web: %s is not set: the supervision console is closed", SUPERVISOR_TOKEN_ENV)
     for site in engine_app.sites:
         if site_web.access.managers.get(site.id) is None:
-            log.info("web: %s is not set: site %s's console opens with the supervisor token only",
-                     site.web.token_env(site.id), site.id)
+            log.info(
+                "web: %s is not set: site %s's console opens with the supervisor token only",
+                site.web.token_env(site.id),
+                site.id,
+            )
     return site_web

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from .. import wire
 from ..core.calendar import overlap
@@ -24,8 +25,12 @@ if TYPE_CHECKING:
     from ..core.hall import Hall
 
 TICKET_STATUS_TEXT = {
-    "waiting": "等候中", "called": "正在呼叫", "serving": "办理中", "done": "已办结",
-    "no_show": "已过号", "expired": "已过期",
+    "waiting": "等候中",
+    "called": "正在呼叫",
+    "serving": "办理中",
+    "done": "已办结",
+    "no_show": "已过号",
+    "expired": "已过期",
 }
 CHART_SLOT_S = 15 * 60  # the manager's chart: one point per quarter of an hour
 
@@ -36,21 +41,41 @@ def iso(ts: float | None, hall: Hall) -> str | None:
 
 def site_info(hall: Hall, now: float) -> dict:
     site = hall.site
-    return {"id": site.id, "name": site.name, "kind": site.kind, "timezone": site.timezone,
-            "hours": list(site.hours.periods), "open": hall.supervisor.working(now), "now": iso(now, hall),
-            "windows": [{"id": w.id, "name": w.name, "unit": w.unit, "role": w.role.value} for w in site.windows]}
+    return {
+        "id": site.id,
+        "name": site.name,
+        "kind": site.kind,
+        "timezone": site.timezone,
+        "hours": list(site.hours.periods),
+        "open": hall.supervisor.working(now),
+        "now": iso(now, hall),
+        "windows": [{"id": w.id, "name": w.name, "unit": w.unit, "role": w.role.value} for w in site.windows],
+    }
 
 
 def service_entry(hall: Hall, code: str) -> dict:
     service = hall.site.service(code)
     windows = [w.name for w in hall.site.windows if code in hall.site.window_services(w)]
     guide = service.guide
-    return {"code": service.code, "name": service.name, "prefix": service.prefix, "category": service.category,
-            "theme": service.theme, "includes": list(service.includes),
-            "expected_service_min": service.expected_service_min, "target_wait_min": service.target_wait_min,
-            "windows": windows,
-            "guide": {"basis": guide.basis, "conditions": guide.conditions, "materials": list(guide.materials),
-                      "time_limit": guide.time_limit, "fee": guide.fee, "item_type": guide.item_type}}
+    return {
+        "code": service.code,
+        "name": service.name,
+        "prefix": service.prefix,
+        "category": service.category,
+        "theme": service.theme,
+        "includes": list(service.includes),
+        "expected_service_min": service.expected_service_min,
+        "target_wait_min": service.target_wait_min,
+        "windows": windows,
+        "guide": {
+            "basis": guide.basis,
+            "conditions": guide.conditions,
+            "materials": list(guide.materials),
+            "time_limit": guide.time_limit,
+            "fee": guide.fee,
+            "item_type": guide.item_type,
+        },
+    }
 
 
 def catalogue(hall: Hall) -> list[dict]:
@@ -63,22 +88,42 @@ def queue_state(hall: Hall, now: float) -> dict:
 
 def window_state(hall: Hall, window_id: str) -> dict:
     window = hall.windows[window_id]
-    return wire.window_payload(window, hall.site.tz, name=hall.window_name(window_id),
-                               staff_name=hall.staff_name(window.staff), staffing=hall.staffing(window_id))
+    return wire.window_payload(
+        window,
+        hall.site.tz,
+        name=hall.window_name(window_id),
+        staff_name=hall.staff_name(window.staff),
+        staffing=hall.staffing(window_id),
+    )
 
 
 def recent_calls(hall: Hall, limit: int = 8) -> list[dict]:
     """The last tickets called to a window today, newest first (a recall is not a new call)."""
-    called = sorted((t for t in hall.tickets.values() if t.called_at is not None and t.window is not None),
-                    key=lambda t: t.called_at, reverse=True)[:limit]
-    return [{"ticket": t.no, "window": t.window, "window_name": hall.window_name(t.window),
-             "at": iso(t.called_at, hall), "recall": False} for t in called]
+    called = sorted(
+        (t for t in hall.tickets.values() if t.called_at is not None and t.window is not None),
+        key=lambda t: t.called_at,
+        reverse=True,
+    )[:limit]
+    return [
+        {
+            "ticket": t.no,
+            "window": t.window,
+            "window_name": hall.window_name(t.window),
+            "at": iso(t.called_at, hall),
+            "recall": False,
+        }
+        for t in called
+    ]
 
 
 def board(hall: Hall, now: float) -> dict:
-    return {"site": {"id": hall.id, "name": hall.site.name, "timezone": hall.site.timezone},
-            "now": iso(now, hall), "now_ms": round(now * 1000), "calls": recent_calls(hall),
-            "queue": queue_state(hall, now)}
+    return {
+        "site": {"id": hall.id, "name": hall.site.name, "timezone": hall.site.timezone},
+        "now": iso(now, hall),
+        "now_ms": round(now * 1000),
+        "calls": recent_calls(hall),
+        "queue": queue_state(hall, now),
+    }
 
 
 def position(hall: Hall, number: str) -> dict | None:
@@ -86,12 +131,21 @@ def position(hall: Hall, number: str) -> dict | None:
     if found is None:
         return None
     t = found.ticket
-    return {"no": t.no, "site": hall.id, "service": t.service, "service_name": hall.service_config(t.service).name,
-            "status": t.status.value, "status_text": TICKET_STATUS_TEXT[t.status.value],
-            "priority": t.is_priority, "issued_at": iso(t.issued_at, hall), "ahead": found.ahead,
-            "eta_min": found.eta_min, "window": t.window if t.status is not TicketStatus.WAITING else None,
-            "window_name": hall.window_name(t.window) if t.window and t.status is not TicketStatus.WAITING else None,
-            "called_at": iso(t.called_at, hall)}
+    return {
+        "no": t.no,
+        "site": hall.id,
+        "service": t.service,
+        "service_name": hall.service_config(t.service).name,
+        "status": t.status.value,
+        "status_text": TICKET_STATUS_TEXT[t.status.value],
+        "priority": t.is_priority,
+        "issued_at": iso(t.issued_at, hall),
+        "ahead": found.ahead,
+        "eta_min": found.eta_min,
+        "window": t.window if t.status is not TicketStatus.WAITING else None,
+        "window_name": hall.window_name(t.window) if t.window and t.status is not TicketStatus.WAITING else None,
+        "called_at": iso(t.called_at, hall),
+    }
 
 
 def alert(hall: Hall, a: Alert) -> dict:
@@ -129,7 +183,9 @@ def resolved_alerts(db_path: str | Path, halls: Iterable[Hall], since: float, li
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
             f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE state = 'resolved' AND until >= ? "
-            f"AND site IN ({marks}) ORDER BY until DESC LIMIT ?", (since, *halls, limit)).fetchall()
+            f"AND site IN ({marks}) ORDER BY until DESC LIMIT ?",
+            (since, *halls, limit),
+        ).fetchall()
     finally:
         conn.close()
     return [alert(halls[row["site"]], alert_from_row(dict(row))) for row in rows]
@@ -166,15 +222,25 @@ def figures(hall: Hall, now: float) -> dict:
     rated = sum(scores.values())
     average = sum(int(s) * n for s, n in scores.items()) / rated if rated else None
     p90 = _percentile(waits, 0.9)
-    return {"day": hall.day, "issued": len(tickets), "served": by_status["done"], "no_shows": by_status["no_show"],
-            "waiting": by_status["waiting"], "in_service": by_status["called"] + by_status["serving"],
-            "phone_tickets": sum(1 for t in tickets if t.phone), "outcomes": outcomes,
-            "wait_avg_min": round(sum(waits) / len(waits) / 60, 1) if waits else None,
-            "wait_p90_min": round(p90 / 60, 1) if p90 is not None else None,
-            "ratings": {"count": rated, "average": round(average, 2) if average is not None else None,
-                        "scores": scores, "bad": scores["1"] + scores["2"],
-                        "satisfied_pct": round(100 * (scores["3"] + scores["4"] + scores["5"]) / rated, 1)
-                        if rated else None}}
+    return {
+        "day": hall.day,
+        "issued": len(tickets),
+        "served": by_status["done"],
+        "no_shows": by_status["no_show"],
+        "waiting": by_status["waiting"],
+        "in_service": by_status["called"] + by_status["serving"],
+        "phone_tickets": sum(1 for t in tickets if t.phone),
+        "outcomes": outcomes,
+        "wait_avg_min": round(sum(waits) / len(waits) / 60, 1) if waits else None,
+        "wait_p90_min": round(p90 / 60, 1) if p90 is not None else None,
+        "ratings": {
+            "count": rated,
+            "average": round(average, 2) if average is not None else None,
+            "scores": scores,
+            "bad": scores["1"] + scores["2"],
+            "satisfied_pct": round(100 * (scores["3"] + scores["4"] + scores["5"]) / rated, 1) if rated else None,
+        },
+    }
 
 
 def day_series(hall: Hall, now: float, slot_s: float = CHART_SLOT_S) -> list[dict]:
@@ -197,14 +263,26 @@ def day_series(hall: Hall, now: float, slot_s: float = CHART_SLOT_S) -> list[dic
     edge = start
     while edge < end and len(points) < 24 * 3600 // slot_s + 1:
         slot_end = min(edge + slot_s, end)
-        waiting = sum(1 for t in tickets if t.issued_at <= slot_end
-                      and (t.first_called_at is None or t.first_called_at > slot_end)
-                      and t.status is not TicketStatus.EXPIRED)
-        waits = [t.first_called_at - t.issued_at for t in tickets
-                 if t.first_called_at is not None and edge <= t.first_called_at < slot_end]
-        points.append({"at": iso(slot_end, hall), "waiting": waiting,
-                       "wait_avg_min": round(sum(waits) / len(waits) / 60, 1) if waits else None,
-                       "called": len(waits)})
+        waiting = sum(
+            1
+            for t in tickets
+            if t.issued_at <= slot_end
+            and (t.first_called_at is None or t.first_called_at > slot_end)
+            and t.status is not TicketStatus.EXPIRED
+        )
+        waits = [
+            t.first_called_at - t.issued_at
+            for t in tickets
+            if t.first_called_at is not None and edge <= t.first_called_at < slot_end
+        ]
+        points.append(
+            {
+                "at": iso(slot_end, hall),
+                "waiting": waiting,
+                "wait_avg_min": round(sum(waits) / len(waits) / 60, 1) if waits else None,
+                "called": len(waits),
+            }
+        )
         edge += slot_s
     return points
 
@@ -240,11 +318,22 @@ def windows(hall: Hall, now: float) -> list[dict]:
 
 
 def devices(hall: Hall) -> list[dict]:
-    return [{"site": hall.id, "site_name": hall.site.name, "device": d.id, "kind": d.kind, "window": d.window,
-             "window_name": hall.window_name(d.window) if d.window in hall.windows else None,
-             "online": d.online, "reason": d.reason, "since": iso(d.offline_since, hall),
-             "tamper": d.tamper, "video_ok": d.video_ok}
-            for d in hall.supervisor.devices.values()]
+    return [
+        {
+            "site": hall.id,
+            "site_name": hall.site.name,
+            "device": d.id,
+            "kind": d.kind,
+            "window": d.window,
+            "window_name": hall.window_name(d.window) if d.window in hall.windows else None,
+            "online": d.online,
+            "reason": d.reason,
+            "since": iso(d.offline_since, hall),
+            "tamper": d.tamper,
+            "video_ok": d.video_ok,
+        }
+        for d in hall.supervisor.devices.values()
+    ]
 
 
 def offline_devices(hall: Hall) -> list[dict]:
@@ -275,13 +364,20 @@ def ranking(halls: Iterable[Hall], now: float, limit: int = 20) -> dict[str, lis
         for (kind, subject), seconds in unstaffed_seconds(hall, now).items():
             if seconds <= 0:
                 continue
-            row = {"site": hall.id, "site_name": hall.site.name, "minutes": round(seconds / 60, 1),
-                   "seconds": round(seconds, 1)}
+            row = {
+                "site": hall.id,
+                "site_name": hall.site.name,
+                "minutes": round(seconds / 60, 1),
+                "seconds": round(seconds, 1),
+            }
             if kind == "window":
                 window = hall.windows.get(subject)
-                row.update(window=subject, window_name=hall.window_name(subject) if window else subject,
-                           staff=window.staff if window else None,
-                           staff_name=hall.staff_name(window.staff) if window else None)
+                row.update(
+                    window=subject,
+                    window_name=hall.window_name(subject) if window else subject,
+                    staff=window.staff if window else None,
+                    staff_name=hall.staff_name(window.staff) if window else None,
+                )
                 window_rows.append(row)
             else:
                 row.update(staff=subject, staff_name=hall.staff_name(subject) or subject)
@@ -293,21 +389,36 @@ def ranking(halls: Iterable[Hall], now: float, limit: int = 20) -> dict[str, lis
 def site_overview(hall: Hall, now: float) -> dict:
     queue = queue_state(hall, now)
     alerts = list(hall.supervisor.alerts.values())
-    return {"id": hall.id, "name": hall.site.name, "kind": hall.site.kind, "open": hall.supervisor.working(now),
-            "now": iso(now, hall), "waiting": queue["waiting"], "windows": window_counts(hall),
-            "alerts": {"firing": sum(1 for a in alerts if a.state.value == "firing"),
-                       "acknowledged": sum(1 for a in alerts if a.state.value == "acknowledged"),
-                       "critical": sum(1 for a in alerts if a.severity == "critical")},
-            "devices_offline": sum(1 for d in hall.supervisor.devices.values() if d.online is False)}
+    return {
+        "id": hall.id,
+        "name": hall.site.name,
+        "kind": hall.site.kind,
+        "open": hall.supervisor.working(now),
+        "now": iso(now, hall),
+        "waiting": queue["waiting"],
+        "windows": window_counts(hall),
+        "alerts": {
+            "firing": sum(1 for a in alerts if a.state.value == "firing"),
+            "acknowledged": sum(1 for a in alerts if a.state.value == "acknowledged"),
+            "critical": sum(1 for a in alerts if a.severity == "critical"),
+        },
+        "devices_offline": sum(1 for d in hall.supervisor.devices.values() if d.online is False),
+    }
 
 
 def manager_summary(hall: Hall, now: float) -> dict:
-    return {"site": site_info(hall, now), "now_ms": round(now * 1000), "queue": queue_state(hall, now),
-            "windows": windows(hall, now), "alerts": open_alerts(hall), "figures": figures(hall, now),
-            "series": day_series(hall, now), "calls": recent_calls(hall, 5),
-            "devices_offline": offline_devices(hall)}
+    return {
+        "site": site_info(hall, now),
+        "now_ms": round(now * 1000),
+        "queue": queue_state(hall, now),
+        "windows": windows(hall, now),
+        "alerts": open_alerts(hall),
+        "figures": figures(hall, now),
+        "series": day_series(hall, now),
+        "calls": recent_calls(hall, 5),
+        "devices_offline": offline_devices(hall),
+    }
 
 
 def since_midnight(halls: Iterable[Hall], now: float) -> float:
     return min((day_start(h, now) for h in halls), default=now - 86400)
-
