@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from queue_engine import devbroker  # noqa: E402
-from queue_engine.devbroker import free_port  # noqa: E402
+from queue_engine.deploy import devbroker  # noqa: E402
+from queue_engine.deploy.devbroker import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "examples" / "demo-site.toml"

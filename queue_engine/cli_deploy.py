@@ -9,7 +9,7 @@ import os
 import sys
 
 from .config import ID_PATTERN, ConfigError, Site, expand_config_paths, load_site, load_sites
-from .sharding import engine_name, parse_shard, parse_site_list, pick_sites, shard_plan, shard_sites
+from .deploy.sharding import engine_name, parse_shard, parse_site_list, pick_sites, shard_plan, shard_sites
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
@@ -119,7 +119,7 @@ def cmd_shards(args) -> int:
 
 # -- hallwatch broker-config ------------------------------------------------------------------
 def cmd_broker_config(args) -> int:
-    from . import brokerconf
+    from .deploy import brokerconf
     from .shells.mqtt import BrokerUrlError, parse_broker_url
 
     files = expand_or_report(_configs(args, "broker-config"))

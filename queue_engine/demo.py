@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from . import devbroker
+from .deploy import devbroker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from queue_engine import devbroker
-from queue_engine.devbroker import free_port, wait_for_port  # noqa: F401 (used by tests)
+from queue_engine.deploy import devbroker
+from queue_engine.deploy.devbroker import free_port, wait_for_port  # noqa: F401 (used by tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "examples" / "demo-site.toml"

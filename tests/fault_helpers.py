@@ -26,7 +26,7 @@ WATCHED = ("hallwatch/+/alerts", "hallwatch/+/board/call")
 # [supervision] keys the engine under test may not know yet (the site file refuses unknown
 # keys): written only where queue_engine.config has them, so the same drill measures the
 # engine before and after it learns them. (The broker keeps its persistence across restarts
-# even when the tests run as root: queue_engine.devbroker.)
+# even when the tests run as root: queue_engine.deploy.devbroker.)
 NEWER_KEYS = frozenset({"settle_s", "broker_alert_after_s", "stall_alert_after_s"})
 
 

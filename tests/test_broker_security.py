@@ -26,9 +26,9 @@ from conftest import DEMO_SITE, ROOT, EngineProcess
 from deploy_helpers import broker_config, connect, make_certs, production_broker, run_cli
 from mqtt_helpers import Device, Listener
 
-from queue_engine import brokerconf
 from queue_engine.config import load_configs, load_site
-from queue_engine.sharding import shard_plan
+from queue_engine.deploy import brokerconf
+from queue_engine.deploy.sharding import shard_plan
 from queue_engine.wire import Topics
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from conftest import ROOT, EngineProcess
 from mqtt_helpers import Device, Listener
 
 from queue_engine.config import ConfigError, load_configs, load_deployment
-from queue_engine.sharding import parse_shard, pick_sites, shard_of, shard_plan
+from queue_engine.deploy.sharding import parse_shard, pick_sites, shard_of, shard_plan
 
 COUNTY = ROOT / "examples" / "county" / "county.toml"
 COUNTY_SITES = ["neixiang", "chimei", "xiaguan", "nanwan"]

@@ -55,9 +55,9 @@ from pathlib import Path
 from string import Template
 from typing import NamedTuple
 
-from .config import DeviceKind, Site
+from ..config import DeviceKind, Site
+from ..wire import Topics
 from .sharding import engine_name, pick_sites, shard_sites
-from .wire import Topics
 
 ENGINE_USER = "hallwatch-engine"
 SUPERVISION_USER = "hallwatch-supervision"
@@ -431,7 +431,7 @@ def default_bridge_template() -> Path:
     """broker_config/bridge-to-county.conf of the source tree, or of the working directory
     (the container's /app)."""
     candidates = [
-        Path(__file__).resolve().parent.parent / "broker_config" / "bridge-to-county.conf",
+        Path(__file__).resolve().parents[2] / "broker_config" / "bridge-to-county.conf",
         Path.cwd() / "broker_config" / "bridge-to-county.conf",
     ]
     for candidate in candidates:
@@ -515,7 +515,7 @@ def write_broker_config(
     shards: int | None = None,
     engine_sites: Sequence[Sequence[str]] = (),
 ) -> Written:
-    from .shells.mqtt import parse_broker_url
+    from ..shells.mqtt import parse_broker_url
 
     engines = engine_groups(sites, shards=shards, site_groups=engine_sites)
     accounts = plan_accounts(sites, root=root, townships=townships, engines=engines)

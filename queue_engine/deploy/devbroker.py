@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-CONF_D = Path(__file__).resolve().parent.parent / "broker_config" / "conf.d"
+CONF_D = Path(__file__).resolve().parents[2] / "broker_config" / "conf.d"
 
 
 class BrokerMissing(RuntimeError):
