@@ -32,7 +32,7 @@ from browser import launch  # noqa: E402
 from web_helpers import MANAGER_TOKEN, SUPERVISOR_TOKEN, ManualClock, token_environment, village_site_toml  # noqa: E402
 
 from queue_engine.app import EngineApp  # noqa: E402
-from queue_engine.cli import parse_time  # noqa: E402
+from queue_engine.cli.common import parse_time  # noqa: E402
 from queue_engine.config import load_site, parse_site  # noqa: E402
 from queue_engine.core import events as ev  # noqa: E402
 from queue_engine.core.model import WindowPhase  # noqa: E402

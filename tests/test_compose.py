@@ -157,7 +157,7 @@ def test_the_simulate_profile_runs_the_simulator_on_the_stack_config():
 
 
 def assert_cli_accepts(command: list[str]) -> None:
-    parser = build_parser()
+    parser, _ = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
     assert command[0] in commands, f"docker-compose.yml runs `hallwatch {command[0]}`, which the CLI lacks"
     sub = commands[command[0]]

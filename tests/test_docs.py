@@ -18,7 +18,7 @@ DOCS = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").g
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
+    parser, _ = build_parser()
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return dict(action.choices)
 

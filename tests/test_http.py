@@ -11,7 +11,7 @@ from aiohttp import web
 from conftest import DEMO_SITE, WORKDAY_9AM, free_port
 
 from queue_engine.app import EngineApp
-from queue_engine.cli import parse_time
+from queue_engine.cli.common import parse_time
 from queue_engine.config import load_site
 from queue_engine.shells.clock import Clock
 from queue_engine.shells.http import ENGINE, ListenAddressError, build_app, parse_listen, start_http

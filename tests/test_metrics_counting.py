@@ -10,7 +10,7 @@ import pytest
 from conftest import DEMO_SITE, WORKDAY_9AM
 
 from queue_engine.app import EngineApp
-from queue_engine.cli import parse_time
+from queue_engine.cli.common import parse_time
 from queue_engine.config import load_site
 from queue_engine.core.model import WindowPhase
 from queue_engine.shells.clock import Clock

@@ -109,14 +109,10 @@ def test_shard_and_site_options_are_checked():
 
 
 def test_engines_that_split_sites_get_sessions_of_their_own():
-    from types import SimpleNamespace
+    from queue_engine.deploy.sharding import engine_client_id
 
-    from queue_engine.cli_deploy import engine_client_id
-
-    def client_id(**kwargs):
-        return engine_client_id(
-            SimpleNamespace(**{"client_id": "hallwatch-engine", "sites": None, "shard": None, **kwargs})
-        )
+    def client_id(client_id="hallwatch-engine", **kwargs):
+        return engine_client_id(client_id, **kwargs)
 
     assert client_id() == "hallwatch-engine"
     assert client_id(shard=(2, 3)) == "hallwatch-engine-2of3"
@@ -194,7 +190,7 @@ def test_two_engines_split_a_four_site_county_without_overlap(broker, tmp_path):
 def test_broker_config_gives_each_engine_an_account_of_its_own_for_its_sites_only(tmp_path):
     import csv
 
-    from queue_engine.cli_deploy import client_id_warning
+    from queue_engine.deploy.sharding import client_id_warning
 
     out = tmp_path / "shards"
     result = cli(

@@ -447,7 +447,7 @@ async def test_the_web_answers_a_refused_store_with_json(tmp_path, monkeypatch):
     from web_helpers import SUPERVISOR_TOKEN, ManualClock, token_environment
 
     from queue_engine.app import EngineApp
-    from queue_engine.cli import parse_time
+    from queue_engine.cli.common import parse_time
     from queue_engine.config import load_site
     from queue_engine.shells.http import start_http
     from queue_engine.shells.mqtt import parse_broker_url

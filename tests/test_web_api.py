@@ -22,7 +22,7 @@ from web_helpers import (
 )
 
 from queue_engine.app import EngineApp
-from queue_engine.cli import parse_time
+from queue_engine.cli.common import parse_time
 from queue_engine.config import Web, load_site, parse_site
 from queue_engine.core import events as ev
 from queue_engine.shells.http import start_http

@@ -28,9 +28,11 @@ from datetime import datetime, timedelta
 import aiomqtt
 
 from queue_engine.config import Site
+from queue_engine.shells.clock import Clock
 from queue_engine.shells.mqtt import TCP_NODELAY, BrokerSettings
+from queue_engine.wire import Topics
 
-from .device import boot_prefix
+from .device import boot_prefix, event, heartbeat, status_offline, status_online
 
 OUTCOMES = ["done"] * 70 + ["accepted"] * 15 + ["informed"] * 8 + ["proxy"] * 5 + ["failed"] * 2
 SCORES = [5] * 70 + [4] * 20 + [3] * 6 + [2] * 3 + [1] * 1
@@ -47,6 +49,16 @@ class Tally:
     refused: int = 0
     alerts: Counter = field(default_factory=Counter)
 
+    def counts(self) -> dict:
+        """The day's count, as the command prints it (JSON)."""
+        return {
+            **{
+                name: getattr(self, name)
+                for name in ("issued", "called", "served", "no_shows", "transfers", "ratings", "refused")
+            },
+            "alerts": dict(self.alerts),
+        }
+
 
 class Simulation:
     def __init__(
@@ -60,12 +72,14 @@ class Simulation:
         seed: int = 1,
         arrivals_per_hour: float = 60.0,
         closing_at: float | None = None,
+        root: str = "hallwatch",
         progress=sys.stdout,
     ):
         self.site = site
         self.broker = broker
         self.start_at = start_at
         self.speed = speed
+        self.clock = Clock(start_at=start_at, speed=speed)  # the engine's own clock, started alike
         local = datetime.fromtimestamp(start_at, site.tz)
         self.day = local.date()
         self.end_at = end_at or self.at(19, 0)  # a cap: the day ends when the last citizen is served
@@ -76,7 +90,6 @@ class Simulation:
         self.rate = arrivals_per_hour
         self.tally = Tally()
         self.progress = progress
-        self._loop_t0 = 0.0
         self._ids = itertools.count(1)
         self._boot = boot_prefix()  # ids unique across runs: the engine refuses a reused one
         self._replies: dict[str, asyncio.Future] = {}
@@ -84,39 +97,34 @@ class Simulation:
         self._down: set[str] = set()  # devices switched off or crashed
         self._away: set[str] = set()  # windows whose staff left the seat
         self.services = [s.code for s in site.services if not s.theme]
-        self.root = "hallwatch"
+        self.topics = Topics(root)
 
     # -- simulated time -------------------------------------------------------------------
     def at(self, hour: int, minute: int = 0) -> float:
         return datetime.combine(self.day, datetime.min.time(), self.site.tz).timestamp() + hour * 3600 + minute * 60
 
     def now(self) -> float:
-        return self.start_at + (asyncio.get_running_loop().time() - self._loop_t0) * self.speed
+        return self.clock.now()
 
     async def until(self, moment: float) -> None:
-        delay = (moment - self.now()) / self.speed
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await self.clock.sleep_until(moment)
 
     async def wait(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
-    # -- the wire -------------------------------------------------------------------------
+    # -- the wire: the devices' own encoders and the protocol's topics -------------------
     def topic(self, device: str, channel: str) -> str:
-        return f"{self.root}/{self.site.id}/dev/{device}/{channel}"
+        return self.topics.device(self.site.id, device, channel)
+
+    def _event(self, type_: str, **fields) -> tuple[str, bytes]:
+        event_id = f"sim-{self._boot}-{next(self._ids)}"
+        return event_id, event(event_id, type_, datetime.fromtimestamp(self.now(), self.site.tz).isoformat(), **fields)
 
     async def send(self, device: str, type_: str, **fields) -> dict | None:
-        event_id = f"sim-{self._boot}-{next(self._ids)}"
+        event_id, body = self._event(type_, **fields)
         future = asyncio.get_running_loop().create_future()
         self._replies[event_id] = future
-        body = {
-            "v": 1,
-            "id": event_id,
-            "ts": datetime.fromtimestamp(self.now(), self.site.tz).isoformat(),
-            "type": type_,
-            **fields,
-        }
-        await self._client.publish(self.topic(device, "event"), json.dumps(body), qos=1)
+        await self._client.publish(self.topic(device, "event"), body, qos=1)
         try:
             reply = await asyncio.wait_for(future, 10)
         except TimeoutError:
@@ -128,13 +136,15 @@ class Simulation:
         return reply
 
     async def notify(self, device: str, type_: str, **fields) -> None:
-        body = {"v": 1, "id": f"sim-{self._boot}-{next(self._ids)}", "type": type_, **fields}
-        await self._client.publish(self.topic(device, "event"), json.dumps(body), qos=1)
+        _, body = self._event(type_, **fields)
+        await self._client.publish(self.topic(device, "event"), body, qos=1)
 
     async def status(self, device: str, online: bool, reason: str = "shutdown") -> None:
-        kind = self.site.device(device).kind.value
-        body = {"v": 1, "state": "online", "kind": kind} if online else {"v": 1, "state": "offline", "reason": reason}
-        await self._client.publish(self.topic(device, "status"), json.dumps(body), qos=1, retain=True)
+        config = self.site.device(device)
+        body = (
+            status_online(config.kind.value, config.window, "hallwatch-simulator") if online else status_offline(reason)
+        )
+        await self._client.publish(self.topic(device, "status"), body, qos=1, retain=True)
 
     async def _listen(self) -> None:
         async for message in self._client.messages:
@@ -155,7 +165,7 @@ class Simulation:
                 if device.id not in self._down:
                     await self._client.publish(
                         self.topic(device.id, "heartbeat"),
-                        json.dumps({"v": 1, "seq": seq, "uptime_s": seq * 10}),
+                        heartbeat(seq, seq * 10.0),
                         qos=0,
                     )
             await self.wait(10)
@@ -267,7 +277,7 @@ class Simulation:
             await asyncio.sleep(1.0)
 
     async def run(self) -> Tally:
-        self._loop_t0 = asyncio.get_running_loop().time()
+        self.clock = Clock(start_at=self.start_at, speed=self.speed)  # from now, as the engine's from its start
         b = self.broker
         client = aiomqtt.Client(
             b.host,
@@ -282,7 +292,7 @@ class Simulation:
         )
         async with client:
             self._client = client
-            await client.subscribe([(self.topic("+", "reply"), 1), (f"{self.root}/{self.site.id}/alerts", 1)])
+            await client.subscribe([(self.topics.reply(self.site.id, "+"), 1), (self.topics.alerts(self.site.id), 1)])
             listener = asyncio.create_task(self._listen())
             for device in self.site.devices:
                 await self.status(device.id, True)
@@ -308,91 +318,8 @@ def default_start(site: Site, now: datetime) -> float:
     return datetime.combine(day, datetime.min.time(), site.tz).timestamp() + 8 * 3600 + 20 * 60
 
 
-def cmd_simulate(args) -> int:
-    from queue_engine.cli import EXIT_CONFIG, parse_time
-    from queue_engine.config import ConfigError, load_site
-    from queue_engine.shells.mqtt import BrokerUrlError, parse_broker_url
-
-    try:
-        site = load_site(args.config)
-        broker = parse_broker_url(args.broker, ca_file=args.ca_file)
-    except ConfigError as err:
-        print(err, file=sys.stderr)
-        return EXIT_CONFIG
-    except BrokerUrlError as err:
-        print(f"hallwatch simulate: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    start = parse_time(args.start_at) if args.start_at else default_start(site, datetime.now().astimezone())
-    closing = None
-    if args.closing:
-        hour, minute = (int(x) for x in args.closing.split(":"))
-        day = datetime.fromtimestamp(start, site.tz).date()
-        closing = datetime.combine(day, datetime.min.time(), site.tz).timestamp() + hour * 3600 + minute * 60
-    sim = Simulation(
-        site,
-        broker,
-        start_at=start,
-        speed=args.speed,
-        seed=args.seed,
-        arrivals_per_hour=args.arrivals_per_hour,
-        closing_at=closing,
-    )
-    print(
-        f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}; "
-        f"start the engine with --start-at and the same --speed",
-        flush=True,
-    )
-    try:
-        tally = asyncio.run(sim.run())
-    except aiomqtt.MqttError as err:
-        print(f"hallwatch simulate: broker {broker.describe()}: {err}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        return 0
-    print(
-        json.dumps(
-            {
-                "issued": tally.issued,
-                "called": tally.called,
-                "served": tally.served,
-                "no_shows": tally.no_shows,
-                "transfers": tally.transfers,
-                "ratings": tally.ratings,
-                "refused": tally.refused,
-                "alerts": dict(tally.alerts),
-            },
-            ensure_ascii=False,
-        )
-    )
-    return 0
-
-
-def register(sub, commands) -> None:
-    import os
-
-    parser = sub.add_parser("simulate", help="a working day of a hall against the engine, over MQTT")
-    parser.add_argument("--config", required=True, help="site TOML file")
-    parser.add_argument("--broker", default=os.environ.get("HALLWATCH_BROKER", "mqtt://127.0.0.1:1883"))
-    parser.add_argument("--ca-file", default=os.environ.get("HALLWATCH_CA_FILE"))
-    parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per real second")
-    parser.add_argument("--start-at", default=None, help="ISO-8601 moment the day starts (default 08:20 today)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--arrivals-per-hour", type=float, default=60.0)
-    parser.add_argument(
-        "--closing",
-        metavar="HH:MM",
-        type=_hhmm,
-        default=None,
-        help="end the day early: from this time no number is taken and no ticket called; windows "
-        "finish the visit in hand and sign out",
-    )
-    commands["simulate"] = cmd_simulate
-
-
-def _hhmm(text: str) -> str:
-    import argparse
-    import re
-
-    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day HH:MM")
-    return text
+def local_time(site: Site, day_of: float, hhmm: str) -> float:
+    """``HH:MM`` on the (local) day of the moment ``day_of``."""
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    day = datetime.fromtimestamp(day_of, site.tz).date()
+    return datetime.combine(day, datetime.min.time(), site.tz).timestamp() + hour * 3600 + minute * 60

@@ -91,3 +91,56 @@ def pick_sites(sites: Sequence[T], ids: Sequence[str], *, key=lambda site: site.
         )
     wanted = set(ids)
     return [site for site in sites if key(site) in wanted]
+
+
+DEFAULT_ENGINE_ID = "hallwatch-engine"
+
+
+def served_sites(
+    sites: Sequence[T],
+    *,
+    ids: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
+    key=lambda site: site.id,
+) -> list[T]:
+    """The sites one engine serves: all of them, or those ``ids``, or shard i of n. Raises
+    ValueError when the choice leaves the engine nothing to do."""
+    if ids:
+        return pick_sites(sites, ids, key=key)
+    if shard:
+        index, count = shard
+        chosen = shard_sites(sites, index, count, key=key)
+        if not chosen:
+            raise ValueError(
+                f"--shard {index}/{count}: none of the {len(sites)} configured sites falls to this "
+                f"shard (`hallwatch shards --count {count}` shows the split); run fewer engines "
+                "or choose sites with --sites"
+            )
+        return chosen
+    return list(sites)
+
+
+def engine_client_id(
+    client_id: str, *, shard: tuple[int, int] | None = None, sites: Sequence[str] | None = None
+) -> str:
+    """Two engines must never share a persistent session: with ``--shard i/n`` and the
+    default client id, the id becomes ``hallwatch-engine-{i}of{n}``; with ``--sites``, the
+    site ids are appended (``engine_name``). An explicit ``--client-id`` (or
+    HALLWATCH_CLIENT_ID) is kept. The production broker uses the account's user name instead
+    (``use_username_as_clientid``): ``broker-config --shards`` and ``--engine-sites`` name each
+    engine's account as this function names its client id."""
+    if client_id != DEFAULT_ENGINE_ID:
+        return client_id
+    return engine_name(client_id, shard=shard, sites=sites)
+
+
+def client_id_warning(client_id: str, username: str | None) -> str | None:
+    """What to tell the operator of an engine whose client id is not its broker user name."""
+    if not username or username == client_id:
+        return None
+    return (
+        f"client id {client_id!r} is not the broker user name {username!r}: a broker with "
+        f"use_username_as_clientid (the production configuration) gives this engine the client id and "
+        f"persistent session {username!r}, and engines sharing that account take each other's connection "
+        "(one account per engine: hallwatch broker-config --shards N or --engine-sites)"
+    )

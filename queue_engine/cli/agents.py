@@ -10,47 +10,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_BROKER = 3
+from window_agents import camera, kiosk, pad, panel
+from window_agents.device import BrokerUnreachable, Device, DeviceSettings, password_from_env
 
-ENV = {
-    "config": "HALLWATCH_CONFIG",
-    "broker": "HALLWATCH_BROKER",
-    "ca_file": "HALLWATCH_CA_FILE",
-    "root": "HALLWATCH_TOPIC_ROOT",
-    "password": "HALLWATCH_DEVICE_PASSWORD",
-    "frigate_broker": "HALLWATCH_FRIGATE_BROKER",
-}
+from ..config import ConfigError, load_site
+from ..shells.mqtt import BrokerUrlError, parse_broker_url
+from ..wire import Topics
+from .common import DEFAULT_BROKER, ENV, EXIT_BROKER, EXIT_CONFIG, EXIT_OK, Handler, add_config_option, env
+
 KIND_OF_AGENT = {"kiosk": ("kiosk", "selfservice"), "panel": ("panel",), "pad": ("pad",), "camera": ("camera",)}
 
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    env_config = os.environ.get(ENV["config"], "")
-    common.add_argument(
-        "--config",
-        metavar="FILE",
-        default=env_config.split(os.pathsep)[0] or None,
-        help=f"the site's configuration (TOML) (env {ENV['config']}, its first file)",
-    )
+    add_config_option(common, repeatable=False)
     common.add_argument(
         "--broker",
-        default=os.environ.get(ENV["broker"], "mqtt://127.0.0.1:1883"),
+        default=env("broker", DEFAULT_BROKER),
         help=f"mqtt://host:port or mqtts://... (env {ENV['broker']}); the username is always the device id",
     )
-    common.add_argument(
-        "--ca-file", default=os.environ.get(ENV["ca_file"]), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})"
-    )
-    common.add_argument(
-        "--root", default=os.environ.get(ENV["root"], "hallwatch"), help=f"MQTT topic root (env {ENV['root']})"
-    )
+    common.add_argument("--ca-file", default=env("ca_file"), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})")
+    common.add_argument("--root", default=env("root", "hallwatch"), help=f"MQTT topic root (env {ENV['root']})")
     common.add_argument(
         "--password-file",
         metavar="FILE",
@@ -82,10 +66,7 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def register(sub: argparse._SubParsersAction, commands: dict[str, Callable]) -> None:
-    """Add ``hallwatch agent`` to the ``hallwatch`` command."""
-    from . import panel
-
+def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     agent = sub.add_parser(
         "agent",
         help="run a device agent: kiosk, panel, camera (Frigate bridge) or pad",
@@ -155,7 +136,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable]) -> 
     )
     camera.add_argument(
         "--frigate-broker",
-        default=os.environ.get(ENV["frigate_broker"]),
+        default=env("frigate_broker"),
         metavar="URL",
         help=f"the broker Frigate publishes to (env {ENV['frigate_broker']}); default: --broker",
     )
@@ -169,7 +150,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable]) -> 
         metavar="ID",
         help="client id on Frigate's broker (default: the first device id + '-frigate')",
     )
-    commands["agent"] = cmd_agent
+    return {"agent": cmd_agent}
 
 
 def _fail(message: str, code: int = EXIT_CONFIG) -> int:
@@ -178,9 +159,6 @@ def _fail(message: str, code: int = EXIT_CONFIG) -> int:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from queue_engine.config import ConfigError, load_site
-    from queue_engine.shells.mqtt import BrokerUrlError, parse_broker_url
-
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -214,14 +192,10 @@ def _password(args: argparse.Namespace) -> str | None:
     if args.password_file:
         with open(args.password_file, encoding="utf-8") as f:
             return f.read().strip()
-    from .device import password_from_env
-
     return password_from_env()
 
 
 def _settings(args, site, broker, password, device_id: str):
-    from .device import DeviceSettings
-
     device = site.device(device_id)
     return DeviceSettings(
         site=site.id,
@@ -240,7 +214,6 @@ def _settings(args, site, broker, password, device_id: str):
 def _run(args, devices: list, body: Callable[[], Awaitable[int]]) -> int:
     """Start the devices, run the agent, and shut every device down in order, also on
     SIGINT or SIGTERM."""
-    from .device import BrokerUnreachable
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -278,9 +251,6 @@ def _run(args, devices: list, body: Callable[[], Awaitable[int]]) -> int:
 
 
 def _kiosk(args, site, broker, password) -> int:
-    from . import kiosk
-    from .device import Device
-
     if args.take is not None and site.service(args.take) is None:
         codes = ", ".join(s.code for s in site.services)
         return _fail(f"--take: site {site.id} has no service {args.take!r} (services: {codes})")
@@ -295,11 +265,6 @@ def _kiosk(args, site, broker, password) -> int:
 
 
 def _panel(args, site, broker, password) -> int:
-    from queue_engine.wire import Topics
-
-    from . import panel
-    from .device import Device
-
     settings = _settings(args, site, broker, password, args.device)
     topics = Topics(settings.root)
     view = panel.PanelView(
@@ -310,9 +275,6 @@ def _panel(args, site, broker, password) -> int:
 
 
 def _pad(args, site, broker, password) -> int:
-    from . import pad
-    from .device import Device
-
     settings = _settings(args, site, broker, password, args.device)
     window = site.window(settings.window)
     device = Device(settings)
@@ -332,11 +294,6 @@ def _pad(args, site, broker, password) -> int:
 
 
 def _camera(args, site, broker, password) -> int:
-    from queue_engine.shells.mqtt import BrokerUrlError, parse_broker_url
-
-    from . import camera
-    from .device import Device
-
     try:
         bridge_map = camera.load_map(args.map) if args.map else camera.BridgeMap()
         links = camera.resolve_links(site, bridge_map, args.device, args.frigate_camera, args.zone)

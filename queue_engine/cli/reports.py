@@ -7,36 +7,33 @@ audit: exit 0 no line fails, 1 some line fails, 2 bad configuration.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from datetime import date
 from pathlib import Path
 
-EXIT_FAILED_AUDIT = 1
-EXIT_CONFIG = 2
-EXIT_STORE = 4
+from ..config import ConfigError, Site, load_configs
+from .common import (
+    ENV,
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STORE,
+    Handler,
+    add_config_option,
+    config_files,
+    env,
+    fail,
+    iso_date,
+)
+from .common import report as report_error
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
-
-
-def add_parsers(sub) -> None:
-    """Add the subcommands to ``hallwatch``'s subparsers."""
+def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     report = sub.add_parser("report", help="write the report of a period: HTML or CSV")
-    report.add_argument(
-        "--config",
-        action="append",
-        metavar="FILE",
-        help="site TOML file; repeat for several sites (env HALLWATCH_CONFIG, ':'-separated)",
-    )
+    add_config_option(report)
     report.add_argument(
         "--db",
-        default=os.environ.get("HALLWATCH_DB", "hallwatch.db"),
-        help="the engine's SQLite file, read only (env HALLWATCH_DB)",
+        default=env("db", "hallwatch.db"),
+        help=f"the engine's SQLite file, read only (env {ENV['db']})",
     )
     which = report.add_mutually_exclusive_group()
     which.add_argument("--site", action="append", metavar="S", help="a site id; repeatable (default: every site)")
@@ -44,13 +41,13 @@ def add_parsers(sub) -> None:
     report.add_argument(
         "--from",
         dest="start",
-        type=_date,
+        type=iso_date,
         required=True,
         metavar="DATE",
         help="first day, YYYY-MM-DD (the site's local date)",
     )
     report.add_argument(
-        "--to", dest="end", type=_date, required=True, metavar="DATE", help="last day, YYYY-MM-DD, included"
+        "--to", dest="end", type=iso_date, required=True, metavar="DATE", help="last day, YYYY-MM-DD, included"
     )
     report.add_argument(
         "--format",
@@ -61,30 +58,19 @@ def add_parsers(sub) -> None:
     report.add_argument("--out", metavar="DIR", default=".", help="directory to write into (created if needed)")
 
     audit = sub.add_parser("audit", help="check each site against the county standard (督导考核)")
-    audit.add_argument(
-        "--config",
-        action="append",
-        metavar="FILE",
-        help="site TOML file; repeatable (env HALLWATCH_CONFIG, ':'-separated)",
-    )
+    add_config_option(audit)
+    return {"report": cmd_report, "audit": cmd_audit}
 
 
-def _load(args, command: str):
-    from .cli import _configs
-    from .config import ConfigError, load_sites
-
-    try:  # county files that include site files, where the configuration supports them
-        from .cli_deploy import expand
-    except ImportError:  # pragma: no cover
-        expand = list
-    files = _configs(args.config)
+def _load(args: argparse.Namespace, command: str) -> list[Site] | None:
+    files = config_files(args.config)
     if not files:
-        print(f"hallwatch {command}: no site configuration (use --config FILE or HALLWATCH_CONFIG)", file=sys.stderr)
+        fail(command, f"no site configuration (use --config FILE or {ENV['config']})")
         return None
     try:
-        return load_sites(expand(files))
+        return load_configs(files)
     except ConfigError as err:
-        print(err, file=sys.stderr)
+        report_error(err)
         return None
 
 
@@ -94,8 +80,8 @@ def _stem(site_ids: list[str], start: date, end: date) -> str:
     return f"report-{who}-{period}"
 
 
-def cmd_report(args) -> int:
-    from .reports import ReportError, build_report, render_html, write_csv
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..reports import ReportError, build_report, render_html, write_csv
 
     sites = _load(args, "report")
     if sites is None:
@@ -104,19 +90,15 @@ def cmd_report(args) -> int:
     site_ids = known if args.all or not args.site else args.site
     unknown = [s for s in site_ids if s not in known]
     if unknown:
-        print(f"hallwatch report: unknown site {', '.join(unknown)} (configured: {', '.join(known)})", file=sys.stderr)
-        return EXIT_CONFIG
+        return fail("report", f"unknown site {', '.join(unknown)} (configured: {', '.join(known)})")
     if args.end < args.start:
-        print(f"hallwatch report: --to {args.end} is before --from {args.start}", file=sys.stderr)
-        return EXIT_CONFIG
+        return fail("report", f"--to {args.end} is before --from {args.start}")
     if not Path(args.db).is_file():
-        print(f"hallwatch report: {args.db}: no such store", file=sys.stderr)
-        return EXIT_CONFIG
+        return fail("report", f"{args.db}: no such store")
     try:
         report = build_report(sites, args.db, site_ids, args.start, args.end)
     except ReportError as err:
-        print(f"hallwatch report: {err}", file=sys.stderr)
-        return EXIT_STORE
+        return fail("report", err, EXIT_STORE)
     out = Path(args.out)
     stem = _stem(site_ids, args.start, args.end)
     try:
@@ -128,15 +110,14 @@ def cmd_report(args) -> int:
         else:
             paths = write_csv(report, out, stem=f"{stem}-")
     except OSError as err:
-        print(f"hallwatch report: cannot write to {out}: {err.strerror or err}", file=sys.stderr)
-        return EXIT_CONFIG
+        return fail("report", f"cannot write to {out}: {err.strerror or err}")
     for path in paths:
         print(path)
-    return 0
+    return EXIT_OK
 
 
-def cmd_audit(args) -> int:
-    from .reports import audit_site, format_audit
+def cmd_audit(args: argparse.Namespace) -> int:
+    from ..reports import audit_site, format_audit
 
     sites = _load(args, "audit")
     if sites is None:
@@ -148,7 +129,4 @@ def cmd_audit(args) -> int:
             print()
         print(format_audit(site, lines))
         failed = failed or any(line.status == "fail" for line in lines)
-    return EXIT_FAILED_AUDIT if failed else 0
-
-
-COMMANDS = {"report": cmd_report, "audit": cmd_audit}
+    return EXIT_FAILED if failed else EXIT_OK

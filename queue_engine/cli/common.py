@@ -1,0 +1,115 @@
+"""What every ``hallwatch`` command shares: the exit codes, the environment variables that
+stand in for options, and the option types. One place, so the commands agree."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+
+# Exit codes (documented in the README).
+EXIT_OK = 0
+EXIT_FAILED = 1  # a request refused, an audit line failed, a tool failed
+EXIT_CONFIG = 2  # bad configuration or arguments
+EXIT_BROKER = 3  # the broker unreachable, or refusing us
+EXIT_STORE = 4  # the store cannot be used
+
+# Environment variables that stand in for options (documented in the README). Read when the
+# parser is built, never at import.
+ENV = {
+    "config": "HALLWATCH_CONFIG",
+    "broker": "HALLWATCH_BROKER",
+    "db": "HALLWATCH_DB",
+    "ca_file": "HALLWATCH_CA_FILE",
+    "root": "HALLWATCH_TOPIC_ROOT",
+    "client_id": "HALLWATCH_CLIENT_ID",
+    "http": "HALLWATCH_HTTP",
+    "password": "HALLWATCH_DEVICE_PASSWORD",
+    "frigate_broker": "HALLWATCH_FRIGATE_BROKER",
+}
+DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The value of the environment variable that stands in for option ``name``."""
+    return os.environ.get(ENV[name], default)
+
+
+def config_files(values: list[str] | None) -> list[str]:
+    """``--config`` values, else those of HALLWATCH_CONFIG (``:``-separated)."""
+    if values:
+        return values
+    from_env = env("config")
+    return from_env.split(os.pathsep) if from_env else []
+
+
+def fail(command: str, message: object, code: int = EXIT_CONFIG) -> int:
+    """Say what is wrong on stderr, prefixed with the command; return the exit code."""
+    print(f"hallwatch {command}: {message}", file=sys.stderr)
+    return code
+
+
+def report(error: object, code: int = EXIT_CONFIG) -> int:
+    """An error whose text already names the file and the field (ConfigError)."""
+    print(error, file=sys.stderr)
+    return code
+
+
+# -- option types -------------------------------------------------------------------------------
+def parse_time(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time, e.g. 2026-11-25T09:00:00+08:00") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. +08:00")
+    return moment.timestamp()
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def time_of_day(text: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day HH:MM")
+    return text
+
+
+def argument_type(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type from a parser that raises ValueError with a readable message."""
+
+    def checked(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return checked
+
+
+def add_config_option(parser: argparse.ArgumentParser, *, repeatable: bool = True) -> None:
+    if repeatable:
+        parser.add_argument(
+            "--config",
+            action="append",
+            metavar="FILE",
+            help=f"site TOML file, or a county file that includes site files; repeatable "
+            f"(env {ENV['config']}, ':'-separated)",
+        )
+    else:
+        first = (env("config") or "").split(os.pathsep)[0] or None
+        parser.add_argument(
+            "--config",
+            metavar="FILE",
+            default=first,
+            help=f"the site's configuration (TOML) (env {ENV['config']}, its first file)",
+        )

@@ -1,0 +1,173 @@
+"""``hallwatch engine``: the queue engine, thin over ``queue_engine.app``.
+
+Exit codes: 0 stopped cleanly, 2 bad configuration or arguments (also an ``--http`` address
+that cannot be listened on), 3 broker unreachable or refusing the engine, 4 store failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from ..config import ConfigError, load_configs
+from ..deploy.sharding import (
+    DEFAULT_ENGINE_ID,
+    client_id_warning,
+    engine_client_id,
+    parse_shard,
+    parse_site_list,
+    served_sites,
+)
+from .common import (
+    DEFAULT_BROKER,
+    ENV,
+    EXIT_BROKER,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_STORE,
+    Handler,
+    add_config_option,
+    argument_type,
+    config_files,
+    env,
+    fail,
+    parse_time,
+    report,
+)
+
+
+class HttpUnavailable(RuntimeError):
+    pass
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    from ..shells.http import parse_listen
+
+    return parse_listen(text)
+
+
+def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
+    engine = sub.add_parser("engine", help="run the queue engine")
+    add_config_option(engine)
+    engine.add_argument(
+        "--broker",
+        default=env("broker", DEFAULT_BROKER),
+        help=f"mqtt://[user:pass@]host:port or mqtts://... (env {ENV['broker']})",
+    )
+    engine.add_argument("--ca-file", default=env("ca_file"), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})")
+    engine.add_argument("--db", default=env("db", "hallwatch.db"), help=f"SQLite file (env {ENV['db']})")
+    engine.add_argument("--root", default=env("root", "hallwatch"), help=f"MQTT topic root (env {ENV['root']})")
+    engine.add_argument(
+        "--client-id",
+        default=env("client_id", DEFAULT_ENGINE_ID),
+        help=f"MQTT client id of the engine's persistent session (env {ENV['client_id']}); "
+        "a broker with use_username_as_clientid, as in production, uses the user name instead",
+    )
+    engine.add_argument(
+        "--start-at",
+        type=parse_time,
+        default=None,
+        help="run the engine's clock from this ISO-8601 moment (simulation)",
+    )
+    engine.add_argument("--speed", type=float, default=1.0, help="clock speed factor (simulation)")
+    engine.add_argument(
+        "--sync",
+        choices=["full", "normal"],
+        default="full",
+        help="SQLite synchronous mode: full survives power loss, normal only a crash",
+    )
+    engine.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        help="give up if the broker cannot be reached at start-up within this many seconds",
+    )
+    engine.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        type=argument_type(_listen_address),
+        default=env("http"),
+        help=f"serve /metrics and /healthz on this address, e.g. 127.0.0.1:9108 (env {ENV['http']})",
+    )
+    engine.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    which = engine.add_mutually_exclusive_group()
+    which.add_argument(
+        "--sites",
+        metavar="ID,ID",
+        type=argument_type(parse_site_list),
+        help="serve only these of the configured sites (ids separated by commas)",
+    )
+    which.add_argument(
+        "--shard",
+        metavar="I/N",
+        type=argument_type(parse_shard),
+        help="serve shard I of N of the configured sites (rendezvous hashing of the site id: "
+        "N engines split the sites without overlap; see `hallwatch shards`)",
+    )
+    return {"engine": cmd_engine}
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    from ..app import BrokerUnreachable, EngineApp, StoreFailed
+    from ..shells.clock import Clock
+    from ..shells.mqtt import BrokerUrlError, parse_broker_url
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    files = config_files(args.config)
+    if not files:
+        return fail("engine", f"no site configuration (use --config FILE or {ENV['config']})")
+    try:
+        sites = served_sites(load_configs(files), ids=args.sites, shard=args.shard)
+        broker = parse_broker_url(args.broker, ca_file=args.ca_file)
+        clock = Clock(start_at=args.start_at, speed=args.speed)
+    except ConfigError as err:
+        return report(err)
+    except (BrokerUrlError, ValueError) as err:
+        return fail("engine", err)
+    client_id = engine_client_id(args.client_id, shard=args.shard, sites=args.sites)
+    warning = client_id_warning(client_id, broker.username)
+    if warning:
+        logging.getLogger("hallwatch.engine").warning(warning)
+    app = EngineApp(
+        sites,
+        broker=broker,
+        db_path=args.db,
+        clock=clock,
+        root=args.root,
+        client_id=client_id,
+        synchronous=args.sync.upper(),
+        connect_timeout=args.connect_timeout,
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        # A plain handler, not loop.add_signal_handler: under a burst the loop's wakeup pipe
+        # can be full, and asyncio then loses the signal number written to it; a Python
+        # handler always runs, and the stop it schedules is picked up on the next iteration.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(app.stop))
+        runner = None
+        if args.http:
+            from ..shells.http import start_http
+
+            try:
+                runner = await start_http(app, *args.http)
+            except OSError as err:
+                raise HttpUnavailable(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {err}") from None
+        try:
+            await app.run()
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except BrokerUnreachable as err:
+        return fail("engine", err, EXIT_BROKER)
+    except StoreFailed as err:
+        return fail("engine", err, EXIT_STORE)
+    except HttpUnavailable as err:
+        return fail("engine", err, EXIT_CONFIG)
+    return EXIT_OK

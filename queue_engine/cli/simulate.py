@@ -1,0 +1,78 @@
+"""``hallwatch simulate``: a working day of a hall against the engine, over MQTT (thin over
+``window_agents.simulator``).
+
+Exit codes: 0 the day ran (its count is printed as JSON), 2 bad configuration or arguments,
+3 the broker unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import datetime
+
+import aiomqtt
+
+from window_agents.simulator import Simulation, default_start, local_time
+
+from ..config import ConfigError, load_site
+from ..shells.mqtt import BrokerUrlError, parse_broker_url
+from .common import DEFAULT_BROKER, ENV, EXIT_BROKER, EXIT_OK, Handler, env, fail, parse_time, report, time_of_day
+
+
+def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
+    parser = sub.add_parser("simulate", help="a working day of a hall against the engine, over MQTT")
+    parser.add_argument("--config", required=True, help="site TOML file")
+    parser.add_argument("--broker", default=env("broker", DEFAULT_BROKER), help=f"(env {ENV['broker']})")
+    parser.add_argument("--ca-file", default=env("ca_file"), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})")
+    parser.add_argument("--root", default=env("root", "hallwatch"), help=f"MQTT topic root (env {ENV['root']})")
+    parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per real second")
+    parser.add_argument(
+        "--start-at", type=parse_time, default=None, help="ISO-8601 moment the day starts (default 08:20 today)"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--arrivals-per-hour", type=float, default=60.0)
+    parser.add_argument(
+        "--closing",
+        metavar="HH:MM",
+        type=time_of_day,
+        default=None,
+        help="end the day early: from this time no number is taken and no ticket called; windows "
+        "finish the visit in hand and sign out",
+    )
+    return {"simulate": cmd_simulate}
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    try:
+        site = load_site(args.config)
+        broker = parse_broker_url(args.broker, ca_file=args.ca_file)
+    except ConfigError as err:
+        return report(err)
+    except BrokerUrlError as err:
+        return fail("simulate", err)
+    start = args.start_at if args.start_at is not None else default_start(site, datetime.now().astimezone())
+    sim = Simulation(
+        site,
+        broker,
+        start_at=start,
+        speed=args.speed,
+        seed=args.seed,
+        arrivals_per_hour=args.arrivals_per_hour,
+        closing_at=local_time(site, start, args.closing) if args.closing else None,
+        root=args.root,
+    )
+    print(
+        f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}; "
+        f"start the engine with --start-at and the same --speed",
+        flush=True,
+    )
+    try:
+        tally = asyncio.run(sim.run())
+    except aiomqtt.MqttError as err:
+        return fail("simulate", f"broker {broker.describe()}: {err}", EXIT_BROKER)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    print(json.dumps(tally.counts(), ensure_ascii=False))
+    return EXIT_OK
