@@ -20,7 +20,16 @@ from window_agents.device import BrokerUnreachable, Device, DeviceSettings, pass
 from ..config import ConfigError, load_site
 from ..shells.mqtt import BrokerUrlError, parse_broker_url
 from ..wire import Topics
-from .common import DEFAULT_BROKER, ENV, EXIT_BROKER, EXIT_CONFIG, EXIT_OK, Handler, add_config_option, env
+from .common import (
+    ENV,
+    EXIT_BROKER,
+    EXIT_CONFIG,
+    EXIT_OK,
+    Handler,
+    add_broker_options,
+    add_config_option,
+    env,
+)
 
 KIND_OF_AGENT = {"kiosk": ("kiosk", "selfservice"), "panel": ("panel",), "pad": ("pad",), "camera": ("camera",)}
 
@@ -28,13 +37,7 @@ KIND_OF_AGENT = {"kiosk": ("kiosk", "selfservice"), "panel": ("panel",), "pad": 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     add_config_option(common, repeatable=False)
-    common.add_argument(
-        "--broker",
-        default=env("broker", DEFAULT_BROKER),
-        help=f"mqtt://host:port or mqtts://... (env {ENV['broker']}); the username is always the device id",
-    )
-    common.add_argument("--ca-file", default=env("ca_file"), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})")
-    common.add_argument("--root", default=env("root", "hallwatch"), help=f"MQTT topic root (env {ENV['root']})")
+    add_broker_options(common, broker_help="mqtt://host:port or mqtts://...; the username is always the device id")
     common.add_argument(
         "--password-file",
         metavar="FILE",

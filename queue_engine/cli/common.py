@@ -113,3 +113,10 @@ def add_config_option(parser: argparse.ArgumentParser, *, repeatable: bool = Tru
             default=first,
             help=f"the site's configuration (TOML) (env {ENV['config']}, its first file)",
         )
+
+
+def add_broker_options(parser: argparse.ArgumentParser, *, broker_help: str) -> None:
+    """``--broker``, ``--ca-file`` and ``--root``, as every MQTT client of the product has them."""
+    parser.add_argument("--broker", default=env("broker", DEFAULT_BROKER), help=f"{broker_help} (env {ENV['broker']})")
+    parser.add_argument("--ca-file", default=env("ca_file"), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})")
+    parser.add_argument("--root", default=env("root", "hallwatch"), help=f"MQTT topic root (env {ENV['root']})")

@@ -21,13 +21,13 @@ from ..deploy.sharding import (
     served_sites,
 )
 from .common import (
-    DEFAULT_BROKER,
     ENV,
     EXIT_BROKER,
     EXIT_CONFIG,
     EXIT_OK,
     EXIT_STORE,
     Handler,
+    add_broker_options,
     add_config_option,
     argument_type,
     config_files,
@@ -51,14 +51,8 @@ def _listen_address(text: str) -> tuple[str, int]:
 def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     engine = sub.add_parser("engine", help="run the queue engine")
     add_config_option(engine)
-    engine.add_argument(
-        "--broker",
-        default=env("broker", DEFAULT_BROKER),
-        help=f"mqtt://[user:pass@]host:port or mqtts://... (env {ENV['broker']})",
-    )
-    engine.add_argument("--ca-file", default=env("ca_file"), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})")
+    add_broker_options(engine, broker_help="mqtt://[user:pass@]host:port or mqtts://...")
     engine.add_argument("--db", default=env("db", "hallwatch.db"), help=f"SQLite file (env {ENV['db']})")
-    engine.add_argument("--root", default=env("root", "hallwatch"), help=f"MQTT topic root (env {ENV['root']})")
     engine.add_argument(
         "--client-id",
         default=env("client_id", DEFAULT_ENGINE_ID),

@@ -18,15 +18,22 @@ from window_agents.simulator import Simulation, default_start, local_time
 
 from ..config import ConfigError, load_site
 from ..shells.mqtt import BrokerUrlError, parse_broker_url
-from .common import DEFAULT_BROKER, ENV, EXIT_BROKER, EXIT_OK, Handler, env, fail, parse_time, report, time_of_day
+from .common import (
+    EXIT_BROKER,
+    EXIT_OK,
+    Handler,
+    add_broker_options,
+    fail,
+    parse_time,
+    report,
+    time_of_day,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     parser = sub.add_parser("simulate", help="a working day of a hall against the engine, over MQTT")
     parser.add_argument("--config", required=True, help="site TOML file")
-    parser.add_argument("--broker", default=env("broker", DEFAULT_BROKER), help=f"(env {ENV['broker']})")
-    parser.add_argument("--ca-file", default=env("ca_file"), help=f"CA certificate for mqtts:// (env {ENV['ca_file']})")
-    parser.add_argument("--root", default=env("root", "hallwatch"), help=f"MQTT topic root (env {ENV['root']})")
+    add_broker_options(parser, broker_help="mqtt://host:port or mqtts://..., the engine's broker")
     parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per real second")
     parser.add_argument(
         "--start-at", type=parse_time, default=None, help="ISO-8601 moment the day starts (default 08:20 today)"
