@@ -39,7 +39,7 @@ from queue_engine.core import Engine, Reply
 from queue_engine.core import events as ev
 from queue_engine.core.calendar import WorkingCalendar
 from queue_engine.core.commands import AlertChanged
-from queue_engine.ingest import Processed
+from queue_engine.records import Processed
 from queue_engine.reports import build_report, render_html, write_csv
 from queue_engine.shells.store import connect, write_batch
 

@@ -31,7 +31,9 @@ from .calendar import official_calendar
 from .core import events as ev
 from .core.commands import Notice
 from .core.engine import Engine
-from .ingest import DEDUPE_RETENTION_S, Batch, Ingest, Outbound, Outputs, Processed
+from .ingest import DEDUPE_RETENTION_S, Ingest
+from .outputs import Outputs
+from .records import Batch, Outbound, Processed
 from .shells import mqtt as mqtt_shell
 from .shells.clock import Clock
 from .shells.outbox import Outbox

@@ -2,8 +2,9 @@
 
 This is the engine's application layer, free of IO: the MQTT shell hands it
 ``(topic, payload, now)``; it validates, authorises, deduplicates, drives the core and
-returns a ``Processed`` record. The store commits a batch of those in one transaction and
-only then does the shell publish what ``Outputs`` renders from them and acknowledge them.
+returns a ``Processed`` record (``records``). The store commits a batch of those in one
+transaction and only then does the shell publish what ``outputs.Outputs`` rendered from
+them and acknowledge them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -20,9 +20,10 @@ import msgspec
 from . import wire
 from .config import WINDOW_BOUND_KINDS
 from .core import events as ev
-from .core.commands import AlertChanged, AnnounceCall, Command, QueueChanged, Reply, WindowChanged
+from .core.commands import Command, Reply
 from .core.engine import Engine
 from .core.errors import MESSAGES, ErrorCode
+from .records import EventRecord, Outbound, Processed, Rejection
 
 if TYPE_CHECKING:
     from .config import Site
@@ -40,91 +41,6 @@ MAX_MESSAGE_BYTES = 4096
 # as redelivered (DUP). Otherwise the id has been reused, and answering with another
 # request's reply (yesterday's ticket) would lie.
 RETRY_WINDOW_S = 600.0
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    site: str | None
-    device: str | None
-    topic: str
-    code: str
-    reason: str
-    payload: bytes
-    at: float
-
-
-class EventRecord(NamedTuple):
-    """One row of the event log: what was received, when, and how it was answered."""
-
-    site: str
-    device: str
-    event_id: str
-    type: str
-    received_at: float
-    payload: str
-    error: str | None  # the refusal's code, if the hall refused it
-    reply: str | None
-    digest: str  # of the event's content, so that a reused id is told from a resend
-
-
-class Outbound(NamedTuple):
-    """A message to publish once the batch that decided it has committed. ``kind`` says what
-    it is (reply, call, window, queue, alert, rejection), so no shell re-parses the topic.
-    (A named tuple: one per reply, thousands a second, and it costs less than a dataclass.)"""
-
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-    site: str | None = None
-    kind: str = ""
-
-    @property
-    def durable(self) -> bool:
-        """Kept in the store's outbox until the broker has it: an alert transition or a call
-        must reach its subscribers across a lost connection or an engine restart. Replies
-        are answered again when the device resends; states are retained and republished."""
-        return self.kind in ("alert", "call")
-
-
-@dataclass(slots=True)
-class Processed:
-    """One inbound message (or timer run, or event from another shell), handled."""
-
-    at: float
-    site: str | None = None
-    commands: list[Command] = field(default_factory=list)
-    event: EventRecord | None = None
-    reply: Outbound | None = None  # published after commit
-    rejection: Rejection | None = None
-    duplicate: bool = False
-    # Set by the MQTT shell: what to acknowledge after commit, and on which connection.
-    mid: int = 0
-    qos: int = 0
-    generation: int = 0
-    # For events from other shells (web, operators): resolved with the reply after commit.
-    waiter: object = None
-    result: Reply | None = None
-
-    @property
-    def needs_commit(self) -> bool:
-        return bool(self.commands or self.event or self.rejection)
-
-
-@dataclass(slots=True)
-class Batch:
-    """What the store commits in one transaction, and what is published once it has: the
-    handled items, the messages rendered from them (the states taken when the batch was
-    closed, so they show exactly what the batch commits), and the outbox's bookkeeping."""
-
-    items: list[Processed]
-    messages: list[Outbound] = field(default_factory=list)
-    outbox: list[tuple[int, Outbound]] = field(default_factory=list)  # durable messages, numbered
-    delivered: list[int] = field(default_factory=list)  # outbox numbers the broker has acknowledged
-    # Retention: (site, delete events received before, delete rejections before), a chunk of
-    # each per batch; ``pruned`` is set by the writer to the rows it deleted.
-    prune: list[tuple[str, float, float]] = field(default_factory=list)
-    pruned: int = 0
 
 
 class Seen(NamedTuple):
@@ -379,70 +295,4 @@ class Ingest:
             rejection=Rejection(
                 site=site, device=device, topic=topic, code=code, reason=reason, payload=bytes(payload[:256]), at=now
             ),
-        )
-
-
-class Outputs:
-    """Renders what a committed batch shows to devices, boards and operators. Window and
-    queue states are coalesced: one message per window and per site per batch."""
-
-    def __init__(self, engine: Engine, sites: Iterable[Site], topics: wire.Topics):
-        self.engine = engine
-        self.topics = topics
-        self._tz = {s.id: s.tz for s in sites}
-
-    def render(self, batch: Iterable[Processed], now: float) -> list[Outbound]:
-        messages: list[Outbound] = []
-        windows: dict[tuple[str, str], WindowChanged] = {}
-        queues: set[str] = set()
-        for item in batch:
-            if item.rejection is not None:
-                r = item.rejection
-                body = wire.encode(wire.rejection_payload(r.topic, r.code, r.reason, r.payload))
-                if r.site is not None:
-                    messages.append(Outbound(self.topics.rejected(r.site), body, site=r.site, kind="rejection"))
-            if item.reply is not None:
-                messages.append(item.reply)
-            for command in item.commands:
-                if isinstance(command, AnnounceCall):
-                    body = wire.encode(wire.call_payload(command, self._tz[command.site]))
-                    messages.append(Outbound(self.topics.call(command.site), body, site=command.site, kind="call"))
-                elif isinstance(command, WindowChanged):
-                    windows[(command.site, command.window.window)] = command
-                elif isinstance(command, QueueChanged):
-                    queues.add(command.site)
-                elif isinstance(command, AlertChanged):
-                    messages.append(self.alert(command.alert))
-        for (site, _window), command in windows.items():
-            messages.append(self.window_state(site, command.window))
-        for site in sorted(queues):
-            messages.append(self.queue_state(site, now))
-        return messages
-
-    def window_state(self, site: str, window) -> Outbound:
-        hall = self.engine.hall(site)
-        body = wire.window_payload(
-            window,
-            self._tz[site],
-            name=hall.window_name(window.window),
-            staff_name=hall.staff_name(window.staff),
-            staffing=hall.staffing(window.window),
-        )
-        return Outbound(
-            self.topics.window_state(site, window.window), wire.encode(body), retain=True, site=site, kind="window"
-        )
-
-    def alert(self, alert) -> Outbound:
-        hall = self.engine.hall(alert.site)
-        body = wire.alert_payload(alert, self._tz[alert.site], staff_name=hall.staff_name(alert.staff))
-        return Outbound(self.topics.alerts(alert.site), wire.encode(body), site=alert.site, kind="alert")
-
-    def queue_state(self, site: str, now: float) -> Outbound:
-        view = self.engine.hall(site).queue_view(now)
-        return Outbound(
-            self.topics.queue_state(site),
-            wire.encode(wire.queue_payload(view, now, self._tz[site])),
-            retain=True,
-            site=site,
-            kind="queue",
         )

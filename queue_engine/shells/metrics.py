@@ -32,7 +32,7 @@ from ..core.model import TicketStatus, WindowPhase
 
 if TYPE_CHECKING:
     from ..app import EngineApp
-    from ..ingest import Processed
+    from ..records import Processed
 
 PREFIX = "hallwatch"
 

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..ingest import Outbound
+from ..records import Outbound
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from ..core.alerts import Alert, AlertKind, AlertState
 from ..core.commands import AlertChanged, DeviceChanged, RatingRecorded, TicketChanged, TimeAccounted, WindowChanged
 from ..core.events import Outcome, PauseReason, Priority
 from ..core.model import Ticket, TicketStatus, WindowPhase, WindowState
-from ..ingest import Batch, EventRecord, Outbound, Processed
+from ..records import Batch, EventRecord, Outbound, Processed
 
 log = logging.getLogger("hallwatch.store")
 

@@ -1,0 +1,83 @@
+"""What a batch shows to devices, boards and operators, rendered when the batch is closed:
+replies, calls, alert transitions and rejections in order, and the window and queue states
+coalesced (one message per window and per site per batch), taken from the core at that
+moment, which is exactly the state the batch commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from . import wire
+from .core.commands import AlertChanged, AnnounceCall, QueueChanged, WindowChanged
+from .core.engine import Engine
+from .records import Outbound, Processed
+
+if TYPE_CHECKING:
+    from .config import Site
+
+
+class Outputs:
+    """Renders what a committed batch shows to devices, boards and operators. Window and
+    queue states are coalesced: one message per window and per site per batch."""
+
+    def __init__(self, engine: Engine, sites: Iterable[Site], topics: wire.Topics):
+        self.engine = engine
+        self.topics = topics
+        self._tz = {s.id: s.tz for s in sites}
+
+    def render(self, batch: Iterable[Processed], now: float) -> list[Outbound]:
+        messages: list[Outbound] = []
+        windows: dict[tuple[str, str], WindowChanged] = {}
+        queues: set[str] = set()
+        for item in batch:
+            if item.rejection is not None:
+                r = item.rejection
+                body = wire.encode(wire.rejection_payload(r.topic, r.code, r.reason, r.payload))
+                if r.site is not None:
+                    messages.append(Outbound(self.topics.rejected(r.site), body, site=r.site, kind="rejection"))
+            if item.reply is not None:
+                messages.append(item.reply)
+            for command in item.commands:
+                if isinstance(command, AnnounceCall):
+                    body = wire.encode(wire.call_payload(command, self._tz[command.site]))
+                    messages.append(Outbound(self.topics.call(command.site), body, site=command.site, kind="call"))
+                elif isinstance(command, WindowChanged):
+                    windows[(command.site, command.window.window)] = command
+                elif isinstance(command, QueueChanged):
+                    queues.add(command.site)
+                elif isinstance(command, AlertChanged):
+                    messages.append(self.alert(command.alert))
+        for (site, _window), command in windows.items():
+            messages.append(self.window_state(site, command.window))
+        for site in sorted(queues):
+            messages.append(self.queue_state(site, now))
+        return messages
+
+    def window_state(self, site: str, window) -> Outbound:
+        hall = self.engine.hall(site)
+        body = wire.window_payload(
+            window,
+            self._tz[site],
+            name=hall.window_name(window.window),
+            staff_name=hall.staff_name(window.staff),
+            staffing=hall.staffing(window.window),
+        )
+        return Outbound(
+            self.topics.window_state(site, window.window), wire.encode(body), retain=True, site=site, kind="window"
+        )
+
+    def alert(self, alert) -> Outbound:
+        hall = self.engine.hall(alert.site)
+        body = wire.alert_payload(alert, self._tz[alert.site], staff_name=hall.staff_name(alert.staff))
+        return Outbound(self.topics.alerts(alert.site), wire.encode(body), site=alert.site, kind="alert")
+
+    def queue_state(self, site: str, now: float) -> Outbound:
+        view = self.engine.hall(site).queue_view(now)
+        return Outbound(
+            self.topics.queue_state(site),
+            wire.encode(wire.queue_payload(view, now, self._tz[site])),
+            retain=True,
+            site=site,
+            kind="queue",
+        )
