@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .core.kinds import DEVICE_KINDS, DeviceKind
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -33,19 +35,6 @@ class ConfigError(Exception):
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DeviceKind(StrEnum):
-    KIOSK = "kiosk"
-    PANEL = "panel"
-    CAMERA = "camera"
-    PAD = "pad"
-    DISPLAY = "display"
-    SELFSERVICE = "selfservice"
-
-
-# Kinds that belong to one window: their events speak for that window only.
-WINDOW_BOUND_KINDS = frozenset({DeviceKind.PANEL, DeviceKind.CAMERA, DeviceKind.PAD})
 
 
 class WindowRole(StrEnum):
@@ -111,9 +100,12 @@ class Device(Section):
     heartbeat_s: float = Field(default=10.0, gt=0, le=3600)
 
     @model_validator(mode="after")
-    def _window_for_bound_kinds(self) -> Device:
-        if self.kind in WINDOW_BOUND_KINDS and self.window is None:
+    def _window_as_its_kind_wants(self) -> Device:
+        window = DEVICE_KINDS[self.kind].window
+        if window == "required" and self.window is None:
             raise ValueError(f"a {self.kind.value} device must name its window")
+        if window == "none" and self.window is not None:
+            raise ValueError(f"a {self.kind.value} device belongs to no window (remove window = {self.window!r})")
         return self
 
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from . import wire
-from .config import WINDOW_BOUND_KINDS
 from .core import events as ev
 from .core.commands import Command, Reply
 from .core.engine import Engine
 from .core.errors import MESSAGES, ErrorCode
+from .core.kinds import DEVICE_KINDS
 from .records import EventRecord, Outbound, Processed, Rejection
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class Ingest:
             return self._reject(site, device_id, topic, err.code, err.reason, payload, now)
 
         kind = device.kind.value
-        if not isinstance(event, ev.LIVENESS_EVENTS) and type(event) not in ev.EVENTS_BY_KIND[kind]:
+        if not isinstance(event, ev.LIVENESS_EVENTS) and type(event) not in DEVICE_KINDS[device.kind].events:
             return self._reject(
                 site,
                 device_id,
@@ -147,7 +147,7 @@ class Ingest:
                 now,
             )
         if claimed_window is not None and claimed_window != device.window:
-            own = f"its own window is {device.window!r}" if device.kind in WINDOW_BOUND_KINDS else "it has no window"
+            own = f"its own window is {device.window!r}" if device.window else "it has no window"
             return self._reject(
                 site,
                 device_id,

@@ -21,6 +21,7 @@ from .core import events as ev
 from .core.alerts import ALERT_KINDS, Alert
 from .core.commands import AnnounceCall, Reply, TicketSlip
 from .core.hall import ServiceQueue
+from .core.kinds import DeviceKind
 from .core.model import WindowState
 
 PROTOCOL_VERSION = 1
@@ -203,7 +204,7 @@ _envelope_decoder = msgspec.json.Decoder(Union[tuple(WIRE_TO_CORE)])  # type: ig
 class WireStatus(Struct):
     v: int
     state: Literal["online", "offline"]
-    kind: Literal["kiosk", "panel", "camera", "pad", "display", "selfservice"] | None = None
+    kind: DeviceKind | None = None
     window: Text | None = None
     fw: Annotated[str, Meta(max_length=64)] | None = None
     reason: Literal["lost", "shutdown"] | None = None

@@ -336,6 +336,21 @@ def test_panel_device_without_window(tmp_path):
     assert err.problems == ["devices[1]: a panel device must name its window"]
 
 
+def test_a_kiosk_belongs_to_no_window(tmp_path):
+    extra = '[[devices]]\nid = "kiosk-1"\nkind = "kiosk"\nwindow = "w01"\n'
+    path = write(tmp_path, base_site(extra=extra))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert err.problems == ["devices[0]: a kiosk device belongs to no window (remove window = 'w01')"]
+
+
+def test_a_camera_may_watch_a_place_rather_than_a_window(tmp_path):
+    """A lobby or entrance camera: supervised all the same (core tests), bound to no window."""
+    extra = '[[devices]]\nid = "cam-lobby"\nkind = "camera"\n'
+    site = load_site(write(tmp_path, base_site(extra=extra)))
+    assert site.device("cam-lobby").window is None
+
+
 def test_kiosk_without_window_is_fine(tmp_path):
     extra = '[[devices]]\nid = "kiosk-1"\nkind = "kiosk"\n'
     site = load_site(write(tmp_path, base_site(extra=extra)))

@@ -370,3 +370,17 @@ def test_quick_returns_spread_over_more_than_ten_minutes_raise_nothing(drivers):
         send(d, link(False), wed(10, minute))
         send(d, link(True), wed(10, minute, 1))
     assert alerts(d, K.SESSION_LOST) == []
+
+
+def test_a_lobby_camera_bound_to_no_window_is_supervised_like_any_camera(drivers):
+    d = Driver(
+        make_supervised_engine(
+            supervision=DEFAULTS, extra_devices=[{"id": "cam-lobby", "kind": "camera"}], windows=NOBODY_REQUIRED
+        ),
+        now=wed(9),
+    )
+    d.tick(wed(9))
+    drivers.append(d)
+    send(d, device_status("cam-lobby", True), wed(9))
+    (alert,) = alert_changes(send(d, device_status("cam-lobby", False, "shutdown"), wed(10)))
+    assert (alert.kind, alert.device, alert.window, alert.severity) == (K.DEVICE_SHUTDOWN, "cam-lobby", None, "critical")

@@ -37,7 +37,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from queue_engine.config import DeviceKind, load_configs, parse_site
+from queue_engine.config import load_configs, parse_site
+from queue_engine.core.kinds import DeviceKind
 from queue_engine.shells.mqtt import parse_broker_url
 
 from .device import Device, DeviceSettings, NoReply

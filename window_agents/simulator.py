@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 import aiomqtt
 
 from queue_engine.config import Site
+from queue_engine.core.kinds import DEVICE_KINDS
 from queue_engine.shells.clock import Clock
 from queue_engine.shells.mqtt import TCP_NODELAY, BrokerSettings
 from queue_engine.wire import Topics
@@ -172,7 +173,7 @@ class Simulation:
 
     async def citizens(self) -> None:
         await self.until(self.at(8, 30))
-        kiosks = [d.id for d in self.site.devices if d.kind.value in ("kiosk", "selfservice")]
+        kiosks = [d.id for d in self.site.devices if DEVICE_KINDS[d.kind].issues_tickets]
         while self.now() < min(self.at(17, 15), self.closing_at):
             hour = datetime.fromtimestamp(self.now(), self.site.tz).hour
             peak = 1.8 if 9 <= hour < 11 else 0.3 if hour == 12 or hour == 13 else 1.0  # morning peak

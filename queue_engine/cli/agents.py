@@ -18,6 +18,7 @@ from window_agents import camera, kiosk, pad, panel
 from window_agents.device import BrokerUnreachable, Device, DeviceSettings, password_from_env
 
 from ..config import ConfigError, load_site
+from ..core.kinds import DEVICE_KINDS, DeviceKind
 from ..shells.mqtt import BrokerUrlError, parse_broker_url
 from ..wire import Topics
 from .common import (
@@ -31,7 +32,13 @@ from .common import (
     env,
 )
 
-KIND_OF_AGENT = {"kiosk": ("kiosk", "selfservice"), "panel": ("panel",), "pad": ("pad",), "camera": ("camera",)}
+# The device kinds each agent can be: the kiosk agent any kind that issues tickets.
+KIND_OF_AGENT = {
+    "kiosk": tuple(kind.value for kind, rule in DEVICE_KINDS.items() if rule.issues_tickets),
+    "panel": (DeviceKind.PANEL.value,),
+    "pad": (DeviceKind.PAD.value,),
+    "camera": (DeviceKind.CAMERA.value,),
+}
 
 
 def _common() -> argparse.ArgumentParser:

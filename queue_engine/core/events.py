@@ -176,28 +176,6 @@ class Acknowledge(Event):
     note: str = ""
 
 
-# Events a device of each kind may send. The shell refuses the rest as `not_allowed`.
-PANEL_EVENTS = (
-    StaffLogin,
-    StaffLogout,
-    WindowPause,
-    WindowResume,
-    CallNext,
-    CallPick,
-    CallRecall,
-    CallSkip,
-    ServiceStart,
-    ServiceFinish,
-    TicketTransfer,
-)
-EVENTS_BY_KIND: dict[str, tuple[type[Event], ...]] = {
-    "kiosk": (TicketRequest,),
-    "selfservice": (TicketRequest,),
-    "panel": PANEL_EVENTS,
-    "camera": (Presence, Tamper),
-    "pad": (Rating,),
-    "display": (),
-}
 # Liveness is the same for every kind.
 LIVENESS_EVENTS = (DeviceStatus, Heartbeat)
 # Raised by the engine's shells about the engine itself: applied before any timer is run, so

@@ -21,6 +21,7 @@ from .calendar import WorkingCalendar, after_working_seconds, overlap, periods_o
 from .capacity import mean_wait, windows_needed
 from .commands import AlertChanged, Command, DeviceChanged, Notice, TimeAccounted
 from .errors import ErrorCode, Refused
+from .kinds import DEVICE_KINDS, DeviceKind, DeviceRule
 from .model import WindowPhase
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ class DeviceLive:
     tamper: str | None = None  # occluded, moved, video_lost
     offline_since: float | None = None
 
+    @property
+    def rule(self) -> DeviceRule:
+        return DEVICE_KINDS[DeviceKind(self.kind)]
+
 
 @dataclass(slots=True)
 class Segment:
@@ -85,7 +90,7 @@ class Supervisor:
         }
         self._cameras: dict[str, list[str]] = {}
         for d in hall.site.devices:
-            if d.kind.value == "camera" and d.window:
+            if DEVICE_KINDS[d.kind].watches_seat and d.window:
                 self._cameras.setdefault(d.window, []).append(d.id)
         self.watches: dict[tuple[AlertKind, str], Watch] = {}
         self.alerts: dict[str, Alert] = {}  # open alerts by id
@@ -288,7 +293,7 @@ class Supervisor:
         return commands
 
     def _expected_online(self, device: DeviceLive, now: float) -> bool:
-        return device.kind == "selfservice" or self.working(now)
+        return device.rule.always_on or self.working(now)
 
     def evaluate_device(self, device_id: str, now: float) -> list[Command]:
         device = self.devices[device_id]
@@ -297,7 +302,7 @@ class Supervisor:
         # "unknown": not heard of yet, or the engine itself cannot hear (its link is down)
         category = "unknown" if not self.link_up or device.online is None else "offline" if offline else "online"
         commands = self._account("device", device_id, category, None, now)
-        supervised = device.kind in ("camera", "selfservice")
+        supervised = device.rule.supervision
         commands += self._watch(
             K.DEVICE_OFFLINE,
             device_id,
@@ -322,7 +327,7 @@ class Supervisor:
             device=device,
             detail={"kind": device.kind, "offline_since_at": device.offline_since},
         )
-        tampered = device.kind == "camera" and device.online is True and (device.tamper or not device.video_ok)
+        tampered = device.rule.watches_seat and device.online is True and (device.tamper or not device.video_ok)
         commands += self._watch(
             K.CAMERA_TAMPER,
             device_id,
@@ -470,7 +475,7 @@ class Supervisor:
 
     def _windows_of_camera(self, device: DeviceLive, now: float) -> list[Command]:
         """A camera's state decides whether its window's staffing can be verified."""
-        if device.kind != "camera" or device.window is None:
+        if not device.rule.watches_seat or device.window is None:
             return []
         return self.evaluate_window(device.window, now) + [self.hall.window_changed(device.window)]
 

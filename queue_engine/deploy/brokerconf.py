@@ -55,7 +55,8 @@ from pathlib import Path
 from string import Template
 from typing import NamedTuple
 
-from ..config import DeviceKind, Site
+from ..config import Site
+from ..core.kinds import DEVICE_KINDS
 from ..wire import Topics
 from .sharding import engine_name, pick_sites, shard_sites
 
@@ -199,7 +200,7 @@ def plan_accounts(
         board_reads = tuple(topic(topics, name, site.id) for name in BOARD_READS)
         for i, device in enumerate(site.devices):
             reads = (topics.reply(site.id, device.id),)
-            if device.kind is DeviceKind.DISPLAY:
+            if DEVICE_KINDS[device.kind].reads_board:
                 reads += board_reads
             accounts.append(
                 Account(
