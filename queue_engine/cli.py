@@ -51,7 +51,7 @@ def parse_time(text: str) -> float:
 
 
 def _listen_address(text: str) -> tuple[str, int]:
-    from .shells.http import ListenAddressError, parse_listen
+    from .web import ListenAddressError, parse_listen
 
     try:
         return parse_listen(text)
@@ -213,7 +213,7 @@ def cmd_engine(args) -> int:
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(app.stop))
         runner = None
         if args.http:
-            from .shells.http import start_http
+            from .web import start_http
 
             try:
                 runner = await start_http(app, *args.http)

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from .. import wire
 from ..core.calendar import overlap
 from ..core.model import TicketStatus, WindowPhase
-from .store import ALERT_COLUMNS, alert_from_row
-from .storefile import open_read_only
+from ..shells.store import ALERT_COLUMNS, alert_from_row
+from ..shells.storefile import open_read_only
 
 if TYPE_CHECKING:
     from ..core.alerts import Alert

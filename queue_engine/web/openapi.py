@@ -1,6 +1,6 @@
 """The JSON API's OpenAPI 3 description, served at ``/api/v1/openapi.json``.
 
-Written by hand next to the routes (``web.Web.routes``); a test checks that every route under
+Written by hand next to the routes (``api.ROUTES``); a test checks that every route under
 ``/api/v1`` is described here with the same methods, and nothing more.
 """
 
