@@ -17,7 +17,7 @@ class PhoneLimits:
     """Tickets per phone per day (counted from today's tickets, so a restart forgets nothing)
     and per client address per hour (in memory), counting requests still in flight."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.in_flight_phone: Counter[tuple[str, str]] = Counter()
         self.in_flight_address: Counter[str] = Counter()
         self.by_address: dict[str, deque[float]] = {}

@@ -43,8 +43,8 @@ SITE = {
     "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
     "description": "站点标识，如 demo",
 }
-MANAGER = [{"bearer": []}, {"managerCookie": []}, {"supervisorCookie": []}]
-SUPERVISOR = [{"bearer": []}, {"supervisorCookie": []}]
+MANAGER: list[dict[str, list[str]]] = [{"bearer": []}, {"managerCookie": []}, {"supervisorCookie": []}]
+SUPERVISOR: list[dict[str, list[str]]] = [{"bearer": []}, {"supervisorCookie": []}]
 SSE = {
     "description": "Server-Sent Events (text/event-stream): `hello` first, then the events named in the "
     "description; a comment line every 15 s keeps the connection open.",
