@@ -43,6 +43,7 @@ from .wire import Topics
 
 if TYPE_CHECKING:
     from .config import Site
+    from .shells.metrics import EngineMetrics
 
 log = logging.getLogger("hallwatch.engine")
 
@@ -113,7 +114,7 @@ class EngineApp:
             synchronous=synchronous,
             observe=self._observe_commit,
         )
-        self.metrics = None  # shells.metrics.EngineMetrics, set when the engine serves /metrics
+        self.metrics: EngineMetrics | None = None  # set when the engine serves /metrics
         # Called as observer(batch, messages) once a batch's outputs are published (web pushes).
         self.observers: list = []
         self.connected = False

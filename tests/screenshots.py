@@ -37,9 +37,8 @@ from queue_engine.config import load_site, parse_site  # noqa: E402
 from queue_engine.core import events as ev  # noqa: E402
 from queue_engine.core.model import WindowPhase  # noqa: E402
 from queue_engine.deploy import devbroker  # noqa: E402
-from queue_engine.shells.http import build_app, start_http  # noqa: E402
 from queue_engine.shells.mqtt import parse_broker_url  # noqa: E402
-from queue_engine.shells.web import WEB, Access  # noqa: E402
+from queue_engine.web import WEB, Access, build_app, start_http  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 START = "2026-11-25T08:25:00+08:00"  # a Wednesday, a working day

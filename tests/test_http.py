@@ -14,8 +14,8 @@ from queue_engine.app import EngineApp
 from queue_engine.cli.common import parse_time
 from queue_engine.config import load_site
 from queue_engine.shells.clock import Clock
-from queue_engine.shells.http import ENGINE, ListenAddressError, build_app, parse_listen, start_http
 from queue_engine.shells.mqtt import BrokerSettings
+from queue_engine.web import ENGINE, ListenAddressError, build_app, parse_listen, start_http
 
 
 @pytest.fixture

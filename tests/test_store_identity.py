@@ -449,8 +449,8 @@ async def test_the_web_answers_a_refused_store_with_json(tmp_path, monkeypatch):
     from queue_engine.app import EngineApp
     from queue_engine.cli.common import parse_time
     from queue_engine.config import load_site
-    from queue_engine.shells.http import start_http
     from queue_engine.shells.mqtt import parse_broker_url
+    from queue_engine.web import start_http
 
     for name, value in token_environment().items():
         monkeypatch.setenv(name, value)

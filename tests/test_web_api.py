@@ -25,10 +25,8 @@ from queue_engine.app import EngineApp
 from queue_engine.cli.common import parse_time
 from queue_engine.config import Web, load_site, parse_site
 from queue_engine.core import events as ev
-from queue_engine.shells.http import start_http
 from queue_engine.shells.mqtt import parse_broker_url
-from queue_engine.shells.openapi import openapi_document
-from queue_engine.shells.web import WEB
+from queue_engine.web import WEB, openapi_document, start_http
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
@@ -581,7 +579,7 @@ def test_the_web_settings_and_the_api_are_documented():
 def test_a_console_whose_token_is_not_set_stays_closed():
     from aiohttp.test_utils import make_mocked_request
 
-    from queue_engine.shells.web import Access, ApiError
+    from queue_engine.web import Access, ApiError
 
     access = Access.from_environment([demo()], environ={})
     request = make_mocked_request("GET", "/api/v1/sites/demo/summary", headers={"Authorization": "Bearer anything"})

@@ -43,7 +43,7 @@ class HttpUnavailable(RuntimeError):
 
 
 def _listen_address(text: str) -> tuple[str, int]:
-    from ..shells.http import parse_listen
+    from ..web import parse_listen
 
     return parse_listen(text)
 
@@ -144,7 +144,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(app.stop))
         runner = None
         if args.http:
-            from ..shells.http import start_http
+            from ..web import start_http
 
             try:
                 runner = await start_http(app, *args.http)

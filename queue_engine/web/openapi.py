@@ -1,6 +1,6 @@
 """The JSON API's OpenAPI 3 description, served at ``/api/v1/openapi.json``.
 
-Written by hand next to the routes (``web.Web.routes``); a test checks that every route under
+Written by hand next to the routes (``api.ROUTES``); a test checks that every route under
 ``/api/v1`` is described here with the same methods, and nothing more.
 """
 
@@ -43,8 +43,8 @@ SITE = {
     "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
     "description": "站点标识，如 demo",
 }
-MANAGER = [{"bearer": []}, {"managerCookie": []}, {"supervisorCookie": []}]
-SUPERVISOR = [{"bearer": []}, {"supervisorCookie": []}]
+MANAGER: list[dict[str, list[str]]] = [{"bearer": []}, {"managerCookie": []}, {"supervisorCookie": []}]
+SUPERVISOR: list[dict[str, list[str]]] = [{"bearer": []}, {"supervisorCookie": []}]
 SSE = {
     "description": "Server-Sent Events (text/event-stream): `hello` first, then the events named in the "
     "description; a comment line every 15 s keeps the connection open.",

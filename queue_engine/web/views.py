@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 from .. import wire
 from ..core.calendar import overlap
 from ..core.model import TicketStatus, WindowPhase
-from .store import ALERT_COLUMNS, alert_from_row
-from .storefile import open_read_only
+from ..shells.store import ALERT_COLUMNS, alert_from_row
+from ..shells.storefile import open_read_only
 
 if TYPE_CHECKING:
+    from ..config import Service
     from ..core.alerts import Alert
     from ..core.hall import Hall
 
@@ -53,9 +54,8 @@ def site_info(hall: Hall, now: float) -> dict:
     }
 
 
-def service_entry(hall: Hall, code: str) -> dict:
-    service = hall.site.service(code)
-    windows = [w.name for w in hall.site.windows if code in hall.site.window_services(w)]
+def service_entry(hall: Hall, service: Service) -> dict:
+    windows = [w.name for w in hall.site.windows if service.code in hall.site.window_services(w)]
     guide = service.guide
     return {
         "code": service.code,
@@ -79,7 +79,7 @@ def service_entry(hall: Hall, code: str) -> dict:
 
 
 def catalogue(hall: Hall) -> list[dict]:
-    return [service_entry(hall, s.code) for s in hall.site.services]
+    return [service_entry(hall, s) for s in hall.site.services]
 
 
 def queue_state(hall: Hall, now: float) -> dict:
@@ -100,19 +100,17 @@ def window_state(hall: Hall, window_id: str) -> dict:
 def recent_calls(hall: Hall, limit: int = 8) -> list[dict]:
     """The last tickets called to a window today, newest first (a recall is not a new call)."""
     called = sorted(
-        (t for t in hall.tickets.values() if t.called_at is not None and t.window is not None),
-        key=lambda t: t.called_at,
+        (
+            (t.called_at, t.window, t.no)
+            for t in hall.tickets.values()
+            if t.called_at is not None and t.window is not None
+        ),
+        key=lambda c: c[0],
         reverse=True,
     )[:limit]
     return [
-        {
-            "ticket": t.no,
-            "window": t.window,
-            "window_name": hall.window_name(t.window),
-            "at": iso(t.called_at, hall),
-            "recall": False,
-        }
-        for t in called
+        {"ticket": no, "window": window, "window_name": hall.window_name(window), "at": iso(at, hall), "recall": False}
+        for at, window, no in called
     ]
 
 
@@ -161,9 +159,10 @@ def subject_name(hall: Hall, a: Alert) -> str:
     if a.window in hall.windows:
         name = hall.window_name(a.window)
         return f"{name}（{a.device}）" if a.device else name
-    service = a.detail.get("service") if isinstance(a.detail, dict) else None
-    if service and hall.site.service(service) is not None:
-        return hall.site.service(service).name
+    code = a.detail.get("service") if isinstance(a.detail, dict) else None
+    service = hall.site.service(code) if code else None
+    if service is not None:
+        return service.name
     return a.device or a.subject
 
 
@@ -173,22 +172,22 @@ def open_alerts(hall: Hall) -> list[dict]:
 
 def resolved_alerts(db_path: str | Path, halls: Iterable[Hall], since: float, limit: int = 200) -> list[dict]:
     """Alerts resolved since ``since``, from the store (read-only; call it in a thread)."""
-    halls = {h.id: h for h in halls}
+    by_id = {h.id: h for h in halls}
     path = Path(db_path)
-    if not path.exists() or not halls:
+    if not path.exists() or not by_id:
         return []
-    marks = ",".join("?" * len(halls))
+    marks = ",".join("?" * len(by_id))
     conn = open_read_only(path, ["alerts"])  # StoreRefused: not a store (the web answers 503)
     try:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
             f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE state = 'resolved' AND until >= ? "
             f"AND site IN ({marks}) ORDER BY until DESC LIMIT ?",
-            (since, *halls, limit),
+            (since, *by_id, limit),
         ).fetchall()
     finally:
         conn.close()
-    return [alert(halls[row["site"]], alert_from_row(dict(row))) for row in rows]
+    return [alert(by_id[row["site"]], alert_from_row(dict(row))) for row in rows]
 
 
 def day_start(hall: Hall, now: float) -> float:
@@ -259,7 +258,7 @@ def day_series(hall: Hall, now: float, slot_s: float = CHART_SLOT_S) -> list[dic
         start = min(start, min(t.issued_at for t in tickets))
     start = math.floor(start / slot_s) * slot_s
     end = min(now, day_start(hall, now) + 86400)
-    points = []
+    points: list[dict] = []
     edge = start
     while edge < end and len(points) < 24 * 3600 // slot_s + 1:
         slot_end = min(edge + slot_s, end)

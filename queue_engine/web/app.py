@@ -1,11 +1,10 @@
-"""The HTTP shell: one aiohttp application in the engine process.
+"""The engine's aiohttp application, served on the engine's event loop.
 
 ``build_app(engine_app)`` returns the ``aiohttp.web.Application`` that serves ``/metrics``
-(Prometheus text format, from ``shells.metrics``) and ``/healthz``; further pages and the
-JSON API are added to the same application (``app.router.add_*`` before it starts, or a
-sub-application with ``app.add_subapp``). ``start_http(engine_app, host, port)`` runs it on
-the engine's event loop and returns the runner to clean up. Unknown routes and errors
-answer JSON, never an HTML error page.
+(Prometheus text format, from ``shells.metrics``), ``/healthz``, and, added by ``add_web``,
+the pages, the JSON API and their live updates. ``start_http(engine_app, host, port)`` runs
+it and returns the runner to clean up. Unknown routes and errors answer JSON, never an HTML
+error page.
 """
 
 from __future__ import annotations
@@ -16,14 +15,19 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from .metrics import EngineMetrics
+from ..shells.metrics import EngineMetrics
+from . import api, pages
+from .access import SUPERVISOR_TOKEN_ENV, Access
+from .context import WEB, Web
+from .errors import api_errors, json_errors
 
 if TYPE_CHECKING:
     from ..app import EngineApp
 
 log = logging.getLogger("hallwatch.http")
+web_log = logging.getLogger("hallwatch.web")
 
-ENGINE = web.AppKey("engine", object)  # the EngineApp
+ENGINE: web.AppKey[EngineApp] = web.AppKey("engine")
 METRICS = web.AppKey("metrics", EngineMetrics)
 
 
@@ -39,29 +43,6 @@ def parse_listen(text: str) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host or "0.0.0.0", int(port_text)
-
-
-@web.middleware
-async def json_errors(request: web.Request, handler):
-    """HTTP errors (404, 405, ...) as ``{"error": ..., "status": ..., "path": ...}``; an
-    unexpected exception is logged with its traceback and answered as a JSON 500."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
-            raise
-        return web.json_response(
-            {"error": exc.reason.lower().replace(" ", "_"), "status": exc.status, "path": request.path},
-            status=exc.status,
-            headers=_kept_headers(exc),
-        )
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        return web.json_response({"error": "internal_error", "status": 500, "path": request.path}, status=500)
-
-
-def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
-    return {k: v for k, v in exc.headers.items() if k in ("Allow",)}
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -84,10 +65,29 @@ def build_app(engine_app: EngineApp, *, metrics: EngineMetrics | None = None) ->
     app[METRICS] = metrics
     app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
     app.router.add_get("/healthz", healthz)
-    from .web import add_web  # the pages, the JSON API and live updates (docs/api.md)
-
     add_web(app, engine_app)
     return app
+
+
+def add_web(app: web.Application, engine_app: EngineApp, *, access: Access | None = None) -> Web:
+    """Add the pages, the API and the live updates to the engine's application. Tokens are
+    read from the environment now (at start-up) unless ``access`` is given."""
+    site_web = Web(engine_app, access or Access.from_environment(engine_app.sites), pages.load_templates())
+    app[WEB] = site_web
+    app.middlewares.append(api_errors)
+    app.add_routes([*api.ROUTES, *pages.ROUTES])
+    app.on_shutdown.append(site_web.on_shutdown)
+    engine_app.observers.append(site_web.broadcaster)
+    if site_web.access.supervisor is None:
+        web_log.warning("web: %s is not set: the supervision console is closed", SUPERVISOR_TOKEN_ENV)
+    for site in engine_app.sites:
+        if site_web.access.managers.get(site.id) is None:
+            web_log.info(
+                "web: %s is not set: site %s's console opens with the supervisor token only",
+                site.web.token_env(site.id),
+                site.id,
+            )
+    return site_web
 
 
 async def start_http(

@@ -1,0 +1,97 @@
+"""Every answer is JSON, errors too.
+
+``json_response`` encodes as the pages expect (UTF-8 text, not ``\\u`` escapes). An
+``ApiError`` becomes ``{"error": code, "message": text, "status": n, ...}``. Two middlewares:
+``api_errors`` (added with the pages and the API) answers an ``ApiError``, a refused store
+file, an unknown route or method under ``/api/v1`` and an unexpected exception; the
+application's own ``json_errors``, outermost, answers every other HTTP error (404, 405, ...)
+as ``{"error", "status", "path"}``, never as an HTML error page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from ..shells.storefile import StoreRefused
+
+log = logging.getLogger("hallwatch.web")
+http_log = logging.getLogger("hallwatch.http")
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_response(body, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers, dumps=dumps)
+
+
+class ApiError(Exception):
+    """An answer other than success: becomes ``{"error", "message", "status", ...}``."""
+
+    def __init__(self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None, **extra):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.headers, self.extra = status, code, message, headers, extra
+
+    def response(self) -> web.Response:
+        return json_response(
+            {"error": self.code, "message": self.message, "status": self.status, **self.extra},
+            status=self.status,
+            headers=self.headers,
+        )
+
+
+def _code(exc: web.HTTPException) -> str:
+    return exc.reason.lower().replace(" ", "_")
+
+
+def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k in ("Allow",)}
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return err.response()
+    except StoreRefused as err:  # the store file was replaced by one the engine would not open
+        log.error("%s %s: %s", request.method, request.path, err)
+        return ApiError(503, "store_refused", "存储文件不可用，请联系系统管理员", detail=str(err)).response()
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json" or not request.path.startswith("/api/v1/"):
+            raise  # json_errors answers JSON for the rest
+        # No such route (404) or method (405) in the API: JSON that names the problem, in Chinese too.
+        message = {404: f"没有这个地址：{request.path}", 405: f"{request.path} 不支持 {request.method} 方法"}.get(
+            exc.status, exc.reason
+        )
+        return ApiError(exc.status, _code(exc), message, headers=_kept_headers(exc), path=request.path).response()
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return ApiError(500, "internal_error", "服务器内部错误，请稍后再试").response()
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler):
+    """HTTP errors (404, 405, ...) as ``{"error": ..., "status": ..., "path": ...}``; an
+    unexpected exception is logged with its traceback and answered as a JSON 500."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return web.json_response(
+            {"error": _code(exc), "status": exc.status, "path": request.path},
+            status=exc.status,
+            headers=_kept_headers(exc),
+        )
+    except Exception:
+        http_log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": "internal_error", "status": 500, "path": request.path}, status=500)

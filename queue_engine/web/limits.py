@@ -1,0 +1,75 @@
+"""How many numbers may be taken from phones: the site's ``[web]`` limits, checked before a
+phone ticket is asked of the engine."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from typing import TYPE_CHECKING
+
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from ..core.hall import Hall
+
+
+class PhoneLimits:
+    """Tickets per phone per day (counted from today's tickets, so a restart forgets nothing)
+    and per client address per hour (in memory), counting requests still in flight."""
+
+    def __init__(self) -> None:
+        self.in_flight_phone: Counter[tuple[str, str]] = Counter()
+        self.in_flight_address: Counter[str] = Counter()
+        self.by_address: dict[str, deque[float]] = {}
+
+    def check(self, hall: Hall, phone: str, address: str, now: float, speed: float) -> None:
+        rules = hall.site.web
+        if rules.phone_tickets_per_day == 0:
+            raise ApiError(403, "phone_tickets_disabled", "本中心未开通手机取号")
+        today = hall.local(now).date().isoformat()  # the day may roll with this very request
+        used = sum(1 for t in hall.tickets.values() if t.phone == phone and t.day == today)
+        used += self.in_flight_phone[(hall.id, phone)]
+        if used >= rules.phone_tickets_per_day:
+            raise ApiError(
+                429,
+                "phone_limit",
+                f"该手机号今天已取号 {used} 次，已达每日 {rules.phone_tickets_per_day} 次上限",
+                limit=rules.phone_tickets_per_day,
+            )
+        recent = self._recent(address, now)
+        if len(recent) + self.in_flight_address[address] >= rules.address_tickets_per_hour:
+            wait_s = (recent[0] + 3600 - now) / speed if recent else 60.0
+            raise ApiError(
+                429,
+                "address_limit",
+                f"同一网络地址每小时最多取号 {rules.address_tickets_per_hour} 次，请稍后再试",
+                limit=rules.address_tickets_per_hour,
+                headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+            )
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        times = self.by_address.get(address)
+        if times is None:
+            if len(self.by_address) > 100_000:  # forget addresses idle for an hour
+                for key in [k for k, v in self.by_address.items() if not v or v[-1] < now - 3600]:
+                    del self.by_address[key]
+            times = self.by_address[address] = deque()
+        while times and times[0] <= now - 3600:
+            times.popleft()
+        return times
+
+    def reserve(self, site: str, phone: str, address: str) -> None:
+        self.in_flight_phone[(site, phone)] += 1
+        self.in_flight_address[address] += 1
+
+    def release(self, site: str, phone: str, address: str, issued_at: float | None) -> None:
+        _decrement(self.in_flight_phone, (site, phone))
+        _decrement(self.in_flight_address, address)
+        if issued_at is not None:
+            self._recent(address, issued_at).append(issued_at)
+
+
+def _decrement(counter: Counter, key) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]

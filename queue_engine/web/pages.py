@@ -1,0 +1,134 @@
+"""The HTML pages: the hall's TV board, the phone page, the manager console, the supervision
+console and their login, from ``templates/`` (``{{name}}`` placeholders, HTML-escaped),
+under a strict Content-Security-Policy; their scripts and styles are served from ``static/``.
+The pages read the JSON API and follow its live streams."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from aiohttp import web
+
+from .access import forget, remember
+from .context import WEB, Web
+from .errors import ApiError
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+PAGES = ("index", "board", "manage", "supervise", "login", "take")
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def load_templates() -> dict[str, str]:
+    return {name: (TEMPLATES_DIR / f"{name}.html").read_text(encoding="utf-8") for name in PAGES}
+
+
+def page(shell: Web, name: str, *, status: int = 200, **values: str) -> web.Response:
+    text = shell.templates[name]
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", html.escape(value))
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
+
+
+def see_other(path: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": path, "Cache-Control": "no-store"})
+
+
+async def index_page(request: web.Request) -> web.Response:
+    return page(request.app[WEB], "index")
+
+
+async def board_page(request: web.Request) -> web.Response:
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    return page(shell, "board", site=hall.id, site_name=hall.site.name)
+
+
+async def take_page(request: web.Request) -> web.Response:
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    return page(shell, "take", site=hall.id, site_name=hall.site.name)
+
+
+async def manage_page(request: web.Request) -> web.Response:
+    hall = request.app[WEB].hall(request)
+    return _guarded_page(request, "manage", hall.id, hall.site.name, f"/manage/{hall.id}")
+
+
+async def supervise_page(request: web.Request) -> web.Response:
+    return _guarded_page(request, "supervise", None, "电子监察", "/supervise")
+
+
+def _guarded_page(request: web.Request, name: str, site: str | None, title: str, path: str) -> web.Response:
+    shell = request.app[WEB]
+    token = request.query.get("token")
+    if token is not None:  # from a link: check it, keep it in a cookie, drop it from the address
+        return _login(request, token, site, path, title)
+    try:
+        shell.access.check(request, site)
+    except ApiError as err:
+        return _login_page(shell, site, title, path, err.status, "" if err.code == "missing_token" else err.message)
+    return page(shell, name, site=site or "", site_name=title)
+
+
+def _login(request: web.Request, token: str, site: str | None, path: str, title: str) -> web.Response:
+    shell = request.app[WEB]
+    role = shell.access.role_for(token, site)
+    if role is None:
+        return _login_page(shell, site, title, path, 403, "访问令牌不正确")
+    response = see_other(path)
+    remember(response, request, role, site, token)
+    return response
+
+
+def _login_page(shell: Web, site: str | None, title: str, path: str, status: int, error: str) -> web.Response:
+    return page(
+        shell,
+        "login",
+        status=status,
+        site=site or "",
+        site_name=title,
+        scope="manage" if site else "supervise",
+        error=error,
+        heading="管理控制台登录" if site else "电子监察登录",
+        next=path,
+    )
+
+
+async def login(request: web.Request) -> web.Response:
+    halls = request.app[WEB].engine_app.engine.halls
+    form = await request.post()
+    scope, site, token = form.get("scope"), form.get("site") or None, form.get("token") or ""
+    if scope == "manage":
+        if not isinstance(site, str) or site not in halls:
+            raise ApiError(404, "unknown_site", f"没有这个站点：{site!s}")
+        return _login(request, str(token), site, f"/manage/{site}", halls[site].site.name)
+    if scope == "supervise":
+        return _login(request, str(token), None, "/supervise", "电子监察")
+    raise ApiError(400, "bad_field", "scope 须为 manage 或 supervise", field="scope")
+
+
+async def logout(request: web.Request) -> web.Response:
+    response = see_other("/")
+    forget(response, request, request.app[WEB].engine_app.engine.halls)
+    return response
+
+
+ROUTES = [
+    web.get("/", index_page),
+    web.get("/board/{site}", board_page),
+    web.get("/take/{site}", take_page),
+    web.get("/manage/{site}", manage_page),
+    web.get("/supervise", supervise_page),
+    web.post("/login", login),
+    web.get("/logout", logout),
+    web.static("/static", STATIC_DIR),
+]
