@@ -383,4 +383,9 @@ def test_a_lobby_camera_bound_to_no_window_is_supervised_like_any_camera(drivers
     drivers.append(d)
     send(d, device_status("cam-lobby", True), wed(9))
     (alert,) = alert_changes(send(d, device_status("cam-lobby", False, "shutdown"), wed(10)))
-    assert (alert.kind, alert.device, alert.window, alert.severity) == (K.DEVICE_SHUTDOWN, "cam-lobby", None, "critical")
+    assert (alert.kind, alert.device, alert.window, alert.severity) == (
+        K.DEVICE_SHUTDOWN,
+        "cam-lobby",
+        None,
+        "critical",
+    )
