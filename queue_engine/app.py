@@ -169,7 +169,7 @@ class EngineApp:
         for site in self.sites:  # the restored (committed) states, published once connected
             hall = self.engine.hall(site.id)
             for window in hall.windows.values():
-                self._keep_retained(self.outputs.window_state(site.id, window))
+                self._keep_retained(self.outputs.window_state(site.id, window, now))
             self._keep_retained(self.outputs.queue_state(site.id, now))
         # Not connected yet: until it is, the engine hears nothing, and the core must know.
         self._tell_sites(lambda site: ev.EngineLink(site=site, device=ENGINE, id="", up=False))

@@ -49,19 +49,19 @@ class Outputs:
                 elif isinstance(command, AlertChanged):
                     messages.append(self.alert(command.alert))
         for (site, _window), command in windows.items():
-            messages.append(self.window_state(site, command.window))
+            messages.append(self.window_state(site, command.window, now))
         for site in sorted(queues):
             messages.append(self.queue_state(site, now))
         return messages
 
-    def window_state(self, site: str, window) -> Outbound:
+    def window_state(self, site: str, window, now: float) -> Outbound:
         hall = self.engine.hall(site)
         body = wire.window_payload(
             window,
             self._tz[site],
             name=hall.window_name(window.window),
             staff_name=hall.staff_name(window.staff),
-            staffing=hall.staffing(window.window),
+            staffing=hall.staffing(window.window, now),
         )
         return Outbound(
             self.topics.window_state(site, window.window), wire.encode(body), retain=True, site=site, kind="window"

@@ -23,6 +23,18 @@ WORKDAY_9AM = "2026-11-25T09:00:00+08:00"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def wait_until(probe, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``probe`` until it returns something truthy (returned); TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not met after {timeout} s; last: {last!r}")
+
+
 class Broker:
     """A Mosquitto process: the project's conf.d plus a loopback listener of its own.
 

@@ -16,7 +16,7 @@ import sys
 from contextlib import closing
 
 import pytest
-from conftest import DEMO_SITE, ROOT, Broker, EngineProcess
+from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, wait_until
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device as PahoDevice
 from mqtt_helpers import Listener
@@ -532,6 +532,8 @@ def test_an_orderly_shutdown_says_shutdown_and_no_will_follows(broker, engine, s
         assert statuses[-1] == {"v": 1, "state": "offline", "reason": "shutdown"}
     finally:
         watch.close()
+    # (the engine commits what it received a moment later: wait for it, then compare)
+    wait_until(lambda: db_rows(engine, "select online from devices where device = 'panel-w06'") == [(0,)])
     assert db_rows(engine, "select online, reason from devices where device = 'panel-w06'") == [(0, "shutdown")]
 
 

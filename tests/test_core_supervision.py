@@ -238,13 +238,13 @@ def test_the_midday_break_raises_nothing_and_counts_no_time():
     send(d, presence("w01", False), wed(12, 20))
     run_until(d, wed(14, 29, 59))
     assert alerts_of(d, K.WINDOW_UNSTAFFED) == []
-    assert d.hall.staffing("w01") == "unstaffed"  # the state is known, it just is not working time
+    assert d.hall.staffing("w01", d.now) == "unstaffed"  # the state is known, it just is not working time
     d.log += d.hall.supervisor.flush_accounting(wed(14, 29, 59))
     totals = d.hall.supervisor.totals
     assert totals[("window", "w01", "staffed")] == (3 * 60 + 28) * MIN  # 08:30-11:58
     assert totals[("window", "w01", "unstaffed")] == 2 * MIN  # 11:58-12:00, not the break
     assert totals[("staff", "s001", "unstaffed")] == 2 * MIN
-    assert totals[("window", "w02", "closed")] == 210 * MIN
+    assert totals[("window", "w02", "not_opened")] == 210 * MIN  # it must be staffed: 空岗, never opened
 
 
 def test_a_window_still_unstaffed_when_the_afternoon_opens_alerts_after_its_grace():
@@ -290,7 +290,7 @@ def test_a_pause_within_its_allowance_raises_nothing():
     staff_w01(d, wed(8, 20))
     pause(d, "w01", ev.PauseReason.BREAK, wed(9))
     send(d, presence("w01", False), wed(9, 0, 30))  # the seat is empty during a declared pause
-    assert d.hall.staffing("w01") == "paused"
+    assert d.hall.staffing("w01", d.now) == "paused"
     send(d, presence("w01", True), wed(9, 14))
     resume(d, "w01", wed(9, 14, 59))
     run_until(d, wed(11, 30))
@@ -353,7 +353,7 @@ def test_a_pause_allowance_counts_working_time_only():
 def test_a_camera_lost_raises_device_offline_and_leaves_its_window_unverified():
     d = start(wed(8))
     staff_w01(d, wed(8, 20))
-    assert d.hall.staffing("w01") == "staffed"
+    assert d.hall.staffing("w01", d.now) == "staffed"
     send(d, presence("w01", False), wed(10))
     commands = send(d, device_status("cam-w01", False, "lost"), wed(10, 2))
     (changed,) = of_type(commands, DeviceChanged)
@@ -370,7 +370,7 @@ def test_a_camera_lost_raises_device_offline_and_leaves_its_window_unverified():
         alert.since,
     ) == (K.DEVICE_OFFLINE, S.FIRING, "critical", "cam-w01", "cam-w01", "w01", "s001", wed(10, 2))
     assert (alert.detail["kind"], alert.detail["reason"]) == ("camera", "lost")
-    assert d.hall.staffing("w01") == "unverified" == d.hall.supervisor.staffing("w01")
+    assert d.hall.staffing("w01", d.now) == "unverified" == d.hall.supervisor.staffing("w01", d.now)
     # the window is republished, so the board can show "unverified"
     assert [c.window.window for c in of_type(commands, WindowChanged)] == ["w01"]
     # Nobody at the seat for half an hour, but no camera to tell: no window_unstaffed.
@@ -427,7 +427,7 @@ def test_a_device_that_stops_heartbeating_is_offline_exactly_at_its_timeout(hear
     (alert,) = changes(commands, K.DEVICE_OFFLINE)
     assert (alert.subject, alert.since, alert.severity, alert.window) == ("cam-w02", silent_at, "critical", "w02")
     assert (alert.detail["reason"], alert.detail["last_seen_at"]) == ("silent", last)
-    assert d.hall.staffing("w02") == "closed"  # nobody logged in; an open w02 would be unverified
+    assert d.hall.staffing("w02", d.now) == "not_opened"  # nobody logged in; an open w02 would be unverified
     # One heartbeat brings it back; the alert resolves once it has stayed back for clear_after.
     back = silent_at + 100
     back_commands = send(d, heartbeat("cam-w02", 4), back)
@@ -468,7 +468,7 @@ def test_an_orderly_camera_shutdown_at_ten_on_a_working_day_raises_device_shutdo
         wed(10),
     )
     assert alert.detail["kind"] == "camera"
-    assert d.hall.staffing("w01") == "unverified"
+    assert d.hall.staffing("w01", d.now) == "unverified"
     run_until(d, wed(10, 30))
     assert alerts_of(d, K.DEVICE_OFFLINE) == []  # orderly: shutdown, not offline
     send(d, device_status("cam-w01", True), wed(10, 30))
@@ -536,14 +536,14 @@ def test_camera_tamper_during_working_hours():
         wed(10),
         {"tamper": "occluded"},
     )
-    assert d.hall.staffing("w01") == "unverified"
+    assert d.hall.staffing("w01", d.now) == "unverified"
     send(d, presence("w01", False), wed(10, 5))
     run_until(d, wed(10, 29))
     assert alerts_of(d, K.WINDOW_UNSTAFFED) == []  # unverified, not unstaffed
     send(d, presence("w01", True), wed(10, 29))
     send(d, tamper("cam-w01", "restored"), wed(10, 30))
     run_until(d, wed(10, 31))
-    assert (the_alert(d, K.CAMERA_TAMPER, "cam-w01").state, d.hall.staffing("w01")) == (S.RESOLVED, "staffed")
+    assert (the_alert(d, K.CAMERA_TAMPER, "cam-w01").state, d.hall.staffing("w01", d.now)) == (S.RESOLVED, "staffed")
     # video lost, as a heartbeat says it
     (video,) = alert_changes(send(d, heartbeat("cam-w01", 1, video_ok=False), wed(11)))
     assert (video.kind, video.detail) == (K.CAMERA_TAMPER, {"tamper": "video_lost"})
@@ -563,7 +563,7 @@ def test_window_unstaffed_fires_after_its_grace_of_absence(grace_min, supervisio
     staff_w01(d, wed(8, 20))
     gone = wed(9, 0, 5)
     send(d, presence("w01", False), gone)
-    assert d.hall.staffing("w01") == "unstaffed"
+    assert d.hall.staffing("w01", d.now) == "unstaffed"
     run_until(d, gone + grace_min * MIN - 0.5)
     assert alerts_of(d, K.WINDOW_UNSTAFFED) == []
     (alert,) = changes(run_until(d, gone + grace_min * MIN), K.WINDOW_UNSTAFFED)
@@ -583,7 +583,7 @@ def test_window_unstaffed_needs_an_open_window_and_a_camera():
     send(d, presence("w01", False), wed(9))  # w01 closed: that is window_not_opened's business
     ok(d, panel_event("w02", ev.StaffLogin, staff="s002"), wed(9))  # w02 has no camera
     run_until(d, wed(10))
-    assert d.hall.staffing("w01") == "closed" and d.hall.staffing("w02") == "unverified"
+    assert d.hall.staffing("w01", d.now) == "not_opened" and d.hall.staffing("w02", d.now) == "unverified"
     assert alerts_of(d, K.WINDOW_UNSTAFFED) == []
     assert the_alert(d, K.WINDOW_NOT_OPENED, "w01").state is S.FIRING
 
@@ -935,16 +935,16 @@ def test_the_accounting_totals_of_a_scripted_morning():
     minutes = {
         "window": {
             "w01": {
-                "closed": 20,
+                "not_opened": 20,
                 "staffed": 140,
                 "unstaffed": 10,
                 "paused:meal": 20,
                 "paused:break": 5,
                 "unverified": 15,
             },
-            "w02": {"closed": 90, "unverified": 120},
-            "w03": {"closed": 210},
-            "w09": {"closed": 210},
+            "w02": {"not_opened": 90, "unverified": 120},
+            "w03": {"not_opened": 210},
+            "w09": {"not_opened": 210},
         },
         "staff": {
             "s001": {"staffed": 140, "unstaffed": 10, "paused:meal": 20, "paused:break": 5, "unverified": 15},
@@ -990,7 +990,7 @@ def test_the_day_roll_closes_the_days_totals_and_starts_the_next_from_zero():
     assert rolled[("window", "w01", "staffed")] == 300 * MIN  # 390 minutes, less 90 unverified
     assert rolled[("window", "w01", "unverified")] == 90 * MIN
     assert rolled[("staff", "s001", "staffed")] == 300 * MIN
-    assert rolled[("window", "w02", "closed")] == 390 * MIN
+    assert rolled[("window", "w02", "not_opened")] == 390 * MIN
     assert d.hall.supervisor.totals == {}
     send(d, presence("w01", False), at(THU, 9))
     thursday = [
@@ -1060,7 +1060,7 @@ def test_a_restart_keeps_open_alerts_open_does_not_fire_them_twice_and_continues
     assert [a for a in alert_changes(e.log) if a.state is S.FIRING] == []
     assert set(e.hall.supervisor.alerts) == set(before)
     assert e.hall.supervisor.alerts[w02.id].acknowledged_by == "officer-1"
-    assert e.hall.staffing("w01") == "unstaffed" and e.hall.windows["w01"].staff == "s001"
+    assert e.hall.staffing("w01", e.now) == "unstaffed" and e.hall.windows["w01"].staff == "s001"
     assert e.hall.supervisor.totals[("window", "w01", "staffed")] == staffed_before
     run_until(e, wed(9, 30))
     assert [a for a in alert_changes(e.log) if a.state is S.FIRING] == []  # nothing fired twice
@@ -1114,7 +1114,7 @@ def test_a_restored_camera_tamper_alert_stays_open_until_the_camera_is_restored(
     e = restarted(d, wed(10, 5))
     run_until(e, wed(10, 30))
     assert latest_alerts(d.log + e.log)[alert.id].state is S.FIRING
-    assert e.hall.staffing("w01") == "unverified"
+    assert e.hall.staffing("w01", e.now) == "unverified"
 
 
 # =========================================================================================

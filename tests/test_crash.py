@@ -11,6 +11,7 @@ from collections import defaultdict
 
 import paho.mqtt.client as paho
 import pytest
+from conftest import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,14 +59,6 @@ class Kiosk:
         self.client.disconnect()
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)
-
-
 def test_sigkill_during_5000_requests_loses_nothing_and_applies_nothing_twice(broker, engine_factory):
     engine = engine_factory().start()
     kiosks = [Kiosk(broker.port, "kiosk-1"), Kiosk(broker.port, "selfservice-1")]
@@ -74,7 +67,7 @@ def test_sigkill_during_5000_requests_loses_nothing_and_applies_nothing_twice(br
     try:
         for p in publishers:
             p.start()
-        wait_until(lambda: sum(k.answered() for k in kiosks) >= REQUESTS // 4, 60, "no replies before the kill")
+        wait_until(lambda: sum(k.answered() for k in kiosks) >= REQUESTS // 4, 60, what="no replies before the kill")
         engine.kill()
         answered_at_kill = sum(k.answered() for k in kiosks)
         engine.start()
@@ -84,7 +77,7 @@ def test_sigkill_during_5000_requests_loses_nothing_and_applies_nothing_twice(br
             wait_until(
                 lambda: sum(k.answered() for k in kiosks) >= REQUESTS,
                 60,
-                "not every request was answered after the restart",
+                what="not every request was answered after the restart",
             )
         except TimeoutError:
             missing = [i for k in kiosks for i in ids[k.device] if i not in k.replies]

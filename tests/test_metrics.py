@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, free_port
+from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, free_port, wait_until
 from mqtt_helpers import Device
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -73,17 +72,6 @@ def exposed_names(text: str) -> set[str]:
         if kind == "histogram":
             names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
     return names
-
-
-def wait_until(probe, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not met after {timeout} s; last: {last!r}")
 
 
 # -- PromQL: metric names used by rules and dashboards ---------------------------------------
@@ -207,8 +195,13 @@ def wait_prometheus(proc: subprocess.Popen, port: int, workdir: Path) -> None:
 def drive_traffic(port: int) -> None:
     """A morning's beginning at the demo hall, through MQTT as the devices send it."""
     kiosk, w01, w02 = Device(port, "kiosk-1"), Device(port, "panel-w01"), Device(port, "panel-w02")
-    pad, cam1, cam3 = Device(port, "pad-w02"), Device(port, "cam-w01"), Device(port, "cam-w03")
-    for device in (kiosk, w01, w02, pad, cam1, cam3):  # no Nagle delay (see docs/benchmarks.md)
+    pad, cam1, cam2, cam3 = (
+        Device(port, "pad-w02"),
+        Device(port, "cam-w01"),
+        Device(port, "cam-w02"),
+        Device(port, "cam-w03"),
+    )
+    for device in (kiosk, w01, w02, pad, cam1, cam2, cam3):  # no Nagle delay (see docs/benchmarks.md)
         device.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         for service in ("budongchan", "shebao", "shebao", "shebao"):
@@ -235,12 +228,15 @@ def drive_traffic(port: int) -> None:
 
         online = {"v": 1, "state": "online", "kind": "camera", "fw": "1.0"}
         cam1.raw(json.dumps({**online, "window": "w01"}), channel="status")
+        cam2.raw(json.dumps({**online, "window": "w02"}), channel="status")
         cam3.raw(json.dumps({**online, "window": "w03"}), channel="status")
+        # Somebody at window 2's seat: staffed.
+        cam2.raw(json.dumps({"v": 1, "id": "p2", "type": "presence", "window": "w02", "present": True, "count": 1}))
         # Nobody at window 1's seat: the window is open but unstaffed.
         cam1.raw(json.dumps({"v": 1, "id": "p1", "type": "presence", "window": "w01", "present": False, "count": 0}))
         cam3.raw(json.dumps({"v": 1, "id": "t1", "type": "tamper", "kind": "occluded"}))  # a critical alert
     finally:
-        for device in (kiosk, w01, w02, pad, cam1, cam3):
+        for device in (kiosk, w01, w02, pad, cam1, cam2, cam3):
             device.close()
 
 
@@ -311,12 +307,14 @@ EXPECTED_AFTER_TRAFFIC = [
     ("hallwatch_events_refused_total", {"site": "demo", "reason": "no_current_ticket"}, 1),
     ("hallwatch_events_duplicate_total", {"site": "demo"}, 1),
     ("hallwatch_windows", {"site": "demo", "state": "unstaffed"}, 1),
-    ("hallwatch_windows", {"site": "demo", "state": "open"}, 1),
+    ("hallwatch_windows", {"site": "demo", "state": "staffed"}, 1),
+    ("hallwatch_windows", {"site": "demo", "state": "unverified"}, 0),
     ("hallwatch_windows", {"site": "demo", "state": "paused"}, 0),
-    ("hallwatch_windows", {"site": "demo", "state": "closed"}, 8),
+    ("hallwatch_windows", {"site": "demo", "state": "not_opened"}, 8),  # 09:00: every window must be staffed
+    ("hallwatch_windows", {"site": "demo", "state": "closed"}, 0),
     ("hallwatch_window_staffed", {"site": "demo", "window": "w01"}, 0),
     ("hallwatch_window_staffed", {"site": "demo", "window": "w02"}, 1),
-    ("hallwatch_devices_online", {"site": "demo", "kind": "camera"}, 2),
+    ("hallwatch_devices_online", {"site": "demo", "kind": "camera"}, 3),
     ("hallwatch_device_up", {"site": "demo", "device": "cam-w03", "kind": "camera"}, 1),
     ("hallwatch_device_up", {"site": "demo", "device": "cam-w05", "kind": "camera"}, 0),
     (
@@ -335,7 +333,7 @@ def test_the_engine_counts_what_the_devices_did(stack):
     text = stack.metrics()
     got = [(name, labels, value(text, name, **labels)) for name, labels, _ in EXPECTED_AFTER_TRAFFIC]
     assert got == EXPECTED_AFTER_TRAFFIC
-    assert value(text, "hallwatch_events_processed_total") == 23  # every message above but the bad JSON
+    assert value(text, "hallwatch_events_processed_total") == 25  # every message above but the bad JSON
     assert value(text, "hallwatch_store_commit_batch_size_count") >= 1
     assert value(text, "hallwatch_store_commit_seconds_count") == value(text, "hallwatch_store_commit_batch_size_count")
 
@@ -427,6 +425,38 @@ def test_every_dashboard_query_runs_on_prometheus(stack):
     for path in DASHBOARDS:
         for expr in dashboard_exprs(path):
             stack.api("query", query=grafana_to_promql(expr, "demo"))  # asserts status success
+
+
+def test_grafana_shows_the_product_s_words_joined_from_the_engine_s_vocabulary(stack):
+    """The windows-by-state panel, run on Prometheus, labels each state with the vocabulary's
+    word; the 满意率 queries count the scores core/figures.py counts."""
+    from queue_engine.core.figures import SATISFIED_SCORES
+    from queue_engine.core.vocabulary import STAFFING
+
+    hall = json.loads((ROOT / "dashboards/grafana/dashboards/hallwatch-hall.json").read_text(encoding="utf-8"))
+    (panel,) = [p for p in hall["panels"] if p["title"].startswith("窗口状态")]
+    expr = grafana_to_promql(panel["targets"][0]["expr"], "demo")
+    by_label = wait_until(
+        lambda: {dict(k)["label"]: v for k, v in stack.query(expr).items()} or None, what="windows by state, joined"
+    )
+    assert by_label == {
+        label: by_state
+        for label, by_state in (
+            (STAFFING["staffed"], 1),
+            (STAFFING["unstaffed"], 1),
+            (STAFFING["not_opened"], 8),
+            (STAFFING["unverified"], 0),
+            (STAFFING["closed"], 0),
+            (STAFFING["paused"], 0),
+        )
+    }
+    scores = "|".join(str(s) for s in SATISFIED_SCORES)
+    satisfied = [
+        e for path in DASHBOARDS for e in dashboard_exprs(path) if "hallwatch_ratings_total{" in e and "score=~" in e
+    ]
+    rules = (PROMETHEUS_DIR / "rules" / "hallwatch-recording.yml").read_text(encoding="utf-8")
+    assert satisfied and all(f'score=~"{scores}"' in e for e in satisfied)
+    assert f'score=~"{scores}"' in rules
 
 
 def test_dashboards_and_rules_use_only_metrics_the_engine_serves(stack):

@@ -459,12 +459,14 @@ def work(
     *,
     staffed,
     unstaffed="0.0",
-    closed=None,
+    not_opened=None,
     unverified="0.0",
     pause="0.0",
     ratings=(0, 0, 0, 0, 0),
-    good="",
+    satisfied="",
 ) -> dict:
+    """A window's row (``not_opened`` given: a staff member's has no such column)."""
+    vacant = float(unstaffed) + float(unverified) + float(not_opened or 0)
     row = {
         "id": id_,
         "name": name,
@@ -473,6 +475,7 @@ def work(
         "staffed_min": staffed,
         "unstaffed_min": unstaffed,
         "unverified_min": unverified,
+        "vacant_min": f"{vacant:.1f}",
         "paused_min": pause,
         "paused_break_min": pause,
         "paused_meal_min": "0.0",
@@ -481,17 +484,26 @@ def work(
         "paused_other_min": "0.0",
         **{f"rating_{score}": str(n) for score, n in zip((5, 4, 3, 2, 1), ratings)},
         "ratings": str(sum(ratings)),
-        "good_rate_pct": good,
+        "satisfied_pct": satisfied,  # 满意率: 5, 4 and 3 of all ratings
     }
-    if closed is not None:
-        row["closed_min"] = closed
+    if not_opened is not None:
+        row["not_opened_min"] = not_opened
+        row["closed_min"] = "0.0"  # every window must be staffed
     return row
 
 
 # (ratings by score 5, 4, 3, 2, 1)
 EXPECTED_WINDOWS = [
     work(
-        "w01", "1号窗口", "3", "17.3", staffed="380.0", closed="0.0", pause="10.0", ratings=(1, 1, 1, 0, 0), good="66.7"
+        "w01",
+        "1号窗口",
+        "3",
+        "17.3",
+        staffed="380.0",
+        not_opened="0.0",
+        pause="10.0",
+        ratings=(1, 1, 1, 0, 0),
+        satisfied="100.0",
     ),
     work(
         "w02",
@@ -500,9 +512,9 @@ EXPECTED_WINDOWS = [
         "9.2",
         staffed="360.0",
         unstaffed="30.0",
-        closed="0.0",
+        not_opened="0.0",
         ratings=(2, 0, 0, 2, 0),
-        good="50.0",
+        satisfied="50.0",
     ),
     work(
         "w03",
@@ -510,18 +522,18 @@ EXPECTED_WINDOWS = [
         "3",
         "23.3",
         staffed="330.0",
-        closed="0.0",
+        not_opened="0.0",
         unverified="60.0",
         ratings=(0, 0, 0, 0, 1),
-        good="0.0",
+        satisfied="0.0",
     ),
-    work("w09", "9号窗口", "1", "20.0", staffed="300.0", closed="90.0", ratings=(0, 1, 0, 0, 0), good="100.0"),
+    work("w09", "9号窗口", "1", "20.0", staffed="300.0", not_opened="90.0", ratings=(0, 1, 0, 0, 0), satisfied="100.0"),
 ]
 EXPECTED_STAFF = [
-    work("s001", "王丽娟", "3", "17.3", staffed="380.0", pause="10.0", ratings=(1, 1, 1, 0, 0), good="66.7"),
-    work("s002", "李建军", "5", "9.2", staffed="360.0", unstaffed="30.0", ratings=(2, 0, 0, 2, 0), good="50.0"),
-    work("s003", "张晓燕", "3", "23.3", staffed="330.0", unverified="60.0", ratings=(0, 0, 0, 0, 1), good="0.0"),
-    work("s004", "刘国庆", "1", "20.0", staffed="300.0", ratings=(0, 1, 0, 0, 0), good="100.0"),
+    work("s001", "王丽娟", "3", "17.3", staffed="380.0", pause="10.0", ratings=(1, 1, 1, 0, 0), satisfied="100.0"),
+    work("s002", "李建军", "5", "9.2", staffed="360.0", unstaffed="30.0", ratings=(2, 0, 0, 2, 0), satisfied="50.0"),
+    work("s003", "张晓燕", "3", "23.3", staffed="330.0", unverified="60.0", ratings=(0, 0, 0, 0, 1), satisfied="0.0"),
+    work("s004", "刘国庆", "1", "20.0", staffed="300.0", ratings=(0, 1, 0, 0, 0), satisfied="100.0"),
 ]
 EXPECTED_DEVICES = [{"device": "kiosk-1", "window": "", "online_min": "390.0", "offline_min": "0.0"}] + [
     {
@@ -745,8 +757,8 @@ def test_key_figures_of_the_html(html_tables):
     kpis = {label: value for (site, label), value in html_tables.kpis.items() if site == SITE}
     assert kpis["取号"] == "14"
     assert kpis["办理"] == "12"
-    assert kpis["好评率(%)"] == "55.6"  # 5 of 9 ratings are 4 or 5
-    assert kpis["空岗与未开窗(分钟)"] == "120.0"  # w02 unstaffed 30 + w09 not opened 90
+    assert kpis["满意率(%)"] == "66.7"  # 6 of 9 ratings are 5, 4 or 3
+    assert kpis["空岗(分钟)"] == "180.0"  # w02 nobody at the seat 30 + w09 not opened 90 + w03 unverified 60
     assert kpis["摄像头离线(分钟)"] == "60.0"
     assert kpis["告警"] == "8"
     assert kpis["差评待整改"] == "1"
@@ -870,9 +882,9 @@ def test_the_html_report_in_chromium_draws_its_charts_and_prints_on_a4(report, t
     assert values("waits_by_hour", "point", "90%等候") == [10, 35, 5, 5, 10, 5]
     # unstaffed minutes per window: w02 nobody at the seat, w03 camera off, w09 not opened
     assert sorted((s["series"], s["value"]) for s in by_name["unstaffed_by_window"]["shapes"]) == [
-        ("无法核实", 60),
-        ("未开窗", 90),
         ("空岗·无人在座", 30),
+        ("空岗·无法核实", 60),
+        ("空岗·未开窗", 90),
     ]
     # ratings 5, 4, 3, 2, 1
     assert values("ratings") == [3, 2, 1, 2, 1]

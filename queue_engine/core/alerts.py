@@ -48,6 +48,7 @@ class Audience(StrEnum):
 class KindRule:
     """What the supervisor knows about one alert kind."""
 
+    label: str  # Chinese, for every surface (core.vocabulary)
     severity: str
     audience: Audience
     # The timer that re-evaluates a watch of this kind at its deadline (Supervisor.tick).
@@ -66,21 +67,23 @@ class KindRule:
 K = AlertKind
 A = Audience
 ALERT_KINDS: dict[AlertKind, KindRule] = {
-    K.WINDOW_UNSTAFFED: KindRule("warning", A.SUPERVISION, "window", evidence=True),
-    K.WINDOW_NOT_OPENED: KindRule("warning", A.SUPERVISION, "window", evidence=True),
-    K.PAUSE_OVERRUN: KindRule("warning", A.SUPERVISION, "window", evidence=True),
+    K.WINDOW_UNSTAFFED: KindRule("窗口空岗", "warning", A.SUPERVISION, "window", evidence=True),
+    K.WINDOW_NOT_OPENED: KindRule("窗口未按时开窗", "warning", A.SUPERVISION, "window", evidence=True),
+    K.PAUSE_OVERRUN: KindRule("暂停超时", "warning", A.SUPERVISION, "window", evidence=True),
     # a supervision device's is critical (Supervisor.evaluate_device)
-    K.DEVICE_OFFLINE: KindRule("warning", A.SUPERVISION, "device", evidence=True),
+    K.DEVICE_OFFLINE: KindRule("设备离线", "warning", A.SUPERVISION, "device", evidence=True),
     # An orderly shutdown is the device's own word, not an absence of evidence: not held.
-    K.DEVICE_SHUTDOWN: KindRule("critical", A.SUPERVISION, "device", evidence=False),
-    K.CAMERA_TAMPER: KindRule("critical", A.SUPERVISION, "device", evidence=False),
-    K.WAIT_TOO_LONG: KindRule("warning", A.MANAGER, "service", evidence=True),
-    K.QUEUE_SURGE: KindRule("warning", A.MANAGER, "service", evidence=True),
-    K.BAD_RATING: KindRule("warning", A.MANAGER, "followup", evidence=False, closed_by_acknowledgement=True),
-    K.UNAUTHORIZED: KindRule("critical", A.IT, "unauthorized", evidence=False),
-    K.BROKER_UNAVAILABLE: KindRule("warning", A.IT, "link", evidence=False, clear_after_s=0),
-    K.ENGINE_STALLED: KindRule("warning", A.IT, "link", evidence=False, closed_by_acknowledgement=True),
-    K.SESSION_LOST: KindRule("critical", A.IT, "link", evidence=False, closed_by_acknowledgement=True),
+    K.DEVICE_SHUTDOWN: KindRule("监察设备被关闭", "critical", A.SUPERVISION, "device", evidence=False),
+    K.CAMERA_TAMPER: KindRule("摄像头遮挡或移位", "critical", A.SUPERVISION, "device", evidence=False),
+    K.WAIT_TOO_LONG: KindRule("等候超时", "warning", A.MANAGER, "service", evidence=True),
+    K.QUEUE_SURGE: KindRule("排队激增", "warning", A.MANAGER, "service", evidence=True),
+    K.BAD_RATING: KindRule(
+        "差评", "warning", A.MANAGER, "followup", evidence=False, closed_by_acknowledgement=True
+    ),
+    K.UNAUTHORIZED: KindRule("非法或越权设备", "critical", A.IT, "unauthorized", evidence=False),
+    K.BROKER_UNAVAILABLE: KindRule("消息服务器连接中断", "warning", A.IT, "link", evidence=False, clear_after_s=0),
+    K.ENGINE_STALLED: KindRule("排队引擎停顿", "warning", A.IT, "link", evidence=False, closed_by_acknowledgement=True),
+    K.SESSION_LOST: KindRule("消息会话丢失", "critical", A.IT, "link", evidence=False, closed_by_acknowledgement=True),
 }
 SEVERITY = {kind: rule.severity for kind, rule in ALERT_KINDS.items()}
 

@@ -30,7 +30,7 @@ from .commands import (
 )
 from .errors import ErrorCode, Refused
 from .lanes import Lane, earliest
-from .model import FINAL_STATUSES, Ticket, TicketStatus, WindowPhase, WindowState
+from .model import FINAL_STATUSES, OPEN_PHASES, Staffing, Ticket, TicketStatus, WindowPhase, WindowState
 from .supervision import Supervisor
 
 if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
@@ -290,7 +290,7 @@ class Hall:
             elif isinstance(command, TicketChanged):
                 services.add(command.ticket.service)
         for window_id in windows:
-            commands += self.supervisor.evaluate_window(window_id, now)
+            commands += self.supervisor.evaluate_window(window_id, now, republished=True)
             commands += self.supervisor.window_capacity(window_id, now)
         for service in services:
             commands += self.supervisor.evaluate_service(service, now)
@@ -637,7 +637,7 @@ class Hall:
 
     def _open_windows(self, service: str) -> int:
         if self._open_counts is None:
-            open_now = {w for w, state in self.windows.items() if state.phase in (P.IDLE, P.CALLED, P.SERVING)}
+            open_now = {w for w, state in self.windows.items() if state.phase in OPEN_PHASES}
             self._open_counts = {code: len(windows & open_now) for code, windows in self._windows_of_service.items()}
         return self._open_counts[service]
 
@@ -741,8 +741,8 @@ class Hall:
         """Republish a window whose staffing view changed without its own state changing."""
         return WindowChanged(site=self.id, window=self.windows[window_id])
 
-    def staffing(self, window_id: str) -> str:
-        return self.supervisor.staffing(window_id)
+    def staffing(self, window_id: str, now: float) -> Staffing:
+        return self.supervisor.staffing(window_id, now)
 
     def window_name(self, window_id: str) -> str:
         return self._windows_cfg[window_id].name

@@ -23,6 +23,7 @@ class DeviceKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DeviceRule:
+    label: str  # Chinese, for every surface (core.vocabulary)
     # The events a device of the kind may send, besides its liveness (status, heartbeat);
     # the shell refuses the rest as ``not_allowed``.
     events: tuple[type[ev.Event], ...]
@@ -58,14 +59,16 @@ PANEL_EVENTS = (
 
 K = DeviceKind
 DEVICE_KINDS: dict[DeviceKind, DeviceRule] = {
-    K.KIOSK: DeviceRule((ev.TicketRequest,), window="none", issues_tickets=True),
+    K.KIOSK: DeviceRule("取号机", (ev.TicketRequest,), window="none", issues_tickets=True),
     K.SELFSERVICE: DeviceRule(
-        (ev.TicketRequest,), window="none", supervision=True, always_on=True, issues_tickets=True
+        "24小时自助终端", (ev.TicketRequest,), window="none", supervision=True, always_on=True, issues_tickets=True
     ),
-    K.PANEL: DeviceRule(PANEL_EVENTS, window="required"),
-    K.CAMERA: DeviceRule((ev.Presence, ev.Tamper), window="optional", supervision=True, watches_seat=True),
-    K.PAD: DeviceRule((ev.Rating,), window="required"),
-    K.DISPLAY: DeviceRule((), window="optional", reads_board=True),  # (a hall's board, or a window's own)
+    K.PANEL: DeviceRule("窗口叫号器", PANEL_EVENTS, window="required"),
+    K.CAMERA: DeviceRule(
+        "电子监察摄像头", (ev.Presence, ev.Tamper), window="optional", supervision=True, watches_seat=True
+    ),
+    K.PAD: DeviceRule("好差评评价器", (ev.Rating,), window="required"),
+    K.DISPLAY: DeviceRule("叫号显示屏", (), window="optional", reads_board=True),  # (a hall's board, or a window's own)
 }
 
 

@@ -59,12 +59,37 @@ class Ticket:
         return replace(self, **changes)
 
 
+class Staffing(StrEnum):
+    """What a window is, for supervision, at a moment: the one definition the consoles, the
+    reports, the metrics and the alerts share."""
+
+    STAFFED = "staffed"  # open (a staff member logged in, not paused), and a camera sees somebody
+    UNSTAFFED = "unstaffed"  # open, and its camera sees nobody at the seat
+    UNVERIFIED = "unverified"  # open, and no working camera can tell (none, off, or tampered with)
+    NOT_OPENED = "not_opened"  # nobody logged in while the window must be staffed (working time)
+    CLOSED = "closed"  # nobody logged in, and it need not be staffed now
+    PAUSED = "paused"  # a declared pause
+
+    @property
+    def open(self) -> bool:
+        return self in (Staffing.STAFFED, Staffing.UNSTAFFED, Staffing.UNVERIFIED)
+
+
+# 空岗: the time a window that must be staffed is not seen staffed, in three categories shown
+# side by side everywhere (never opened; open but empty; open with the camera off).
+VACANCY = (Staffing.NOT_OPENED, Staffing.UNSTAFFED, Staffing.UNVERIFIED)
+
+
 class WindowPhase(StrEnum):
     CLOSED = "closed"  # nobody logged in
     IDLE = "idle"  # open, no current ticket
     CALLED = "called"  # a ticket called, citizen not yet arrived
     SERVING = "serving"
     PAUSED = "paused"  # declared pause
+
+
+# A staff member logged in and not paused: the window serves.
+OPEN_PHASES = frozenset({WindowPhase.IDLE, WindowPhase.CALLED, WindowPhase.SERVING})
 
 
 @_value

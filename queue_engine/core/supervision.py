@@ -22,14 +22,14 @@ from .capacity import mean_wait, windows_needed
 from .commands import AlertChanged, Command, DeviceChanged, Notice, TimeAccounted
 from .errors import ErrorCode, Refused
 from .kinds import DEVICE_KINDS, DeviceKind, DeviceRule
-from .model import WindowPhase
+from .model import OPEN_PHASES, Staffing, WindowPhase
 
 if TYPE_CHECKING:
     from .hall import Hall
 
 K = AlertKind
 P = WindowPhase
-OPEN_PHASES = (P.IDLE, P.CALLED, P.SERVING)
+S = Staffing
 # Refusals that say a device tries to act beyond its rights (not a device's plain bug).
 UNAUTHORIZED_CODES = frozenset({"unknown_device", "not_allowed", "wrong_window"})
 MAX_TRACKED_STRANGERS = 10_000
@@ -104,6 +104,7 @@ class Supervisor:
         self.totals: dict[tuple[str, str, str], float] = {}  # (subject kind, subject, category) -> s
         self._last_warned_day: date | None = None
         self._window_open: dict[str, bool] = {}  # for queue_surge: windows seen open
+        self._staffing: dict[str, Staffing] = {}  # each window's, as last evaluated
         self._surge_at: dict[str, float] = {}  # for queue_surge: when each service was forecast
         self._transition_seq = 0  # the site's alert transitions, numbered (AlertChanged.seq)
         # The engine's own hearing: whether its broker link is up, and until when alerts that
@@ -220,34 +221,39 @@ class Supervisor:
                 return True
         return False
 
-    def staffing(self, window_id: str) -> str:
-        """closed, paused, staffed, unstaffed or unverified (no working camera to tell)."""
+    def staffing(self, window_id: str, now: float) -> Staffing:
+        """The window's staffing at ``now`` (``model.Staffing``): the one definition."""
         window = self.hall.windows[window_id]
         if window.phase is P.CLOSED:
-            return "closed"
+            return S.NOT_OPENED if self.working(now) and self._must_staff(window_id) else S.CLOSED
         if window.phase is P.PAUSED:
-            return "paused"
+            return S.PAUSED
         if not self.camera_ok(window_id):
-            return "unverified"
-        return "unstaffed" if window.present is False else "staffed"
+            return S.UNVERIFIED
+        return S.UNSTAFFED if window.present is False else S.STAFFED
 
-    def evaluate_window(self, window_id: str, now: float) -> list[Command]:
+    def evaluate_window(self, window_id: str, now: float, *, republished: bool = False) -> list[Command]:
+        """``republished``: the window itself changed (its state is published anyway)."""
         window = self.hall.windows[window_id]
         working = self.working(now)
-        must = working and self._must_staff(window_id)
-        staffing = self.staffing(window_id)
+        staffing = self.staffing(window_id, now)
         commands = self._account(
             "window",
             window_id,
-            staffing if staffing != "paused" else f"paused:{window.pause_reason.value}",
+            staffing.value if staffing is not S.PAUSED else f"paused:{window.pause_reason.value}",
             window.staff,
             now,
         )
+        if self._staffing.get(window_id) is not staffing:
+            # (republished, so that boards and consoles show it: a camera off, an opening time)
+            if window_id in self._staffing and not republished:
+                commands.append(self.hall.window_changed(window_id))
+            self._staffing[window_id] = staffing
         rules = self.rules
         commands += self._watch(
             K.WINDOW_NOT_OPENED,
             window_id,
-            must and window.phase is P.CLOSED,
+            staffing is S.NOT_OPENED,
             now,
             fire_after=rules.not_opened_grace_min * 60,
             window=window_id,
@@ -256,7 +262,7 @@ class Supervisor:
         commands += self._watch(
             K.WINDOW_UNSTAFFED,
             window_id,
-            working and staffing == "unstaffed",
+            working and staffing is S.UNSTAFFED,
             now,
             fire_after=rules.unstaffed_grace_min * 60,
             window=window_id,
@@ -477,7 +483,7 @@ class Supervisor:
         """A camera's state decides whether its window's staffing can be verified."""
         if not device.rule.watches_seat or device.window is None:
             return []
-        return self.evaluate_window(device.window, now) + [self.hall.window_changed(device.window)]
+        return self.evaluate_window(device.window, now)
 
     # -- ratings, refusals ---------------------------------------------------------------------
     def rating(
@@ -796,6 +802,23 @@ class Supervisor:
     def flush_accounting(self, now: float) -> list[Command]:
         """Bring the day's totals up to ``now`` (for reports and a clean shutdown)."""
         return self._close_segments(now)
+
+    def day_totals(self, now: float) -> dict[tuple[str, str], dict[str, float]]:
+        """Today's seconds per category of each window, staff member and device, up to
+        ``now`` (the running segments included), in working time: what the consoles and the
+        metrics show, and what the store's accounting holds once the segments close."""
+        totals: dict[tuple[str, str], dict[str, float]] = {}
+        for (subject_kind, subject, category), seconds in self.totals.items():
+            bucket = totals.setdefault((subject_kind, subject), {})
+            bucket[category] = bucket.get(category, 0.0) + seconds
+        for (subject_kind, subject), segment in self.segments.items():
+            running = overlap(self.periods, segment.since, now)
+            if running <= 0:
+                continue
+            for key in [(subject_kind, subject)] + ([("staff", segment.staff)] if segment.staff else []):
+                bucket = totals.setdefault(key, {})
+                bucket[segment.category] = bucket.get(segment.category, 0.0) + running
+        return totals
 
     # -- restore -------------------------------------------------------------------------------
     def restore(

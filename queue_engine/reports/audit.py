@@ -12,13 +12,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .labels import GUIDE_FIELD_LABELS
+from ..core.vocabulary import AUDIT_STATUS, GUIDE_FIELD
 
 if TYPE_CHECKING:
     from ..config import Site
 
 PASS, FAIL, UNKNOWN, NA = "pass", "fail", "unknown", "n/a"
-STATUS_LABELS = {PASS: "达标", FAIL: "未达标", UNKNOWN: "未知", NA: "不适用"}
+STATUS_LABELS = AUDIT_STATUS  # (keyed by PASS, FAIL, UNKNOWN, NA)
 
 AREA_MIN = {"township": 1000.0, "village": 30.0}
 AGENT_POINTS_MIN = {"township": 5, "village": 3}
@@ -176,7 +176,7 @@ def _guides(site: Site) -> AuditLine:
     for service in site.services:
         missing = service.guide.missing_fields()
         if missing:
-            gaps.append(f"{service.name}缺{'、'.join(GUIDE_FIELD_LABELS[m] for m in missing)}")
+            gaps.append(f"{service.name}缺{'、'.join(GUIDE_FIELD[m] for m in missing)}")
     if gaps:
         return AuditLine(site.id, "service_guides", FAIL, "办事指南完整", "；".join(gaps), basis)
     return AuditLine(

@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.calendar import OfficialCalendar, WorkingCalendar
-from .labels import ALERT_LABELS, ALERT_STATE_LABELS, DEVICE_KIND_LABELS, FOLLOW_UP_LABELS, OUTCOMES, PAUSE_REASONS
+from ..core.figures import satisfaction_pct
+from ..core.model import Staffing
+from ..core.vocabulary import ALERT_KIND, ALERT_STATE, DEVICE_KIND, FOLLOW_UP, OUTCOME, PAUSE_REASON
 from .model import AlertRow, BadRatingRow, DeviceRow, FlowRow, HourRow, Report, SiteReport, WorkRow
 
 if TYPE_CHECKING:
@@ -336,7 +338,7 @@ def _flows(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
         for row in targets:
             if status == "done":
                 row.served += count
-                if outcome in OUTCOMES:
+                if outcome in OUTCOME:
                     setattr(row, outcome, getattr(row, outcome) + count)
             elif status == "no_show":
                 row.no_shows += count
@@ -378,12 +380,7 @@ def _flows(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
 
 
 # -- windows, staff, devices -----------------------------------------------------------------
-_CATEGORY_FIELD = {
-    "staffed": "staffed_min",
-    "unstaffed": "unstaffed_min",
-    "unverified": "unverified_min",
-    "closed": "closed_min",
-}
+_CATEGORY_FIELD = {state.value: f"{state.value}_min" for state in Staffing if state is not Staffing.PAUSED}
 
 
 def _work(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
@@ -394,7 +391,7 @@ def _work(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
             site=site.id,
             device=d.id,
             kind=d.kind.value,
-            kind_label=DEVICE_KIND_LABELS.get(d.kind.value, d.kind.value),
+            kind_label=DEVICE_KIND.get(d.kind.value, d.kind.value),
             window=d.window or "",
         )
         for d in site.devices
@@ -433,7 +430,7 @@ def _work(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
         elif category.startswith("paused:"):
             reason = category.partition(":")[2]
             row.paused_min += minutes
-            if reason in PAUSE_REASONS:
+            if reason in PAUSE_REASON:
                 name = f"paused_{reason}_min"
                 setattr(row, name, getattr(row, name) + minutes)
     report.windows = list(windows.values())
@@ -460,8 +457,7 @@ def _ratings(conn, report: SiteReport, site: Site, span: tuple[float, float]) ->
                 setattr(row, f"rating_{score}", getattr(row, f"rating_{score}") + count)
             row.ratings += count
     for row in (*report.windows, *report.staff):
-        if row.ratings:
-            row.good_rate_pct = 100.0 * (row.rating_4 + row.rating_5) / row.ratings
+        row.satisfied_pct = satisfaction_pct({score: getattr(row, f"rating_{score}") for score in range(1, 6)})
     report.ratings = totals
 
 
@@ -478,7 +474,7 @@ def _alerts(conn, report: SiteReport, site: Site, span: tuple[float, float]) -> 
                 site=site.id,
                 id=a["id"],
                 kind=a["kind"],
-                kind_label=ALERT_LABELS.get(a["kind"], a["kind"]),
+                kind_label=ALERT_KIND.get(a["kind"], a["kind"]),
                 severity=a["severity"] or "",
                 subject=a["subject"] or "",
                 window=a["window"] or "",
@@ -490,7 +486,7 @@ def _alerts(conn, report: SiteReport, site: Site, span: tuple[float, float]) -> 
                 end=local(a["until"]),
                 duration_min=None if a["until"] is None else (a["until"] - a["since"]) / 60.0,
                 state=a["state"],
-                state_label=ALERT_STATE_LABELS.get(a["state"], a["state"]),
+                state_label=ALERT_STATE.get(a["state"], a["state"]),
                 acknowledged_at=local(a["acknowledged_at"]),
                 acknowledged_by=a["acknowledged_by"] or "",
                 note=a["note"] or "",
@@ -538,7 +534,7 @@ def _bad_ratings(
                 score=score,
                 due=due,
                 status=status,
-                status_label=FOLLOW_UP_LABELS[status],
+                status_label=FOLLOW_UP[status],
                 done_at=datetime.fromtimestamp(acked, tz) if done else None,
                 done_late=done and acked >= due_end,
                 note=note or "",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
+from ..core.vocabulary import SITE_KIND, STAFFING
 from .charts import BLUE, GREEN, GREY, ORANGE, RED, Series, bar_chart, hbar_chart, line_chart
-from .labels import SITE_KIND_LABELS
 from .model import TABLES, Report, SiteReport, format_value
 
 NUMERIC = {"int", "min", "pct"}
@@ -87,7 +87,7 @@ def _table(name: str, site: SiteReport) -> str:
 
 def _kpis(site: SiteReport) -> str:
     total = site.total
-    empty = sum(w.empty_min for w in site.windows)
+    empty = sum(w.vacant_min for w in site.windows)
     cameras_off = sum(d.offline_min for d in site.devices if d.kind == "camera")
     overdue = sum(1 for r in site.bad_ratings if r.status == "overdue")
     waiting = sum(1 for r in site.bad_ratings if r.status == "open")
@@ -99,9 +99,9 @@ def _kpis(site: SiteReport) -> str:
         ("90%等候(分钟)", format_value(total.wait_p90_min, "min") or "—", False),
         ("目标时限内叫号(%)", format_value(total.within_target_pct, "pct") or "—", False),
         ("平均办理(分钟)", format_value(total.service_mean_min, "min") or "—", False),
-        ("好评率(%)", format_value(site.good_rate_pct, "pct") or "—", False),
+        ("满意率(%)", format_value(site.satisfied_pct, "pct") or "—", False),
         ("评价数", format_value(site.rating_count, "int"), False),
-        ("空岗与未开窗(分钟)", format_value(empty, "min"), empty > 0),
+        ("空岗(分钟)", format_value(empty, "min"), empty > 0),
         ("摄像头离线(分钟)", format_value(cameras_off, "min"), cameras_off > 0),
         ("告警", format_value(len(site.alerts), "int"), False),
         ("差评待整改", format_value(waiting, "int"), False),
@@ -143,9 +143,9 @@ def _charts(site: SiteReport) -> str:
         "各窗口空岗时间",
         [w.name or w.id for w in windows],
         [
-            Series("空岗·无人在座", [w.unstaffed_min for w in windows], RED),
-            Series("未开窗", [w.closed_min for w in windows], ORANGE),
-            Series("无法核实", [w.unverified_min for w in windows], GREY),
+            Series(f"空岗·{STAFFING['unstaffed']}", [w.unstaffed_min for w in windows], RED),
+            Series(f"空岗·{STAFFING['not_opened']}", [w.not_opened_min for w in windows], ORANGE),
+            Series(f"空岗·{STAFFING['unverified']}", [w.unverified_min for w in windows], GREY),
         ],
         unit="分钟",
     )
@@ -157,12 +157,12 @@ def _charts(site: SiteReport) -> str:
         [Series("评价数", [site.ratings.get(s, 0) for s in scores], [GREEN, GREEN, GREY, RED, RED])],
         unit="个",
     )
-    good = format_value(site.good_rate_pct, "pct")
+    good = format_value(site.satisfied_pct, "pct")
     figures = [
         ("各时段等候时间（按取号时刻）", waits),
         ("各时段取号量", issued),
-        ("各窗口空岗、未开窗与无法核实时间（工作时间内）", empty),
-        (f"好差评分布（好评率 {good}%）" if good else "好差评分布", ratings),
+        ("各窗口空岗时间：未开窗、无人在座、无法核实（工作时间内）", empty),
+        (f"好差评分布（满意率 {good}%）" if good else "好差评分布", ratings),
     ]
     return (
         '<div class="charts">'
@@ -172,7 +172,7 @@ def _charts(site: SiteReport) -> str:
 
 
 def _site(site: SiteReport) -> str:
-    kind = SITE_KIND_LABELS.get(site.kind, site.kind)
+    kind = SITE_KIND.get(site.kind, site.kind)
     parts = [
         f'<section class="site" id="site-{escape(site.site)}" data-site="{escape(site.site)}">',
         f"<h2>{escape(site.name)}</h2>",

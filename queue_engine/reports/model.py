@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from .labels import OUTCOME_LABELS, PAUSE_LABELS
+from ..core.figures import satisfaction_pct
+from ..core.model import VACANCY
+from ..core.vocabulary import OUTCOME, PAUSE_REASON
+from ..core.vocabulary import VACANCY as VACANCY_LABELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +102,12 @@ class WorkRow:
     served: int = 0
     service_mean_min: float | None = None
     staffed_min: float = 0.0
+    # 空岗, in its three categories (core.figures): never opened although it must be staffed,
+    # open with nobody at the seat, open with no working camera to tell.
+    not_opened_min: float = 0.0
     unstaffed_min: float = 0.0
     unverified_min: float = 0.0
-    closed_min: float = 0.0
+    closed_min: float = 0.0  # nobody logged in while the window need not be staffed
     paused_min: float = 0.0
     paused_break_min: float = 0.0
     paused_meal_min: float = 0.0
@@ -114,12 +120,12 @@ class WorkRow:
     rating_4: int = 0
     rating_5: int = 0
     ratings: int = 0
-    good_rate_pct: float | None = None  # scores 4-5 of all ratings
+    satisfied_pct: float | None = None  # 满意率 (core.figures)
 
     @property
-    def empty_min(self) -> float:
-        """空岗: working minutes with nobody at the seat or nobody logged in."""
-        return self.unstaffed_min + self.closed_min
+    def vacant_min(self) -> float:
+        """空岗, all three categories."""
+        return self.not_opened_min + self.unstaffed_min + self.unverified_min
 
 
 @dataclass(slots=True)
@@ -204,9 +210,8 @@ class SiteReport:
         return sum(self.ratings.values())
 
     @property
-    def good_rate_pct(self) -> float | None:
-        count = self.rating_count
-        return None if not count else 100.0 * (self.ratings.get(4, 0) + self.ratings.get(5, 0)) / count
+    def satisfied_pct(self) -> float | None:
+        return satisfaction_pct(self.ratings)
 
 
 @dataclass(slots=True)
@@ -228,7 +233,7 @@ class TableSpec:
     columns: tuple[Column, ...]
 
 
-_OUTCOME_COLUMNS = tuple(Column(code, OUTCOME_LABELS[code], "int") for code in OUTCOME_LABELS)
+_OUTCOME_COLUMNS = tuple(Column(code.value, label, "int") for code, label in OUTCOME.items())
 _WAIT_COLUMNS = (
     Column("called", "已叫号", "int"),
     Column("wait_mean_min", "平均等候(分钟)", "min"),
@@ -244,12 +249,16 @@ _FLOW_COUNTS = (
     *_OUTCOME_COLUMNS,
 )
 _PAUSE_COLUMNS = tuple(
-    Column(f"paused_{reason}_min", f"暂停·{label}(分钟)", "min") for reason, label in PAUSE_LABELS.items()
+    Column(f"paused_{reason.value}_min", f"暂停·{label}(分钟)", "min") for reason, label in PAUSE_REASON.items()
+)
+_VACANCY_COLUMNS = (
+    *(Column(f"{category.value}_min", f"空岗·{VACANCY_LABELS[category]}(分钟)", "min") for category in VACANCY),
+    Column("vacant_min", "空岗合计(分钟)", "min"),
 )
 _RATING_COLUMNS = (
     *(Column(f"rating_{score}", f"{score}分", "int") for score in (5, 4, 3, 2, 1)),
     Column("ratings", "评价数", "int"),
-    Column("good_rate_pct", "好评率(%)", "pct"),
+    Column("satisfied_pct", "满意率(%)", "pct"),
 )
 
 TABLES: dict[str, TableSpec] = {
@@ -306,9 +315,8 @@ TABLES: dict[str, TableSpec] = {
                 Column("served", "办理数", "int"),
                 Column("service_mean_min", "平均办理(分钟)", "min"),
                 Column("staffed_min", "在岗(分钟)", "min"),
-                Column("unstaffed_min", "空岗·无人在座(分钟)", "min"),
-                Column("closed_min", "未开窗(分钟)", "min"),
-                Column("unverified_min", "无法核实(分钟)", "min"),
+                *_VACANCY_COLUMNS,
+                Column("closed_min", "无须开窗(分钟)", "min"),
                 Column("paused_min", "暂停合计(分钟)", "min"),
                 *_PAUSE_COLUMNS,
                 *_RATING_COLUMNS,
@@ -325,8 +333,7 @@ TABLES: dict[str, TableSpec] = {
                 Column("served", "办理数", "int"),
                 Column("service_mean_min", "平均办理(分钟)", "min"),
                 Column("staffed_min", "在岗(分钟)", "min"),
-                Column("unstaffed_min", "空岗·无人在座(分钟)", "min"),
-                Column("unverified_min", "无法核实(分钟)", "min"),
+                *_VACANCY_COLUMNS[1:],  # (a staff member is never "not opened": nobody is logged in)
                 Column("paused_min", "暂停合计(分钟)", "min"),
                 *_PAUSE_COLUMNS,
                 *_RATING_COLUMNS,

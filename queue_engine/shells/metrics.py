@@ -28,13 +28,16 @@ from prometheus_client.registry import Collector
 
 from ..core.commands import AlertChanged, RatingRecorded, TicketChanged, TicketTransition
 from ..core.events import Outcome
-from ..core.model import TicketStatus, WindowPhase
+from ..core import vocabulary
+from ..core.figures import vacancy_seconds
+from ..core.model import Staffing, TicketStatus
 
 if TYPE_CHECKING:
     from ..app import EngineApp
     from ..records import Processed
 
 PREFIX = "hallwatch"
+WORDS = vocabulary.as_json()
 
 # Histogram buckets, in base units.
 WAIT_BUCKETS = (60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800)
@@ -42,8 +45,6 @@ SERVICE_BUCKETS = (30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 2700, 3600)
 COMMIT_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
-OPEN_PHASES = frozenset({WindowPhase.IDLE, WindowPhase.CALLED, WindowPhase.SERVING})
-WINDOW_STATES = ("open", "paused", "unstaffed", "closed")
 ALERT_STATES = ("firing", "acknowledged")
 
 _WAITING = TicketStatus.WAITING
@@ -52,16 +53,6 @@ T = TicketTransition
 # Keys of the per-batch aggregate: which counter a (key, *labels) tuple moves.
 _ISSUED, _CALLED_K, _SERVED, _NO_SHOW_K, _TRANSFERRED, _EXPIRED_K, _RATED, _ALERTED = range(8)
 _REJECTED, _REFUSED, _DUPLICATE = range(8, 11)
-
-
-def window_state(phase: WindowPhase, present: bool | None) -> str:
-    """open, paused, unstaffed or closed. A window is open while a staff member is logged
-    in and not paused; it is unstaffed when open and its camera reports nobody at the seat."""
-    if phase in OPEN_PHASES:
-        return "unstaffed" if present is False else "open"
-    if phase is WindowPhase.PAUSED:
-        return "paused"
-    return "closed"
 
 
 def _version() -> str:
@@ -118,6 +109,12 @@ class HallStateCollector(Collector):
         p = PREFIX
         return {
             "info": InfoMetricFamily(f"{p}_build", "The engine's version.", labels=["version"]),
+            "words": GaugeMetricFamily(
+                f"{p}_label_info",
+                "The product's vocabulary (always 1): the Chinese label of each value of a table (alert_kind, "
+                "staffing, vacancy, outcome, device_kind, ...), for dashboards to join on.",
+                labels=["table", "value", "label"],
+            ),
             "site_info": GaugeMetricFamily(
                 f"{p}_site_info",
                 "A site this engine serves (always 1), with its name and kind (county, township, village).",
@@ -141,13 +138,20 @@ class HallStateCollector(Collector):
             ),
             "windows": GaugeMetricFamily(
                 f"{p}_windows",
-                "Windows by state: open, paused, unstaffed (open, camera reports nobody), closed.",
+                "Windows by staffing state: staffed, unstaffed (open, the camera sees nobody), unverified (open, "
+                "no working camera), not_opened (must be staffed, nobody logged in), closed, paused.",
                 labels=["site", "state"],
             ),
             "staffed": GaugeMetricFamily(
                 f"{p}_window_staffed",
-                "1 when the window is open and its camera has not reported the seat empty, else 0.",
+                "1 while the window's staffing state is staffed (open, and its camera sees somebody), else 0.",
                 labels=["site", "window"],
+            ),
+            "vacant": GaugeMetricFamily(
+                f"{p}_window_vacant_seconds",
+                "空岗 today: working seconds the window was not opened although it must be staffed, open with "
+                "nobody at the seat, or open with no working camera, by category.",
+                labels=["site", "window", "category"],
             ),
             "online": GaugeMetricFamily(
                 f"{p}_devices_online", "Configured devices online, by kind.", labels=["site", "kind"]
@@ -183,6 +187,9 @@ class HallStateCollector(Collector):
         now = app.clock.now()
         f = self._families()
         f["info"].add_metric([self.version], {})
+        for table, labels in WORDS.items():
+            for key, label in labels.items():
+                f["words"].add_metric([table, key, label], 1)
         for hall in app.engine.halls.values():
             site = hall.id
             f["site_info"].add_metric([site, hall.site.name, _value(hall.site.kind)], 1)
@@ -201,13 +208,17 @@ class HallStateCollector(Collector):
                 f["oldest"].add_metric([site, code], max(0.0, now - oldest[code]) if code in oldest else 0.0)
                 f["target"].add_metric([site, code], service.target_wait_min * 60.0)
 
-            states = dict.fromkeys(WINDOW_STATES, 0)
-            for window_id, window in hall.windows.items():
-                state = window_state(window.phase, window.present)
-                states[state] += 1
-                f["staffed"].add_metric([site, window_id], 1 if state == "open" else 0)
+            states = {state.value: 0 for state in Staffing}
+            for window_id in hall.windows:
+                state = hall.staffing(window_id, now)
+                states[state.value] += 1
+                f["staffed"].add_metric([site, window_id], 1 if state is Staffing.STAFFED else 0)
             for state, count in states.items():
                 f["windows"].add_metric([site, state], count)
+            totals = hall.supervisor.day_totals(now)
+            for window_id in hall.windows:
+                for category, seconds in vacancy_seconds(totals.get(("window", window_id), {})).items():
+                    f["vacant"].add_metric([site, window_id, category], round(seconds, 3))
 
             online: dict[str, int] = {}
             for device_id, kind, up in hall_devices(hall):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, overload
 from aiohttp import web
 
 from ..core import events as ev
+from ..core import vocabulary
 from ..core.commands import AlertChanged
 from . import live, views
 from .context import WEB, Web
@@ -99,6 +100,11 @@ def refused(reply) -> ApiError:
 # -- public -------------------------------------------------------------------------------------------
 async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document())
+
+
+async def vocabulary_tables(request: web.Request) -> web.Response:
+    """The product's one vocabulary (core.vocabulary), for the pages' scripts."""
+    return json_response(vocabulary.as_json())
 
 
 async def sites(request: web.Request) -> web.Response:
@@ -326,6 +332,7 @@ async def supervise_stream(request: web.Request) -> web.StreamResponse:
 
 ROUTES = [
     web.get(f"{API}/openapi.json", openapi),
+    web.get(f"{API}/vocabulary", vocabulary_tables),
     web.get(f"{API}/sites", sites),
     web.get(f"{API}/sites/{{site}}", site),
     web.get(f"{API}/sites/{{site}}/services", services),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from copy import deepcopy
 
+from ..core.model import VACANCY, Staffing
+
 ERROR_CODES = {
     400: "bad_json, missing_field, bad_field, bad_parameter, bad_ticket_number",
     401: "missing_token",
@@ -70,6 +72,13 @@ def _get(
 
 PATHS = {
     "/api/v1/openapi.json": _get("本接口的 OpenAPI 描述", _json({"type": "object"}, "OpenAPI 3 document")),
+    "/api/v1/vocabulary": _get(
+        "产品词表：每个记录值的中文名称（告警类型、状态、办理结果、暂停原因、设备类型、空岗类别……）",
+        _json(
+            {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}}},
+            "table name -> value -> 中文",
+        ),
+    ),
     "/api/v1/sites": _get(
         "站点列表",
         _json(
@@ -259,6 +268,11 @@ SCHEMAS = {
             "field": {"type": "string", "description": "the request field at fault, if any"},
         },
     },
+    "Vacancy": {
+        "type": "object",
+        "description": "空岗 minutes today by category (not_opened, unstaffed, unverified) and their total",
+        "properties": {**{c.value: _num for c in VACANCY}, "total": _num},
+    },
     "SiteBrief": {
         "type": "object",
         "properties": {
@@ -381,12 +395,12 @@ SCHEMAS = {
     },
     "WindowState": {
         "type": "object",
-        "description": "the MQTT window state, plus unit and unstaffed_min",
+        "description": "the MQTT window state, plus unit and today's 空岗 minutes by category (vacant_min)",
         "properties": {
             "window": _str,
             "window_name": _str,
             "state": {"type": "string", "enum": ["closed", "idle", "called", "serving", "paused"]},
-            "staffing": {"type": "string", "enum": ["closed", "paused", "staffed", "unstaffed", "unverified"]},
+            "staffing": {"type": "string", "enum": [s.value for s in Staffing]},
             "staff": {"type": "string", "nullable": True},
             "staff_name": {"type": "string", "nullable": True},
             "ticket": {"type": "string", "nullable": True},
@@ -395,7 +409,7 @@ SCHEMAS = {
             "served_today": _int,
             "present": {"type": "boolean", "nullable": True},
             "unit": _str,
-            "unstaffed_min": _num,
+            "vacant_min": _ref("Vacancy"),
         },
     },
     "Alert": {

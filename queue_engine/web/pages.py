@@ -6,10 +6,12 @@ The pages read the JSON API and follow its live streams."""
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 from aiohttp import web
 
+from ..core import vocabulary
 from .access import forget, remember
 from .context import WEB, Web
 from .errors import ApiError
@@ -116,6 +118,19 @@ async def login(request: web.Request) -> web.Response:
     raise ApiError(400, "bad_field", "scope 须为 manage 或 supervise", field="scope")
 
 
+async def vocabulary_script(request: web.Request) -> web.Response:
+    """The product's vocabulary (core.vocabulary) as a script every page loads before hw.js:
+    the pages show the same words as the reports and Grafana."""
+    body = (
+        "/* hallwatch: the vocabulary, generated from core.vocabulary */\nconst HW_WORDS = "
+        + json.dumps(vocabulary.as_json(), ensure_ascii=False, sort_keys=True)
+        + ";\n"
+    )
+    return web.Response(
+        text=body, content_type="text/javascript", charset="utf-8", headers={"Cache-Control": "no-cache"}
+    )
+
+
 async def logout(request: web.Request) -> web.Response:
     response = see_other("/")
     forget(response, request, request.app[WEB].engine_app.engine.halls)
@@ -130,5 +145,6 @@ ROUTES = [
     web.get("/supervise", supervise_page),
     web.post("/login", login),
     web.get("/logout", logout),
+    web.get("/vocabulary.js", vocabulary_script),
     web.static("/static", STATIC_DIR),
 ]

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import wire
-from ..core.calendar import overlap
-from ..core.model import TicketStatus, WindowPhase
+from ..core.figures import SATISFIED_SCORES, satisfaction_pct, vacancy_seconds
+from ..core.model import VACANCY, Staffing, TicketStatus
 from ..shells.store import ALERT_COLUMNS, alert_from_row
 from ..shells.storefile import open_read_only
 
@@ -86,14 +86,14 @@ def queue_state(hall: Hall, now: float) -> dict:
     return wire.queue_payload(hall.queue_view(now), now, hall.site.tz)
 
 
-def window_state(hall: Hall, window_id: str) -> dict:
+def window_state(hall: Hall, window_id: str, now: float) -> dict:
     window = hall.windows[window_id]
     return wire.window_payload(
         window,
         hall.site.tz,
         name=hall.window_name(window_id),
         staff_name=hall.staff_name(window.staff),
-        staffing=hall.staffing(window_id),
+        staffing=hall.staffing(window_id, now).value,
     )
 
 
@@ -220,6 +220,7 @@ def figures(hall: Hall, now: float) -> dict:
             scores[str(t.rating)] += 1
     rated = sum(scores.values())
     average = sum(int(s) * n for s, n in scores.items()) / rated if rated else None
+    satisfied = satisfaction_pct({int(score): n for score, n in scores.items()})
     p90 = _percentile(waits, 0.9)
     return {
         "day": hall.day,
@@ -236,8 +237,8 @@ def figures(hall: Hall, now: float) -> dict:
             "count": rated,
             "average": round(average, 2) if average is not None else None,
             "scores": scores,
-            "bad": scores["1"] + scores["2"],
-            "satisfied_pct": round(100 * (scores["3"] + scores["4"] + scores["5"]) / rated, 1) if rated else None,
+            "bad": sum(n for score, n in scores.items() if int(score) not in SATISFIED_SCORES),
+            "satisfied_pct": round(satisfied, 1) if satisfied is not None else None,
         },
     }
 
@@ -287,31 +288,31 @@ def day_series(hall: Hall, now: float, slot_s: float = CHART_SLOT_S) -> list[dic
 
 
 # -- supervision ---------------------------------------------------------------------------------
-def unstaffed_seconds(hall: Hall, now: float) -> dict[tuple[str, str], float]:
-    """Today's unstaffed seconds per ("window"|"staff", id): the totals of closed segments plus
-    the open segment's working time up to now."""
-    sup = hall.supervisor
-    seconds: dict[tuple[str, str], float] = {}
-    for (kind, subject, category), value in sup.totals.items():
-        if category == "unstaffed" and kind in ("window", "staff"):
-            seconds[(kind, subject)] = seconds.get((kind, subject), 0.0) + value
-    for (kind, subject), segment in sup.segments.items():
-        if kind == "window" and segment.category == "unstaffed":
-            extra = overlap(sup.periods, segment.since, now)
-            if extra > 0:
-                seconds[("window", subject)] = seconds.get(("window", subject), 0.0) + extra
-                if segment.staff is not None:
-                    seconds[("staff", segment.staff)] = seconds.get(("staff", segment.staff), 0.0) + extra
-    return seconds
+def vacancy(hall: Hall, now: float) -> dict[tuple[str, str], dict[str, float]]:
+    """Today's 空岗 seconds per category (``core.figures``) of each ("window"|"staff", id)
+    that had any, up to now."""
+    rows = {}
+    for (kind, subject), categories in hall.supervisor.day_totals(now).items():
+        if kind in ("window", "staff"):
+            seconds = vacancy_seconds(categories)
+            if sum(seconds.values()) > 0:
+                rows[(kind, subject)] = seconds
+    return rows
+
+
+def vacancy_minutes(seconds: dict[str, float] | None) -> dict[str, float]:
+    """Minutes per 空岗 category and their ``total``."""
+    seconds = seconds or {category.value: 0.0 for category in VACANCY}
+    return {**{k: round(v / 60, 1) for k, v in seconds.items()}, "total": round(sum(seconds.values()) / 60, 1)}
 
 
 def windows(hall: Hall, now: float) -> list[dict]:
-    unstaffed = unstaffed_seconds(hall, now)
+    vacant = vacancy(hall, now)
     rows = []
     for cfg in hall.site.windows:
-        body = window_state(hall, cfg.id)
+        body = window_state(hall, cfg.id, now)
         body["unit"] = cfg.unit
-        body["unstaffed_min"] = round(unstaffed.get(("window", cfg.id), 0.0) / 60, 1)
+        body["vacant_min"] = vacancy_minutes(vacant.get(("window", cfg.id)))
         rows.append(body)
     return rows
 
@@ -339,35 +340,27 @@ def offline_devices(hall: Hall) -> list[dict]:
     return [d for d in devices(hall) if d["online"] is False or d["tamper"] or not d["video_ok"]]
 
 
-def window_counts(hall: Hall) -> dict[str, int]:
-    counts = {"open": 0, "unstaffed": 0, "paused": 0, "closed": 0, "unverified": 0}
-    for window_id, window in hall.windows.items():
-        staffing = hall.staffing(window_id)
-        if window.phase is WindowPhase.CLOSED:
-            counts["closed"] += 1
-        elif window.phase is WindowPhase.PAUSED:
-            counts["paused"] += 1
-        elif staffing == "unstaffed":
-            counts["unstaffed"] += 1
-        else:
-            counts["open"] += 1
-            if staffing == "unverified":
-                counts["unverified"] += 1
+def window_counts(hall: Hall, now: float) -> dict[str, int]:
+    """How many windows are in each staffing state (``core.model.Staffing``)."""
+    counts = {state.value: 0 for state in Staffing}
+    for window_id in hall.windows:
+        counts[hall.staffing(window_id, now).value] += 1
     return counts
 
 
 def ranking(halls: Iterable[Hall], now: float, limit: int = 20) -> dict[str, list[dict]]:
-    """Windows and staff by unstaffed minutes today, longest first (those with none left out)."""
+    """Windows and staff by 空岗 minutes today (all three categories), longest first; those
+    with none left out."""
     window_rows, staff_rows = [], []
     for hall in halls:
-        for (kind, subject), seconds in unstaffed_seconds(hall, now).items():
-            if seconds <= 0:
-                continue
+        for (kind, subject), seconds in vacancy(hall, now).items():
+            total = sum(seconds.values())
             row = {
                 "site": hall.id,
                 "site_name": hall.site.name,
-                "minutes": round(seconds / 60, 1),
-                "seconds": round(seconds, 1),
+                "minutes": round(total / 60, 1),
+                "seconds": round(total, 1),
+                "vacant_min": vacancy_minutes(seconds),
             }
             if kind == "window":
                 window = hall.windows.get(subject)
@@ -395,7 +388,7 @@ def site_overview(hall: Hall, now: float) -> dict:
         "open": hall.supervisor.working(now),
         "now": iso(now, hall),
         "waiting": queue["waiting"],
-        "windows": window_counts(hall),
+        "windows": window_counts(hall, now),
         "alerts": {
             "firing": sum(1 for a in alerts if a.state.value == "firing"),
             "acknowledged": sum(1 for a in alerts if a.state.value == "acknowledged"),

@@ -80,15 +80,15 @@ const HW = (() => {
     };
   }
 
-  const ALERT_KIND = {
-    window_unstaffed: "窗口空岗", window_not_opened: "窗口未按时开窗", pause_overrun: "暂停超时",
-    device_offline: "设备离线", device_shutdown: "设备被关闭", camera_tamper: "摄像头遮挡/移位",
-    wait_too_long: "等候超时", queue_surge: "排队激增", bad_rating: "差评待回访", unauthorized: "非法设备接入",
-  };
-  const ALERT_STATE = { firing: "告警中", acknowledged: "已确认", resolved: "已解除" };
-  const SEVERITY = { critical: "严重", warning: "一般" };
-  const PAUSE_REASON = { break: "短暂休息", meal: "用餐", meeting: "开会", fieldwork: "外出办事", other: "其他" };
-  const DEVICE_KIND = { kiosk: "取号机", panel: "叫号器", camera: "监察摄像头", pad: "评价器", display: "显示屏", selfservice: "自助终端" };
+  // The product's one vocabulary, served by the engine as /vocabulary.js (core/vocabulary.py).
+  const WORDS = typeof HW_WORDS === "undefined" ? {} : HW_WORDS;
+  const ALERT_KIND = WORDS.alert_kind || {};
+  const ALERT_STATE = WORDS.alert_state || {};
+  const SEVERITY = WORDS.severity || {};
+  const PAUSE_REASON = WORDS.pause_reason || {};
+  const DEVICE_KIND = WORDS.device_kind || {};
+  const STAFFING = WORDS.staffing || {};
+  const VACANCY = WORDS.vacancy || {};
   /** "supervisor:张科长" -> "张科长（监察室）". */
   function operator(by) {
     if (!by) return "";
@@ -97,22 +97,22 @@ const HW = (() => {
     const title = { supervisor: "监察室", manager: "中心管理" }[role];
     return title ? (name ? `${name}（${title}）` : title) : by;
   }
-  const OFFLINE_REASON = { lost: "断线", shutdown: "被关机", silent: "心跳中断" };
+  const OFFLINE_REASON = WORDS.offline_reason || {};
 
   /** What a window is doing, in words, with a CSS class. */
   function windowStatus(w) {
-    if (w.state === "closed") return ["未开窗", "closed"];
+    if (w.state === "closed") return [STAFFING[w.staffing] || STAFFING.closed, w.staffing === "not_opened" ? "not-opened" : "closed"];
     if (w.state === "paused") {
-      const reason = PAUSE_REASON[w.pause_reason] || "暂停";
-      return [`暂停（${reason}${w.paused_since ? "，" + hm(w.paused_since) + "起" : ""}）`, "paused"];
+      const reason = PAUSE_REASON[w.pause_reason] || STAFFING.paused;
+      return [`${STAFFING.paused}（${reason}${w.paused_since ? "，" + hm(w.paused_since) + "起" : ""}）`, "paused"];
     }
-    if (w.staffing === "unstaffed") return ["空岗（无人在座）", "unstaffed"];
-    const verify = w.staffing === "unverified" ? "（无法核验）" : "";
+    if (w.staffing === "unstaffed") return [`空岗（${STAFFING.unstaffed}）`, "unstaffed"];
+    const verify = w.staffing === "unverified" ? `（${STAFFING.unverified}）` : "";
     if (w.state === "serving") return [`办理中${verify}`, "serving"];
     if (w.state === "called") return [`呼叫中${verify}`, "called"];
     return [`开放，等待叫号${verify}`, "open"];
   }
 
   return { operator, $, esc, api, clock, live, hms, hm, minutes, clockText, connection, windowStatus,
-           ALERT_KIND, ALERT_STATE, SEVERITY, PAUSE_REASON, DEVICE_KIND, OFFLINE_REASON };
+           ALERT_KIND, ALERT_STATE, SEVERITY, PAUSE_REASON, DEVICE_KIND, OFFLINE_REASON, STAFFING, VACANCY };
 })();

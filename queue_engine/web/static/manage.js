@@ -4,7 +4,7 @@
 
 (() => {
   const { $, esc, api, clock, live, hm, minutes, clockText, connection, windowStatus,
-          ALERT_KIND, ALERT_STATE, SEVERITY } = HW;
+          ALERT_KIND, ALERT_STATE, SEVERITY, STAFFING, VACANCY } = HW;
   const site = document.body.dataset.site;
   const base = `/api/v1/sites/${encodeURIComponent(site)}`;
   let timeZone = "Asia/Shanghai";
@@ -31,18 +31,26 @@
       `<div class="figure"><div class="k">${esc(k)}</div><div class="v">${esc(v)}<small>${esc(s)}</small></div></div>`).join("");
   }
 
+  /** Today's 空岗 minutes: the total, and each category in the cell's title. */
+  function vacancyCell(v) {
+    if (!v) return "";
+    const parts = Object.keys(VACANCY).map((c) => `${VACANCY[c]} ${v[c]} 分`).join("，");
+    return `<span title="${esc(parts)}" data-vacancy="${esc(JSON.stringify(v))}">${esc(v.total)} 分</span>`;
+  }
+
   function renderWindows() {
     const rows = [...windows.values()];
-    const counts = { open: 0, unstaffed: 0, paused: 0, closed: 0 };
+    const counts = {};
     $("#windows").innerHTML = rows.map((w) => {
       const [text, cls] = windowStatus(w);
-      counts[cls === "serving" || cls === "called" ? "open" : cls] += 1;
+      counts[w.staffing] = (counts[w.staffing] || 0) + 1;
       return `<tr class="${cls}" data-window="${esc(w.window)}"><td title="${esc(w.unit || "")}">${esc(w.window_name)}</td>
         <td><span class="badge ${cls}">${esc(text)}</span></td>
         <td>${esc(w.ticket || "")}</td><td>${esc(w.staff_name || "")}</td>
-        <td class="num">${w.served_today}</td><td class="num">${w.unstaffed_min != null ? esc(w.unstaffed_min) + " 分" : ""}</td></tr>`;
+        <td class="num">${w.served_today}</td><td class="num">${vacancyCell(w.vacant_min)}</td></tr>`;
     }).join("");
-    $("#window-counts").textContent = `开放 ${counts.open} · 空岗 ${counts.unstaffed} · 暂停 ${counts.paused} · 未开 ${counts.closed}`;
+    $("#window-counts").textContent = Object.keys(STAFFING).filter((s) => counts[s])
+      .map((s) => `${STAFFING[s]} ${counts[s]}`).join(" · ");
   }
 
   function renderQueue(q) {

@@ -4,7 +4,7 @@
 
 (() => {
   const { $, esc, api, clock, live, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
-          DEVICE_KIND, OFFLINE_REASON } = HW;
+          DEVICE_KIND, OFFLINE_REASON, VACANCY } = HW;
   let sites = [];
   let alerts = new Map();
   let filter = "all";
@@ -19,9 +19,11 @@
     $("#site-count").textContent = `${sites.length} 个`;
     $("#sites").innerHTML = sites.map((s) => `<tr data-site="${esc(s.id)}">
       <td>${esc(s.name)}</td><td>${s.open ? "工作时间" : "非工作时间"}</td>
-      <td class="num">${s.windows.open}</td>
+      <td class="num">${s.windows.staffed}</td>
       <td class="num">${s.windows.unstaffed ? `<span class="badge unstaffed">${s.windows.unstaffed}</span>` : 0}</td>
-      <td class="num">${s.windows.paused}</td><td class="num">${s.windows.closed}</td>
+      <td class="num">${s.windows.unverified}</td>
+      <td class="num">${s.windows.not_opened ? `<span class="badge unstaffed">${s.windows.not_opened}</span>` : 0}</td>
+      <td class="num">${s.windows.paused}</td>
       <td class="num">${s.waiting}</td>
       <td class="num">${s.alerts.firing ? `<span class="badge firing">${s.alerts.firing}</span>` : 0}${s.alerts.acknowledged ? ` / ${s.alerts.acknowledged}` : ""}</td>
       <td class="num">${s.devices_offline}</td>
@@ -37,20 +39,24 @@
       <td>${esc(hm(d.since))}</td></tr>`).join("") : `<tr><td colspan="5" class="empty-note">全部在线</td></tr>`;
   }
 
+  /** The 空岗 minutes of each category, then the total (the ranking's order). */
+  const vacancyCells = (v) => Object.keys(VACANCY).map((c) => `<td class="num" data-category="${esc(c)}">${v[c]}</td>`).join("")
+    + `<td class="num total">${v.total}</td>`;
+
   function renderRanking(r) {
     $("#rank-windows").innerHTML = r.windows.length ? r.windows.slice(0, 8).map((w, i) => `<tr>
       <td>${i + 1}</td><td>${esc(w.window_name)}</td><td>${esc(w.site_name)}</td><td>${esc(w.staff_name || "")}</td>
-      <td class="num">${w.minutes}</td></tr>`).join("") : `<tr><td colspan="5" class="empty-note">今天没有空岗</td></tr>`;
+      ${vacancyCells(w.vacant_min)}</tr>`).join("") : `<tr><td colspan="8" class="empty-note">今天没有空岗</td></tr>`;
     $("#rank-staff").innerHTML = r.staff.length ? r.staff.slice(0, 8).map((s, i) => `<tr>
-      <td>${i + 1}</td><td>${esc(s.staff_name)}</td><td>${esc(s.site_name)}</td><td class="num">${s.minutes}</td></tr>`).join("")
-      : `<tr><td colspan="4" class="empty-note">—</td></tr>`;
+      <td>${i + 1}</td><td>${esc(s.staff_name)}</td><td>${esc(s.site_name)}</td>${vacancyCells(s.vacant_min)}</tr>`).join("")
+      : `<tr><td colspan="7" class="empty-note">—</td></tr>`;
   }
 
   function renderAlerts() {
     const all = [...alerts.values()].sort((a, b) => (changedAt(a) < changedAt(b) ? 1 : -1));
     const shown = all.filter((a) => filter === "all" || a.state === filter).slice(0, 120);
     const firing = all.filter((a) => a.state === "firing").length;
-    $("#alert-count").textContent = `今日 ${all.length} 条，告警中 ${firing} 条`;
+    $("#alert-count").textContent = `今日 ${all.length} 条，${ALERT_STATE.firing} ${firing} 条`;
     $("#alerts").innerHTML = shown.length ? shown.map((a) => `
       <li class="${a.state}" data-alert="${esc(a.id)}" data-site="${esc(a.site)}">
         <span class="what"><span class="badge ${a.severity}">${esc(SEVERITY[a.severity] || a.severity)}</span>

@@ -1,0 +1,102 @@
+"""The product's one vocabulary: the Chinese word for every value it records and shows.
+
+Reports, the audit, the web pages (served to their scripts as ``/api/v1/vocabulary``) and
+Grafana (through the ``hallwatch_label_info`` metric) all read these tables; the labels of
+alert kinds and device kinds are kept with the kinds themselves (``alerts.ALERT_KINDS``,
+``kinds.DEVICE_KINDS``). A value missing here is a test failure, not a blank on a page.
+"""
+
+from __future__ import annotations
+
+from .alerts import ALERT_KINDS, AlertState, Audience
+from .events import Outcome, PauseReason
+from .kinds import DEVICE_KINDS
+from .model import Staffing, TicketStatus
+
+OUTCOME = {
+    Outcome.DONE: "办结",
+    Outcome.ACCEPTED: "受理",
+    Outcome.INFORMED: "一次性告知",
+    Outcome.PROXY: "帮办代办",
+    Outcome.FAILED: "办不成",
+}
+PAUSE_REASON = {
+    PauseReason.BREAK: "休息",
+    PauseReason.MEAL: "就餐",
+    PauseReason.MEETING: "会议",
+    PauseReason.FIELDWORK: "外出办事",
+    PauseReason.OTHER: "其他",
+}
+ALERT_KIND = {kind.value: rule.label for kind, rule in ALERT_KINDS.items()}
+ALERT_STATE = {AlertState.FIRING: "未解除", AlertState.ACKNOWLEDGED: "已确认", AlertState.RESOLVED: "已解除"}
+SEVERITY = {"critical": "严重", "warning": "一般"}
+AUDIENCE = {Audience.SUPERVISION: "电子监察", Audience.MANAGER: "中心管理", Audience.IT: "信息技术"}
+DEVICE_KIND = {kind.value: rule.label for kind, rule in DEVICE_KINDS.items()}
+OFFLINE_REASON = {"lost": "断线", "shutdown": "被关闭", "silent": "心跳中断"}
+TICKET_STATUS = {
+    TicketStatus.WAITING: "等候中",
+    TicketStatus.CALLED: "正在呼叫",
+    TicketStatus.SERVING: "办理中",
+    TicketStatus.DONE: "已办结",
+    TicketStatus.NO_SHOW: "已过号",
+    TicketStatus.EXPIRED: "已过期",
+}
+STAFFING = {
+    Staffing.STAFFED: "在岗",
+    Staffing.UNSTAFFED: "无人在座",
+    Staffing.UNVERIFIED: "无法核实",
+    Staffing.NOT_OPENED: "未开窗",
+    Staffing.CLOSED: "无须开窗",
+    Staffing.PAUSED: "暂停",
+}
+# The three 空岗 categories (model.VACANCY), as the consoles, reports and Grafana show them.
+VACANCY = {category: STAFFING[category] for category in (Staffing.NOT_OPENED, Staffing.UNSTAFFED, Staffing.UNVERIFIED)}
+# The accounting's categories (the store's ``accounting.category``): a window's or staff
+# member's staffing, paused with its reason, a device's liveness.
+CATEGORY = {
+    **{state.value: label for state, label in STAFFING.items() if state is not Staffing.PAUSED},
+    **{f"paused:{reason.value}": f"暂停·{label}" for reason, label in PAUSE_REASON.items()},
+    "online": "在线",
+    "offline": "离线",
+    "unknown": "未上报",
+}
+RATING = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+SITE_KIND = {"county": "县级政务服务中心", "township": "乡镇行政审批服务中心", "village": "村（社区）便民服务站"}
+FOLLOW_UP = {"done": "已整改", "overdue": "逾期未整改", "open": "待整改"}
+GUIDE_FIELD = {
+    "basis": "办事依据",
+    "conditions": "办理条件",
+    "materials": "申请材料",
+    "time_limit": "办理时限",
+    "fee": "收费情况",
+    "item_type": "办件类型",
+}
+AUDIT_STATUS = {"pass": "达标", "fail": "未达标", "unknown": "未知", "n/a": "不适用"}
+
+# Every table, by name: what the web pages are served and the metrics expose.
+TABLES: dict[str, dict] = {
+    "outcome": OUTCOME,
+    "pause_reason": PAUSE_REASON,
+    "alert_kind": ALERT_KIND,
+    "alert_state": ALERT_STATE,
+    "severity": SEVERITY,
+    "audience": AUDIENCE,
+    "device_kind": DEVICE_KIND,
+    "offline_reason": OFFLINE_REASON,
+    "ticket_status": TICKET_STATUS,
+    "staffing": STAFFING,
+    "vacancy": VACANCY,
+    "category": CATEGORY,
+    "rating": RATING,
+    "site_kind": SITE_KIND,
+    "follow_up": FOLLOW_UP,
+    "guide_field": GUIDE_FIELD,
+    "audit_status": AUDIT_STATUS,
+}
+
+
+def as_json() -> dict[str, dict[str, str]]:
+    """Every table with plain string keys (enum members by their value)."""
+    return {
+        name: {str(getattr(key, "value", key)): label for key, label in table.items()} for name, table in TABLES.items()
+    }
