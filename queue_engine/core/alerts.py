@@ -77,9 +77,7 @@ ALERT_KINDS: dict[AlertKind, KindRule] = {
     K.CAMERA_TAMPER: KindRule("摄像头遮挡或移位", "critical", A.SUPERVISION, "device", evidence=False),
     K.WAIT_TOO_LONG: KindRule("等候超时", "warning", A.MANAGER, "service", evidence=True),
     K.QUEUE_SURGE: KindRule("排队激增", "warning", A.MANAGER, "service", evidence=True),
-    K.BAD_RATING: KindRule(
-        "差评", "warning", A.MANAGER, "followup", evidence=False, closed_by_acknowledgement=True
-    ),
+    K.BAD_RATING: KindRule("差评", "warning", A.MANAGER, "followup", evidence=False, closed_by_acknowledgement=True),
     K.UNAUTHORIZED: KindRule("非法或越权设备", "critical", A.IT, "unauthorized", evidence=False),
     K.BROKER_UNAVAILABLE: KindRule("消息服务器连接中断", "warning", A.IT, "link", evidence=False, clear_after_s=0),
     K.ENGINE_STALLED: KindRule("排队引擎停顿", "warning", A.IT, "link", evidence=False, closed_by_acknowledgement=True),

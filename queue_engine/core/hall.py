@@ -129,7 +129,7 @@ class Hall:
             workdays=site.calendar.workdays,
             covered_years=site.calendar.covered_years,
         )
-        self.supervisor = Supervisor(self, calendar)
+        self.supervisor = Supervisor(site, self, calendar)
 
     # -- restore (from the store's current-state tables) ---------------------------------
     def restore(

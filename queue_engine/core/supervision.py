@@ -11,21 +11,21 @@ from __future__ import annotations
 import heapq
 import math
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .alerts import ALERT_KINDS, Alert, AlertKind, AlertState, Watch
 from .calendar import WorkingCalendar, after_working_seconds, overlap, periods_of
-from .capacity import mean_wait, windows_needed
-from .commands import AlertChanged, Command, DeviceChanged, Notice, TimeAccounted
+from .capacity import RecentArrivals, mean_wait, windows_needed
+from .commands import AlertChanged, Command, DeviceChanged, Notice, TimeAccounted, WindowChanged
 from .errors import ErrorCode, Refused
 from .kinds import DEVICE_KINDS, DeviceKind, DeviceRule
-from .model import OPEN_PHASES, Staffing, WindowPhase
+from .model import OPEN_PHASES, Staffing, Ticket, WindowPhase, WindowState
 
-if TYPE_CHECKING:
-    from .hall import Hall
+if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
+    from ..config import Service, Site, Window
 
 K = AlertKind
 P = WindowPhase
@@ -73,23 +73,41 @@ class Segment:
     staff: str | None = None
 
 
+class HallView(Protocol):
+    """What the supervisor reads of its hall (``hall.Hall``): the windows' states, and the
+    figures of a service's queue behind wait_too_long and queue_surge. Nothing else."""
+
+    windows: Mapping[str, WindowState]
+
+    def window_config(self, window_id: str) -> Window: ...
+    def window_changed(self, window_id: str) -> WindowChanged: ...
+    def services_of_window(self, window_id: str) -> frozenset[str]: ...
+    def service_codes(self) -> list[str]: ...
+    def service_config(self, code: str) -> Service: ...
+    def oldest_waiting(self, service: str) -> Ticket | None: ...
+    def waiting(self, service: str) -> int: ...
+    def open_windows(self, service: str) -> int: ...
+    def recent_arrivals(self, service: str) -> RecentArrivals: ...
+    def mean_service_s(self, service: str) -> float: ...
+
+
 class Supervisor:
-    def __init__(self, hall: Hall, calendar: WorkingCalendar):
+    def __init__(self, site: Site, hall: HallView, calendar: WorkingCalendar):
         self.hall = hall
-        self.site = hall.site
-        self.id = hall.id
+        self.site = site
+        self.id = site.id
         self.calendar = calendar
-        self.rules = hall.site.supervision
-        self._tz = hall.site.tz
-        self._spans = hall.site.hours.spans()
+        self.rules = site.supervision
+        self._tz = site.tz
+        self._spans = site.hours.spans()
         self.devices: dict[str, DeviceLive] = {
             d.id: DeviceLive(
                 id=d.id, kind=d.kind.value, window=d.window, timeout=d.heartbeat_s * self.rules.heartbeat_misses
             )
-            for d in hall.site.devices
+            for d in site.devices
         }
         self._cameras: dict[str, list[str]] = {}
-        for d in hall.site.devices:
+        for d in site.devices:
             if DEVICE_KINDS[d.kind].watches_seat and d.window:
                 self._cameras.setdefault(d.window, []).append(d.id)
         self.watches: dict[tuple[AlertKind, str], Watch] = {}
