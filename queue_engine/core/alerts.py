@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 
 class AlertKind(StrEnum):
@@ -104,7 +105,7 @@ class Alert:
     note: str | None = None
     due: float | None = None  # follow-up deadline (bad ratings)
     overdue: bool = False
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
     # The number of this version's transition among the site's (1, 2, 3, ...): a subscriber
     # that receives a publication twice (they are repeated after a lost connection) or misses
     # one can tell.
@@ -118,7 +119,7 @@ class Alert:
     def duration_s(self) -> float | None:
         return None if self.until is None else self.until - self.since
 
-    def evolve(self, **changes) -> Alert:
+    def evolve(self, **changes: Any) -> Alert:
         return replace(self, **changes)
 
 

@@ -8,6 +8,7 @@ Friday is assumed and ``covered()`` says so, so the engine can warn.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
@@ -21,7 +22,14 @@ class OfficialCalendar:
 
 
 class WorkingCalendar:
-    def __init__(self, official: OfficialCalendar, *, holidays=(), workdays=(), covered_years=()):
+    def __init__(
+        self,
+        official: OfficialCalendar,
+        *,
+        holidays: Iterable[date] = (),
+        workdays: Iterable[date] = (),
+        covered_years: Iterable[int] = (),
+    ):
         self._official = official
         self._holidays = frozenset(holidays)
         self._workdays = frozenset(workdays)

@@ -3,21 +3,19 @@ changes in one transaction; only after it commits do the publishers show anythin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from .alerts import Alert
 from .model import Ticket, WindowState
+from .records import record
 
-_command = dataclass(frozen=True, slots=True, kw_only=True)
 
-
-@_command
+@record
 class Command:
     site: str
 
 
-@_command
+@record
 class TicketSlip:
     """What a citizen is told when taking a number."""
 
@@ -28,7 +26,7 @@ class TicketSlip:
     eta_min: int
 
 
-@_command
+@record
 class Reply(Command):
     """Answer to the device that sent an event."""
 
@@ -40,7 +38,7 @@ class Reply(Command):
     message: str | None = None
 
 
-@_command
+@record
 class AnnounceCall(Command):
     """Show a call on the boards (and have them speak it). ``n`` is the ticket's call count
     with this one (the first call 1, each recall or later call one more): a board that gets
@@ -68,23 +66,23 @@ class TicketTransition(StrEnum):
     RATED = "rated"
 
 
-@_command
+@record
 class TicketChanged(Command):
     ticket: Ticket
     transition: TicketTransition
 
 
-@_command
+@record
 class WindowChanged(Command):
     window: WindowState
 
 
-@_command
+@record
 class QueueChanged(Command):
     """The waiting queue changed; the publisher sends one queue state per batch."""
 
 
-@_command
+@record
 class RatingRecorded(Command):
     window: str
     device: str
@@ -94,7 +92,7 @@ class RatingRecorded(Command):
     staff: str | None
 
 
-@_command
+@record
 class DeviceChanged(Command):
     device: str
     online: bool
@@ -102,7 +100,7 @@ class DeviceChanged(Command):
     reason: str | None = None
 
 
-@_command
+@record
 class AlertChanged(Command):
     """An alert fired, was acknowledged, became overdue or resolved: store and publish. The
     alert's ``seq`` numbers this transition among the site's."""
@@ -114,7 +112,7 @@ class AlertChanged(Command):
         return self.alert.seq
 
 
-@_command
+@record
 class TimeAccounted(Command):
     """A running total of the day: seconds a window, staff member or device spent in a
     category (staffed, unstaffed, unverified, closed, paused:<reason>, online, offline),
@@ -127,7 +125,7 @@ class TimeAccounted(Command):
     seconds: float
 
 
-@_command
+@record
 class Notice(Command):
     """Something the operators should read in the engine's log."""
 

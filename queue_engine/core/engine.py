@@ -8,7 +8,7 @@ changed nothing. ``tick(now)`` runs what is due; ``next_deadline()`` says when t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from .alerts import Alert
@@ -43,11 +43,11 @@ class Engine:
         now: float,
         tickets: list[Ticket],
         windows: list[WindowState],
-        alerts: list[Alert] = (),
+        alerts: Sequence[Alert] = (),
         alert_seqs: dict[str, int] | None = None,
         transition_seqs: dict[str, int] | None = None,
-        devices: list[tuple[str, str, bool, str | None, float]] = (),
-        totals: list[tuple[str, str, str, str, str, float]] = (),
+        devices: Sequence[tuple[str, str, bool, str | None, float]] = (),
+        totals: Sequence[tuple[str, str, str, str, str, float]] = (),
     ) -> list[Command]:
         """``devices`` rows are (site, device, online, reason, changed_at); ``totals`` rows are
         (site, day, subject kind, subject, category, seconds)."""

@@ -4,6 +4,7 @@ changes nothing; the shell turns it into a failure reply with the code and the C
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -61,6 +62,6 @@ class Refused(Exception):
 
     def __init__(self, code: ErrorCode, detail: str | None = None):
         self.code = code
-        self.pending: list = []  # commands of a day roll done before the refusal (Hall.handle)
+        self.pending: list[Any] = []  # commands of a day roll done before the refusal (Hall.handle)
         self.message = MESSAGES[code] + (f"：{detail}" if detail else "")
         super().__init__(f"{code.value}: {self.message}")

@@ -3,10 +3,9 @@ authorised by the shell. Frozen, slotted, keyword-only: an event is a fact, not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
-_event = dataclass(frozen=True, slots=True, kw_only=True)
+from .records import record
 
 
 class Priority(StrEnum):
@@ -33,7 +32,7 @@ class Outcome(StrEnum):
     FAILED = "failed"  # 办不成
 
 
-@_event
+@record
 class Event:
     site: str
     device: str
@@ -41,7 +40,7 @@ class Event:
 
 
 # -- kiosk ---------------------------------------------------------------------------
-@_event
+@record
 class TicketRequest(Event):
     service: str
     priority: Priority | None = None
@@ -50,76 +49,76 @@ class TicketRequest(Event):
 
 
 # -- panel ---------------------------------------------------------------------------
-@_event
+@record
 class StaffLogin(Event):
     staff: str
 
 
-@_event
+@record
 class StaffLogout(Event):
     pass
 
 
-@_event
+@record
 class WindowPause(Event):
     reason: PauseReason
 
 
-@_event
+@record
 class WindowResume(Event):
     pass
 
 
-@_event
+@record
 class CallNext(Event):
     pass
 
 
-@_event
+@record
 class CallPick(Event):
     ticket: str
 
 
-@_event
+@record
 class CallRecall(Event):
     pass
 
 
-@_event
+@record
 class CallSkip(Event):
     pass
 
 
-@_event
+@record
 class ServiceStart(Event):
     pass
 
 
-@_event
+@record
 class ServiceFinish(Event):
     outcome: Outcome
 
 
-@_event
+@record
 class TicketTransfer(Event):
     to_service: str | None = None
     to_window: str | None = None
 
 
 # -- camera, pad ---------------------------------------------------------------------
-@_event
+@record
 class Presence(Event):
     window: str
     present: bool
     count: int
 
 
-@_event
+@record
 class Tamper(Event):
     kind: str  # occluded, moved, video_lost, restored
 
 
-@_event
+@record
 class Rating(Event):
     window: str
     score: int
@@ -127,7 +126,7 @@ class Rating(Event):
 
 
 # -- any device: liveness (no reply) ----------------------------------------------------
-@_event
+@record
 class DeviceStatus(Event):
     online: bool
     reason: str | None = None  # "lost" (Last Will) or "shutdown" when offline
@@ -135,21 +134,21 @@ class DeviceStatus(Event):
     firmware: str | None = None
 
 
-@_event
+@record
 class Heartbeat(Event):
     seq: int
     video_ok: bool | None = None
 
 
 # -- raised by the shells ------------------------------------------------------------
-@_event
+@record
 class Refusal(Event):
     """The shell refused a message from this device (for the ``unauthorized`` alert)."""
 
     code: str
 
 
-@_event
+@record
 class EngineLink(Event):
     """The engine's own connection to the broker went down or came back. While it is down,
     and for a settling period after it returns, what devices did not say is no evidence
@@ -160,7 +159,7 @@ class EngineLink(Event):
     session_lost: bool = False
 
 
-@_event
+@record
 class EngineStalled(Event):
     """The engine's event loop did not run from ``since`` until now (a paused VM, a process
     stopped): nothing was read meanwhile, so silences of that period prove nothing."""
@@ -168,7 +167,7 @@ class EngineStalled(Event):
     since: float
 
 
-@_event
+@record
 class Acknowledge(Event):
     """An operator acknowledges an alert; ``device`` names the operator."""
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,12 +29,12 @@ from .commands import (
     WindowChanged,
 )
 from .errors import ErrorCode, Refused
-from .lanes import Lane, earliest
+from .lanes import Entry, Lane, earliest
 from .model import FINAL_STATUSES, OPEN_PHASES, Staffing, Ticket, TicketStatus, WindowPhase, WindowState
 from .supervision import Supervisor
 
 if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
-    from ..config import Site
+    from ..config import Service, Site, Window
 
 P = WindowPhase
 T = TicketTransition
@@ -138,11 +138,11 @@ class Hall:
         now: float,
         tickets: list[Ticket],
         windows: list[WindowState],
-        alerts: list[Alert] = (),
+        alerts: Sequence[Alert] = (),
         alert_seq: int = 0,
         transition_seq: int = 0,
-        devices: list[tuple[str, bool, str | None, float]] = (),
-        totals: list[tuple[str, str, str, str, float]] = (),
+        devices: Sequence[tuple[str, bool, str | None, float]] = (),
+        totals: Sequence[tuple[str, str, str, str, float]] = (),
     ) -> list[Command]:
         """Load the current state after a restart, then bring it to ``now`` exactly as the
         day roll would have: returns the commands of that roll (expired tickets, windows
@@ -171,7 +171,7 @@ class Hall:
         commands += self._roll_day(now)
         done = sorted(
             (t for t in self.tickets.values() if t.status is TicketStatus.DONE and t.started_at),
-            key=lambda t: t.finished_at,
+            key=lambda t: t.finished_at or 0.0,
         )
         for ticket in done:
             self._learn_service_time(ticket)
@@ -572,7 +572,7 @@ class Hall:
     def _acknowledge(self, event: ev.Acknowledge, now: float) -> list[Command]:
         return self.supervisor.acknowledge(event.alert, event.device, event.note, now) + [self._ok(event)]
 
-    _HANDLERS: dict[type[ev.Event], Callable] = {
+    _HANDLERS: dict[type[ev.Event], Callable[..., list[Command]]] = {
         ev.TicketRequest: _ticket_request,
         ev.StaffLogin: _login,
         ev.StaffLogout: _logout,
@@ -597,7 +597,7 @@ class Hall:
     }
 
     # -- routing -----------------------------------------------------------------------------
-    def _choose_next(self, window_id: str):
+    def _choose_next(self, window_id: str) -> Entry | None:
         """Green channel first, but at most ``priority_cap`` in a row while a normal ticket
         waits; within a class, the ticket with the earliest place among the services this
         window serves (and the tickets transferred to this window)."""
@@ -702,7 +702,9 @@ class Hall:
 
     # -- helpers -------------------------------------------------------------------------------
     def _current(self, window_id: str) -> Ticket:
-        return self.tickets[self.windows[window_id].ticket]
+        number = self.windows[window_id].ticket
+        assert number is not None  # (checked by the transition table: the window has a ticket)
+        return self.tickets[number]
 
     def _set_window(self, window: WindowState) -> WindowChanged:
         if window.phase is not self.windows[window.window].phase:
@@ -724,10 +726,10 @@ class Hall:
     def _ok(self, event: ev.Event) -> Reply:
         return Reply(site=self.id, device=event.device, re=event.id, ok=True)
 
-    def window_config(self, window_id: str):
+    def window_config(self, window_id: str) -> Window:
         return self._windows_cfg[window_id]
 
-    def service_config(self, code: str):
+    def service_config(self, code: str) -> Service:
         return self._services[code]
 
     def service_codes(self) -> list[str]:

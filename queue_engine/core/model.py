@@ -3,12 +3,12 @@ writer thread or a publisher can never change under it; the hall replaces them."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
+from typing import Any
 
 from .events import Outcome, PauseReason, Priority
-
-_value = dataclass(frozen=True, slots=True, kw_only=True)
+from .records import record
 
 
 class TicketStatus(StrEnum):
@@ -23,7 +23,7 @@ class TicketStatus(StrEnum):
 FINAL_STATUSES = frozenset({TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.EXPIRED})
 
 
-@_value
+@record
 class Ticket:
     site: str
     day: str  # local date, ISO: numbering restarts each local day
@@ -55,7 +55,7 @@ class Ticket:
     def is_priority(self) -> bool:
         return self.priority is not None or self.appointment is not None
 
-    def evolve(self, **changes) -> Ticket:
+    def evolve(self, **changes: Any) -> Ticket:
         return replace(self, **changes)
 
 
@@ -92,7 +92,7 @@ class WindowPhase(StrEnum):
 OPEN_PHASES = frozenset({WindowPhase.IDLE, WindowPhase.CALLED, WindowPhase.SERVING})
 
 
-@_value
+@record
 class WindowState:
     site: str
     window: str
@@ -109,5 +109,5 @@ class WindowState:
     last_served_staff: str | None = None
     present: bool | None = None  # camera: somebody at the seat (None: no report yet)
 
-    def evolve(self, **changes) -> WindowState:
+    def evolve(self, **changes: Any) -> WindowState:
         return replace(self, **changes)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import heapq
 import math
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .alerts import ALERT_KINDS, Alert, AlertKind, AlertState, Watch
 from .calendar import WorkingCalendar, after_working_seconds, overlap, periods_of
@@ -77,7 +77,8 @@ class HallView(Protocol):
     """What the supervisor reads of its hall (``hall.Hall``): the windows' states, and the
     figures of a service's queue behind wait_too_long and queue_surge. Nothing else."""
 
-    windows: Mapping[str, WindowState]
+    @property
+    def windows(self) -> Mapping[str, WindowState]: ...
 
     def window_config(self, window_id: str) -> Window: ...
     def window_changed(self, window_id: str) -> WindowChanged: ...
@@ -89,6 +90,11 @@ class HallView(Protocol):
     def open_windows(self, service: str) -> int: ...
     def recent_arrivals(self, service: str) -> RecentArrivals: ...
     def mean_service_s(self, service: str) -> float: ...
+
+
+def _reason(window: WindowState) -> str:
+    """A paused window's reason (a pause always has one)."""
+    return window.pause_reason.value if window.pause_reason else "other"
 
 
 class Supervisor:
@@ -174,7 +180,7 @@ class Supervisor:
         window = self.hall.window_config(window_id)
         if not window.must_staff:
             return False
-        return not window.staff_weekdays or (self.day.isoweekday() in window.staff_weekdays)
+        return not window.staff_weekdays or (self.day is not None and self.day.isoweekday() in window.staff_weekdays)
 
     # -- timers ----------------------------------------------------------------------------
     def _schedule(self, when: float, kind: str, subject: str) -> None:
@@ -258,7 +264,7 @@ class Supervisor:
         commands = self._account(
             "window",
             window_id,
-            staffing.value if staffing is not S.PAUSED else f"paused:{window.pause_reason.value}",
+            staffing.value if staffing is not S.PAUSED else f"paused:{_reason(window)}",
             window.staff,
             now,
         )
@@ -293,7 +299,7 @@ class Supervisor:
         )
         overrun = False
         if window.phase is P.PAUSED and window.paused_at is not None:
-            allowed = rules.pause_allowance_min.minutes(window.pause_reason.value) * 60
+            allowed = rules.pause_allowance_min.minutes(_reason(window)) * 60
             overrun_at = after_working_seconds(self.periods, window.paused_at, allowed)
             if overrun_at is not None:
                 if now >= overrun_at:
@@ -407,7 +413,7 @@ class Supervisor:
         if forecast <= target and key not in self.watches:
             return []
 
-        def detail() -> dict:
+        def detail() -> dict[str, Any]:
             return {
                 "service": service,
                 "forecast_wait_min": round(forecast / 60, 1) if forecast != math.inf else None,
@@ -679,7 +685,7 @@ class Supervisor:
         if alert.kind is K.BAD_RATING and not note.strip():
             raise Refused(ErrorCode.NOTE_REQUIRED, alert_id)
         acked = alert.evolve(state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by, note=note)
-        commands = [self._update(acked)]
+        commands: list[Command] = [self._update(acked)]
         if ALERT_KINDS[alert.kind].closed_by_acknowledgement:  # followed up, or taken note of: done
             commands.append(self._update(acked.evolve(state=AlertState.RESOLVED, until=now)))
         return commands
@@ -697,7 +703,7 @@ class Supervisor:
         device: DeviceLive | None = None,
         device_id: str | None = None,
         severity: str | None = None,
-        detail: dict | Callable[[], dict] | None = None,
+        detail: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     ) -> list[Command]:
         key = (kind, subject)
         watch = self.watches.get(key)
@@ -712,7 +718,8 @@ class Supervisor:
         commands: list[Command] = []
         if action == "fire":
             window = window or (device.window if device else None)
-            staff = self.hall.windows[window].staff if window in self.hall.windows else None
+            staff = self.hall.windows[window].staff if window is not None and window in self.hall.windows else None
+            assert watch.since is not None  # (a watch fires once its condition has held since then)
             watch.alert = self._new_alert(
                 kind,
                 subject,
@@ -725,6 +732,7 @@ class Supervisor:
             )
             commands.append(self._update(watch.alert))
         elif action == "resolve":
+            assert watch.alert is not None  # (only a watch that fired resolves)
             alert = self.alerts.get(watch.alert.id, watch.alert)
             commands.append(self._update(alert.evolve(state=AlertState.RESOLVED, until=watch.clear_since)))
             watch.reset()
@@ -747,7 +755,7 @@ class Supervisor:
         staff: str | None = None,
         severity: str | None = None,
         due: float | None = None,
-        detail: dict,
+        detail: dict[str, Any],
     ) -> Alert:
         self._alert_seq += 1
         alert = Alert(
@@ -793,7 +801,7 @@ class Supervisor:
         seconds = overlap(self.periods, segment.since, now)
         if seconds <= 0:
             return []
-        commands = [self._add(subject_kind, subject, segment.category, seconds)]
+        commands: list[Command] = [self._add(subject_kind, subject, segment.category, seconds)]
         if segment.staff is not None:
             commands.append(self._add("staff", segment.staff, segment.category, seconds))
         return commands
@@ -803,7 +811,7 @@ class Supervisor:
         self.totals[key] = self.totals.get(key, 0.0) + seconds
         return TimeAccounted(
             site=self.id,
-            day=self.day.isoformat(),
+            day=self.day.isoformat() if self.day else "",
             subject_kind=subject_kind,
             subject=subject,
             category=category,
@@ -842,10 +850,10 @@ class Supervisor:
     def restore(
         self,
         *,
-        alerts: list[Alert],
+        alerts: Sequence[Alert],
         alert_seq: int,
-        devices: list[tuple[str, bool, str | None, float]],
-        totals: list[tuple[str, str, str, str, float]],
+        devices: Sequence[tuple[str, bool, str | None, float]],
+        totals: Sequence[tuple[str, str, str, str, float]],
         now: float,
         transition_seq: int = 0,
     ) -> None:

@@ -8,6 +8,9 @@ alert kinds and device kinds are kept with the kinds themselves (``alerts.ALERT_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from .alerts import ALERT_KINDS, AlertState, Audience
 from .events import Outcome, PauseReason
 from .kinds import DEVICE_KINDS
@@ -74,7 +77,7 @@ GUIDE_FIELD = {
 AUDIT_STATUS = {"pass": "达标", "fail": "未达标", "unknown": "未知", "n/a": "不适用"}
 
 # Every table, by name: what the web pages are served and the metrics expose.
-TABLES: dict[str, dict] = {
+TABLES: dict[str, Mapping[Any, str]] = {
     "outcome": OUTCOME,
     "pause_reason": PAUSE_REASON,
     "alert_kind": ALERT_KIND,
