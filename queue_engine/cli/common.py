@@ -96,6 +96,21 @@ def argument_type(parse: Callable[[str], object]) -> Callable[[str], object]:
     return checked
 
 
+def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type for a positive number: ``positive(int)``, ``positive(float)``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        return value
+
+    return parse
+
+
 def add_config_option(parser: argparse.ArgumentParser, *, repeatable: bool = True) -> None:
     if repeatable:
         parser.add_argument(
