@@ -13,18 +13,21 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 
+import aiomqtt
 import pytest
+from aiomqtt.exceptions import MqttConnectError
 from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, wait_until
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device as PahoDevice
 from mqtt_helpers import Listener
 
 from queue_engine.config import load_site
-from queue_engine.shells.mqtt import parse_broker_url
+from queue_engine.shells.mqtt import BrokerSettings, parse_broker_url
 from window_agents import camera, kiosk, pad, panel
-from window_agents.device import Device, DeviceSettings, NoReply
+from window_agents.device import BrokerUnreachable, Device, DeviceSettings, NoReply, _refused
 
 SITE = load_site(DEMO_SITE)
 integration = pytest.mark.integration  # needs the mosquitto binary
@@ -633,6 +636,34 @@ def test_agent_with_an_unreachable_broker_exits_3(tmp_path):
     )
     assert result.returncode == 3
     assert "cannot reach broker" in result.stderr
+
+
+async def test_a_device_retries_a_broker_that_is_not_listening_until_the_connect_timeout():
+    """Only a broker's refusal ends the first connection's attempts at once; a broker that is
+    not (yet) listening is retried with backoff until the timeout."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    device = Device(
+        DeviceSettings(
+            site="demo",
+            device_id="pad-w01",
+            kind="pad",
+            broker=BrokerSettings(port=port),
+            backoff_initial_s=0.05,
+            backoff_max_s=0.1,
+        )
+    )
+    started = time.monotonic()
+    with pytest.raises(BrokerUnreachable):
+        await device.start(0.6)
+    assert time.monotonic() - started >= 0.55
+
+
+def test_a_refusal_is_told_from_an_unreachable_broker():
+    assert _refused(MqttConnectError(5))  # not authorised
+    assert not _refused(MqttConnectError(3))  # server unavailable: try again
+    assert not _refused(aiomqtt.MqttError("[Errno 111] Connection refused"))
 
 
 # -- what the keys mean (pure) -----------------------------------------------------------

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError  # (not exported by the package itself)
 
 from queue_engine.shells.mqtt import TCP_NODELAY, BrokerSettings
 from queue_engine.wire import PROTOCOL_VERSION, Topics
@@ -467,7 +468,7 @@ REFUSED_CODES = frozenset({2, 4, 5, 133, 134, 135})
 
 
 def _refused(err: aiomqtt.MqttError) -> bool:
-    if not isinstance(err, aiomqtt.MqttConnectError):
+    if not isinstance(err, MqttConnectError):
         return False
     rc = getattr(err.rc, "value", err.rc)
     return rc in REFUSED_CODES
