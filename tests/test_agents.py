@@ -733,3 +733,22 @@ def test_the_camera_mapping_is_checked_against_the_site(tmp_path):
     bad.write_text('[cameras.cam-w01]\nzone = "seat/#"\n', encoding="utf-8")
     with pytest.raises(camera.MappingError, match="cameras.cam-w01.zone"):
         camera.load_map(bad)
+
+
+def test_a_camera_that_watches_no_window_is_bridged_without_presence(tmp_path):
+    """A lobby camera (a camera's window is optional) has its status and video bridged, and
+    no seat: the bridge follows no zone for it, so it never sends a presence without a window."""
+    site_file = tmp_path / "site.toml"
+    lobby = '\n[[devices]]\nid = "cam-lobby"\nkind = "camera"\n'
+    site_file.write_text(DEMO_SITE.read_text(encoding="utf-8") + lobby, encoding="utf-8")
+    site = load_site(site_file)
+    [link] = camera.resolve_links(site, camera.BridgeMap(), ["cam-lobby"])
+    assert link.window is None
+    broker = BrokerSettings()
+    device = Device(DeviceSettings(site="demo", device_id="cam-lobby", kind="camera", broker=broker))
+    router = camera.FrigateRouter([camera.CameraBridge(link, device)], "frigate", "person")
+    assert sorted(router.subscriptions()) == [
+        "frigate/available",
+        "frigate/cam-lobby/detect/state",
+        "frigate/cam-lobby/status/detect",
+    ]
