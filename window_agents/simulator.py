@@ -257,6 +257,8 @@ class Simulation:
         self._away.discard(window)
 
     async def _power(self, device: str, online: bool, reason: str = "shutdown") -> None:
+        if self.site.device(device) is None:
+            return  # a scene for a device this site does not have
         if online:
             self._down.discard(device)
         else:
