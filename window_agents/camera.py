@@ -316,8 +316,8 @@ async def follow_frigate(router: FrigateRouter, broker: BrokerSettings, client_i
                 stopper.cancel()
                 reader.cancel()
                 await asyncio.gather(reader, stopper, return_exceptions=True)
-                if reader in done and not reader.cancelled() and reader.exception() is not None:
-                    raise reader.exception()
+                if reader in done and not reader.cancelled() and (failure := reader.exception()) is not None:
+                    raise failure
         except aiomqtt.MqttError as err:
             log.warning("frigate: broker %s: %s; reconnecting", broker.describe(), err)
             if was_connected:

@@ -24,7 +24,7 @@ import random
 import secrets
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -118,7 +118,7 @@ class DeviceSettings:
             raise ValueError("attempts >= 1, reply_timeout > 0 and heartbeat_s > 0 are required")
 
 
-def backoff_delays(initial: float, maximum: float) -> Iterable[float]:
+def backoff_delays(initial: float, maximum: float) -> Iterator[float]:
     """Exponential backoff with jitter (so that a hall's devices do not reconnect in step
     after the broker restarts): initial, 2x, 4x ... capped at maximum, each +-25 %."""
     delay = initial
