@@ -140,6 +140,13 @@ class EngineApp:
         self._failure: BaseException | None = None
         self.ready = asyncio.Event()  # set once subscribed the first time
 
+    @property
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop run() set: what uses it runs from run() (its tasks, the callbacks of the
+        writer it started), or from submit_event, which the web calls only once _loop is set."""
+        assert self._loop is not None, "the engine is not running"
+        return self._loop
+
     # -- start-up ----------------------------------------------------------------------
     def restore(self) -> None:
         now = self.clock.now()
@@ -162,8 +169,8 @@ class EngineApp:
                 ),
             )
         )
-        for site, device, event_id, at, digest, reply in snapshot.recent_events:
-            self.ingest.dedupe.remember((site, device, event_id), at, digest, reply)
+        for site_id, device, event_id, at, digest, reply in snapshot.recent_events:
+            self.ingest.dedupe.remember((site_id, device, event_id), at, digest, reply)
         self._outbox.restore(snapshot.outbox)
         self._expect_session = snapshot.has_history
         for site in self.sites:  # the restored (committed) states, published once connected
@@ -234,12 +241,12 @@ class EngineApp:
     async def _drain(self, timeout: float = 10.0) -> None:
         """Wait until everything handled has been committed, and the outbox's rows the
         broker has acknowledged are deleted (a clean stop)."""
-        deadline = self._loop.time() + timeout
+        deadline = self._running_loop.time() + timeout
         self._outbox.sweep()
         while (
             (self._pending or self._in_flight or self._outbox.has_delivered)
             and self.writer.writable()
-            and self._loop.time() < deadline
+            and self._running_loop.time() < deadline
         ):
             self._flush(housekeeping=self._outbox.has_delivered)
             await asyncio.sleep(0.01)
@@ -247,7 +254,7 @@ class EngineApp:
     # -- the MQTT session -------------------------------------------------------------------
     async def _session(self) -> None:
         attempt = 0
-        first_attempt = self._loop.time()
+        first_attempt = self._running_loop.time()
         ever_connected = False
         while True:
             client = mqtt_shell.make_client(self.broker, identifier=self.client_id, clean_session=False)
@@ -286,7 +293,7 @@ class EngineApp:
                 log.warning("broker %s: %s; retrying", self.broker.describe(), exc)
             except aiomqtt.MqttError as exc:
                 self._disconnected()
-                if not ever_connected and self._loop.time() - first_attempt > self.connect_timeout:
+                if not ever_connected and self._running_loop.time() - first_attempt > self.connect_timeout:
                     self._fail(BrokerUnreachable(f"cannot reach broker {self.broker.describe()}: {exc}"))
                     return
                 log.warning("broker %s unreachable: %s; retrying", self.broker.describe(), exc)
@@ -337,7 +344,7 @@ class EngineApp:
         committed (and what it shows published): ``result`` holds the core's reply."""
         self._enter()
         item = self.ingest.process_event(event, self.clock.now())
-        item.waiter = self._loop.create_future()
+        item.waiter = self._running_loop.create_future()
         self._submit(item)
         if self.engine.next_deadline() < self._armed:
             self._wake.set()
@@ -349,7 +356,7 @@ class EngineApp:
         """Called on every way into the core: a gap in the event loop (the process stopped,
         the machine paused) is reported before anything that waited through it is handled,
         so that timers due in the gap are judged knowing the engine was deaf."""
-        now_loop = self._loop.time()
+        now_loop = self._running_loop.time()
         if now_loop - self._alive_at > STALL_S:
             since, gap = self._alive_clock, now_loop - self._alive_at
             self._alive_at, self._alive_clock = now_loop, self.clock.now()
@@ -363,7 +370,7 @@ class EngineApp:
     async def _watchdog(self) -> None:
         while True:
             self._enter()
-            self._alive_at, self._alive_clock = self._loop.time(), self.clock.now()
+            self._alive_at, self._alive_clock = self._running_loop.time(), self.clock.now()
             self._outbox.sweep()
             if (self._outbox.has_delivered or self._prune) and not self._pending and not self._in_flight:
                 self._flush(housekeeping=True)  # delete what the broker has acknowledged, or has expired
@@ -389,7 +396,7 @@ class EngineApp:
             self._flush(force=True)
         elif not self._in_flight and not self._flush_soon:
             self._flush_soon = True  # at the end of this round of the loop, with what else it reads
-            self._loop.call_soon(self._flush)
+            self._running_loop.call_soon(self._flush)
 
     def _flush(self, *, housekeeping: bool = False, force: bool = False) -> None:
         """Close a batch of what has been handled and hand it to the writer: when the writer
@@ -406,7 +413,7 @@ class EngineApp:
         self.writer.submit(Batch(items, messages, numbered, self._outbox.take_delivered(), prune=self._prune))
 
     def _commit_from_thread(self, batch: Batch) -> None:
-        self._loop.call_soon_threadsafe(self._committed, batch)
+        self._running_loop.call_soon_threadsafe(self._committed, batch)
 
     def _committed(self, batch: Batch) -> None:
         self._in_flight -= 1
@@ -499,7 +506,7 @@ class EngineApp:
             "fixed, start it again: it resumes from the last commit, and the broker delivers "
             "again what was not stored"
         )
-        self._loop.call_soon_threadsafe(self._fail, failure)
+        self._running_loop.call_soon_threadsafe(self._fail, failure)
 
     def _fail(self, exc: BaseException) -> None:
         log.critical("%s", exc)

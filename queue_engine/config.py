@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from datetime import date
 from datetime import time as clock_time
 from enum import StrEnum
@@ -394,7 +395,7 @@ def load_site(path: str | Path) -> Site:
     return parse_site(_read_toml_file(path), path)
 
 
-def load_sites(paths: list[str | Path]) -> list[Site]:
+def load_sites(paths: Sequence[str | Path]) -> list[Site]:
     sites = [load_site(p) for p in paths]
     seen: dict[str, str] = {}
     for path, site in zip(paths, sites):
@@ -477,7 +478,7 @@ def deployment_site_files(path: str | Path, _including: tuple[Path, ...] = ()) -
     return files
 
 
-def expand_config_paths(paths: list[str | Path]) -> list[Path]:
+def expand_config_paths(paths: Sequence[str | Path]) -> list[Path]:
     """Each path a site file or a deployment file -> the site files, in order."""
     return [file for p in paths for file in deployment_site_files(p)]
 
@@ -487,6 +488,6 @@ def load_deployment(path: str | Path) -> list[Site]:
     return load_sites(deployment_site_files(path))
 
 
-def load_configs(paths: list[str | Path]) -> list[Site]:
+def load_configs(paths: Sequence[str | Path]) -> list[Site]:
     """Sites from any mix of site files and deployment files; a site defined twice is refused."""
     return load_sites(expand_config_paths(paths))

@@ -195,12 +195,12 @@ class Ingest:
             # (an event logged before digests were kept has none: its id is trusted)
             if seen.digest in (digest, "") and (redelivered or now - seen.at <= RETRY_WINDOW_S):
                 # Redelivered, or resent by the device: answer as the first time, apply nothing.
-                reply = (
+                resent = (
                     Outbound(reply_topic, seen.reply, site=site, kind="reply")
                     if answer and seen.reply is not None
                     else None
                 )
-                return Processed(at=now, site=site, duplicate=True, reply=reply)
+                return Processed(at=now, site=site, duplicate=True, reply=resent)
             return self._refuse_reused(event, now, seen, digest, topic, raw, answer)
         commands = self.engine.handle(event, now)
         reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id and c.device == device_id), None)

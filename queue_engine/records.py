@@ -6,9 +6,12 @@ message to publish (``Outbound``), and what the store commits in one transaction
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .core.commands import Command, Reply
+
+if TYPE_CHECKING:
+    from asyncio import Future
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,7 @@ class Processed:
     qos: int = 0
     generation: int = 0
     # For events from other shells (web, operators): resolved with the reply after commit.
-    waiter: object = None
+    waiter: Future[Processed] | None = None
     result: Reply | None = None
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -188,7 +188,10 @@ WIRE_TO_CORE: dict[type[Envelope], type[ev.Event]] = {
     WireTamper: ev.Tamper,
     WireRating: ev.Rating,
 }
-EVENT_TYPES: dict[type[ev.Event], str] = {core: wire.__struct_config__.tag for wire, core in WIRE_TO_CORE.items()}
+# msgspec types a tag as str | int | None; every wire event above declares a string tag.
+EVENT_TYPES: dict[type[ev.Event], str] = {
+    core: cast(str, wire.__struct_config__.tag) for wire, core in WIRE_TO_CORE.items()
+}
 # The fields an event carries beyond the envelope, shared by the wire and core types.
 _PAYLOAD_FIELDS = {
     wire: tuple(
@@ -379,7 +382,7 @@ def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) 
         "staff_name": staff_name,
         "since": iso(alert.since, tz),
         "until": iso(alert.until, tz),
-        "duration_s": None if alert.until is None else round(alert.duration_s, 1),
+        "duration_s": None if alert.duration_s is None else round(alert.duration_s, 1),
         "acknowledged_at": iso(alert.acknowledged_at, tz),
         "acknowledged_by": alert.acknowledged_by,
         "note": alert.note,

@@ -13,18 +13,21 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 
+import aiomqtt
 import pytest
+from aiomqtt.exceptions import MqttConnectError
 from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, wait_until
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device as PahoDevice
 from mqtt_helpers import Listener
 
 from queue_engine.config import load_site
-from queue_engine.shells.mqtt import parse_broker_url
+from queue_engine.shells.mqtt import BrokerSettings, parse_broker_url
 from window_agents import camera, kiosk, pad, panel
-from window_agents.device import Device, DeviceSettings, NoReply
+from window_agents.device import BrokerUnreachable, Device, DeviceSettings, NoReply, _refused
 
 SITE = load_site(DEMO_SITE)
 integration = pytest.mark.integration  # needs the mosquitto binary
@@ -635,6 +638,34 @@ def test_agent_with_an_unreachable_broker_exits_3(tmp_path):
     assert "cannot reach broker" in result.stderr
 
 
+async def test_a_device_retries_a_broker_that_is_not_listening_until_the_connect_timeout():
+    """Only a broker's refusal ends the first connection's attempts at once; a broker that is
+    not (yet) listening is retried with backoff until the timeout."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    device = Device(
+        DeviceSettings(
+            site="demo",
+            device_id="pad-w01",
+            kind="pad",
+            broker=BrokerSettings(port=port),
+            backoff_initial_s=0.05,
+            backoff_max_s=0.1,
+        )
+    )
+    started = time.monotonic()
+    with pytest.raises(BrokerUnreachable):
+        await device.start(0.6)
+    assert time.monotonic() - started >= 0.55
+
+
+def test_a_refusal_is_told_from_an_unreachable_broker():
+    assert _refused(MqttConnectError(5))  # not authorised
+    assert not _refused(MqttConnectError(3))  # server unavailable: try again
+    assert not _refused(aiomqtt.MqttError("[Errno 111] Connection refused"))
+
+
 # -- what the keys mean (pure) -----------------------------------------------------------
 @pytest.mark.parametrize(
     "line, expected",
@@ -702,3 +733,22 @@ def test_the_camera_mapping_is_checked_against_the_site(tmp_path):
     bad.write_text('[cameras.cam-w01]\nzone = "seat/#"\n', encoding="utf-8")
     with pytest.raises(camera.MappingError, match="cameras.cam-w01.zone"):
         camera.load_map(bad)
+
+
+def test_a_camera_that_watches_no_window_is_bridged_without_presence(tmp_path):
+    """A lobby camera (a camera's window is optional) has its status and video bridged, and
+    no seat: the bridge follows no zone for it, so it never sends a presence without a window."""
+    site_file = tmp_path / "site.toml"
+    lobby = '\n[[devices]]\nid = "cam-lobby"\nkind = "camera"\n'
+    site_file.write_text(DEMO_SITE.read_text(encoding="utf-8") + lobby, encoding="utf-8")
+    site = load_site(site_file)
+    [link] = camera.resolve_links(site, camera.BridgeMap(), ["cam-lobby"])
+    assert link.window is None
+    broker = BrokerSettings()
+    device = Device(DeviceSettings(site="demo", device_id="cam-lobby", kind="camera", broker=broker))
+    router = camera.FrigateRouter([camera.CameraBridge(link, device)], "frigate", "person")
+    assert sorted(router.subscriptions()) == [
+        "frigate/available",
+        "frigate/cam-lobby/detect/state",
+        "frigate/cam-lobby/status/detect",
+    ]

@@ -96,9 +96,9 @@ def load_map(path: str | Path) -> BridgeMap:
 @dataclass(frozen=True)
 class CameraLink:
     device: str  # hallwatch camera device id
-    window: str
+    window: str | None  # None: the camera watches a place (a lobby), not a window's seat
     camera: str  # Frigate camera name
-    zone: str  # Frigate zone name
+    zone: str | None  # Frigate zone name (None: no window, and none given)
 
 
 def resolve_links(
@@ -230,7 +230,8 @@ class FrigateRouter:
         self.routes: dict[str, list[tuple[CameraBridge, str]]] = {}
         for bridge in bridges:
             link = bridge.link
-            self._add(f"{prefix}/{link.zone}/{object_name}", bridge, "count")
+            if link.window is not None:  # (a camera that watches no window has no seat to report)
+                self._add(f"{prefix}/{link.zone}/{object_name}", bridge, "count")
             self._add(f"{prefix}/{link.camera}/status/detect", bridge, "detect_status")
             self._add(f"{prefix}/{link.camera}/detect/state", bridge, "detect_enabled")
 
@@ -315,8 +316,8 @@ async def follow_frigate(router: FrigateRouter, broker: BrokerSettings, client_i
                 stopper.cancel()
                 reader.cancel()
                 await asyncio.gather(reader, stopper, return_exceptions=True)
-                if reader in done and not reader.cancelled() and reader.exception() is not None:
-                    raise reader.exception()
+                if reader in done and not reader.cancelled() and (failure := reader.exception()) is not None:
+                    raise failure
         except aiomqtt.MqttError as err:
             log.warning("frigate: broker %s: %s; reconnecting", broker.describe(), err)
             if was_connected:

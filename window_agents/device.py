@@ -24,12 +24,13 @@ import random
 import secrets
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError  # (not exported by the package itself)
 
 from queue_engine.shells.mqtt import TCP_NODELAY, BrokerSettings
 from queue_engine.wire import PROTOCOL_VERSION, Topics
@@ -117,7 +118,7 @@ class DeviceSettings:
             raise ValueError("attempts >= 1, reply_timeout > 0 and heartbeat_s > 0 are required")
 
 
-def backoff_delays(initial: float, maximum: float) -> Iterable[float]:
+def backoff_delays(initial: float, maximum: float) -> Iterator[float]:
     """Exponential backoff with jitter (so that a hall's devices do not reconnect in step
     after the broker restarts): initial, 2x, 4x ... capped at maximum, each +-25 %."""
     delay = initial
@@ -467,7 +468,7 @@ REFUSED_CODES = frozenset({2, 4, 5, 133, 134, 135})
 
 
 def _refused(err: aiomqtt.MqttError) -> bool:
-    if not isinstance(err, aiomqtt.MqttConnectError):
+    if not isinstance(err, MqttConnectError):
         return False
     rc = getattr(err.rc, "value", err.rc)
     return rc in REFUSED_CODES

@@ -250,7 +250,12 @@ async def _serve(spec: dict) -> None:
     for site_id, device_id in spec["devices"]:
         site = sites[site_id]
         config = site.device(device_id)
-        record = {"site": site_id, "kind": config.kind.value, "connected_at": []}
+        assert config is not None  # Farm.start lists the sites' own devices
+        record: dict[str, Any] = {"site": site_id, "kind": config.kind.value, "connected_at": []}
+
+        def connected(times: list[float] = record["connected_at"]) -> None:  # (bound to this device's list)
+            times.append(time.time())
+
         device = Device(
             DeviceSettings(
                 site=site_id,
@@ -264,7 +269,7 @@ async def _serve(spec: dict) -> None:
                 backoff_initial_s=options.backoff_initial_s,
                 backoff_max_s=options.backoff_max_s,
             ),
-            on_connect=lambda times=record["connected_at"]: times.append(time.time()),
+            on_connect=connected,
         )
         if config.kind is DeviceKind.CAMERA:
             device.set_heartbeat_fields(video="ok")
@@ -297,7 +302,7 @@ async def _serve(spec: dict) -> None:
         if not line.done():
             line.cancel()
         text = line.result() if line.done() and not line.cancelled() else b""
-        command = json.loads(text) if text.strip() else {"cmd": "stop"}
+        command: dict[str, Any] = json.loads(text) if text.strip() else {"cmd": "stop"}
         if command["cmd"] == "stats":
             _emit(farm.stats())
         elif command["cmd"] == "quiet":
@@ -351,7 +356,8 @@ class FarmStats:
     def all_back_after(self, moment: float, since: float | None = None) -> float | None:
         """Seconds from ``moment`` until every device was back; None if one is not."""
         delays = list(self.back_after(moment, since).values())
-        return None if not delays or None in delays else max(delays)
+        known = [d for d in delays if d is not None]
+        return max(known) if delays and len(known) == len(delays) else None
 
     @property
     def reconnections(self) -> int:
@@ -397,6 +403,7 @@ class _Worker:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
+        assert self.proc.stdout is not None  # (a pipe: see __init__)
         for line in self.proc.stdout:
             self.lines.put(json.loads(line))
         self.lines.put(None)
@@ -411,6 +418,7 @@ class _Worker:
         return body
 
     def ask(self, command: dict, timeout: float = 60.0) -> dict:
+        assert self.proc.stdin is not None  # (a pipe: see __init__)
         self.proc.stdin.write(json.dumps(command).encode() + b"\n")
         self.proc.stdin.flush()
         return self.receive(timeout)
@@ -453,10 +461,11 @@ class Farm:
         self.workdir.mkdir(parents=True, exist_ok=True)
         sites = load_configs(self.configs)
         devices = [(s.id, d.id) for s in sites for d in s.devices if d.id not in self.exclude]
-        unknown = (self.alone | {self.probe_device} - {None}) - {d for _, d in devices}
+        named = self.alone | ({self.probe_device} if self.probe_device is not None else set())
+        unknown = named - {d for _, d in devices}
         if unknown:
             raise ValueError(f"not devices of these sites: {', '.join(sorted(unknown))}")
-        callers = {}
+        callers: dict[str, str] = {}  # panel -> the staff member who calls at it
         for site in sites:
             panels = [d.id for d in site.devices if d.kind is DeviceKind.PANEL and d.id not in self.exclude]
             callers.update(zip(panels[: self.options.callers_per_site], (s.id for s in site.staff)))
@@ -502,6 +511,7 @@ class Farm:
     def probe(self, timeout: float = 60.0, every_s: float = 0.2) -> float | None:
         """When (``time.time()``) the engine first answered the probe kiosk; None: not within
         ``timeout``."""
+        assert self.probe_device is not None, "the farm was started without a probe device"
         worker = self._worker_of(self.probe_device)
         return worker.ask(
             {"cmd": "probe", "device": self.probe_device, "timeout": timeout, "every_s": every_s}, timeout + 30

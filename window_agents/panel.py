@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from queue_engine.config import Site
 
@@ -61,7 +61,7 @@ class Action:
     fields: dict[str, Any]
 
 
-def parse_command(site: Site, text: str) -> Action | str:
+def parse_command(site: Site, text: str) -> Action | Literal["help", "view", "quit"]:
     """A typed line -> the protocol event to send, or a local command (``help``, ``view``,
     ``quit``). Raises CommandError with a Chinese explanation."""
     parts = text.split()
@@ -198,10 +198,15 @@ def describe_success(action: Action, reply: dict, view: PanelView) -> str:
             else f"已结束办理（{OUTCOMES[f['outcome']]}）：{ticket}"
         )
     if action.type == "ticket.transfer":
+        # (parse_command transfers only to a window or a service the site has)
         if "to_window" in f:
-            target = site.window(f["to_window"]).name
+            window = site.window(f["to_window"])
+            assert window is not None
+            target = window.name
         else:
-            target = site.service(f["to_service"]).name
+            service = site.service(f["to_service"])
+            assert service is not None
+            target = service.name
         return f"已转移：{ticket} → {target}"
     if action.type == "window.pause":
         return f"暂停服务：{PAUSES[f['reason']]}"

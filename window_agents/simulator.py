@@ -100,6 +100,12 @@ class Simulation:
         self.services = [s.code for s in site.services if not s.theme]
         self.topics = Topics(root)
 
+    @property
+    def _live_client(self) -> aiomqtt.Client:
+        """The connection run() opened: everything that publishes runs inside it."""
+        assert self._client is not None, "the simulation is not running"
+        return self._client
+
     # -- simulated time -------------------------------------------------------------------
     def at(self, hour: int, minute: int = 0) -> float:
         return datetime.combine(self.day, datetime.min.time(), self.site.tz).timestamp() + hour * 3600 + minute * 60
@@ -125,7 +131,7 @@ class Simulation:
         event_id, body = self._event(type_, **fields)
         future = asyncio.get_running_loop().create_future()
         self._replies[event_id] = future
-        await self._client.publish(self.topic(device, "event"), body, qos=1)
+        await self._live_client.publish(self.topic(device, "event"), body, qos=1)
         try:
             reply = await asyncio.wait_for(future, 10)
         except TimeoutError:
@@ -138,17 +144,18 @@ class Simulation:
 
     async def notify(self, device: str, type_: str, **fields) -> None:
         _, body = self._event(type_, **fields)
-        await self._client.publish(self.topic(device, "event"), body, qos=1)
+        await self._live_client.publish(self.topic(device, "event"), body, qos=1)
 
     async def status(self, device: str, online: bool, reason: str = "shutdown") -> None:
         config = self.site.device(device)
+        assert config is not None  # (called for the site's own devices)
         body = (
             status_online(config.kind.value, config.window, "hallwatch-simulator") if online else status_offline(reason)
         )
-        await self._client.publish(self.topic(device, "status"), body, qos=1, retain=True)
+        await self._live_client.publish(self.topic(device, "status"), body, qos=1, retain=True)
 
     async def _listen(self) -> None:
-        async for message in self._client.messages:
+        async for message in self._live_client.messages:
             body = json.loads(message.payload)
             if message.topic.value.endswith("/reply"):
                 future = self._replies.get(body.get("re"))
@@ -164,7 +171,7 @@ class Simulation:
             seq += 1
             for device in self.site.devices:
                 if device.id not in self._down:
-                    await self._client.publish(
+                    await self._live_client.publish(
                         self.topic(device.id, "heartbeat"),
                         heartbeat(seq, seq * 10.0),
                         qos=0,
@@ -191,7 +198,7 @@ class Simulation:
         await self.send(panel, "staff.login", staff=staff)
         if camera in has:
             await self.notify(camera, "presence", window=window_id, present=True, count=1)
-        break_at = self.at(10, 0) + self.random.uniform(-1800, 3600)
+        break_at: float | None = self.at(10, 0) + self.random.uniform(-1800, 3600)
         while self.now() < self.closing_at:
             now = self.now()
             if self.at(12, 0) <= now < self.at(14, 30):  # lunch: a declared pause
@@ -257,6 +264,8 @@ class Simulation:
         self._away.discard(window)
 
     async def _power(self, device: str, online: bool, reason: str = "shutdown") -> None:
+        if self.site.device(device) is None:
+            return  # a scene for a device this site does not have
         if online:
             self._down.discard(device)
         else:

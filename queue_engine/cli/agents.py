@@ -12,7 +12,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from window_agents import camera, kiosk, pad, panel
 from window_agents.device import BrokerUnreachable, Device, DeviceSettings, password_from_env
@@ -221,7 +222,7 @@ def _settings(args, site, broker, password, device_id: str):
     )
 
 
-def _run(args, devices: list, body: Callable[[], Awaitable[int]]) -> int:
+def _run(args, devices: list, body: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Start the devices, run the agent, and shut every device down in order, also on
     SIGINT or SIGTERM."""
 

@@ -154,6 +154,7 @@ def engine_groups(
             )
         return groups
     if site_groups:
+        served: dict[str, str]  # site id -> the group that serves it
         groups, served = [], {}
         for ids in site_groups:
             try:
@@ -199,7 +200,7 @@ def plan_accounts(
     for site in sites:
         board_reads = tuple(topic(topics, name, site.id) for name in BOARD_READS)
         for i, device in enumerate(site.devices):
-            reads = (topics.reply(site.id, device.id),)
+            reads: tuple[str, ...] = (topics.reply(site.id, device.id),)
             if DEVICE_KINDS[device.kind].reads_board:
                 reads += board_reads
             accounts.append(
@@ -531,9 +532,9 @@ def write_broker_config(
             raise BrokerConfigError(
                 "--townships needs --county-url: the address the township brokers reach this county broker at"
             )
-        template = Path(bridge_template) if bridge_template else default_bridge_template()
+        template_file = Path(bridge_template) if bridge_template else default_bridge_template()
         try:
-            template = template.read_text(encoding="utf-8")
+            template = template_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise BrokerConfigError(f"bridge template {bridge_template}: {exc.strerror or exc}") from None
 
@@ -569,6 +570,7 @@ def write_broker_config(
         bridge_dir.mkdir()
         os.chmod(bridge_dir, BRIDGE_D_MODE)
     if townships:
+        assert template is not None and county_address is not None  # both read or refused above
         bridges = out / "bridges"
         if not bridges.exists():
             bridges.mkdir()

@@ -62,7 +62,7 @@ def _staff(site: Site) -> AuditLine:
     basis = "二（一）3：乡镇每万人至少配备1名中心正式工作人员（最少3名），村级1名"
     facts = site.facts
     declared = facts.staff_count is not None
-    count = facts.staff_count if declared else len(site.staff)
+    count = facts.staff_count if facts.staff_count is not None else len(site.staff)
     source = "申报" if declared else "按登记的工作人员计"
     if site.kind == "village":
         status = PASS if count >= VILLAGE_STAFF_MIN else FAIL

@@ -92,7 +92,7 @@ def build_report(
     as_of = time.time() if now is None else now
     chosen = [by_id[s] for s in ids]
     own = not isinstance(db, sqlite3.Connection)
-    conn = open_store(db) if own else db
+    conn = db if isinstance(db, sqlite3.Connection) else open_store(db)
     try:
         snapshot = not conn.in_transaction
         if snapshot:
@@ -249,7 +249,9 @@ def _compute(
         tz = site.tz
         for day in days:
             noon = datetime.combine(day, datetime.min.time().replace(hour=12), tz)
-            day_rows.append((site.id, day.isoformat(), int(noon.utcoffset().total_seconds())))
+            offset = noon.utcoffset()
+            assert offset is not None  # noon is aware: it carries the site's ZoneInfo
+            day_rows.append((site.id, day.isoformat(), int(offset.total_seconds())))
         for service in site.services:
             target_rows.append((site.id, service.prefix, service.target_wait_min * 60.0))
     params = {"days": json.dumps(day_rows), "targets": json.dumps(target_rows)}
@@ -324,6 +326,7 @@ def _flows(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
             row = days[day] = FlowRow(site=site.id, day=day)
         return row
 
+    row: FlowRow | HourRow
     for _, day, prefix, hour, count, transferred in rows["issued"]:
         code = code_of.get(prefix, prefix)
         for row in (flow(day, code), day_row(day), total):
@@ -360,7 +363,7 @@ def _flows(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
             row = hours.setdefault(hour, HourRow(site=site.id, hour=hour))
         row.called = called
         row.wait_mean_min, row.wait_p90_min, row.wait_max_min = _minutes(mean), _minutes(p90), _minutes(longest)
-        if level != "sh" and judged:
+        if isinstance(row, FlowRow) and judged:  # (level != "sh": the hours have no target)
             row.within_target_pct = 100.0 * ok / judged
 
     for key, (seconds, count) in service_time.items():
@@ -397,6 +400,8 @@ def _work(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
         for d in site.devices
     }
     timing: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
+    row: WorkRow | DeviceRow
+    table: dict[str, WorkRow] | None
     for _, window, staff_id, count, seconds, timed in rows["served"]:
         for kind, table, subject in (("window", windows, window), ("staff", staff, staff_id)):
             if subject is None:
@@ -482,7 +487,7 @@ def _alerts(conn, report: SiteReport, site: Site, span: tuple[float, float]) -> 
                 device=a["device"] or "",
                 staff=a["staff"] or "",
                 staff_name=staff.get(a["staff"], "") if a["staff"] else "",
-                start=local(a["since"]),
+                start=datetime.fromtimestamp(a["since"], tz),  # (never NULL: the query compares it)
                 end=local(a["until"]),
                 duration_min=None if a["until"] is None else (a["until"] - a["since"]) / 60.0,
                 state=a["state"],

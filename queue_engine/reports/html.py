@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
+from ..core.model import Staffing
 from ..core.vocabulary import SITE_KIND, STAFFING
 from .charts import BLUE, GREEN, GREY, ORANGE, RED, Series, bar_chart, hbar_chart, line_chart
 from .model import TABLES, Report, SiteReport, format_value
@@ -87,6 +88,7 @@ def _table(name: str, site: SiteReport) -> str:
 
 def _kpis(site: SiteReport) -> str:
     total = site.total
+    assert total is not None  # compute sets it on every site's report
     empty = sum(w.vacant_min for w in site.windows)
     cameras_off = sum(d.offline_min for d in site.devices if d.kind == "camera")
     overdue = sum(1 for r in site.bad_ratings if r.status == "overdue")
@@ -143,9 +145,9 @@ def _charts(site: SiteReport) -> str:
         "各窗口空岗时间",
         [w.name or w.id for w in windows],
         [
-            Series(f"空岗·{STAFFING['unstaffed']}", [w.unstaffed_min for w in windows], RED),
-            Series(f"空岗·{STAFFING['not_opened']}", [w.not_opened_min for w in windows], ORANGE),
-            Series(f"空岗·{STAFFING['unverified']}", [w.unverified_min for w in windows], GREY),
+            Series(f"空岗·{STAFFING[Staffing.UNSTAFFED]}", [w.unstaffed_min for w in windows], RED),
+            Series(f"空岗·{STAFFING[Staffing.NOT_OPENED]}", [w.not_opened_min for w in windows], ORANGE),
+            Series(f"空岗·{STAFFING[Staffing.UNVERIFIED]}", [w.unverified_min for w in windows], GREY),
         ],
         unit="分钟",
     )

@@ -26,9 +26,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from ..core import vocabulary
 from ..core.commands import AlertChanged, RatingRecorded, TicketChanged, TicketTransition
 from ..core.events import Outcome
-from ..core import vocabulary
 from ..core.figures import vacancy_seconds
 from ..core.model import Staffing, TicketStatus
 
@@ -349,7 +349,7 @@ class EngineMetrics:
             _REFUSED: self.refused,
             _DUPLICATE: self.duplicates,
         }
-        self._children: dict[tuple, object] = {}  # (key, *labels) -> the labelled child
+        self._children: dict[tuple, Counter] = {}  # (key, *labels) -> the labelled child
         self.prepare()
 
     # -- hooks -------------------------------------------------------------------------------
@@ -360,6 +360,7 @@ class EngineMetrics:
     def committed(self, batch: Iterable[Processed]) -> None:
         """Count what a committed batch did, from the transitions the core names."""
         counts: dict[tuple, int] = {}
+        key: tuple[int, *tuple[str | None, ...]]  # (counter, *its labels)
         waits: list[tuple[str, str, float]] = []
         services: list[tuple[str, str, float]] = []
         for item in batch:
@@ -374,18 +375,19 @@ class EngineMetrics:
                 key = (_REFUSED, item.site, item.event.error)
                 counts[key] = counts.get(key, 0) + 1
             for command in item.commands:
-                kind = type(command)
-                if kind is TicketChanged:
+                if type(command) is TicketChanged:
                     t = command.ticket
                     transition = command.transition
                     if transition is T.ISSUED:
                         key = (_ISSUED, t.site, t.service)
                     elif transition is T.CALLED:
                         key = (_CALLED_K, t.site, t.service, t.window or "")
+                        assert t.called_at is not None  # the core stamps every call
                         if t.first_called_at == t.called_at:
                             waits.append((t.site, t.service, t.called_at - t.issued_at))
                     elif transition is T.FINISHED:
                         key = (_SERVED, t.site, t.service, t.window or "", _value(t.outcome))
+                        assert t.finished_at is not None  # the core stamps every finish
                         if t.started_at is not None:
                             services.append((t.site, t.service, t.finished_at - t.started_at))
                     elif transition is T.NO_SHOW:
@@ -396,9 +398,9 @@ class EngineMetrics:
                         key = (_EXPIRED_K, t.site, t.service)
                     else:
                         continue  # recalled, started, rated (a rating is counted as RatingRecorded)
-                elif kind is RatingRecorded:
+                elif type(command) is RatingRecorded:
                     key = (_RATED, command.site, command.window, str(command.score))
-                elif kind is AlertChanged:
+                elif type(command) is AlertChanged:
                     a = command.alert
                     if _value(a.state) != "firing" or a.overdue or a.acknowledged_at is not None:
                         continue

@@ -12,6 +12,7 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -135,7 +136,9 @@ def on_connected(client: aiomqtt.Client, handler) -> None:
     CONNACK callback: before the messages of a resumed session, which paho reads right
     after it in the same callback (aiomqtt's ``__aenter__`` returns only later). aiomqtt
     does not expose CONNACK's session-present flag; its own handler is called after ours."""
-    own = client._client.on_connect  # noqa: SLF001 (aiomqtt's, which completes __aenter__)
+    # aiomqtt's, which completes __aenter__: aiomqtt sets it in its constructor, with paho's
+    # version 2 callback API (paho types the property as any version's callback, or None).
+    own = cast("paho.CallbackOnConnect_v2", client._client.on_connect)  # noqa: SLF001
 
     def connected(paho_client, userdata, flags, reason_code, properties=None) -> None:
         if reason_code == paho.CONNACK_ACCEPTED:
@@ -152,7 +155,9 @@ async def until_disconnected(client: aiomqtt.Client) -> None:
         pass
 
 
-def publish_nowait(client: aiomqtt.Client, topic: str, payload: bytes, qos: int, retain: bool):
+def publish_nowait(
+    client: aiomqtt.Client, topic: str, payload: bytes, qos: int, retain: bool
+) -> paho.MQTTMessageInfo | None:
     """Queue a publication without waiting for the broker's PUBACK (aiomqtt's ``publish``
     awaits it, which would serialise every reply behind a network round trip). Returns
     paho's message info (``is_published()`` once the broker has acknowledged it), or None

@@ -15,14 +15,18 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..records import Outbound
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import MQTTMessageInfo
 
 
 @dataclass(slots=True)
 class Entry:
     message: Outbound
-    info: object = None  # paho's MQTTMessageInfo of the latest publication
+    info: MQTTMessageInfo | None = None  # paho's info of the latest publication
     generation: int = -1  # the connection it was last published on
 
 
@@ -53,7 +57,7 @@ class Outbox:
         for number, message in numbered:
             self._entries[number] = Entry(message)
 
-    def publish(self, generation: int, send: Callable[[Outbound], object | None]) -> None:
+    def publish(self, generation: int, send: Callable[[Outbound], MQTTMessageInfo | None]) -> None:
         """Publish, in order, every entry not yet published on connection ``generation``.
         ``send`` returns paho's message info, or None when the message could not be handed
         to the connection (it is tried again on the next one)."""

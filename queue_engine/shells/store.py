@@ -105,7 +105,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     """The tables of the current schema version: new stores are made from them, and every
     store is checked against them. A change here is a new version: add its migration in
     ``storefile.py`` (one function)."""
-    db["events"].create(
+    db.table("events").create(
         {
             "site": str,
             "device": str,
@@ -120,7 +120,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         pk=("site", "device", "event_id"),
         if_not_exists=True,
     )
-    db["rejections"].create(
+    db.table("rejections").create(
         {"id": int, "at": float, "site": str, "device": str, "topic": str, "error": str, "reason": str, "payload": str},
         pk="id",
         if_not_exists=True,
@@ -131,28 +131,28 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         )
         for name in TICKET_COLUMNS
     }
-    db["tickets"].create(ticket_types, pk=("site", "day", "no"), if_not_exists=True)
+    db.table("tickets").create(ticket_types, pk=("site", "day", "no"), if_not_exists=True)
     window_types = {
         name: (
             float if name.endswith("_at") else int if name in ("priority_streak", "served_today", "present") else str
         )
         for name in WINDOW_COLUMNS
     }
-    db["windows"].create(window_types, pk=("site", "window"), if_not_exists=True)
-    db["ratings"].create(
+    db.table("windows").create(window_types, pk=("site", "window"), if_not_exists=True)
+    db.table("ratings").create(
         {"id": int, "site": str, "window": str, "device": str, "ticket": str, "staff": str, "score": int, "at": float},
         pk="id",
         if_not_exists=True,
     )
-    db["devices"].create(
+    db.table("devices").create(
         {"site": str, "device": str, "online": int, "changed_at": float, "reason": str},
         pk=("site", "device"),
         if_not_exists=True,
     )
-    db["device_log"].create(
+    db.table("device_log").create(
         {"id": int, "site": str, "device": str, "online": int, "at": float, "reason": str}, pk="id", if_not_exists=True
     )
-    db["alerts"].create(
+    db.table("alerts").create(
         {
             name: (
                 float
@@ -166,7 +166,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["alert_log"].create(
+    db.table("alert_log").create(
         {
             "id": int,
             "alert_id": str,
@@ -183,20 +183,20 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     )
     # Alert transitions and calls decided and committed, until the broker has acknowledged
     # them: published again after a lost connection or a restart.
-    db["outbox"].create(
+    db.table("outbox").create(
         {"id": int, "site": str, "kind": str, "topic": str, "payload": str, "qos": int, "retain": int, "at": float},
         pk="id",
         if_not_exists=True,
     )
-    db["accounting"].create(
+    db.table("accounting").create(
         {"site": str, "day": str, "subject_kind": str, "subject": str, "category": str, "seconds": float},
         pk=("site", "day", "subject_kind", "subject", "category"),
         if_not_exists=True,
     )
-    db["events"].create_index(["received_at"], if_not_exists=True)
-    db["tickets"].create_index(["site", "day", "status"], if_not_exists=True)
-    db["alerts"].create_index(["site", "state"], if_not_exists=True)
-    db["alerts"].create_index(["since"], if_not_exists=True)
+    db.table("events").create_index(["received_at"], if_not_exists=True)
+    db.table("tickets").create_index(["site", "day", "status"], if_not_exists=True)
+    db.table("alerts").create_index(["site", "state"], if_not_exists=True)
+    db.table("alerts").create_index(["since"], if_not_exists=True)
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:

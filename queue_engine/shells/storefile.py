@@ -83,10 +83,10 @@ def _number_and_keep_publications(db: sqlite_utils.Database) -> None:
     """Events keep a digest of their content (a reused id is told from a resend); alert
     transitions are numbered (``seq``); alert transitions and calls wait in the outbox until
     the broker has them."""
-    db["events"].add_column("digest", str)
-    db["alerts"].add_column("seq", int)
-    db["alert_log"].add_column("seq", int)
-    db["outbox"].create(
+    db.table("events").add_column("digest", str)
+    db.table("alerts").add_column("seq", int)
+    db.table("alert_log").add_column("seq", int)
+    db.table("outbox").create(
         {"id": int, "site": str, "kind": str, "topic": str, "payload": str, "qos": int, "retain": int, "at": float},
         pk="id",
     )
@@ -343,6 +343,7 @@ def open_read_only(path: str | Path, tables: Iterable[str] | None = None) -> sql
         if conn is not None:
             conn.close()
         raise _refuse(path, "it is empty: no store has been written to it yet", "Give --db the engine's store.")
+    assert conn is not None  # _inspect opens a connection to every file but a "new" one, refused above
     problems = shape_problems(conn, tables) if found.state == "older" else []
     if problems:
         conn.close()
