@@ -15,195 +15,43 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 import sqlite_utils
 
-from ..core.alerts import Alert, AlertKind, AlertState
+from ..core.alerts import Alert, AlertState
 from ..core.commands import AlertChanged, DeviceChanged, RatingRecorded, TicketChanged, TimeAccounted, WindowChanged
-from ..core.events import Outcome, PauseReason, Priority
-from ..core.model import Ticket, TicketStatus, WindowPhase, WindowState
-from ..records import Batch, EventRecord, Outbound, Processed
+from ..core.model import Ticket, TicketStatus, WindowState
+from ..records import Batch, Outbound, Processed
+from .schema import (
+    ACCOUNT_COLUMNS,
+    ALERT_COLUMNS,
+    ALERT_LOG_COLUMNS,
+    DEVICE_COLUMNS,
+    DEVICE_LOG_COLUMNS,
+    EVENT_COLUMNS,
+    OUTBOX_COLUMNS,
+    RATING_COLUMNS,
+    REJECTION_COLUMNS,
+    TICKET_COLUMNS,
+    WINDOW_COLUMNS,
+    alert_from_row,
+    alert_row,
+    ticket_from_row,
+    ticket_row,
+    window_from_row,
+    window_row,
+)
+from .storefile import open_for_writing, open_read_only
 
 log = logging.getLogger("hallwatch.store")
-
-TICKET_COLUMNS = [f.name for f in fields(Ticket)]
-WINDOW_COLUMNS = [f.name for f in fields(WindowState)]
-
-
-def _enum_value(value):
-    return getattr(value, "value", value)
-
-
-def ticket_row(ticket: Ticket) -> tuple:
-    return tuple(_enum_value(getattr(ticket, name)) for name in TICKET_COLUMNS)
-
-
-def ticket_from_row(row: dict) -> Ticket:
-    data = {name: row[name] for name in TICKET_COLUMNS}
-    data["status"] = TicketStatus(data["status"])
-    data["priority"] = Priority(data["priority"]) if data["priority"] else None
-    data["outcome"] = Outcome(data["outcome"]) if data["outcome"] else None
-    return Ticket(**data)
-
-
-def window_row(window: WindowState) -> tuple:
-    return tuple(_enum_value(getattr(window, name)) for name in WINDOW_COLUMNS)
-
-
-def window_from_row(row: dict) -> WindowState:
-    data = {name: row[name] for name in WINDOW_COLUMNS}
-    data["phase"] = WindowPhase(data["phase"])
-    data["pause_reason"] = PauseReason(data["pause_reason"]) if data["pause_reason"] else None
-    data["present"] = None if data["present"] is None else bool(data["present"])
-    return WindowState(**data)
-
-
-ALERT_COLUMNS = [
-    "id",
-    "site",
-    "kind",
-    "severity",
-    "state",
-    "subject",
-    "window",
-    "device",
-    "staff",
-    "since",
-    "until",
-    "acknowledged_at",
-    "acknowledged_by",
-    "note",
-    "due",
-    "overdue",
-    "seq",
-    "detail",
-]
-ALERT_LOG_COLUMNS = ["alert_id", "site", "kind", "state", "at", "severity", "overdue", "seq"]
-ACCOUNT_COLUMNS = ["site", "day", "subject_kind", "subject", "category", "seconds"]
-_detail = msgspec.json.Encoder().encode
-
-
-def alert_row(alert: Alert) -> tuple:
-    values = [_enum_value(getattr(alert, name)) for name in ALERT_COLUMNS[:-1]]
-    return (*values, _detail(alert.detail).decode())
-
-
-def alert_from_row(row: dict) -> Alert:
-    data = {name: row[name] for name in ALERT_COLUMNS}
-    data["kind"] = AlertKind(data["kind"])
-    data["state"] = AlertState(data["state"])
-    data["overdue"] = bool(data["overdue"])
-    data["seq"] = data["seq"] or 0  # (alerts of a store from before transitions were numbered)
-    data["detail"] = msgspec.json.decode(data["detail"]) if data["detail"] else {}
-    return Alert(**data)
-
-
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """The tables of the current schema version: new stores are made from them, and every
-    store is checked against them. A change here is a new version: add its migration in
-    ``storefile.py`` (one function)."""
-    db.table("events").create(
-        {
-            "site": str,
-            "device": str,
-            "event_id": str,
-            "type": str,
-            "received_at": float,
-            "payload": str,
-            "error": str,
-            "reply": str,
-            "digest": str,
-        },
-        pk=("site", "device", "event_id"),
-        if_not_exists=True,
-    )
-    db.table("rejections").create(
-        {"id": int, "at": float, "site": str, "device": str, "topic": str, "error": str, "reason": str, "payload": str},
-        pk="id",
-        if_not_exists=True,
-    )
-    ticket_types = {
-        name: (
-            float if name.endswith("_at") else int if name in ("seq", "calls", "transfers", "place", "rating") else str
-        )
-        for name in TICKET_COLUMNS
-    }
-    db.table("tickets").create(ticket_types, pk=("site", "day", "no"), if_not_exists=True)
-    window_types = {
-        name: (
-            float if name.endswith("_at") else int if name in ("priority_streak", "served_today", "present") else str
-        )
-        for name in WINDOW_COLUMNS
-    }
-    db.table("windows").create(window_types, pk=("site", "window"), if_not_exists=True)
-    db.table("ratings").create(
-        {"id": int, "site": str, "window": str, "device": str, "ticket": str, "staff": str, "score": int, "at": float},
-        pk="id",
-        if_not_exists=True,
-    )
-    db.table("devices").create(
-        {"site": str, "device": str, "online": int, "changed_at": float, "reason": str},
-        pk=("site", "device"),
-        if_not_exists=True,
-    )
-    db.table("device_log").create(
-        {"id": int, "site": str, "device": str, "online": int, "at": float, "reason": str}, pk="id", if_not_exists=True
-    )
-    db.table("alerts").create(
-        {
-            name: (
-                float
-                if name in ("since", "until", "acknowledged_at", "due")
-                else int
-                if name in ("overdue", "seq")
-                else str
-            )
-            for name in ALERT_COLUMNS
-        },
-        pk="id",
-        if_not_exists=True,
-    )
-    db.table("alert_log").create(
-        {
-            "id": int,
-            "alert_id": str,
-            "site": str,
-            "kind": str,
-            "state": str,
-            "at": float,
-            "severity": str,
-            "overdue": int,
-            "seq": int,
-        },
-        pk="id",
-        if_not_exists=True,
-    )
-    # Alert transitions and calls decided and committed, until the broker has acknowledged
-    # them: published again after a lost connection or a restart.
-    db.table("outbox").create(
-        {"id": int, "site": str, "kind": str, "topic": str, "payload": str, "qos": int, "retain": int, "at": float},
-        pk="id",
-        if_not_exists=True,
-    )
-    db.table("accounting").create(
-        {"site": str, "day": str, "subject_kind": str, "subject": str, "category": str, "seconds": float},
-        pk=("site", "day", "subject_kind", "subject", "category"),
-        if_not_exists=True,
-    )
-    db.table("events").create_index(["received_at"], if_not_exists=True)
-    db.table("tickets").create_index(["site", "day", "status"], if_not_exists=True)
-    db.table("alerts").create_index(["site", "state"], if_not_exists=True)
-    db.table("alerts").create_index(["since"], if_not_exists=True)
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
     """The store at ``path``, for writing: created, migrated or refused (``StoreRefused``,
     before anything is written) as ``storefile`` decides."""
-    from .storefile import open_for_writing  # it builds on ensure_schema above
-
     return sqlite_utils.Database(open_for_writing(path))
 
 
@@ -226,8 +74,6 @@ def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Sna
     final (whatever its day, so that it can be expired), every window, and the recent
     event keys (for deduplication of redelivered messages). Read-only: the writer has made
     or migrated the store."""
-    from .storefile import open_read_only
-
     db = sqlite_utils.Database(open_read_only(path))
     try:
         day_list = sorted(set(days))
@@ -318,11 +164,6 @@ def _bulk(verb: str, table: str, columns: list[str]) -> str:
     return f"{verb} INTO {table} ({', '.join(columns)}) SELECT {picks} FROM json_each(?)"
 
 
-EVENT_COLUMNS = list(EventRecord._fields)
-REJECTION_COLUMNS = ["at", "site", "device", "topic", "error", "reason", "payload"]
-RATING_COLUMNS = ["site", "window", "device", "ticket", "staff", "score", "at"]
-DEVICE_COLUMNS = ["site", "device", "online", "changed_at", "reason"]
-DEVICE_LOG_COLUMNS = ["site", "device", "online", "at", "reason"]
 _INSERT_EVENT = _bulk("INSERT OR IGNORE", "events", EVENT_COLUMNS)
 _INSERT_REJECTION = _bulk("INSERT", "rejections", REJECTION_COLUMNS)
 _UPSERT_TICKET = _bulk("INSERT OR REPLACE", "tickets", TICKET_COLUMNS)
@@ -333,7 +174,6 @@ _INSERT_DEVICE_LOG = _bulk("INSERT", "device_log", DEVICE_LOG_COLUMNS)
 _UPSERT_ALERT = _bulk("INSERT OR REPLACE", "alerts", ALERT_COLUMNS)
 _INSERT_ALERT_LOG = _bulk("INSERT", "alert_log", ALERT_LOG_COLUMNS)
 _UPSERT_ACCOUNT = _bulk("INSERT OR REPLACE", "accounting", ACCOUNT_COLUMNS)
-OUTBOX_COLUMNS = ["id", "site", "kind", "topic", "payload", "qos", "retain", "at"]
 _INSERT_OUTBOX = _bulk("INSERT", "outbox", OUTBOX_COLUMNS)
 _DELETE_OUTBOX = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))"
 _rows = msgspec.json.Encoder().encode

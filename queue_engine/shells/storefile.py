@@ -13,7 +13,7 @@ journal_mode=WAL`` and any CREATE change it), the file is inspected read-only:
   SQLite, a store whose tables or columns differ from ``ensure_schema``'s): refused with
   ``StoreRefused``, and the file is left as it was.
 
-Adding a schema version: change the tables in ``store.ensure_schema`` (new stores are made
+Adding a schema version: change the tables in ``schema.ensure_schema`` (new stores are made
 from it, and stores are checked against it), and add one function here::
 
     @migration(3)
@@ -44,7 +44,7 @@ from typing import Literal
 
 import sqlite_utils
 
-from .store import ensure_schema
+from .schema import ensure_schema
 
 log = logging.getLogger("hallwatch.store")
 
@@ -140,7 +140,7 @@ def _described(column: tuple[str, bool, int]) -> str:
 
 @functools.cache
 def expected_tables() -> dict[str, Columns]:
-    """The tables and columns of ``SCHEMA_VERSION``, as ``store.ensure_schema`` makes them."""
+    """The tables and columns of ``SCHEMA_VERSION``, as ``schema.ensure_schema`` makes them."""
     conn = sqlite3.connect(":memory:")
     try:
         ensure_schema(sqlite_utils.Database(conn))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .. import wire
 from ..core.figures import SATISFIED_SCORES, satisfaction_pct, vacancy_seconds
 from ..core.model import VACANCY, Staffing, TicketStatus
-from ..shells.store import ALERT_COLUMNS, alert_from_row
+from ..shells.schema import ALERT_COLUMNS, alert_from_row
 from ..shells.storefile import open_read_only
 
 if TYPE_CHECKING:
