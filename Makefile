@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_PORT ?= 8080
 
-.PHONY: demo test test-fast bench system-deps clean
+.PHONY: demo test test-fast lint bench system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,16 @@ system-deps:
 # (TEST_WORKERS processes). pytest exits 5 when it collects no test: make fails on it too.
 TEST_WORKERS ?= 4
 
-test: system-deps $(STAMP)
+test: system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
-test-fast: $(STAMP)
+# The code's upkeep: lint, formatting, types (docs/architecture.md).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test-fast: lint
 	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow"
 
 demo: system-deps $(STAMP)
