@@ -326,7 +326,7 @@ class Site(Section):
                 problems.append(f"services[{i}]: no window serves {service.code!r}")
         return problems
 
-    # Derived look-ups (pure; cached on first use since the model is frozen).
+    # Derived look-ups (pure, computed on each call: the site is small and they are not on the hot path).
     def window_services(self, window: Window) -> frozenset[str]:
         if window.role is WindowRole.COMPREHENSIVE:
             return frozenset(s.code for s in self.services)

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hallwatch.ingest")
 
-# Events whose sender waits for an answer on its reply topic.
+# Reports whose sender waits for no answer: no reply is published for them (every other
+# event is answered on the device's reply topic).
 NO_REPLY = (ev.Presence, ev.Tamper, ev.DeviceStatus, ev.Heartbeat)
 DEDUPE_RETENTION_S = 2 * 86400.0
 # A device message may carry at most this much (the protocol's largest event is a few hundred
