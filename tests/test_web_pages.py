@@ -223,6 +223,16 @@ def test_the_manager_sees_a_window_go_unstaffed_and_acknowledges_its_alert(stack
 
     page.fill("#by", "周主任")
     alert.locator("input[name=note]").fill("已提醒回岗")
+    # The list is drawn again on live updates (another window opening here): what the manager
+    # is typing stays, with the caret in it.
+    note = "#alerts li.firing input[name=note]"
+    page.eval_on_selector(note, "input => { input.drawnBefore = true; }")
+    assert stack.device("panel-w2", site).request("staff.login", staff="v02")["ok"]
+    page.wait_for_function(f"!document.querySelector({note!r}).drawnBefore", timeout=10_000)
+    assert page.eval_on_selector(note, "input => [input.value, document.activeElement === input]") == [
+        "已提醒回岗",
+        True,
+    ]
     alert.locator("button.ack").click()
     acknowledged = page.locator("#alerts li.acknowledged", has_text="窗口空岗")
     acknowledged.wait_for(timeout=5000)

@@ -113,6 +113,49 @@ const HW = (() => {
     return [`开放，等待叫号${verify}`, "open"];
   }
 
-  return { operator, $, esc, api, clock, live, hms, hm, minutes, clockText, connection, windowStatus,
+  /** The consoles' alert lists with their acknowledgement forms. A list is rendered again on
+      every live update, so what an operator is typing (and where the caret is) is kept here
+      and put back: render the list with `render(html)`, each open alert's form with `form(a)`.
+      A form POSTs the note and the operator's name to `alertUrl(li)/acknowledge` and hands
+      the updated alert to `updated`. */
+  function alertList(list, alertUrl, by, updated) {
+    const drafts = new Map();
+    list.addEventListener("input", (e) => {
+      const li = e.target.closest("li");
+      if (li && e.target.name === "note") drafts.set(li.dataset.alert, e.target.value);
+    });
+    list.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const li = e.target.closest("li");
+      const button = e.target.querySelector("button");
+      button.disabled = true;
+      try {
+        const { alert } = await api(`${alertUrl(li)}/acknowledge`,
+                                    { json: { note: e.target.note.value, by: by.value.trim() } });
+        drafts.delete(li.dataset.alert);
+        if (alert) updated(alert);
+      } catch (err) {
+        button.disabled = false;
+        li.querySelector(".error").textContent = err.message;
+      }
+    });
+    function form(a) {
+      const hint = a.kind === "bad_rating" ? "回访情况（必填）" : "处理说明（可选）";
+      return `<form class="ack-form"><input name="note" maxlength="500" placeholder="${hint}" value="${esc(drafts.get(a.id) || "")}">
+          <button class="ack" type="submit">确认</button></form>`;
+    }
+    function render(html) {
+      const active = document.activeElement;
+      const typing = active && active.name === "note" && list.contains(active) ? active.closest("li").dataset.alert : null;
+      const caret = typing ? [active.selectionStart, active.selectionEnd] : null;
+      list.innerHTML = html;
+      const input = typing && [...list.querySelectorAll("li")].find((li) => li.dataset.alert === typing);
+      const field = input && input.querySelector("input[name=note]");
+      if (field) { field.focus(); field.setSelectionRange(...caret); }
+    }
+    return { form, render };
+  }
+
+  return { operator, $, esc, api, clock, live, alertList, hms, hm, minutes, clockText, connection, windowStatus,
            ALERT_KIND, ALERT_STATE, SEVERITY, PAUSE_REASON, DEVICE_KIND, OFFLINE_REASON, STAFFING, VACANCY };
 })();

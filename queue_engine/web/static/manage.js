@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { $, esc, api, clock, live, hm, minutes, clockText, connection, windowStatus,
+  const { $, esc, api, clock, live, alertList, hm, minutes, clockText, connection, windowStatus,
           ALERT_KIND, ALERT_STATE, SEVERITY, STAFFING, VACANCY } = HW;
   const site = document.body.dataset.site;
   const base = `/api/v1/sites/${encodeURIComponent(site)}`;
@@ -12,6 +12,8 @@
   let alerts = new Map();
   let reloadTimer = null;
   const by = $("#by");
+  const alertsList = alertList($("#alerts"), (li) => `${base}/alerts/${encodeURIComponent(li.dataset.alert)}`, by,
+                               (alert) => { alerts.set(alert.id, alert); renderAlerts(); });
   by.value = localStorage.getItem("hallwatch.by") || "";
   by.addEventListener("change", () => localStorage.setItem("hallwatch.by", by.value.trim()));
 
@@ -72,32 +74,17 @@
     const open = [...alerts.values()].filter((a) => a.state !== "resolved")
       .sort((a, b) => (a.since < b.since ? 1 : -1));
     $("#alert-count").textContent = open.length ? `${open.length} 条` : "";
-    $("#alerts").innerHTML = open.length ? open.map((a) => `
+    alertsList.render(open.length ? open.map((a) => `
       <li class="${a.state}" data-alert="${esc(a.id)}">
         <span class="what"><span class="badge ${a.severity}">${esc(SEVERITY[a.severity] || a.severity)}</span>
           ${esc(alertTitle(a))} <span class="badge ${a.state}">${esc(ALERT_STATE[a.state])}</span></span>
         <span class="meta">${esc(hm(a.since))} 起${a.staff_name ? "，当班：" + esc(a.staff_name) : ""}${a.acknowledged_by ? "，" + esc(HW.operator(a.acknowledged_by)) + " 已确认" : ""}</span>
-        ${a.state === "firing" ? `<form class="ack-form"><input name="note" maxlength="500" placeholder="${a.kind === "bad_rating" ? "回访情况（必填）" : "处理说明（可选）"}">
-          <button class="ack" type="submit">确认</button></form>` : ""}
+        ${a.state === "firing" ? alertsList.form(a) : ""}
         ${a.note ? `<span class="note">说明：${esc(a.note)}</span>` : ""}
         <span class="error"></span>
-      </li>`).join("") : `<li class="empty-note">没有未关闭的告警</li>`;
+      </li>`).join("") : `<li class="empty-note">没有未关闭的告警</li>`);
   }
 
-  $("#alerts").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const li = e.target.closest("li");
-    const button = e.target.querySelector("button");
-    button.disabled = true;
-    try {
-      const { alert } = await api(`${base}/alerts/${encodeURIComponent(li.dataset.alert)}/acknowledge`,
-                                  { json: { note: e.target.note.value, by: by.value.trim() } });
-      if (alert) { alerts.set(alert.id, alert); renderAlerts(); }
-    } catch (err) {
-      button.disabled = false;
-      li.querySelector(".error").textContent = err.message;
-    }
-  });
 
   async function load() {
     const s = await api(`${base}/summary`);

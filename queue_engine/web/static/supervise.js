@@ -3,13 +3,15 @@
 "use strict";
 
 (() => {
-  const { $, esc, api, clock, live, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
+  const { $, esc, api, clock, live, alertList, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
           DEVICE_KIND, OFFLINE_REASON, VACANCY } = HW;
   let sites = [];
   let alerts = new Map();
   let filter = "all";
   let reloadTimer = null;
   const by = $("#by");
+  const alertsList = alertList($("#alerts"), (li) => `/api/v1/sites/${encodeURIComponent(li.dataset.site)}/alerts/${encodeURIComponent(li.dataset.alert)}`, by,
+                               (alert) => { alerts.set(alert.id, alert); renderAlerts(); });
   by.value = localStorage.getItem("hallwatch.by") || "";
   by.addEventListener("change", () => localStorage.setItem("hallwatch.by", by.value.trim()));
   const siteName = (id) => (sites.find((s) => s.id === id) || { name: id }).name;
@@ -57,17 +59,16 @@
     const shown = all.filter((a) => filter === "all" || a.state === filter).slice(0, 120);
     const firing = all.filter((a) => a.state === "firing").length;
     $("#alert-count").textContent = `今日 ${all.length} 条，${ALERT_STATE.firing} ${firing} 条`;
-    $("#alerts").innerHTML = shown.length ? shown.map((a) => `
+    alertsList.render(shown.length ? shown.map((a) => `
       <li class="${a.state}" data-alert="${esc(a.id)}" data-site="${esc(a.site)}">
         <span class="what"><span class="badge ${a.severity}">${esc(SEVERITY[a.severity] || a.severity)}</span>
           ${esc(a.site_name || siteName(a.site))} · ${esc(ALERT_KIND[a.kind] || a.kind)} · ${esc(a.subject_name || a.window_name || a.window || a.device || "")}
           <span class="badge ${a.state}">${esc(ALERT_STATE[a.state])}</span></span>
         <span class="meta">${esc(hm(a.since))} 起${a.until ? " 至 " + esc(hm(a.until)) : ""}${a.staff_name ? "，当班：" + esc(a.staff_name) : a.staff ? "，当班：" + esc(a.staff) : ""}${a.acknowledged_by ? "，" + esc(HW.operator(a.acknowledged_by)) + " " + esc(hm(a.acknowledged_at)) + " 确认" : ""}</span>
-        ${a.state === "firing" ? `<form><input name="note" maxlength="500" placeholder="处理说明${a.kind === "bad_rating" ? "（必填）" : ""}">
-          <button class="ack" type="submit">确认</button></form>` : ""}
+        ${a.state === "firing" ? alertsList.form(a) : ""}
         ${a.note ? `<span class="note">说明：${esc(a.note)}</span>` : ""}
         <span class="error"></span>
-      </li>`).join("") : `<li class="empty-note">没有告警</li>`;
+      </li>`).join("") : `<li class="empty-note">没有告警</li>`);
   }
 
   $("#tabs").addEventListener("click", (e) => {
@@ -77,20 +78,6 @@
     renderAlerts();
   });
 
-  $("#alerts").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const li = e.target.closest("li");
-    const button = e.target.querySelector("button");
-    button.disabled = true;
-    try {
-      const { alert } = await api(`/api/v1/sites/${encodeURIComponent(li.dataset.site)}/alerts/${encodeURIComponent(li.dataset.alert)}/acknowledge`,
-                                  { json: { note: e.target.note.value, by: by.value.trim() } });
-      if (alert) { alerts.set(alert.id, alert); renderAlerts(); }
-    } catch (err) {
-      button.disabled = false;
-      li.querySelector(".error").textContent = err.message;
-    }
-  });
 
   async function load() {
     const s = await api("/api/v1/supervise");
