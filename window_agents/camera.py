@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from queue_engine.config import Site
-from queue_engine.shells.mqtt import TCP_NODELAY, BrokerSettings
+from queue_engine.shells.mqtt import BrokerSettings, new_client
 
 from .device import Device, DeviceError, backoff_delays, wait_event
 
@@ -289,19 +288,7 @@ async def follow_frigate(router: FrigateRouter, broker: BrokerSettings, client_i
     delays = backoff_delays(0.5, 30.0)
     was_connected = False
     while not stop.is_set():
-        tls = ssl.create_default_context(cafile=broker.ca_file) if broker.tls else None
-        client = aiomqtt.Client(
-            broker.host,
-            broker.port,
-            identifier=client_id,
-            username=broker.username,
-            password=broker.password,
-            clean_session=True,
-            keepalive=30,
-            tls_context=tls,
-            socket_options=TCP_NODELAY,
-            timeout=10,
-        )
+        client = new_client(broker, identifier=client_id)
         try:
             async with client:
                 for topic in router.subscriptions():

@@ -22,7 +22,6 @@ import logging
 import os
 import random
 import secrets
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError  # (not exported by the package itself)
 
-from queue_engine.shells.mqtt import TCP_NODELAY, BrokerSettings
+from queue_engine.shells.mqtt import BrokerSettings, new_client
 from queue_engine.wire import PROTOCOL_VERSION, Topics
 
 log = logging.getLogger("hallwatch.device")
@@ -231,24 +230,16 @@ class Device:
     # -- the connection -------------------------------------------------------------------
     def _make_client(self) -> aiomqtt.Client:
         s = self.settings
-        tls_context = ssl.create_default_context(cafile=s.broker.ca_file) if s.broker.tls else None
-        password = s.password if s.password is not None else s.broker.password
-        return aiomqtt.Client(
-            s.broker.host,
-            s.broker.port,
+        return new_client(
+            s.broker,
             identifier=s.device_id,
             username=s.device_id,
-            password=password,
+            password=s.password,
             # A device keeps no session: what it missed while away is recovered by resending
             # with the same id, and a kiosk switched off for a week leaves nothing queued.
             clean_session=True,
-            protocol=aiomqtt.ProtocolVersion.V311,
             keepalive=s.keepalive,
             will=aiomqtt.Will(self.status_topic, status_offline("lost"), qos=1, retain=True),
-            tls_context=tls_context,
-            # Nagle's algorithm holds small request/reply packets back by tens of ms.
-            socket_options=TCP_NODELAY,
-            timeout=10,
         )
 
     async def _run(self) -> None:

@@ -19,7 +19,6 @@ import itertools
 import json
 import math
 import random
-import ssl
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import aiomqtt
 from queue_engine.config import Site
 from queue_engine.core.kinds import DEVICE_KINDS
 from queue_engine.shells.clock import Clock
-from queue_engine.shells.mqtt import TCP_NODELAY, BrokerSettings
+from queue_engine.shells.mqtt import BrokerSettings, new_client
 from queue_engine.wire import Topics
 
 from .device import boot_prefix, event, heartbeat, status_offline, status_online
@@ -289,17 +288,7 @@ class Simulation:
     async def run(self) -> Tally:
         self.clock = Clock(start_at=self.start_at, speed=self.speed)  # from now, as the engine's from its start
         b = self.broker
-        client = aiomqtt.Client(
-            b.host,
-            b.port,
-            identifier=f"hallwatch-simulator-{self.site.id}",
-            username=b.username,
-            password=b.password,
-            keepalive=30,
-            socket_options=TCP_NODELAY,
-            max_inflight_messages=0,
-            tls_context=ssl.create_default_context(cafile=b.ca_file) if b.tls else None,
-        )
+        client = new_client(b, identifier=f"hallwatch-simulator-{self.site.id}", max_inflight_messages=0)
         async with client:
             self._client = client
             await client.subscribe([(self.topics.reply(self.site.id, "+"), 1), (self.topics.alerts(self.site.id), 1)])

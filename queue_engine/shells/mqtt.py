@@ -63,36 +63,45 @@ def parse_broker_url(url: str, *, ca_file: str | None = None) -> BrokerSettings:
     )
 
 
-def make_client(
+def new_client(
     settings: BrokerSettings,
     *,
     identifier: str,
-    clean_session: bool,
+    clean_session: bool = True,
     will: aiomqtt.Will | None = None,
     keepalive: int = 30,
+    username: str | None = None,
+    password: str | None = None,
+    max_inflight_messages: int | None = None,
 ) -> aiomqtt.Client:
-    tls_context = None
-    if settings.tls:
-        tls_context = ssl.create_default_context(cafile=settings.ca_file)
-    client = aiomqtt.Client(
+    """An MQTT 3.1.1 client for the broker ``settings`` name, as every hallwatch process
+    connects: TLS when the URL asks for it, Nagle's algorithm off (it holds small
+    request/reply packets back by tens of ms), a 10 s timeout. ``username`` and ``password``
+    replace the URL's (a device logs in as itself)."""
+    return aiomqtt.Client(
         settings.host,
         settings.port,
         identifier=identifier,
-        username=settings.username,
-        password=settings.password,
+        username=username if username is not None else settings.username,
+        password=password if password is not None else settings.password,
         clean_session=clean_session,
         protocol=aiomqtt.ProtocolVersion.V311,
         keepalive=keepalive,
         will=will,
-        tls_context=tls_context,
+        tls_context=ssl.create_default_context(cafile=settings.ca_file) if settings.tls else None,
         socket_options=TCP_NODELAY,
-        # No cap on our QoS 1 publications in flight: with a cap, paho holds replies back
-        # in its own queue while the acknowledgements behind them go out at once, so a
-        # crash could lose a reply whose request the broker already considers handled.
-        # Uncapped, each reply precedes its acknowledgement on the wire.
-        max_inflight_messages=0,
+        max_inflight_messages=max_inflight_messages,
         timeout=10,
     )
+
+
+def make_client(settings: BrokerSettings, *, identifier: str, clean_session: bool) -> aiomqtt.Client:
+    """The engine's client."""
+    # No cap on our QoS 1 publications in flight: with a cap, paho holds replies back in its
+    # own queue while the acknowledgements behind them go out at once, so a crash could lose
+    # a reply whose request the broker already considers handled. Uncapped, each reply
+    # precedes its acknowledgement on the wire.
+    client = new_client(settings, identifier=identifier, clean_session=clean_session, max_inflight_messages=0)
     _streamline(client)
     return client
 
