@@ -178,11 +178,19 @@ def main() -> None:
     ws = Workspace()
     trees: list[Path | None] = [None] + ([args.baseline_tree] if args.baseline_tree else [])
     results = {tree: ([], [], 0) for tree in trees}
+    rounds: dict[Path | None, list[tuple[float, float]]] = {tree: [] for tree in trees}
     try:
         ws.start_broker()
         for round_no in range(args.rounds):
             for tree in trees if round_no % 2 == 0 else trees[::-1]:
                 kiosk, call, sent = measure(ws, args, tree, f"r{round_no}t{trees.index(tree)}")
+                rounds[tree].append((percentile(kiosk, 50), percentile(call, 50)))
+                print(
+                    f"round {round_no + 1}, {'this tree' if tree is None else 'baseline'}: kiosk p50 "
+                    f"{percentile(kiosk, 50):.2f} p99 {percentile(kiosk, 99):.2f} ms, call p50 "
+                    f"{percentile(call, 50):.2f} p99 {percentile(call, 99):.2f} ms",
+                    flush=True,
+                )
                 before = results[tree]
                 results[tree] = (before[0] + kiosk, before[1] + call, before[2] + sent)
         for tree in trees:
@@ -195,6 +203,11 @@ def main() -> None:
             print(report("panel call.next -> board/call", call_rtt))
             worst = max(percentile(kiosk_rtt, 99), percentile(call_rtt, 99))
             print(f"worst p99 {worst:.2f} ms (target <= 20 ms)")
+        if args.baseline_tree:
+            # The machine's noise moves whole runs; the rounds' medians, paired, are what compare.
+            for i, name in enumerate(("kiosk", "call")):
+                ratios = sorted(a[i] / b[i] for a, b in zip(rounds[None], rounds[args.baseline_tree]))
+                print(f"{name} p50, this tree / baseline, median of the rounds: {ratios[len(ratios) // 2]:.2f}")
     finally:
         ws.close()
 

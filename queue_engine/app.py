@@ -407,10 +407,14 @@ class EngineApp:
         if (self._in_flight and not force) or not (self._pending or housekeeping) or not self.writer.writable():
             return
         items, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-        messages = self.outputs.render(items, self.clock.now())
+        messages = self.outputs.render(items)
         numbered = self._outbox.number(m for m in messages if m.durable)
         self._in_flight += 1
-        self.writer.submit(Batch(items, messages, numbered, self._outbox.take_delivered(), prune=self._prune))
+        batch = Batch(items, messages, numbered, self._outbox.take_delivered(), prune=self._prune)
+        self.writer.submit(batch)
+        # The states go after: the writer commits meanwhile (they are not part of the
+        # transaction), and nothing has reached the core since the batch closed.
+        messages += self.outputs.render_states(items, self.clock.now())
 
     def _commit_from_thread(self, batch: Batch) -> None:
         self._running_loop.call_soon_threadsafe(self._committed, batch)

@@ -26,10 +26,9 @@ class Outputs:
         self.topics = topics
         self._tz = {s.id: s.tz for s in sites}
 
-    def render(self, batch: Iterable[Processed], now: float) -> list[Outbound]:
+    def render(self, batch: Iterable[Processed]) -> list[Outbound]:
+        """The batch's own messages, in order: rejections, replies, calls, alert transitions."""
         messages: list[Outbound] = []
-        windows: dict[tuple[str, str], WindowChanged] = {}
-        queues: set[str] = set()
         for item in batch:
             if item.rejection is not None:
                 r = item.rejection
@@ -42,16 +41,23 @@ class Outputs:
                 if isinstance(command, AnnounceCall):
                     body = wire.encode(wire.call_payload(command, self._tz[command.site]))
                     messages.append(Outbound(self.topics.call(command.site), body, site=command.site, kind="call"))
-                elif isinstance(command, WindowChanged):
+                elif isinstance(command, AlertChanged):
+                    messages.append(self.alert(command.alert))
+        return messages
+
+    def render_states(self, batch: Iterable[Processed], now: float) -> list[Outbound]:
+        """The window and queue states the batch changed, one message per window and per
+        site, taken from the core now: call it before the core handles anything else."""
+        windows: dict[tuple[str, str], WindowChanged] = {}
+        queues: set[str] = set()
+        for item in batch:
+            for command in item.commands:
+                if isinstance(command, WindowChanged):
                     windows[(command.site, command.window.window)] = command
                 elif isinstance(command, QueueChanged):
                     queues.add(command.site)
-                elif isinstance(command, AlertChanged):
-                    messages.append(self.alert(command.alert))
-        for (site, _window), command in windows.items():
-            messages.append(self.window_state(site, command.window, now))
-        for site in sorted(queues):
-            messages.append(self.queue_state(site, now))
+        messages = [self.window_state(site, command.window, now) for (site, _), command in windows.items()]
+        messages += [self.queue_state(site, now) for site in sorted(queues)]
         return messages
 
     def window_state(self, site: str, window, now: float) -> Outbound:
