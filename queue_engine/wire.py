@@ -28,6 +28,12 @@ PROTOCOL_VERSION = 1
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 EventId = Annotated[str, Meta(min_length=1, max_length=64)]
 Text = Annotated[str, Meta(min_length=1, max_length=64)]
+Note = Annotated[str, Meta(max_length=500)]
+# 一次性告知: the guide's materials that were missing, by number (1 = the first) or by name.
+Missing = Annotated[
+    tuple[Annotated[int, Meta(ge=1, le=100)] | Annotated[str, Meta(min_length=1, max_length=100)], ...],
+    Meta(max_length=50),
+]
 
 
 class WireError(Exception):
@@ -148,11 +154,44 @@ class WireServiceStart(Envelope, tag="service.start"):
 
 class WireServiceFinish(Envelope, tag="service.finish"):
     outcome: ev.Outcome
+    # (each optional: a panel that sends only the outcome finishes as before; docs/protocol.md)
+    citizen: Text | None = None
+    refer: Text | None = None
+    missing: Missing = ()
+    passed_to: Text | None = None
+    agent: Text | None = None
 
 
 class WireTicketTransfer(Envelope, tag="ticket.transfer"):
     to_service: Text | None = None
     to_window: Text | None = None
+
+
+class WireCaseEvent(Envelope, kw_only=True):
+    """What every case event carries (not itself an event type)."""
+
+    case: Text
+    note: Note = ""
+
+
+class WireCaseNote(WireCaseEvent, tag="case.note"):
+    pass
+
+
+class WireCasePassOn(WireCaseEvent, kw_only=True, tag="case.pass"):
+    to: Text
+
+
+class WireCaseComplete(WireCaseEvent, kw_only=True, tag="case.complete"):
+    result: Annotated[str, Meta(min_length=1, max_length=500)]
+
+
+class WireCaseReturn(WireCaseEvent, tag="case.return"):
+    pass
+
+
+class WireCaseWithdraw(WireCaseEvent, tag="case.withdraw"):
+    pass
 
 
 class WirePresence(Envelope, tag="presence"):
@@ -184,6 +223,11 @@ WIRE_TO_CORE: dict[type[Envelope], type[ev.Event]] = {
     WireServiceStart: ev.ServiceStart,
     WireServiceFinish: ev.ServiceFinish,
     WireTicketTransfer: ev.TicketTransfer,
+    WireCaseNote: ev.CaseNote,
+    WireCasePassOn: ev.CasePassOn,
+    WireCaseComplete: ev.CaseComplete,
+    WireCaseReturn: ev.CaseReturn,
+    WireCaseWithdraw: ev.CaseWithdraw,
     WirePresence: ev.Presence,
     WireTamper: ev.Tamper,
     WireRating: ev.Rating,
@@ -300,6 +344,10 @@ def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
         }
     elif reply.ticket is not None:
         body["ticket"] = reply.ticket
+    if reply.case is not None:
+        body["case"] = reply.case
+    if reply.notice is not None:
+        body["notice"] = reply.notice
     if not reply.ok:
         body["error"] = reply.error
         body["message"] = reply.message
@@ -362,7 +410,8 @@ def queue_payload(view: list[ServiceQueue], now: float, tz: ZoneInfo) -> dict:
 def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) -> dict:
     """``seq``: the site's alert-transition number (each transition one more than the last),
     so that a subscriber can drop a repeated publication and notice a missing one;
-    ``audience``: who acts on it (supervision, manager or it)."""
+    ``audience``: who acts on it (supervision, manager or it); ``audiences``: every one who
+    does (a case overdue: the manager and 电子监察)."""
     detail = {
         key: iso(value, tz) if key.endswith("_at") and isinstance(value, (int, float)) else value
         for key, value in alert.detail.items()
@@ -373,6 +422,7 @@ def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) 
         "seq": alert.seq,
         "kind": alert.kind.value,
         "audience": ALERT_KINDS[alert.kind].audience.value,
+        "audiences": [ALERT_KINDS[alert.kind].audience.value, *(a.value for a in ALERT_KINDS[alert.kind].also)],
         "severity": alert.severity,
         "state": alert.state.value,
         "site": alert.site,

@@ -36,6 +36,8 @@ class Reply(Command):
     ticket: TicketSlip | str | None = None
     error: str | None = None
     message: str | None = None
+    case: str | None = None  # the case a finished visit opened, or the case an event changed
+    notice: str | None = None  # the 一次性告知书 a finished visit issued
 
 
 @record

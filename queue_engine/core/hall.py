@@ -17,6 +17,7 @@ from . import events as ev
 from .alerts import Alert
 from .calendar import OfficialCalendar, WorkingCalendar
 from .capacity import RecentArrivals
+from .cases import Case, CaseBook, InformedNotice
 from .commands import (
     AnnounceCall,
     Command,
@@ -130,6 +131,15 @@ class Hall:
             covered_years=site.calendar.covered_years,
         )
         self.supervisor = Supervisor(site, self, calendar)
+        self.cases = CaseBook(
+            site,
+            calendar,
+            raise_alert=self.supervisor.raise_alert,
+            change_alert=self.supervisor.change_alert,
+            current_alert=self.supervisor.alerts.get,
+        )
+        # 办不成事反映 windows: a visit that fails elsewhere is routed to one of them.
+        self._fallback_windows = [w.id for w in site.windows if w.role == "fallback"]
 
     # -- restore (from the store's current-state tables) ---------------------------------
     def restore(
@@ -143,6 +153,8 @@ class Hall:
         transition_seq: int = 0,
         devices: Sequence[tuple[str, bool, str | None, float]] = (),
         totals: Sequence[tuple[str, str, str, str, float]] = (),
+        cases: Sequence[Case] = (),
+        notices: Sequence[InformedNotice] = (),
     ) -> list[Command]:
         """Load the current state after a restart, then bring it to ``now`` exactly as the
         day roll would have: returns the commands of that roll (expired tickets, windows
@@ -167,6 +179,7 @@ class Hall:
             totals=totals,
             now=now,
         )
+        self.cases.restore(cases=cases, notices=notices, alerts=list(self.supervisor.alerts.values()), now=now)
         self._day_end = -math.inf
         commands += self._roll_day(now)
         done = sorted(
@@ -191,10 +204,10 @@ class Hall:
 
     def next_deadline(self) -> float:
         """When ``tick`` has something to do; a new hall is due at once."""
-        return min(self._day_end, self.supervisor.next_deadline())
+        return min(self._day_end, self.supervisor.next_deadline(), self.cases.next_deadline())
 
     def tick(self, now: float) -> list[Command]:
-        return self._roll_day(now) + self.supervisor.tick(now)
+        return self._roll_day(now) + self.supervisor.tick(now) + self.cases.tick(now)
 
     def _roll_day(self, now: float) -> list[Command]:
         """At local midnight numbering restarts; what still waits or is still being called
@@ -227,6 +240,7 @@ class Hall:
                 self.windows[window_id] = window
                 commands.append(WindowChanged(site=self.id, window=window))
         self._rebuild_indexes()
+        self.cases.forget_before(now)
         if commands:
             commands.append(QueueChanged(site=self.id))
         return commands + self.supervisor.start_day(today, now)
@@ -418,6 +432,9 @@ class Hall:
             calls=ticket.calls + 1,
             finished_at=None,
             first_called_at=ticket.first_called_at or now,
+            # 首问: the first window keeps the visit, whoever calls it later
+            first_window=ticket.first_window or window_id,
+            first_staff=ticket.first_staff if ticket.first_window else window.staff,
         )
         self.tickets[ticket.no] = ticket
         window = window.evolve(phase=P.CALLED, ticket=ticket.no, priority_streak=streak)
@@ -455,13 +472,44 @@ class Hall:
         ]
 
     def _finish(self, event: ev.ServiceFinish, now: float, window_id: str) -> list[Command]:
-        ticket = self._current(window_id).evolve(status=TicketStatus.DONE, finished_at=now, outcome=event.outcome)
-        self._learn_service_time(ticket)
+        current = self._current(window_id)
         window = self.windows[window_id]
+        fallback = self._fallback_for(window_id)
+        routed = event.outcome is ev.Outcome.FAILED and fallback is not None
+        # (checked before anything changes: fields that do not fit the outcome are refused)
+        opening = self.cases.plan(
+            event, current, self._services[current.service], staff=window.staff, fallback=not routed, now=now
+        )
+        if fallback is not None and routed:
+            # 办不成: the citizen goes on to the 办不成事 window, keeping the place in the queue.
+            ticket = current.evolve(
+                status=TicketStatus.WAITING,
+                directed_window=fallback,
+                transfers=current.transfers + 1,
+                started_at=None,
+                called_at=None,
+                matter=opening.matter,
+            )
+            commands = self._release(event, window_id, ticket, T.TRANSFERRED)
+            self._enqueue(ticket)
+            return commands
+        ticket = current.evolve(status=TicketStatus.DONE, finished_at=now, outcome=event.outcome)
+        ticket, opened = self.cases.open(
+            opening, ticket, window=window_id, staff=window.staff, by=window.staff or event.device, now=now
+        )
+        self._learn_service_time(ticket)
         self.windows[window_id] = window.evolve(
             served_today=window.served_today + 1, last_served_ticket=ticket.no, last_served_staff=window.staff
         )
-        return self._release(event, window_id, ticket, T.FINISHED)
+        return opened + self._release(event, window_id, ticket, T.FINISHED)
+
+    def _fallback_for(self, window_id: str) -> str | None:
+        """Where a visit that fails at this window goes on to: a 办不成事 window (an open one if
+        any is), unless this is one, or the site has none (the visit then ends here)."""
+        if window_id in self._fallback_windows or not self._fallback_windows:
+            return None
+        open_now = [w for w in self._fallback_windows if self.windows[w].phase in OPEN_PHASES]
+        return (open_now or self._fallback_windows)[0]
 
     def _transfer(self, event: ev.TicketTransfer, now: float, window_id: str) -> list[Command]:
         current = self._current(window_id)
@@ -504,11 +552,32 @@ class Hall:
         """The window is done with its current ticket (finished, no-show or transferred)."""
         self.tickets[ticket.no] = ticket
         window = self.windows[window_id].evolve(phase=P.IDLE, ticket=None)
+        finished = transition is T.FINISHED
         return [
             TicketChanged(site=self.id, ticket=ticket, transition=transition),
             self._set_window(window),
             QueueChanged(site=self.id),
-            Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no),
+            Reply(
+                site=self.id,
+                device=event.device,
+                re=event.id,
+                ok=True,
+                ticket=ticket.no,
+                case=ticket.case_no if finished else None,
+                notice=ticket.notice_no if finished else None,
+            ),
+        ]
+
+    # -- cases (办件) ---------------------------------------------------------------------------
+    def _case_event(self, event: ev.CaseEvent, now: float) -> list[Command]:
+        """From a panel (its window's staff member acts, so one must be logged in) or from an
+        operator through the web (``device`` names the operator)."""
+        window_id = self._device_window.get(event.device)
+        by = self.windows[window_id].staff if window_id is not None else event.device
+        if by is None:
+            raise Refused(ErrorCode.NOT_LOGGED_IN)
+        return self.cases.update(event, by, now) + [
+            Reply(site=self.id, device=event.device, re=event.id, ok=True, case=event.case)
         ]
 
     # -- camera, pad, liveness ---------------------------------------------------------------
@@ -585,6 +654,7 @@ class Hall:
         ev.ServiceStart: _start,
         ev.ServiceFinish: _finish,
         ev.TicketTransfer: _transfer,
+        **dict.fromkeys(ev.CASE_EVENTS, _case_event),
         ev.Presence: _presence,
         ev.Tamper: _tamper,
         ev.Rating: _rating,

@@ -55,6 +55,7 @@ PANEL_EVENTS = (
     ev.ServiceStart,
     ev.ServiceFinish,
     ev.TicketTransfer,
+    *ev.CASE_EVENTS,
 )
 
 K = DeviceKind

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .alerts import ALERT_KINDS, AlertState, Audience
+from .cases import CaseAction, CaseKind, CaseStatus
 from .events import Outcome, PauseReason
 from .kinds import DEVICE_KINDS
 from .model import Staffing, TicketStatus
@@ -75,6 +76,21 @@ GUIDE_FIELD = {
     "item_type": "办件类型",
 }
 AUDIT_STATUS = {"pass": "达标", "fail": "未达标", "unknown": "未知", "n/a": "不适用"}
+CASE_KIND = {CaseKind.PROMISED: "承诺件", CaseKind.PROXY: "帮办代办", CaseKind.UNRESOLVED: "办不成事兜底"}
+CASE_STATUS = {
+    CaseStatus.OPEN: "办理中",
+    CaseStatus.COMPLETED: "已办结",
+    CaseStatus.RETURNED: "已退回",
+    CaseStatus.WITHDRAWN: "已撤回",
+}
+CASE_ACTION = {
+    CaseAction.OPENED: "受理登记",
+    CaseAction.NOTE: "进展",
+    CaseAction.PASSED_ON: "转交",
+    CaseAction.COMPLETED: "办结",
+    CaseAction.RETURNED: "退回",
+    CaseAction.WITHDRAWN: "撤回",
+}
 
 # Every table, by name: what the web pages are served and the metrics expose.
 TABLES: dict[str, Mapping[Any, str]] = {
@@ -95,6 +111,9 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "follow_up": FOLLOW_UP,
     "guide_field": GUIDE_FIELD,
     "audit_status": AUDIT_STATUS,
+    "case_kind": CASE_KIND,
+    "case_status": CASE_STATUS,
+    "case_action": CASE_ACTION,
 }
 
 
