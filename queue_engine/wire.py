@@ -348,6 +348,8 @@ def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
         body["case"] = reply.case
     if reply.notice is not None:
         body["notice"] = reply.notice
+    if reply.routed_to is not None:
+        body["routed_to"] = reply.routed_to
     if not reply.ok:
         body["error"] = reply.error
         body["message"] = reply.message

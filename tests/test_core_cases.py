@@ -226,7 +226,8 @@ def test_failed_goes_on_to_the_fallback_window_at_its_place_and_failing_there_op
         1,
         None,
     )
-    assert of_type(commands, CaseChanged) == [] and the_reply(commands).case is None
+    assert of_type(commands, CaseChanged) == []
+    assert (the_reply(commands).routed_to, the_reply(commands).case) == ("w09", None)
 
     d.login("w09", "s004")
     assert d.call_next("w09") == "A001"  # its place kept: before F001
@@ -237,6 +238,13 @@ def test_failed_goes_on_to_the_fallback_window_at_its_place_and_failing_there_op
     assert (case.first_window, case.first_staff) == ("w02", "s002")  # 首问
     (ticket,) = [t for t in latest_state(commands)[0] if t.no == "A001"]
     assert (ticket.status, ticket.outcome, ticket.case_no) == (TicketStatus.DONE, O.FAILED, case.no)
+
+
+def test_a_visit_for_the_fallback_service_itself_that_fails_opens_the_unresolved_case_where_it_is():
+    """办不成事反映 served at a comprehensive window is the 兜底 already: no second round."""
+    d = cases_driver(at(WED, 9))
+    case = opened(visit(d, "fankui", "w01", "s001", O.FAILED))
+    assert (case.kind, case.window, case.service, case.due_day) == (CaseKind.UNRESOLVED, "w01", "fankui", "2026-12-02")
 
 
 def test_without_a_fallback_window_failed_opens_the_unresolved_case_where_it_failed():

@@ -267,6 +267,9 @@ def describe_success(action: Action, reply: dict, view: PanelView) -> str:
             if f["outcome"] == "done"
             else f"已结束办理（{OUTCOMES[f['outcome']]}）：{ticket}"
         )
+        if reply.get("routed_to"):
+            window = site.window(reply["routed_to"])
+            text += f"，转{window.name if window else reply['routed_to']}"
         if reply.get("case"):
             text += f"，办件号 {reply['case']}"
         if reply.get("notice"):

@@ -138,8 +138,10 @@ class Hall:
             change_alert=self.supervisor.change_alert,
             current_alert=self.supervisor.alerts.get,
         )
-        # 办不成事反映 windows: a visit that fails elsewhere is routed to one of them.
+        # 办不成事反映 windows: a visit that fails elsewhere is routed to one of them, unless it is
+        # for the 办不成事 service itself (one they list): that is the 兜底 already, wherever served.
         self._fallback_windows = [w.id for w in site.windows if w.role == "fallback"]
+        self._fallback_services = frozenset(c for w in site.windows if w.role == "fallback" for c in w.services)
 
     # -- restore (from the store's current-state tables) ---------------------------------
     def restore(
@@ -474,7 +476,7 @@ class Hall:
     def _finish(self, event: ev.ServiceFinish, now: float, window_id: str) -> list[Command]:
         current = self._current(window_id)
         window = self.windows[window_id]
-        fallback = self._fallback_for(window_id)
+        fallback = self._fallback_for(window_id) if current.service not in self._fallback_services else None
         routed = event.outcome is ev.Outcome.FAILED and fallback is not None
         # (checked before anything changes: fields that do not fit the outcome are refused)
         opening = self.cases.plan(
@@ -490,7 +492,7 @@ class Hall:
                 called_at=None,
                 matter=opening.matter,
             )
-            commands = self._release(event, window_id, ticket, T.TRANSFERRED)
+            commands = self._release(event, window_id, ticket, T.TRANSFERRED, routed_to=fallback)
             self._enqueue(ticket)
             return commands
         ticket = current.evolve(status=TicketStatus.DONE, finished_at=now, outcome=event.outcome)
@@ -548,7 +550,15 @@ class Hall:
         previous = self._service_time[ticket.service]
         self._service_time[ticket.service] = (1 - alpha) * previous + alpha * (ticket.finished_at - ticket.started_at)
 
-    def _release(self, event: ev.Event, window_id: str, ticket: Ticket, transition: TicketTransition) -> list[Command]:
+    def _release(
+        self,
+        event: ev.Event,
+        window_id: str,
+        ticket: Ticket,
+        transition: TicketTransition,
+        *,
+        routed_to: str | None = None,
+    ) -> list[Command]:
         """The window is done with its current ticket (finished, no-show or transferred)."""
         self.tickets[ticket.no] = ticket
         window = self.windows[window_id].evolve(phase=P.IDLE, ticket=None)
@@ -565,6 +575,7 @@ class Hall:
                 ticket=ticket.no,
                 case=ticket.case_no if finished else None,
                 notice=ticket.notice_no if finished else None,
+                routed_to=routed_to,
             ),
         ]
 
