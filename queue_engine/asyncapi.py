@@ -230,7 +230,7 @@ def outbound_examples() -> dict[str, list[dict[str, Any]]]:
         ],
         "replyFailure": [
             wire.reply_payload(
-                Reply(site="demo", device="panel-w03", re=re, ok=False, error=refusal.value, message=MESSAGES[refusal]),
+                Reply(site="demo", device="panel-w03", re=re, ok=False, error=refusal, message=MESSAGES[refusal]),
                 TZ,
             )
         ],

@@ -246,7 +246,7 @@ class Ingest:
             device=event.device,
             re=event.id,
             ok=False,
-            error=ErrorCode.ID_REUSED.value,
+            error=ErrorCode.ID_REUSED,
             message=MESSAGES[ErrorCode.ID_REUSED],
         )
         reply_bytes = wire.encode(wire.reply_payload(refusal, self._tz[event.site]))

@@ -484,8 +484,7 @@ def stamp(ts: float, tz: ZoneInfo) -> str:
 
 def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
     if not reply.ok:
-        # (every refusal of the core names an ErrorCode; Reply types it as text)
-        error = ErrorCode(reply.error or ErrorCode.BAD_REQUEST)
+        error = reply.error or ErrorCode.BAD_REQUEST
         return msgspec.to_builtins(
             WireReplyFailure(v=PROTOCOL_VERSION, re=reply.re, ok=False, error=error, message=reply.message or "")
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from .alerts import Alert
+from .errors import ErrorCode
 from .model import Ticket, WindowState
 from .records import record
 
@@ -34,7 +35,7 @@ class Reply(Command):
     re: str
     ok: bool
     ticket: TicketSlip | str | None = None
-    error: str | None = None
+    error: ErrorCode | None = None  # set when not ok
     message: str | None = None
 
 
