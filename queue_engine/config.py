@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .core.kinds import DEVICE_KINDS, DeviceKind
+from .core.kinds import DEVICE_KINDS, DeviceKind, OnlineHours
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -99,6 +99,15 @@ class Device(Section):
     kind: DeviceKind
     window: str | None = None
     heartbeat_s: float = Field(default=10.0, gt=0, le=3600)
+    # When it is expected online ("office": working time; "always": day and night), which its
+    # offline alerts and its accounted online and offline time follow. Default: its kind's (a
+    # 24-hour self-service terminal "always", the rest "office"); a camera watching a 24-hour
+    # self-service area may say "always".
+    online_hours: OnlineHours | None = None
+
+    @property
+    def expected_hours(self) -> OnlineHours:
+        return self.online_hours or DEVICE_KINDS[self.kind].online_hours
 
     @model_validator(mode="after")
     def _window_as_its_kind_wants(self) -> Device:

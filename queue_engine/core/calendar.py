@@ -64,6 +64,14 @@ def periods_of(day: date, spans: list[tuple[time, time]], tz: tzinfo) -> list[tu
     ]
 
 
+def whole_day(day: date, tz: tzinfo) -> tuple[float, float]:
+    """A day from its midnight to the next, as epoch seconds (a 24-hour device's expected time)."""
+    return (
+        datetime.combine(day, time.min, tz).timestamp(),
+        datetime.combine(day + timedelta(days=1), time.min, tz).timestamp(),
+    )
+
+
 def overlap(periods: list[tuple[float, float]], start: float, end: float) -> float:
     """Seconds of [start, end) that fall within the periods."""
     return sum(max(0.0, min(end, b) - max(start, a)) for a, b in periods)

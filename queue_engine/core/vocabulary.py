@@ -13,7 +13,7 @@ from typing import Any
 
 from .alerts import ALERT_KINDS, AlertState, Audience
 from .events import Outcome, PauseReason
-from .kinds import DEVICE_KINDS
+from .kinds import DEVICE_KINDS, OnlineHours
 from .model import Staffing, TicketStatus
 
 OUTCOME = {
@@ -35,6 +35,7 @@ ALERT_STATE = {AlertState.FIRING: "未解除", AlertState.ACKNOWLEDGED: "已确�
 SEVERITY = {"critical": "严重", "warning": "一般"}
 AUDIENCE = {Audience.SUPERVISION: "电子监察", Audience.MANAGER: "中心管理", Audience.IT: "信息技术"}
 DEVICE_KIND = {kind.value: rule.label for kind, rule in DEVICE_KINDS.items()}
+ONLINE_HOURS = {OnlineHours.OFFICE: "工作时间", OnlineHours.ALWAYS: "全天24小时"}
 OFFLINE_REASON = {"lost": "断线", "shutdown": "被关闭", "silent": "心跳中断"}
 TICKET_STATUS = {
     TicketStatus.WAITING: "等候中",
@@ -85,6 +86,7 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "severity": SEVERITY,
     "audience": AUDIENCE,
     "device_kind": DEVICE_KIND,
+    "online_hours": ONLINE_HOURS,
     "offline_reason": OFFLINE_REASON,
     "ticket_status": TICKET_STATUS,
     "staffing": STAFFING,
