@@ -348,6 +348,12 @@ class Site(Section):
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
 
+    def unwatched_windows(self) -> list[Window]:
+        """Windows no camera watches: whether anybody sits there can never be verified (open,
+        they are always ``unverified``), so they can never raise ``window_unstaffed``."""
+        watched = {d.window for d in self.devices if DEVICE_KINDS[d.kind].watches_seat}
+        return [w for w in self.windows if w.id not in watched]
+
     def window(self, window_id: str) -> Window | None:
         return next((w for w in self.windows if w.id == window_id), None)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from queue_engine.cli import main as cli_main
 from queue_engine.config import (
     ConfigError,
     DeviceKind,
@@ -349,6 +350,23 @@ def test_a_camera_may_watch_a_place_rather_than_a_window(tmp_path):
     extra = '[[devices]]\nid = "cam-lobby"\nkind = "camera"\n'
     site = load_site(write(tmp_path, base_site(extra=extra)))
     assert site.device("cam-lobby").window is None
+
+
+def test_check_config_warns_of_a_window_no_camera_watches(tmp_path, capsys):
+    """w02 has no camera of its own (the lobby camera watches no window): its staffing can
+    never be verified, so it can never raise window_unstaffed. Valid, with a warning."""
+    extra = (
+        '[[devices]]\nid = "cam-w01"\nkind = "camera"\nwindow = "w01"\n\n'
+        '[[devices]]\nid = "cam-lobby"\nkind = "camera"\n'
+    )
+    path = write(tmp_path, base_site(extra=extra))
+    assert cli_main(["check-config", str(path)]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "camera" in line]
+    assert warnings == [
+        f"{path}: warning: windows[1] w02 (2号窗口): no camera watches it, so whether anybody is at the seat "
+        "can never be verified (its staffing is always unverified, 无法核实) and it can never raise "
+        'window_unstaffed; bind a camera to it ([[devices]] kind = "camera", window = "w02")'
+    ]
 
 
 def test_kiosk_without_window_is_fine(tmp_path):

@@ -34,6 +34,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"{path}: ok: site {site.id} ({site.name}): {len(site.services)} services, "
             f"{len(site.windows)} windows, {len(site.devices)} devices, {len(site.staff)} staff"
         )
+        for window in site.unwatched_windows():
+            print(
+                f"{path}: warning: windows[{site.windows.index(window)}] {window.id} ({window.name}): no camera "
+                f"watches it, so whether anybody is at the seat can never be verified (its staffing is always "
+                f"unverified, 无法核实) and it can never raise window_unstaffed; bind a camera to it "
+                f'([[devices]] kind = "camera", window = "{window.id}")'
+            )
         missing = uncovered_years(site, [this_year, this_year + 1])
         if missing:
             years = ", ".join(str(y) for y in missing)

@@ -53,6 +53,9 @@ STAFFING = {
     Staffing.CLOSED: "无须开窗",
     Staffing.PAUSED: "暂停",
 }
+# Marks on a window in the consoles: no camera watches it (config.Site.unwatched_windows), so
+# its staffing is never verified and window_unstaffed can never fire for it.
+WINDOW_MARK = {"no_camera": "无摄像头，无法核验在岗"}
 # The three 空岗 categories (model.VACANCY), as the consoles, reports and Grafana show them.
 VACANCY = {category: STAFFING[category] for category in (Staffing.NOT_OPENED, Staffing.UNSTAFFED, Staffing.UNVERIFIED)}
 # The accounting's categories (the store's ``accounting.category``): a window's or staff
@@ -91,6 +94,7 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "ticket_status": TICKET_STATUS,
     "staffing": STAFFING,
     "vacancy": VACANCY,
+    "window_mark": WINDOW_MARK,
     "category": CATEGORY,
     "rating": RATING,
     "site_kind": SITE_KIND,

@@ -395,7 +395,9 @@ SCHEMAS = {
     },
     "WindowState": {
         "type": "object",
-        "description": "the MQTT window state, plus unit and today's 空岗 minutes by category (vacant_min)",
+        "description": "the MQTT window state, plus unit, whether a camera watches it (camera: without one its "
+        "staffing is never verified and it never raises window_unstaffed) and today's 空岗 minutes by category "
+        "(vacant_min)",
         "properties": {
             "window": _str,
             "window_name": _str,
@@ -409,6 +411,7 @@ SCHEMAS = {
             "served_today": _int,
             "present": {"type": "boolean", "nullable": True},
             "unit": _str,
+            "camera": {"type": "boolean"},
             "vacant_min": _ref("Vacancy"),
         },
     },

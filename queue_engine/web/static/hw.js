@@ -89,6 +89,7 @@ const HW = (() => {
   const DEVICE_KIND = WORDS.device_kind || {};
   const STAFFING = WORDS.staffing || {};
   const VACANCY = WORDS.vacancy || {};
+  const WINDOW_MARK = WORDS.window_mark || {};
   /** "supervisor:张科长" -> "张科长（监察室）". */
   function operator(by) {
     if (!by) return "";
@@ -157,5 +158,6 @@ const HW = (() => {
   }
 
   return { operator, $, esc, api, clock, live, alertList, hms, hm, minutes, clockText, connection, windowStatus,
-           ALERT_KIND, ALERT_STATE, SEVERITY, PAUSE_REASON, DEVICE_KIND, OFFLINE_REASON, STAFFING, VACANCY };
+           ALERT_KIND, ALERT_STATE, SEVERITY, PAUSE_REASON, DEVICE_KIND, OFFLINE_REASON, STAFFING, VACANCY,
+           WINDOW_MARK };
 })();

@@ -4,7 +4,7 @@
 
 (() => {
   const { $, esc, api, clock, live, alertList, hm, minutes, clockText, connection, windowStatus,
-          ALERT_KIND, ALERT_STATE, SEVERITY, STAFFING, VACANCY } = HW;
+          ALERT_KIND, ALERT_STATE, SEVERITY, STAFFING, VACANCY, WINDOW_MARK } = HW;
   const site = document.body.dataset.site;
   const base = `/api/v1/sites/${encodeURIComponent(site)}`;
   let timeZone = "Asia/Shanghai";
@@ -40,6 +40,12 @@
     return `<span title="${esc(parts)}" data-vacancy="${esc(JSON.stringify(v))}">${esc(v.total)} 分</span>`;
   }
 
+  /** A window no camera watches: nobody can tell whether its seat is taken, and it never
+      raises window_unstaffed (hallwatch check-config warns of it too). */
+  const noCamera = (w) => (w.camera === false
+    ? ` <span class="badge no-camera" title="${esc(`不会产生“${ALERT_KIND.window_unstaffed}”告警`)}">${esc(WINDOW_MARK.no_camera)}</span>`
+    : "");
+
   function renderWindows() {
     const rows = [...windows.values()];
     const counts = {};
@@ -47,7 +53,7 @@
       const [text, cls] = windowStatus(w);
       counts[w.staffing] = (counts[w.staffing] || 0) + 1;
       return `<tr class="${cls}" data-window="${esc(w.window)}"><td title="${esc(w.unit || "")}">${esc(w.window_name)}</td>
-        <td><span class="badge ${cls}">${esc(text)}</span></td>
+        <td><span class="badge ${cls}">${esc(text)}</span>${noCamera(w)}</td>
         <td>${esc(w.ticket || "")}</td><td>${esc(w.staff_name || "")}</td>
         <td class="num">${w.served_today}</td><td class="num">${vacancyCell(w.vacant_min)}</td></tr>`;
     }).join("");

@@ -4,7 +4,7 @@
 
 (() => {
   const { $, esc, api, clock, live, alertList, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
-          DEVICE_KIND, OFFLINE_REASON, VACANCY } = HW;
+          DEVICE_KIND, OFFLINE_REASON, VACANCY, WINDOW_MARK } = HW;
   let sites = [];
   let alerts = new Map();
   let filter = "all";
@@ -20,7 +20,8 @@
   function renderSites() {
     $("#site-count").textContent = `${sites.length} 个`;
     $("#sites").innerHTML = sites.map((s) => `<tr data-site="${esc(s.id)}">
-      <td>${esc(s.name)}</td><td>${s.open ? "工作时间" : "非工作时间"}</td>
+      <td>${esc(s.name)}${s.windows_without_camera.length ? `<br><span class="badge no-camera" data-no-camera>${esc(WINDOW_MARK.no_camera)}：${esc(s.windows_without_camera.join("、"))}</span>` : ""}</td>
+      <td>${s.open ? "工作时间" : "非工作时间"}</td>
       <td class="num">${s.windows.staffed}</td>
       <td class="num">${s.windows.unstaffed ? `<span class="badge unstaffed">${s.windows.unstaffed}</span>` : 0}</td>
       <td class="num">${s.windows.unverified}</td>
