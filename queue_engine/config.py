@@ -82,8 +82,8 @@ class Window(Section):
     role: WindowRole = WindowRole.STANDARD
     services: list[str] = []
     # 确保工作日窗口不空岗: a window that must be staffed in working hours; optionally only on
-    # some weekdays (1 = Monday ... 7 = Sunday; a 调休 Saturday counts as the weekday it replaces
-    # only if listed, so leave it empty to mean "every working day").
+    # some weekdays (1 = Monday ... 7 = Sunday; empty: every working day). A 调休 working
+    # Saturday or Sunday counts as the weekday it makes up for (core.calendar.schedule_weekday).
     must_staff: bool = True
     staff_weekdays: list[Annotated[int, Field(ge=1, le=7)]] = []
 
@@ -236,12 +236,19 @@ class Calendar(Section):
     # Years whose holidays and workdays above are complete: the official calendar of a year
     # the package does not cover, entered here from the State Council's notice.
     covered_years: list[Annotated[int, Field(ge=2000, le=2100)]] = []
+    # A 调休 working weekend day -> the weekday (1 = Monday ... 7 = Sunday) whose schedule it
+    # follows (the windows' staff_weekdays), e.g. ``follows = { 2027-02-06 = 5 }``: for working
+    # days the official calendar does not pair (a year entered by hand), or to override it.
+    follows: dict[date, Annotated[int, Field(ge=1, le=7)]] = {}
 
     @model_validator(mode="after")
     def _no_contradiction(self) -> Calendar:
         both = sorted(set(self.holidays) & set(self.workdays))
         if both:
             raise ValueError(f"listed both as holiday and workday: {', '.join(d.isoformat() for d in both)}")
+        off = sorted(set(self.follows) & set(self.holidays))
+        if off:
+            raise ValueError(f"follows names days off (holidays): {', '.join(d.isoformat() for d in off)}")
         return self
 
 

@@ -187,7 +187,9 @@ class Supervisor:
         window = self.hall.window_config(window_id)
         if not window.must_staff:
             return False
-        return not window.staff_weekdays or (self.day is not None and self.day.isoweekday() in window.staff_weekdays)
+        return not window.staff_weekdays or (
+            self.day is not None and self.calendar.schedule_weekday(self.day) in window.staff_weekdays
+        )
 
     # -- timers ----------------------------------------------------------------------------
     def _schedule(self, when: float, kind: str, subject: str) -> None:

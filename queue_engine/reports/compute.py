@@ -508,12 +508,7 @@ def _bad_ratings(
 ) -> None:
     tz = site.tz
     rules = site.supervision
-    calendar = WorkingCalendar(
-        official,
-        holidays=site.calendar.holidays,
-        workdays=site.calendar.workdays,
-        covered_years=site.calendar.covered_years,
-    )
+    calendar = WorkingCalendar.of_site(official, site.calendar)
     windows = {w.id: w.name for w in site.windows}
     staff = {s.id: s.name for s in site.staff}
     params = {"site": site.id, "start": span[0], "end": span[1]}
