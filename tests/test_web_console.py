@@ -97,3 +97,39 @@ async def test_the_consoles_mark_a_window_no_camera_watches(console):
     mark = page.locator("#sites tr[data-site=demo] [data-no-camera]")
     await mark.wait_for(timeout=10_000)
     assert await mark.text_content() == "无摄像头，无法核验在岗：10号窗口（办不成事反映窗口）"
+
+
+async def test_the_manager_console_shows_the_windows_a_surge_asks_for_and_an_overdue_follow_up(console):
+    # Wednesday 2026-11-25: a bad rating at w02, to be followed up within five working days,
+    # so by the end of Wednesday 2026-12-02.
+    await console.event(ev.StaffLogin, device="panel-w02", staff="s002")
+    await console.event(ev.TicketRequest, device="kiosk-1", service="shebao")
+    for cls, fields in (
+        (ev.CallNext, {}),
+        (ev.ServiceStart, {}),
+        (ev.ServiceFinish, {"outcome": ev.Outcome.DONE}),
+        (ev.StaffLogout, {}),
+    ):
+        await console.event(cls, device="panel-w02", **fields)
+        if cls is ev.ServiceFinish:
+            await console.event(ev.Rating, device="pad-w02", window="w02", score=1)
+
+    # Thursday 2026-12-03, 09:00: not followed up, overdue. Ten citizens ask for 社保 at once,
+    # and no window that serves it is open: after the surge's five minutes, queue_surge.
+    console.clock.t = parse_time("2026-12-03T09:00:00+08:00")
+    for _ in range(10):
+        await console.event(ev.TicketRequest, device="kiosk-1", service="shebao")
+    for seconds in (1, 5 * 60):  # a burst is forecast once, a second on; then five minutes on
+        console.clock.advance(seconds)
+        await console.event(ev.TicketRequest, device="kiosk-1", service="shebao")
+    alerts = {a.kind.value: a for a in console.app.engine.hall("demo").supervisor.alerts.values()}
+    extra = alerts["queue_surge"].detail["extra_windows"]
+    assert extra >= 1 and alerts["bad_rating"].overdue
+
+    page = await console.page(f"/manage/demo?token={MANAGER_TOKEN}")
+    surge = page.locator("#alerts li", has_text="排队激增")
+    await surge.wait_for(timeout=10_000)
+    assert f"需加开 {extra} 个窗口" in await surge.text_content()
+    follow_up = page.locator(f'#alerts li[data-alert="{alerts["bad_rating"].id}"]')
+    assert await follow_up.locator(".due").text_content() == "整改期限 2026-12-02"
+    assert await follow_up.locator(".badge.overdue").text_content() == "逾期未整改"

@@ -70,6 +70,9 @@ CATEGORY = {
 RATING = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 SITE_KIND = {"county": "县级政务服务中心", "township": "乡镇行政审批服务中心", "village": "村（社区）便民服务站"}
 FOLLOW_UP = {"done": "已整改", "overdue": "逾期未整改", "open": "待整改"}
+# What an alert asks for beyond its kind, as the consoles word it ({n}, {day}: filled in): the
+# windows a queue_surge wants opened (its detail's extra_windows), a bad rating's follow-up day.
+ALERT_ASKS = {"extra_windows": "需加开 {n} 个窗口", "follow_up_due": "整改期限 {day}"}
 GUIDE_FIELD = {
     "basis": "办事依据",
     "conditions": "办理条件",
@@ -99,6 +102,7 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "rating": RATING,
     "site_kind": SITE_KIND,
     "follow_up": FOLLOW_UP,
+    "alert_asks": ALERT_ASKS,
     "guide_field": GUIDE_FIELD,
     "audit_status": AUDIT_STATUS,
 }

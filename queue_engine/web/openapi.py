@@ -417,7 +417,8 @@ SCHEMAS = {
     },
     "Alert": {
         "type": "object",
-        "description": "the MQTT alert object, plus site_name and window_name",
+        "description": "the MQTT alert object, plus site_name, window_name, subject_name and due_day (a "
+        "follow-up's last day: due is its end)",
         "properties": {
             "id": _str,
             "kind": _str,
@@ -437,6 +438,7 @@ SCHEMAS = {
             "acknowledged_by": {"type": "string", "nullable": True},
             "note": {"type": "string", "nullable": True},
             "due": _time,
+            "due_day": {"type": "string", "format": "date", "nullable": True},
             "overdue": {"type": "boolean"},
             "detail": {"type": "object"},
         },

@@ -151,6 +151,8 @@ def alert(hall: Hall, a: Alert) -> dict:
     body["site_name"] = hall.site.name
     body["window_name"] = hall.window_name(a.window) if a.window in hall.windows else None
     body["subject_name"] = subject_name(hall, a)
+    # A follow-up's last day (``due`` is its end, the midnight after it), as the report has it.
+    body["due_day"] = None if a.due is None else datetime.fromtimestamp(a.due - 1, hall.site.tz).date().isoformat()
     return body
 
 

@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { $, esc, api, clock, live, alertList, hm, minutes, clockText, connection, windowStatus,
+  const { $, esc, api, clock, live, alertList, alertAsks, hm, minutes, clockText, connection, windowStatus,
           ALERT_KIND, ALERT_STATE, SEVERITY, STAFFING, VACANCY, WINDOW_MARK } = HW;
   const site = document.body.dataset.site;
   const base = `/api/v1/sites/${encodeURIComponent(site)}`;
@@ -85,6 +85,7 @@
         <span class="what"><span class="badge ${a.severity}">${esc(SEVERITY[a.severity] || a.severity)}</span>
           ${esc(alertTitle(a))} <span class="badge ${a.state}">${esc(ALERT_STATE[a.state])}</span></span>
         <span class="meta">${esc(hm(a.since))} 起${a.staff_name ? "，当班：" + esc(a.staff_name) : ""}${a.acknowledged_by ? "，" + esc(HW.operator(a.acknowledged_by)) + " 已确认" : ""}</span>
+        ${alertAsks(a)}
         ${a.state === "firing" ? alertsList.form(a) : ""}
         ${a.note ? `<span class="note">说明：${esc(a.note)}</span>` : ""}
         <span class="error"></span>

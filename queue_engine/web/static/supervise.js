@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { $, esc, api, clock, live, alertList, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
+  const { $, esc, api, clock, live, alertList, alertAsks, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
           DEVICE_KIND, OFFLINE_REASON, VACANCY, WINDOW_MARK } = HW;
   let sites = [];
   let alerts = new Map();
@@ -66,6 +66,7 @@
           ${esc(a.site_name || siteName(a.site))} · ${esc(ALERT_KIND[a.kind] || a.kind)} · ${esc(a.subject_name || a.window_name || a.window || a.device || "")}
           <span class="badge ${a.state}">${esc(ALERT_STATE[a.state])}</span></span>
         <span class="meta">${esc(hm(a.since))} 起${a.until ? " 至 " + esc(hm(a.until)) : ""}${a.staff_name ? "，当班：" + esc(a.staff_name) : a.staff ? "，当班：" + esc(a.staff) : ""}${a.acknowledged_by ? "，" + esc(HW.operator(a.acknowledged_by)) + " " + esc(hm(a.acknowledged_at)) + " 确认" : ""}</span>
+        ${alertAsks(a)}
         ${a.state === "firing" ? alertsList.form(a) : ""}
         ${a.note ? `<span class="note">说明：${esc(a.note)}</span>` : ""}
         <span class="error"></span>
