@@ -36,13 +36,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"{path}: ok: site {site.id} ({site.name}): {len(site.services)} services, "
             f"{len(site.windows)} windows, {len(site.devices)} devices, {len(site.staff)} staff"
         )
-        for window in site.unwatched_windows():
-            print(
-                f"{path}: warning: windows[{site.windows.index(window)}] {window.id} ({window.name}): no camera "
-                f"watches it, so whether anybody is at the seat can never be verified (its staffing is always "
-                f"unverified, 无法核实) and it can never raise window_unstaffed; bind a camera to it "
-                f'([[devices]] kind = "camera", window = "{window.id}")'
-            )
+        for warning in site.warnings():
+            print(f"{path}: warning: {warning}")
         if any(w.staff_weekdays for w in site.windows):
             calendar = WorkingCalendar.of_site(official, site.calendar)
             for day in site.calendar.workdays:
