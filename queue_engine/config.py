@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .core.kinds import DEVICE_KINDS, DeviceKind
+from .core.kinds import DEVICE_KINDS, DeviceKind, OnlineHours
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -128,8 +128,8 @@ class Window(Section):
     role: WindowRole = WindowRole.STANDARD
     services: list[str] = []
     # 确保工作日窗口不空岗: a window that must be staffed in working hours; optionally only on
-    # some weekdays (1 = Monday ... 7 = Sunday; a 调休 Saturday counts as the weekday it replaces
-    # only if listed, so leave it empty to mean "every working day").
+    # some weekdays (1 = Monday ... 7 = Sunday; empty: every working day). A 调休 working
+    # Saturday or Sunday counts as the weekday it makes up for (core.calendar.schedule_weekday).
     must_staff: bool = True
     staff_weekdays: list[Annotated[int, Field(ge=1, le=7)]] = []
 
@@ -145,6 +145,15 @@ class Device(Section):
     kind: DeviceKind
     window: str | None = None
     heartbeat_s: float = Field(default=10.0, gt=0, le=3600)
+    # When it is expected online ("office": working time; "always": day and night), which its
+    # offline alerts and its accounted online and offline time follow. Default: its kind's (a
+    # 24-hour self-service terminal "always", the rest "office"); a camera watching a 24-hour
+    # self-service area may say "always".
+    online_hours: OnlineHours | None = None
+
+    @property
+    def expected_hours(self) -> OnlineHours:
+        return self.online_hours or DEVICE_KINDS[self.kind].online_hours
 
     @model_validator(mode="after")
     def _window_as_its_kind_wants(self) -> Device:
@@ -273,12 +282,19 @@ class Calendar(Section):
     # Years whose holidays and workdays above are complete: the official calendar of a year
     # the package does not cover, entered here from the State Council's notice.
     covered_years: list[Annotated[int, Field(ge=2000, le=2100)]] = []
+    # A 调休 working weekend day -> the weekday (1 = Monday ... 7 = Sunday) whose schedule it
+    # follows (the windows' staff_weekdays), e.g. ``follows = { 2027-02-06 = 5 }``: for working
+    # days the official calendar does not pair (a year entered by hand), or to override it.
+    follows: dict[date, Annotated[int, Field(ge=1, le=7)]] = {}
 
     @model_validator(mode="after")
     def _no_contradiction(self) -> Calendar:
         both = sorted(set(self.holidays) & set(self.workdays))
         if both:
             raise ValueError(f"listed both as holiday and workday: {', '.join(d.isoformat() for d in both)}")
+        off = sorted(set(self.follows) & set(self.holidays))
+        if off:
+            raise ValueError(f"follows names days off (holidays): {', '.join(d.isoformat() for d in off)}")
         return self
 
 
@@ -348,10 +364,17 @@ class Site(Section):
     def warnings(self) -> list[str]:
         """What is valid but probably not meant, each as its own ``field.path: problem``:
         check-config prints them; the engine runs all the same."""
+        unwatched = {w.id for w in self.unwatched_windows()}
         return [
             f"services[{i}].guide.{problem}"
             for i, service in enumerate(self.services)
             for problem in service.guide.wording_disagreements()
+        ] + [
+            f"windows[{i}]: no camera watches {window.id} ({window.name}), so whether anybody is at the seat "
+            f"can never be verified (its staffing is always unverified, 无法核实) and it can never raise "
+            f'window_unstaffed; bind a camera to it ([[devices]] kind = "camera", window = "{window.id}")'
+            for i, window in enumerate(self.windows)
+            if window.id in unwatched
         ]
 
     def reference_problems(self) -> list[str]:
@@ -393,6 +416,12 @@ class Site(Section):
 
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
+
+    def unwatched_windows(self) -> list[Window]:
+        """Windows no camera watches: whether anybody sits there can never be verified (open,
+        they are always ``unverified``), so they can never raise ``window_unstaffed``."""
+        watched = {d.window for d in self.devices if DEVICE_KINDS[d.kind].watches_seat}
+        return [w for w in self.windows if w.id not in watched]
 
     def window(self, window_id: str) -> Window | None:
         return next((w for w in self.windows if w.id == window_id), None)

@@ -123,12 +123,7 @@ class Hall:
         self._day_end = -math.inf
         self._issuing_hours = (math.inf, -math.inf)
         self._open_counts: dict[str, int] | None = None  # open windows per service, cached
-        calendar = WorkingCalendar(
-            official or OfficialCalendar(),
-            holidays=site.calendar.holidays,
-            workdays=site.calendar.workdays,
-            covered_years=site.calendar.covered_years,
-        )
+        calendar = WorkingCalendar.of_site(official or OfficialCalendar(), site.calendar)
         self.supervisor = Supervisor(site, self, calendar)
 
     # -- restore (from the store's current-state tables) ---------------------------------

@@ -395,7 +395,9 @@ SCHEMAS = {
     },
     "WindowState": {
         "type": "object",
-        "description": "the MQTT window state, plus unit and today's 空岗 minutes by category (vacant_min)",
+        "description": "the MQTT window state, plus unit, whether a camera watches it (camera: without one its "
+        "staffing is never verified and it never raises window_unstaffed) and today's 空岗 minutes by category "
+        "(vacant_min)",
         "properties": {
             "window": _str,
             "window_name": _str,
@@ -409,12 +411,14 @@ SCHEMAS = {
             "served_today": _int,
             "present": {"type": "boolean", "nullable": True},
             "unit": _str,
+            "camera": {"type": "boolean"},
             "vacant_min": _ref("Vacancy"),
         },
     },
     "Alert": {
         "type": "object",
-        "description": "the MQTT alert object, plus site_name and window_name",
+        "description": "the MQTT alert object, plus site_name, window_name, subject_name and due_day (a "
+        "follow-up's last day: due is its end)",
         "properties": {
             "id": _str,
             "kind": _str,
@@ -434,6 +438,7 @@ SCHEMAS = {
             "acknowledged_by": {"type": "string", "nullable": True},
             "note": {"type": "string", "nullable": True},
             "due": _time,
+            "due_day": {"type": "string", "format": "date", "nullable": True},
             "overdue": {"type": "boolean"},
             "detail": {"type": "object"},
         },
