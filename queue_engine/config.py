@@ -256,15 +256,34 @@ class Retention(Section):
     rejections_days: int = Field(default=30, ge=1, le=3650)
 
 
+_PUBLIC_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-])?")
+
+
 class Web(Section):
-    """The site's web pages and JSON API (docs/api.md): limits on taking a number from a
-    phone (against ticket touting) and where the manager token comes from. The token itself
-    is a secret: read from the environment variable named here when the engine starts."""
+    """The site's web pages and JSON API (docs/api.md): the hall's public address, limits on
+    taking a number from a phone (against ticket touting) and where the manager token comes
+    from. The token itself is a secret: read from the environment variable named here when
+    the engine starts."""
+
+    # Where citizens' phones reach the hall's pages, e.g. "https://hall.example.cn": the base
+    # of the slip's QR link ({public_url}/t/{site}/{token}) and of the posters' codes. Empty:
+    # no link on the slips, no posters.
+    public_url: str = ""
 
     phone_tickets_per_day: int = Field(default=3, ge=0, le=100)  # 0: no phone tickets
     address_tickets_per_hour: int = Field(default=10, ge=0, le=100000)  # per client address
     # Default: HALLWATCH_MANAGER_TOKEN_<SITE ID in capitals, "-" as "_">.
     manager_token_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]{0,127})?$")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_valid(cls, url: str) -> str:
+        if url and not _PUBLIC_URL_RE.fullmatch(url):
+            raise ValueError(
+                f"{url!r} is not the hall's public address: http(s)://host[:port][/path], "
+                'no trailing slash, no query, e.g. "https://hall.example.cn"'
+            )
+        return url
 
     def token_env(self, site_id: str) -> str:
         return self.manager_token_env or "HALLWATCH_MANAGER_TOKEN_" + site_id.upper().replace("-", "_")

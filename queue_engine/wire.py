@@ -287,7 +287,9 @@ def iso(ts: float | None, tz: ZoneInfo) -> str | None:
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="milliseconds")
 
 
-def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
+def reply_payload(reply: Reply, tz: ZoneInfo, *, token: str | None = None, url: str | None = None) -> dict:
+    """``token`` and ``url``: a new ticket's token and the slip's link (tickettoken.py),
+    added to its ``ticket`` only when the engine has them (older kiosks ignore them)."""
     body: dict = {"v": 1, "re": reply.re, "ok": reply.ok}
     if isinstance(reply.ticket, TicketSlip):
         slip = reply.ticket
@@ -298,6 +300,10 @@ def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
             "ahead": slip.ahead,
             "eta_min": slip.eta_min,
         }
+        if token is not None:
+            body["ticket"]["token"] = token
+        if url is not None:
+            body["ticket"]["url"] = url
     elif reply.ticket is not None:
         body["ticket"] = reply.ticket
     if not reply.ok:
