@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .core.kinds import DEVICE_KINDS, DeviceKind
+from .core.vocabulary import COMPLAINT_LINE
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -256,6 +257,41 @@ class Retention(Section):
     rejections_days: int = Field(default=30, ge=1, le=3650)
 
 
+def _empty_or_matching(value: str, pattern: re.Pattern[str], problem: str) -> str:
+    if value and not pattern.fullmatch(value):
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
+_TELEPHONE_RE = re.compile(r"\d[\d-]{1,18}\d(转\d{1,6})?")
+
+
+class Complaints(Section):
+    """县乡投诉电话, published where citizens see them (在显要位置公布): the board's footer, the
+    slips, the posters. Empty: not shown."""
+
+    county: str = ""  # 县投诉电话, e.g. "0377-65123456" or "12345"
+    township: str = ""  # 乡镇投诉电话
+
+    @field_validator("county", "township")
+    @classmethod
+    def _telephone_number(cls, number: str) -> str:
+        return _empty_or_matching(
+            number,
+            _TELEPHONE_RE,
+            "is not a telephone number: digits and '-', optionally 转 and an extension, "
+            'e.g. "0377-65123456" or "12345"',
+        )
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(which, number) of each number set, county first: ``which`` keys vocabulary.COMPLAINT_LINE."""
+        return [(which, number) for which, number in (("county", self.county), ("township", self.township)) if number]
+
+    def labelled(self) -> list[str]:
+        """Each number with its label, e.g. ``县投诉电话：0377-65532345``."""
+        return [f"{COMPLAINT_LINE[which]}：{number}" for which, number in self.lines()]
+
+
 _PUBLIC_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-])?")
 
 
@@ -278,12 +314,12 @@ class Web(Section):
     @field_validator("public_url")
     @classmethod
     def _public_url_valid(cls, url: str) -> str:
-        if url and not _PUBLIC_URL_RE.fullmatch(url):
-            raise ValueError(
-                f"{url!r} is not the hall's public address: http(s)://host[:port][/path], "
-                'no trailing slash, no query, e.g. "https://hall.example.cn"'
-            )
-        return url
+        return _empty_or_matching(
+            url,
+            _PUBLIC_URL_RE,
+            "is not the hall's public address: http(s)://host[:port][/path], "
+            'no trailing slash, no query, e.g. "https://hall.example.cn"',
+        )
 
     def token_env(self, site_id: str) -> str:
         return self.manager_token_env or "HALLWATCH_MANAGER_TOKEN_" + site_id.upper().replace("-", "_")
@@ -303,6 +339,7 @@ class Site(Section):
     calendar: Calendar = Calendar()
     facts: Facts = Facts()
     web: Web = Web()
+    complaints: Complaints = Complaints()
     retention: Retention = Retention()
     services: list[Service] = Field(min_length=1)
     windows: list[Window] = Field(min_length=1)
