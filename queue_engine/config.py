@@ -45,15 +45,42 @@ class WindowRole(StrEnum):
     FALLBACK = "fallback"  # 办不成事反映窗口: the listed services, plus any ticket transferred to it
 
 
+class ItemType(StrEnum):
+    """办件类型: 限时办结 distinguishes a matter done on the spot from one promised in N days."""
+
+    ON_THE_SPOT = "即办件"  # 即来即办、当场办结
+    PROMISED = "承诺件"  # 需要审核审批的，在承诺时间内办结
+
+
+WorkingDays = Annotated[int, Field(ge=1, le=365)]
+_ON_THE_SPOT_WORDING = re.compile(r"即办|当场办结|即来即办")
+_WORKING_DAYS_WORDING = re.compile(r"(\d+)\s*个?\s*工作日")
+
+
 class ServiceGuide(Section):
-    """办事指南: the fields the county standard requires for every service."""
+    """办事指南: the fields the county standard requires for every service, and the promise
+    the service makes in numbers (the free text ``time_limit`` is what the citizen reads;
+    ``promise_working_days`` is what due dates are computed from)."""
 
     basis: str = ""  # 办事依据
     conditions: str = ""  # 办理条件
     materials: list[str] = []  # 申请材料
-    time_limit: str = ""  # 办理时限, e.g. "即办" or "5个工作日"
+    time_limit: str = ""  # 办理时限 as published, e.g. "即办" or "5个工作日"
     fee: str = ""  # 收费情况
-    item_type: str = ""  # 办件类型: 即办件 / 承诺件
+    item_type: ItemType | Literal[""] = ""  # 办件类型
+    promise_working_days: WorkingDays | None = None  # 承诺件: done within N working days
+    proxy_working_days: WorkingDays | None = None  # 帮办代办, where it differs from the promise
+    unresolved_reply_working_days: WorkingDays | None = None  # 办不成事: reply within N working days
+
+    @model_validator(mode="after")
+    def _promise_as_the_item_type_wants(self) -> ServiceGuide:
+        if self.item_type is ItemType.PROMISED and self.promise_working_days is None:
+            raise ValueError("a 承诺件 must state its promise in numbers: promise_working_days = N (working days)")
+        if self.item_type is ItemType.ON_THE_SPOT and self.promise_working_days is not None:
+            raise ValueError(
+                'a 即办件 is done on the spot: remove promise_working_days, or make it item_type = "承诺件"'
+            )
+        return self
 
     def missing_fields(self) -> list[str]:
         return [
@@ -61,6 +88,25 @@ class ServiceGuide(Section):
             for name in ("basis", "conditions", "materials", "time_limit", "fee", "item_type")
             if not getattr(self, name)
         ]
+
+    def wording_disagreements(self) -> list[str]:
+        """Where the published 办理时限 says otherwise than the item type and the promise (the
+        citizen reads one, the due dates follow the other). Wording it cannot read is left
+        alone."""
+        said_days = _WORKING_DAYS_WORDING.search(self.time_limit)
+        said_on_the_spot = _ON_THE_SPOT_WORDING.search(self.time_limit) is not None
+        if self.item_type is ItemType.PROMISED and said_on_the_spot and not said_days:
+            return [f"time_limit {self.time_limit!r} reads as 即办 but item_type is 承诺件"]
+        if self.item_type is ItemType.ON_THE_SPOT and said_days:
+            return [f"time_limit {self.time_limit!r} promises working days but item_type is 即办件"]
+        if said_days and self.promise_working_days is not None:
+            days = int(said_days.group(1))
+            if days != self.promise_working_days:
+                return [
+                    f"time_limit {self.time_limit!r} says {days} working days but "
+                    f"promise_working_days = {self.promise_working_days}"
+                ]
+        return []
 
 
 class Service(Section):
@@ -354,6 +400,15 @@ class Site(Section):
         except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder, not a zone
             raise ValueError(f"unknown timezone {name!r}") from None
         return name
+
+    def warnings(self) -> list[str]:
+        """What is valid but probably not meant, each as its own ``field.path: problem``:
+        check-config prints them; the engine runs all the same."""
+        return [
+            f"services[{i}].guide.{problem}"
+            for i, service in enumerate(self.services)
+            for problem in service.guide.wording_disagreements()
+        ]
 
     def reference_problems(self) -> list[str]:
         """Checks across sections, each reported as its own ``field.path: problem``."""

@@ -14,6 +14,7 @@ from datetime import time
 from pathlib import Path
 
 import pytest
+from deploy_helpers import run_cli
 
 from queue_engine.config import (
     ConfigError,
@@ -513,3 +514,74 @@ def test_complaint_telephones_are_checked_and_labelled():
         'e.g. "0377-65123456" or "12345"',
         "complaints.town: unknown field (not allowed here)",
     ]
+
+
+# ---------------------------------------------------------------------------
+# 限时办结: the promise in numbers
+# ---------------------------------------------------------------------------
+
+
+def guided(item_type: str, time_limit: str, promise: str = "") -> str:
+    """The base services, the second with a guide of this item type, wording and promise."""
+    return (
+        BASE_SERVICES
+        + f'\n[services.guide]\ntime_limit = "{time_limit}"\nitem_type = "{item_type}"\n'
+        + (f"promise_working_days = {promise}\n" if promise else "")
+    )
+
+
+def test_a_promised_item_must_state_its_working_days(tmp_path):
+    path = write(tmp_path, base_site(services=guided("承诺件", "5个工作日")))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert err.problems == [
+        "services[1].guide: a 承诺件 must state its promise in numbers: promise_working_days = N (working days)"
+    ]
+
+
+def test_an_on_the_spot_item_promises_no_days(tmp_path):
+    err = load_error(write(tmp_path, base_site(services=guided("即办件", "即办", "3"))))
+    assert err.problems[0].startswith("services[1].guide: a 即办件 is done on the spot")
+
+
+@pytest.mark.parametrize("days", ["0", "366", '"five"'])
+def test_the_promise_is_a_number_of_working_days_within_a_year(tmp_path, days):
+    err = load_error(write(tmp_path, base_site(services=guided("承诺件", "5个工作日", days))))
+    assert [p.split(":")[0] for p in err.problems] == ["services[1].guide.promise_working_days"]
+
+
+def test_an_unknown_item_type_is_refused(tmp_path):
+    err = load_error(write(tmp_path, base_site(services=guided("承若件", "5个工作日"))))
+    assert err.problems[0].startswith("services[1].guide.item_type:")
+
+
+@pytest.mark.parametrize(
+    ("item_type", "time_limit", "promise", "warning"),
+    [
+        ("承诺件", "5个工作日", "5", None),
+        ("承诺件", "当场登记，3个工作日内答复", "3", None),
+        ("即办件", "即办", "", None),
+        ("承诺件", "20 个工作日", "15", "says 20 working days but promise_working_days = 15"),
+        ("承诺件", "即办", "3", "reads as 即办 but item_type is 承诺件"),
+        ("即办件", "3个工作日", "", "promises working days but item_type is 即办件"),
+        ("承诺件", "一个月内", "20", None),  # wording it cannot read: left alone
+    ],
+)
+def test_check_config_warns_where_the_published_time_limit_disagrees(tmp_path, item_type, time_limit, promise, warning):
+    path = write(tmp_path, base_site(services=guided(item_type, time_limit, promise)))
+    done = run_cli("check-config", str(path))
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stdout.splitlines() if ": warning: services" in line]
+    if warning is None:
+        assert warnings == []
+    else:
+        assert warnings == [f"{path}: warning: services[1].guide.time_limit {time_limit!r} {warning}"]
+
+
+def test_every_promised_item_of_the_examples_states_its_days_as_published():
+    examples = [p for p in sorted(DEMO.parent.rglob("*.toml")) if p.name != "county.toml"]  # sites, not the deployment
+    done = run_cli("check-config", *map(str, examples))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ": warning: services" not in done.stdout
+    promised = [s for path in examples for s in load_site(path).services if s.guide.item_type == "承诺件"]
+    assert len(promised) >= 10 and all(s.guide.promise_working_days for s in promised)

@@ -34,6 +34,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"{path}: ok: site {site.id} ({site.name}): {len(site.services)} services, "
             f"{len(site.windows)} windows, {len(site.devices)} devices, {len(site.staff)} staff"
         )
+        for warning in site.warnings():
+            print(f"{path}: warning: {warning}")
         missing = uncovered_years(site, [this_year, this_year + 1])
         if missing:
             years = ", ".join(str(y) for y in missing)
