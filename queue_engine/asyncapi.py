@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from . import wire
+from . import tickettoken, wire
 from .core.alerts import Alert, AlertKind, AlertState
 from .core.commands import AnnounceCall, Reply, TicketSlip
 from .core.errors import MESSAGES, ErrorCode
@@ -192,7 +192,8 @@ def event_example(tag: str) -> dict[str, Any]:
 
 
 def outbound_examples() -> dict[str, list[dict[str, Any]]]:
-    slip = TicketSlip(no="A012", service="shebao", issued_at=AT, ahead=4, eta_min=12)
+    slip = TicketSlip(no="A012", day="2026-11-25", service="shebao", issued_at=AT, ahead=4, eta_min=12)
+    token = tickettoken.ticket_token(b"an example secret, not a real one", "demo", slip.day, slip.no)
     refusal = ErrorCode.QUEUE_EMPTY
     window = WindowState(
         site="demo", window="w03", phase=WindowPhase.CALLED, staff="s003", ticket="A012", served_today=7, present=True
@@ -225,6 +226,12 @@ def outbound_examples() -> dict[str, list[dict[str, Any]]]:
     return {
         "replyOk": [
             wire.reply_payload(Reply(site="demo", device="kiosk-1", re=re, ok=True, ticket=slip), TZ),
+            wire.reply_payload(
+                Reply(site="demo", device="kiosk-1", re=re, ok=True, ticket=slip),
+                TZ,
+                token=token,
+                url=tickettoken.slip_url("https://hall.example.cn", "demo", token),
+            ),
             wire.reply_payload(Reply(site="demo", device="panel-w03", re=re, ok=True, ticket="A012"), TZ),
             wire.reply_payload(Reply(site="demo", device="panel-w03", re=re, ok=True), TZ),
         ],

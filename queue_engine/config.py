@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .core.kinds import DEVICE_KINDS, DeviceKind, OnlineHours
+from .core.vocabulary import COMPLAINT_LINE
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -318,15 +319,69 @@ class Retention(Section):
     rejections_days: int = Field(default=30, ge=1, le=3650)
 
 
+def _empty_or_matching(value: str, pattern: re.Pattern[str], problem: str) -> str:
+    if value and not pattern.fullmatch(value):
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
+_TELEPHONE_RE = re.compile(r"\d[\d-]{1,18}\d(转\d{1,6})?")
+
+
+class Complaints(Section):
+    """县乡投诉电话, published where citizens see them (在显要位置公布): the board's footer, the
+    slips, the posters. Empty: not shown."""
+
+    county: str = ""  # 县投诉电话, e.g. "0377-65123456" or "12345"
+    township: str = ""  # 乡镇投诉电话
+
+    @field_validator("county", "township")
+    @classmethod
+    def _telephone_number(cls, number: str) -> str:
+        return _empty_or_matching(
+            number,
+            _TELEPHONE_RE,
+            "is not a telephone number: digits and '-', optionally 转 and an extension, "
+            'e.g. "0377-65123456" or "12345"',
+        )
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(which, number) of each number set, county first: ``which`` keys vocabulary.COMPLAINT_LINE."""
+        return [(which, number) for which, number in (("county", self.county), ("township", self.township)) if number]
+
+    def labelled(self) -> list[str]:
+        """Each number with its label, e.g. ``县投诉电话：0377-65532345``."""
+        return [f"{COMPLAINT_LINE[which]}：{number}" for which, number in self.lines()]
+
+
+_PUBLIC_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-])?")
+
+
 class Web(Section):
-    """The site's web pages and JSON API (docs/api.md): limits on taking a number from a
-    phone (against ticket touting) and where the manager token comes from. The token itself
-    is a secret: read from the environment variable named here when the engine starts."""
+    """The site's web pages and JSON API (docs/api.md): the hall's public address, limits on
+    taking a number from a phone (against ticket touting) and where the manager token comes
+    from. The token itself is a secret: read from the environment variable named here when
+    the engine starts."""
+
+    # Where citizens' phones reach the hall's pages, e.g. "https://hall.example.cn": the base
+    # of the slip's QR link ({public_url}/t/{site}/{token}) and of the posters' codes. Empty:
+    # no link on the slips, no posters.
+    public_url: str = ""
 
     phone_tickets_per_day: int = Field(default=3, ge=0, le=100)  # 0: no phone tickets
     address_tickets_per_hour: int = Field(default=10, ge=0, le=100000)  # per client address
     # Default: HALLWATCH_MANAGER_TOKEN_<SITE ID in capitals, "-" as "_">.
     manager_token_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]{0,127})?$")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_valid(cls, url: str) -> str:
+        return _empty_or_matching(
+            url,
+            _PUBLIC_URL_RE,
+            "is not the hall's public address: http(s)://host[:port][/path], "
+            'no trailing slash, no query, e.g. "https://hall.example.cn"',
+        )
 
     def token_env(self, site_id: str) -> str:
         return self.manager_token_env or "HALLWATCH_MANAGER_TOKEN_" + site_id.upper().replace("-", "_")
@@ -346,6 +401,7 @@ class Site(Section):
     calendar: Calendar = Calendar()
     facts: Facts = Facts()
     web: Web = Web()
+    complaints: Complaints = Complaints()
     retention: Retention = Retention()
     services: list[Service] = Field(min_length=1)
     windows: list[Window] = Field(min_length=1)

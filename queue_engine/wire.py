@@ -353,6 +353,10 @@ class WireTicketSlip(Struct, kw_only=True):
     issued_at: Timestamp
     ahead: Annotated[int, Meta(ge=0, description="tickets before this one")]
     eta_min: Annotated[int, Meta(ge=0, description="expected wait, minutes")]
+    token: Annotated[str, Meta(description="the ticket's token: opens the slip's page without a login")] | UnsetType = (
+        UNSET
+    )
+    url: Annotated[str, Meta(description="the slip's link, {public_url}/t/{site}/{token}")] | UnsetType = UNSET
 
 
 class WireReplyOk(Struct, kw_only=True):
@@ -482,7 +486,9 @@ def stamp(ts: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="milliseconds")
 
 
-def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
+def reply_payload(reply: Reply, tz: ZoneInfo, *, token: str | None = None, url: str | None = None) -> dict:
+    """``token`` and ``url``: a new ticket's token and the slip's link (tickettoken.py),
+    added to its ``ticket`` only when the engine has them (older kiosks ignore them)."""
     if not reply.ok:
         error = reply.error or ErrorCode.BAD_REQUEST
         return msgspec.to_builtins(
@@ -497,6 +503,8 @@ def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
             issued_at=stamp(slip.issued_at, tz),
             ahead=slip.ahead,
             eta_min=slip.eta_min,
+            token=UNSET if token is None else token,
+            url=UNSET if url is None else url,
         )
     elif reply.ticket is not None:
         ticket = reply.ticket

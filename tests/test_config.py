@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import tomllib
 from datetime import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from queue_engine.config import (
     WindowRole,
     load_site,
     load_sites,
+    parse_site,
 )
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo-site.toml"
@@ -549,6 +551,22 @@ def test_load_sites_reports_the_invalid_file(tmp_path):
     assert len(info.value.problems) == 1
     assert info.value.problems[0].startswith("kind: ")
     assert "'township'" in info.value.problems[0]
+
+
+def test_complaint_telephones_are_checked_and_labelled():
+    data = tomllib.loads(DEMO.read_text(encoding="utf-8"))
+    site = parse_site(data)
+    assert site.complaints.labelled() == ["县投诉电话：0377-65532345", "乡镇投诉电话：0377-65761234"]
+    data["complaints"] = {"county": "12345", "township": "0377-6576123转8001"}
+    assert [n for _, n in parse_site(data).complaints.lines()] == ["12345", "0377-6576123转8001"]
+    data["complaints"] = {"county": "call us", "town": "1"}
+    with pytest.raises(ConfigError) as err:
+        parse_site(data, "chimei.toml")
+    assert err.value.problems == [
+        "complaints.county: 'call us' is not a telephone number: digits and '-', optionally 转 and an extension, "
+        'e.g. "0377-65123456" or "12345"',
+        "complaints.town: unknown field (not allowed here)",
+    ]
 
 
 # ---------------------------------------------------------------------------

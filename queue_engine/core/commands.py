@@ -18,9 +18,11 @@ class Command:
 
 @record
 class TicketSlip:
-    """What a citizen is told when taking a number."""
+    """What a citizen is told when taking a number. ``day`` (the hall's local date, ISO)
+    and ``no`` name the ticket: the shells derive its token from them."""
 
     no: str
+    day: str
     service: str
     issued_at: float
     ahead: int

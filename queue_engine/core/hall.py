@@ -332,7 +332,12 @@ class Hall:
         self._arrivals[service.code].add(now)
         self._enqueue(ticket)
         slip = TicketSlip(
-            no=no, service=service.code, issued_at=now, ahead=ahead, eta_min=self._eta_min(service.code, ahead)
+            no=no,
+            day=self.day,
+            service=service.code,
+            issued_at=now,
+            ahead=ahead,
+            eta_min=self._eta_min(service.code, ahead),
         )
         return [
             TicketChanged(site=self.id, ticket=ticket, transition=T.ISSUED),

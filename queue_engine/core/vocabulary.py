@@ -82,6 +82,8 @@ GUIDE_FIELD = {
     "item_type": "办件类型",
 }
 AUDIT_STATUS = {"pass": "达标", "fail": "未达标", "unknown": "未知", "n/a": "不适用"}
+# 县乡投诉电话 (the site configuration's [complaints]), as the board, the slips and the posters show them.
+COMPLAINT_LINE = {"county": "县投诉电话", "township": "乡镇投诉电话"}
 
 # Every table, by name: what the web pages are served and the metrics expose.
 TABLES: dict[str, Mapping[Any, str]] = {
@@ -105,6 +107,7 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "alert_asks": ALERT_ASKS,
     "guide_field": GUIDE_FIELD,
     "audit_status": AUDIT_STATUS,
+    "complaint_line": COMPLAINT_LINE,
 }
 
 
