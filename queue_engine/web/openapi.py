@@ -260,13 +260,29 @@ SCHEMAS: dict[str, dict] = {
         description="the MQTT window state (hallwatch/{site}/window/{window}/state); on the live streams with the site",
     ),
     "Window": _object(
-        {**WINDOW_PROPERTIES, "unit": _str, "vacant_min": _ref("Vacancy")},
-        description="the MQTT window state, plus the unit and today's 空岗 minutes by category",
+        {
+            **WINDOW_PROPERTIES,
+            "unit": _str,
+            "camera": {
+                "type": "boolean",
+                "description": "whether a camera watches it: without one its staffing is never verified "
+                "and it never raises window_unstaffed",
+            },
+            "vacant_min": _ref("Vacancy"),
+        },
+        description="the MQTT window state, plus the unit, its camera and today's 空岗 minutes by category",
     ),
     "AlertMessage": _object(ALERT_PROPERTIES, description="the MQTT alert (hallwatch/{site}/alerts)"),
     "Alert": _object(
-        {**ALERT_PROPERTIES, "site_name": _str, "window_name": _str_or_null, "subject_name": _str},
-        description="the MQTT alert, plus the names of its site, window and subject",
+        {
+            **ALERT_PROPERTIES,
+            "site_name": _str,
+            "window_name": _str_or_null,
+            "subject_name": _str,
+            "due_day": _null({"type": "string", "format": "date", "description": "a follow-up's last day"}),
+        },
+        description="the MQTT alert, plus the names of its site, window and subject, and a follow-up's last day "
+        "(due is its end)",
     ),
     "Device": _object(DEVICE_PROPERTIES),
     "DeviceChange": _object(
@@ -336,6 +352,7 @@ SCHEMAS: dict[str, dict] = {
                         "windows": _counts(Staffing),
                         "alerts": _object({"firing": _int, "acknowledged": _int, "critical": _int}),
                         "devices_offline": _int,
+                        "windows_without_camera": _array(_str),
                     }
                 )
             ),
