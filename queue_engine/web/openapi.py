@@ -101,6 +101,7 @@ ALERT_PROPERTIES = {
     "seq": _int,
     "kind": _enum(AlertKind),
     "audience": _enum(Audience),
+    "audiences": _array(_enum(Audience)),
     "severity": _enum(sorted({rule.severity for rule in ALERT_KINDS.values()})),
     "state": _enum(AlertState),
     "site": _str,
