@@ -104,8 +104,10 @@ class Topics:
 
     def subscriptions(self, site: str) -> list[str]:
         """What the engine reads: each device's status, heartbeat and event (not the
-        replies it writes itself)."""
-        return [f"{self.root}/{site}/dev/+/{channel}" for channel in ("status", "heartbeat", "event")]
+        replies it writes itself), and the county service's requests about the site."""
+        return [f"{self.root}/{site}/dev/+/{channel}" for channel in ("status", "heartbeat", "event")] + [
+            self.control(site, "+")
+        ]
 
     def device(self, site: str, device: str, channel: str) -> str:
         return f"{self.root}/{site}/dev/{device}/{channel}"
@@ -127,6 +129,29 @@ class Topics:
 
     def rejected(self, site: str) -> str:
         return f"{self.root}/{site}/rejected"
+
+    def device_state(self, site: str, device: str) -> str:
+        return f"{self.root}/{site}/device/{device}/state"
+
+    def control(self, site: str, request: str) -> str:
+        """A request of the county service to the engine that owns ``site`` (CONTROL_REQUESTS)."""
+        return f"{self.root}/{site}/control/{request}"
+
+    def control_reply(self, site: str, request: str) -> str:
+        return f"{self.root}/{site}/control/{request}/reply"
+
+
+# What the county service may ask of an engine (docs/protocol.md, "The county service").
+CONTROL_REQUESTS = ("replay", "acknowledge")
+
+
+def parse_control_topic(topic: str, root: str) -> tuple[str, str] | None:
+    """(site, request) of a control request topic, or None if ``topic`` is not one."""
+    parts = topic.split("/")
+    n = len(root.split("/"))
+    if len(parts) == n + 3 and "/".join(parts[:n]) == root and parts[n + 1] == "control":
+        return parts[n], parts[n + 2]
+    return None
 
 
 # -- inbound: the event envelope, one struct per type -----------------------------------
@@ -496,10 +521,11 @@ class WireAlert(Struct, kw_only=True):
     seq: Annotated[int, Meta(ge=0)]
     kind: AlertKind
     audience: Audience
+    # (a default, so that an engine of an earlier release, which sends none, is still read)
     audiences: Annotated[
         list[Audience],
         Meta(description="every one who acts on it: audience first (case_overdue: manager, supervision)"),
-    ]
+    ] = []
     severity: Severity
     state: AlertState
     site: str
@@ -528,6 +554,53 @@ class WireRejection(Struct, kw_only=True):
     error: RejectionCode
     reason: Annotated[str, Meta(description="what is wrong, e.g. the field at fault")]
     payload: Annotated[str, Meta(description="the message's first 256 bytes, as text")]
+
+
+class WireDeviceState(Struct, kw_only=True):
+    """A device as the engine judges it (retained), published when it goes online or offline:
+    offline with why (``lost``: its Last Will; ``silent``: no heartbeat beyond its timeout;
+    ``shutdown``: switched off in order)."""
+
+    v: Version
+    device: str
+    kind: DeviceKind
+    window: str | None
+    online: Annotated[bool | None, Meta(description="null: not heard from since the engine started")]
+    reason: Literal["lost", "silent", "shutdown"] | None
+    since: Annotated[Timestamp | None, Meta(description="offline since")]
+    tamper: Annotated[str | None, Meta(description="the camera's integrity fault: occluded, moved, video_lost")]
+    video_ok: bool
+
+
+class WireReplayRequest(Struct, kw_only=True):
+    """The county service asks for the site's alerts whose latest transition is numbered
+    above ``after`` (it missed some): answered on the request's reply topic."""
+
+    v: Version
+    id: Text
+    after: Annotated[int, Meta(ge=0)]
+
+
+class WireAlertReplay(Struct, kw_only=True):
+    """Part ``part`` of ``parts`` of the answer to replay request ``re``: the current version of
+    every alert whose latest transition is numbered in (``after``, ``to``], open ones and those
+    resolved in the last days. Together the parts cover every number up to ``to``: a subscriber
+    that has them has missed nothing up to there."""
+
+    v: Version
+    re: str
+    after: Annotated[int, Meta(ge=0)]
+    to: Annotated[int, Meta(ge=0)]
+    part: Annotated[int, Meta(ge=1)]
+    parts: Annotated[int, Meta(ge=1)]
+    alerts: list[WireAlert]
+
+
+_replay_request_decoder = msgspec.json.Decoder(WireReplayRequest)
+
+
+def decode_replay_request(payload: bytes) -> WireReplayRequest:
+    return cast(WireReplayRequest, _decode(_replay_request_decoder, payload))
 
 
 _encoder = msgspec.json.Encoder()
@@ -667,6 +740,23 @@ def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) 
             due=iso(alert.due, tz),
             overdue=alert.overdue,
             detail=detail,
+        )
+    )
+
+
+def device_payload(device, tz: ZoneInfo) -> dict:
+    """``device``: the supervisor's DeviceLive."""
+    return msgspec.to_builtins(
+        WireDeviceState(
+            v=PROTOCOL_VERSION,
+            device=device.id,
+            kind=DeviceKind(device.kind),
+            window=device.window,
+            online=device.online,
+            reason=device.reason,
+            since=iso(device.offline_since, tz) if device.online is False else None,
+            tamper=device.tamper,
+            video_ok=device.video_ok,
         )
     )
 

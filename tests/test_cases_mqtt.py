@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
+from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from mqtt_helpers import Device, Listener
 from test_agents import run_agent
 
+from queue_engine import wire
+from queue_engine.core.alerts import Alert, AlertKind, AlertState
 from queue_engine.core.cases import citizen_key
 
 pytestmark = pytest.mark.integration
@@ -175,3 +179,22 @@ def test_a_restarted_engine_keeps_its_open_cases_and_raises_case_overdue_on_thei
         panel.close()
         alerts.close()
     assert rows(engine, "select status, result from cases") == [("completed", "已通水")]
+
+
+def test_an_alert_from_an_engine_before_cases_is_still_read():
+    """The county service decodes the halls' alerts with the wire's struct: a township engine
+    of an earlier release sends no ``audiences``."""
+    alert = Alert(
+        id="demo-000001",
+        site="demo",
+        kind=AlertKind.WAIT_TOO_LONG,
+        severity="warning",
+        state=AlertState.FIRING,
+        subject="shebao",
+        since=1795568400.0,
+    )
+    body = wire.alert_payload(alert, ZoneInfo("Asia/Shanghai"))
+    assert body["audiences"] == ["manager"]
+    del body["audiences"]
+    decoded = msgspec.json.decode(wire.encode(body), type=wire.WireAlert)
+    assert (decoded.kind, decoded.audiences) == (AlertKind.WAIT_TOO_LONG, [])
