@@ -39,7 +39,10 @@ class Access:
 
     @staticmethod
     def _equal(presented: str, expected: str | None) -> bool:
-        return expected is not None and hmac.compare_digest(presented.encode(), expected.encode())
+        if expected is None:
+            return False
+        # surrogatepass: a token from a request may carry lone surrogates (bytes that were not UTF-8)
+        return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), expected.encode())
 
     def role_for(self, token: str, site: str | None) -> str | None:
         """ "supervisor", "manager" (of ``site``) or None."""
@@ -72,12 +75,25 @@ class Access:
 
 
 def presented_tokens(request: web.Request, site: str | None) -> list[str]:
+    """The tokens the request presents: its bearer token, else its token cookies. 400
+    ``bad_header`` when the header holds bytes that are not UTF-8 (no token we hand out)."""
     auth = request.headers.get("Authorization", "")
     if auth:
+        _readable(auth, "Authorization")
         scheme, _, token = auth.partition(" ")
         return [token.strip()] if scheme.lower() == "bearer" and token.strip() else ["\x00invalid"]
     names = [COOKIE_SUPERVISE] + ([manage_cookie(site)] if site is not None else [])
-    return [request.cookies[n] for n in names if request.cookies.get(n)]
+    tokens = [request.cookies[n] for n in names if request.cookies.get(n)]
+    for token in tokens:
+        _readable(token, "Cookie")
+    return tokens
+
+
+def _readable(value: str, header: str) -> None:
+    try:
+        value.encode("utf-8")  # aiohttp keeps undecodable bytes as lone surrogates
+    except UnicodeEncodeError:
+        raise ApiError(400, "bad_header", f"{header} 头含有非 UTF-8 字节", header=header, malformed=True) from None
 
 
 def remember(response: web.Response, request: web.Request, role: str, site: str | None, token: str) -> None:

@@ -50,13 +50,20 @@ async def json_body(request: web.Request) -> dict:
         raise ApiError(415, "unsupported_media_type", "请求体须为 JSON（Content-Type: application/json）")
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, "body_too_large", f"请求体不能超过 {MAX_BODY} 字节")
-    raw = await request.content.read(MAX_BODY + 1)
+    raw = b""
+    while len(raw) <= MAX_BODY:  # read() returns what has arrived so far, not the whole body
+        chunk = await request.content.read(MAX_BODY + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
     if len(raw) > MAX_BODY:
         raise ApiError(413, "body_too_large", f"请求体不能超过 {MAX_BODY} 字节")
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(400, "bad_json", f"请求体不是有效的 JSON：{exc}") from None
+        raise ApiError(400, "bad_json", f"请求体不是有效的 JSON：{exc}", malformed=True) from None
+    except RecursionError:  # "[[[[…": nested deeper than the parser goes
+        raise ApiError(400, "bad_json", "请求体不是有效的 JSON：嵌套层数过多", malformed=True) from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "请求体须为 JSON 对象")
     return body

@@ -19,7 +19,8 @@ from ..shells.metrics import EngineMetrics
 from . import api, pages
 from .access import SUPERVISOR_TOKEN_ENV, Access
 from .context import WEB, Web
-from .errors import api_errors, json_errors
+from .errors import QUIET_LOG, QuietLog, api_errors, json_errors
+from .server import HallRunner
 
 if TYPE_CHECKING:
     from ..app import EngineApp
@@ -61,6 +62,7 @@ def build_app(engine_app: EngineApp, *, metrics: EngineMetrics | None = None) ->
         metrics = getattr(engine_app, "metrics", None) or EngineMetrics(engine_app)
     engine_app.metrics = metrics
     app = web.Application(middlewares=[json_errors])
+    app[QUIET_LOG] = QuietLog(web_log)
     app[ENGINE] = engine_app
     app[METRICS] = metrics
     app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
@@ -95,7 +97,7 @@ async def start_http(
 ) -> web.AppRunner:
     """Serve ``app`` (default ``build_app(engine_app)``) on the running loop; ``await
     runner.cleanup()`` to stop. Raises OSError when the address cannot be bound."""
-    runner = web.AppRunner(app if app is not None else build_app(engine_app), access_log=None)
+    runner = HallRunner(app if app is not None else build_app(engine_app), quiet=QuietLog(log), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -107,7 +107,10 @@ def _login_page(shell: Web, site: str | None, title: str, path: str, status: int
 
 async def login(request: web.Request) -> web.Response:
     halls = request.app[WEB].engine_app.engine.halls
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError as err:  # e.g. multipart without a boundary
+        raise ApiError(400, "bad_form", f"登录表单无法解析：{err}", malformed=True) from None
     scope, site, token = form.get("scope"), form.get("site") or None, form.get("token") or ""
     if scope == "manage":
         if not isinstance(site, str) or site not in halls:

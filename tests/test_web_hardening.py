@@ -1,0 +1,129 @@
+"""The web server against a careless or hostile client, over raw sockets to `hallwatch engine
+--http` as a process, its log captured: malformed requests, slow and surplus connections,
+guessed tokens, and the headers that keep a browser safe."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from conftest import free_port, wait_for_port, wait_until
+from web_helpers import SUPERVISOR_TOKEN, token_environment
+
+pytestmark = pytest.mark.integration
+
+
+class Answer:
+    def __init__(self, raw: bytes):
+        head, _, self.body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1]) if lines[0].startswith("HTTP/") else 0
+        self.headers: dict[str, list[str]] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers.setdefault(name.strip().lower(), []).append(value.strip())
+
+    def header(self, name: str) -> str:
+        return ", ".join(self.headers.get(name.lower(), []))
+
+    def json(self) -> dict:
+        assert self.header("Content-Type").startswith("application/json"), (self.status, self.body[:200])
+        return json.loads(self.body)
+
+
+def exchange(port: int, data: bytes, timeout: float = 20.0) -> Answer:
+    """Send ``data`` as it is and read the answer until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return Answer(received)
+
+
+def request(method: str, path: str, *headers: bytes, body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: hall", b"Connection: close", *headers]
+    if body:
+        lines.append(b"Content-Length: %d" % len(body))
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+@pytest.fixture
+def web_engine(engine_factory, monkeypatch):
+    """``hallwatch engine --http`` on a free port with the test tokens; more options as asked."""
+
+    def start(*options: str):
+        for name, value in token_environment().items():
+            monkeypatch.setenv(name, value)
+        port = free_port()
+        engine = engine_factory(extra_args=["--http", f"127.0.0.1:{port}", *options]).start()
+        wait_for_port(port)
+        engine.port = port
+        return engine
+
+    return start
+
+
+def lines_about(engine, text: str) -> list[str]:
+    return [line for line in engine.log_text().splitlines() if text in line]
+
+
+def one_line_about(engine, text: str) -> str:
+    """The log's line about ``text``: there is exactly one, and no traceback anywhere."""
+    wait_until(lambda: lines_about(engine, text), what=f"a log line about {text}")
+    log = engine.log_text()
+    assert "Traceback" not in log, log
+    (line,) = lines_about(engine, text)
+    return line
+
+
+def test_malformed_requests_get_a_json_400_and_one_log_line(web_engine):
+    engine = web_engine()
+    port = engine.port
+    tickets = "/api/v1/sites/demo/tickets"
+
+    # JSON nested past the parser's recursion limit.
+    answer = exchange(port, request("POST", tickets, b"Content-Type: application/json", body=b"[" * 4096))
+    assert answer.status == 400 and answer.json()["error"] == "bad_json", answer.body
+    one_line_about(engine, tickets)
+
+    # Bytes that are not UTF-8 where a token is read.
+    answer = exchange(port, request("GET", "/api/v1/supervise", b"Authorization: Bearer \xff\xfe"))
+    assert (answer.status, answer.json()["error"]) == (400, "bad_header")
+    assert "Authorization" in answer.json()["message"]
+    one_line_about(engine, "/api/v1/supervise")
+    answer = exchange(port, request("GET", "/api/v1/alerts", b"Cookie: hw_supervise=\xff"))
+    assert (answer.status, answer.json()["error"]) == (400, "bad_header")
+    one_line_about(engine, "/api/v1/alerts")
+    # A page that reads the cookie answers with its login form, the same status.
+    answer = exchange(port, request("GET", "/manage/demo", b"Cookie: hw_manage_demo=\xff"))
+    assert answer.status == 400 and "Traceback" not in engine.log_text()
+
+    # A lone surrogate in a JSON string, echoed in the error: still valid UTF-8 out.
+    body = json.dumps({"service": "\ud800", "phone": "13800000000"}).encode()
+    answer = exchange(port, request("POST", tickets, b"Content-Type: application/json", body=body))
+    assert (answer.status, answer.json()["error"]) == (404, "unknown_service")
+
+    # A login form that is not one.
+    answer = exchange(port, request("POST", "/login", b"Content-Type: multipart/form-data", body=b"xxxxx"))
+    assert (answer.status, answer.json()["error"]) == (400, "bad_form")
+
+    # Refused by aiohttp's parser before any handler runs: a NUL byte in a header, a header name
+    # that is not a token, a request line that is not HTTP.
+    for data, marker in (
+        (request("GET", "/healthz", b"X-Probe-Nul: a\x00b"), "X-Probe-Nul"),
+        (request("GET", "/healthz", b"X-Probe-\xff: 1"), "X-Probe-\\xff"),
+        (b"PROBEGARBAGE\r\n\r\n", "PROBEGARBAGE"),
+    ):
+        answer = exchange(port, data)
+        assert (answer.status, answer.json()["error"]) == (400, "bad_request"), answer.body
+        one_line_about(engine, marker)
+    # A flood of the same costs no more lines (they are summed up at the end of the minute).
+    deep = request("POST", tickets, b"Content-Type: application/json", body=b"[" * 4096)
+    for _ in range(20):
+        assert exchange(port, deep).status == 400
+    one_line_about(engine, tickets)
+    # Still serving.
+    answer = exchange(port, request("GET", "/api/v1/supervise", b"Authorization: Bearer " + SUPERVISOR_TOKEN.encode()))
+    assert answer.status == 200 and "sites" in answer.json()
