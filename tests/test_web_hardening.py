@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 from conftest import free_port, wait_for_port, wait_until
@@ -127,3 +128,78 @@ def test_malformed_requests_get_a_json_400_and_one_log_line(web_engine):
     # Still serving.
     answer = exchange(port, request("GET", "/api/v1/supervise", b"Authorization: Bearer " + SUPERVISOR_TOKEN.encode()))
     assert answer.status == 200 and "sites" in answer.json()
+
+
+def read_until_closed(sock: socket.socket, bound: float = 20.0) -> bytes:
+    """Everything the server sends until it closes the connection; fails if it is still open
+    after ``bound`` seconds (a generous bound: the test asserts that it closes, not when)."""
+    sock.settimeout(bound)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        raise AssertionError(f"the server kept the connection open; it sent {received[:200]!r}") from None
+    return received
+
+
+def open_stream(port: int, path: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: hall\r\nAccept: text/event-stream\r\n\r\n".encode())
+    read_stream_until(sock, b"event: hello")
+    return sock
+
+
+def read_stream_until(sock: socket.socket, marker: bytes) -> bytes:
+    received = b""
+    while marker not in received:
+        chunk = sock.recv(65536)
+        assert chunk, f"the stream closed; it sent {received[-300:]!r}"
+        received += chunk
+    return received
+
+
+def test_slow_idle_and_surplus_connections_are_closed_the_live_stream_stays(web_engine):
+    engine = web_engine("--http-header-timeout", "1", "--http-idle-timeout", "3", "--http-max-connections", "6")
+    port = engine.port
+    board = open_stream(port, "/api/v1/sites/demo/stream")  # the hall's TV board: long-lived by design
+
+    # Five connections that never send anything fill the server up to its cap...
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=20) for _ in range(5)]
+    # ...so one more is refused at once, in JSON.
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as surplus:
+        answer = Answer(read_until_closed(surplus))
+    assert (answer.status, answer.json()["error"]) == (503, "too_many_connections")
+    assert int(answer.header("Retry-After")) > 0
+    one_line_about(engine, "connections open")
+
+    # The idle ones are closed after the idle timeout, without a word.
+    for sock in idle:
+        assert read_until_closed(sock) == b""
+        sock.close()
+
+    # A slow loris: a header begun and never finished gets a 408 and is closed.
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as slow:
+        slow.sendall(b"GET /api/v1/sites HTTP/1.1\r\nHost: hall\r\nX-Slow: ")
+        for byte in b"abc":
+            time.sleep(0.2)
+            slow.sendall(bytes([byte]))
+        answer = Answer(read_until_closed(slow))
+    assert (answer.status, answer.json()["error"]) == (408, "header_timeout")
+
+    # The board's stream outlived every timeout and still carries what happens.
+    answer = exchange(
+        port,
+        request(
+            "POST",
+            "/api/v1/sites/demo/tickets",
+            b"Content-Type: application/json",
+            body=b'{"service": "shebao", "phone": "13800000000"}',
+        ),
+    )
+    assert answer.status == 201, answer.body
+    assert b'"waiting":1' in read_stream_until(board, b"event: queue").replace(b" ", b"")
+    board.close()
+    assert "Traceback" not in engine.log_text()

@@ -34,6 +34,7 @@ from .common import (
     env,
     fail,
     parse_time,
+    positive,
     report,
 )
 
@@ -85,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         default=env("http"),
         help=f"serve /metrics and /healthz on this address, e.g. 127.0.0.1:9108 (env {ENV['http']})",
     )
+    add_http_options(engine)
     engine.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     which = engine.add_mutually_exclusive_group()
     which.add_argument(
@@ -101,6 +103,45 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         "N engines split the sites without overlap; see `hallwatch shards`)",
     )
     return {"engine": cmd_engine}
+
+
+# The web server's settings (queue_engine.web.HttpSettings, docs/deployment.md): option,
+# metavar, type, the HttpSettings field it sets (and whose default it shows), help.
+HTTP_OPTIONS = [
+    (
+        "--http-header-timeout",
+        "SECONDS",
+        positive(float),
+        "header_timeout_s",
+        "a request's header must be complete this long after its first byte, else 408 and the connection is closed",
+    ),
+    (
+        "--http-idle-timeout",
+        "SECONDS",
+        positive(float),
+        "idle_timeout_s",
+        "close a connection that sends no request this long after opening or after its last answer; "
+        "live streams are answers in progress, never idle",
+    ),
+    ("--http-max-connections", "N", positive(int), "max_connections", "connections open at once; one more gets 503"),
+]
+
+
+def add_http_options(parser: argparse.ArgumentParser) -> None:
+    from ..web import HttpSettings
+
+    default = HttpSettings()
+    for flag, metavar, kind, field, text in HTTP_OPTIONS:
+        value = getattr(default, field)
+        parser.add_argument(
+            flag, metavar=metavar, type=kind, dest=field, default=value, help=f"{text} (default {value:g})"
+        )
+
+
+def http_settings(args: argparse.Namespace):
+    from ..web import HttpSettings
+
+    return HttpSettings(**{field: getattr(args, field) for _, _, _, field, _ in HTTP_OPTIONS})
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -147,7 +188,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
             from ..web import start_http
 
             try:
-                runner = await start_http(app, *args.http)
+                runner = await start_http(app, *args.http, settings=http_settings(args))
             except OSError as err:
                 raise HttpUnavailable(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {err}") from None
         try:

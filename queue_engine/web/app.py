@@ -20,7 +20,7 @@ from . import api, pages
 from .access import SUPERVISOR_TOKEN_ENV, Access
 from .context import WEB, Web
 from .errors import QUIET_LOG, QuietLog, api_errors, json_errors
-from .server import HallRunner
+from .server import HallRunner, HttpSettings
 
 if TYPE_CHECKING:
     from ..app import EngineApp
@@ -93,11 +93,22 @@ def add_web(app: web.Application, engine_app: EngineApp, *, access: Access | Non
 
 
 async def start_http(
-    engine_app: EngineApp, host: str, port: int, *, app: web.Application | None = None
+    engine_app: EngineApp,
+    host: str,
+    port: int,
+    *,
+    app: web.Application | None = None,
+    settings: HttpSettings | None = None,
 ) -> web.AppRunner:
-    """Serve ``app`` (default ``build_app(engine_app)``) on the running loop; ``await
-    runner.cleanup()`` to stop. Raises OSError when the address cannot be bound."""
-    runner = HallRunner(app if app is not None else build_app(engine_app), quiet=QuietLog(log), access_log=None)
+    """Serve ``app`` (default ``build_app(engine_app)``) on the running loop with ``settings``
+    (timeouts, connection cap); ``await runner.cleanup()`` to stop. Raises OSError when the
+    address cannot be bound."""
+    runner = HallRunner(
+        app if app is not None else build_app(engine_app),
+        settings=settings or HttpSettings(),
+        quiet=QuietLog(log),
+        access_log=None,
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
