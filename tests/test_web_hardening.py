@@ -203,3 +203,49 @@ def test_slow_idle_and_surplus_connections_are_closed_the_live_stream_stays(web_
     assert b'"waiting":1' in read_stream_until(board, b"event: queue").replace(b" ", b"")
     board.close()
     assert "Traceback" not in engine.log_text()
+
+
+def test_a_short_token_is_refused_at_start_up(engine_factory, monkeypatch):
+    for name, value in token_environment().items():
+        monkeypatch.setenv(name, value)
+    for variable in ("HALLWATCH_SUPERVISOR_TOKEN", "HALLWATCH_MANAGER_TOKEN_DEMO"):
+        monkeypatch.setenv(variable, "x")
+        # A broker nobody listens on: the tokens are checked before the engine reaches for it.
+        engine = engine_factory(
+            extra_args=["--http", f"127.0.0.1:{free_port()}", "--connect-timeout", "2"],
+            broker_url=f"mqtt://127.0.0.1:{free_port()}",
+        ).start(wait=False)
+        assert engine.proc.wait(30) == 2, engine.log_text()  # the documented exit code of a bad configuration
+        assert variable in engine.log_text() and "16" in engine.log_text(), engine.log_text()
+        monkeypatch.setenv(variable, token_environment()[variable])
+
+
+def get_from(port: int, path: str, token: str, source: str = "127.0.0.1") -> Answer:
+    """GET ``path`` with ``token``, from the loopback address ``source`` (127.0.0.0/8 is all
+    this machine's: a second client address without a second machine)."""
+    data = request("GET", path, b"Authorization: Bearer " + token.encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(source, 0)) as sock:
+        sock.sendall(data)
+        return Answer(read_until_closed(sock))
+
+
+def test_wrong_tokens_are_throttled_and_logged_per_address(web_engine):
+    engine = web_engine()
+    port = engine.port
+    answers = [get_from(port, "/api/v1/supervise", f"guess-{n:04d}-0123456789abcdef") for n in range(30)]
+    statuses = [a.status for a in answers]
+    assert statuses[:10] == [403] * 10, statuses  # the default: 10 wrong tokens a minute
+    assert statuses[10:] == [429] * 20, statuses
+    refused = answers[-1]
+    assert refused.json()["error"] == "too_many_wrong_tokens" and 0 < int(refused.header("Retry-After")) <= 60
+    # The right token does not help the address that guessed: it would tell a guess that hit.
+    assert get_from(port, "/api/v1/supervise", SUPERVISOR_TOKEN).status == 429
+    # The login form and a token in a page's address count the same.
+    assert get_from(port, "/supervise?token=nope-0123456789abcdef", "").status == 429
+    # Another address is not held back by this one.
+    assert get_from(port, "/api/v1/supervise", SUPERVISOR_TOKEN, source="127.0.0.2").status == 200
+
+    # 30 wrong tokens, two lines: the first wrong token, and the refusal that followed.
+    assert "wrong token from 127.0.0.1" in one_line_about(engine, "wrong token from 127.0.0.1")
+    one_line_about(engine, "127.0.0.1 presented 10 wrong tokens")
+    assert "127.0.0.2" not in engine.log_text()

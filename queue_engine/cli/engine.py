@@ -124,6 +124,14 @@ HTTP_OPTIONS = [
         "live streams are answers in progress, never idle",
     ),
     ("--http-max-connections", "N", positive(int), "max_connections", "connections open at once; one more gets 503"),
+    (
+        "--http-wrong-tokens",
+        "N",
+        positive(int),
+        "wrong_tokens_per_minute",
+        "wrong tokens one client address may present within a minute; then its tokens get 429 until a minute has "
+        "passed since the first",
+    ),
 ]
 
 
@@ -165,6 +173,14 @@ def cmd_engine(args: argparse.Namespace) -> int:
     warning = client_id_warning(client_id, broker.username)
     if warning:
         logging.getLogger("hallwatch.engine").warning(warning)
+    access = None
+    if args.http:
+        from ..web.access import Access, WeakToken
+
+        try:  # the console tokens are read now, at start-up, and only when there are consoles
+            access = Access.from_environment(sites)
+        except WeakToken as err:
+            return fail("engine", err)
     app = EngineApp(
         sites,
         broker=broker,
@@ -188,7 +204,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
             from ..web import start_http
 
             try:
-                runner = await start_http(app, *args.http, settings=http_settings(args))
+                runner = await start_http(app, *args.http, settings=http_settings(args), access=access)
             except OSError as err:
                 raise HttpUnavailable(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {err}") from None
         try:

@@ -17,12 +17,17 @@ from aiohttp import web
 from .errors import ApiError
 
 SUPERVISOR_TOKEN_ENV = "HALLWATCH_SUPERVISOR_TOKEN"
+MIN_TOKEN_LENGTH = 16  # 16 random characters: beyond any guessing at 10 wrong tokens a minute
 COOKIE_SUPERVISE = "hw_supervise"
 COOKIE_MAX_AGE_S = 30 * 86400
 
 
 def manage_cookie(site: str) -> str:
     return f"hw_manage_{site}"
+
+
+class WeakToken(ValueError):
+    """A token shorter than MIN_TOKEN_LENGTH: the engine refuses to start with it."""
 
 
 class Access:
@@ -34,7 +39,17 @@ class Access:
 
     @classmethod
     def from_environment(cls, sites, environ: Mapping[str, str] | None = None) -> Access:
+        """The tokens from the environment variables that hold them; raises WeakToken, naming
+        the variable, for one shorter than MIN_TOKEN_LENGTH (an empty one is no token)."""
         environ = os.environ if environ is None else environ
+        names = [SUPERVISOR_TOKEN_ENV] + [s.web.token_env(s.id) for s in sites]
+        for name in names:
+            length = len(environ.get(name) or "")
+            if 0 < length < MIN_TOKEN_LENGTH:
+                raise WeakToken(
+                    f"{name} is {length} character(s) long: a token needs at least {MIN_TOKEN_LENGTH} "
+                    "(make one with `openssl rand -hex 24`)"
+                )
         return cls(environ.get(SUPERVISOR_TOKEN_ENV), {s.id: environ.get(s.web.token_env(s.id)) for s in sites})
 
     @staticmethod

@@ -232,21 +232,21 @@ async def take_ticket(request: web.Request) -> web.Response:
 async def summary(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    role = shell.access.check(request, hall.id)
+    role = shell.authorize(request, hall.id)
     return json_response({**views.manager_summary(hall, shell.now), "role": role})
 
 
 async def windows(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    shell.access.check(request, hall.id)
+    shell.authorize(request, hall.id)
     return json_response({"site": hall.id, "windows": views.windows(hall, shell.now)})
 
 
 async def site_alerts(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    shell.access.check(request, hall.id)
+    shell.authorize(request, hall.id)
     return json_response({"site": hall.id, "alerts": await _alerts(shell, [hall], request)})
 
 
@@ -270,7 +270,7 @@ def _latest_first(alerts: list[dict]) -> list[dict]:
 async def acknowledge(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    role = shell.access.check(request, hall.id)
+    role = shell.authorize(request, hall.id)
     body = await json_body(request)
     note = text_field(body, "note", required=False, max_length=500) or ""
     by = (text_field(body, "by", required=False, max_length=32) or "").strip()
@@ -292,13 +292,13 @@ async def acknowledge(request: web.Request) -> web.Response:
 # -- supervision --------------------------------------------------------------------------------------
 async def all_alerts(request: web.Request) -> web.Response:
     shell = request.app[WEB]
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     return json_response({"alerts": await _alerts(shell, list(shell.engine_app.engine.halls.values()), request)})
 
 
 async def supervise(request: web.Request) -> web.Response:
     shell = request.app[WEB]
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     now = shell.now
     halls = list(shell.engine_app.engine.halls.values())
     since = views.since_midnight(halls, now)
@@ -325,14 +325,14 @@ async def stream(request: web.Request) -> web.StreamResponse:
 async def manage_stream(request: web.Request) -> web.StreamResponse:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    shell.access.check(request, hall.id)
+    shell.authorize(request, hall.id)
     kinds = frozenset({"call", "queue", "window", "alert", "device"})
     return await live.serve(request, shell.broadcaster, shell.engine_app.clock, hall.id, kinds)
 
 
 async def supervise_stream(request: web.Request) -> web.StreamResponse:
     shell = request.app[WEB]
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     kinds = frozenset({"queue", "window", "alert", "device"})
     return await live.serve(request, shell.broadcaster, shell.engine_app.clock, None, kinds)
 

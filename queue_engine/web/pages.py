@@ -75,7 +75,7 @@ def _guarded_page(request: web.Request, name: str, site: str | None, title: str,
     if token is not None:  # from a link: check it, keep it in a cookie, drop it from the address
         return _login(request, token, site, path, title)
     try:
-        shell.access.check(request, site)
+        shell.authorize(request, site)
     except ApiError as err:
         return _login_page(shell, site, title, path, err.status, "" if err.code == "missing_token" else err.message)
     return page(shell, name, site=site or "", site_name=title)
@@ -83,7 +83,10 @@ def _guarded_page(request: web.Request, name: str, site: str | None, title: str,
 
 def _login(request: web.Request, token: str, site: str | None, path: str, title: str) -> web.Response:
     shell = request.app[WEB]
-    role = shell.access.role_for(token, site)
+    try:
+        role = shell.login_role(request, token, site)
+    except ApiError as err:  # too many wrong tokens from this address
+        return _login_page(shell, site, title, path, err.status, err.message)
     if role is None:
         return _login_page(shell, site, title, path, 403, "访问令牌不正确")
     response = see_other(path)

@@ -49,6 +49,8 @@ class HttpSettings:
     idle_timeout_s: float = 60.0
     # Each browser opens up to 6; a county hall's boards, consoles and phones stay far below.
     max_connections: int = 256
+    # Per client address: a mistyped token now and then, never ten a minute.
+    wrong_tokens_per_minute: int = 10
 
 
 class HallServer(web.Server):
