@@ -249,3 +249,76 @@ def test_wrong_tokens_are_throttled_and_logged_per_address(web_engine):
     assert "wrong token from 127.0.0.1" in one_line_about(engine, "wrong token from 127.0.0.1")
     one_line_about(engine, "127.0.0.1 presented 10 wrong tokens")
     assert "127.0.0.2" not in engine.log_text()
+
+
+def login_cookie(port: int, *headers: bytes, source: str = "127.0.0.1") -> str:
+    """The Set-Cookie a manager's login link answers with."""
+    from web_helpers import MANAGER_TOKEN
+
+    data = request("GET", f"/manage/demo?token={MANAGER_TOKEN}", *headers)
+    with socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(source, 0)) as sock:
+        sock.sendall(data)
+        answer = Answer(read_until_closed(sock))
+    assert answer.status == 303, answer.body
+    return answer.header("Set-Cookie")
+
+
+def test_the_session_cookie_is_secure_behind_a_trusted_proxy_only(web_engine):
+    engine = web_engine("--trusted-proxy", "127.0.0.1")
+    https = b"X-Forwarded-Proto: https"
+    # From the proxy, which terminated TLS: Secure.
+    cookie = login_cookie(engine.port, https)
+    assert "HttpOnly" in cookie and "Secure" in cookie, cookie
+    # Plain HTTP through the proxy, or straight to the engine: a Secure cookie would not come back.
+    assert "Secure" not in login_cookie(engine.port, b"X-Forwarded-Proto: http")
+    assert "Secure" not in login_cookie(engine.port)
+    # Anyone else saying so is not believed.
+    assert "Secure" not in login_cookie(engine.port, https, source="127.0.0.2")
+    # The proxy also says who the client is: a wrong token is the client's, not the proxy's.
+    get_from(engine.port, "/api/v1/supervise", "wrong-0123456789abcdef")  # from the proxy itself
+    data = request(
+        "GET", "/api/v1/supervise", b"Authorization: Bearer wrong-0123456789abcdef", b"X-Forwarded-For: 203.0.113.7"
+    )
+    assert exchange(engine.port, data).status == 403
+    one_line_about(engine, "wrong token from 203.0.113.7")
+
+
+def test_the_session_cookie_is_secure_when_told(web_engine):
+    engine = web_engine("--cookie-secure")
+    assert "Secure" in login_cookie(engine.port)
+
+
+SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
+
+
+def test_every_answer_tells_the_browser_not_to_sniff_nor_frame(web_engine):
+    engine = web_engine("--http-max-connections", "3")
+    port = engine.port
+    answers = {
+        path: exchange(port, request("GET", path))
+        for path in (
+            "/api/v1/sites",
+            "/board/demo",
+            "/manage/demo",
+            "/static/board.js",
+            "/nowhere",
+            "/api/v1/x",
+            "/metrics",
+            "/healthz",
+            "/api/v1/openapi.json",
+        )
+    }
+    answers["not HTTP"] = exchange(port, b"PROBE\r\n\r\n")
+    board = open_stream(port, "/api/v1/sites/demo/stream")
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=20),
+        socket.create_connection(("127.0.0.1", port), timeout=20),
+        socket.create_connection(("127.0.0.1", port), timeout=20) as surplus,
+    ):
+        answers["over the cap"] = Answer(read_until_closed(surplus))
+    board.close()
+    assert answers["over the cap"].status == 503
+    for what, answer in answers.items():
+        for name, value in SAFE_HEADERS.items():
+            assert answer.header(name) == value, (what, name, answer.headers)
+        assert answer.header("Referrer-Policy") in ("same-origin", "no-referrer"), (what, answer.headers)

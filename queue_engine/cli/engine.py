@@ -144,12 +144,36 @@ def add_http_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             flag, metavar=metavar, type=kind, dest=field, default=value, help=f"{text} (default {value:g})"
         )
+    parser.add_argument(
+        "--cookie-secure",
+        action="store_true",
+        help="mark the consoles' cookies Secure on every answer (the engine is reached over HTTPS only); "
+        "otherwise only on answers over HTTPS, as a --trusted-proxy tells",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        metavar="ADDRESS[,ADDRESS]",
+        type=argument_type(parse_proxies),
+        default=(),
+        help="reverse proxies (IP addresses or networks) whose X-Forwarded-Proto and X-Forwarded-For "
+        "are believed: the scheme the client used, and its address",
+    )
+
+
+def parse_proxies(text: str):
+    from ..web.server import parse_proxies
+
+    return parse_proxies(text)
 
 
 def http_settings(args: argparse.Namespace):
     from ..web import HttpSettings
 
-    return HttpSettings(**{field: getattr(args, field) for _, _, _, field, _ in HTTP_OPTIONS})
+    return HttpSettings(
+        **{field: getattr(args, field) for _, _, _, field, _ in HTTP_OPTIONS},
+        cookie_secure=args.cookie_secure,
+        trusted_proxies=args.trusted_proxy,
+    )
 
 
 def cmd_engine(args: argparse.Namespace) -> int:

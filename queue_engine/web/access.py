@@ -111,15 +111,19 @@ def _readable(value: str, header: str) -> None:
         raise ApiError(400, "bad_header", f"{header} 头含有非 UTF-8 字节", header=header, malformed=True) from None
 
 
-def remember(response: web.Response, request: web.Request, role: str, site: str | None, token: str) -> None:
-    """Keep a token that gave ``role`` in the cookie the pages present from now on."""
+def remember(
+    response: web.Response, request: web.Request, role: str, site: str | None, token: str, *, always_secure: bool
+) -> None:
+    """Keep a token that gave ``role`` in the cookie the pages present from now on: Secure
+    when the request came over HTTPS (``request.secure``, which a trusted proxy may tell) or
+    ``always_secure`` (``hallwatch engine --cookie-secure``)."""
     response.set_cookie(
         COOKIE_SUPERVISE if role == "supervisor" or site is None else manage_cookie(site),
         token,
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=request.secure or always_secure,
         max_age=COOKIE_MAX_AGE_S,
     )
 

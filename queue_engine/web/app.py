@@ -20,7 +20,7 @@ from . import api, pages
 from .access import SUPERVISOR_TOKEN_ENV, Access
 from .context import WEB, Web
 from .errors import QUIET_LOG, QuietLog, api_errors, json_errors
-from .server import HallRunner, HttpSettings
+from .server import HallRunner, HttpSettings, add_safe_headers, trusted_proxies
 
 if TYPE_CHECKING:
     from ..app import EngineApp
@@ -70,7 +70,13 @@ def build_app(
     if metrics is None:
         metrics = getattr(engine_app, "metrics", None) or EngineMetrics(engine_app)
     engine_app.metrics = metrics
-    app = web.Application(middlewares=[json_errors])
+    # Outermost: the trusted proxy's word on the client comes before everything that uses it.
+    app = web.Application(
+        middlewares=[trusted_proxies(settings.trusted_proxies), json_errors]
+        if settings.trusted_proxies
+        else [json_errors]
+    )
+    app.on_response_prepare.append(add_safe_headers)
     app[QUIET_LOG] = QuietLog(web_log)
     app[HTTP_SETTINGS] = settings
     app[ENGINE] = engine_app

@@ -90,7 +90,7 @@ def _login(request: web.Request, token: str, site: str | None, path: str, title:
     if role is None:
         return _login_page(shell, site, title, path, 403, "访问令牌不正确")
     response = see_other(path)
-    remember(response, request, role, site, token)
+    remember(response, request, role, site, token, always_secure=shell.settings.cookie_secure)
     return response
 
 

@@ -23,6 +23,7 @@ fails if they change.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -51,6 +52,59 @@ class HttpSettings:
     max_connections: int = 256
     # Per client address: a mistyped token now and then, never ten a minute.
     wrong_tokens_per_minute: int = 10
+    # The console cookies are Secure (sent back over HTTPS only) on every answer; otherwise
+    # only on answers to HTTPS, which behind a TLS proxy only a trusted proxy can tell.
+    cookie_secure: bool = False
+    # Reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+
+# Sent with every answer (the pages add their own Content-Security-Policy, with frame-ancestors
+# 'none', and a stricter Referrer-Policy): no type sniffing, no framing of the consoles.
+SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
+
+
+async def add_safe_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every answer the application gives carries SAFE_HEADERS."""
+    for name, value in SAFE_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
+def parse_proxies(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``ADDRESS[,ADDRESS]``: IP addresses or networks (``10.0.0.5``, ``10.0.0.0/24``)."""
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError as err:
+        raise ValueError(f"{text!r}: {err} (IP addresses or networks, separated by commas)") from None
+
+
+def trusted_proxies(networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]):
+    """A middleware that believes a trusted proxy about the client: the scheme it was reached
+    by (``X-Forwarded-Proto``: https makes ``request.secure``) and the client's address (the
+    last ``X-Forwarded-For`` entry, the one the proxy added), for the per-address limits and the
+    log. From anyone else the headers are ignored: a client could claim anything."""
+
+    @web.middleware
+    async def forwarded(request: web.Request, handler):
+        if _within(request.remote, networks):
+            scheme = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+            if scheme in ("http", "https"):
+                request = request.clone(scheme=scheme)
+            client = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+            if _within(client, ()):
+                request = request.clone(remote=client)
+        return await handler(request)
+
+    return forwarded
+
+
+def _within(address: str | None, networks) -> bool:
+    """``address`` is an IP address (within one of ``networks``, when any are given)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return not networks or any(ip in network for network in networks)
 
 
 class HallServer(web.Server):
@@ -144,7 +198,7 @@ class HallConnection(RequestHandler):
             "Content-Type: application/json; charset=utf-8",
             f"Content-Length: {len(body)}",
             "Connection: close",
-            *(f"{name}: {value}" for name, value in headers.items()),
+            *(f"{name}: {value}" for name, value in {**SAFE_HEADERS, **headers}.items()),
         ]
         self.transport.write("\r\n".join(head).encode() + b"\r\n\r\n" + body)
         self.force_close()
@@ -168,6 +222,7 @@ class HallConnection(RequestHandler):
         response = json_response(
             {"error": "bad_request", "message": "请求不符合 HTTP 协议，已拒绝", "status": status, "detail": detail},
             status=status,
+            headers=SAFE_HEADERS,
         )
         response.force_close()
         return response
