@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import aiomqtt
 
 from .calendar import official_calendar
+from .control import Control
 from .core import events as ev
 from .core.commands import Notice
 from .core.engine import Engine
@@ -96,7 +97,9 @@ class EngineApp:
         client_id: str = "hallwatch-engine",
         synchronous: str = "FULL",
         connect_timeout: float = 30.0,
+        ticket_secret: bytes | None = None,
     ):
+        """``ticket_secret``: the key of the tickets' tokens (tickettoken.py), read by the command."""
         self.sites = list(sites)
         self.broker = broker
         self.db_path = str(db_path)
@@ -105,7 +108,7 @@ class EngineApp:
         self.client_id = client_id
         self.connect_timeout = connect_timeout
         self.engine = Engine(self.sites, official_calendar())
-        self.ingest = Ingest(self.engine, self.sites, self.topics)
+        self.ingest = Ingest(self.engine, self.sites, self.topics, ticket_secret=ticket_secret)
         self.outputs = Outputs(self.engine, self.sites, self.topics)
         self.writer = StoreWriter(
             self.db_path,
@@ -113,6 +116,9 @@ class EngineApp:
             on_failure=self._failure_from_thread,
             synchronous=synchronous,
             observe=self._observe_commit,
+        )
+        self.control = Control(
+            self.engine, self.sites, self.topics, self.db_path, publish=self._publish, now=self.clock.now
         )
         self.metrics: EngineMetrics | None = None  # set when the engine serves /metrics
         # Called as observer(batch, messages) once a batch's outputs are published (web pushes).
@@ -178,6 +184,9 @@ class EngineApp:
             for window in hall.windows.values():
                 self._keep_retained(self.outputs.window_state(site.id, window, now))
             self._keep_retained(self.outputs.queue_state(site.id, now))
+            for live in hall.supervisor.devices.values():
+                if live.online is not None and (state := self.outputs.device_state(site.id, live.id)):
+                    self._keep_retained(state)
         # Not connected yet: until it is, the engine hears nothing, and the core must know.
         self._tell_sites(lambda site: ev.EngineLink(site=site, device=ENGINE, id="", up=False))
         waiting = sum(1 for t in snapshot.tickets if t.status == "waiting")
@@ -226,6 +235,7 @@ class EngineApp:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.control.close()
             if self.writer.writable():  # the day's time totals up to the stop
                 self._submit(Processed(at=self.clock.now(), commands=self.engine.flush_accounting(self.clock.now())))
                 await self._drain()
@@ -329,6 +339,10 @@ class EngineApp:
     def _receive(self, topic: str, payload: bytes, mid: int, qos: int, dup: bool, generation: int) -> None:
         """One inbound message, on the event loop's thread, straight from paho's reader."""
         self._enter()
+        request = self.control.matches(topic)
+        if request is not None:  # the county service's: answered, then acknowledged
+            self.control.receive(*request, payload, lambda: self._ack(mid, qos, generation))
+            return
         item = self.ingest.process(topic, payload, self.clock.now(), redelivered=dup)
         item.mid, item.qos, item.generation = mid, qos, generation
         if item.rejection is not None:
@@ -338,6 +352,11 @@ class EngineApp:
         self._submit(item)
         if self.engine.next_deadline() < self._armed:
             self._wake.set()
+
+    def _ack(self, mid: int, qos: int, generation: int) -> None:
+        client = self._client
+        if client is not None and generation == self._generation:  # else the broker delivers it again
+            mqtt_shell.ack(client, mid, qos)
 
     async def submit_event(self, event) -> Processed:
         """Apply an event from another shell (web, operator) and return once it has been

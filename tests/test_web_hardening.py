@@ -12,6 +12,8 @@ import pytest
 from conftest import free_port, wait_for_port, wait_until
 from web_helpers import SUPERVISOR_TOKEN, token_environment
 
+from queue_engine.web.errors import dumps
+
 pytestmark = pytest.mark.integration
 
 
@@ -101,10 +103,12 @@ def test_malformed_requests_get_a_json_400_and_one_log_line(web_engine):
     answer = exchange(port, request("GET", "/manage/demo", b"Cookie: hw_manage_demo=\xff"))
     assert answer.status == 400 and "Traceback" not in engine.log_text()
 
-    # A lone surrogate in a JSON string, echoed in the error: still valid UTF-8 out.
+    # A lone surrogate in a JSON string is no text: refused, and nothing echoes it back.
     body = json.dumps({"service": "\ud800", "phone": "13800000000"}).encode()
     answer = exchange(port, request("POST", tickets, b"Content-Type: application/json", body=body))
-    assert (answer.status, answer.json()["error"]) == (404, "unknown_service")
+    assert (answer.status, answer.json()["error"]) == (400, "bad_json")
+    # Were one echoed in an answer, it would still be valid UTF-8 (escaped).
+    assert json.loads(dumps({"service": "\ud800"}).encode("utf-8")) == {"service": "\ud800"}
 
     # A login form that is not one.
     answer = exchange(port, request("POST", "/login", b"Content-Type: multipart/form-data", body=b"xxxxx"))

@@ -34,7 +34,11 @@ def load_templates() -> dict[str, str]:
 
 
 def page(shell: Web, name: str, *, status: int = 200, **values: str) -> web.Response:
-    text = shell.templates[name]
+    return html_page(shell.templates[name], status=status, **values)
+
+
+def html_page(text: str, *, status: int = 200, **values: str) -> web.Response:
+    """A template's ``{{name}}`` placeholders filled in (HTML-escaped), under the pages' headers."""
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", html.escape(value))
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
@@ -51,7 +55,9 @@ async def index_page(request: web.Request) -> web.Response:
 async def board_page(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    return page(shell, "board", site=hall.id, site_name=hall.site.name)
+    return page(
+        shell, "board", site=hall.id, site_name=hall.site.name, complaints="　".join(hall.site.complaints.labelled())
+    )
 
 
 async def take_page(request: web.Request) -> web.Response:

@@ -3,8 +3,8 @@
 "use strict";
 
 (() => {
-  const { $, esc, api, clock, live, alertList, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
-          DEVICE_KIND, OFFLINE_REASON, VACANCY } = HW;
+  const { $, esc, api, clock, live, alertList, alertAsks, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
+          WINDOW_MARK } = HW;
   let sites = [];
   let alerts = new Map();
   let filter = "all";
@@ -20,7 +20,8 @@
   function renderSites() {
     $("#site-count").textContent = `${sites.length} 个`;
     $("#sites").innerHTML = sites.map((s) => `<tr data-site="${esc(s.id)}">
-      <td>${esc(s.name)}</td><td>${s.open ? "工作时间" : "非工作时间"}</td>
+      <td>${esc(s.name)}${s.windows_without_camera.length ? `<br><span class="badge no-camera" data-no-camera>${esc(WINDOW_MARK.no_camera)}：${esc(s.windows_without_camera.join("、"))}</span>` : ""}</td>
+      <td>${s.open ? "工作时间" : "非工作时间"}</td>
       <td class="num">${s.windows.staffed}</td>
       <td class="num">${s.windows.unstaffed ? `<span class="badge unstaffed">${s.windows.unstaffed}</span>` : 0}</td>
       <td class="num">${s.windows.unverified}</td>
@@ -34,24 +35,13 @@
 
   function renderDevices(list) {
     $("#device-count").textContent = `${list.length} 台`;
-    $("#devices").innerHTML = list.length ? list.map((d) => `<tr>
-      <td>${esc(d.site_name)}</td><td>${esc(d.device)}${d.window_name ? "<br><small>" + esc(d.window_name) + "</small>" : ""}</td>
-      <td>${esc(DEVICE_KIND[d.kind] || d.kind)}</td>
-      <td><span class="badge ${d.online === false ? "firing" : "paused"}">${esc(d.online === false ? (OFFLINE_REASON[d.reason] || "离线") : (d.tamper ? "画面异常" : "视频丢失"))}</span></td>
-      <td>${esc(hm(d.since))}</td></tr>`).join("") : `<tr><td colspan="5" class="empty-note">全部在线</td></tr>`;
+    $("#devices").innerHTML = HW.offlineDeviceRows(list);
   }
 
-  /** The 空岗 minutes of each category, then the total (the ranking's order). */
-  const vacancyCells = (v) => Object.keys(VACANCY).map((c) => `<td class="num" data-category="${esc(c)}">${v[c]}</td>`).join("")
-    + `<td class="num total">${v.total}</td>`;
-
   function renderRanking(r) {
-    $("#rank-windows").innerHTML = r.windows.length ? r.windows.slice(0, 8).map((w, i) => `<tr>
-      <td>${i + 1}</td><td>${esc(w.window_name)}</td><td>${esc(w.site_name)}</td><td>${esc(w.staff_name || "")}</td>
-      ${vacancyCells(w.vacant_min)}</tr>`).join("") : `<tr><td colspan="8" class="empty-note">今天没有空岗</td></tr>`;
-    $("#rank-staff").innerHTML = r.staff.length ? r.staff.slice(0, 8).map((s, i) => `<tr>
-      <td>${i + 1}</td><td>${esc(s.staff_name)}</td><td>${esc(s.site_name)}</td>${vacancyCells(s.vacant_min)}</tr>`).join("")
-      : `<tr><td colspan="7" class="empty-note">—</td></tr>`;
+    const rows = HW.rankingRows(r, 8, "今天没有空岗");
+    $("#rank-windows").innerHTML = rows.windows;
+    $("#rank-staff").innerHTML = rows.staff;
   }
 
   function renderAlerts() {
@@ -65,6 +55,7 @@
           ${esc(a.site_name || siteName(a.site))} · ${esc(ALERT_KIND[a.kind] || a.kind)} · ${esc(a.subject_name || a.window_name || a.window || a.device || "")}
           <span class="badge ${a.state}">${esc(ALERT_STATE[a.state])}</span></span>
         <span class="meta">${esc(hm(a.since))} 起${a.until ? " 至 " + esc(hm(a.until)) : ""}${a.staff_name ? "，当班：" + esc(a.staff_name) : a.staff ? "，当班：" + esc(a.staff) : ""}${a.acknowledged_by ? "，" + esc(HW.operator(a.acknowledged_by)) + " " + esc(hm(a.acknowledged_at)) + " 确认" : ""}</span>
+        ${alertAsks(a)}
         ${a.state === "firing" ? alertsList.form(a) : ""}
         ${a.note ? `<span class="note">说明：${esc(a.note)}</span>` : ""}
         <span class="error"></span>
