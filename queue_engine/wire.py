@@ -276,11 +276,14 @@ class WireTamper(Envelope, tag="tamper"):
 
 
 class WireRating(Envelope, tag="rating"):
-    """A rating (好差评), 5 非常满意 … 1 非常不满意, for the visit just served (or ``ticket``)."""
+    """A rating (好差评), 5 非常满意 … 1 非常不满意, for the visit just served (or ``ticket``); for
+    2 不满意 and 1 非常不满意 the citizen may add reasons (the national 好差评 categories) and a comment."""
 
     window: Text
     score: Annotated[int, Meta(ge=1, le=5)]
     ticket: Text | None = None
+    reasons: Annotated[tuple[ev.RatingReason, ...], Meta(max_length=10)] = ()
+    comment: Annotated[str, Meta(max_length=200)] = ""
 
 
 WIRE_TO_CORE: dict[type[Envelope], type[ev.Event]] = {

@@ -37,9 +37,11 @@ max-stream-events = 1
 # The demo site where the document can only say "a site's identifier".
 [parameters]
 "path.site" = "demo"
+"path.window" = "w02"
 
 # A schema-valid acknowledgement may still be answered 422 note_required: a bad rating's alert
 # needs a note, which depends on the alert's kind, not on the request; the document declares it.
+# So may a rating with reasons (reasons_not_allowed: only a bad score has reasons).
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", 401, 403, 404, 409, 422, 429, "5xx"]
 """

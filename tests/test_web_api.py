@@ -30,6 +30,7 @@ from queue_engine.web import WEB, HttpSettings, openapi_document, start_http
 from queue_engine.web.inputs import MAX_BODY
 
 pytestmark = pytest.mark.integration
+TICKET_SECRET = b"ticket-secret-for-the-web-tests-0123"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -97,7 +98,7 @@ async def api_factory(broker, tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     started = []
 
-    async def make(start: str = WORKDAY_9AM, sites=None) -> Api:
+    async def make(start: str = WORKDAY_9AM, sites=None, *, settings: HttpSettings | None = None) -> Api:
         clock = ManualClock(parse_time(start))
         app = EngineApp(
             sites or [demo(), village(phone_tickets_per_day=0)],
@@ -106,12 +107,14 @@ async def api_factory(broker, tmp_path, monkeypatch):
             clock=clock,
             client_id=f"web-api-{len(started)}",
             synchronous="NORMAL",
+            ticket_secret=TICKET_SECRET,
         )
         task = asyncio.create_task(app.run())
         await asyncio.wait_for(app.ready.wait(), 10)
         port = free_port()
         # The tests present dozens of wrong tokens from one address on purpose.
-        runner = await start_http(app, "127.0.0.1", port, settings=HttpSettings(wrong_tokens_per_minute=1000))
+        settings = settings or HttpSettings(wrong_tokens_per_minute=1000)
+        runner = await start_http(app, "127.0.0.1", port, settings=settings)
         session = aiohttp.ClientSession()
         started.append((app, task, runner, session))
         return Api(f"http://127.0.0.1:{port}", session, app, clock, runner.app)

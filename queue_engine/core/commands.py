@@ -96,6 +96,8 @@ class RatingRecorded(Command):
     at: float
     ticket: str | None
     staff: str | None
+    reasons: tuple[str, ...] = ()
+    comment: str = ""
 
 
 @record

@@ -24,6 +24,22 @@ class PauseReason(StrEnum):
     OTHER = "other"
 
 
+class RatingReason(StrEnum):
+    """Why a visit was rated 不满意 or 非常不满意: the national 好差评 categories (labels in
+    ``vocabulary.RATING_REASON``)."""
+
+    ATTITUDE = "attitude"
+    EFFICIENCY = "efficiency"
+    GUIDANCE = "guidance"
+    MATERIALS = "materials"
+    REPEAT_VISITS = "repeat_visits"
+    PROCESS = "process"
+    RESULT = "result"
+    ENVIRONMENT = "environment"
+    INTEGRITY = "integrity"
+    OTHER = "other"
+
+
 class Outcome(StrEnum):
     DONE = "done"  # 办结: finished on the spot
     ACCEPTED = "accepted"  # 受理: accepted for later completion
@@ -166,9 +182,15 @@ class Tamper(Event):
 
 @record
 class Rating(Event):
+    """A 好差评 rating of one visit, from the window's pad or the citizen's phone (``device``
+    ``phone``): the visit just finished at ``window``, or ``ticket``. ``reasons`` (only for a
+    bad score: 不满意, 非常不满意) and ``comment`` are the citizen's."""
+
     window: str
     score: int
     ticket: str | None = None
+    reasons: tuple[RatingReason, ...] = ()
+    comment: str = ""
 
 
 # -- any device: liveness (no reply) ----------------------------------------------------

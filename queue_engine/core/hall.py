@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
 
 P = WindowPhase
 T = TicketTransition
+# 不满意 and 非常不满意: the scores a citizen may give reasons for (vocabulary.RATING_REASON).
+BAD_SCORES = frozenset({1, 2})
 
 # The window transition table, in one place: for each panel event, the phases in which it
 # is legal. Outside them the refusal is the phase's default, unless the event names a more
@@ -615,6 +617,8 @@ class Hall:
             raise Refused(ErrorCode.UNKNOWN_TICKET, number)
         if ticket.rating is not None:
             raise Refused(ErrorCode.ALREADY_RATED, number)
+        if event.reasons and event.score not in BAD_SCORES:
+            raise Refused(ErrorCode.BAD_REQUEST, "只有“不满意”“非常不满意”可以选择原因")
         ticket = ticket.evolve(rating=event.score)
         self.tickets[number] = ticket
         return [
@@ -627,9 +631,18 @@ class Hall:
                 at=now,
                 ticket=number,
                 staff=ticket.staff,
+                reasons=tuple(r.value for r in event.reasons),
+                comment=event.comment,
             ),
             *self.supervisor.rating(
-                ticket=number, window=event.window, staff=ticket.staff, score=event.score, device=event.device, now=now
+                ticket=number,
+                window=event.window,
+                staff=ticket.staff,
+                score=event.score,
+                device=event.device,
+                now=now,
+                reasons=tuple(r.value for r in event.reasons),
+                comment=event.comment,
             ),
             Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=number),
         ]

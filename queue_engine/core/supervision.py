@@ -520,7 +520,16 @@ class Supervisor:
 
     # -- ratings, refusals ---------------------------------------------------------------------
     def rating(
-        self, *, ticket: str, window: str, staff: str | None, score: int, device: str, now: float
+        self,
+        *,
+        ticket: str,
+        window: str,
+        staff: str | None,
+        score: int,
+        device: str,
+        now: float,
+        reasons: tuple[str, ...] = (),
+        comment: str = "",
     ) -> list[Command]:
         if score > self.rules.bad_rating_max_score:
             return []
@@ -540,6 +549,8 @@ class Supervisor:
                 "score": score,
                 "due_at": due,
                 "follow_up_days": self.rules.bad_rating_follow_up_days,
+                **({"reasons": list(reasons)} if reasons else {}),
+                **({"comment": comment} if comment else {}),
             },
         )
         self._schedule(due, "followup", alert.id)

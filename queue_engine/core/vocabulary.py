@@ -13,7 +13,7 @@ from typing import Any
 
 from .alerts import ALERT_KINDS, AlertState, Audience
 from .cases import CaseAction, CaseKind, CaseStatus
-from .events import Outcome, PauseReason
+from .events import Outcome, PauseReason, RatingReason
 from .kinds import DEVICE_KINDS, OnlineHours
 from .model import Staffing, TicketStatus
 
@@ -69,6 +69,20 @@ CATEGORY = {
     "unknown": "未上报",
 }
 RATING = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+# 差评原因: what a citizen who rates 不满意 or 非常不满意 may say went wrong, in the national
+# 好差评 categories (服务态度, 办事效率, 办事指南与告知, 材料, 跑动次数, 流程, 办理结果, 环境, 廉洁).
+RATING_REASON = {
+    RatingReason.ATTITUDE: "服务态度差",
+    RatingReason.EFFICIENCY: "办事效率低、等候时间长",
+    RatingReason.GUIDANCE: "办事指南不清楚、一次性告知不到位",
+    RatingReason.MATERIALS: "要求提供的材料繁琐或重复",
+    RatingReason.REPEAT_VISITS: "多次跑动",
+    RatingReason.PROCESS: "办事流程繁琐",
+    RatingReason.RESULT: "事项没有办成",
+    RatingReason.ENVIRONMENT: "服务设施和环境不便利",
+    RatingReason.INTEGRITY: "吃拿卡要、违规收费",
+    RatingReason.OTHER: "其他",
+}
 SITE_KIND = {"county": "县级政务服务中心", "township": "乡镇行政审批服务中心", "village": "村（社区）便民服务站"}
 FOLLOW_UP = {"done": "已整改", "overdue": "逾期未整改", "open": "待整改"}
 # What an alert asks for beyond its kind, as the consoles word it ({n}, {day}: filled in): the
@@ -118,6 +132,7 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "window_mark": WINDOW_MARK,
     "category": CATEGORY,
     "rating": RATING,
+    "rating_reason": RATING_REASON,
     "site_kind": SITE_KIND,
     "follow_up": FOLLOW_UP,
     "alert_asks": ALERT_ASKS,

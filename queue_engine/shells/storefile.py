@@ -127,6 +127,13 @@ def _add_cases(db: sqlite_utils.Database) -> None:
     db.table("notices").create_index(["site", "at"])
 
 
+@migration(5)
+def _rate_from_phones(db: sqlite_utils.Database) -> None:
+    """A rating keeps the reasons and the comment a citizen gave with it (from the phone)."""
+    db.table("ratings").add_column("reasons", str)
+    db.table("ratings").add_column("comment", str)
+
+
 SCHEMA_VERSION = max(MIGRATIONS)  # the version of ensure_schema's tables
 if sorted(MIGRATIONS) != list(range(2, SCHEMA_VERSION + 1)):  # pragma: no cover (a developer's slip)
     raise RuntimeError(f"the migrations skip a version: {sorted(MIGRATIONS)}")

@@ -167,6 +167,7 @@ async def take_ticket(request: web.Request) -> web.Response:
     finally:
         shell.limits.release(hall.id, phone, address, issued_at)
     location = f"{API}/sites/{hall.id}/tickets/{slip.no}"
+    token, url = shell.engine_app.ingest.links.link(hall.id, slip.day, slip.no)
     return json_response(
         {
             "ticket": {
@@ -179,6 +180,8 @@ async def take_ticket(request: web.Request) -> web.Response:
                 "eta_min": slip.eta_min,
                 "phone": mask_phone(phone),
                 "status_url": location,
+                "token": token,
+                "url": url,
             }
         },
         status=201,

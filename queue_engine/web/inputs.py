@@ -64,6 +64,15 @@ SITE = Param("site", "path", "站点标识（/api/v1/sites 中的 id），如 de
 SERVICE = Param("service", "path", "服务事项代码（该站点 /services 中的 code），如 shebao", pattern=ID_PATTERN)
 TICKET = Param("ticket", "path", "号码（字母前缀加数字，不分大小写），如 A012", pattern=r"^[A-Za-z]{1,2}[0-9]{1,6}$")
 ALERT = Param("alert", "path", "告警标识（告警列表中的 id），如 demo-000001", pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")
+WINDOW = Param("window", "path", "窗口标识（站点 /sites/{site} 中 windows 的 id），如 w01", pattern=ID_PATTERN)
+# A slip's token (tickettoken.py): its day, its number and a MAC; one the engine did not make
+# for this site is answered 404 unknown_ticket, like a ticket that does not exist.
+SLIP_TOKEN = Param(
+    "token",
+    "path",
+    "凭条令牌（取号答复中的 token，凭条二维码链接的最后一段），如 20261125-A012-k3v…",
+    pattern=r"^[0-9]{8}-[A-Z]{1,2}[0-9]{1,6}-[a-z2-7]{24}$",
+)
 ALERT_STATE = Param("state", "query", "open：未关闭的告警；all：另含今天已解除的", enum=("open", "all"), default="open")
 
 
@@ -93,7 +102,46 @@ class Acknowledgement(Struct, forbid_unknown_fields=True):
     by: Annotated[str, Meta(max_length=32, description="确认人姓名", examples=["张科长"])] | None = None
 
 
-BODIES: tuple[type[Struct], ...] = (PhoneTicketRequest, Acknowledgement)
+# A number, not an integer type: JSON (and its schema) does not tell 2 from 2.0.
+Score = Annotated[
+    float, Meta(ge=1, le=5, multiple_of=1, description="5 非常满意、4 满意、3 基本满意、2 不满意、1 非常不满意")
+]
+Reasons = Annotated[
+    list[ev.RatingReason],
+    Meta(max_length=10, description="差评原因（仅“不满意”“非常不满意”可选；全国好差评分类，见词表 rating_reason）"),
+]
+Comment = Annotated[str, Meta(max_length=200, description="意见和建议", examples=["等了很久，窗口没人"])]
+
+
+class SlipRating(Struct, forbid_unknown_fields=True):
+    """好差评：凭条上的这次办事。每次办事只能评价一次（手机或窗口评价器，先评为准）。"""
+
+    score: Score
+    reasons: Reasons = []
+    comment: Comment = ""
+
+
+class WindowRating(Struct, forbid_unknown_fields=True):
+    """好差评（窗口二维码）：该窗口刚办结的那次办事，或凭条上号码的那次。"""
+
+    score: Score
+    reasons: Reasons = []
+    comment: Comment = ""
+    ticket: (
+        Annotated[
+            str,
+            Meta(
+                max_length=8,
+                pattern=r"^[A-Za-z]{1,2}[0-9]{1,6}$",
+                description="凭条上的号码（不填：该窗口刚办结的那次）",
+                examples=["A012"],
+            ),
+        ]
+        | None
+    ) = None
+
+
+BODIES: tuple[type[Struct], ...] = (PhoneTicketRequest, Acknowledgement, SlipRating, WindowRating)
 
 
 def body_schemas(ref_template: str) -> dict[str, dict]:
