@@ -15,9 +15,12 @@ from mqtt_helpers import Device
 from test_web_pages import Stack, serving
 from web_helpers import SUPERVISOR_TOKEN
 
+from queue_engine.tickettoken import entrance_key
+
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.integration
 
+SECRET = b"a-ticket-secret-for-the-phone-pages"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 # Records what the page asks of the phone when it is called: vibrations and notifications
 # (granted, as after the page's "开启叫号提醒" button).
@@ -80,7 +83,7 @@ class PhoneStack(Stack):
 def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("phone-pages")
     secret = workdir / "ticket-secret"
-    secret.write_text("a-ticket-secret-for-the-phone-pages\n")
+    secret.write_text(SECRET.decode() + "\n")
     extra = ("--ticket-secret-file", str(secret))
     with serving(workdir, [DEMO_SITE], extra_args=extra, client_id="phone-pages-test", stack=PhoneStack) as s:
         yield s
@@ -88,12 +91,22 @@ def stack(tmp_path_factory):
 
 def test_the_slip_follows_its_ticket_is_called_and_rated_once(stack):
     before = [stack.take("13800000001"), stack.take("13800000002")]
+    for ticket in before:  # checked in at the kiosk with their codes
+        reply = stack.device("kiosk-1").request("ticket.checkin", code=ticket["check_in_code"])
+        assert reply["ok"] and reply["ticket"]["no"] == ticket["no"], reply
     mine = stack.take("13800000003")
-    assert mine["url"].endswith(f"/t/demo/{mine['token']}")
+    assert mine["url"].endswith(f"/t/demo/{mine['token']}") and mine["status"] == "reserved"
     path = f"/t/demo/{mine['token']}"  # (the slip's QR code: the same path on the hall's address)
     page = stack.phone(path)
     page.wait_for_selector("#conn.up", timeout=10_000)
     assert page.locator("#no").text_content() == mine["no"]
+    page.wait_for_function("document.querySelector('#state').textContent.includes('待签到')")
+    assert page.locator("#state .code b").text_content() == mine["check_in_code"]
+
+    # At the hall, the phone scans the entrance's code: checked in, back on the slip, in the queue.
+    page.goto(f"{stack.base}/c/demo?k={entrance_key(SECRET, 'demo')}")
+    page.wait_for_url(f"**{path}", timeout=10_000)
+    page.wait_for_selector("#conn.up", timeout=10_000)
     page.wait_for_function("document.querySelector('#state').textContent.includes('前面还有 2 人')")
     assert page.locator("footer.complaints").text_content() == "县投诉电话：0377-65532345\n乡镇投诉电话：0377-65761234"
     assert page.viewport_size == {"width": 390, "height": 844}
@@ -169,6 +182,7 @@ def test_the_slip_follows_its_ticket_is_called_and_rated_once(stack):
 
 def test_the_window_poster_rates_the_visit_just_finished_there(stack):
     ticket = stack.take("13900000001")
+    assert stack.device("kiosk-1").request("ticket.checkin", code=ticket["check_in_code"])["ok"]
     stack.act("w01", "staff.login", staff="s001")
     reply = stack.panel("w01").request("call.pick", ticket=ticket["no"])
     assert reply["ok"], reply

@@ -76,11 +76,14 @@ class Api:
         return await self.call("POST", f"/api/v1/sites/{site}/tickets", json_body={"service": service, "phone": phone})
 
 
-def demo():
+def demo(**web_settings):
     """The demo site, its devices heartbeating hourly: the tests move the clock by minutes
-    without sending heartbeats."""
+    without sending heartbeats. Its phone tickets wait in the queue at once unless the test
+    asks for reservations (``reservation_min``)."""
     site = load_site(DEMO_SITE)
-    return site.model_copy(update={"devices": [d.model_copy(update={"heartbeat_s": 3600}) for d in site.devices]})
+    web = site.web.model_copy(update={"reservation_min": 0, **web_settings})
+    devices = [d.model_copy(update={"heartbeat_s": 3600}) for d in site.devices]
+    return site.model_copy(update={"devices": devices, "web": web})
 
 
 def village(**web_settings):

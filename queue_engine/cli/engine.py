@@ -92,6 +92,12 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="file holding the secret that signs each ticket's token (the slip's QR link); "
         "else env HALLWATCH_TICKET_SECRET; at least 16 characters",
     )
+    engine.add_argument(
+        "--phone-verifier",
+        metavar="MODULE:FACTORY",
+        help="verify phone numbers by SMS before taking a number: FACTORY() returns an object with async "
+        "send_code(site, phone) and check_code(site, phone, code) (queue_engine.web.phoneverify; none is built in)",
+    )
     add_http_options(engine)
     engine.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     which = engine.add_mutually_exclusive_group()
@@ -173,12 +179,16 @@ def parse_proxies(text: str):
 
 
 def http_settings(args: argparse.Namespace):
+    """The web server's settings; raises ValueError for a phone verifier that cannot be loaded."""
     from ..web import HttpSettings
+    from ..web.phoneverify import load_verifier
 
+    spec = getattr(args, "phone_verifier", None)
     return HttpSettings(
         **{field: getattr(args, field) for _, _, _, field, _ in HTTP_OPTIONS},
         cookie_secure=args.cookie_secure,
         trusted_proxies=args.trusted_proxy,
+        phone_verifier=load_verifier(spec) if spec else None,
     )
 
 
@@ -197,6 +207,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
         broker = parse_broker_url(args.broker, ca_file=args.ca_file)
         clock = Clock(start_at=args.start_at, speed=args.speed)
         ticket_secret = load_secret(args.ticket_secret_file)
+        settings = http_settings(args)
     except ConfigError as err:
         return report(err)
     except (BrokerUrlError, SecretError, ValueError) as err:
@@ -241,7 +252,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
             from ..web import start_http
 
             try:
-                runner = await start_http(app, *args.http, settings=http_settings(args), access=access)
+                runner = await start_http(app, *args.http, settings=settings, access=access)
             except OSError as err:
                 raise HttpUnavailable(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {err}") from None
         try:

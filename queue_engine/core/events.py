@@ -58,10 +58,30 @@ class Event:
 # -- kiosk ---------------------------------------------------------------------------
 @record
 class TicketRequest(Event):
+    """A number asked for: at a kiosk, or with a phone (``phone`` set, by the web): such a
+    ticket is reserved until checked in at the hall (``[web] reservation_min``), and its
+    ``priority`` is only a claim that a window confirms or refuses."""
+
     service: str
     priority: Priority | None = None
     appointment: str | None = None
     phone: str | None = None  # set when the number was taken from a phone (web API)
+
+
+@record
+class TicketCheckIn(Event):
+    """A reserved ticket's citizen is at the hall: its check-in code, typed at a kiosk or sent
+    by the web for the phone that scanned the entrance's code."""
+
+    code: str
+
+
+@record
+class PriorityVerify(Event):
+    """A window's staff member confirms or refuses the green channel a phone asked for."""
+
+    ticket: str
+    confirm: bool
 
 
 # -- panel ---------------------------------------------------------------------------

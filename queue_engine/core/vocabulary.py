@@ -13,7 +13,7 @@ from typing import Any
 
 from .alerts import ALERT_KINDS, AlertState, Audience
 from .cases import CaseAction, CaseKind, CaseStatus
-from .events import Outcome, PauseReason, RatingReason
+from .events import Outcome, PauseReason, Priority, RatingReason
 from .kinds import DEVICE_KINDS, OnlineHours
 from .model import Staffing, TicketStatus
 
@@ -39,6 +39,7 @@ DEVICE_KIND = {kind.value: rule.label for kind, rule in DEVICE_KINDS.items()}
 ONLINE_HOURS = {OnlineHours.OFFICE: "工作时间", OnlineHours.ALWAYS: "全天24小时"}
 OFFLINE_REASON = {"lost": "断线", "shutdown": "被关闭", "silent": "心跳中断"}
 TICKET_STATUS = {
+    TicketStatus.RESERVED: "待签到",
     TicketStatus.WAITING: "等候中",
     TicketStatus.CALLED: "正在呼叫",
     TicketStatus.SERVING: "办理中",
@@ -112,6 +113,16 @@ CASE_ACTION = {
     CaseAction.RETURNED: "退回",
     CaseAction.WITHDRAWN: "撤回",
 }
+# 绿色通道: who may be served first.
+PRIORITY = {
+    Priority.ELDERLY: "老年人",
+    Priority.DISABLED: "残疾人",
+    Priority.PREGNANT: "孕妇",
+    Priority.VETERAN: "军人及优抚对象",
+    Priority.OTHER: "其他特殊群体",
+}
+# A green channel asked for with a phone, as a window judged it (Ticket.priority_check).
+PRIORITY_CHECK = {"pending": "待窗口核验（请出示证件）", "confirmed": "已核验", "refused": "核验未通过，按普通号排队"}
 # 县乡投诉电话 (the site configuration's [complaints]), as the board, the slips and the posters show them.
 COMPLAINT_LINE = {"county": "县投诉电话", "township": "乡镇投诉电话"}
 
@@ -142,6 +153,8 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "case_status": CASE_STATUS,
     "case_action": CASE_ACTION,
     "complaint_line": COMPLAINT_LINE,
+    "priority_check": PRIORITY_CHECK,
+    "priority": PRIORITY,
 }
 
 

@@ -33,6 +33,7 @@ def ticket_from_row(row: dict) -> Ticket:
     data = {name: row[name] for name in TICKET_COLUMNS}
     data["status"] = TicketStatus(data["status"])
     data["priority"] = Priority(data["priority"]) if data["priority"] else None
+    data["priority_claim"] = Priority(data["priority_claim"]) if data["priority_claim"] else None
     data["outcome"] = Outcome(data["outcome"]) if data["outcome"] else None
     return Ticket(**data)
 

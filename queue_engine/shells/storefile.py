@@ -128,10 +128,16 @@ def _add_cases(db: sqlite_utils.Database) -> None:
 
 
 @migration(5)
-def _rate_from_phones(db: sqlite_utils.Database) -> None:
-    """A rating keeps the reasons and the comment a citizen gave with it (from the phone)."""
+def _citizens_phones(db: sqlite_utils.Database) -> None:
+    """A rating keeps the reasons and the comment a citizen gave with it (from the phone); a
+    ticket taken with a phone keeps its reservation (check-in code, expiry, check-in) and the
+    green channel it asked for with the window's verdict."""
     db.table("ratings").add_column("reasons", str)
     db.table("ratings").add_column("comment", str)
+    for column in ("reservation_expires_at", "checked_in_at", "priority_checked_at"):
+        db.table("tickets").add_column(column, float)
+    for column in ("check_in_code", "priority_claim", "priority_check", "priority_checked_by"):
+        db.table("tickets").add_column(column, str)
 
 
 SCHEMA_VERSION = max(MIGRATIONS)  # the version of ensure_schema's tables

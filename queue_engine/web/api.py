@@ -18,6 +18,7 @@ from aiohttp import web
 from ..core import events as ev
 from ..core import vocabulary
 from ..core.commands import AlertChanged
+from ..core.model import TicketStatus
 from . import live, views
 from .context import WEB, Web
 from .errors import ERROR_STATUS, ApiError, json_response
@@ -141,8 +142,12 @@ async def take_ticket(request: web.Request) -> web.Response:
     code, phone = asked.service, asked.phone
     if hall.site.service(code) is None:
         raise ApiError(404, "unknown_service", f"没有这项业务：{code}", service=code)
+    verifier = shell.phone_verifier
+    if verifier is not None and (asked.code is None or not await verifier.check_code(hall.id, phone, asked.code)):
+        raise ApiError(403, "phone_unverified", "短信验证码不正确或已失效，请重新获取")
     address = request.remote or "unknown"
     now = shell.now
+    # (checked and reserved with no await between: concurrent requests cannot all pass the check)
     shell.limits.check(hall, phone, address, now, shell.engine_app.clock.speed)
     shell.limits.reserve(hall.id, phone, address)
     issued_at = None
@@ -168,6 +173,9 @@ async def take_ticket(request: web.Request) -> web.Response:
         shell.limits.release(hall.id, phone, address, issued_at)
     location = f"{API}/sites/{hall.id}/tickets/{slip.no}"
     token, url = shell.engine_app.ingest.links.link(hall.id, slip.day, slip.no)
+    # (as committed; checked in or gone meanwhile, it is no longer reserved)
+    ticket = hall.tickets.get(slip.no)
+    check_in = ticket.check_in_code if ticket is not None and ticket.status is TicketStatus.RESERVED else None
     return json_response(
         {
             "ticket": {
@@ -180,6 +188,8 @@ async def take_ticket(request: web.Request) -> web.Response:
                 "eta_min": slip.eta_min,
                 "phone": mask_phone(phone),
                 "status_url": location,
+                "status": "reserved" if check_in else "waiting",
+                "check_in_code": check_in,
                 "token": token,
                 "url": url,
             }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..app import EngineApp
     from ..core.hall import Hall
     from .access import Access
+    from .phoneverify import PhoneVerifier
 
 
 class Web:
@@ -33,6 +34,7 @@ class Web:
         self.templates = templates
         self.settings = settings
         self.wrong_tokens = WrongTokens(settings.wrong_tokens_per_minute)
+        self.phone_verifier = cast("PhoneVerifier | None", settings.phone_verifier)
 
     def authorize(self, request: web.Request, site: str | None) -> str:
         """The role the request's token gives for ``site`` (None: the supervision office), as

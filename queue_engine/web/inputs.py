@@ -93,6 +93,40 @@ class PhoneTicketRequest(Struct, forbid_unknown_fields=True):
         str, Meta(max_length=11, pattern=r"^1[3-9][0-9]{9}$", description="手机号（11 位）", examples=["13800000000"])
     ]
     priority: ev.Priority | None = None
+    code: (
+        Annotated[
+            str,
+            Meta(
+                max_length=8,
+                pattern=r"^[0-9]{4,8}$",
+                description="短信验证码（本中心启用短信验证时必填：先 POST /phone-codes）",
+                examples=["123456"],
+            ),
+        ]
+        | None
+    ) = None
+
+
+class PhoneCodeRequest(Struct, forbid_unknown_fields=True):
+    """发送短信验证码（本中心启用短信验证时）。"""
+
+    phone: Annotated[
+        str, Meta(max_length=11, pattern=r"^1[3-9][0-9]{9}$", description="手机号（11 位）", examples=["13800000000"])
+    ]
+
+
+class CheckIn(Struct, forbid_unknown_fields=True):
+    """到厅签到：大厅入口签到二维码链接中的 k。"""
+
+    key: Annotated[
+        str,
+        Meta(
+            max_length=16,
+            pattern=r"^[a-z2-7]{16}$",
+            description="大厅入口签到二维码的密钥（链接 /c/{site}?k=… 中的 k）",
+            examples=["abcdefghijklmnop"],
+        ),
+    ]
 
 
 class Acknowledgement(Struct, forbid_unknown_fields=True):
@@ -141,7 +175,14 @@ class WindowRating(Struct, forbid_unknown_fields=True):
     ) = None
 
 
-BODIES: tuple[type[Struct], ...] = (PhoneTicketRequest, Acknowledgement, SlipRating, WindowRating)
+BODIES: tuple[type[Struct], ...] = (
+    PhoneTicketRequest,
+    PhoneCodeRequest,
+    CheckIn,
+    Acknowledgement,
+    SlipRating,
+    WindowRating,
+)
 
 
 def body_schemas(ref_template: str) -> dict[str, dict]:

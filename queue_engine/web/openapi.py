@@ -251,6 +251,10 @@ SCHEMAS: dict[str, dict] = {
             "eta_min": _int,
             "phone": {"type": "string", "pattern": "^1[0-9]{2}[*]{4}[0-9]{4}$", "description": "masked: 138****0000"},
             "status_url": _str,
+            "status": _enum([TicketStatus.RESERVED, TicketStatus.WAITING]),
+            "check_in_code": _null(
+                {"type": "string", "pattern": "^[0-9]{6}$", "description": "reserved: the code to type at a kiosk"}
+            ),
             "token": _null({**_str, "description": "the slip's token (null: the engine has no ticket secret)"}),
             "url": _null({**_str, "description": "the slip's page, {public_url}/t/{site}/{token}"}),
         }
@@ -265,6 +269,14 @@ SCHEMAS: dict[str, dict] = {
             "rating": _null({"type": "integer", "minimum": 1, "maximum": 5}),
             "ratable": {"type": "boolean", "description": "finished and not rated yet: the 好差评 form is shown"},
             "complaints": _array({"type": "string", "description": "县乡投诉电话, e.g. 县投诉电话：12345"}),
+            "check_in_code": _null(
+                {"type": "string", "pattern": "^[0-9]{6}$", "description": "reserved: the code to type at a kiosk"}
+            ),
+            "reserved_until": _null({**_time, "description": "reserved: unchecked by then, a no-show"}),
+            "priority_claim": _null(_enum(ev.Priority)),
+            "priority_check": _null(
+                {**_enum(["pending", "confirmed", "refused"]), "description": "the window's word on the green channel"}
+            ),
         },
         description="a slip on the phone: the ticket's position, who served it, its rating",
     ),
@@ -701,6 +713,42 @@ PATHS = {
             400,
             404,
             params=(S, inputs.SLIP_TOKEN),
+        )
+    },
+    "/api/v1/sites/{site}/slips/{token}/check-in": {
+        "post": _operation(
+            "checkIn",
+            "到厅签到（扫描大厅入口签到二维码）：预约的号进入排队",
+            _json(_ref("Slip"), "the slip, checked in (committed): it waits in the queue now"),
+            400,
+            403,
+            404,
+            409,
+            413,
+            415,
+            503,
+            params=(S, inputs.SLIP_TOKEN),
+            body="CheckIn",
+        )
+    },
+    "/api/v1/sites/{site}/phone-codes": {
+        "post": _operation(
+            "sendPhoneCode",
+            "发送短信验证码（本中心启用短信验证时；每个客户端地址每小时的次数受限）",
+            _json(
+                _object({"sent": _bool, "phone": {"type": "string", "pattern": "^1[0-9]{2}[*]{4}[0-9]{4}$"}}),
+                "the code was handed to the SMS gateway",
+            ),
+            400,
+            403,
+            404,
+            413,
+            415,
+            429,
+            503,
+            params=(S,),
+            body="PhoneCodeRequest",
+            ok_status=202,
         )
     },
     "/api/v1/sites/{site}/slips/{token}/stream": {

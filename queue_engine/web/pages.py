@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..core import vocabulary
+from ..tickettoken import ENTRANCE_KEY_RE
 from .access import forget, remember
 from .context import WEB, Web
 from .errors import ApiError
@@ -20,7 +21,7 @@ from .phone import slip_ticket
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
-PAGES = ("index", "board", "manage", "supervise", "login", "take", "slip", "window")
+PAGES = ("index", "board", "manage", "supervise", "login", "take", "slip", "window", "checkin")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -86,6 +87,17 @@ async def slip_page(request: web.Request) -> web.Response:
         token=request.match_info["token"],
         complaints=_complaints(hall),
     )
+
+
+async def check_in_page(request: web.Request) -> web.Response:
+    """The hall entrance poster's code (``/c/{site}?k=…``): checks in the numbers this phone
+    took for the site (its script presents the key with each slip's token)."""
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    key = request.query.get("k", "")
+    if not ENTRANCE_KEY_RE.fullmatch(key):
+        raise ApiError(400, "bad_parameter", "签到二维码不完整：请扫描大厅入口的签到二维码", field="k")
+    return page(shell, "checkin", site=hall.id, site_name=hall.site.name, key=key, complaints=_complaints(hall))
 
 
 async def window_page(request: web.Request) -> web.Response:
@@ -198,6 +210,7 @@ ROUTES = [
     web.get("/s/{site}", take_page),
     web.get("/t/{site}/{token}", slip_page),
     web.get("/w/{site}/{window}", window_page),
+    web.get("/c/{site}", check_in_page),
     web.get("/manage/{site}", manage_page),
     web.get("/supervise", supervise_page),
     web.post("/login", login),

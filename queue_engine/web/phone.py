@@ -10,6 +10,7 @@ same bad_rating follow-up.
 
 from __future__ import annotations
 
+import hmac
 import uuid
 
 from aiohttp import web
@@ -17,12 +18,12 @@ from aiohttp import web
 from ..core import events as ev
 from ..core.hall import BAD_SCORES, Hall
 from ..core.model import Ticket, TicketStatus
-from ..tickettoken import verify_ticket_token
+from ..tickettoken import entrance_key, verify_ticket_token
 from . import live, views
-from .api import API, json_body, refused, submit
+from .api import API, json_body, mask_phone, refused, submit
 from .context import WEB, Web
 from .errors import ApiError, json_response
-from .inputs import SLIP_TOKEN, TICKET, WINDOW, SlipRating, WindowRating
+from .inputs import SLIP_TOKEN, TICKET, WINDOW, CheckIn, PhoneCodeRequest, SlipRating, WindowRating
 
 PHONE = "phone"  # the ``device`` of the ratings given on a phone (the ratings table's channel)
 
@@ -115,6 +116,50 @@ async def rate_slip(request: web.Request) -> web.Response:
     return json_response(await _rate(shell, hall, ticket.window, ticket.no, asked), status=201)
 
 
+async def check_in(request: web.Request) -> web.Response:
+    """The phone scanned the hall entrance's code: its reserved ticket is checked in, through the
+    core, with its own check-in code (as if typed at a kiosk)."""
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    ticket = slip_ticket(shell, request, hall)
+    asked = await json_body(request, CheckIn)
+    secret = shell.engine_app.ingest.links.secret
+    if secret is None or not hmac.compare_digest(asked.key, entrance_key(secret, hall.id)):
+        raise ApiError(403, "bad_check_in_key", "签到二维码不正确：请扫描本大厅入口的签到二维码")
+    if ticket.status is not TicketStatus.RESERVED or ticket.check_in_code is None:
+        raise ApiError(409, "not_reserved", "这个号不需要签到，或已经签到", ticket=ticket.no)
+    done = await submit(
+        shell,
+        ev.TicketCheckIn(  # type: ignore[call-arg]  # (events._event, as above)
+            site=hall.id, device=PHONE, id=f"{PHONE}-{uuid.uuid4().hex}", code=ticket.check_in_code
+        ),
+    )
+    reply = done.result
+    if reply is None or not reply.ok:
+        raise refused(reply)
+    return json_response(views.slip(hall, ticket.no))
+
+
+async def phone_code(request: web.Request) -> web.Response:
+    """Send an SMS code (the optional ``PhoneVerifier``), under the same per-address limit as
+    taking a number: a code sent is an SMS paid for, and a phone bothered."""
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    asked = await json_body(request, PhoneCodeRequest)
+    verifier = shell.phone_verifier
+    if verifier is None:
+        raise ApiError(403, "phone_verification_off", "本中心未启用短信验证，取号无需验证码")
+    address = request.remote or "unknown"
+    now = shell.now
+    shell.limits.within_codes(hall, address, now, shell.engine_app.clock.speed)
+    try:
+        await verifier.send_code(hall.id, asked.phone)
+    except Exception as err:  # the gateway's failure: the citizen can try again
+        raise ApiError(503, "engine_unavailable", "短信发送失败，请稍后再试", detail=str(err)[:200]) from None
+    shell.limits.code_sent(address, now)
+    return json_response({"sent": True, "phone": mask_phone(asked.phone)}, status=202)
+
+
 # -- a window's poster --------------------------------------------------------------------------------
 async def window_visit(request: web.Request) -> web.Response:
     shell = request.app[WEB]
@@ -141,7 +186,9 @@ async def rate_window(request: web.Request) -> web.Response:
 
 
 ROUTES = [
+    web.post(f"{API}/sites/{{site}}/phone-codes", phone_code),
     web.get(f"{API}/sites/{{site}}/slips/{{token}}", get_slip),
+    web.post(f"{API}/sites/{{site}}/slips/{{token}}/check-in", check_in),
     web.get(f"{API}/sites/{{site}}/slips/{{token}}/stream", slip_stream),
     web.post(f"{API}/sites/{{site}}/slips/{{token}}/rating", rate_slip),
     web.get(f"{API}/sites/{{site}}/windows/{{window}}/visit", window_visit),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import wire
+from ..core import vocabulary
 from ..core.figures import SATISFIED_SCORES, satisfaction_pct, vacancy_seconds
 from ..core.model import VACANCY, Staffing, TicketStatus
 from ..shells.schema import ALERT_COLUMNS, alert_from_row
@@ -26,14 +27,7 @@ if TYPE_CHECKING:
     from ..core.hall import Hall
     from ..core.model import Ticket
 
-TICKET_STATUS_TEXT = {
-    "waiting": "等候中",
-    "called": "正在呼叫",
-    "serving": "办理中",
-    "done": "已办结",
-    "no_show": "已过号",
-    "expired": "已过期",
-}
+TICKET_STATUS_TEXT = {status.value: label for status, label in vocabulary.TICKET_STATUS.items()}
 CHART_SLOT_S = 15 * 60  # the manager's chart: one point per quarter of an hour
 
 
@@ -164,6 +158,11 @@ def slip(hall: Hall, number: str) -> dict | None:
         "rating": t.rating,
         "ratable": served and t.rating is None and t.window is not None,
         "complaints": hall.site.complaints.labelled(),
+        # reserved: the code to type at a kiosk, and until when (unchecked then: a no-show)
+        "check_in_code": t.check_in_code if t.status is TicketStatus.RESERVED else None,
+        "reserved_until": iso(t.reservation_expires_at, hall) if t.status is TicketStatus.RESERVED else None,
+        "priority_claim": t.priority_claim.value if t.priority_claim else None,
+        "priority_check": t.priority_check,
     }
 
 

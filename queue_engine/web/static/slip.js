@@ -4,7 +4,10 @@
 "use strict";
 
 (() => {
-  const { $, esc, api, live, connection } = HW;
+  const { $, esc, api, live, connection, hm } = HW;
+  const WORDS = typeof HW_WORDS === "undefined" ? {} : HW_WORDS;
+  const PRIORITY = WORDS.priority || {};
+  const CHECK = WORDS.priority_check || {};
   const { site, token } = document.body.dataset;
   const base = `/api/v1/sites/${encodeURIComponent(site)}/slips/${encodeURIComponent(token)}`;
   const form = $("#rate");
@@ -24,12 +27,20 @@
     $("#service").textContent = t.service_name;
     const called = t.status === "called" || t.status === "serving";
     let state;
-    if (t.status === "waiting") {
+    if (t.status === "reserved") {
+      state = `<b>待签到</b>：到大厅后扫描入口的签到二维码，或在取号机输入签到码`
+        + `<div class="code">签到码 <b>${esc(t.check_in_code)}</b></div>`
+        + `<small>请于 ${esc(hm(t.reserved_until))} 前签到，逾期作废；签到后前面约 ${t.ahead} 人</small>`;
+    } else if (t.status === "waiting") {
       state = t.ahead === 0 ? "您是下一位，请留意叫号" : `前面还有 <b>${t.ahead}</b> 人，预计等候约 <b>${t.eta_min}</b> 分钟`;
     } else if (t.status === "done") {
       state = `已办结${t.window_name ? "（" + esc(t.window_name) + (t.staff_name ? " " + esc(t.staff_name) : "") + "）" : ""}`;
     } else {
       state = esc(t.status_text);
+    }
+    if (t.priority_claim) {
+      const word = CHECK[t.priority_check] || "";
+      state += `<div class="claim">优先办理申请（${esc(PRIORITY[t.priority_claim] || t.priority_claim)}）：${esc(word)}</div>`;
     }
     $("#state").innerHTML = state;
     $("#called").hidden = !called;
@@ -67,6 +78,11 @@
       $("#rate-error").textContent = err.message;
     }
   });
+
+  // Remembered on this phone, so that the hall entrance's check-in code (/c/{site}) finds it.
+  const saved = `hallwatch.slips.${site}`;
+  const mine = JSON.parse(localStorage.getItem(saved) || "[]").filter((x) => x !== token);
+  localStorage.setItem(saved, JSON.stringify([token, ...mine].slice(0, 5)));
 
   api(base).then(render).catch((err) => { $("#error").textContent = err.message; $("#state").textContent = ""; });
   live(`${base}/stream`, { ticket: render }, { onState: connection($("#conn")) });
