@@ -135,7 +135,7 @@ OUTBOUND: tuple[type[msgspec.Struct], ...] = (
     wire.WireAlertReplay,
 )
 # What the county service sends the engines (hallwatch county).
-CONTROL_REQUESTS: tuple[type[msgspec.Struct], ...] = (wire.WireReplayRequest,)
+CONTROL_REQUESTS: tuple[type[msgspec.Struct], ...] = (wire.WireReplayRequest, wire.WireAcknowledgeRequest)
 
 
 def schema_name(struct: type) -> str:
@@ -270,6 +270,9 @@ def outbound_examples() -> dict[str, list[dict[str, Any]]]:
             }
         ],
         "replayRequest": [{"v": 1, "id": "replay-3f2a9c", "after": 41}],
+        "acknowledgeRequest": [
+            {"v": 1, "id": "county-ack-5d41402a", "alert": "demo-000042", "by": "王监察", "note": "已电话联系"}
+        ],
         "alertReplay": [
             {
                 "v": 1,
@@ -348,6 +351,11 @@ def messages() -> dict[str, dict[str, Any]]:
         "deviceState": ("DeviceState", "Device state (retained)", "A device as the engine judges it."),
         "replayRequest": ("ReplayRequest", "Replay request", "The county service asks for the alerts it missed."),
         "alertReplay": ("AlertReplay", "Alert replay", "The alerts changed since a transition number, in parts."),
+        "acknowledgeRequest": (
+            "AcknowledgeRequest",
+            "Acknowledgement request",
+            "A county operator acknowledges an alert at the engine that owns it.",
+        ),
     }
     for name, examples in outbound_examples().items():
         schema, title, summary = summaries[name]
@@ -427,6 +435,20 @@ def channels() -> dict[str, dict[str, Any]]:
             "hallwatch/{site}/control/replay/reply",
             "The engine's answer to a replay request, in parts.",
             ["alertReplay"],
+            ["site"],
+        ),
+        "acknowledgeRequest": _channel(
+            "hallwatch/{site}/control/acknowledge",
+            "A county operator's acknowledgement of an alert, applied by the engine that owns it as its "
+            "manager console's is; only the county service's account may publish it.",
+            ["acknowledgeRequest"],
+            ["site"],
+        ),
+        "acknowledgeReply": _channel(
+            "hallwatch/{site}/control/acknowledge/reply",
+            "The engine's answer to an acknowledgement, after its commit: re is the request's id; the same "
+            "request sent again is answered the same and applied once.",
+            ["replyOk", "replyFailure"],
             ["site"],
         ),
     }
@@ -541,6 +563,22 @@ def operations() -> dict[str, dict[str, Any]]:
         ),
         "receiveReplay": _operation(
             "receive", "replayReply", "The county service: the alerts it missed", ["alertReplay"], qos=1, retain=False
+        ),
+        "sendAcknowledgeRequest": _operation(
+            "send",
+            "acknowledgeRequest",
+            "The county service: acknowledge an alert at its source",
+            ["acknowledgeRequest"],
+            qos=1,
+            retain=False,
+        ),
+        "receiveAcknowledgeAnswer": _operation(
+            "receive",
+            "acknowledgeReply",
+            "The county service: the engine's answer to an acknowledgement",
+            ["replyOk", "replyFailure"],
+            qos=1,
+            retain=False,
         ),
     }
     return ops

@@ -4,6 +4,12 @@ answered on the request's reply topic (docs/protocol.md, "The county service").
 - ``replay``: the county service missed alert transitions (a gap in a site's ``seq``, a
   session its broker lost, a first start): the current version of every alert changed since
   the number it names, read from the store, in parts small enough for the broker.
+- ``acknowledge``: a county operator acknowledges an alert; applied by the core as the
+  manager console's acknowledgement is (the same event, the same refusals), as
+  ``county:{name}``, recorded in the event log, and answered on the reply topic in the
+  device reply format once committed. The request's id is the event's: the same request sent
+  again (a resend after a cut link, a restart of the county service) is answered the same
+  and changes nothing.
 
 Requests arrive like device messages, on the engine's persistent session; each is
 acknowledged to the broker once it has been answered (or refused), so that one the engine
@@ -15,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import wire
-from .records import Outbound
+from .core import events as ev
+from .records import Outbound, Processed
 from .shells.schema import alert_from_row
 from .shells.storefile import StoreRefused, open_read_only
 
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
     from .core.engine import Engine
 
 log = logging.getLogger("hallwatch.control")
+
+COUNTY_OPERATOR = "county"  # the role of a county operator in an acknowledgement's ``by``
 
 REPLAY_PART = 10  # alerts per answer: a part stays far below the broker's 16 KiB payload limit
 REPLAY_RESOLVED_DAYS = 7  # resolved alerts older than this are not replayed (their numbers still count)
@@ -69,7 +78,8 @@ def replay_parts(
 
 class Control:
     """The engine's side of the county's requests. ``publish`` hands a message to the MQTT
-    shell (kept while disconnected); ``ack(mid, qos)`` acknowledges the request to the broker."""
+    shell (kept while disconnected); ``submit`` applies an event through the core
+    (EngineApp.submit_event); ``ack(mid, qos)`` acknowledges the request to the broker."""
 
     def __init__(
         self,
@@ -79,6 +89,7 @@ class Control:
         db_path: str,
         *,
         publish: Callable[[Outbound], None],
+        submit: Callable[..., Awaitable[Processed]],
         now: Callable[[], float],
     ):
         self.engine = engine
@@ -86,6 +97,7 @@ class Control:
         self.topics = topics
         self.db_path = db_path
         self.publish = publish
+        self.submit = submit
         self.now = now
         self._tasks: set[asyncio.Task] = set()
 
@@ -105,6 +117,8 @@ class Control:
                 log.warning("control: request %s for site %s, which this engine does not serve", request, site_id)
             elif request == "replay":
                 await self._replay(site, payload)
+            elif request == "acknowledge":
+                await self._acknowledge(site, payload)
             else:
                 self._reject(site_id, request, payload, "unknown_type", f"no such request: {request}")
         except wire.WireError as err:
@@ -128,6 +142,24 @@ class Control:
             request.after,
             parts[0]["to"],
         )
+
+    async def _acknowledge(self, site: Site, payload: bytes) -> None:
+        request = wire.decode_acknowledge_request(payload)
+        by = request.by.strip()
+        event = ev.Acknowledge(  # type: ignore[call-arg]  # (events._event: keyword-only fields)
+            site=site.id,
+            device=f"{COUNTY_OPERATOR}:{by}" if by else COUNTY_OPERATOR,
+            id=request.id,
+            alert=request.alert,
+            note=request.note.strip(),
+        )
+        done = await self.submit(event, reply_topic=self.topics.control_reply(site.id, "acknowledge"), resend=True)
+        reply = done.result
+        if done.duplicate:
+            outcome = "answered again (a resend)"
+        else:
+            outcome = "applied" if reply and reply.ok else f"refused: {reply and reply.error}"
+        log.info("control: acknowledgement %s of %s/%s by %s: %s", request.id, site.id, request.alert, by, outcome)
 
     def _reject(self, site: str, request: str, payload: bytes, code: str, reason: str) -> None:
         log.warning("control: %s for %s refused: %s: %s", request, site, code, reason)

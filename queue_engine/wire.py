@@ -536,11 +536,41 @@ class WireAlertReplay(Struct, kw_only=True):
     alerts: list[WireAlert]
 
 
+class WireAcknowledgeRequest(Struct, kw_only=True):
+    """The county service acknowledges an alert at the engine that owns it, for the county
+    operator ``by``: the engine applies it as its manager console's acknowledgement would, as
+    ``county:{by}`` at the time it applies it, and answers on the request's reply topic (the
+    device reply format: ``re`` is ``id``). ``id`` names this acknowledgement: the same request
+    sent again is answered the same and applied once."""
+
+    v: Version
+    id: EventId
+    alert: Text
+    by: Annotated[str, Meta(max_length=32, description="the county operator's name")] = ""
+    note: Annotated[str, Meta(max_length=500)] = ""
+
+
+class WireControlAnswer(Struct, kw_only=True):
+    """An engine's answer to a request that changes something (WireReplyOk or
+    WireReplyFailure), as the county service reads it."""
+
+    v: Version
+    re: str
+    ok: bool
+    error: ErrorCode | None = None
+    message: str = ""
+
+
 _replay_request_decoder = msgspec.json.Decoder(WireReplayRequest)
+_acknowledge_request_decoder = msgspec.json.Decoder(WireAcknowledgeRequest)
 
 
 def decode_replay_request(payload: bytes) -> WireReplayRequest:
     return cast(WireReplayRequest, _decode(_replay_request_decoder, payload))
+
+
+def decode_acknowledge_request(payload: bytes) -> WireAcknowledgeRequest:
+    return cast(WireAcknowledgeRequest, _decode(_acknowledge_request_decoder, payload))
 
 
 _encoder = msgspec.json.Encoder()

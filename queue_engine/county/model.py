@@ -86,6 +86,27 @@ class Hall:
     config: Site | None = None
 
 
+@dataclass(slots=True)
+class Acknowledgement:
+    """A county operator's acknowledgement of an alert, sent to the engine that owns it
+    (``control/acknowledge``) under its own id, and that engine's answer."""
+
+    id: str
+    site: str
+    alert: str
+    by: str
+    note: str
+    asked_at: float
+    state: str = "sent"  # sent (no answer yet), applied, refused
+    error: str | None = None
+    message: str | None = None
+    answered_at: float | None = None
+
+    def answered(self, ok: bool, error: str | None, message: str, now: float) -> None:
+        self.state, self.answered_at = ("applied", now) if ok else ("refused", now)
+        self.error, self.message = (None, None) if ok else (error, message)
+
+
 @dataclass(frozen=True, slots=True)
 class AlertApplied:
     alert: dict

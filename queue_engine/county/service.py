@@ -3,6 +3,11 @@ every hall's engine publishes, however the county is deployed (one engine, shard
 townships bridged up under ``townships/{township}/``), feeds the model, and acknowledges each
 message once the batch that holds it has been committed to the county store.
 
+A county operator's acknowledgement goes to the engine that owns the alert
+(``control/acknowledge``, under the acknowledgement's own id, kept in the county store until
+answered, and sent again on every reconnection until it is: the engine answers a resend the
+same); the acknowledged transition comes back as any other.
+
 It does not rely on its broker session alone (a broker killed before its autosave comes back
 without it): a gap in a hall's alert numbers, a hall heard of for the first time and every
 (re)connection make it ask the hall's engine to replay what it missed (``control/replay``).
@@ -18,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +36,7 @@ from ..deploy.brokerconf import BRIDGE_ROOT
 from ..shells import mqtt as mqtt_shell
 from ..shells.clock import Clock
 from ..shells.storefile import StoreRefused
-from .model import KEEP_RESOLVED_S, County, Hall
+from .model import KEEP_RESOLVED_S, Acknowledgement, County, Hall
 from .store import Changes, CountyStore
 
 if TYPE_CHECKING:
@@ -50,7 +56,10 @@ _decoders: dict[str, msgspec.json.Decoder] = {
     "queue": msgspec.json.Decoder(wire.WireQueueState),
     "device": msgspec.json.Decoder(wire.WireDeviceState),
     "replay": msgspec.json.Decoder(wire.WireAlertReplay),
+    "acknowledge": msgspec.json.Decoder(wire.WireControlAnswer),
 }
+ACK_WAIT_S = 10.0  # how long the console's request waits for the engine's answer
+KEEP_ACKNOWLEDGEMENTS_S = 2 * 86400.0  # answered acknowledgements kept in memory
 
 
 class StoreFailed(RuntimeError):
@@ -123,6 +132,9 @@ class CountyService:
         self._acks: list[tuple[int, int, int]] = []  # (mid, qos, generation) to acknowledge after commit
         self._writing = False
         self._parts: dict[tuple[str, str], dict[int, list[dict]]] = {}  # replay answers being gathered
+        self.acknowledgements: dict[str, Acknowledgement] = {}
+        self._answers: dict[str, list[asyncio.Future[Acknowledgement]]] = {}
+        self._answered_now: list[Acknowledgement] = []
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="county-store")
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
@@ -133,6 +145,8 @@ class CountyService:
         try:
             self.store = CountyStore(self.db_path)
             self.store.load(self.county, resolved_since=self.clock.now() - KEEP_RESOLVED_S)
+            since = self.clock.now() - KEEP_ACKNOWLEDGEMENTS_S
+            self.acknowledgements = {a.id: a for a in self.store.acknowledgements(since=since)}
         except StoreRefused as exc:
             raise StoreFailed(str(exc)) from None
         except (sqlite3.Error, OSError) as exc:
@@ -188,6 +202,9 @@ class CountyService:
                     for hall in self.county.halls.values():  # what the session may not have kept
                         if hall.heard:
                             self._ask_replay(hall)
+                    for acknowledgement in self.acknowledgements.values():  # not answered yet: again
+                        if acknowledgement.state == "sent":
+                            self._send_acknowledgement(acknowledgement)
                     if not self.ready.is_set():
                         log.info(
                             "ready: subscribed to every hall under %s/ and %s/+/%s/", self.root, BRIDGE_ROOT, self.root
@@ -224,6 +241,10 @@ class CountyService:
                 if self.county.needs_replay(hall, now):
                     self._ask_replay(hall)
             self.county.forget_old(self.clock.now())
+            before = self.clock.now() - KEEP_ACKNOWLEDGEMENTS_S
+            for ack_id, record in list(self.acknowledgements.items()):
+                if record.state != "sent" and record.asked_at < before:
+                    del self.acknowledgements[ack_id]
 
     # -- receiving -----------------------------------------------------------------------
     def _receive(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
@@ -267,6 +288,8 @@ class CountyService:
                 self._ask_replay(hall)
         elif kind == "replay":
             self._gather_replay(hall, body)
+        elif kind == "acknowledge":
+            self._answered(hall, body)
         elif kind == "window":
             self.county.window(hall, body)
             changes.windows.append((site, key, msgspec.json.encode(body).decode()))
@@ -301,6 +324,62 @@ class CountyService:
             len(changed),
         )
 
+    # -- acknowledging at the source ---------------------------------------------------------
+    async def acknowledge(
+        self, site: str, alert: str, *, by: str, note: str, ack_id: str | None = None, wait: float = ACK_WAIT_S
+    ) -> Acknowledgement:
+        """Ask the engine that owns ``site`` to acknowledge ``alert`` for ``by``; the record,
+        once answered or after ``wait`` seconds (then still ``sent``: it is sent again on every
+        reconnection until answered). ``ack_id`` names it: the same id again is a resend."""
+        hall = self.county.halls.get(site)
+        if hall is None or not hall.heard:
+            raise KeyError(site)
+        record = self.acknowledgements.get(ack_id or "")
+        if record is None or (record.site, record.alert) != (site, alert):
+            record = Acknowledgement(
+                ack_id or f"county-ack-{uuid.uuid4().hex[:16]}", site, alert, by.strip(), note.strip(), self.clock.now()
+            )
+            assert self.store is not None
+            # Kept before it is sent: a county service killed meanwhile sends it again.
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.store.write, Changes(acknowledgements=[record])
+            )
+            self.acknowledgements[record.id] = record
+        waiter: asyncio.Future[Acknowledgement] = asyncio.get_running_loop().create_future()
+        self._answers.setdefault(record.id, []).append(waiter)
+        self._send_acknowledgement(record)
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), wait)
+        except TimeoutError:
+            return record
+        finally:
+            waiters = self._answers.get(record.id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+
+    def _send_acknowledgement(self, record: Acknowledgement) -> None:
+        client = self._client
+        hall = self.county.halls.get(record.site)
+        if client is None or not self.connected or hall is None:
+            return  # sent on (re)connection
+        request = msgspec.to_builtins(
+            wire.WireAcknowledgeRequest(
+                v=wire.PROTOCOL_VERSION, id=record.id, alert=record.alert, by=record.by, note=record.note
+            )
+        )
+        topic = hall.prefix + wire.Topics(self.root).control(record.site, "acknowledge")
+        mqtt_shell.publish_nowait(client, topic, wire.encode(request), 1, False)
+
+    def _answered(self, hall: Hall, answer: dict) -> None:
+        record = self.acknowledgements.get(answer["re"])
+        if record is None or record.site != hall.site:
+            log.warning("county: %s answered acknowledgement %s, not sent from here", hall.site, answer["re"])
+            return
+        record.answered(answer["ok"], answer["error"], answer["message"], self.clock.now())
+        self._changes.acknowledgements.append(record)
+        self._pushes.append(("acknowledgement", asdict(record)))
+        self._answered_now.append(record)  # (told the console's request once committed)
+
     def _ask_replay(self, hall: Hall) -> None:
         client = self._client
         if client is None or not self.connected:
@@ -325,9 +404,14 @@ class CountyService:
                 changes, self._changes = self._changes, Changes()
                 acks, self._acks = self._acks, []
                 pushes, self._pushes = self._pushes, []
+                answered, self._answered_now = self._answered_now, []
                 if changes:
                     assert self.store is not None
                     await loop.run_in_executor(self._executor, self.store.write, changes)
+                for record in answered:
+                    for waiter in self._answers.pop(record.id, []):
+                        if not waiter.done():
+                            waiter.set_result(record)
                 client = self._client
                 if client is not None:
                     for mid, qos, generation in acks:

@@ -34,9 +34,10 @@ The accounts (device id = user name = client id, as the protocol says):
 - ``hallwatch-board-{site}`` reads the site's calls, window states and queue state only;
 - ``hallwatch-supervision`` reads alerts only (all configured sites, and on a county broker
   the alerts the townships bridge up, with each bridge's link state);
-- on a county broker: ``bridge-{township}`` may write only under ``townships/{township}/``
-  (and read the county service's requests to the township's sites, which its bridge carries
-  down), and ``hallwatch-county-board`` reads the townships' queue and window states;
+- on a county broker: ``bridge-{township}`` may write only what its bridge carries up under
+  ``townships/{township}/`` and its link's state, never the control topics (and read the
+  county service's requests to the township's sites, which its bridge carries down), and
+  ``hallwatch-county-board`` reads the townships' queue and window states;
 - ``hallwatch-county``, the county service (``hallwatch county``), reads what every engine
   publishes for the county (alerts, window, queue and device states, the answers to its
   requests), directly or bridged up, and is the only account that may write the engines'
@@ -260,7 +261,10 @@ def plan_accounts(
                     "bridge",
                     township,
                     read=(topic(down, "control", "+"),),
-                    write=(f"{BRIDGE_ROOT}/{township}/#",),
+                    # What its bridge carries up, and its link's state: never the control
+                    # topics, which only the county service may write.
+                    write=tuple(topic(down, name, "+") for name in BRIDGED + ("control_reply",))
+                    + (f"{BRIDGE_ROOT}/{township}/bridge/state",),
                 )
             )
     accounts.append(Account(COUNTY_USER, "county", read=county_reads, write=county_writes))

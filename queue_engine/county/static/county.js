@@ -100,6 +100,12 @@
     queue: () => reloadSoon(),
     device: () => reloadSoon(),
     link: () => reloadSoon(),
+    // The owning engine's answer to an acknowledgement sent from here (perhaps after its link came back).
+    acknowledgement: (a) => {
+      const li = [...$("#alerts").children].find((el) => el.dataset.site === a.site && el.dataset.alert === a.alert);
+      const error = li && li.querySelector(".error");
+      if (error) error.textContent = a.state === "refused" ? `乡镇未确认：${a.message || a.error}` : "";
+    },
   }, { onOpen: () => load().catch(() => {}), onState: connection($("#conn")) });
 
   const tick = () => { $("#clock").textContent = clockText(clock.now(), "Asia/Shanghai").time; };
