@@ -163,7 +163,10 @@ class EngineApp:
     def restore(self) -> None:
         now = self.clock.now()
         days = {datetime.fromtimestamp(now, site.tz).date().isoformat() for site in self.sites}
-        snapshot = load_snapshot(self.db_path, since=now - DEDUPE_RETENTION_S, days=days)
+        matters_days = max(site.cases.same_matter_days for site in self.sites)
+        snapshot = load_snapshot(
+            self.db_path, since=now - DEDUPE_RETENTION_S, days=days, matters_since=now - matters_days * 86400.0
+        )
         # What the day roll changed while the engine was down (expired tickets, released
         # windows) is stored like any other change.
         self._submit(
@@ -178,6 +181,8 @@ class EngineApp:
                     transition_seqs=snapshot.transition_seqs,
                     devices=snapshot.devices,
                     totals=snapshot.totals,
+                    cases=snapshot.cases,
+                    notices=snapshot.notices,
                 ),
             )
         )
@@ -197,12 +202,13 @@ class EngineApp:
         self._tell_sites(lambda site: ev.EngineLink(site=site, device=ENGINE, id="", up=False))
         waiting = sum(1 for t in snapshot.tickets if t.status == "waiting")
         log.info(
-            "restored %d tickets (%d waiting), %d windows, %d open alerts, %d recent event ids, "
+            "restored %d tickets (%d waiting), %d windows, %d open alerts, %d open cases, %d recent event ids, "
             "%d unacknowledged publications from %s",
             len(snapshot.tickets),
             waiting,
             len(snapshot.windows),
             len(snapshot.open_alerts),
+            sum(1 for c in snapshot.cases if c.open),
             len(snapshot.recent_events),
             len(snapshot.outbox),
             self.db_path,

@@ -183,6 +183,11 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "service.start": {},
     "service.finish": {"outcome": "done"},
     "ticket.transfer": {"to_service": "yibao"},
+    "case.note": {"case": "J20261125001", "note": "已报县自然资源局审核"},
+    "case.pass": {"case": "J20261125001", "to": "县自然资源局"},
+    "case.complete": {"case": "J20261125001", "result": "已登记发证"},
+    "case.return": {"case": "J20261125001", "note": "权属证书与登记簿不符"},
+    "case.withdraw": {"case": "J20261125001"},
     "presence": {"window": "w03", "present": True, "count": 1},
     "tamper": {"kind": "occluded"},
     "rating": {"window": "w03", "score": 5, "ticket": "A012"},
@@ -237,6 +242,15 @@ def outbound_examples() -> dict[str, list[dict[str, Any]]]:
                 url=tickettoken.slip_url("https://hall.example.cn", "demo", token),
             ),
             wire.reply_payload(Reply(site="demo", device="panel-w03", re=re, ok=True, ticket="A012"), TZ),
+            wire.reply_payload(
+                Reply(site="demo", device="panel-w03", re=re, ok=True, ticket="B003", case="J20261125001"), TZ
+            ),
+            wire.reply_payload(
+                Reply(site="demo", device="panel-w03", re=re, ok=True, ticket="B004", notice="G20261125001"), TZ
+            ),
+            wire.reply_payload(
+                Reply(site="demo", device="panel-w03", re=re, ok=True, ticket="A013", routed_to="w10"), TZ
+            ),
             wire.reply_payload(Reply(site="demo", device="panel-w03", re=re, ok=True), TZ),
         ],
         "replyFailure": [

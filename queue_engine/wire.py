@@ -43,6 +43,12 @@ EventId = Annotated[
     ),
 ]
 Text = Annotated[str, Meta(min_length=1, max_length=64)]
+Note = Annotated[str, Meta(max_length=500)]
+# 一次性告知: the guide's materials that were missing, by number (1 = the first) or by name.
+Missing = Annotated[
+    tuple[Annotated[int, Meta(ge=1, le=100)] | Annotated[str, Meta(min_length=1, max_length=100)], ...],
+    Meta(max_length=50),
+]
 # The version is checked after decoding, so that another version is refused as
 # ``unsupported_version`` rather than as a bad field; the schema states the one accepted.
 Version = Annotated[
@@ -213,6 +219,12 @@ class WireServiceFinish(Envelope, tag="service.finish"):
     """Service ended: done (办结), accepted (受理), informed (一次性告知), proxy (帮办代办) or failed (办不成)."""
 
     outcome: ev.Outcome
+    # (each optional: a panel that sends only the outcome finishes as before; docs/protocol.md)
+    citizen: Text | None = None
+    refer: Text | None = None
+    missing: Missing = ()
+    passed_to: Text | None = None
+    agent: Text | None = None
 
 
 class WireTicketTransfer(Envelope, tag="ticket.transfer"):
@@ -220,6 +232,33 @@ class WireTicketTransfer(Envelope, tag="ticket.transfer"):
 
     to_service: Text | None = None
     to_window: Text | None = None
+
+
+class WireCaseEvent(Envelope, kw_only=True):
+    """What every case event carries (not itself an event type)."""
+
+    case: Text
+    note: Note = ""
+
+
+class WireCaseNote(WireCaseEvent, tag="case.note"):
+    pass
+
+
+class WireCasePassOn(WireCaseEvent, kw_only=True, tag="case.pass"):
+    to: Text
+
+
+class WireCaseComplete(WireCaseEvent, kw_only=True, tag="case.complete"):
+    result: Annotated[str, Meta(min_length=1, max_length=500)]
+
+
+class WireCaseReturn(WireCaseEvent, tag="case.return"):
+    pass
+
+
+class WireCaseWithdraw(WireCaseEvent, tag="case.withdraw"):
+    pass
 
 
 class WirePresence(Envelope, tag="presence"):
@@ -257,6 +296,11 @@ WIRE_TO_CORE: dict[type[Envelope], type[ev.Event]] = {
     WireServiceStart: ev.ServiceStart,
     WireServiceFinish: ev.ServiceFinish,
     WireTicketTransfer: ev.TicketTransfer,
+    WireCaseNote: ev.CaseNote,
+    WireCasePassOn: ev.CasePassOn,
+    WireCaseComplete: ev.CaseComplete,
+    WireCaseReturn: ev.CaseReturn,
+    WireCaseWithdraw: ev.CaseWithdraw,
     WirePresence: ev.Presence,
     WireTamper: ev.Tamper,
     WireRating: ev.Rating,
@@ -392,6 +436,15 @@ class WireReplyOk(Struct, kw_only=True):
     re: Annotated[str, Meta(description="the id of the event answered")]
     ok: Literal[True]
     ticket: WireTicketSlip | str | UnsetType = UNSET
+    case: (
+        Annotated[str, Meta(description="the case (办件) a finished visit opened, or the case a case event changed")]
+        | UnsetType
+    ) = UNSET
+    notice: Annotated[str, Meta(description="the 一次性告知书 a finished visit was given")] | UnsetType = UNSET
+    routed_to: (
+        Annotated[str, Meta(description="办不成: the 办不成事 window the visit went on to, keeping its place")]
+        | UnsetType
+    ) = UNSET
 
 
 class WireReplyFailure(Struct, kw_only=True):
@@ -468,6 +521,11 @@ class WireAlert(Struct, kw_only=True):
     seq: Annotated[int, Meta(ge=0)]
     kind: AlertKind
     audience: Audience
+    # (a default, so that an engine of an earlier release, which sends none, is still read)
+    audiences: Annotated[
+        list[Audience],
+        Meta(description="every one who acts on it: audience first (case_overdue: manager, supervision)"),
+    ] = []
     severity: Severity
     state: AlertState
     site: str
@@ -481,7 +539,9 @@ class WireAlert(Struct, kw_only=True):
     acknowledged_at: Timestamp | None
     acknowledged_by: str | None
     note: str | None
-    due: Annotated[Timestamp | None, Meta(description="follow-up deadline (bad ratings)")]
+    due: Annotated[
+        Timestamp | None, Meta(description="follow-up deadline (bad ratings); a case's due moment (case_overdue)")
+    ]
     overdue: bool
     detail: Annotated[dict[str, Any], Meta(description="the kind's particulars; times in keys ending in _at")]
 
@@ -610,7 +670,17 @@ def reply_payload(reply: Reply, tz: ZoneInfo, *, token: str | None = None, url: 
         )
     elif reply.ticket is not None:
         ticket = reply.ticket
-    return msgspec.to_builtins(WireReplyOk(v=PROTOCOL_VERSION, re=reply.re, ok=True, ticket=ticket))
+    return msgspec.to_builtins(
+        WireReplyOk(
+            v=PROTOCOL_VERSION,
+            re=reply.re,
+            ok=True,
+            ticket=ticket,
+            case=UNSET if reply.case is None else reply.case,
+            notice=UNSET if reply.notice is None else reply.notice,
+            routed_to=UNSET if reply.routed_to is None else reply.routed_to,
+        )
+    )
 
 
 def call_payload(call: AnnounceCall, tz: ZoneInfo) -> dict:
@@ -683,6 +753,7 @@ def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) 
             seq=alert.seq,
             kind=alert.kind,
             audience=ALERT_KINDS[alert.kind].audience,
+            audiences=[ALERT_KINDS[alert.kind].audience, *ALERT_KINDS[alert.kind].also],
             severity=cast(Severity, alert.severity),
             state=alert.state,
             site=alert.site,

@@ -58,6 +58,7 @@ def cmd_county(args: argparse.Namespace) -> int:
     from ..county.service import BrokerUnreachable, CountyService, StoreFailed
     from ..shells.clock import Clock
     from ..shells.mqtt import BrokerUrlError, parse_broker_url
+    from ..web.access import WeakToken
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -101,4 +102,6 @@ def cmd_county(args: argparse.Namespace) -> int:
         return fail("county", err, EXIT_STORE)
     except OSError as err:
         return fail("county", f"cannot serve HTTP: {err}", EXIT_CONFIG)
+    except WeakToken as err:  # the supervisor token, read when the console starts
+        return fail("county", err)
     return EXIT_OK

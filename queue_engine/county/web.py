@@ -100,7 +100,7 @@ def _login(request: web.Request, token: str) -> web.Response:
     if role is None:
         return _login_page(shell, 403, "访问令牌不正确")
     response = see_other("/county")
-    remember(response, request, role, None, token)
+    remember(response, request, role, None, token, always_secure=False)
     return response
 
 
