@@ -123,6 +123,7 @@ class EngineApp:
             self.topics,
             self.db_path,
             publish=self._publish,
+            publish_retained=self._publish_retained,
             submit=self.submit_event,
             now=self.clock.now,
         )
@@ -240,6 +241,7 @@ class EngineApp:
             asyncio.create_task(self._timer(), name="timer"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
             asyncio.create_task(self._retention(), name="retention"),
+            asyncio.create_task(self.control.run_figures(), name="figures"),
         ]
         try:
             await self._stopping.wait()
@@ -500,6 +502,10 @@ class EngineApp:
     def _publish(self, message: Outbound) -> None:
         if self._send(message) is None and not message.retain:
             self._pending_out.append(message)  # (a retained state is republished from _retained)
+
+    def _publish_retained(self, message: Outbound) -> None:
+        self._keep_retained(message)
+        self._send(message)
 
     def _keep_retained(self, message: Outbound) -> None:
         self._retained[message.topic] = message

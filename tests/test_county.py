@@ -6,9 +6,11 @@ its console in a real browser."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
+import socket
 import sqlite3
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -73,7 +75,59 @@ def test_the_county_s_acknowledgement_sent_again_however_late_is_answered_the_sa
     assert ingest.process_event(ack, later).result.error == "id_reused"
 
 
-# -- three brokers -----------------------------------------------------------------------------
+# -- three brokers -----
+class LinkRelay:
+    """A TCP relay between a township's bridge and the county broker: ``cut()`` drops the link
+    (and refuses it) until ``restore()``."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.up = True
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.up = False
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+        self.sockets.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        self.server.close()
+
+
 class CountyProcess(EngineProcess):
     """``hallwatch county`` as a child process (the engine's launcher, with the county's command)."""
 
@@ -136,13 +190,20 @@ def county_deployment(tmp_path, tmp_path_factory, monkeypatch):
     )
     county.start()
     brokers, engines, secrets = {"county": county}, {}, {"county": county_secrets}
+    relays: dict[str, LinkRelay] = {}
     engine_http = {"chimei": free_port()}
     for township, config in configs.items():
         var = tmp_path / f"{township}-var"
         var.mkdir()
         (var / "certs").symlink_to(certs)
         secrets[township] = broker_config(var / "broker", config)
-        shutil.copy(county_var / "broker" / "bridges" / f"{township}.conf", var / "broker" / "bridge.d")
+        bridge_conf = (county_var / "broker" / "bridges" / f"{township}.conf").read_text()
+        # Township B's link runs through a relay the test can cut.
+        relay = LinkRelay(county.port) if township == "xiaguan" else None
+        if relay is not None:
+            relays[township] = relay
+            bridge_conf = bridge_conf.replace(f"address 127.0.0.1:{county.port}", f"address 127.0.0.1:{relay.port}")
+        (var / "broker" / "bridge.d" / f"{township}.conf").write_text(bridge_conf)
         brokers[township] = production_broker(tmp_path / township, var).start()
         engines[township] = EngineProcess(
             brokers[township],
@@ -169,6 +230,8 @@ def county_deployment(tmp_path, tmp_path_factory, monkeypatch):
         return d
 
     device.secrets = secrets  # type: ignore[attr-defined]  # (each broker's accounts)
+    device.relays = relays  # type: ignore[attr-defined]
+    device.configs = configs  # type: ignore[attr-defined]
     try:
         yield brokers, engines, service, device, tmp_path
     finally:
@@ -179,6 +242,8 @@ def county_deployment(tmp_path, tmp_path_factory, monkeypatch):
             engine.stop()
         for broker in brokers.values():
             broker.stop()
+        for relay in relays.values():
+            relay.close()
 
 
 def leave_window_empty(device, township: str) -> None:
@@ -230,6 +295,10 @@ def test_a_township_window_left_empty_shows_on_the_county_console_and_a_killed_c
         assert page.locator('li[data-kind="window_unstaffed"]').count() == 0
         page.select_option("#filter-site", "chimei")
         assert page.locator('li[data-kind="window_unstaffed"]').count() == 1
+        # The ranking shows the halls' latest day figures (yesterday's, published on start) first;
+        # today's as alerted on its tab.
+        page.wait_for_selector('#rank-basis:has-text("2026-11-24 各大厅日统计")', timeout=10_000)
+        page.click('#rank-tabs [data-r="alerts"]')
         page.wait_for_selector('#rank-windows tr:has-text("1号窗口"):has-text("赤眉镇")', timeout=10_000)
         print(f"\ncounty console: {alert_id} shown {shown:.1f} (monotonic)")
         browser.close()
@@ -348,3 +417,66 @@ def test_an_alert_acknowledged_at_the_county_is_applied_and_kept_by_the_township
     bridge = ("bridge-chimei", secrets["county"]["bridge-chimei"])
     up = "townships/chimei/hallwatch/chimei/control/acknowledge"
     assert raw_v5_puback(brokers["county"].port, bridge, up, request) == 135
+
+
+def county_figures(db) -> list[tuple[str, str, dict]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return [(site, day, json.loads(p)) for site, day, p in conn.execute("select site, day, payload from figures")]
+
+
+def test_a_township_cut_off_for_a_day_sends_its_alerts_and_the_day_s_figures_once_when_the_link_returns(
+    county_deployment,
+):
+    brokers, engines, service, device, tmp_path = county_deployment
+    service.start()
+    xiaguan, relay = engines["xiaguan"], device.relays["xiaguan"]
+    wait_until(lambda: "xiaguan" in {s["id"] for s in service.api()["sites"] if s["heard"]}, what="xiaguan heard")
+    relay.cut()
+    wait_until(lambda: service.api()["links"].get("xiaguan") is False, what="the county sees the link down")
+
+    # Township B, alone, works late into its day (open until 23:59 for the test) and past midnight.
+    config = device.configs["xiaguan"]
+    late = config.read_text().replace('periods = ["08:30-12:00", "14:30-17:30"]', 'periods = ["08:30-23:59"]')
+    config.write_text(late)
+    xiaguan.stop()
+    xiaguan.start_at, xiaguan.speed = "2026-11-25T23:57:30+08:00", 10.0
+    xiaguan.start()
+    kiosk = device("xiaguan", "xiaguan-kiosk-1")
+    issued = [kiosk.request("ticket.request", service="shebao") for _ in range(3)]
+    assert all(reply["ok"] for reply in issued), issued
+    switch_off_camera(device, "xiaguan", "w02")
+    wait_until(lambda: "figures of xiaguan for 2026-11-25 published" in xiaguan.log_text(), timeout=60, what="B's day")
+    # Nothing of it reached the county meanwhile.
+    assert not [f for f in county_figures(tmp_path / "county.db") if f[1] == "2026-11-25" and f[0] == "xiaguan"]
+    expected = engine_alerts(xiaguan.db)
+    assert set(expected) - set(county_alerts(service))  # B alerted while cut off
+
+    relay.restore()
+    wait_until(
+        lambda: {k: v for k, v in county_alerts(service).items() if k.startswith("xiaguan")} == expected,
+        timeout=30,
+        what="every alert of B at the county",
+    )
+    wait_until(
+        lambda: [f for f in county_figures(tmp_path / "county.db") if f[:2] == ("xiaguan", "2026-11-25")],
+        timeout=30,
+        what="B's day figures at the county",
+    )
+    rows = [f for f in county_figures(tmp_path / "county.db") if f[:2] == ("xiaguan", "2026-11-25")]
+    assert len(rows) == 1  # (site, day): once, however many times it was sent
+    figures = rows[0][2]
+    with sqlite3.connect(f"file:{xiaguan.db}?mode=ro", uri=True) as conn:
+        day_tickets = "select count(*) from tickets where site = 'xiaguan' and day = '2026-11-25'"
+        (tickets,) = conn.execute(day_tickets).fetchone()
+    assert figures["final"] and figures["issued"] == tickets >= 3
+    assert figures["alerts"].get("device_shutdown", 0) >= 1
+    with sqlite3.connect(f"file:{tmp_path / 'county.db'}?mode=ro", uri=True) as conn:
+        seqs = conn.execute("select site, seq from transitions").fetchall()
+    assert len(seqs) == len(set(seqs))
+    # The county's ranking from the halls' day figures: the latest day, B's windows by 空岗.
+    ranking = service.api()["ranking_figures"]
+    assert ranking["day"] == "2026-11-25"
+    assert {w["site"] for w in ranking["windows"]} <= {"xiaguan"}
+    assert sum(figures["vacancy_min"].values()) == pytest.approx(
+        sum(w["vacant_min"]["total"] for w in ranking["windows"]), abs=0.5
+    )

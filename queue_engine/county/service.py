@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,7 @@ BACKOFF_MAX_S = 2.0
 HOUSEKEEPING_S = 5.0  # how often unanswered replays are asked again and old alerts forgotten
 
 # What the county reads of each hall, below ``{root}/{site}/``.
-STATE_TOPICS = ("alerts", "queue/state", "window/+/state", "device/+/state", "control/+/reply")
+STATE_TOPICS = ("alerts", "queue/state", "window/+/state", "device/+/state", "control/+/reply", "figures/day")
 _decoders: dict[str, msgspec.json.Decoder] = {
     "alert": msgspec.json.Decoder(wire.WireAlert),
     "window": msgspec.json.Decoder(wire.WireWindowState),
@@ -57,7 +58,10 @@ _decoders: dict[str, msgspec.json.Decoder] = {
     "device": msgspec.json.Decoder(wire.WireDeviceState),
     "replay": msgspec.json.Decoder(wire.WireAlertReplay),
     "acknowledge": msgspec.json.Decoder(wire.WireControlAnswer),
+    "figures": msgspec.json.Decoder(wire.WireDayFigures),  # (retained, or an answer to a request)
 }
+FIGURES_RETRY_S = 30.0  # a hall is asked for missing days at most this often (a link coming up: at once)
+KEEP_FIGURES_DAYS = 62  # days of figures kept in memory (the store keeps them all)
 ACK_WAIT_S = 10.0  # how long the console's request waits for the engine's answer
 KEEP_ACKNOWLEDGEMENTS_S = 2 * 86400.0  # answered acknowledgements kept in memory
 
@@ -92,6 +96,8 @@ def classify(topic: str, root: str) -> tuple[str, str, str, str] | None:
         return prefix, site, "alert", ""
     if rest == "queue/state":
         return prefix, site, "queue", ""
+    if rest == "figures/day":
+        return prefix, site, "figures", ""
     if len(parts) == 3 and parts[0] in ("window", "device") and parts[2] == "state":
         return prefix, site, parts[0], parts[1]
     if len(parts) == 3 and parts[0] == "control" and parts[2] == "reply":
@@ -144,7 +150,11 @@ class CountyService:
     async def run(self) -> None:
         try:
             self.store = CountyStore(self.db_path)
-            self.store.load(self.county, resolved_since=self.clock.now() - KEEP_RESOLVED_S)
+            self.store.load(
+                self.county,
+                resolved_since=self.clock.now() - KEEP_RESOLVED_S,
+                figures_since=date.fromtimestamp(self.clock.now() - KEEP_FIGURES_DAYS * 86400).isoformat(),
+            )
             since = self.clock.now() - KEEP_ACKNOWLEDGEMENTS_S
             self.acknowledgements = {a.id: a for a in self.store.acknowledgements(since=since)}
         except StoreRefused as exc:
@@ -202,6 +212,7 @@ class CountyService:
                     for hall in self.county.halls.values():  # what the session may not have kept
                         if hall.heard:
                             self._ask_replay(hall)
+                            self._ask_figures(hall)
                     for acknowledgement in self.acknowledgements.values():  # not answered yet: again
                         if acknowledgement.state == "sent":
                             self._send_acknowledgement(acknowledgement)
@@ -263,8 +274,14 @@ class CountyService:
             raise ValueError("not a topic the county service reads")
         prefix, site, kind, key = where
         if kind == "link":
-            self.county.links[key] = payload.strip() == b"1"
-            self._pushes.append(("link", {"township": key, "up": self.county.links[key]}))
+            up = payload.strip() == b"1"
+            came_back = up and self.county.links.get(key) is False
+            self.county.links[key] = up
+            self._pushes.append(("link", {"township": key, "up": up}))
+            if came_back:  # the days it missed, if the retained figures did not bring them all
+                for hall in self.county.halls.values():
+                    if hall.prefix == prefix:
+                        self._ask_figures(hall, force=True)
             return
         if kind not in _decoders:
             raise ValueError(f"no such reply: {kind}")
@@ -290,6 +307,17 @@ class CountyService:
             self._gather_replay(hall, body)
         elif kind == "acknowledge":
             self._answered(hall, body)
+        elif kind == "figures":
+            if body["site"] != site:
+                raise ValueError(f"figures of {body['site']} on the topic of {site}")
+            gap = hall.figures_gap(body["day"])
+            if self.county.figures(hall, body):
+                changes.figures.append(
+                    (site, body["day"], body["final"], msgspec.json.encode(body).decode(), self.clock.now())
+                )
+                self._pushes.append(("figures", {"site": site, "day": body["day"]}))
+            if gap is not None:
+                self._ask_figures(hall, after=gap)
         elif kind == "window":
             self.county.window(hall, body)
             changes.windows.append((site, key, msgspec.json.encode(body).decode()))
@@ -304,6 +332,8 @@ class CountyService:
             self._pushes.append(("device", {"site": site, **body}))
         if first and self.county.needs_replay(hall, time.monotonic()):
             self._ask_replay(hall)
+        if first:
+            self._ask_figures(hall)
 
     def _gather_replay(self, hall: Hall, answer: dict) -> None:
         parts = self._parts.setdefault((hall.site, answer["re"]), {})
@@ -379,6 +409,22 @@ class CountyService:
         self._changes.acknowledgements.append(record)
         self._pushes.append(("acknowledgement", asdict(record)))
         self._answered_now.append(record)  # (told the console's request once committed)
+
+    def _ask_figures(self, hall: Hall, *, after: str | None = None, force: bool = False) -> None:
+        """Ask the hall's engine for its figures of the days after ``after`` (default: the
+        latest day had; none had: its last week)."""
+        client = self._client
+        if client is None or not self.connected:
+            return
+        if not force and after is None and time.monotonic() - hall.figures_asked_at < FIGURES_RETRY_S:
+            return
+        hall.figures_asked_at = time.monotonic()
+        after = after or max(hall.figures, default=None)
+        request = msgspec.to_builtins(
+            wire.WireFiguresRequest(v=wire.PROTOCOL_VERSION, id=f"figures-{uuid.uuid4().hex[:16]}", after=after)
+        )
+        topic = hall.prefix + wire.Topics(self.root).control(hall.site, "figures")
+        mqtt_shell.publish_nowait(client, topic, wire.encode(request), 1, False)
 
     def _ask_replay(self, hall: Hall) -> None:
         client = self._client

@@ -8,7 +8,9 @@ has not been told was stored.
 Tables, one per kind: ``halls`` (where each hall's engine publishes, and which of its alert
 transition numbers are had), ``alerts`` (each alert's latest version), ``transitions`` (every
 (site, seq) received: the record that nothing is counted twice), ``windows``, ``queues`` and
-``devices`` (the latest state of each), ``acknowledgements`` (what county operators asked of
+``devices`` (the latest state of each), ``figures`` (each hall's figures of each day, the
+latest version: keyed by (site, day), so a day sent again is never counted twice),
+``acknowledgements`` (what county operators asked of
 the engines, and their answers).
 """
 
@@ -41,6 +43,8 @@ CREATE TABLE IF NOT EXISTS queues (site TEXT PRIMARY KEY, payload TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS devices (site TEXT NOT NULL, device TEXT NOT NULL, payload TEXT NOT NULL,
     PRIMARY KEY (site, device));
 CREATE INDEX IF NOT EXISTS alerts_open ON alerts (state);
+CREATE TABLE IF NOT EXISTS figures (site TEXT NOT NULL, day TEXT NOT NULL, final INTEGER NOT NULL,
+    payload TEXT NOT NULL, received_at REAL NOT NULL, PRIMARY KEY (site, day));
 CREATE TABLE IF NOT EXISTS acknowledgements (id TEXT PRIMARY KEY, site TEXT NOT NULL, alert TEXT NOT NULL,
     by TEXT NOT NULL, note TEXT NOT NULL, asked_at REAL NOT NULL, state TEXT NOT NULL, error TEXT, message TEXT,
     answered_at REAL);
@@ -111,10 +115,20 @@ class Changes:
     queues: list[tuple[str, str]] = field(default_factory=list)
     devices: list[tuple[str, str, str]] = field(default_factory=list)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
+    figures: list[tuple[str, str, bool, str, float]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
-            (self.halls, self.alerts, self.transitions, self.windows, self.queues, self.devices, self.acknowledgements)
+            (
+                self.halls,
+                self.alerts,
+                self.transitions,
+                self.windows,
+                self.queues,
+                self.devices,
+                self.acknowledgements,
+                self.figures,
+            )
         )
 
 
@@ -158,10 +172,11 @@ class CountyStore:
                 "INSERT OR REPLACE INTO acknowledgements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [astuple(a) for a in changes.acknowledgements],
             )
+            self.conn.executemany("INSERT OR REPLACE INTO figures VALUES (?, ?, ?, ?, ?)", changes.figures)
 
-    def load(self, county: County, *, resolved_since: float) -> None:
+    def load(self, county: County, *, resolved_since: float, figures_since: str = "") -> None:
         """The state after a restart: every hall, its states, its open alerts and those
-        resolved since ``resolved_since``."""
+        resolved since ``resolved_since``, its figures of the days since ``figures_since``."""
         conn = self.conn
         for site, prefix, covered, above in conn.execute("SELECT site, prefix, covered, above FROM halls"):
             hall = county.hall(site, prefix)
@@ -173,6 +188,9 @@ class CountyStore:
             county.halls[site].queue = json.loads(payload)
         for site, device, payload in conn.execute("SELECT site, device, payload FROM devices"):
             county.halls[site].devices[device] = json.loads(payload)
+        for site, payload in conn.execute("SELECT site, payload FROM figures WHERE day >= ?", [figures_since]):
+            figures = json.loads(payload)
+            county.halls[site].figures[figures["day"]] = figures
         for site, payload in conn.execute(
             "SELECT site, payload FROM alerts WHERE state != 'resolved' OR until >= ?", [resolved_since]
         ):
@@ -185,6 +203,13 @@ class CountyStore:
             "SELECT * FROM acknowledgements WHERE state = 'sent' OR asked_at >= ? ORDER BY asked_at", [since]
         )
         return [Acknowledgement(*row) for row in rows]
+
+    def figures(self, site: str | None = None) -> list[dict]:
+        """Every day's figures had (of ``site``), by site and day."""
+        rows = self.conn.execute(
+            "SELECT payload FROM figures WHERE ? IS NULL OR site = ? ORDER BY site, day", [site, site]
+        )
+        return [json.loads(payload) for (payload,) in rows]
 
     def transitions(self, site: str) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT seq FROM transitions WHERE site = ? ORDER BY seq", [site])]

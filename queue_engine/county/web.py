@@ -6,7 +6,8 @@ the vocabulary (``/vocabulary.js``), the JSON errors, and the supervisor token
 (docs/api.md, "The county service"):
 
 - ``GET /county``: the console (the login page without a token);
-- ``GET /api/v1/county``: every hall live, today's alerts, the 空岗 ranking, devices offline;
+- ``GET /api/v1/county``: every hall live, today's alerts, the 空岗 rankings (today's as
+  alerted; the latest day's from the halls' day figures), devices offline;
 - ``GET /api/v1/county/alerts?site=&kind=&state=``: alerts, filtered;
 - ``POST /api/v1/county/sites/{site}/alerts/{alert}/acknowledge``: acknowledge an alert at
   the engine that owns it (``{"note", "by", "id"}``): 200 once that engine has applied it,
@@ -14,7 +15,7 @@ the vocabulary (``/vocabulary.js``), the JSON errors, and the supervisor token
   already_acknowledged, 422 note_required), 202 while it has not answered (its link is down:
   the acknowledgement is sent again until answered);
 - ``GET /api/v1/county/stream``: live updates (Server-Sent Events: alert, window, queue,
-  device, link, acknowledgement);
+  device, link, acknowledgement, figures);
 - ``GET /healthz``.
 """
 
@@ -131,6 +132,7 @@ async def overview(request: web.Request) -> web.Response:
             "sites": [county.overview(h, now) for h in county.halls.values()],
             "alerts": county.alerts(now),
             "ranking": county.ranking(now),
+            "ranking_figures": county.figures_ranking(),
             "devices_offline": county.offline_devices(),
             "links": county.links,
         }
@@ -184,7 +186,7 @@ async def acknowledge(request: web.Request) -> web.Response:
 async def stream(request: web.Request) -> web.StreamResponse:
     shell = _shell(request)
     shell.access.check(request, None)
-    kinds = frozenset({"alert", "window", "queue", "device", "link", "acknowledgement"})
+    kinds = frozenset({"alert", "window", "queue", "device", "link", "acknowledgement", "figures"})
     return await live.serve(request, shell.broadcaster, shell.service.clock, None, kinds)
 
 

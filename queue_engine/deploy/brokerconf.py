@@ -78,13 +78,23 @@ BRIDGE_ROOT = "townships"
 # wire.Topics methods, by who uses them. Every engine output topic must be listed in
 # ENGINE_WRITES, or the broker silently drops what the engine publishes there.
 DEVICE_CHANNELS = ("status", "heartbeat", "event")
-ENGINE_WRITES = ("reply", "call", "window_state", "queue_state", "alerts", "rejected", "device_state", "control_reply")
+ENGINE_WRITES = (
+    "reply",
+    "call",
+    "window_state",
+    "queue_state",
+    "alerts",
+    "rejected",
+    "device_state",
+    "control_reply",
+    "figures",
+)
 BOARD_READS = ("call", "window_state", "queue_state")
 SUPERVISION_READS = ("alerts",)
 # What a township's bridge sends up to the county (see broker_config/bridge-to-county.conf).
-BRIDGED = ("alerts", "queue_state", "window_state", "device_state")
+BRIDGED = ("alerts", "queue_state", "window_state", "device_state", "figures")
 # What the county service reads of every site (and writes: the control requests).
-COUNTY_READS = ("alerts", "queue_state", "window_state", "device_state", "control_reply")
+COUNTY_READS = ("alerts", "queue_state", "window_state", "device_state", "control_reply", "figures")
 
 FILE_MODE = 0o600
 OUT_DIR_MODE = 0o711
