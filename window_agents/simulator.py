@@ -154,6 +154,8 @@ class Simulation:
         await self._live_client.publish(self.topic(device, "status"), body, qos=1, retain=True)
 
     async def _listen(self) -> None:
+        # A lost connection ends this loop with MqttError; the actors' next publish raises it
+        # too, and run() reports it (the task is always awaited, so its error is retrieved).
         async for message in self._live_client.messages:
             body = json.loads(message.payload)
             if message.topic.value.endswith("/reply"):
@@ -286,6 +288,7 @@ class Simulation:
             await asyncio.sleep(1.0)
 
     async def run(self) -> Tally:
+        """The day, to its end; cancelled (Ctrl-C, SIGTERM), the devices still sign off."""
         self.clock = Clock(start_at=self.start_at, speed=self.speed)  # from now, as the engine's from its start
         b = self.broker
         client = new_client(b, identifier=f"hallwatch-simulator-{self.site.id}", max_inflight_messages=0)
@@ -293,19 +296,25 @@ class Simulation:
             self._client = client
             await client.subscribe([(self.topics.reply(self.site.id, "+"), 1), (self.topics.alerts(self.site.id), 1)])
             listener = asyncio.create_task(self._listen())
-            for device in self.site.devices:
-                await self.status(device.id, True)
             background = [asyncio.create_task(c) for c in (self.heartbeats(), self.show_progress())]
-            staff = [s.id for s in self.site.staff]
-            actors = [self.window(w.id, staff[i % len(staff)]) for i, w in enumerate(self.site.windows) if staff]
-            work = asyncio.gather(self.citizens(), self.scenes(), *actors)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(work, timeout=max(1.0, (self.end_at - self.now()) / self.speed))
-            for task in (*background, listener):
-                task.cancel()
-            for device in self.site.devices:
-                await self.status(device.id, False, "shutdown")
-        print(file=self.progress)
+            try:
+                for device in self.site.devices:
+                    await self.status(device.id, True)
+                staff = [s.id for s in self.site.staff]
+                actors = [self.window(w.id, staff[i % len(staff)]) for i, w in enumerate(self.site.windows) if staff]
+                # asyncio.timeout, not wait_for: cancelled, Python 3.11's wait_for leaves the
+                # gathering's CancelledError unretrieved (a traceback at exit).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(1.0, (self.end_at - self.now()) / self.speed)):
+                        await asyncio.gather(self.citizens(), self.scenes(), *actors)
+            finally:
+                for task in (*background, listener):
+                    task.cancel()
+                await asyncio.gather(*background, listener, return_exceptions=True)
+                with contextlib.suppress(aiomqtt.MqttError):
+                    for device in self.site.devices:
+                        await self.status(device.id, False, "shutdown")
+                print(file=self.progress)
         return self.tally
 
 
