@@ -103,7 +103,7 @@ def main() -> int:
         while not stopping and engine.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         if not stopping and engine.poll() is None:
-            simulate = ["simulate", "--config", args.config, *broker_url, *clock]
+            simulate = ["simulate", "--config", args.config, *broker_url, *clock, "--engine-clock-set"]
             started.append(subprocess.Popen([*hallwatch, *simulate], cwd=ROOT, process_group=0))
             web = f"http://127.0.0.1:{args.http_port}"
             print(

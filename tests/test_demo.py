@@ -108,3 +108,13 @@ def test_ctrl_c_stops_the_whole_demo_quietly_with_one_line_and_exit_code_0(demo_
     after = [line for line in output[before:].splitlines() if line.strip() and not PROGRESS.match(line)]
     assert after == ["hallwatch demo stopped: broker, engine, simulator and web pages"], output[before:]
     assert [p.pid for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def test_the_demo_prints_its_progress_as_lines_and_no_reminder_it_already_followed(demo_factory):
+    demo = demo_factory(speed=900.0)  # a quarter of a simulated hour a second
+    progress = wait_until(lambda: progress_lines(demo.output)[2:], timeout=60, what="three progress lines")
+    assert demo.ctrl_c() == 0, demo.output
+    output = demo.output
+    assert "\r" not in output, output
+    assert "simulating" in output and "start the engine with" not in output, output
+    assert all(f"{line}\n" in output for line in progress), output  # each a line of its own

@@ -50,6 +50,12 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="end the day early: from this time no number is taken and no ticket called; windows "
         "finish the visit in hand and sign out",
     )
+    parser.add_argument(
+        "--engine-clock-set",
+        action="store_true",
+        help="the engine already runs with this --start-at and --speed (as `make demo` starts it): "
+        "leave out the reminder to start it so",
+    )
     return {"simulate": cmd_simulate}
 
 
@@ -85,9 +91,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         closing_at=local_time(site, start, args.closing) if args.closing else None,
         root=args.root,
     )
+    reminder = "" if args.engine_clock_set else "; start the engine with --start-at and the same --speed"
     print(
-        f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}; "
-        f"start the engine with --start-at and the same --speed",
+        f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}"
+        + reminder,
         flush=True,
     )
     try:
