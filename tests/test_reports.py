@@ -37,6 +37,7 @@ import csv
 import io
 import os
 import re
+import stat
 import subprocess
 import sys
 import tomllib
@@ -932,6 +933,44 @@ def test_report_command_writes_csv_and_html(store, site_file, tmp_path):
     tables = Tables(page.read_text(encoding="utf-8"))
     assert picked(tables.tables[("alerts", SITE)], EXPECTED_ALERTS) == EXPECTED_ALERTS
     assert "http://" not in page.read_text(encoding="utf-8").replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+@pytest.fixture
+def umask_022():
+    """The usual umask, whatever the test run's: files would be 0644 if left to it."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_report_files_are_private_and_never_written_through_a_symlink(store, site_file, tmp_path, umask_022):
+    common = ["--config", str(site_file), "--db", str(store), "--from", "2026-11-25", "--to", "2026-11-25"]
+    out = tmp_path / "shared"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    # Planted at the names the report will be written under (they are predictable).
+    planted = [out / "report-hall-r-2026-11-25.html", out / "report-hall-r-2026-11-25-days.csv"]
+    for name in planted:
+        name.symlink_to(victim)
+    for fmt in ("html", "csv"):
+        done = hallwatch("report", *common, "--format", fmt, "--out", str(out))
+        assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "precious"
+    written = sorted(out.iterdir())
+    assert [p.name for p in written] == sorted(
+        [planted[0].name] + [f"report-hall-r-2026-11-25-{name}.csv" for name in TABLES]
+    )  # nothing else left behind
+    for path in written:
+        assert not path.is_symlink() and path.is_file(), path
+        assert stat.S_IMODE(path.lstat().st_mode) == 0o600, path
+    assert "<html" in planted[0].read_text(encoding="utf-8")
+    # Asked for, the files are readable by all.
+    done = hallwatch("report", *common, "--format", "html", "--out", str(out), "--mode", "0644")
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(planted[0].stat().st_mode) == 0o644
+    done = hallwatch("report", *common, "--format", "html", "--out", str(out), "--mode", "4755")
+    assert done.returncode == 2 and "at most 0777" in done.stderr
 
 
 @pytest.mark.parametrize(
