@@ -5,9 +5,10 @@
 FROM python:3.11-slim-bookworm
 
 # mosquitto_passwd, which `hallwatch broker-config` uses to hash passwords, comes with
-# Debian's mosquitto package (the broker itself runs in its own container).
+# Debian's mosquitto package (the broker itself runs in its own container); `hallwatch
+# posters` draws its Chinese text with the WenQuanYi Micro Hei font.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends mosquitto \
+    && apt-get install -y --no-install-recommends mosquitto fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -96,7 +96,9 @@ class EngineApp:
         client_id: str = "hallwatch-engine",
         synchronous: str = "FULL",
         connect_timeout: float = 30.0,
+        ticket_secret: bytes | None = None,
     ):
+        """``ticket_secret``: the key of the tickets' tokens (tickettoken.py), read by the command."""
         self.sites = list(sites)
         self.broker = broker
         self.db_path = str(db_path)
@@ -105,7 +107,7 @@ class EngineApp:
         self.client_id = client_id
         self.connect_timeout = connect_timeout
         self.engine = Engine(self.sites, official_calendar())
-        self.ingest = Ingest(self.engine, self.sites, self.topics)
+        self.ingest = Ingest(self.engine, self.sites, self.topics, ticket_secret=ticket_secret)
         self.outputs = Outputs(self.engine, self.sites, self.topics)
         self.writer = StoreWriter(
             self.db_path,

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .core.kinds import DEVICE_KINDS, DeviceKind
+from .core.kinds import DEVICE_KINDS, DeviceKind, OnlineHours
+from .core.vocabulary import COMPLAINT_LINE
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -44,15 +45,42 @@ class WindowRole(StrEnum):
     FALLBACK = "fallback"  # 办不成事反映窗口: the listed services, plus any ticket transferred to it
 
 
+class ItemType(StrEnum):
+    """办件类型: 限时办结 distinguishes a matter done on the spot from one promised in N days."""
+
+    ON_THE_SPOT = "即办件"  # 即来即办、当场办结
+    PROMISED = "承诺件"  # 需要审核审批的，在承诺时间内办结
+
+
+WorkingDays = Annotated[int, Field(ge=1, le=365)]
+_ON_THE_SPOT_WORDING = re.compile(r"即办|当场办结|即来即办")
+_WORKING_DAYS_WORDING = re.compile(r"(\d+)\s*个?\s*工作日")
+
+
 class ServiceGuide(Section):
-    """办事指南: the fields the county standard requires for every service."""
+    """办事指南: the fields the county standard requires for every service, and the promise
+    the service makes in numbers (the free text ``time_limit`` is what the citizen reads;
+    ``promise_working_days`` is what due dates are computed from)."""
 
     basis: str = ""  # 办事依据
     conditions: str = ""  # 办理条件
     materials: list[str] = []  # 申请材料
-    time_limit: str = ""  # 办理时限, e.g. "即办" or "5个工作日"
+    time_limit: str = ""  # 办理时限 as published, e.g. "即办" or "5个工作日"
     fee: str = ""  # 收费情况
-    item_type: str = ""  # 办件类型: 即办件 / 承诺件
+    item_type: ItemType | Literal[""] = ""  # 办件类型
+    promise_working_days: WorkingDays | None = None  # 承诺件: done within N working days
+    proxy_working_days: WorkingDays | None = None  # 帮办代办, where it differs from the promise
+    unresolved_reply_working_days: WorkingDays | None = None  # 办不成事: reply within N working days
+
+    @model_validator(mode="after")
+    def _promise_as_the_item_type_wants(self) -> ServiceGuide:
+        if self.item_type is ItemType.PROMISED and self.promise_working_days is None:
+            raise ValueError("a 承诺件 must state its promise in numbers: promise_working_days = N (working days)")
+        if self.item_type is ItemType.ON_THE_SPOT and self.promise_working_days is not None:
+            raise ValueError(
+                'a 即办件 is done on the spot: remove promise_working_days, or make it item_type = "承诺件"'
+            )
+        return self
 
     def missing_fields(self) -> list[str]:
         return [
@@ -60,6 +88,25 @@ class ServiceGuide(Section):
             for name in ("basis", "conditions", "materials", "time_limit", "fee", "item_type")
             if not getattr(self, name)
         ]
+
+    def wording_disagreements(self) -> list[str]:
+        """Where the published 办理时限 says otherwise than the item type and the promise (the
+        citizen reads one, the due dates follow the other). Wording it cannot read is left
+        alone."""
+        said_days = _WORKING_DAYS_WORDING.search(self.time_limit)
+        said_on_the_spot = _ON_THE_SPOT_WORDING.search(self.time_limit) is not None
+        if self.item_type is ItemType.PROMISED and said_on_the_spot and not said_days:
+            return [f"time_limit {self.time_limit!r} reads as 即办 but item_type is 承诺件"]
+        if self.item_type is ItemType.ON_THE_SPOT and said_days:
+            return [f"time_limit {self.time_limit!r} promises working days but item_type is 即办件"]
+        if said_days and self.promise_working_days is not None:
+            days = int(said_days.group(1))
+            if days != self.promise_working_days:
+                return [
+                    f"time_limit {self.time_limit!r} says {days} working days but "
+                    f"promise_working_days = {self.promise_working_days}"
+                ]
+        return []
 
 
 class Service(Section):
@@ -82,8 +129,8 @@ class Window(Section):
     role: WindowRole = WindowRole.STANDARD
     services: list[str] = []
     # 确保工作日窗口不空岗: a window that must be staffed in working hours; optionally only on
-    # some weekdays (1 = Monday ... 7 = Sunday; a 调休 Saturday counts as the weekday it replaces
-    # only if listed, so leave it empty to mean "every working day").
+    # some weekdays (1 = Monday ... 7 = Sunday; empty: every working day). A 调休 working
+    # Saturday or Sunday counts as the weekday it makes up for (core.calendar.schedule_weekday).
     must_staff: bool = True
     staff_weekdays: list[Annotated[int, Field(ge=1, le=7)]] = []
 
@@ -99,6 +146,15 @@ class Device(Section):
     kind: DeviceKind
     window: str | None = None
     heartbeat_s: float = Field(default=10.0, gt=0, le=3600)
+    # When it is expected online ("office": working time; "always": day and night), which its
+    # offline alerts and its accounted online and offline time follow. Default: its kind's (a
+    # 24-hour self-service terminal "always", the rest "office"); a camera watching a 24-hour
+    # self-service area may say "always".
+    online_hours: OnlineHours | None = None
+
+    @property
+    def expected_hours(self) -> OnlineHours:
+        return self.online_hours or DEVICE_KINDS[self.kind].online_hours
 
     @model_validator(mode="after")
     def _window_as_its_kind_wants(self) -> Device:
@@ -227,12 +283,19 @@ class Calendar(Section):
     # Years whose holidays and workdays above are complete: the official calendar of a year
     # the package does not cover, entered here from the State Council's notice.
     covered_years: list[Annotated[int, Field(ge=2000, le=2100)]] = []
+    # A 调休 working weekend day -> the weekday (1 = Monday ... 7 = Sunday) whose schedule it
+    # follows (the windows' staff_weekdays), e.g. ``follows = { 2027-02-06 = 5 }``: for working
+    # days the official calendar does not pair (a year entered by hand), or to override it.
+    follows: dict[date, Annotated[int, Field(ge=1, le=7)]] = {}
 
     @model_validator(mode="after")
     def _no_contradiction(self) -> Calendar:
         both = sorted(set(self.holidays) & set(self.workdays))
         if both:
             raise ValueError(f"listed both as holiday and workday: {', '.join(d.isoformat() for d in both)}")
+        off = sorted(set(self.follows) & set(self.holidays))
+        if off:
+            raise ValueError(f"follows names days off (holidays): {', '.join(d.isoformat() for d in off)}")
         return self
 
 
@@ -259,15 +322,69 @@ class Retention(Section):
     rejections_days: int = Field(default=30, ge=1, le=3650)
 
 
+def _empty_or_matching(value: str, pattern: re.Pattern[str], problem: str) -> str:
+    if value and not pattern.fullmatch(value):
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
+_TELEPHONE_RE = re.compile(r"\d[\d-]{1,18}\d(转\d{1,6})?")
+
+
+class Complaints(Section):
+    """县乡投诉电话, published where citizens see them (在显要位置公布): the board's footer, the
+    slips, the posters. Empty: not shown."""
+
+    county: str = ""  # 县投诉电话, e.g. "0377-65123456" or "12345"
+    township: str = ""  # 乡镇投诉电话
+
+    @field_validator("county", "township")
+    @classmethod
+    def _telephone_number(cls, number: str) -> str:
+        return _empty_or_matching(
+            number,
+            _TELEPHONE_RE,
+            "is not a telephone number: digits and '-', optionally 转 and an extension, "
+            'e.g. "0377-65123456" or "12345"',
+        )
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(which, number) of each number set, county first: ``which`` keys vocabulary.COMPLAINT_LINE."""
+        return [(which, number) for which, number in (("county", self.county), ("township", self.township)) if number]
+
+    def labelled(self) -> list[str]:
+        """Each number with its label, e.g. ``县投诉电话：0377-65532345``."""
+        return [f"{COMPLAINT_LINE[which]}：{number}" for which, number in self.lines()]
+
+
+_PUBLIC_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-])?")
+
+
 class Web(Section):
-    """The site's web pages and JSON API (docs/api.md): limits on taking a number from a
-    phone (against ticket touting) and where the manager token comes from. The token itself
-    is a secret: read from the environment variable named here when the engine starts."""
+    """The site's web pages and JSON API (docs/api.md): the hall's public address, limits on
+    taking a number from a phone (against ticket touting) and where the manager token comes
+    from. The token itself is a secret: read from the environment variable named here when
+    the engine starts."""
+
+    # Where citizens' phones reach the hall's pages, e.g. "https://hall.example.cn": the base
+    # of the slip's QR link ({public_url}/t/{site}/{token}) and of the posters' codes. Empty:
+    # no link on the slips, no posters.
+    public_url: str = ""
 
     phone_tickets_per_day: int = Field(default=3, ge=0, le=100)  # 0: no phone tickets
     address_tickets_per_hour: int = Field(default=10, ge=0, le=100000)  # per client address
     # Default: HALLWATCH_MANAGER_TOKEN_<SITE ID in capitals, "-" as "_">.
     manager_token_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]{0,127})?$")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_valid(cls, url: str) -> str:
+        return _empty_or_matching(
+            url,
+            _PUBLIC_URL_RE,
+            "is not the hall's public address: http(s)://host[:port][/path], "
+            'no trailing slash, no query, e.g. "https://hall.example.cn"',
+        )
 
     def token_env(self, site_id: str) -> str:
         return self.manager_token_env or "HALLWATCH_MANAGER_TOKEN_" + site_id.upper().replace("-", "_")
@@ -287,6 +404,7 @@ class Site(Section):
     calendar: Calendar = Calendar()
     facts: Facts = Facts()
     web: Web = Web()
+    complaints: Complaints = Complaints()
     retention: Retention = Retention()
     services: list[Service] = Field(min_length=1)
     windows: list[Window] = Field(min_length=1)
@@ -301,6 +419,22 @@ class Site(Section):
         except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder, not a zone
             raise ValueError(f"unknown timezone {name!r}") from None
         return name
+
+    def warnings(self) -> list[str]:
+        """What is valid but probably not meant, each as its own ``field.path: problem``:
+        check-config prints them; the engine runs all the same."""
+        unwatched = {w.id for w in self.unwatched_windows()}
+        return [
+            f"services[{i}].guide.{problem}"
+            for i, service in enumerate(self.services)
+            for problem in service.guide.wording_disagreements()
+        ] + [
+            f"windows[{i}]: no camera watches {window.id} ({window.name}), so whether anybody is at the seat "
+            f"can never be verified (its staffing is always unverified, 无法核实) and it can never raise "
+            f'window_unstaffed; bind a camera to it ([[devices]] kind = "camera", window = "{window.id}")'
+            for i, window in enumerate(self.windows)
+            if window.id in unwatched
+        ]
 
     def reference_problems(self) -> list[str]:
         """Checks across sections, each reported as its own ``field.path: problem``."""
@@ -341,6 +475,12 @@ class Site(Section):
 
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
+
+    def unwatched_windows(self) -> list[Window]:
+        """Windows no camera watches: whether anybody sits there can never be verified (open,
+        they are always ``unverified``), so they can never raise ``window_unstaffed``."""
+        watched = {d.window for d in self.devices if DEVICE_KINDS[d.kind].watches_seat}
+        return [w for w in self.windows if w.id not in watched]
 
     def window(self, window_id: str) -> Window | None:
         return next((w for w in self.windows if w.id == window_id), None)

@@ -75,7 +75,12 @@ def main() -> int:
         started.append(broker)
         start_at = working_morning(ZoneInfo("Asia/Shanghai"))
         manager, supervisor = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
-        env = {**os.environ, "HALLWATCH_MANAGER_TOKEN_DEMO": manager, "HALLWATCH_SUPERVISOR_TOKEN": supervisor}
+        env = {
+            **os.environ,
+            "HALLWATCH_MANAGER_TOKEN_DEMO": manager,
+            "HALLWATCH_SUPERVISOR_TOKEN": supervisor,
+            "HALLWATCH_TICKET_SECRET": secrets.token_urlsafe(24),  # the slips' links (one demo run)
+        }
         clock = ["--start-at", start_at, "--speed", str(args.speed)]
         broker_url = ["--broker", f"mqtt://127.0.0.1:{port}"]
         hallwatch = [sys.executable, "-m", "queue_engine.cli"]

@@ -1,5 +1,5 @@
-"""Writing the files the commands produce (reports, the broker's accounts and credentials):
-through a new file beside the target, renamed over it.
+"""Writing the files the commands produce (reports, the broker's accounts and credentials,
+posters): through a new file beside the target, renamed over it.
 
 The target's name is predictable (``report-demo-2026-11-25.html``), so someone who can write
 into the directory could plant a symlink there and have the report overwrite what it points
@@ -33,6 +33,9 @@ def replacing(path: str | Path, mode: int = PRIVATE) -> Iterator[tuple[Path, Bin
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             yield tmp, f
+            if not f.closed:
+                f.flush()
+                os.fsync(f.fileno())  # on disk before it takes the target's name
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

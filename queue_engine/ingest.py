@@ -19,11 +19,12 @@ import msgspec
 
 from . import wire
 from .core import events as ev
-from .core.commands import Command, Reply
+from .core.commands import Command, Reply, TicketSlip
 from .core.engine import Engine
 from .core.errors import MESSAGES, ErrorCode
 from .core.kinds import DEVICE_KINDS
 from .records import EventRecord, Outbound, Processed, Rejection
+from .tickettoken import TicketLinks
 
 if TYPE_CHECKING:
     from .config import Site
@@ -85,10 +86,14 @@ def event_digest(event: ev.Event) -> str:
 
 
 class Ingest:
-    def __init__(self, engine: Engine, sites: Iterable[Site], topics: wire.Topics):
+    def __init__(
+        self, engine: Engine, sites: Iterable[Site], topics: wire.Topics, *, ticket_secret: bytes | None = None
+    ):
+        """``ticket_secret``: signs the tokens of new tickets' replies (tickettoken.py)."""
         self.engine = engine
         self.sites = {s.id: s for s in sites}
         self.topics = topics
+        self.links = TicketLinks(ticket_secret, {s.id: s.web.public_url or None for s in self.sites.values()})
         self.dedupe = Deduplicator()
         self._devices = {(s.id, d.id): d for s in self.sites.values() for d in s.devices}
         self._tz = {s.id: s.tz for s in self.sites.values()}
@@ -205,7 +210,7 @@ class Ingest:
             return self._refuse_reused(event, now, seen, digest, topic, raw, answer)
         commands = self.engine.handle(event, now)
         reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id and c.device == device_id), None)
-        reply_bytes = wire.encode(wire.reply_payload(reply, self._tz[site])) if reply is not None else None
+        reply_bytes = wire.encode(self._reply_payload(reply)) if reply is not None else None
         self.dedupe.remember(key, now, digest, reply_bytes)
         record = EventRecord(
             site,
@@ -229,6 +234,14 @@ class Ingest:
             else None,
         )
 
+    def _reply_payload(self, reply: Reply) -> dict:
+        """The reply as sent; a new ticket's carries its token and the slip's link. Rendered
+        once and kept with the event, so a resend is answered with the same link."""
+        token = url = None
+        if isinstance(reply.ticket, TicketSlip):
+            token, url = self.links.link(reply.site, reply.ticket.day, reply.ticket.no)
+        return wire.reply_payload(reply, self._tz[reply.site], token=token, url=url)
+
     def _refuse_reused(
         self, event: ev.Event, now: float, seen: Seen, digest: str, topic: str | None, raw: bytes, answer: bool
     ) -> Processed:
@@ -246,7 +259,7 @@ class Ingest:
             device=event.device,
             re=event.id,
             ok=False,
-            error=ErrorCode.ID_REUSED.value,
+            error=ErrorCode.ID_REUSED,
             message=MESSAGES[ErrorCode.ID_REUSED],
         )
         reply_bytes = wire.encode(wire.reply_payload(refusal, self._tz[event.site]))

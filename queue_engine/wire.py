@@ -4,6 +4,11 @@ Decoding is strict where the protocol is strict (types, enums, lengths) and leni
 promises to grow (unknown optional fields are ignored), and every refusal names a reason
 that an installer can act on. msgspec decodes straight into typed structs, so a bad field
 is found in the same pass that parses the JSON.
+
+Every message on the wire, both ways, is a struct here: the engine's messages are built from
+theirs, and the JSON Schemas of the machine-readable protocol (docs/asyncapi.yaml, made by
+``queue_engine.asyncapi``) are generated from all of them, docstrings included, so the
+document says what the code does.
 """
 
 from __future__ import annotations
@@ -11,23 +16,46 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal, Union, cast
+from typing import Annotated, Any, Literal, Union, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .core import events as ev
-from .core.alerts import ALERT_KINDS, Alert
+from .core.alerts import ALERT_KINDS, Alert, AlertKind, AlertState, Audience
 from .core.commands import AnnounceCall, Reply, TicketSlip
+from .core.errors import ErrorCode
 from .core.hall import ServiceQueue
 from .core.kinds import DeviceKind
-from .core.model import WindowState
+from .core.model import Staffing, WindowPhase, WindowState
 
 PROTOCOL_VERSION = 1
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-EventId = Annotated[str, Meta(min_length=1, max_length=64)]
+ID_PATTERN = "^[a-z0-9][a-z0-9_-]{0,63}$"  # site, device, window and staff ids
+ID_RE = re.compile(ID_PATTERN)
+EventId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        description="Unique per device, across its restarts: the engine applies a (device, id) once, "
+        "and answers a resend of the same request with the same reply.",
+    ),
+]
 Text = Annotated[str, Meta(min_length=1, max_length=64)]
+# The version is checked after decoding, so that another version is refused as
+# ``unsupported_version`` rather than as a bad field; the schema states the one accepted.
+Version = Annotated[
+    int,
+    Meta(description="Protocol version; any other is refused (unsupported_version).", extra_json_schema={"const": 1}),
+]
+Timestamp = Annotated[
+    str,
+    Meta(
+        description="ISO-8601 with the site's UTC offset, from the engine's clock.",
+        extra_json_schema={"format": "date-time"},
+    ),
+]
 
 
 class WireError(Exception):
@@ -97,75 +125,95 @@ class Topics:
 
 # -- inbound: the event envelope, one struct per type -----------------------------------
 class Envelope(Struct, tag_field="type", kw_only=True):
-    v: int
+    """What every event carries; ``type`` names the event and the fields it adds."""
+
+    v: Version
     id: EventId
-    ts: str | None = None
+    ts: Annotated[str, Meta(description="The device's clock, informational: timing uses the engine's.")] | None = None
     # Any event may name its window; it must then be the sending device's own.
     window: Text | None = None
 
 
 class WireTicketRequest(Envelope, tag="ticket.request"):
+    """A citizen takes a number (``priority``: the green channel; ``appointment``: a booking's reference)."""
+
     service: Text
     priority: ev.Priority | None = None
     appointment: Annotated[str, Meta(max_length=64)] | None = None
 
 
 class WireStaffLogin(Envelope, tag="staff.login"):
+    """A staff member signs in at this window."""
+
     staff: Text
 
 
 class WireStaffLogout(Envelope, tag="staff.logout"):
-    pass
+    """The staff member signs out."""
 
 
 class WireWindowPause(Envelope, tag="window.pause"):
+    """The window closes for a while, with a declared reason."""
+
     reason: ev.PauseReason
 
 
 class WireWindowResume(Envelope, tag="window.resume"):
-    pass
+    """The window is open again."""
 
 
 class WireCallNext(Envelope, tag="call.next"):
-    pass
+    """Call the next ticket this window may serve (the reply names it)."""
 
 
 class WireCallPick(Envelope, tag="call.pick"):
+    """Call one waiting ticket (or a no-show of the same day who came back)."""
+
     ticket: Text
 
 
 class WireCallRecall(Envelope, tag="call.recall"):
-    pass
+    """Announce the current ticket again."""
 
 
 class WireCallSkip(Envelope, tag="call.skip"):
-    pass
+    """The current ticket did not come (no-show)."""
 
 
 class WireServiceStart(Envelope, tag="service.start"):
-    pass
+    """The citizen arrived; service begins."""
 
 
 class WireServiceFinish(Envelope, tag="service.finish"):
+    """Service ended: done (办结), accepted (受理), informed (一次性告知), proxy (帮办代办) or failed (办不成)."""
+
     outcome: ev.Outcome
 
 
 class WireTicketTransfer(Envelope, tag="ticket.transfer"):
+    """Hand the current ticket on to a service or a window (one of the two), keeping its place."""
+
     to_service: Text | None = None
     to_window: Text | None = None
 
 
 class WirePresence(Envelope, tag="presence"):
+    """Staff presence at a window's seat, on every change and after every heartbeat."""
+
     window: Text
     present: bool
     count: Annotated[int, Meta(ge=0, le=1000)]
 
 
 class WireTamper(Envelope, tag="tamper"):
+    """The camera's integrity (occluded, moved, video lost; restored when it is whole again)."""
+
     kind: Literal["occluded", "moved", "video_lost", "restored"]
 
 
 class WireRating(Envelope, tag="rating"):
+    """A rating (好差评), 5 非常满意 … 1 非常不满意, for the visit just served (or ``ticket``)."""
+
     window: Text
     score: Annotated[int, Meta(ge=1, le=5)]
     ticket: Text | None = None
@@ -205,7 +253,10 @@ _envelope_decoder = msgspec.json.Decoder(Union[tuple(WIRE_TO_CORE)])  # type: ig
 
 
 class WireStatus(Struct):
-    v: int
+    """Retained: ``online`` (with ``kind``) on connecting; ``offline`` with ``reason`` ``shutdown`` before an orderly
+    power-off, or ``lost``: the Last Will the broker publishes when the connection dies."""
+
+    v: Version
     state: Literal["online", "offline"]
     kind: DeviceKind | None = None
     window: Text | None = None
@@ -214,7 +265,9 @@ class WireStatus(Struct):
 
 
 class WireHeartbeat(Struct):
-    v: int
+    """Every ``heartbeat_s`` (default 10 s) while online; a camera adds ``video``."""
+
+    v: Version
     seq: Annotated[int, Meta(ge=0)]
     uptime_s: Annotated[float, Meta(ge=0)] | None = None
     video: Literal["ok", "lost"] | None = None
@@ -273,130 +326,288 @@ def decode_heartbeat(payload: bytes, site: str, device: str) -> ev.Heartbeat:
     return ev.Heartbeat(site=site, device=device, id="", seq=message.seq, video_ok=video_ok)
 
 
-# -- outbound ----------------------------------------------------------------------------
+# -- outbound: every message the engine publishes --------------------------------------
+# What a message refused by the engine is refused for (docs/protocol.md explains each).
+RejectionCode = Literal[
+    "bad_topic",
+    "unknown_site",
+    "unknown_device",
+    "bad_json",
+    "unsupported_version",
+    "unknown_type",
+    "missing_field",
+    "bad_field",
+    "not_allowed",
+    "wrong_window",
+    "too_large",
+    "id_reused",
+]
+Severity = Literal["warning", "critical"]
+
+
+class WireTicketSlip(Struct, kw_only=True):
+    """The number a ticket request was given, as the kiosk prints it."""
+
+    no: Annotated[str, Meta(description="the number, e.g. A012: the service's prefix and a daily count")]
+    service: str
+    issued_at: Timestamp
+    ahead: Annotated[int, Meta(ge=0, description="tickets before this one")]
+    eta_min: Annotated[int, Meta(ge=0, description="expected wait, minutes")]
+    token: Annotated[str, Meta(description="the ticket's token: opens the slip's page without a login")] | UnsetType = (
+        UNSET
+    )
+    url: Annotated[str, Meta(description="the slip's link, {public_url}/t/{site}/{token}")] | UnsetType = UNSET
+
+
+class WireReplyOk(Struct, kw_only=True):
+    """The event ``re`` was applied. A ticket request's reply carries the slip; a call's, a
+    service start's and a transfer's the ticket's number."""
+
+    v: Version
+    re: Annotated[str, Meta(description="the id of the event answered")]
+    ok: Literal[True]
+    ticket: WireTicketSlip | str | UnsetType = UNSET
+
+
+class WireReplyFailure(Struct, kw_only=True):
+    """The event ``re`` was refused and changed nothing; ``message`` is for the panel's screen."""
+
+    v: Version
+    re: Annotated[str, Meta(description="the id of the event answered")]
+    ok: Literal[False]
+    error: ErrorCode
+    message: Annotated[str, Meta(description="Chinese, for the device's screen")]
+
+
+class WireCall(Struct, kw_only=True):
+    """A ticket called to a window, for the boards to show and announce. ``n`` is the ticket's
+    call count with this call: the same (ticket, n) received twice is one call."""
+
+    v: Version
+    ticket: str
+    window: str
+    window_name: str
+    at: Timestamp
+    recall: bool
+    n: Annotated[int, Meta(ge=1)]
+
+
+class WireWindowState(Struct, kw_only=True):
+    """A window as it is now (retained): its phase, who is signed in, its current ticket, and
+    ``staffing`` for supervision (unverified: no working camera can tell)."""
+
+    v: Version
+    window: str
+    window_name: str
+    state: WindowPhase
+    staffing: Staffing
+    staff: str | None
+    staff_name: str | None
+    ticket: str | None
+    pause_reason: ev.PauseReason | None
+    paused_since: Timestamp | None
+    served_today: Annotated[int, Meta(ge=0)]
+    present: Annotated[bool | None, Meta(description="the camera sees somebody at the seat; null: no report yet")]
+
+
+class WireServiceQueue(Struct, kw_only=True):
+    """One service's queue."""
+
+    service: str
+    name: str
+    prefix: str
+    waiting: Annotated[int, Meta(ge=0)]
+    priority_waiting: Annotated[int, Meta(ge=0)]
+    oldest_wait_s: Annotated[float, Meta(ge=0)]
+    eta_min: Annotated[int, Meta(ge=0)]
+    open_windows: Annotated[int, Meta(ge=0)]
+
+
+class WireQueueState(Struct, kw_only=True):
+    """The site's queues as they are now (retained)."""
+
+    v: Version
+    at: Timestamp
+    waiting: Annotated[int, Meta(ge=0)]
+    services: list[WireServiceQueue]
+
+
+class WireAlert(Struct, kw_only=True):
+    """One transition of an alert (firing, acknowledged, resolved). ``seq`` numbers the site's
+    transitions, each one more than the last: the same ``seq`` received twice is one message,
+    a gap is a missed one. ``audience``: who acts on it. ``staff``: who was signed in at the
+    window when it fired."""
+
+    v: Version
+    id: str
+    seq: Annotated[int, Meta(ge=0)]
+    kind: AlertKind
+    audience: Audience
+    severity: Severity
+    state: AlertState
+    site: str
+    window: str | None
+    device: str | None
+    staff: str | None
+    staff_name: str | None
+    since: Timestamp
+    until: Timestamp | None
+    duration_s: Annotated[float, Meta(ge=0)] | None
+    acknowledged_at: Timestamp | None
+    acknowledged_by: str | None
+    note: str | None
+    due: Annotated[Timestamp | None, Meta(description="follow-up deadline (bad ratings)")]
+    overdue: bool
+    detail: Annotated[dict[str, Any], Meta(description="the kind's particulars; times in keys ending in _at")]
+
+
+class WireRejection(Struct, kw_only=True):
+    """A message the engine refused, and why: nothing of it was applied."""
+
+    v: Version
+    topic: str
+    error: RejectionCode
+    reason: Annotated[str, Meta(description="what is wrong, e.g. the field at fault")]
+    payload: Annotated[str, Meta(description="the message's first 256 bytes, as text")]
+
+
 _encoder = msgspec.json.Encoder()
 
 
-def encode(obj: dict) -> bytes:
+def encode(obj: dict | Struct) -> bytes:
     return _encoder.encode(obj)
 
 
 def iso(ts: float | None, tz: ZoneInfo) -> str | None:
-    if ts is None:
-        return None
+    return None if ts is None else stamp(ts, tz)
+
+
+def stamp(ts: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="milliseconds")
 
 
-def reply_payload(reply: Reply, tz: ZoneInfo) -> dict:
-    body: dict = {"v": 1, "re": reply.re, "ok": reply.ok}
+def reply_payload(reply: Reply, tz: ZoneInfo, *, token: str | None = None, url: str | None = None) -> dict:
+    """``token`` and ``url``: a new ticket's token and the slip's link (tickettoken.py),
+    added to its ``ticket`` only when the engine has them (older kiosks ignore them)."""
+    if not reply.ok:
+        error = reply.error or ErrorCode.BAD_REQUEST
+        return msgspec.to_builtins(
+            WireReplyFailure(v=PROTOCOL_VERSION, re=reply.re, ok=False, error=error, message=reply.message or "")
+        )
+    ticket: WireTicketSlip | str | UnsetType = UNSET
     if isinstance(reply.ticket, TicketSlip):
         slip = reply.ticket
-        body["ticket"] = {
-            "no": slip.no,
-            "service": slip.service,
-            "issued_at": iso(slip.issued_at, tz),
-            "ahead": slip.ahead,
-            "eta_min": slip.eta_min,
-        }
+        ticket = WireTicketSlip(
+            no=slip.no,
+            service=slip.service,
+            issued_at=stamp(slip.issued_at, tz),
+            ahead=slip.ahead,
+            eta_min=slip.eta_min,
+            token=UNSET if token is None else token,
+            url=UNSET if url is None else url,
+        )
     elif reply.ticket is not None:
-        body["ticket"] = reply.ticket
-    if not reply.ok:
-        body["error"] = reply.error
-        body["message"] = reply.message
-    return body
+        ticket = reply.ticket
+    return msgspec.to_builtins(WireReplyOk(v=PROTOCOL_VERSION, re=reply.re, ok=True, ticket=ticket))
 
 
 def call_payload(call: AnnounceCall, tz: ZoneInfo) -> dict:
-    """``n``: the ticket's call count with this call: (ticket, n) names a call, so a board
-    that receives a repeated publication announces it once."""
-    return {
-        "v": 1,
-        "ticket": call.ticket,
-        "window": call.window,
-        "window_name": call.window_name,
-        "at": iso(call.at, tz),
-        "recall": call.recall,
-        "n": call.n,
-    }
+    return msgspec.to_builtins(
+        WireCall(
+            v=PROTOCOL_VERSION,
+            ticket=call.ticket,
+            window=call.window,
+            window_name=call.window_name,
+            at=stamp(call.at, tz),
+            recall=call.recall,
+            n=call.n,
+        )
+    )
 
 
-def window_payload(window: WindowState, tz: ZoneInfo, *, name: str, staff_name: str | None, staffing: str) -> dict:
-    """``staffing``: closed, paused, staffed, unstaffed, or unverified (no working camera)."""
-    return {
-        "v": 1,
-        "window": window.window,
-        "window_name": name,
-        "state": window.phase.value,
-        "staffing": staffing,
-        "staff": window.staff,
-        "staff_name": staff_name,
-        "ticket": window.ticket,
-        "pause_reason": window.pause_reason.value if window.pause_reason else None,
-        "paused_since": iso(window.paused_at, tz),
-        "served_today": window.served_today,
-        "present": window.present,
-    }
+def window_payload(
+    window: WindowState, tz: ZoneInfo, *, name: str, staff_name: str | None, staffing: Staffing | str
+) -> dict:
+    return msgspec.to_builtins(
+        WireWindowState(
+            v=PROTOCOL_VERSION,
+            window=window.window,
+            window_name=name,
+            state=window.phase,
+            staffing=Staffing(staffing),
+            staff=window.staff,
+            staff_name=staff_name,
+            ticket=window.ticket,
+            pause_reason=window.pause_reason,
+            paused_since=iso(window.paused_at, tz),
+            served_today=window.served_today,
+            present=window.present,
+        )
+    )
 
 
 def queue_payload(view: list[ServiceQueue], now: float, tz: ZoneInfo) -> dict:
-    return {
-        "v": 1,
-        "at": iso(now, tz),
-        "waiting": sum(s.waiting for s in view),
-        "services": [
-            {
-                "service": s.code,
-                "name": s.name,
-                "prefix": s.prefix,
-                "waiting": s.waiting,
-                "priority_waiting": s.priority_waiting,
-                "oldest_wait_s": round(s.oldest_wait_s, 1),
-                "eta_min": s.eta_min,
-                "open_windows": s.open_windows,
-            }
-            for s in view
-        ],
-    }
+    return msgspec.to_builtins(
+        WireQueueState(
+            v=PROTOCOL_VERSION,
+            at=stamp(now, tz),
+            waiting=sum(s.waiting for s in view),
+            services=[
+                WireServiceQueue(
+                    service=s.code,
+                    name=s.name,
+                    prefix=s.prefix,
+                    waiting=s.waiting,
+                    priority_waiting=s.priority_waiting,
+                    oldest_wait_s=round(s.oldest_wait_s, 1),
+                    eta_min=s.eta_min,
+                    open_windows=s.open_windows,
+                )
+                for s in view
+            ],
+        )
+    )
 
 
 def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) -> dict:
-    """``seq``: the site's alert-transition number (each transition one more than the last),
-    so that a subscriber can drop a repeated publication and notice a missing one;
-    ``audience``: who acts on it (supervision, manager or it)."""
     detail = {
         key: iso(value, tz) if key.endswith("_at") and isinstance(value, (int, float)) else value
         for key, value in alert.detail.items()
     }
-    return {
-        "v": 1,
-        "id": alert.id,
-        "seq": alert.seq,
-        "kind": alert.kind.value,
-        "audience": ALERT_KINDS[alert.kind].audience.value,
-        "severity": alert.severity,
-        "state": alert.state.value,
-        "site": alert.site,
-        "window": alert.window,
-        "device": alert.device,
-        "staff": alert.staff,
-        "staff_name": staff_name,
-        "since": iso(alert.since, tz),
-        "until": iso(alert.until, tz),
-        "duration_s": None if alert.duration_s is None else round(alert.duration_s, 1),
-        "acknowledged_at": iso(alert.acknowledged_at, tz),
-        "acknowledged_by": alert.acknowledged_by,
-        "note": alert.note,
-        "due": iso(alert.due, tz),
-        "overdue": alert.overdue,
-        "detail": detail,
-    }
+    return msgspec.to_builtins(
+        WireAlert(
+            v=PROTOCOL_VERSION,
+            id=alert.id,
+            seq=alert.seq,
+            kind=alert.kind,
+            audience=ALERT_KINDS[alert.kind].audience,
+            severity=cast(Severity, alert.severity),
+            state=alert.state,
+            site=alert.site,
+            window=alert.window,
+            device=alert.device,
+            staff=alert.staff,
+            staff_name=staff_name,
+            since=stamp(alert.since, tz),
+            until=iso(alert.until, tz),
+            duration_s=None if alert.duration_s is None else round(alert.duration_s, 1),
+            acknowledged_at=iso(alert.acknowledged_at, tz),
+            acknowledged_by=alert.acknowledged_by,
+            note=alert.note,
+            due=iso(alert.due, tz),
+            overdue=alert.overdue,
+            detail=detail,
+        )
+    )
 
 
 def rejection_payload(topic: str, code: str, reason: str, payload: bytes) -> dict:
-    return {
-        "v": 1,
-        "topic": topic,
-        "error": code,
-        "reason": reason,
-        "payload": payload[:256].decode("utf-8", errors="replace"),
-    }
+    return msgspec.to_builtins(
+        WireRejection(
+            v=PROTOCOL_VERSION,
+            topic=topic,
+            error=cast(RejectionCode, code),
+            reason=reason,
+            payload=payload[:256].decode("utf-8", errors="replace"),
+        )
+    )

@@ -56,6 +56,7 @@ class FaultDrill:
         self.probe = "s0-probe"
         self.dead = f"s0-camera-w{plan.windows:03d}" if plan.dead else None
         self._wall = 0.0  # time.time() - time.monotonic(), for the watcher's arrival times
+        self.ready_at = 0.0  # time.time() when every device was online
 
     # -- setting up ----------------------------------------------------------------------------
     def write_configs(self) -> list[Path]:
@@ -101,7 +102,20 @@ class FaultDrill:
             probe=self.probe,
         ).start()
         self.wait_all_online(online_timeout)
+        self.ready_at = time.time()
         return self
+
+    def wait_broker_saved(self, timeout: float = 30.0) -> None:
+        """Until the broker has saved its persistence (every ``autosave_interval``) since the
+        drill was ready: a broker killed before that returns without the sessions made since
+        its last save, which is that fault (the engine raises session_lost) and not the one a
+        drill of kill -9 means to test."""
+        saved = self.workdir / "broker" / "mosquitto.db"
+        deadline = time.monotonic() + timeout
+        while not (saved.exists() and saved.stat().st_mtime > self.ready_at):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the broker did not save {saved} within {timeout:g} s")
+            time.sleep(0.1)
 
     @property
     def device_ids(self) -> set[str]:

@@ -12,6 +12,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import stat
 import tempfile
@@ -22,9 +23,12 @@ from types import SimpleNamespace
 
 import paho.mqtt.client as paho
 import pytest
-from conftest import DEMO_SITE, ROOT, EngineProcess
+from asyncapi_helpers import load as asyncapi_document
+from conftest import DEMO_SITE, ROOT, EngineProcess, wait_until
 from deploy_helpers import broker_config, connect, make_certs, production_broker, run_cli
 from mqtt_helpers import Device, Listener
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from queue_engine.config import load_configs, load_site
 from queue_engine.deploy import brokerconf
@@ -62,15 +66,20 @@ def secure_broker(tmp_path, var, secrets):
     b.stop()
 
 
-@pytest.fixture
-def secure_engine(secure_broker, secrets, tmp_path):
-    engine = EngineProcess(
-        secure_broker,
+def engine_process(broker, secrets, tmp_path) -> EngineProcess:
+    """The engine of the demo site, with its own account."""
+    return EngineProcess(
+        broker,
         tmp_path / "hallwatch.db",
         [DEMO_SITE],
         tmp_path / "engine",
-        broker_url=secure_broker.url_for("hallwatch-engine", secrets["hallwatch-engine"]),
+        broker_url=broker.url_for("hallwatch-engine", secrets["hallwatch-engine"]),
     )
+
+
+@pytest.fixture
+def secure_engine(secure_broker, secrets, tmp_path):
+    engine = engine_process(secure_broker, secrets, tmp_path)
     yield engine.start()
     engine.stop()
 
@@ -602,3 +611,99 @@ def test_the_engine_s_largest_messages_fit_the_size_limit():
     limit = message_size_limit()
     print(f"\nqueue state of 40 services: {len(queue_state)} bytes; alert: {len(alert_message)} bytes; limit {limit}")
     assert len(queue_state) < limit and len(alert_message) < limit
+
+
+# -- MQTT 5 ------------------------------------------------------------------------------------
+def _mqtt_string(value: str | bytes) -> bytes:
+    data = value.encode() if isinstance(value, str) else value
+    return len(data).to_bytes(2, "big") + data
+
+
+def _mqtt_packet(first_byte: int, body: bytes) -> bytes:
+    length, remaining = b"", len(body)
+    while True:
+        digit, remaining = remaining % 128, remaining // 128
+        length += bytes([digit | (0x80 if remaining else 0)])
+        if not remaining:
+            return bytes([first_byte]) + length + body
+
+
+def raw_v5_puback(port: int, account: tuple[str, str], topic: str, payload: bytes) -> int:
+    """The reason code of the PUBACK the broker sends an MQTT 5 client for one QoS 1 PUBLISH,
+    read off the socket: paho refuses a PUBACK whose code MQTT 5 does not list for PUBACK."""
+    user, password = account
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        connect = _mqtt_string("MQTT") + bytes([5, 0xC2]) + (30).to_bytes(2, "big") + b"\x00"
+        sock.sendall(_mqtt_packet(0x10, connect + _mqtt_string(user) + _mqtt_string(user) + _mqtt_string(password)))
+        connack = sock.recv(64)
+        assert connack[0] == 0x20 and connack[3] == 0, connack.hex()  # CONNACK, accepted
+        sock.sendall(_mqtt_packet(0x32, _mqtt_string(topic) + (7).to_bytes(2, "big") + b"\x00" + payload))
+        puback = sock.recv(64)
+        assert puback[0] == 0x40 and puback[2:4] == (7).to_bytes(2, "big"), puback.hex()
+        return puback[4] if puback[1] >= 3 else 0
+
+
+def test_a_device_on_mqtt5_gets_the_documented_reason_codes_and_its_replies_on_its_reply_topic(
+    secure_broker, secrets, tmp_path
+):
+    """docs/asyncapi.yaml's MQTT 5 table, against the production configuration; and
+    response-topic/correlation-data are not honoured: the reply comes on the device's own
+    reply topic, without correlation data, and nothing is published where the sender asked."""
+    description = asyncapi_document()["info"]["description"]
+    account = ("kiosk-1", secrets["kiosk-1"])
+    event = {"v": 1, "id": "v5-1", "type": "ticket.request", "service": "shebao"}
+    _, rc = connect(secure_broker.port, "kiosk-1", ("kiosk-1", "wrong"), v5=True)
+    assert rc.value == 135 and "| CONNACK | 135 not authorised |" in description
+    # Before the engine ever connected, nobody subscribes to a device's event topic.
+    assert raw_v5_puback(secure_broker.port, account, "hallwatch/demo/dev/kiosk-1/event", b"{}") == 16
+    assert "| PUBACK | 16 no matching subscribers |" in description
+    engine = engine_process(secure_broker, secrets, tmp_path).start()
+    board = Listener(
+        secure_broker.port, "hallwatch/demo/board/call", auth=("hallwatch-board-demo", secrets["hallwatch-board-demo"])
+    )
+    kiosk, rc = connect(secure_broker.port, "kiosk-1", account, v5=True)
+    assert rc == 0
+    try:
+        assert (
+            raw_v5_puback(
+                secure_broker.port, ("cam-w01", secrets["cam-w01"]), "hallwatch/demo/dev/kiosk-1/event", b"{}"
+            )
+            == 135
+        )
+        assert "| PUBACK | 135 not authorised |" in description
+        oversize = json.dumps({**event, "id": "v5-big", "padding": " " * message_size_limit()}).encode()
+        assert (
+            raw_v5_puback(
+                secure_broker.port, ("cam-w01", secrets["cam-w01"]), "hallwatch/demo/dev/cam-w01/event", oversize
+            )
+            == 149
+        )
+        assert "| PUBACK | 149 packet too large |" in description
+        replies: list[paho.MQTTMessage] = []
+        answered = threading.Event()
+        kiosk.on_message = lambda _c, _u, message: (replies.append(message), answered.set())
+        subscribed = threading.Event()
+        kiosk.on_subscribe = lambda *_: subscribed.set()
+        kiosk.subscribe("hallwatch/demo/dev/kiosk-1/reply", qos=1)
+        assert subscribed.wait(10)
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.ResponseTopic = "hallwatch/demo/board/call"  # the engine may write there; the kiosk may not
+        properties.CorrelationData = b"request-1"
+        properties.UserProperty = ("tenant", "demo")
+        kiosk.publish("hallwatch/demo/dev/kiosk-1/event", json.dumps(event), qos=1, properties=properties)
+        assert answered.wait(10)
+        (reply,) = replies
+        assert reply.topic == "hallwatch/demo/dev/kiosk-1/reply"
+        assert json.loads(reply.payload)["re"] == "v5-1" and json.loads(reply.payload)["ticket"]["no"] == "A001"
+        assert not hasattr(reply.properties, "CorrelationData")
+        # A round trip later, still nothing on the topic the request named.
+        kiosk.publish("hallwatch/demo/dev/kiosk-1/event", json.dumps({**event, "id": "v5-2"}), qos=1)
+        wait_until(lambda: len(replies) >= 2, what="the second reply")
+        assert [json.loads(r.payload)["re"] for r in replies] == ["v5-1", "v5-2"]
+        assert board.messages == []
+        assert "`response-topic` and `correlation-data` are **not** honoured" in description
+    finally:
+        kiosk.disconnect()
+        kiosk.loop_stop()
+        board.close()
+        engine.stop()

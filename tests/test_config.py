@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import textwrap
+import tomllib
 from datetime import time
 from pathlib import Path
 
 import pytest
+from deploy_helpers import run_cli
 
 from queue_engine.config import (
     ConfigError,
@@ -21,6 +23,7 @@ from queue_engine.config import (
     WindowRole,
     load_site,
     load_sites,
+    parse_site,
 )
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo-site.toml"
@@ -351,6 +354,59 @@ def test_a_camera_may_watch_a_place_rather_than_a_window(tmp_path):
     assert site.device("cam-lobby").window is None
 
 
+def check_config_warnings(path: Path) -> list[str]:
+    """``hallwatch check-config`` on the file, which is valid: its warnings, except the
+    calendar's about this year and next (which depend on the day the test runs)."""
+    done = run_cli("check-config", str(path))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    return [line for line in lines if ": warning: " in line and "no official working days" not in line]
+
+
+def test_check_config_warns_of_a_window_no_camera_watches(tmp_path):
+    """w02 has no camera of its own (the lobby camera watches no window): its staffing can
+    never be verified, so it can never raise window_unstaffed. Valid, with a warning."""
+    extra = (
+        '[[devices]]\nid = "cam-w01"\nkind = "camera"\nwindow = "w01"\n\n'
+        '[[devices]]\nid = "cam-lobby"\nkind = "camera"\n'
+    )
+    path = write(tmp_path, base_site(extra=extra))
+    assert check_config_warnings(path) == [
+        f"{path}: warning: windows[1]: no camera watches w02 (2号窗口), so whether anybody is at the seat "
+        "can never be verified (its staffing is always unverified, 无法核实) and it can never raise "
+        'window_unstaffed; bind a camera to it ([[devices]] kind = "camera", window = "w02")'
+    ]
+
+
+def test_check_config_warns_of_a_working_saturday_that_follows_no_weekday(tmp_path):
+    """With a window staffed on some weekdays only, a working Saturday the site adds must say
+    which weekday it makes up for; one that does (2027-02-20) is not warned of."""
+    windows = BASE_WINDOWS.replace('services = ["shebao"]', 'services = ["shebao"]\nstaff_weekdays = [1, 3, 5]')
+    calendar = "[calendar]\nworkdays = [2027-02-06, 2027-02-20]\nfollows = { 2027-02-20 = 1 }\n"
+    cameras = "".join(f'[[devices]]\nid = "cam-{w}"\nkind = "camera"\nwindow = "{w}"\n\n' for w in ("w01", "w02"))
+    path = write(tmp_path, base_site(head=BASE_HEAD + calendar, windows=windows, extra=cameras))
+    assert check_config_warnings(path) == [
+        f"{path}: warning: calendar.workdays: 2027-02-06 is a working Saturday that follows no weekday: windows "
+        "with staff_weekdays treat it as weekday 6; name the weekday it makes up for in [calendar].follows "
+        "(e.g. follows = { 2027-02-06 = 5 })"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("calendar", "problem"),
+    [
+        ("follows = { 2027-02-06 = 8 }", "calendar.follows.2027-02-06: Input should be less than or equal to 7"),
+        (
+            "holidays = [2027-02-08]\nfollows = { 2027-02-08 = 1 }",
+            "calendar: follows names days off (holidays): 2027-02-08",
+        ),
+    ],
+)
+def test_calendar_follows_names_a_weekday_for_a_working_day(tmp_path, calendar, problem):
+    err = load_error(write(tmp_path, base_site(head=f"{BASE_HEAD}[calendar]\n{calendar}\n")))
+    assert err.problems == [problem]
+
+
 def test_kiosk_without_window_is_fine(tmp_path):
     extra = '[[devices]]\nid = "kiosk-1"\nkind = "kiosk"\n'
     site = load_site(write(tmp_path, base_site(extra=extra)))
@@ -495,3 +551,90 @@ def test_load_sites_reports_the_invalid_file(tmp_path):
     assert len(info.value.problems) == 1
     assert info.value.problems[0].startswith("kind: ")
     assert "'township'" in info.value.problems[0]
+
+
+def test_complaint_telephones_are_checked_and_labelled():
+    data = tomllib.loads(DEMO.read_text(encoding="utf-8"))
+    site = parse_site(data)
+    assert site.complaints.labelled() == ["县投诉电话：0377-65532345", "乡镇投诉电话：0377-65761234"]
+    data["complaints"] = {"county": "12345", "township": "0377-6576123转8001"}
+    assert [n for _, n in parse_site(data).complaints.lines()] == ["12345", "0377-6576123转8001"]
+    data["complaints"] = {"county": "call us", "town": "1"}
+    with pytest.raises(ConfigError) as err:
+        parse_site(data, "chimei.toml")
+    assert err.value.problems == [
+        "complaints.county: 'call us' is not a telephone number: digits and '-', optionally 转 and an extension, "
+        'e.g. "0377-65123456" or "12345"',
+        "complaints.town: unknown field (not allowed here)",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# 限时办结: the promise in numbers
+# ---------------------------------------------------------------------------
+
+
+def guided(item_type: str, time_limit: str, promise: str = "") -> str:
+    """The base services, the second with a guide of this item type, wording and promise."""
+    return (
+        BASE_SERVICES
+        + f'\n[services.guide]\ntime_limit = "{time_limit}"\nitem_type = "{item_type}"\n'
+        + (f"promise_working_days = {promise}\n" if promise else "")
+    )
+
+
+def test_a_promised_item_must_state_its_working_days(tmp_path):
+    path = write(tmp_path, base_site(services=guided("承诺件", "5个工作日")))
+    err = load_error(path)
+    assert_every_line_names_file(err, path)
+    assert err.problems == [
+        "services[1].guide: a 承诺件 must state its promise in numbers: promise_working_days = N (working days)"
+    ]
+
+
+def test_an_on_the_spot_item_promises_no_days(tmp_path):
+    err = load_error(write(tmp_path, base_site(services=guided("即办件", "即办", "3"))))
+    assert err.problems[0].startswith("services[1].guide: a 即办件 is done on the spot")
+
+
+@pytest.mark.parametrize("days", ["0", "366", '"five"'])
+def test_the_promise_is_a_number_of_working_days_within_a_year(tmp_path, days):
+    err = load_error(write(tmp_path, base_site(services=guided("承诺件", "5个工作日", days))))
+    assert [p.split(":")[0] for p in err.problems] == ["services[1].guide.promise_working_days"]
+
+
+def test_an_unknown_item_type_is_refused(tmp_path):
+    err = load_error(write(tmp_path, base_site(services=guided("承若件", "5个工作日"))))
+    assert err.problems[0].startswith("services[1].guide.item_type:")
+
+
+@pytest.mark.parametrize(
+    ("item_type", "time_limit", "promise", "warning"),
+    [
+        ("承诺件", "5个工作日", "5", None),
+        ("承诺件", "当场登记，3个工作日内答复", "3", None),
+        ("即办件", "即办", "", None),
+        ("承诺件", "20 个工作日", "15", "says 20 working days but promise_working_days = 15"),
+        ("承诺件", "即办", "3", "reads as 即办 but item_type is 承诺件"),
+        ("即办件", "3个工作日", "", "promises working days but item_type is 即办件"),
+        ("承诺件", "一个月内", "20", None),  # wording it cannot read: left alone
+    ],
+)
+def test_check_config_warns_where_the_published_time_limit_disagrees(tmp_path, item_type, time_limit, promise, warning):
+    path = write(tmp_path, base_site(services=guided(item_type, time_limit, promise)))
+    done = run_cli("check-config", str(path))
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stdout.splitlines() if ": warning: services" in line]
+    if warning is None:
+        assert warnings == []
+    else:
+        assert warnings == [f"{path}: warning: services[1].guide.time_limit {time_limit!r} {warning}"]
+
+
+def test_every_promised_item_of_the_examples_states_its_days_as_published():
+    examples = [p for p in sorted(DEMO.parent.rglob("*.toml")) if p.name != "county.toml"]  # sites, not the deployment
+    done = run_cli("check-config", *map(str, examples))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ": warning: services" not in done.stdout
+    promised = [s for path in examples for s in load_site(path).services if s.guide.item_type == "承诺件"]
+    assert len(promised) >= 10 and all(s.guide.promise_working_days for s in promised)

@@ -88,7 +88,7 @@ def test_ticket_request_issues_a_slip_and_records_the_ticket():
     assert ticket.priority is None and not ticket.is_priority
     reply = commands[2]
     assert (reply.ok, reply.re, reply.device) == (True, event.id, "kiosk-1")
-    assert reply.ticket == TicketSlip(no="A001", service="shebao", issued_at=now, ahead=0, eta_min=0)
+    assert reply.ticket == TicketSlip(no="A001", day="2026-11-25", service="shebao", issued_at=now, ahead=0, eta_min=0)
     assert d.hall.tickets["A001"] == ticket
 
 

@@ -633,21 +633,50 @@ def test_a_presence_longer_than_clear_after_restarts_the_grace():
 # window_not_opened: must_staff, staff_weekdays
 # =========================================================================================
 @pytest.mark.parametrize(
-    ("day", "required"),
+    ("day", "calendar", "required"),
     [
-        (WED, {"w01", "w03"}),  # Wednesday: w03 is listed for 1, 3, 5
-        (THU, {"w01", "w09"}),  # Thursday: w09 is listed for 2, 4
-        (date(2026, 10, 10), {"w01"}),  # 调休 Saturday: weekday 6 is listed for neither
+        (WED, {}, {"w01", "w03"}),  # Wednesday: w03 is listed for 1, 3, 5
+        (THU, {}, {"w01", "w09"}),  # Thursday: w09 is listed for 2, 4
+        # 调休 Saturdays of 2026, each following the weekday off it makes up for (the n-th
+        # working weekend day of a holiday pairs with its n-th day off):
+        (date(2026, 10, 10), {}, {"w01", "w03"}),  # National Day: for Wednesday 10-07
+        (date(2026, 5, 9), {}, {"w01", "w09"}),  # Labour Day: for Tuesday 05-05
+        (date(2026, 9, 20), {}, {"w01", "w09"}),  # a 调休 Sunday, National Day: for Tuesday 10-06
+        # the site's calendar names the weekday itself
+        (date(2026, 10, 10), {"follows": {"2026-10-10": 4}}, {"w01", "w09"}),
+        (
+            date(2027, 2, 6),
+            {"covered_years": [2027], "workdays": ["2027-02-06"], "follows": {"2027-02-06": 1}},
+            {"w01", "w03"},
+        ),
+        # a working Saturday nobody pairs keeps its own weekday: 6 is listed for neither
+        (date(2027, 2, 6), {"covered_years": [2027], "workdays": ["2027-02-06"]}, {"w01"}),
     ],
-    ids=["wednesday", "thursday", "tiaoxiu-saturday"],
+    ids=[
+        "wednesday",
+        "thursday",
+        "tiaoxiu-saturday-for-wednesday",
+        "tiaoxiu-saturday-for-tuesday",
+        "tiaoxiu-sunday-for-tuesday",
+        "site-follows-overrides",
+        "site-follows-a-year-entered-by-hand",
+        "unpaired-saturday",
+    ],
 )
-def test_window_not_opened_only_for_must_staff_windows_on_their_weekdays(day, required):
+def test_window_not_opened_only_for_must_staff_windows_on_their_weekdays(day, calendar, required):
     d = start(
         at(day, 8),
+        calendar=calendar,
         windows={"w02": {"must_staff": False}, "w03": {"staff_weekdays": [1, 3, 5]}, "w09": {"staff_weekdays": [2, 4]}},
     )
     run_until(d, at(day, 11))
     assert {a.subject for a in alerts_of(d, K.WINDOW_NOT_OPENED)} == required
+
+
+def test_each_make_up_day_pairs_with_a_day_off_of_its_own_holiday_across_the_new_year():
+    """New Year's Day 2007: Saturday and Sunday 2006-12-30/31 were worked for Tuesday and
+    Wednesday 2007-01-02/03; a year later Saturday 2007-12-29 for Monday 2007-12-31."""
+    assert [OFFICIAL.follows[d] for d in (date(2006, 12, 30), date(2006, 12, 31), date(2007, 12, 29))] == [2, 3, 1]
 
 
 def test_a_login_within_the_grace_prevents_window_not_opened_and_a_later_one_resolves_it():

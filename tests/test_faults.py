@@ -150,6 +150,7 @@ def test_graceful_broker_restart(drill):
 
 def test_broker_killed_and_back_after_2_s(drill):
     def kill_9():
+        drill.wait_broker_saved()
         drill.broker.proc.kill()  # no Last Will, no save: the last autosave (5 s) is what returns
         drill.broker.proc.wait()
         time.sleep(2)

@@ -10,7 +10,7 @@ from queue_engine import wire
 from queue_engine.core import vocabulary
 from queue_engine.core.alerts import ALERT_KINDS, AlertKind, AlertState, Audience
 from queue_engine.core.events import Outcome, PauseReason
-from queue_engine.core.kinds import DEVICE_KINDS, DeviceKind
+from queue_engine.core.kinds import DEVICE_KINDS, DeviceKind, OnlineHours
 from queue_engine.core.model import Staffing, TicketStatus
 
 
@@ -34,6 +34,7 @@ def test_every_alert_kind_has_its_entry():
         ("alert_state", AlertState),
         ("audience", Audience),
         ("device_kind", DeviceKind),
+        ("online_hours", OnlineHours),
         ("outcome", Outcome),
         ("pause_reason", PauseReason),
         ("staffing", Staffing),

@@ -167,10 +167,10 @@ class Day:
     """Drives the engine at exact moments, runs every timer at its own deadline (as the
     engine's timer shell does), and commits every batch of commands to the store."""
 
-    def __init__(self, site, db):
+    def __init__(self, site, db, start: str = "07:50"):
         self.engine = Engine([site], official_calendar())
         self.db = db
-        self.now = at("07:50")
+        self.now = at(start)
         self.seq = 0
         self.alerts: dict[tuple[str, str], str] = {}  # (kind, subject) -> alert id
         self._commit(self.engine.tick(self.now))
@@ -788,6 +788,70 @@ def test_the_due_date_agrees_with_the_engines_bad_rating_alert(store, report):
     row = report.sites[0].bad_ratings[1]
     assert datetime.fromtimestamp(due, TZ) == datetime(2026, 12, 4, tzinfo=TZ)  # the end of the due day
     assert row.due == date(2026, 12, 3)
+
+
+NIGHT_SITE_TOML = """
+id = "hall-r"
+name = "测试镇行政审批服务中心"
+
+[supervision]
+heartbeat_misses = 100
+
+[[services]]
+code = "shebao"
+name = "社保业务"
+prefix = "A"
+category = "人社"
+
+[[windows]]
+id = "w01"
+name = "1号窗口"
+role = "comprehensive"
+
+[[devices]]
+id = "selfservice-1"
+kind = "selfservice"
+heartbeat_s = 3600
+
+[[devices]]
+id = "cam-selfservice"
+kind = "camera"
+online_hours = "always"
+heartbeat_s = 3600
+
+[[devices]]
+id = "panel-w01"
+kind = "panel"
+window = "w01"
+heartbeat_s = 3600
+"""
+
+
+def test_each_device_counts_against_its_own_hours_a_24_hour_terminal_s_night_outage_shows(tmp_path):
+    """The 24-hour self-service terminal is expected online all day (its kind's hours), and so is
+    the camera watching it (its own configuration): their outage 01:00-03:00 is 120 minutes
+    offline; the window's panel is expected in working time only: its outage counts nothing."""
+    site = parse_site(tomllib.loads(NIGHT_SITE_TOML))
+    db = connect(tmp_path / "night.db")
+    day = Day(site, db, start="00:00")
+    for device in ("selfservice-1", "cam-selfservice", "panel-w01"):
+        day.send("00:00", ev.DeviceStatus, device, online=True)
+    for device in ("selfservice-1", "cam-selfservice", "panel-w01"):
+        day.send("01:00", ev.DeviceStatus, device, online=False, reason="lost")
+    for device in ("selfservice-1", "cam-selfservice", "panel-w01"):
+        day.send("03:00", ev.DeviceStatus, device, online=True)
+    day.advance(at("00:01", day=26))
+    db.conn.close()
+
+    report = build_report([site], tmp_path / "night.db", [SITE], DAY, DAY, now=at("08:00", day=26))
+    expected = [
+        {"device": "selfservice-1", "online_hours": "全天24小时", "online_min": "1320.0", "offline_min": "120.0"},
+        {"device": "cam-selfservice", "online_hours": "全天24小时", "online_min": "1320.0", "offline_min": "120.0"},
+        {"device": "panel-w01", "online_hours": "工作时间", "online_min": "390.0", "offline_min": "0.0"},
+    ]
+    assert picked(Tables(render_html(report)).tables[("devices", SITE)], expected) == expected
+    write_csv(report, tmp_path / "csv")
+    assert picked(read_csv(tmp_path / "csv" / "devices.csv", "devices"), expected) == expected
 
 
 def test_a_longer_period_adds_nothing_and_a_period_without_the_day_is_empty(store):

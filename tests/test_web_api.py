@@ -27,6 +27,7 @@ from queue_engine.config import Web, load_site, parse_site
 from queue_engine.core import events as ev
 from queue_engine.shells.mqtt import parse_broker_url
 from queue_engine.web import WEB, openapi_document, start_http
+from queue_engine.web.inputs import MAX_BODY
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,6 +216,9 @@ async def test_every_error_is_json_naming_the_problem(api):
         ("POST", tickets, {"json_body": {"service": "shebao"}}, 400, "missing_field", "phone"),
         ("POST", tickets, {"json_body": {"service": "shebao", "phone": "12345"}}, 400, "bad_field", "phone"),
         ("POST", tickets, {"json_body": {"service": 7, "phone": "13800000000"}}, 400, "bad_field", "service"),
+        ("POST", tickets, {"json_body": {"service": "", "phone": "13800000000"}}, 400, "bad_field", "service"),
+        ("POST", tickets, {"json_body": {"service": "shebao\n", "phone": "13800000000"}}, 400, "bad_field", "service"),
+        ("POST", tickets, {"json_body": {"service": "shebao", "phone": "13800000000", "x": 1}}, 400, "bad_field", "x"),
         (
             "POST",
             tickets,
@@ -227,7 +231,7 @@ async def test_every_error_is_json_naming_the_problem(api):
         (
             "POST",
             tickets,
-            {"json_body": {"service": "shebao", "phone": "13800000000", "x": "y" * 5000}},
+            {"json_body": {"service": "shebao", "phone": "13800000000", "x": "y" * MAX_BODY}},
             413,
             "body_too_large",
             None,

@@ -275,6 +275,24 @@ def test_the_supervision_console_lists_an_alert_from_a_second_site(stack):
     page.context.close()
 
 
+def test_the_board_shows_the_complaint_telephones_in_its_footer(stack):
+    """在显要位置公布县乡投诉电话: the demo site's [complaints], on the board, in view; a site
+    without them shows no empty line."""
+    page = stack.page("/board/demo")
+    wait_live(page)
+    footer = page.locator("footer #complaints")
+    assert footer.is_visible()
+    assert footer.text_content() == "县投诉电话：0377-65532345　乡镇投诉电话：0377-65761234"
+    box = footer.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 1080 and box["x"] + box["width"] <= 1920
+    page.context.close()
+    village = stack.page("/board/shuangquan")
+    wait_live(village)
+    assert village.locator("footer #complaints").text_content() == ""
+    assert not village.locator("footer #complaints").is_visible()
+    village.context.close()
+
+
 def test_the_pages_run_under_their_own_content_security_policy(stack):
     """Without bypass_csp: the pages' scripts, styles and streams all come from the engine."""
     context = stack.browser.new_context(viewport={"width": 1920, "height": 1080})

@@ -7,17 +7,17 @@ channel, e.g. ``3 老年人``; ``q`` leaves.
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
 from typing import TextIO
 
 from queue_engine.config import Site
 
+from . import slip as slips
 from .console import Lines, say
 from .device import Device, NoReply
+from .slip import PRIORITY_NAMES
 
-# Green channel (绿色通道): the protocol's priority codes and the words a citizen or a
-# hall guide may type for them.
-PRIORITY_NAMES = {"elderly": "老年人", "disabled": "残疾人", "pregnant": "孕妇", "veteran": "军人", "other": "其他优先"}
+# Green channel (绿色通道): the words a citizen or a hall guide may type for its codes.
 PRIORITY_WORDS = {
     **{code: code for code in PRIORITY_NAMES},
     "老年人": "elderly",
@@ -30,8 +30,7 @@ PRIORITY_WORDS = {
     "其他": "other",
     "优先": "other",
 }
-RULE = "=" * 32
-THIN = "-" * 32
+RULE, THIN = slips.RULE, slips.THIN
 
 
 class ChoiceError(ValueError):
@@ -79,46 +78,11 @@ def parse_choice(site: Site, text: str) -> tuple[str, str | None]:
     return code, parse_priority(rest[0] if rest else None)
 
 
-def _local_time(iso: str | None) -> str:
-    if not iso:
-        return ""
-    try:
-        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return iso
-
-
-def slip(site: Site, ticket: dict, priority: str | None = None) -> str:
-    """The ticket slip (排队凭条) as printed text."""
-    service = site.service(ticket.get("service", ""))
-    service_name = service.name if service else ticket.get("service", "")
-    ahead = ticket.get("ahead", 0)
-    eta = ticket.get("eta_min")
-    wait = "无需等候" if not ahead else (f"约 {eta} 分钟" if eta is not None else "请留意叫号")
-    lines = [
-        RULE,
-        site.name,
-        "排队凭条".center(28),
-        THIN,
-        f"号码：{ticket['no']}",
-        f"事项：{service_name}",
-        f"前面还有：{ahead} 人",
-        f"预计等候：{wait}",
-        f"取号时间：{_local_time(ticket.get('issued_at'))}",
-    ]
-    if priority:
-        lines.append(f"绿色通道：{PRIORITY_NAMES.get(priority, priority)}")
-    lines += [
-        THIN,
-        "请留意大厅叫号屏和语音提示，",
-        "叫到您的号码时请到对应窗口办理。",
-        "办事结束后，欢迎对服务进行评价。",
-        RULE,
-    ]
-    return "\n".join(lines)
-
-
-async def take_number(device: Device, site: Site, service: str, priority: str | None, out: TextIO, err: TextIO) -> bool:
+async def take_number(
+    device: Device, site: Site, service: str, priority: str | None, out: TextIO, err: TextIO, printer=None
+) -> bool:
+    """Take a number and give the slip: on the screen, and printed when the kiosk has a
+    printer (python-escpos; None: the screen only)."""
     try:
         reply = await device.request("ticket.request", service=service, priority=priority)
     except NoReply:
@@ -127,13 +91,22 @@ async def take_number(device: Device, site: Site, service: str, priority: str | 
     if not reply.get("ok"):
         say(err, f"取号失败：{reply.get('message') or reply.get('error')}")
         return False
-    say(out, slip(site, reply["ticket"], priority))
+    ops = slips.layout(site, reply["ticket"], priority)
+    say(out, slips.as_text(ops))
+    if printer is not None:
+        try:
+            await asyncio.to_thread(slips.print_escpos, printer, ops)
+        except Exception as exc:  # the printer's own errors (escpos.exceptions), OSError, USB errors
+            say(err, f"凭条打印失败（{exc}），您的号码是 {reply['ticket']['no']}，请记下号码或咨询工作人员。")
+            return False
     return True
 
 
-async def run(device: Device, site: Site, *, take: str | None, priority: str | None, out: TextIO, err: TextIO) -> int:
+async def run(
+    device: Device, site: Site, *, take: str | None, priority: str | None, out: TextIO, err: TextIO, printer=None
+) -> int:
     if take is not None:
-        return 0 if await take_number(device, site, take, priority, out, err) else 1
+        return 0 if await take_number(device, site, take, priority, out, err, printer) else 1
     lines = Lines()
     say(out, menu(site))
     while True:
@@ -147,5 +120,5 @@ async def run(device: Device, site: Site, *, take: str | None, priority: str | N
         except ChoiceError as exc:
             say(out, str(exc))
             continue
-        await take_number(device, site, service, chosen_priority, out, out)
+        await take_number(device, site, service, chosen_priority, out, out, printer)
         say(out, "请选择办理事项（输入序号，q 退出）：")

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from window_agents import camera, kiosk, pad, panel
+from window_agents import camera, kiosk, pad, panel, slip
 from window_agents.device import BrokerUnreachable, Device, DeviceSettings, password_from_env
 
 from ..config import ConfigError, load_site
@@ -102,6 +102,13 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         choices=["elderly", "disabled", "pregnant", "veteran", "other"],
         help="green channel (绿色通道) for --take",
     )
+    kiosk.add_argument(
+        "--printer",
+        metavar="SPEC",
+        type=_printer_spec,
+        help="print each slip on this ESC/POS receipt printer (GB18030, with the QR code of the slip's link): "
+        f"{slip.PRINTER_FORMS}; default: none, the slip is shown on the console only",
+    )
 
     panel_parser = kinds.add_parser(
         "panel",
@@ -162,6 +169,14 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="client id on Frigate's broker (default: the first device id + '-frigate')",
     )
     return {"agent": cmd_agent}
+
+
+def _printer_spec(text: str) -> str:
+    try:
+        slip.parse_printer(text)
+    except slip.PrinterSpecError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def _fail(message: str, code: int = EXIT_CONFIG) -> int:
@@ -267,12 +282,24 @@ def _kiosk(args, site, broker, password) -> int:
         return _fail(f"--take: site {site.id} has no service {args.take!r} (services: {codes})")
     if args.priority and args.take is None:
         return _fail("--priority goes with --take")
+    printer = None
+    if args.printer:
+        try:
+            printer = slip.open_printer(args.printer)
+        except Exception as err:  # python-escpos's DeviceNotFoundError, USB and serial errors
+            return _fail(f"--printer {args.printer}: cannot open the printer: {err}")
     device = Device(_settings(args, site, broker, password, args.device))
-    return _run(
-        args,
-        [device],
-        lambda: kiosk.run(device, site, take=args.take, priority=args.priority, out=sys.stdout, err=sys.stderr),
-    )
+    try:
+        return _run(
+            args,
+            [device],
+            lambda: kiosk.run(
+                device, site, take=args.take, priority=args.priority, out=sys.stdout, err=sys.stderr, printer=printer
+            ),
+        )
+    finally:
+        if printer is not None:
+            printer.close()
 
 
 def _panel(args, site, broker, password) -> int:

@@ -10,6 +10,7 @@ import argparse
 from datetime import datetime
 
 from ..config import ConfigError, expand_config_paths, load_sites
+from ..core.calendar import WorkingCalendar
 from .common import EXIT_OK, Handler, report
 
 
@@ -28,12 +29,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from ..calendar import official_calendar, uncovered_years
 
     this_year = datetime.now().year
-    known = sorted(official_calendar().years)
+    official = official_calendar()
+    known = sorted(official.years)
     for path, site in zip(files, sites):
         print(
             f"{path}: ok: site {site.id} ({site.name}): {len(site.services)} services, "
             f"{len(site.windows)} windows, {len(site.devices)} devices, {len(site.staff)} staff"
         )
+        for warning in site.warnings():
+            print(f"{path}: warning: {warning}")
+        if any(w.staff_weekdays for w in site.windows):
+            calendar = WorkingCalendar.of_site(official, site.calendar)
+            for day in site.calendar.workdays:
+                if day.isoweekday() >= 6 and calendar.schedule_weekday(day) == day.isoweekday():
+                    print(
+                        f"{path}: warning: calendar.workdays: {day.isoformat()} is a working "
+                        f"{day.strftime('%A')} that follows no weekday: windows with staff_weekdays treat it as "
+                        f"weekday {day.isoweekday()}; name the weekday it makes up for in [calendar].follows "
+                        f"(e.g. follows = {{ {day.isoformat()} = 5 }})"
+                    )
         missing = uncovered_years(site, [this_year, this_year + 1])
         if missing:
             years = ", ".join(str(y) for y in missing)

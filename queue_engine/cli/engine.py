@@ -85,6 +85,12 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         default=env("http"),
         help=f"serve /metrics and /healthz on this address, e.g. 127.0.0.1:9108 (env {ENV['http']})",
     )
+    engine.add_argument(
+        "--ticket-secret-file",
+        metavar="FILE",
+        help="file holding the secret that signs each ticket's token (the slip's QR link); "
+        "else env HALLWATCH_TICKET_SECRET; at least 16 characters",
+    )
     engine.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     which = engine.add_mutually_exclusive_group()
     which.add_argument(
@@ -107,6 +113,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
     from ..app import BrokerUnreachable, EngineApp, StoreFailed
     from ..shells.clock import Clock
     from ..shells.mqtt import BrokerUrlError, parse_broker_url
+    from ..tickettoken import SECRET_ENV, SecretError, load_secret
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     files = config_files(args.config)
@@ -116,10 +123,15 @@ def cmd_engine(args: argparse.Namespace) -> int:
         sites = served_sites(load_configs(files), ids=args.sites, shard=args.shard)
         broker = parse_broker_url(args.broker, ca_file=args.ca_file)
         clock = Clock(start_at=args.start_at, speed=args.speed)
+        ticket_secret = load_secret(args.ticket_secret_file)
     except ConfigError as err:
         return report(err)
-    except (BrokerUrlError, ValueError) as err:
+    except (BrokerUrlError, SecretError, ValueError) as err:
         return fail("engine", err)
+    if ticket_secret is None and any(site.web.public_url for site in sites):
+        logging.getLogger("hallwatch.engine").warning(
+            "no ticket secret (%s or --ticket-secret-file): the slips carry no link to follow the ticket", SECRET_ENV
+        )
     client_id = engine_client_id(args.client_id, shard=args.shard, sites=args.sites)
     warning = client_id_warning(client_id, broker.username)
     if warning:
@@ -133,6 +145,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
         client_id=client_id,
         synchronous=args.sync.upper(),
         connect_timeout=args.connect_timeout,
+        ticket_secret=ticket_secret,
     )
 
     async def main() -> None:

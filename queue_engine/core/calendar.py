@@ -4,13 +4,21 @@ China's official calendar (holidays, and the weekend days that become working da
 comes in as ``OfficialCalendar`` data, built outside the core from the chinese-calendar
 package; the site's own additions override it; for a year that neither covers, Monday to
 Friday is assumed and ``covered()`` says so, so the engine can warn.
+
+A 调休 working weekend day follows the schedule of the weekday it makes up for (the weekday off
+of the same holiday it is worked in exchange for): ``schedule_weekday`` gives that weekday,
+from the site's explicit ``follows`` first, then the official pairing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
+    from ..config import Calendar as SiteCalendar
 
 
 @dataclass(frozen=True)
@@ -19,6 +27,9 @@ class OfficialCalendar:
 
     exceptions: dict[date, bool] = field(default_factory=dict)  # day -> is a working day
     years: frozenset[int] = frozenset()
+    # A working weekend day (调休) -> the weekday (1 = Monday ... 7 = Sunday) of the day off it
+    # makes up for.
+    follows: dict[date, int] = field(default_factory=dict)
 
 
 class WorkingCalendar:
@@ -29,11 +40,24 @@ class WorkingCalendar:
         holidays: Iterable[date] = (),
         workdays: Iterable[date] = (),
         covered_years: Iterable[int] = (),
+        follows: Mapping[date, int] | None = None,
     ):
         self._official = official
         self._holidays = frozenset(holidays)
         self._workdays = frozenset(workdays)
         self._covered_years = frozenset(covered_years)
+        self._follows = dict(follows or {})
+
+    @classmethod
+    def of_site(cls, official: OfficialCalendar, site: SiteCalendar) -> WorkingCalendar:
+        """The official calendar with a site's own ``[calendar]`` additions."""
+        return cls(
+            official,
+            holidays=site.holidays,
+            workdays=site.workdays,
+            covered_years=site.covered_years,
+            follows=site.follows,
+        )
 
     def covered(self, day: date) -> bool:
         return day.year in self._official.years or day.year in self._covered_years
@@ -46,6 +70,17 @@ class WorkingCalendar:
         if day.year in self._official.years and day in self._official.exceptions:
             return self._official.exceptions[day]
         return day.weekday() < 5
+
+    def schedule_weekday(self, day: date) -> int:
+        """The weekday (1 = Monday ... 7 = Sunday) whose schedule ``day`` follows (which
+        windows must be staffed: ``staff_weekdays``): its own, except that a 调休 working weekend
+        day follows the weekday it makes up for, as the site's ``follows`` names it or else as
+        the official calendar pairs it. A working weekend day neither names keeps its own."""
+        if day in self._follows:
+            return self._follows[day]
+        if day.year in self._official.years and day in self._official.follows:
+            return self._official.follows[day]
+        return day.isoweekday()
 
     def add_working_days(self, day: date, count: int) -> date:
         """The ``count``-th working day after ``day`` (限时办结, follow-up deadlines)."""
@@ -62,6 +97,14 @@ def periods_of(day: date, spans: list[tuple[time, time]], tz: tzinfo) -> list[tu
         (datetime.combine(day, start, tz).timestamp(), datetime.combine(day, end, tz).timestamp())
         for start, end in spans
     ]
+
+
+def whole_day(day: date, tz: tzinfo) -> tuple[float, float]:
+    """A day from its midnight to the next, as epoch seconds (a 24-hour device's expected time)."""
+    return (
+        datetime.combine(day, time.min, tz).timestamp(),
+        datetime.combine(day + timedelta(days=1), time.min, tz).timestamp(),
+    )
 
 
 def overlap(periods: list[tuple[float, float]], start: float, end: float) -> float:

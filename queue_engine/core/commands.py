@@ -6,6 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from .alerts import Alert
+from .errors import ErrorCode
 from .model import Ticket, WindowState
 from .records import record
 
@@ -17,9 +18,11 @@ class Command:
 
 @record
 class TicketSlip:
-    """What a citizen is told when taking a number."""
+    """What a citizen is told when taking a number. ``day`` (the hall's local date, ISO)
+    and ``no`` name the ticket: the shells derive its token from them."""
 
     no: str
+    day: str
     service: str
     issued_at: float
     ahead: int
@@ -34,7 +37,7 @@ class Reply(Command):
     re: str
     ok: bool
     ticket: TicketSlip | str | None = None
-    error: str | None = None
+    error: ErrorCode | None = None  # set when not ok
     message: str | None = None
 
 

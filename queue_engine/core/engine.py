@@ -82,7 +82,7 @@ class Engine:
                     device=event.device,
                     re=event.id,
                     ok=False,
-                    error=refusal.code.value,
+                    error=refusal.code,
                     message=refusal.message,
                 )
             )

@@ -123,12 +123,7 @@ class Hall:
         self._day_end = -math.inf
         self._issuing_hours = (math.inf, -math.inf)
         self._open_counts: dict[str, int] | None = None  # open windows per service, cached
-        calendar = WorkingCalendar(
-            official or OfficialCalendar(),
-            holidays=site.calendar.holidays,
-            workdays=site.calendar.workdays,
-            covered_years=site.calendar.covered_years,
-        )
+        calendar = WorkingCalendar.of_site(official or OfficialCalendar(), site.calendar)
         self.supervisor = Supervisor(site, self, calendar)
 
     # -- restore (from the store's current-state tables) ---------------------------------
@@ -337,7 +332,12 @@ class Hall:
         self._arrivals[service.code].add(now)
         self._enqueue(ticket)
         slip = TicketSlip(
-            no=no, service=service.code, issued_at=now, ahead=ahead, eta_min=self._eta_min(service.code, ahead)
+            no=no,
+            day=self.day,
+            service=service.code,
+            issued_at=now,
+            ahead=ahead,
+            eta_min=self._eta_min(service.code, ahead),
         )
         return [
             TicketChanged(site=self.id, ticket=ticket, transition=T.ISSUED),

@@ -21,6 +21,14 @@ class DeviceKind(StrEnum):
     SELFSERVICE = "selfservice"
 
 
+class OnlineHours(StrEnum):
+    """When a device is expected online: what its liveness alerts and its accounted online and
+    offline time are counted against."""
+
+    OFFICE = "office"  # the site's opening periods on its working days
+    ALWAYS = "always"  # day and night, every day (a 24-hour self-service terminal)
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceRule:
     label: str  # Chinese, for every surface (core.vocabulary)
@@ -33,8 +41,9 @@ class DeviceRule:
     # 电子监察: switching it off is a fault to investigate (``device_shutdown``), its loss is
     # critical; others' loss is a warning, their orderly shutdown nothing.
     supervision: bool = False
-    # Expected online at every hour (a 24-hour terminal); others only in working time.
-    always_on: bool = False
+    # Expected online at every hour (a 24-hour terminal), or only in working time; a device's
+    # own configuration may say otherwise (``config.Device.online_hours``).
+    online_hours: OnlineHours = OnlineHours.OFFICE
     # Its ``presence`` reports tell whether the window it watches is staffed.
     watches_seat: bool = False
     # Reads the site's board topics (calls, window and queue states).
@@ -61,7 +70,12 @@ K = DeviceKind
 DEVICE_KINDS: dict[DeviceKind, DeviceRule] = {
     K.KIOSK: DeviceRule("取号机", (ev.TicketRequest,), window="none", issues_tickets=True),
     K.SELFSERVICE: DeviceRule(
-        "24小时自助终端", (ev.TicketRequest,), window="none", supervision=True, always_on=True, issues_tickets=True
+        "24小时自助终端",
+        (ev.TicketRequest,),
+        window="none",
+        supervision=True,
+        online_hours=OnlineHours.ALWAYS,
+        issues_tickets=True,
     ),
     K.PANEL: DeviceRule("窗口叫号器", PANEL_EVENTS, window="required"),
     K.CAMERA: DeviceRule(

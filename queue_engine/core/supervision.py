@@ -17,11 +17,11 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .alerts import ALERT_KINDS, Alert, AlertKind, AlertState, Watch
-from .calendar import WorkingCalendar, after_working_seconds, overlap, periods_of
+from .calendar import WorkingCalendar, after_working_seconds, overlap, periods_of, whole_day
 from .capacity import RecentArrivals, mean_wait, windows_needed
 from .commands import AlertChanged, Command, DeviceChanged, Notice, TimeAccounted, WindowChanged
 from .errors import ErrorCode, Refused
-from .kinds import DEVICE_KINDS, DeviceKind, DeviceRule
+from .kinds import DEVICE_KINDS, DeviceKind, DeviceRule, OnlineHours
 from .model import OPEN_PHASES, Staffing, Ticket, WindowPhase, WindowState
 
 if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
@@ -52,6 +52,7 @@ class DeviceLive:
     kind: str
     window: str | None
     timeout: float
+    always_on: bool = False  # expected online day and night, not only in working time
     online: bool | None = None  # None: not heard of since the engine started
     reason: str | None = None  # why offline: lost, shutdown, silent
     last_seen: float = 0.0
@@ -108,7 +109,11 @@ class Supervisor:
         self._spans = site.hours.spans()
         self.devices: dict[str, DeviceLive] = {
             d.id: DeviceLive(
-                id=d.id, kind=d.kind.value, window=d.window, timeout=d.heartbeat_s * self.rules.heartbeat_misses
+                id=d.id,
+                kind=d.kind.value,
+                window=d.window,
+                timeout=d.heartbeat_s * self.rules.heartbeat_misses,
+                always_on=d.expected_hours is OnlineHours.ALWAYS,
             )
             for d in site.devices
         }
@@ -122,7 +127,8 @@ class Supervisor:
         self._timers: list[tuple[float, str, str]] = []  # (when, subject kind, subject)
         self._scheduled: dict[tuple[str, str], float] = {}
         self._refusals: OrderedDict[str, deque[float]] = OrderedDict()
-        self.periods: list[tuple[float, float]] = []
+        self.periods: list[tuple[float, float]] = []  # today's working time
+        self.whole_day: list[tuple[float, float]] = []  # today, midnight to midnight
         self.day: date | None = None
         self.segments: dict[tuple[str, str], Segment] = {}  # ("window"|"device", id) -> segment
         self.totals: dict[tuple[str, str, str], float] = {}  # (subject kind, subject, category) -> s
@@ -151,6 +157,7 @@ class Supervisor:
         self.day = day
         working = self.calendar.is_working_day(day)
         self.periods = periods_of(day, self._spans, self._tz) if working else []
+        self.whole_day = [whole_day(day, self._tz)]
         if not self.calendar.covered(day) and self._last_warned_day != day:
             self._last_warned_day = day
             commands.append(
@@ -180,7 +187,9 @@ class Supervisor:
         window = self.hall.window_config(window_id)
         if not window.must_staff:
             return False
-        return not window.staff_weekdays or (self.day is not None and self.day.isoweekday() in window.staff_weekdays)
+        return not window.staff_weekdays or (
+            self.day is not None and self.calendar.schedule_weekday(self.day) in window.staff_weekdays
+        )
 
     # -- timers ----------------------------------------------------------------------------
     def _schedule(self, when: float, kind: str, subject: str) -> None:
@@ -323,7 +332,7 @@ class Supervisor:
         return commands
 
     def _expected_online(self, device: DeviceLive, now: float) -> bool:
-        return device.rule.always_on or self.working(now)
+        return device.always_on or self.working(now)
 
     def evaluate_device(self, device_id: str, now: float) -> list[Command]:
         device = self.devices[device_id]
@@ -798,13 +807,20 @@ class Supervisor:
         return self._close(subject_kind, subject, segment, now) if segment is not None else []
 
     def _close(self, subject_kind: str, subject: str, segment: Segment, now: float) -> list[Command]:
-        seconds = overlap(self.periods, segment.since, now)
+        seconds = overlap(self._counted(subject_kind, subject), segment.since, now)
         if seconds <= 0:
             return []
         commands: list[Command] = [self._add(subject_kind, subject, segment.category, seconds)]
         if segment.staff is not None:
             commands.append(self._add("staff", segment.staff, segment.category, seconds))
         return commands
+
+    def _counted(self, subject_kind: str, subject: str) -> list[tuple[float, float]]:
+        """The time a subject's accounting counts today: working time, or the whole day for a
+        device expected online day and night (a 24-hour terminal's night outage counts)."""
+        if subject_kind == "device" and self.devices[subject].always_on:
+            return self.whole_day
+        return self.periods
 
     def _add(self, subject_kind: str, subject: str, category: str, seconds: float) -> TimeAccounted:
         key = (subject_kind, subject, category)
@@ -831,14 +847,15 @@ class Supervisor:
 
     def day_totals(self, now: float) -> dict[tuple[str, str], dict[str, float]]:
         """Today's seconds per category of each window, staff member and device, up to
-        ``now`` (the running segments included), in working time: what the consoles and the
-        metrics show, and what the store's accounting holds once the segments close."""
+        ``now`` (the running segments included), in working time (a device expected online day
+        and night: the whole day): what the consoles and the metrics show, and what the store's
+        accounting holds once the segments close."""
         totals: dict[tuple[str, str], dict[str, float]] = {}
         for (subject_kind, subject, category), seconds in self.totals.items():
             bucket = totals.setdefault((subject_kind, subject), {})
             bucket[category] = bucket.get(category, 0.0) + seconds
         for (subject_kind, subject), segment in self.segments.items():
-            running = overlap(self.periods, segment.since, now)
+            running = overlap(self._counted(subject_kind, subject), segment.since, now)
             if running <= 0:
                 continue
             for key in [(subject_kind, subject)] + ([("staff", segment.staff)] if segment.staff else []):

@@ -13,7 +13,7 @@ from typing import Any
 
 from .alerts import ALERT_KINDS, AlertState, Audience
 from .events import Outcome, PauseReason
-from .kinds import DEVICE_KINDS
+from .kinds import DEVICE_KINDS, OnlineHours
 from .model import Staffing, TicketStatus
 
 OUTCOME = {
@@ -35,6 +35,7 @@ ALERT_STATE = {AlertState.FIRING: "未解除", AlertState.ACKNOWLEDGED: "已确�
 SEVERITY = {"critical": "严重", "warning": "一般"}
 AUDIENCE = {Audience.SUPERVISION: "电子监察", Audience.MANAGER: "中心管理", Audience.IT: "信息技术"}
 DEVICE_KIND = {kind.value: rule.label for kind, rule in DEVICE_KINDS.items()}
+ONLINE_HOURS = {OnlineHours.OFFICE: "工作时间", OnlineHours.ALWAYS: "全天24小时"}
 OFFLINE_REASON = {"lost": "断线", "shutdown": "被关闭", "silent": "心跳中断"}
 TICKET_STATUS = {
     TicketStatus.WAITING: "等候中",
@@ -52,6 +53,9 @@ STAFFING = {
     Staffing.CLOSED: "无须开窗",
     Staffing.PAUSED: "暂停",
 }
+# Marks on a window in the consoles: no camera watches it (config.Site.unwatched_windows), so
+# its staffing is never verified and window_unstaffed can never fire for it.
+WINDOW_MARK = {"no_camera": "无摄像头，无法核验在岗"}
 # The three 空岗 categories (model.VACANCY), as the consoles, reports and Grafana show them.
 VACANCY = {category: STAFFING[category] for category in (Staffing.NOT_OPENED, Staffing.UNSTAFFED, Staffing.UNVERIFIED)}
 # The accounting's categories (the store's ``accounting.category``): a window's or staff
@@ -66,6 +70,9 @@ CATEGORY = {
 RATING = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 SITE_KIND = {"county": "县级政务服务中心", "township": "乡镇行政审批服务中心", "village": "村（社区）便民服务站"}
 FOLLOW_UP = {"done": "已整改", "overdue": "逾期未整改", "open": "待整改"}
+# What an alert asks for beyond its kind, as the consoles word it ({n}, {day}: filled in): the
+# windows a queue_surge wants opened (its detail's extra_windows), a bad rating's follow-up day.
+ALERT_ASKS = {"extra_windows": "需加开 {n} 个窗口", "follow_up_due": "整改期限 {day}"}
 GUIDE_FIELD = {
     "basis": "办事依据",
     "conditions": "办理条件",
@@ -75,6 +82,8 @@ GUIDE_FIELD = {
     "item_type": "办件类型",
 }
 AUDIT_STATUS = {"pass": "达标", "fail": "未达标", "unknown": "未知", "n/a": "不适用"}
+# 县乡投诉电话 (the site configuration's [complaints]), as the board, the slips and the posters show them.
+COMPLAINT_LINE = {"county": "县投诉电话", "township": "乡镇投诉电话"}
 
 # Every table, by name: what the web pages are served and the metrics expose.
 TABLES: dict[str, Mapping[Any, str]] = {
@@ -85,16 +94,20 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "severity": SEVERITY,
     "audience": AUDIENCE,
     "device_kind": DEVICE_KIND,
+    "online_hours": ONLINE_HOURS,
     "offline_reason": OFFLINE_REASON,
     "ticket_status": TICKET_STATUS,
     "staffing": STAFFING,
     "vacancy": VACANCY,
+    "window_mark": WINDOW_MARK,
     "category": CATEGORY,
     "rating": RATING,
     "site_kind": SITE_KIND,
     "follow_up": FOLLOW_UP,
+    "alert_asks": ALERT_ASKS,
     "guide_field": GUIDE_FIELD,
     "audit_status": AUDIT_STATUS,
+    "complaint_line": COMPLAINT_LINE,
 }
 
 

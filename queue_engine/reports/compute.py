@@ -14,8 +14,10 @@ Definitions:
   waits do not exceed;
 - *within target*: waits not longer than the ``target_wait_min`` of the service the ticket
   was issued for;
-- minutes staffed, unstaffed, paused and offline come from the ``accounting`` table, which
-  the engine keeps within working time only; for the current day they lag the engine by up
+- minutes staffed, unstaffed, paused, online and offline come from the ``accounting`` table,
+  which the engine keeps within working time only, except for a device expected online day and
+  night (a 24-hour self-service terminal: ``config.Device.expected_hours``), whose whole day
+  counts, so that its night outage shows; for the current day they lag the engine by up
   to one change of state (the engine writes them at each change and at each opening and
   closing time).
 """
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING
 from ..core.calendar import OfficialCalendar, WorkingCalendar
 from ..core.figures import satisfaction_pct
 from ..core.model import Staffing
-from ..core.vocabulary import ALERT_KIND, ALERT_STATE, DEVICE_KIND, FOLLOW_UP, OUTCOME, PAUSE_REASON
+from ..core.vocabulary import ALERT_KIND, ALERT_STATE, DEVICE_KIND, FOLLOW_UP, ONLINE_HOURS, OUTCOME, PAUSE_REASON
 from .model import AlertRow, BadRatingRow, DeviceRow, FlowRow, HourRow, Report, SiteReport, WorkRow
 
 if TYPE_CHECKING:
@@ -396,6 +398,7 @@ def _work(report: SiteReport, site: Site, rows: dict[str, list]) -> None:
             kind=d.kind.value,
             kind_label=DEVICE_KIND.get(d.kind.value, d.kind.value),
             window=d.window or "",
+            online_hours=ONLINE_HOURS[d.expected_hours],
         )
         for d in site.devices
     }
@@ -505,12 +508,7 @@ def _bad_ratings(
 ) -> None:
     tz = site.tz
     rules = site.supervision
-    calendar = WorkingCalendar(
-        official,
-        holidays=site.calendar.holidays,
-        workdays=site.calendar.workdays,
-        covered_years=site.calendar.covered_years,
-    )
+    calendar = WorkingCalendar.of_site(official, site.calendar)
     windows = {w.id: w.name for w in site.windows}
     staff = {s.id: s.name for s in site.staff}
     params = {"site": site.id, "start": span[0], "end": span[1]}

@@ -135,6 +135,7 @@ class DeviceRow:
     kind: str
     kind_label: str = ""
     window: str = ""
+    online_hours: str = ""  # when it is expected online, in words: its online and offline time count then
     online_min: float = 0.0
     offline_min: float = 0.0
     unknown_min: float = 0.0  # not heard of since the engine started (until its first timeout)
@@ -341,12 +342,13 @@ TABLES: dict[str, TableSpec] = {
         ),
         TableSpec(
             "devices",
-            "设备在线（工作时间内）",
+            "设备在线（各按应在线时段）",
             (
                 Column("site", "站点"),
                 Column("device", "设备"),
                 Column("kind_label", "类型"),
                 Column("window", "窗口"),
+                Column("online_hours", "应在线时段"),
                 Column("online_min", "在线(分钟)", "min"),
                 Column("offline_min", "离线(分钟)", "min"),
                 Column("unknown_min", "未上报(分钟)", "min"),

@@ -10,10 +10,8 @@ answered after the commit.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import uuid
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -22,7 +20,8 @@ from ..core import vocabulary
 from ..core.commands import AlertChanged
 from . import live, views
 from .context import WEB, Web
-from .errors import ApiError, json_response
+from .errors import ERROR_STATUS, ApiError, json_response
+from .inputs import ALERT_STATE, MAX_BODY, TICKET, Acknowledgement, B, PhoneTicketRequest, decode_body
 from .openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -30,22 +29,11 @@ if TYPE_CHECKING:
 
 API = "/api/v1"
 SUBMIT_TIMEOUT_S = 10.0
-MAX_BODY = 4096
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # a mainland mobile number
-TICKET_RE = re.compile(r"^[A-Z]{1,2}\d{1,6}$")
-# Core refusal codes -> HTTP status.
-REFUSAL_STATUS = {
-    "unknown_service": 404,
-    "unknown_alert": 404,
-    "unknown_ticket": 404,
-    "service_closed": 409,
-    "already_acknowledged": 409,
-    "note_required": 422,
-}
 
 
 # -- request helpers ----------------------------------------------------------------------------------
-async def json_body(request: web.Request) -> dict:
+async def json_body(request: web.Request, body: type[B]) -> B:
+    """The request's JSON body as ``body`` (``inputs``), or the refusal naming what is wrong."""
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "请求体须为 JSON（Content-Type: application/json）")
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -53,28 +41,7 @@ async def json_body(request: web.Request) -> dict:
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise ApiError(413, "body_too_large", f"请求体不能超过 {MAX_BODY} 字节")
-    try:
-        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(400, "bad_json", f"请求体不是有效的 JSON：{exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_json", "请求体须为 JSON 对象")
-    return body
-
-
-@overload
-def text_field(body: dict, name: str, *, required: Literal[True], max_length: int = 64) -> str: ...
-@overload
-def text_field(body: dict, name: str, *, required: bool, max_length: int = 64) -> str | None: ...
-def text_field(body: dict, name: str, *, required: bool, max_length: int = 64) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ApiError(400, "missing_field", f"缺少字段 {name}", field=name)
-        return None
-    if not isinstance(value, str) or len(value) > max_length or (required and not value.strip()):
-        raise ApiError(400, "bad_field", f"字段 {name} 须为不超过 {max_length} 个字符的文本", field=name)
-    return value
+    return decode_body(raw, body)
 
 
 def mask_phone(phone: str) -> str:
@@ -94,7 +61,7 @@ async def submit(shell: Web, event: ev.Event):
 def refused(reply) -> ApiError:
     if reply is None:  # every event the web submits is answered; this would be a bug
         return ApiError(500, "internal_error", "引擎没有答复")
-    return ApiError(REFUSAL_STATUS.get(reply.error, 400), reply.error, reply.message or reply.error)
+    return ApiError(ERROR_STATUS.get(reply.error, 400), reply.error, reply.message or reply.error)
 
 
 # -- public -------------------------------------------------------------------------------------------
@@ -152,9 +119,10 @@ async def board(request: web.Request) -> web.Response:
 
 async def ticket(request: web.Request) -> web.Response:
     hall = request.app[WEB].hall(request)
-    number = request.match_info["ticket"].upper()
-    if not TICKET_RE.match(number):
+    number = request.match_info["ticket"]
+    if not TICKET.accepts(number):
         raise ApiError(400, "bad_ticket_number", "号码格式不正确，例如 A012", ticket=number)
+    number = number.upper()
     found = views.position(hall, number)
     if found is None:
         raise ApiError(404, "unknown_ticket", f"今天没有这个号：{number}", ticket=number)
@@ -164,16 +132,8 @@ async def ticket(request: web.Request) -> web.Response:
 async def take_ticket(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    body = await json_body(request)
-    code = text_field(body, "service", required=True)
-    phone = text_field(body, "phone", required=True, max_length=20)
-    priority = text_field(body, "priority", required=False, max_length=16)
-    if not PHONE_RE.match(phone):
-        raise ApiError(400, "bad_field", "手机号须为 11 位数字，以 1 开头", field="phone")
-    if priority is not None and priority not in {p.value for p in ev.Priority}:
-        raise ApiError(
-            400, "bad_field", f"priority 须为 {', '.join(p.value for p in ev.Priority)} 之一", field="priority"
-        )
+    asked = await json_body(request, PhoneTicketRequest)
+    code, phone = asked.service, asked.phone
     if hall.site.service(code) is None:
         raise ApiError(404, "unknown_service", f"没有这项业务：{code}", service=code)
     address = request.remote or "unknown"
@@ -191,7 +151,7 @@ async def take_ticket(request: web.Request) -> web.Response:
                 id=f"web-{uuid.uuid4().hex}",
                 service=code,
                 phone=phone,
-                priority=ev.Priority(priority) if priority else None,
+                priority=asked.priority,
             ),
         )
         reply = done.result
@@ -244,8 +204,8 @@ async def site_alerts(request: web.Request) -> web.Response:
 
 
 async def _alerts(shell: Web, halls: list[Hall], request: web.Request) -> list[dict]:
-    state = request.query.get("state", "open")
-    if state not in ("open", "all"):
+    state = request.query.get(ALERT_STATE.name, ALERT_STATE.default or "")
+    if not ALERT_STATE.accepts(state):
         raise ApiError(400, "bad_parameter", "state 须为 open 或 all", field="state")
     alerts = [a for hall in halls for a in views.open_alerts(hall)]
     if state == "all":
@@ -264,9 +224,9 @@ async def acknowledge(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
     role = shell.access.check(request, hall.id)
-    body = await json_body(request)
-    note = text_field(body, "note", required=False, max_length=500) or ""
-    by = (text_field(body, "by", required=False, max_length=32) or "").strip()
+    asked = await json_body(request, Acknowledgement)
+    note = asked.note or ""
+    by = (asked.by or "").strip()
     alert_id = request.match_info["alert"]
     operator = f"{role}:{by}" if by else role
     done = await submit(
@@ -312,22 +272,20 @@ async def supervise(request: web.Request) -> web.Response:
 async def stream(request: web.Request) -> web.StreamResponse:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    return await live.serve(request, shell.broadcaster, shell.engine_app.clock, hall.id, frozenset({"call", "queue"}))
+    return await live.serve(request, shell.broadcaster, shell.engine_app.clock, hall.id, live.BOARD_EVENTS)
 
 
 async def manage_stream(request: web.Request) -> web.StreamResponse:
     shell = request.app[WEB]
     hall = shell.hall(request)
     shell.access.check(request, hall.id)
-    kinds = frozenset({"call", "queue", "window", "alert", "device"})
-    return await live.serve(request, shell.broadcaster, shell.engine_app.clock, hall.id, kinds)
+    return await live.serve(request, shell.broadcaster, shell.engine_app.clock, hall.id, live.MANAGE_EVENTS)
 
 
 async def supervise_stream(request: web.Request) -> web.StreamResponse:
     shell = request.app[WEB]
     shell.access.check(request, None)
-    kinds = frozenset({"queue", "window", "alert", "device"})
-    return await live.serve(request, shell.broadcaster, shell.engine_app.clock, None, kinds)
+    return await live.serve(request, shell.broadcaster, shell.engine_app.clock, None, live.SUPERVISE_EVENTS)
 
 
 ROUTES = [

@@ -22,6 +22,24 @@ from ..shells.storefile import StoreRefused
 log = logging.getLogger("hallwatch.web")
 http_log = logging.getLogger("hallwatch.http")
 
+# Every error code the API answers, by HTTP status: the handlers', the access checks', the
+# core's refusals (``api.refused``) and the middleware's. ``openapi.py`` states them per status.
+ERROR_CODES: dict[int, tuple[str, ...]] = {
+    400: ("bad_json", "missing_field", "bad_field", "bad_parameter", "bad_ticket_number"),
+    401: ("missing_token",),
+    403: ("bad_token", "access_not_configured", "phone_tickets_disabled"),
+    404: ("unknown_site", "unknown_service", "unknown_ticket", "unknown_alert", "not_found"),
+    405: ("method_not_allowed",),
+    409: ("service_closed", "already_acknowledged"),
+    413: ("body_too_large",),
+    415: ("unsupported_media_type",),
+    422: ("note_required",),
+    429: ("phone_limit", "address_limit"),
+    500: ("internal_error",),
+    503: ("engine_unavailable", "store_refused"),
+}
+ERROR_STATUS = {code: status for status, codes in ERROR_CODES.items() for code in codes}
+
 
 def dumps(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

@@ -28,6 +28,10 @@ SSE_PING_S = 15.0
 SSE_MAX_BACKLOG = 2000  # frames queued for one slow client before it is dropped (it reconnects)
 # What the pages follow live, by the kind of the published message (ingest.Outbound.kind).
 LIVE_KINDS = frozenset({"call", "window", "queue", "alert"})
+# What each stream sends after its ``hello`` (``openapi.py`` describes each event's data).
+BOARD_EVENTS = frozenset({"call", "queue"})
+MANAGE_EVENTS = frozenset({"call", "queue", "window", "alert", "device"})
+SUPERVISE_EVENTS = frozenset({"queue", "window", "alert", "device"})
 
 
 class Subscriber:

@@ -1,344 +1,200 @@
-"""The JSON API's OpenAPI 3 description, served at ``/api/v1/openapi.json``.
+"""The JSON API's OpenAPI 3.1 description, served at ``/api/v1/openapi.json``.
 
-Written by hand next to the routes (``api.ROUTES``); a test checks that every route under
-``/api/v1`` is described here with the same methods, and nothing more.
+What a request may be is not written here: the request bodies and parameters are the very
+definitions the handlers decode and check with (``inputs``), the error codes the table the
+handlers answer from (``errors.ERROR_CODES``), the live streams' events the sets the streams
+send (``live``). The answers are described from the core's tables (alert kinds, staffing,
+ticket status, ...) and checked against the running server by ``tests/test_api_contract.py``
+(schemathesis), which also takes the links between operations from here to reach every one.
+A test checks that every route under ``/api/v1`` is described, with the same methods.
 """
 
 from __future__ import annotations
 
 from copy import deepcopy
+from enum import StrEnum
+from typing import get_args
 
-from ..core.model import VACANCY, Staffing
+from ..config import SiteKind, WindowRole
+from ..core import events as ev
+from ..core.alerts import ALERT_KINDS, AlertKind, AlertState, Audience
+from ..core.kinds import DeviceKind
+from ..core.model import VACANCY, Staffing, TicketStatus, WindowPhase
+from . import inputs, live
+from .errors import ERROR_CODES
 
-ERROR_CODES = {
-    400: "bad_json, missing_field, bad_field, bad_parameter, bad_ticket_number",
-    401: "missing_token",
-    403: "bad_token, access_not_configured, phone_tickets_disabled",
-    404: "unknown_site, unknown_service, unknown_ticket, unknown_alert, not_found (no such route)",
-    405: "method_not_allowed",
-    409: "service_closed, already_acknowledged",
-    413: "body_too_large",
-    415: "unsupported_media_type",
-    422: "note_required",
-    429: "phone_limit, address_limit (with Retry-After)",
-    500: "internal_error",
-    503: "engine_unavailable, store_refused",
-}
+REFS = "#/components/schemas/{name}"
 
 
+# -- schema helpers -----------------------------------------------------------------------------------
 def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": REFS.format(name=name)}
 
 
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _null(schema: dict) -> dict:
+    """``schema`` or null."""
+    if isinstance(schema.get("type"), str):
+        nullable = {**schema, "type": [schema["type"], "null"]}
+        if "enum" in schema:
+            nullable["enum"] = [*schema["enum"], None]
+        return nullable
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
-def _errors(*statuses: int) -> dict:
-    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
+def _enum(values) -> dict:
+    return {"type": "string", "enum": [v.value if isinstance(v, StrEnum) else v for v in values]}
 
 
-SITE = {
-    "name": "site",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
-    "description": "站点标识，如 demo",
-}
-MANAGER: list[dict[str, list[str]]] = [{"bearer": []}, {"managerCookie": []}, {"supervisorCookie": []}]
-SUPERVISOR: list[dict[str, list[str]]] = [{"bearer": []}, {"supervisorCookie": []}]
-SSE = {
-    "description": "Server-Sent Events (text/event-stream): `hello` first, then the events named in the "
-    "description; a comment line every 15 s keeps the connection open.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
-}
-
-
-def _get(
-    summary: str,
-    ok: dict,
-    *errors: int,
-    params: list | None = None,
-    security=None,
-    tag: str = "public",
-    description: str = "",
-) -> dict:
-    op = {"summary": summary, "tags": [tag], "parameters": params or [], "responses": {"200": ok, **_errors(*errors)}}
+def _object(properties: dict, *, optional: tuple[str, ...] = (), description: str = "") -> dict:
+    """An object with exactly these ``properties``, each present unless ``optional``."""
+    schema: dict = {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": False,
+    }
     if description:
-        op["description"] = description
-    op["security"] = security if security is not None else []
-    return {"get": op}
+        schema["description"] = description
+    return schema
 
 
-PATHS = {
-    "/api/v1/openapi.json": _get("本接口的 OpenAPI 描述", _json({"type": "object"}, "OpenAPI 3 document")),
-    "/api/v1/vocabulary": _get(
-        "产品词表：每个记录值的中文名称（告警类型、状态、办理结果、暂停原因、设备类型、空岗类别……）",
-        _json(
-            {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}}},
-            "table name -> value -> 中文",
-        ),
-    ),
-    "/api/v1/sites": _get(
-        "站点列表",
-        _json(
-            {"type": "object", "properties": {"sites": {"type": "array", "items": _ref("SiteBrief")}}},
-            "every site of this engine",
-        ),
-    ),
-    "/api/v1/sites/{site}": _get(
-        "站点信息（名称、工作时间、窗口）", _json(_ref("Site"), "the site"), 404, params=[SITE]
-    ),
-    "/api/v1/sites/{site}/services": _get(
-        "服务事项目录及办事指南",
-        _json(
-            {
-                "type": "object",
-                "properties": {"site": {"type": "string"}, "services": {"type": "array", "items": _ref("Service")}},
-            },
-            "the catalogue",
-        ),
-        404,
-        params=[SITE],
-    ),
-    "/api/v1/sites/{site}/services/{service}": _get(
-        "一个服务事项及其办事指南",
-        _json(_ref("Service"), "the service"),
-        404,
-        params=[SITE, {"name": "service", "in": "path", "required": True, "schema": {"type": "string"}}],
-    ),
-    "/api/v1/sites/{site}/queue": _get(
-        "各业务排队情况（与 MQTT queue/state 相同）", _json(_ref("QueueState"), "queue"), 404, params=[SITE]
-    ),
-    "/api/v1/sites/{site}/board": _get(
-        "叫号大屏的初始数据：最近叫号、排队、引擎时间", _json({"type": "object"}, "board snapshot"), 404, params=[SITE]
-    ),
-    "/api/v1/sites/{site}/tickets": {
-        "post": {
-            "summary": "手机取号",
-            "tags": ["public"],
-            "security": [],
-            "parameters": [SITE],
-            "description": "每个手机号每天、每个客户端地址每小时的取号次数受站点 [web] 配置限制"
-            "（phone_tickets_per_day、address_tickets_per_hour）。",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PhoneTicketRequest")}}},
-            "responses": {
-                "201": _json(
-                    {"type": "object", "properties": {"ticket": _ref("IssuedTicket")}},
-                    "the ticket, committed; Location names its status URL",
-                ),
-                **_errors(400, 403, 404, 409, 413, 415, 429, 503),
-            },
-        }
-    },
-    "/api/v1/sites/{site}/tickets/{ticket}": _get(
-        "查询号码：状态、前面人数、预计等候",
-        _json(_ref("TicketPosition"), "the ticket today"),
-        400,
-        404,
-        params=[
-            SITE,
-            {
-                "name": "ticket",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "号码，如 A012",
-            },
-        ],
-    ),
-    "/api/v1/sites/{site}/stream": _get("大屏实时推送（SSE）：call、queue", SSE, 404, params=[SITE]),
-    "/api/v1/sites/{site}/summary": _get(
-        "管理控制台：排队、窗口、未关闭告警、今日指标、全天曲线",
-        _json(_ref("ManagerSummary"), "summary"),
-        401,
-        403,
-        404,
-        params=[SITE],
-        security=MANAGER,
-        tag="manager",
-    ),
-    "/api/v1/sites/{site}/windows": _get(
-        "各窗口状态、工作人员、今日办结数、今日空岗分钟",
-        _json(
-            {
-                "type": "object",
-                "properties": {"site": {"type": "string"}, "windows": {"type": "array", "items": _ref("WindowState")}},
-            },
-            "windows",
-        ),
-        401,
-        403,
-        404,
-        params=[SITE],
-        security=MANAGER,
-        tag="manager",
-    ),
-    "/api/v1/sites/{site}/alerts": _get(
-        "本站点告警（state=open 未关闭；all 另含今天已解除的）",
-        _json(
-            {
-                "type": "object",
-                "properties": {"site": {"type": "string"}, "alerts": {"type": "array", "items": _ref("Alert")}},
-            },
-            "alerts",
-        ),
-        400,
-        401,
-        403,
-        404,
-        503,
-        params=[
-            SITE,
-            {"name": "state", "in": "query", "required": False, "schema": {"type": "string", "enum": ["open", "all"]}},
-        ],
-        security=MANAGER,
-        tag="manager",
-    ),
-    "/api/v1/sites/{site}/alerts/{alert}/acknowledge": {
-        "post": {
-            "summary": "确认告警（可附处理说明；差评告警必须填写回访情况）",
-            "tags": ["manager"],
-            "security": MANAGER,
-            "parameters": [SITE, {"name": "alert", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Acknowledgement")}}},
-            "responses": {
-                "200": _json(
-                    {"type": "object", "properties": {"alert": _ref("Alert")}}, "the alert as acknowledged (committed)"
-                ),
-                **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
-            },
-        }
-    },
-    "/api/v1/sites/{site}/manage/stream": _get(
-        "管理控制台实时推送（SSE）：call、queue、window、alert、device",
-        SSE,
-        401,
-        403,
-        404,
-        params=[SITE],
-        security=MANAGER,
-        tag="manager",
-    ),
-    "/api/v1/alerts": _get(
-        "全部站点的告警（state=open 未关闭；all 另含今天已解除的）",
-        _json({"type": "object", "properties": {"alerts": {"type": "array", "items": _ref("Alert")}}}, "alerts"),
-        400,
-        401,
-        403,
-        503,
-        params=[
-            {"name": "state", "in": "query", "required": False, "schema": {"type": "string", "enum": ["open", "all"]}}
-        ],
-        security=SUPERVISOR,
-        tag="supervisor",
-    ),
-    "/api/v1/supervise": _get(
-        "电子监察：各站点概况、今日告警、离线设备、空岗时长排名",
-        _json(_ref("Supervision"), "supervision"),
-        401,
-        403,
-        503,
-        security=SUPERVISOR,
-        tag="supervisor",
-    ),
-    "/api/v1/supervise/stream": _get(
-        "电子监察实时推送（SSE）：queue、window、alert、device（全部站点）",
-        SSE,
-        401,
-        403,
-        security=SUPERVISOR,
-        tag="supervisor",
-    ),
-}
+def _array(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+def _counts(keys=None) -> dict:
+    """name -> count."""
+    schema: dict = {"type": "object", "additionalProperties": _int}
+    if keys is not None:
+        schema["propertyNames"] = _enum(keys)
+    return schema
+
 
 _str = {"type": "string"}
 _int = {"type": "integer"}
 _num = {"type": "number"}
-_time = {"type": "string", "format": "date-time", "nullable": True}
+_bool = {"type": "boolean"}
+_time = {"type": "string", "format": "date-time"}
+_str_or_null = _null(_str)
+_time_or_null = _null(_time)
+_num_or_null = _null(_num)
+_v = {"type": "integer", "const": 1, "description": "protocol version (as on MQTT)"}
 
-SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "required": ["error", "message", "status"],
-        "properties": {
-            "error": {"type": "string", "description": "machine-readable code"},
-            "message": {"type": "string", "description": "说明（中文）"},
-            "status": _int,
-            "field": {"type": "string", "description": "the request field at fault, if any"},
-        },
-    },
-    "Vacancy": {
-        "type": "object",
-        "description": "空岗 minutes today by category (not_opened, unstaffed, unverified) and their total",
-        "properties": {**{c.value: _num for c in VACANCY}, "total": _num},
-    },
-    "SiteBrief": {
-        "type": "object",
-        "properties": {
-            "id": _str,
-            "name": _str,
-            "kind": _str,
-            "timezone": _str,
-            "hours": {"type": "array", "items": _str},
-            "open": {"type": "boolean"},
-            "now": _time,
-        },
-    },
-    "Site": {
-        "allOf": [
-            _ref("SiteBrief"),
-            {
-                "type": "object",
-                "properties": {
-                    "windows": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {"id": _str, "name": _str, "unit": _str, "role": _str},
-                        },
-                    }
-                },
-            },
-        ]
-    },
-    "Service": {
-        "type": "object",
-        "properties": {
+# -- answers ------------------------------------------------------------------------------------------
+WINDOW_PROPERTIES = {
+    "v": _v,
+    "window": _str,
+    "window_name": _str,
+    "state": _enum(WindowPhase),
+    "staffing": _enum(Staffing),
+    "staff": _str_or_null,
+    "staff_name": _str_or_null,
+    "ticket": _str_or_null,
+    "pause_reason": _null(_enum(ev.PauseReason)),
+    "paused_since": _time_or_null,
+    "served_today": _int,
+    "present": _null(_bool),
+}
+ALERT_PROPERTIES = {
+    "v": _v,
+    "id": _str,
+    "seq": _int,
+    "kind": _enum(AlertKind),
+    "audience": _enum(Audience),
+    "severity": _enum(sorted({rule.severity for rule in ALERT_KINDS.values()})),
+    "state": _enum(AlertState),
+    "site": _str,
+    "window": _str_or_null,
+    "device": _str_or_null,
+    "staff": _str_or_null,
+    "staff_name": _str_or_null,
+    "since": _time,
+    "until": _time_or_null,
+    "duration_s": _num_or_null,
+    "acknowledged_at": _time_or_null,
+    "acknowledged_by": _str_or_null,
+    "note": _str_or_null,
+    "due": _time_or_null,
+    "overdue": _bool,
+    "detail": {"type": "object", "description": "what the alert's kind records (docs/protocol.md)"},
+}
+CALL_PROPERTIES = {
+    "ticket": _str,
+    "window": _str,
+    "window_name": _str,
+    "at": _time,
+    "recall": _bool,
+}
+SITE_PROPERTIES = {
+    "id": _str,
+    "name": _str,
+    "kind": _enum(get_args(SiteKind)),
+    "timezone": _str,
+    "hours": _array({"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$"}),
+    "open": _bool,
+    "now": _time,
+}
+VACANCY_MINUTES = _object(
+    {**{c.value: _num for c in VACANCY}, "total": _num},
+    description="空岗 minutes today by category (not_opened, unstaffed, unverified) and their total",
+)
+DEVICE_PROPERTIES = {
+    "site": _str,
+    "site_name": _str,
+    "device": _str,
+    "kind": _enum(DeviceKind),
+    "window": _str_or_null,
+    "window_name": _str_or_null,
+    "online": _null(_bool),
+    "reason": _str_or_null,
+    "since": _time_or_null,
+    "tamper": _str_or_null,
+    "video_ok": _bool,
+}
+RANKED = {"site": _str, "site_name": _str, "minutes": _num, "seconds": _num, "vacant_min": _ref("Vacancy")}
+
+SCHEMAS: dict[str, dict] = {
+    "Vacancy": VACANCY_MINUTES,
+    "SiteBrief": _object(SITE_PROPERTIES),
+    "Site": _object(
+        {
+            **SITE_PROPERTIES,
+            "windows": _array(_object({"id": _str, "name": _str, "unit": _str, "role": _enum(WindowRole)})),
+        }
+    ),
+    "Service": _object(
+        {
             "code": _str,
             "name": _str,
-            "prefix": _str,
+            "prefix": {"type": "string", "pattern": "^[A-Z]{1,2}$"},
             "category": _str,
-            "theme": {"type": "boolean"},
-            "includes": {"type": "array", "items": _str},
+            "theme": _bool,
+            "includes": _array(_str),
             "expected_service_min": _num,
             "target_wait_min": _num,
-            "windows": {"type": "array", "items": _str},
-            "guide": {
-                "type": "object",
-                "description": "办事指南",
-                "properties": {
+            "windows": _array(_str),
+            "guide": _object(
+                {
                     "basis": _str,
                     "conditions": _str,
-                    "materials": {"type": "array", "items": _str},
+                    "materials": _array(_str),
                     "time_limit": _str,
                     "fee": _str,
                     "item_type": _str,
                 },
-            },
-        },
-    },
-    "QueueState": {
-        "type": "object",
-        "properties": {
-            "v": _int,
+                description="办事指南",
+            ),
+        }
+    ),
+    "QueueState": _object(
+        {
+            "site": _str,
+            "v": _v,
             "at": _time,
             "waiting": _int,
-            "services": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
+            "services": _array(
+                _object(
+                    {
                         "service": _str,
                         "name": _str,
                         "prefix": _str,
@@ -347,23 +203,29 @@ SCHEMAS = {
                         "oldest_wait_s": _num,
                         "eta_min": _int,
                         "open_windows": _int,
-                    },
-                },
-            },
+                    }
+                )
+            ),
         },
-    },
-    "PhoneTicketRequest": {
-        "type": "object",
-        "required": ["service", "phone"],
-        "properties": {
-            "service": {"type": "string", "description": "服务事项 code"},
-            "phone": {"type": "string", "pattern": "^1[3-9][0-9]{9}$"},
-            "priority": {"type": "string", "enum": ["elderly", "disabled", "pregnant", "veteran", "other"]},
-        },
-    },
-    "IssuedTicket": {
-        "type": "object",
-        "properties": {
+        optional=("site",),
+        description="the MQTT queue state (hallwatch/{site}/queue/state), with `site` in /queue and on the streams",
+    ),
+    "Call": _object(
+        {**CALL_PROPERTIES, "v": _v, "n": _int, "site": _str},
+        optional=("v", "n", "site"),
+        description="a call; on the live streams the MQTT call (with v, n: this ticket's call count) and the site",
+    ),
+    "Board": _object(
+        {
+            "site": _object({"id": _str, "name": _str, "timezone": _str}),
+            "now": _time,
+            "now_ms": _int,
+            "calls": _array(_ref("Call")),
+            "queue": _ref("QueueState"),
+        }
+    ),
+    "IssuedTicket": _object(
+        {
             "no": _str,
             "site": _str,
             "service": _str,
@@ -371,155 +233,529 @@ SCHEMAS = {
             "issued_at": _time,
             "ahead": _int,
             "eta_min": _int,
-            "phone": {"type": "string", "description": "masked, e.g. 138****0000"},
+            "phone": {"type": "string", "pattern": "^1[0-9]{2}[*]{4}[0-9]{4}$", "description": "masked: 138****0000"},
             "status_url": _str,
-        },
-    },
-    "TicketPosition": {
-        "type": "object",
-        "properties": {
+        }
+    ),
+    "TicketPosition": _object(
+        {
             "no": _str,
             "site": _str,
             "service": _str,
             "service_name": _str,
-            "status": {"type": "string", "enum": ["waiting", "called", "serving", "done", "no_show", "expired"]},
+            "status": _enum(TicketStatus),
             "status_text": _str,
-            "priority": {"type": "boolean"},
+            "priority": _bool,
             "issued_at": _time,
             "ahead": _int,
             "eta_min": _int,
-            "window": {"type": "string", "nullable": True},
-            "window_name": {"type": "string", "nullable": True},
-            "called_at": _time,
-        },
-    },
-    "WindowState": {
-        "type": "object",
-        "description": "the MQTT window state, plus unit and today's 空岗 minutes by category (vacant_min)",
-        "properties": {
-            "window": _str,
-            "window_name": _str,
-            "state": {"type": "string", "enum": ["closed", "idle", "called", "serving", "paused"]},
-            "staffing": {"type": "string", "enum": [s.value for s in Staffing]},
-            "staff": {"type": "string", "nullable": True},
-            "staff_name": {"type": "string", "nullable": True},
-            "ticket": {"type": "string", "nullable": True},
-            "pause_reason": {"type": "string", "nullable": True},
-            "paused_since": _time,
-            "served_today": _int,
-            "present": {"type": "boolean", "nullable": True},
+            "window": _str_or_null,
+            "window_name": _str_or_null,
+            "called_at": _time_or_null,
+        }
+    ),
+    "WindowState": _object(
+        {**WINDOW_PROPERTIES, "site": _str},
+        optional=("site",),
+        description="the MQTT window state (hallwatch/{site}/window/{window}/state); on the live streams with the site",
+    ),
+    "Window": _object(
+        {
+            **WINDOW_PROPERTIES,
             "unit": _str,
+            "camera": {
+                "type": "boolean",
+                "description": "whether a camera watches it: without one its staffing is never verified "
+                "and it never raises window_unstaffed",
+            },
             "vacant_min": _ref("Vacancy"),
         },
-    },
-    "Alert": {
-        "type": "object",
-        "description": "the MQTT alert object, plus site_name and window_name",
-        "properties": {
-            "id": _str,
-            "kind": _str,
-            "severity": _str,
-            "state": {"type": "string", "enum": ["firing", "acknowledged", "resolved"]},
-            "site": _str,
+        description="the MQTT window state, plus the unit, its camera and today's 空岗 minutes by category",
+    ),
+    "AlertMessage": _object(ALERT_PROPERTIES, description="the MQTT alert (hallwatch/{site}/alerts)"),
+    "Alert": _object(
+        {
+            **ALERT_PROPERTIES,
             "site_name": _str,
-            "window": {"type": "string", "nullable": True},
-            "window_name": {"type": "string", "nullable": True},
-            "device": {"type": "string", "nullable": True},
-            "staff": {"type": "string", "nullable": True},
-            "staff_name": {"type": "string", "nullable": True},
-            "since": _time,
-            "until": _time,
-            "duration_s": {"type": "number", "nullable": True},
-            "acknowledged_at": _time,
-            "acknowledged_by": {"type": "string", "nullable": True},
-            "note": {"type": "string", "nullable": True},
-            "due": _time,
-            "overdue": {"type": "boolean"},
-            "detail": {"type": "object"},
+            "window_name": _str_or_null,
+            "subject_name": _str,
+            "due_day": _null({"type": "string", "format": "date", "description": "a follow-up's last day"}),
         },
-    },
-    "Acknowledgement": {
-        "type": "object",
-        "properties": {
-            "note": {"type": "string", "maxLength": 500, "description": "处理说明"},
-            "by": {"type": "string", "maxLength": 32, "description": "确认人姓名"},
-        },
-    },
-    "Figures": {
-        "type": "object",
-        "properties": {
-            "day": _str,
+        description="the MQTT alert, plus the names of its site, window and subject, and a follow-up's last day "
+        "(due is its end)",
+    ),
+    "Device": _object(DEVICE_PROPERTIES),
+    "DeviceChange": _object(
+        {
+            "site": _str,
+            "device": _str,
+            "online": _bool,
+            "reason": _str_or_null,
+            "at": _time_or_null,
+            "kind": _null(_enum(DeviceKind)),
+            "window": _str_or_null,
+        }
+    ),
+    "Hello": _object(
+        {"now_ms": _int, "speed": _num, "site": _str_or_null},
+        description="the engine's clock (it may run faster in a simulation) and the stream's site (null: every site)",
+    ),
+    "Figures": _object(
+        {
+            "day": {"type": "string", "format": "date"},  # (hall.day: the local date, ISO)
             "issued": _int,
             "served": _int,
             "no_shows": _int,
             "waiting": _int,
             "in_service": _int,
             "phone_tickets": _int,
-            "outcomes": {"type": "object"},
-            "wait_avg_min": {"type": "number", "nullable": True},
-            "wait_p90_min": {"type": "number", "nullable": True},
-            "ratings": {
-                "type": "object",
-                "properties": {
+            "outcomes": _counts(ev.Outcome),
+            "wait_avg_min": _num_or_null,
+            "wait_p90_min": _num_or_null,
+            "ratings": _object(
+                {
                     "count": _int,
-                    "average": {"type": "number", "nullable": True},
-                    "scores": {"type": "object"},
+                    "average": _num_or_null,
+                    "scores": _counts(["1", "2", "3", "4", "5"]),
                     "bad": _int,
-                    "satisfied_pct": {"type": "number", "nullable": True},
-                },
-            },
-        },
-    },
-    "ManagerSummary": {
-        "type": "object",
-        "properties": {
+                    "satisfied_pct": _num_or_null,
+                }
+            ),
+        }
+    ),
+    "ManagerSummary": _object(
+        {
             "site": _ref("Site"),
             "now_ms": _int,
-            "role": {"type": "string", "enum": ["manager", "supervisor"]},
+            "role": _enum(["manager", "supervisor"]),
             "queue": _ref("QueueState"),
-            "windows": {"type": "array", "items": _ref("WindowState")},
-            "alerts": {"type": "array", "items": _ref("Alert")},
+            "windows": _array(_ref("Window")),
+            "alerts": _array(_ref("Alert")),
             "figures": _ref("Figures"),
-            "series": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "at": _time,
-                        "waiting": _int,
-                        "wait_avg_min": {"type": "number", "nullable": True},
-                        "called": _int,
-                    },
-                },
-            },
-            "calls": {"type": "array", "items": {"type": "object"}},
-            "devices_offline": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-    "Supervision": {
-        "type": "object",
-        "properties": {
+            "series": _array(_object({"at": _time, "waiting": _int, "wait_avg_min": _num_or_null, "called": _int})),
+            "calls": _array(_ref("Call")),
+            "devices_offline": _array(_ref("Device")),
+        }
+    ),
+    "Supervision": _object(
+        {
             "now_ms": _int,
-            "sites": {"type": "array", "items": {"type": "object"}},
-            "alerts": {"type": "array", "items": _ref("Alert")},
-            "ranking": {
-                "type": "object",
-                "properties": {
-                    "windows": {"type": "array", "items": {"type": "object"}},
-                    "staff": {"type": "array", "items": {"type": "object"}},
+            "sites": _array(
+                _object(
+                    {
+                        "id": _str,
+                        "name": _str,
+                        "kind": SITE_PROPERTIES["kind"],
+                        "open": _bool,
+                        "now": _time,
+                        "waiting": _int,
+                        "windows": _counts(Staffing),
+                        "alerts": _object({"firing": _int, "acknowledged": _int, "critical": _int}),
+                        "devices_offline": _int,
+                        "windows_without_camera": _array(_str),
+                    }
+                )
+            ),
+            "alerts": _array(_ref("Alert")),
+            "ranking": _object(
+                {
+                    "windows": _array(
+                        _object(
+                            {
+                                **RANKED,
+                                "window": _str,
+                                "window_name": _str,
+                                "staff": _str_or_null,
+                                "staff_name": _str_or_null,
+                            }
+                        )
+                    ),
+                    "staff": _array(_object({**RANKED, "staff": _str, "staff_name": _str})),
                 },
-            },
-            "devices_offline": {"type": "array", "items": {"type": "object"}},
+                description="windows and staff by 空岗 minutes today, longest first",
+            ),
+            "devices_offline": _array(_ref("Device")),
+        }
+    ),
+    "Error": _object(
+        {
+            "error": _str,
+            "message": {"type": "string", "description": "说明（中文）"},
+            "status": _int,
+            "field": {"type": "string", "description": "the request field at fault"},
+            "limit": {"type": "integer", "description": "the limit reached (429)"},
+            "path": {"type": "string", "description": "the path that has no route (404, 405)"},
+            "site": _str,
+            "service": _str,
+            "ticket": _str,
+            "detail": _str,
         },
-    },
+        optional=("field", "limit", "path", "site", "service", "ticket", "detail"),
+    ),
+    **inputs.body_schemas(REFS),
+}
+
+# The data of each live event, by its name (``event:``).
+EVENT_DATA = {
+    "hello": "Hello",
+    "call": "Call",
+    "queue": "QueueState",
+    "window": "WindowState",
+    "alert": "AlertMessage",
+    "device": "DeviceChange",
 }
 
 
+def _stream(events: frozenset[str]) -> dict:
+    """A live stream: ``hello`` first, then ``events`` as each batch commits."""
+    names = ["hello", *sorted(events)]
+    one_event = {
+        "oneOf": [
+            _object(
+                {
+                    "event": {"const": name},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": _ref(EVENT_DATA[name]),
+                    },
+                    "id": _str,
+                    "retry": _int,
+                },
+                optional=("id", "retry"),
+            )
+            for name in names
+        ]
+    }
+    return {
+        "description": "Server-Sent Events, each described here (`event` and its JSON `data`): "
+        f"{', '.join(names)}. A comment line every 15 s keeps the connection open.",
+        "content": {"text/event-stream": {"schema": one_event}},
+    }
+
+
+# -- operations ---------------------------------------------------------------------------------------
+def _json(schema: dict, description: str, *, links: dict | None = None, headers: dict | None = None) -> dict:
+    response: dict = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    if links:
+        response["links"] = links
+    return response
+
+
+def _errors(*statuses: int) -> dict:
+    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
+
+
+def _link(operation: str, description: str, parameters: dict | None = None, body: dict | None = None) -> dict:
+    link: dict = {"operationId": operation, "description": description}
+    if parameters:
+        link["parameters"] = parameters
+    if body:
+        link["requestBody"] = body
+    return link
+
+
+SAME_SITE = "$request.path.site"
+
+
+def _acknowledge_latest(site: str) -> dict:
+    """From a list of alerts (latest first) to acknowledging the first."""
+    return {
+        "acknowledge": _link(
+            "acknowledgeAlert", "the latest alert", {"site": site, "alert": "$response.body#/alerts/0/id"}
+        )
+    }
+
+
+MANAGER: list[dict[str, list[str]]] = [{"bearer": []}, {"managerCookie": []}, {"supervisorCookie": []}]
+SUPERVISOR: list[dict[str, list[str]]] = [{"bearer": []}, {"supervisorCookie": []}]
+TOKEN_ERRORS = (401, 403)
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    ok: dict,
+    *errors: int,
+    params: tuple[inputs.Param, ...] = (),
+    security: list | None = None,
+    tag: str = "public",
+    body: str | None = None,
+    ok_status: int = 200,
+) -> dict:
+    op: dict = {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+        "security": security if security is not None else [],
+        "parameters": [p.openapi() for p in params],
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    op["responses"] = {str(ok_status): ok, **_errors(*errors)}
+    return op
+
+
+S = inputs.SITE
+
+
+def _site_read(operation_id: str, summary: str, schema: dict, description: str, *params: inputs.Param) -> dict:
+    """A public read of one site's: 404 when the site (or what ``params`` name) is unknown."""
+    return {"get": _operation(operation_id, summary, _json(schema, description), 404, params=(S, *params))}
+
+
+PATHS = {
+    "/api/v1/openapi.json": {
+        "get": _operation(
+            "getOpenApi",
+            "本接口的 OpenAPI 描述",
+            _json({"type": "object", "required": ["openapi", "info", "paths"]}, "OpenAPI 3.1 document"),
+        )
+    },
+    "/api/v1/vocabulary": {
+        "get": _operation(
+            "getVocabulary",
+            "产品词表：每个记录值的中文名称（告警类型、状态、办理结果、暂停原因、设备类型、空岗类别……）",
+            _json(
+                {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": _str}},
+                "table name -> value -> 中文",
+            ),
+        )
+    },
+    "/api/v1/sites": {
+        "get": _operation(
+            "listSites",
+            "站点列表",
+            _json(
+                _object({"sites": _array(_ref("SiteBrief"))}),
+                "every site of this engine",
+                links={
+                    "site": _link("getSite", "the first site", {"site": "$response.body#/sites/0/id"}),
+                    "services": _link("listServices", "its services", {"site": "$response.body#/sites/0/id"}),
+                },
+            ),
+        )
+    },
+    "/api/v1/sites/{site}": _site_read("getSite", "站点信息（名称、工作时间、窗口）", _ref("Site"), "the site"),
+    "/api/v1/sites/{site}/services": {
+        "get": _operation(
+            "listServices",
+            "服务事项目录及办事指南",
+            _json(
+                _object({"site": _str, "services": _array(_ref("Service"))}),
+                "the catalogue",
+                links={
+                    "service": _link(
+                        "getService",
+                        "the first service",
+                        {"site": SAME_SITE, "service": "$response.body#/services/0/code"},
+                    ),
+                    "take": _link(
+                        "takeTicket",
+                        "a number for the first service",
+                        {"site": SAME_SITE},
+                        {"service": "$response.body#/services/0/code"},
+                    ),
+                },
+            ),
+            404,
+            params=(S,),
+        )
+    },
+    "/api/v1/sites/{site}/services/{service}": _site_read(
+        "getService", "一个服务事项及其办事指南", _ref("Service"), "the service", inputs.SERVICE
+    ),
+    "/api/v1/sites/{site}/queue": _site_read(
+        "getQueue", "各业务排队情况（与 MQTT queue/state 相同）", _ref("QueueState"), "queue"
+    ),
+    "/api/v1/sites/{site}/board": _site_read(
+        "getBoard", "叫号大屏的初始数据：最近叫号、排队、引擎时间", _ref("Board"), "board snapshot"
+    ),
+    "/api/v1/sites/{site}/tickets": {
+        "post": _operation(
+            "takeTicket",
+            "手机取号（每个手机号每天、每个客户端地址每小时的次数受站点 [web] 配置限制）",
+            _json(
+                _object({"ticket": _ref("IssuedTicket")}),
+                "the ticket, committed",
+                headers={"Location": {"description": "its status URL", "required": True, "schema": _str}},
+                links={
+                    "ticket": _link(
+                        "getTicket", "the ticket just taken", {"site": SAME_SITE, "ticket": "$response.body#/ticket/no"}
+                    )
+                },
+            ),
+            400,
+            403,
+            404,
+            409,
+            413,
+            415,
+            429,
+            503,
+            params=(S,),
+            body="PhoneTicketRequest",
+            ok_status=201,
+        )
+    },
+    "/api/v1/sites/{site}/tickets/{ticket}": {
+        "get": _operation(
+            "getTicket",
+            "查询号码：状态、前面人数、预计等候",
+            _json(_ref("TicketPosition"), "the ticket today"),
+            400,
+            404,
+            params=(S, inputs.TICKET),
+        )
+    },
+    "/api/v1/sites/{site}/stream": {
+        "get": _operation("boardStream", "大屏实时推送（SSE）", _stream(live.BOARD_EVENTS), 404, params=(S,))
+    },
+    "/api/v1/sites/{site}/summary": {
+        "get": _operation(
+            "getSummary",
+            "管理控制台：排队、窗口、未关闭告警、今日指标、全天曲线",
+            _json(
+                _ref("ManagerSummary"),
+                "summary",
+                links=_acknowledge_latest(SAME_SITE),
+            ),
+            *TOKEN_ERRORS,
+            404,
+            params=(S,),
+            security=MANAGER,
+            tag="manager",
+        )
+    },
+    "/api/v1/sites/{site}/windows": {
+        "get": _operation(
+            "listWindows",
+            "各窗口状态、工作人员、今日办结数、今日空岗分钟",
+            _json(_object({"site": _str, "windows": _array(_ref("Window"))}), "windows"),
+            *TOKEN_ERRORS,
+            404,
+            params=(S,),
+            security=MANAGER,
+            tag="manager",
+        )
+    },
+    "/api/v1/sites/{site}/alerts": {
+        "get": _operation(
+            "listSiteAlerts",
+            "本站点告警（state=open 未关闭；all 另含今天已解除的）",
+            _json(
+                _object({"site": _str, "alerts": _array(_ref("Alert"))}),
+                "alerts, latest first",
+                links=_acknowledge_latest(SAME_SITE),
+            ),
+            400,
+            *TOKEN_ERRORS,
+            404,
+            503,
+            params=(S, inputs.ALERT_STATE),
+            security=MANAGER,
+            tag="manager",
+        )
+    },
+    "/api/v1/sites/{site}/alerts/{alert}/acknowledge": {
+        "post": _operation(
+            "acknowledgeAlert",
+            "确认告警（可附处理说明；差评告警必须填写回访情况，否则 422 note_required）",
+            _json(
+                _object({"alert": _null(_ref("Alert"))}),
+                "the alert as acknowledged (committed); resolved at once where acknowledging closes its kind",
+            ),
+            400,
+            *TOKEN_ERRORS,
+            404,
+            409,
+            413,
+            415,
+            422,
+            503,
+            params=(S, inputs.ALERT),
+            body="Acknowledgement",
+            security=MANAGER,
+            tag="manager",
+        )
+    },
+    "/api/v1/sites/{site}/manage/stream": {
+        "get": _operation(
+            "manageStream",
+            "管理控制台实时推送（SSE）",
+            _stream(live.MANAGE_EVENTS),
+            *TOKEN_ERRORS,
+            404,
+            params=(S,),
+            security=MANAGER,
+            tag="manager",
+        )
+    },
+    "/api/v1/alerts": {
+        "get": _operation(
+            "listAlerts",
+            "全部站点的告警（state=open 未关闭；all 另含今天已解除的）",
+            _json(
+                _object({"alerts": _array(_ref("Alert"))}),
+                "alerts, latest first",
+                links=_acknowledge_latest("$response.body#/alerts/0/site"),
+            ),
+            400,
+            *TOKEN_ERRORS,
+            503,
+            params=(inputs.ALERT_STATE,),
+            security=SUPERVISOR,
+            tag="supervisor",
+        )
+    },
+    "/api/v1/supervise": {
+        "get": _operation(
+            "getSupervision",
+            "电子监察：各站点概况、今日告警、离线设备、空岗时长排名",
+            _json(
+                _ref("Supervision"),
+                "supervision",
+                links=_acknowledge_latest("$response.body#/alerts/0/site"),
+            ),
+            *TOKEN_ERRORS,
+            503,
+            security=SUPERVISOR,
+            tag="supervisor",
+        )
+    },
+    "/api/v1/supervise/stream": {
+        "get": _operation(
+            "superviseStream",
+            "电子监察实时推送（SSE，全部站点）",
+            _stream(live.SUPERVISE_EVENTS),
+            *TOKEN_ERRORS,
+            security=SUPERVISOR,
+            tag="supervisor",
+        )
+    },
+}
+
+# Headers some errors carry.
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"required": True, "schema": _str, "description": 'Bearer realm="hallwatch"'}},
+    405: {"Allow": {"required": True, "schema": _str, "description": "the methods the path allows"}},
+    429: {"Retry-After": {"required": False, "schema": _str, "description": "seconds (address_limit)"}},
+}
+
+
+def _error_response(status: int, codes: tuple[str, ...]) -> dict:
+    schema = {
+        "allOf": [_ref("Error"), {"properties": {"error": _enum(codes), "status": {"const": status}}}],
+    }
+    return _json(schema, f"{status}: {', '.join(codes)}", headers=ERROR_HEADERS.get(status))
+
+
 def openapi_document() -> dict:
-    responses = {f"E{status}": _json(_ref("Error"), f"{status}: {codes}") for status, codes in ERROR_CODES.items()}
     return deepcopy(
         {
-            "openapi": "3.0.3",
+            "openapi": "3.1.0",
             "info": {
                 "title": "hallwatch API",
                 "version": "1",
@@ -530,7 +766,7 @@ def openapi_document() -> dict:
             "paths": PATHS,
             "components": {
                 "schemas": SCHEMAS,
-                "responses": responses,
+                "responses": {f"E{status}": _error_response(status, codes) for status, codes in ERROR_CODES.items()},
                 "securitySchemes": {
                     "bearer": {
                         "type": "http",

@@ -51,7 +51,9 @@ async def index_page(request: web.Request) -> web.Response:
 async def board_page(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    return page(shell, "board", site=hall.id, site_name=hall.site.name)
+    return page(
+        shell, "board", site=hall.id, site_name=hall.site.name, complaints="　".join(hall.site.complaints.labelled())
+    )
 
 
 async def take_page(request: web.Request) -> web.Response:

@@ -151,6 +151,8 @@ def alert(hall: Hall, a: Alert) -> dict:
     body["site_name"] = hall.site.name
     body["window_name"] = hall.window_name(a.window) if a.window in hall.windows else None
     body["subject_name"] = subject_name(hall, a)
+    # A follow-up's last day (``due`` is its end, the midnight after it), as the report has it.
+    body["due_day"] = None if a.due is None else datetime.fromtimestamp(a.due - 1, hall.site.tz).date().isoformat()
     return body
 
 
@@ -307,11 +309,15 @@ def vacancy_minutes(seconds: dict[str, float] | None) -> dict[str, float]:
 
 
 def windows(hall: Hall, now: float) -> list[dict]:
+    """``camera``: whether a camera watches the window (without one its staffing is never
+    verified, and it never raises window_unstaffed)."""
     vacant = vacancy(hall, now)
+    unwatched = {w.id for w in hall.site.unwatched_windows()}
     rows = []
     for cfg in hall.site.windows:
         body = window_state(hall, cfg.id, now)
         body["unit"] = cfg.unit
+        body["camera"] = cfg.id not in unwatched
         body["vacant_min"] = vacancy_minutes(vacant.get(("window", cfg.id)))
         rows.append(body)
     return rows
@@ -395,6 +401,7 @@ def site_overview(hall: Hall, now: float) -> dict:
             "critical": sum(1 for a in alerts if a.severity == "critical"),
         },
         "devices_offline": sum(1 for d in hall.supervisor.devices.values() if d.online is False),
+        "windows_without_camera": [w.name for w in hall.site.unwatched_windows()],
     }
 
 

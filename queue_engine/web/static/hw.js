@@ -89,6 +89,9 @@ const HW = (() => {
   const DEVICE_KIND = WORDS.device_kind || {};
   const STAFFING = WORDS.staffing || {};
   const VACANCY = WORDS.vacancy || {};
+  const WINDOW_MARK = WORDS.window_mark || {};
+  const ALERT_ASKS = WORDS.alert_asks || {};
+  const FOLLOW_UP = WORDS.follow_up || {};
   /** "supervisor:张科长" -> "张科长（监察室）". */
   function operator(by) {
     if (!by) return "";
@@ -111,6 +114,21 @@ const HW = (() => {
     if (w.state === "serving") return [`办理中${verify}`, "serving"];
     if (w.state === "called") return [`呼叫中${verify}`, "called"];
     return [`开放，等待叫号${verify}`, "open"];
+  }
+
+  /** What an alert asks for beyond its kind: the windows a queue surge wants opened, a bad
+      rating's follow-up day and, while it is not followed up, whether that day has passed. */
+  function alertAsks(a) {
+    const parts = [];
+    const extra = a.kind === "queue_surge" && a.detail ? a.detail.extra_windows : null;
+    if (extra > 0) {
+      parts.push(`<span class="extra-windows" data-extra-windows="${esc(extra)}">${esc(ALERT_ASKS.extra_windows.replace("{n}", extra))}</span>`);
+    }
+    if (a.due_day) {
+      parts.push(`<span class="due" data-due="${esc(a.due_day)}">${esc(ALERT_ASKS.follow_up_due.replace("{day}", a.due_day))}</span>`);
+      if (a.overdue && a.state !== "resolved") parts.push(`<span class="badge critical overdue">${esc(FOLLOW_UP.overdue)}</span>`);
+    }
+    return parts.length ? `<span class="asks">${parts.join(" ")}</span>` : "";
   }
 
   /** The consoles' alert lists with their acknowledgement forms. A list is rendered again on
@@ -156,6 +174,7 @@ const HW = (() => {
     return { form, render };
   }
 
-  return { operator, $, esc, api, clock, live, alertList, hms, hm, minutes, clockText, connection, windowStatus,
-           ALERT_KIND, ALERT_STATE, SEVERITY, PAUSE_REASON, DEVICE_KIND, OFFLINE_REASON, STAFFING, VACANCY };
+  return { operator, $, esc, api, clock, live, alertList, alertAsks, hms, hm, minutes, clockText, connection, windowStatus,
+           ALERT_KIND, ALERT_STATE, SEVERITY, PAUSE_REASON, DEVICE_KIND, OFFLINE_REASON, STAFFING, VACANCY,
+           WINDOW_MARK };
 })();

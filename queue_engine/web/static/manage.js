@@ -3,8 +3,8 @@
 "use strict";
 
 (() => {
-  const { $, esc, api, clock, live, alertList, hm, minutes, clockText, connection, windowStatus,
-          ALERT_KIND, ALERT_STATE, SEVERITY, STAFFING, VACANCY } = HW;
+  const { $, esc, api, clock, live, alertList, alertAsks, hm, minutes, clockText, connection, windowStatus,
+          ALERT_KIND, ALERT_STATE, SEVERITY, STAFFING, VACANCY, WINDOW_MARK } = HW;
   const site = document.body.dataset.site;
   const base = `/api/v1/sites/${encodeURIComponent(site)}`;
   let timeZone = "Asia/Shanghai";
@@ -40,6 +40,12 @@
     return `<span title="${esc(parts)}" data-vacancy="${esc(JSON.stringify(v))}">${esc(v.total)} 分</span>`;
   }
 
+  /** A window no camera watches: nobody can tell whether its seat is taken, and it never
+      raises window_unstaffed (hallwatch check-config warns of it too). */
+  const noCamera = (w) => (w.camera === false
+    ? ` <span class="badge no-camera" title="${esc(`不会产生“${ALERT_KIND.window_unstaffed}”告警`)}">${esc(WINDOW_MARK.no_camera)}</span>`
+    : "");
+
   function renderWindows() {
     const rows = [...windows.values()];
     const counts = {};
@@ -47,7 +53,7 @@
       const [text, cls] = windowStatus(w);
       counts[w.staffing] = (counts[w.staffing] || 0) + 1;
       return `<tr class="${cls}" data-window="${esc(w.window)}"><td title="${esc(w.unit || "")}">${esc(w.window_name)}</td>
-        <td><span class="badge ${cls}">${esc(text)}</span></td>
+        <td><span class="badge ${cls}">${esc(text)}</span>${noCamera(w)}</td>
         <td>${esc(w.ticket || "")}</td><td>${esc(w.staff_name || "")}</td>
         <td class="num">${w.served_today}</td><td class="num">${vacancyCell(w.vacant_min)}</td></tr>`;
     }).join("");
@@ -79,6 +85,7 @@
         <span class="what"><span class="badge ${a.severity}">${esc(SEVERITY[a.severity] || a.severity)}</span>
           ${esc(alertTitle(a))} <span class="badge ${a.state}">${esc(ALERT_STATE[a.state])}</span></span>
         <span class="meta">${esc(hm(a.since))} 起${a.staff_name ? "，当班：" + esc(a.staff_name) : ""}${a.acknowledged_by ? "，" + esc(HW.operator(a.acknowledged_by)) + " 已确认" : ""}</span>
+        ${alertAsks(a)}
         ${a.state === "firing" ? alertsList.form(a) : ""}
         ${a.note ? `<span class="note">说明：${esc(a.note)}</span>` : ""}
         <span class="error"></span>

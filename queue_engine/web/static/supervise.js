@@ -3,8 +3,8 @@
 "use strict";
 
 (() => {
-  const { $, esc, api, clock, live, alertList, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
-          DEVICE_KIND, OFFLINE_REASON, VACANCY } = HW;
+  const { $, esc, api, clock, live, alertList, alertAsks, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
+          DEVICE_KIND, OFFLINE_REASON, VACANCY, WINDOW_MARK } = HW;
   let sites = [];
   let alerts = new Map();
   let filter = "all";
@@ -20,7 +20,8 @@
   function renderSites() {
     $("#site-count").textContent = `${sites.length} 个`;
     $("#sites").innerHTML = sites.map((s) => `<tr data-site="${esc(s.id)}">
-      <td>${esc(s.name)}</td><td>${s.open ? "工作时间" : "非工作时间"}</td>
+      <td>${esc(s.name)}${s.windows_without_camera.length ? `<br><span class="badge no-camera" data-no-camera>${esc(WINDOW_MARK.no_camera)}：${esc(s.windows_without_camera.join("、"))}</span>` : ""}</td>
+      <td>${s.open ? "工作时间" : "非工作时间"}</td>
       <td class="num">${s.windows.staffed}</td>
       <td class="num">${s.windows.unstaffed ? `<span class="badge unstaffed">${s.windows.unstaffed}</span>` : 0}</td>
       <td class="num">${s.windows.unverified}</td>
@@ -65,6 +66,7 @@
           ${esc(a.site_name || siteName(a.site))} · ${esc(ALERT_KIND[a.kind] || a.kind)} · ${esc(a.subject_name || a.window_name || a.window || a.device || "")}
           <span class="badge ${a.state}">${esc(ALERT_STATE[a.state])}</span></span>
         <span class="meta">${esc(hm(a.since))} 起${a.until ? " 至 " + esc(hm(a.until)) : ""}${a.staff_name ? "，当班：" + esc(a.staff_name) : a.staff ? "，当班：" + esc(a.staff) : ""}${a.acknowledged_by ? "，" + esc(HW.operator(a.acknowledged_by)) + " " + esc(hm(a.acknowledged_at)) + " 确认" : ""}</span>
+        ${alertAsks(a)}
         ${a.state === "firing" ? alertsList.form(a) : ""}
         ${a.note ? `<span class="note">说明：${esc(a.note)}</span>` : ""}
         <span class="error"></span>

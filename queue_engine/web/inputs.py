@@ -1,0 +1,149 @@
+"""What the JSON API accepts, declared once: each request body a msgspec ``Struct``, each path
+and query parameter a ``Param``. The handlers decode and check requests with these
+(``decode_body``, ``Param.accepts``) and ``openapi.py`` describes these very objects, so the
+document cannot promise what a handler refuses, nor leave out what it requires.
+
+Patterns are checked with ``re.fullmatch``: JSON Schema (ECMA-262) anchors ``$`` at the very
+end of the string, where Python's ``$`` also matches before a final newline.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal, TypeVar
+
+import msgspec
+from msgspec import Meta, Struct
+
+from ..config import ID_PATTERN
+from ..core import events as ev
+from .errors import ApiError
+
+MAX_BODY = 16 * 1024  # above the largest body a request schema admits (tests/test_api_contract.py)
+
+
+# -- parameters --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: Literal["path", "query"]
+    description: str
+    pattern: str | None = None
+    enum: tuple[str, ...] = ()
+    default: str | None = None
+
+    def schema(self) -> dict:
+        schema: dict = {"type": "string"}
+        if self.pattern:
+            schema["pattern"] = self.pattern
+        if self.enum:
+            schema["enum"] = list(self.enum)
+        if self.default is not None:
+            schema["default"] = self.default
+        return schema
+
+    def openapi(self) -> dict:
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.where == "path",
+            "description": self.description,
+            "schema": self.schema(),
+        }
+
+    def accepts(self, value: str) -> bool:
+        if self.enum and value not in self.enum:
+            return False
+        return self.pattern is None or re.fullmatch(self.pattern, value) is not None
+
+
+# Sites and services are the site configuration's identifiers; one the engine does not know is
+# answered 404 (unknown_site, unknown_service), whatever its spelling.
+SITE = Param("site", "path", "站点标识（/api/v1/sites 中的 id），如 demo", pattern=ID_PATTERN)
+SERVICE = Param("service", "path", "服务事项代码（该站点 /services 中的 code），如 shebao", pattern=ID_PATTERN)
+TICKET = Param("ticket", "path", "号码（字母前缀加数字，不分大小写），如 A012", pattern=r"^[A-Za-z]{1,2}[0-9]{1,6}$")
+ALERT = Param("alert", "path", "告警标识（告警列表中的 id），如 demo-000001", pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")
+ALERT_STATE = Param("state", "query", "open：未关闭的告警；all：另含今天已解除的", enum=("open", "all"), default="open")
+
+
+# -- bodies ------------------------------------------------------------------------------------------
+class PhoneTicketRequest(Struct, forbid_unknown_fields=True):
+    """手机取号：服务事项、手机号、可选的优先类别。"""
+
+    service: Annotated[
+        str,
+        Meta(
+            max_length=64,
+            pattern=ID_PATTERN,
+            description="服务事项代码（该站点 /services 中的 code；站点没有这项业务时答 404 unknown_service）",
+            examples=["shebao"],
+        ),
+    ]
+    phone: Annotated[
+        str, Meta(max_length=11, pattern=r"^1[3-9][0-9]{9}$", description="手机号（11 位）", examples=["13800000000"])
+    ]
+    priority: ev.Priority | None = None
+
+
+class Acknowledgement(Struct, forbid_unknown_fields=True):
+    """确认告警：处理说明与确认人。差评告警（bad_rating）必须填写处理说明，否则答 422 note_required。"""
+
+    note: Annotated[str, Meta(max_length=500, description="处理说明", examples=["已电话联系，马上回岗"])] | None = None
+    by: Annotated[str, Meta(max_length=32, description="确认人姓名", examples=["张科长"])] | None = None
+
+
+BODIES: tuple[type[Struct], ...] = (PhoneTicketRequest, Acknowledgement)
+
+
+def body_schemas(ref_template: str) -> dict[str, dict]:
+    """The JSON Schema of every request body, by name, referring to each other through ``ref_template``."""
+    _, components = msgspec.json.schema_components(BODIES, ref_template=ref_template)
+    return components
+
+
+def _patterns(body: type[Struct]) -> dict[str, str]:
+    """The pattern of each text field of ``body`` that has one (optional fields included)."""
+    patterns = {}
+    info = msgspec.inspect.type_info(body)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        for kind in kinds:
+            if isinstance(kind, msgspec.inspect.Metadata):
+                kind = kind.type
+            if isinstance(kind, msgspec.inspect.StrType) and kind.pattern is not None:
+                patterns[field.name] = kind.pattern
+    return patterns
+
+
+_PATTERNS = {body: _patterns(body) for body in BODIES}
+_MISSING = re.compile(r"missing required field `(\w+)`")
+_UNKNOWN = re.compile(r"unknown field `(.*)`")
+_AT_FIELD = re.compile(r"- at `\$\.(\w+)`")
+B = TypeVar("B", bound=Struct)
+
+
+def decode_body(raw: bytes, body: type[B]) -> B:
+    """``raw`` as a ``body``, or the ApiError that names the field at fault."""
+    try:
+        value = msgspec.json.decode(raw, type=body)
+    except msgspec.ValidationError as exc:  # (a DecodeError too: caught first)
+        raise _refusal(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "bad_json", f"请求体不是有效的 JSON：{exc}") from None
+    for name, pattern in _PATTERNS[body].items():
+        text = getattr(value, name)
+        if text is not None and re.fullmatch(pattern, text) is None:
+            raise ApiError(400, "bad_field", f"字段 {name} 须符合 {pattern}", field=name)
+    return value
+
+
+def _refusal(problem: str) -> ApiError:
+    if found := _MISSING.search(problem):
+        return ApiError(400, "missing_field", f"缺少字段 {found[1]}", field=found[1])
+    if found := _UNKNOWN.search(problem):
+        return ApiError(400, "bad_field", f"没有这个字段：{found[1]}", field=found[1])
+    if found := _AT_FIELD.search(problem):
+        return ApiError(400, "bad_field", f"字段 {found[1]} 不符合要求：{problem}", field=found[1])
+    return ApiError(400, "bad_json", f"请求体须为 JSON 对象：{problem}")

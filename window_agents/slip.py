@@ -1,0 +1,172 @@
+"""排队凭条: the ticket slip, laid out once and printed on a receipt printer or shown as text.
+
+``layout`` is a pure function from the engine's reply (its ``ticket``) and the site to the
+slip's operations: lines of text and the QR code of the slip's link. ``as_text`` shows them on
+a console; ``print_escpos`` sends them to an ESC/POS printer through python-escpos: the text in
+GB18030 (what the receipt printers sold in China print in their Chinese mode), the QR code with
+the printer's own QR command (GS ( k), so it is as sharp as the printer can make it.
+
+``--printer`` names the printer: ``usb:VID:PID`` (hexadecimal), ``serial:/dev/ttyS0``,
+``network:HOST[:PORT]`` (default port 9100), or ``file:PATH`` (the raw bytes, e.g. a device
+file such as /dev/usb/lp0, or a plain file for tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from queue_engine.config import Site
+
+RULE = "=" * 32
+THIN = "-" * 32
+ENCODING = "gb18030"
+# FS & : the printer's Chinese character mode, in which it reads the two- and four-byte
+# GB18030 sequences; ESC @ first resets whatever a previous job left set.
+_INIT = b"\x1b@"
+_CHINESE_MODE = b"\x1c&"
+QR_MODULE_DOTS = 6  # a module of 6 dots: about 0.75 mm on a 203 dpi printer, easy for a phone
+
+# Green channel (绿色通道): the protocol's priority codes and their Chinese names.
+PRIORITY_NAMES = {"elderly": "老年人", "disabled": "残疾人", "pregnant": "孕妇", "veteran": "军人", "other": "其他优先"}
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    text: str
+    bold: bool = False
+    big: bool = False  # double width and height: the number
+    align: Literal["left", "center"] = "left"
+
+
+@dataclass(frozen=True, slots=True)
+class QrCode:
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    pass
+
+
+Operation = Line | QrCode | Cut
+
+
+def _local_time(iso: str | None) -> str:
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso
+
+
+def layout(site: Site, ticket: dict, priority: str | None = None) -> list[Operation]:
+    """The slip of the reply's ``ticket`` at ``site``: name, number, service, people ahead,
+    wait, time, the QR code of the slip's link (when the engine sent one) and the complaint
+    telephones."""
+    service = site.service(ticket.get("service", ""))
+    service_name = service.name if service else ticket.get("service", "")
+    ahead = ticket.get("ahead", 0)
+    eta = ticket.get("eta_min")
+    wait = "无需等候" if not ahead else (f"约 {eta} 分钟" if eta is not None else "请留意叫号")
+    ops: list[Operation] = [
+        Line(RULE),
+        Line(site.name, bold=True, align="center"),
+        Line("排队凭条", align="center"),
+        Line(THIN),
+        Line(f"号码：{ticket['no']}", bold=True, big=True),
+        Line(f"事项：{service_name}"),
+        Line(f"前面还有：{ahead} 人"),
+        Line(f"预计等候：{wait}"),
+        Line(f"取号时间：{_local_time(ticket.get('issued_at'))}"),
+    ]
+    if priority:
+        ops.append(Line(f"绿色通道：{PRIORITY_NAMES.get(priority, priority)}"))
+    ops += [
+        Line(THIN),
+        Line("请留意大厅叫号屏和语音提示，"),
+        Line("叫到您的号码时请到对应窗口办理。"),
+        Line("办事结束后，欢迎对服务进行评价。"),
+    ]
+    url = ticket.get("url")
+    if url:
+        ops += [Line(THIN), Line("微信或浏览器扫码：查看排队进度、评价服务", align="center"), QrCode(url)]
+    complaints = site.complaints.labelled()
+    if complaints:
+        ops += [Line(THIN), *(Line(text) for text in complaints)]
+    ops += [Line(RULE), Cut()]
+    return ops
+
+
+def as_text(ops: list[Operation]) -> str:
+    """The slip as a console shows it (the QR code as its link)."""
+    lines = []
+    for op in ops:
+        if isinstance(op, Line):
+            lines.append(op.text.center(28).rstrip() if op.align == "center" else op.text)
+        elif isinstance(op, QrCode):
+            lines.append(op.data)
+    return "\n".join(lines)
+
+
+def print_escpos(printer, ops: list[Operation]) -> None:
+    """Send the slip to a python-escpos printer (any of its classes, Dummy included)."""
+    printer._raw(_INIT + _CHINESE_MODE)
+    for op in ops:
+        if isinstance(op, Line):
+            printer.set(align=op.align, bold=op.bold, double_width=op.big, double_height=op.big, normal_textsize=True)
+            printer._raw(op.text.encode(ENCODING) + b"\n")
+        elif isinstance(op, QrCode):
+            printer.set(align="center", normal_textsize=True)
+            printer.qr(op.data, size=QR_MODULE_DOTS, native=True)
+        else:
+            printer.cut()
+
+
+class PrinterSpecError(ValueError):
+    """``--printer`` names no printer this agent can drive; the text says what is expected."""
+
+
+PRINTER_FORMS = "usb:VID:PID (hex), serial:DEVICE, network:HOST[:PORT] or file:PATH"
+
+
+def parse_printer(spec: str) -> tuple[str, tuple]:
+    """``--printer`` -> (kind, arguments), checked before anything is opened."""
+    kind, _, rest = spec.partition(":")
+    if kind == "usb":
+        vendor, _, product = rest.partition(":")
+        try:
+            return "usb", (int(vendor, 16), int(product, 16))
+        except ValueError:
+            raise PrinterSpecError(
+                f"{spec!r}: a USB printer is usb:VID:PID in hexadecimal, e.g. usb:0416:5011"
+            ) from None
+    if kind in ("serial", "file") and rest:
+        return kind, (rest,)
+    if kind == "network" and rest:
+        host, _, port = rest.partition(":")
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise PrinterSpecError(f"{spec!r}: the port must be a number from 1 to 65535")
+        return "network", (host, int(port) if port else 9100)
+    raise PrinterSpecError(f"{spec!r} is not a printer: {PRINTER_FORMS}")
+
+
+def open_printer(spec: str):
+    """The python-escpos printer ``spec`` names, opened (a printer that cannot be reached
+    raises here, before any number is taken)."""
+    # Imported when a printer is used: it loads Pillow and the USB and serial libraries.
+    from escpos import printer as escpos_printer
+
+    kind, args = parse_printer(spec)
+    if kind == "usb":
+        device = escpos_printer.Usb(*args)
+    elif kind == "serial":
+        device = escpos_printer.Serial(devfile=args[0])
+    elif kind == "network":
+        device = escpos_printer.Network(host=args[0], port=args[1])
+    else:
+        device = escpos_printer.File(devfile=args[0])
+    device.open()
+    return device
