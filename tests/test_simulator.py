@@ -109,6 +109,6 @@ def test_off_a_terminal_the_progress_is_plain_lines_and_the_clock_reminder_shows
     assert "start the engine with --start-at and the same --speed" in first  # alone, the reminder is due
     # A line at the start, at every quarter of a simulated hour (08:30, 08:45, ...) and at the end.
     times = [line[:5] for line in progress]
-    assert len(times) >= 4 and times[0] == "08:20" and times == sorted(set(times)), out
+    assert len(times) >= 4 and times[0] < "08:30" and times == sorted(times), out  # (the last may repeat)
     assert all("  issued " in line for line in progress), out
     assert json.loads(count)["issued"] > 0
