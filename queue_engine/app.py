@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import aiomqtt
 
 from .calendar import official_calendar
+from .control import Control
 from .core import events as ev
 from .core.commands import Notice
 from .core.engine import Engine
@@ -116,6 +117,9 @@ class EngineApp:
             synchronous=synchronous,
             observe=self._observe_commit,
         )
+        self.control = Control(
+            self.engine, self.sites, self.topics, self.db_path, publish=self._publish, now=self.clock.now
+        )
         self.metrics: EngineMetrics | None = None  # set when the engine serves /metrics
         # Called as observer(batch, messages) once a batch's outputs are published (web pushes).
         self.observers: list = []
@@ -153,7 +157,10 @@ class EngineApp:
     def restore(self) -> None:
         now = self.clock.now()
         days = {datetime.fromtimestamp(now, site.tz).date().isoformat() for site in self.sites}
-        snapshot = load_snapshot(self.db_path, since=now - DEDUPE_RETENTION_S, days=days)
+        matters_days = max(site.cases.same_matter_days for site in self.sites)
+        snapshot = load_snapshot(
+            self.db_path, since=now - DEDUPE_RETENTION_S, days=days, matters_since=now - matters_days * 86400.0
+        )
         # What the day roll changed while the engine was down (expired tickets, released
         # windows) is stored like any other change.
         self._submit(
@@ -168,6 +175,8 @@ class EngineApp:
                     transition_seqs=snapshot.transition_seqs,
                     devices=snapshot.devices,
                     totals=snapshot.totals,
+                    cases=snapshot.cases,
+                    notices=snapshot.notices,
                 ),
             )
         )
@@ -180,16 +189,20 @@ class EngineApp:
             for window in hall.windows.values():
                 self._keep_retained(self.outputs.window_state(site.id, window, now))
             self._keep_retained(self.outputs.queue_state(site.id, now))
+            for live in hall.supervisor.devices.values():
+                if live.online is not None and (state := self.outputs.device_state(site.id, live.id)):
+                    self._keep_retained(state)
         # Not connected yet: until it is, the engine hears nothing, and the core must know.
         self._tell_sites(lambda site: ev.EngineLink(site=site, device=ENGINE, id="", up=False))
         waiting = sum(1 for t in snapshot.tickets if t.status == "waiting")
         log.info(
-            "restored %d tickets (%d waiting), %d windows, %d open alerts, %d recent event ids, "
+            "restored %d tickets (%d waiting), %d windows, %d open alerts, %d open cases, %d recent event ids, "
             "%d unacknowledged publications from %s",
             len(snapshot.tickets),
             waiting,
             len(snapshot.windows),
             len(snapshot.open_alerts),
+            sum(1 for c in snapshot.cases if c.open),
             len(snapshot.recent_events),
             len(snapshot.outbox),
             self.db_path,
@@ -228,6 +241,7 @@ class EngineApp:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.control.close()
             if self.writer.writable():  # the day's time totals up to the stop
                 self._submit(Processed(at=self.clock.now(), commands=self.engine.flush_accounting(self.clock.now())))
                 await self._drain()
@@ -331,6 +345,10 @@ class EngineApp:
     def _receive(self, topic: str, payload: bytes, mid: int, qos: int, dup: bool, generation: int) -> None:
         """One inbound message, on the event loop's thread, straight from paho's reader."""
         self._enter()
+        request = self.control.matches(topic)
+        if request is not None:  # the county service's: answered, then acknowledged
+            self.control.receive(*request, payload, lambda: self._ack(mid, qos, generation))
+            return
         item = self.ingest.process(topic, payload, self.clock.now(), redelivered=dup)
         item.mid, item.qos, item.generation = mid, qos, generation
         if item.rejection is not None:
@@ -340,6 +358,11 @@ class EngineApp:
         self._submit(item)
         if self.engine.next_deadline() < self._armed:
             self._wake.set()
+
+    def _ack(self, mid: int, qos: int, generation: int) -> None:
+        client = self._client
+        if client is not None and generation == self._generation:  # else the broker delivers it again
+            mqtt_shell.ack(client, mid, qos)
 
     async def submit_event(self, event) -> Processed:
         """Apply an event from another shell (web, operator) and return once it has been

@@ -131,7 +131,11 @@ OUTBOUND: tuple[type[msgspec.Struct], ...] = (
     wire.WireQueueState,
     wire.WireAlert,
     wire.WireRejection,
+    wire.WireDeviceState,
+    wire.WireAlertReplay,
 )
+# What the county service sends the engines (hallwatch county).
+CONTROL_REQUESTS: tuple[type[msgspec.Struct], ...] = (wire.WireReplayRequest,)
 
 
 def schema_name(struct: type) -> str:
@@ -140,7 +144,7 @@ def schema_name(struct: type) -> str:
 
 def schemas() -> dict[str, Any]:
     """Every message's JSON Schema, by name, from the wire structs."""
-    types = (*INBOUND_EVENTS, wire.WireStatus, wire.WireHeartbeat, *OUTBOUND)
+    types = (*INBOUND_EVENTS, wire.WireStatus, wire.WireHeartbeat, *OUTBOUND, *CONTROL_REQUESTS)
     _, components = msgspec.json.schema_components(types, ref_template=SCHEMAS + "{name}")
     renamed = {name: name.removeprefix("Wire") for name in components}
     text = json.dumps(components, ensure_ascii=False)
@@ -179,6 +183,11 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "service.start": {},
     "service.finish": {"outcome": "done"},
     "ticket.transfer": {"to_service": "yibao"},
+    "case.note": {"case": "J20261125001", "note": "已报县自然资源局审核"},
+    "case.pass": {"case": "J20261125001", "to": "县自然资源局"},
+    "case.complete": {"case": "J20261125001", "result": "已登记发证"},
+    "case.return": {"case": "J20261125001", "note": "权属证书与登记簿不符"},
+    "case.withdraw": {"case": "J20261125001"},
     "presence": {"window": "w03", "present": True, "count": 1},
     "tamper": {"kind": "occluded"},
     "rating": {"window": "w03", "score": 5, "ticket": "A012"},
@@ -233,6 +242,15 @@ def outbound_examples() -> dict[str, list[dict[str, Any]]]:
                 url=tickettoken.slip_url("https://hall.example.cn", "demo", token),
             ),
             wire.reply_payload(Reply(site="demo", device="panel-w03", re=re, ok=True, ticket="A012"), TZ),
+            wire.reply_payload(
+                Reply(site="demo", device="panel-w03", re=re, ok=True, ticket="B003", case="J20261125001"), TZ
+            ),
+            wire.reply_payload(
+                Reply(site="demo", device="panel-w03", re=re, ok=True, ticket="B004", notice="G20261125001"), TZ
+            ),
+            wire.reply_payload(
+                Reply(site="demo", device="panel-w03", re=re, ok=True, ticket="A013", routed_to="w10"), TZ
+            ),
             wire.reply_payload(Reply(site="demo", device="panel-w03", re=re, ok=True), TZ),
         ],
         "replyFailure": [
@@ -252,6 +270,31 @@ def outbound_examples() -> dict[str, list[dict[str, Any]]]:
         ],
         "queueState": [wire.queue_payload([queue], AT, TZ)],
         "alert": [wire.alert_payload(a, TZ, staff_name="王丽娟") for a in (fired, resolved)],
+        "deviceState": [
+            {
+                "v": 1,
+                "device": "cam-w03",
+                "kind": "camera",
+                "window": "w03",
+                "online": False,
+                "reason": "shutdown",
+                "since": wire.stamp(AT, TZ),
+                "tamper": None,
+                "video_ok": True,
+            }
+        ],
+        "replayRequest": [{"v": 1, "id": "replay-3f2a9c", "after": 41}],
+        "alertReplay": [
+            {
+                "v": 1,
+                "re": "replay-3f2a9c",
+                "after": 41,
+                "to": 43,
+                "part": 1,
+                "parts": 1,
+                "alerts": [wire.alert_payload(resolved, TZ, staff_name="王丽娟")],
+            }
+        ],
         "rejection": [
             wire.rejection_payload(
                 "hallwatch/demo/dev/kiosk-1/event",
@@ -316,6 +359,9 @@ def messages() -> dict[str, dict[str, Any]]:
         "queueState": ("QueueState", "Queue state (retained)", "The site's queues as they are now."),
         "alert": ("Alert", "Alert transition", "An alert fired, was acknowledged or resolved."),
         "rejection": ("Rejection", "Rejected message", "A message the engine refused, and why."),
+        "deviceState": ("DeviceState", "Device state (retained)", "A device as the engine judges it."),
+        "replayRequest": ("ReplayRequest", "Replay request", "The county service asks for the alerts it missed."),
+        "alertReplay": ("AlertReplay", "Alert replay", "The alerts changed since a transition number, in parts."),
     }
     for name, examples in outbound_examples().items():
         schema, title, summary = summaries[name]
@@ -378,6 +424,24 @@ def channels() -> dict[str, dict[str, Any]]:
         ),
         "rejected": _channel(
             "hallwatch/{site}/rejected", "Every message of the site the engine refused.", ["rejection"], ["site"]
+        ),
+        "deviceState": _channel(
+            "hallwatch/{site}/device/{device}/state",
+            "Each device as the engine judges it (online; offline lost, silent or shut down), retained.",
+            ["deviceState"],
+            ["site", "device"],
+        ),
+        "replayRequest": _channel(
+            "hallwatch/{site}/control/replay",
+            "The county service's request for the alert transitions it missed; only its account may publish it.",
+            ["replayRequest"],
+            ["site"],
+        ),
+        "replayReply": _channel(
+            "hallwatch/{site}/control/replay/reply",
+            "The engine's answer to a replay request, in parts.",
+            ["alertReplay"],
+            ["site"],
         ),
     }
 
@@ -482,6 +546,15 @@ def operations() -> dict[str, dict[str, Any]]:
         ),
         "receiveRejections": _operation(
             "receive", "rejected", "Operators and installers: refused messages", ["rejection"], qos=1, retain=False
+        ),
+        "receiveDeviceState": _operation(
+            "receive", "deviceState", "The county service: device states", ["deviceState"], qos=1, retain=True
+        ),
+        "sendReplayRequest": _operation(
+            "send", "replayRequest", "The county service: ask for missed alerts", ["replayRequest"], qos=1, retain=False
+        ),
+        "receiveReplay": _operation(
+            "receive", "replayReply", "The county service: the alerts it missed", ["alertReplay"], qos=1, retain=False
         ),
     }
     return ops

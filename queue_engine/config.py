@@ -274,6 +274,21 @@ class Supervision(Section):
     surge_fire_after_min: float = Field(default=5, ge=0, le=240)
 
 
+class Cases(Section):
+    """办件 (docs/supervision.md, "Cases"): the site's defaults where a service's guide states no
+    time of its own, and how far back a visit is linked to an earlier 告知 of the same matter."""
+
+    # 帮办代办: done within this many working days unless the guide says proxy_working_days
+    # (or promise_working_days).
+    proxy_working_days: WorkingDays = 10
+    # 办不成事: the citizen gets a reply within this many working days unless the guide says
+    # unresolved_reply_working_days.
+    unresolved_reply_working_days: WorkingDays = 5
+    # A 告知 given to the same citizen for the same service within this many days is the same
+    # matter: a second one breaks the 一次性告知制.
+    same_matter_days: int = Field(default=90, ge=1, le=3650)
+
+
 class Calendar(Section):
     """Working days beyond China's official calendar (which the engine knows for the years
     the chinese-calendar package covers)."""
@@ -402,6 +417,7 @@ class Site(Section):
     queue: QueueRules = QueueRules()
     supervision: Supervision = Supervision()
     calendar: Calendar = Calendar()
+    cases: Cases = Cases()
     facts: Facts = Facts()
     web: Web = Web()
     complaints: Complaints = Complaints()

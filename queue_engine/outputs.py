@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from . import wire
-from .core.commands import AlertChanged, AnnounceCall, QueueChanged, WindowChanged
+from .core.commands import AlertChanged, AnnounceCall, DeviceChanged, QueueChanged, WindowChanged
 from .core.engine import Engine
 from .records import Outbound, Processed
 
@@ -46,19 +46,35 @@ class Outputs:
         return messages
 
     def render_states(self, batch: Iterable[Processed], now: float) -> list[Outbound]:
-        """The window and queue states the batch changed, one message per window and per
-        site, taken from the core now: call it before the core handles anything else."""
+        """The window, queue and device states the batch changed, one message per window,
+        site and device, taken from the core now: call it before the core handles anything else."""
         windows: dict[tuple[str, str], WindowChanged] = {}
         queues: set[str] = set()
+        devices: dict[tuple[str, str], None] = {}
         for item in batch:
             for command in item.commands:
                 if isinstance(command, WindowChanged):
                     windows[(command.site, command.window.window)] = command
                 elif isinstance(command, QueueChanged):
                     queues.add(command.site)
+                elif type(command) is DeviceChanged:
+                    devices[(command.site, command.device)] = None
         messages = [self.window_state(site, command.window, now) for (site, _), command in windows.items()]
         messages += [self.queue_state(site, now) for site in sorted(queues)]
+        messages += [m for site, device in devices if (m := self.device_state(site, device)) is not None]
         return messages
+
+    def device_state(self, site: str, device_id: str) -> Outbound | None:
+        device = self.engine.hall(site).supervisor.devices.get(device_id)
+        if device is None:
+            return None
+        return Outbound(
+            self.topics.device_state(site, device_id),
+            wire.encode(wire.device_payload(device, self._tz[site])),
+            retain=True,
+            site=site,
+            kind="device",
+        )
 
     def window_state(self, site: str, window, now: float) -> Outbound:
         hall = self.engine.hall(site)

@@ -43,6 +43,12 @@ EventId = Annotated[
     ),
 ]
 Text = Annotated[str, Meta(min_length=1, max_length=64)]
+Note = Annotated[str, Meta(max_length=500)]
+# 一次性告知: the guide's materials that were missing, by number (1 = the first) or by name.
+Missing = Annotated[
+    tuple[Annotated[int, Meta(ge=1, le=100)] | Annotated[str, Meta(min_length=1, max_length=100)], ...],
+    Meta(max_length=50),
+]
 # The version is checked after decoding, so that another version is refused as
 # ``unsupported_version`` rather than as a bad field; the schema states the one accepted.
 Version = Annotated[
@@ -98,8 +104,10 @@ class Topics:
 
     def subscriptions(self, site: str) -> list[str]:
         """What the engine reads: each device's status, heartbeat and event (not the
-        replies it writes itself)."""
-        return [f"{self.root}/{site}/dev/+/{channel}" for channel in ("status", "heartbeat", "event")]
+        replies it writes itself), and the county service's requests about the site."""
+        return [f"{self.root}/{site}/dev/+/{channel}" for channel in ("status", "heartbeat", "event")] + [
+            self.control(site, "+")
+        ]
 
     def device(self, site: str, device: str, channel: str) -> str:
         return f"{self.root}/{site}/dev/{device}/{channel}"
@@ -121,6 +129,29 @@ class Topics:
 
     def rejected(self, site: str) -> str:
         return f"{self.root}/{site}/rejected"
+
+    def device_state(self, site: str, device: str) -> str:
+        return f"{self.root}/{site}/device/{device}/state"
+
+    def control(self, site: str, request: str) -> str:
+        """A request of the county service to the engine that owns ``site`` (CONTROL_REQUESTS)."""
+        return f"{self.root}/{site}/control/{request}"
+
+    def control_reply(self, site: str, request: str) -> str:
+        return f"{self.root}/{site}/control/{request}/reply"
+
+
+# What the county service may ask of an engine (docs/protocol.md, "The county service").
+CONTROL_REQUESTS = ("replay", "acknowledge")
+
+
+def parse_control_topic(topic: str, root: str) -> tuple[str, str] | None:
+    """(site, request) of a control request topic, or None if ``topic`` is not one."""
+    parts = topic.split("/")
+    n = len(root.split("/"))
+    if len(parts) == n + 3 and "/".join(parts[:n]) == root and parts[n + 1] == "control":
+        return parts[n], parts[n + 2]
+    return None
 
 
 # -- inbound: the event envelope, one struct per type -----------------------------------
@@ -188,6 +219,12 @@ class WireServiceFinish(Envelope, tag="service.finish"):
     """Service ended: done (办结), accepted (受理), informed (一次性告知), proxy (帮办代办) or failed (办不成)."""
 
     outcome: ev.Outcome
+    # (each optional: a panel that sends only the outcome finishes as before; docs/protocol.md)
+    citizen: Text | None = None
+    refer: Text | None = None
+    missing: Missing = ()
+    passed_to: Text | None = None
+    agent: Text | None = None
 
 
 class WireTicketTransfer(Envelope, tag="ticket.transfer"):
@@ -195,6 +232,33 @@ class WireTicketTransfer(Envelope, tag="ticket.transfer"):
 
     to_service: Text | None = None
     to_window: Text | None = None
+
+
+class WireCaseEvent(Envelope, kw_only=True):
+    """What every case event carries (not itself an event type)."""
+
+    case: Text
+    note: Note = ""
+
+
+class WireCaseNote(WireCaseEvent, tag="case.note"):
+    pass
+
+
+class WireCasePassOn(WireCaseEvent, kw_only=True, tag="case.pass"):
+    to: Text
+
+
+class WireCaseComplete(WireCaseEvent, kw_only=True, tag="case.complete"):
+    result: Annotated[str, Meta(min_length=1, max_length=500)]
+
+
+class WireCaseReturn(WireCaseEvent, tag="case.return"):
+    pass
+
+
+class WireCaseWithdraw(WireCaseEvent, tag="case.withdraw"):
+    pass
 
 
 class WirePresence(Envelope, tag="presence"):
@@ -232,6 +296,11 @@ WIRE_TO_CORE: dict[type[Envelope], type[ev.Event]] = {
     WireServiceStart: ev.ServiceStart,
     WireServiceFinish: ev.ServiceFinish,
     WireTicketTransfer: ev.TicketTransfer,
+    WireCaseNote: ev.CaseNote,
+    WireCasePassOn: ev.CasePassOn,
+    WireCaseComplete: ev.CaseComplete,
+    WireCaseReturn: ev.CaseReturn,
+    WireCaseWithdraw: ev.CaseWithdraw,
     WirePresence: ev.Presence,
     WireTamper: ev.Tamper,
     WireRating: ev.Rating,
@@ -367,6 +436,15 @@ class WireReplyOk(Struct, kw_only=True):
     re: Annotated[str, Meta(description="the id of the event answered")]
     ok: Literal[True]
     ticket: WireTicketSlip | str | UnsetType = UNSET
+    case: (
+        Annotated[str, Meta(description="the case (办件) a finished visit opened, or the case a case event changed")]
+        | UnsetType
+    ) = UNSET
+    notice: Annotated[str, Meta(description="the 一次性告知书 a finished visit was given")] | UnsetType = UNSET
+    routed_to: (
+        Annotated[str, Meta(description="办不成: the 办不成事 window the visit went on to, keeping its place")]
+        | UnsetType
+    ) = UNSET
 
 
 class WireReplyFailure(Struct, kw_only=True):
@@ -443,6 +521,11 @@ class WireAlert(Struct, kw_only=True):
     seq: Annotated[int, Meta(ge=0)]
     kind: AlertKind
     audience: Audience
+    # (a default, so that an engine of an earlier release, which sends none, is still read)
+    audiences: Annotated[
+        list[Audience],
+        Meta(description="every one who acts on it: audience first (case_overdue: manager, supervision)"),
+    ] = []
     severity: Severity
     state: AlertState
     site: str
@@ -456,7 +539,9 @@ class WireAlert(Struct, kw_only=True):
     acknowledged_at: Timestamp | None
     acknowledged_by: str | None
     note: str | None
-    due: Annotated[Timestamp | None, Meta(description="follow-up deadline (bad ratings)")]
+    due: Annotated[
+        Timestamp | None, Meta(description="follow-up deadline (bad ratings); a case's due moment (case_overdue)")
+    ]
     overdue: bool
     detail: Annotated[dict[str, Any], Meta(description="the kind's particulars; times in keys ending in _at")]
 
@@ -469,6 +554,53 @@ class WireRejection(Struct, kw_only=True):
     error: RejectionCode
     reason: Annotated[str, Meta(description="what is wrong, e.g. the field at fault")]
     payload: Annotated[str, Meta(description="the message's first 256 bytes, as text")]
+
+
+class WireDeviceState(Struct, kw_only=True):
+    """A device as the engine judges it (retained), published when it goes online or offline:
+    offline with why (``lost``: its Last Will; ``silent``: no heartbeat beyond its timeout;
+    ``shutdown``: switched off in order)."""
+
+    v: Version
+    device: str
+    kind: DeviceKind
+    window: str | None
+    online: Annotated[bool | None, Meta(description="null: not heard from since the engine started")]
+    reason: Literal["lost", "silent", "shutdown"] | None
+    since: Annotated[Timestamp | None, Meta(description="offline since")]
+    tamper: Annotated[str | None, Meta(description="the camera's integrity fault: occluded, moved, video_lost")]
+    video_ok: bool
+
+
+class WireReplayRequest(Struct, kw_only=True):
+    """The county service asks for the site's alerts whose latest transition is numbered
+    above ``after`` (it missed some): answered on the request's reply topic."""
+
+    v: Version
+    id: Text
+    after: Annotated[int, Meta(ge=0)]
+
+
+class WireAlertReplay(Struct, kw_only=True):
+    """Part ``part`` of ``parts`` of the answer to replay request ``re``: the current version of
+    every alert whose latest transition is numbered in (``after``, ``to``], open ones and those
+    resolved in the last days. Together the parts cover every number up to ``to``: a subscriber
+    that has them has missed nothing up to there."""
+
+    v: Version
+    re: str
+    after: Annotated[int, Meta(ge=0)]
+    to: Annotated[int, Meta(ge=0)]
+    part: Annotated[int, Meta(ge=1)]
+    parts: Annotated[int, Meta(ge=1)]
+    alerts: list[WireAlert]
+
+
+_replay_request_decoder = msgspec.json.Decoder(WireReplayRequest)
+
+
+def decode_replay_request(payload: bytes) -> WireReplayRequest:
+    return cast(WireReplayRequest, _decode(_replay_request_decoder, payload))
 
 
 _encoder = msgspec.json.Encoder()
@@ -508,7 +640,17 @@ def reply_payload(reply: Reply, tz: ZoneInfo, *, token: str | None = None, url: 
         )
     elif reply.ticket is not None:
         ticket = reply.ticket
-    return msgspec.to_builtins(WireReplyOk(v=PROTOCOL_VERSION, re=reply.re, ok=True, ticket=ticket))
+    return msgspec.to_builtins(
+        WireReplyOk(
+            v=PROTOCOL_VERSION,
+            re=reply.re,
+            ok=True,
+            ticket=ticket,
+            case=UNSET if reply.case is None else reply.case,
+            notice=UNSET if reply.notice is None else reply.notice,
+            routed_to=UNSET if reply.routed_to is None else reply.routed_to,
+        )
+    )
 
 
 def call_payload(call: AnnounceCall, tz: ZoneInfo) -> dict:
@@ -581,6 +723,7 @@ def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) 
             seq=alert.seq,
             kind=alert.kind,
             audience=ALERT_KINDS[alert.kind].audience,
+            audiences=[ALERT_KINDS[alert.kind].audience, *ALERT_KINDS[alert.kind].also],
             severity=cast(Severity, alert.severity),
             state=alert.state,
             site=alert.site,
@@ -597,6 +740,23 @@ def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) 
             due=iso(alert.due, tz),
             overdue=alert.overdue,
             detail=detail,
+        )
+    )
+
+
+def device_payload(device, tz: ZoneInfo) -> dict:
+    """``device``: the supervisor's DeviceLive."""
+    return msgspec.to_builtins(
+        WireDeviceState(
+            v=PROTOCOL_VERSION,
+            device=device.id,
+            kind=DeviceKind(device.kind),
+            window=device.window,
+            online=device.online,
+            reason=device.reason,
+            since=iso(device.offline_since, tz) if device.online is False else None,
+            tamper=device.tamper,
+            video_ok=device.video_ok,
         )
     )
 

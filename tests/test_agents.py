@@ -25,6 +25,7 @@ from mqtt_helpers import Device as PahoDevice
 from mqtt_helpers import Listener
 
 from queue_engine.config import load_site
+from queue_engine.core.cases import citizen_key
 from queue_engine.shells.mqtt import BrokerSettings, parse_broker_url
 from window_agents import camera, kiosk, pad, panel
 from window_agents.device import BrokerUnreachable, Device, DeviceSettings, NoReply, _refused
@@ -685,6 +686,19 @@ def test_a_refusal_is_told_from_an_unreachable_broker():
         ("p meal", ("window.pause", {"reason": "meal"})),
         ("p 会议", ("window.pause", {"reason": "meeting"})),
         ("u", ("window.resume", {})),
+        # 办件: the finish's options and the case events
+        ("f 告知 缺=1,户口簿", ("service.finish", {"outcome": "informed", "missing": [1, "户口簿"]})),
+        (
+            "f proxy 转=县人社局 代办员=s002",
+            ("service.finish", {"outcome": "proxy", "passed_to": "县人社局", "agent": "s002"}),
+        ),
+        ("f 编号=g20261125001", ("service.finish", {"outcome": "done", "refer": "G20261125001"})),
+        ("f 受理 id=13800000000", ("service.finish", {"outcome": "accepted", "citizen": citizen_key("13800000000")})),
+        ("k j20261125001 进展 已报县局", ("case.note", {"case": "J20261125001", "note": "已报县局"})),
+        ("k J20261125001 转 市 自然资源局", ("case.pass", {"case": "J20261125001", "to": "市 自然资源局"})),
+        ("k J20261125001 done 已发证", ("case.complete", {"case": "J20261125001", "result": "已发证"})),
+        ("k J20261125001 退回 材料不符", ("case.return", {"case": "J20261125001", "note": "材料不符"})),
+        ("k J20261125001 撤回", ("case.withdraw", {"case": "J20261125001"})),
     ],
 )
 def test_panel_keys(line, expected):
@@ -692,7 +706,9 @@ def test_panel_keys(line, expected):
     assert (action.type, action.fields) == expected
 
 
-@pytest.mark.parametrize("line", ["l", "t nowhere", "p nap", "f maybe", "x"])
+@pytest.mark.parametrize(
+    "line", ["l", "t nowhere", "p nap", "f maybe", "x", "f 告知 漏=1", "f 缺=", "k J1", "k J1 办结", "k J1 飞"]
+)
 def test_panel_keys_that_mean_nothing_are_explained(line):
     with pytest.raises(panel.CommandError):
         panel.parse_command(SITE, line)

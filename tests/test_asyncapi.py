@@ -212,6 +212,15 @@ async def test_a_hall_session_speaks_the_documented_protocol(broker, engine_fact
             ],
             "device_shutdown resolved",
         )
+        # The county service asks for the alerts it missed (hallwatch county): they come in parts.
+        county = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="hallwatch-county")
+        county.connect("127.0.0.1", broker.port)
+        county.loop_start()
+        replay = {"v": 1, "id": "replay-1", "after": 0}
+        county.publish("hallwatch/demo/control/replay", json.dumps(replay), qos=1).wait_for_publish(10)
+        county.loop_stop()
+        county.disconnect()
+        await until(lambda: bodies(recorder.snapshot(), "hallwatch/demo/control/replay/reply"), "the replay")
         assert (await panel.request("staff.logout"))["ok"]
         # A panel agent killed outright: the broker publishes its Last Will.
         agent = subprocess.Popen(

@@ -45,7 +45,12 @@ def test_the_bridge_template_renders_one_account_per_township(tmp_path):
     assert "topic +/alerts out 1 hallwatch/ townships/chimei/hallwatch/" in chimei
     assert "$" not in chimei.replace("$SYS", "")  # every placeholder filled in
     acl = (tmp_path / "c" / "acl").read_text()
-    assert "user bridge-xiaguan\ntopic write townships/xiaguan/#\n" in acl
+    assert (
+        "user bridge-xiaguan\ntopic read townships/xiaguan/hallwatch/+/control/+\ntopic write townships/xiaguan/#\n"
+        in acl
+    )
+    assert "user hallwatch-county\n" in acl and "topic write townships/+/hallwatch/+/control/+" in acl
+    assert "topic +/control/+ in 1 hallwatch/ townships/chimei/hallwatch/" in chimei
     assert "topic read townships/+/hallwatch/+/alerts" in acl
     # Without the county's address there is nothing to write in the bridge files.
     result = run_cli(

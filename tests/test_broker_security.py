@@ -97,6 +97,7 @@ def test_generated_secrets_are_owner_only_hashed_and_kept_across_runs(var):
         "hallwatch-engine",
         "hallwatch-board-demo",
         "hallwatch-supervision",
+        "hallwatch-county",
     }
     assert stat.S_IMODE(out.stat().st_mode) == 0o711  # the broker's user may reach its files, not list them
     assert stat.S_IMODE((out / "bridge.d").stat().st_mode) == 0o755
@@ -137,7 +138,7 @@ def test_every_engine_topic_has_its_place_in_the_acl():
     """A topic the engine publishes that the ACL does not grant is dropped by the broker
     without a word: a new Topics method must be classified in brokerconf."""
     methods = {name for name, _ in inspect.getmembers(Topics, inspect.isfunction) if not name.startswith("_")}
-    assert methods - {"subscriptions", "device"} == set(brokerconf.ENGINE_WRITES)
+    assert methods - {"subscriptions", "device", "control"} == set(brokerconf.ENGINE_WRITES)
     assert set(brokerconf.BOARD_READS) | set(brokerconf.SUPERVISION_READS) | set(brokerconf.BRIDGED) <= methods
 
 

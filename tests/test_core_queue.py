@@ -283,7 +283,8 @@ def test_service_start_begins_service():
     assert the_reply(commands).ticket == "A001"
 
 
-@pytest.mark.parametrize("outcome", list(ev.Outcome))
+# (办不成 at an ordinary window goes on to the 办不成事 window: tests/test_core_cases.py)
+@pytest.mark.parametrize("outcome", [o for o in ev.Outcome if o is not ev.Outcome.FAILED])
 def test_service_finish_with_each_outcome(outcome):
     d = Driver()
     d.issue("shebao")

@@ -19,15 +19,19 @@ from queue_engine.shells.mqtt import parse_broker_url
 pytestmark = pytest.mark.integration
 
 
-async def test_a_phone_ticket_and_an_acknowledgement_are_committed_before_they_are_answered(broker, tmp_path):
-    site = load_site(DEMO_SITE)
-    app = EngineApp(
-        [site],
+def demo_engine(broker, db_path, client_id: str) -> EngineApp:
+    """The demo site's engine in this process, its clock from the test's working day."""
+    return EngineApp(
+        [load_site(DEMO_SITE)],
         broker=parse_broker_url(broker.url),
-        db_path=tmp_path / "ops.db",
+        db_path=db_path,
         clock=Clock(start_at=parse_time(WORKDAY_9AM)),
-        client_id="ops-test",
+        client_id=client_id,
     )
+
+
+async def test_a_phone_ticket_and_an_acknowledgement_are_committed_before_they_are_answered(broker, tmp_path):
+    app = demo_engine(broker, tmp_path / "ops.db", "ops-test")
     runner = asyncio.create_task(app.run())
     alerts = Listener(broker.port, "hallwatch/demo/alerts")
     try:
@@ -83,5 +87,47 @@ async def test_a_phone_ticket_and_an_acknowledgement_are_committed_before_they_a
             ] == ["firing", "acknowledged", "resolved"]
     finally:
         alerts.close()
+        app.stop()
+        await asyncio.wait_for(runner, 15)
+
+
+async def test_the_manager_console_follows_a_case_through_the_engine(broker, tmp_path):
+    """Case events from the manager console (the web's operator) take the same path as a
+    panel's: the core, the store (with the operator as the one who acted), then the answer."""
+    app = demo_engine(broker, tmp_path / "cases.db", "cases-test")
+    runner = asyncio.create_task(app.run())
+    try:
+        await asyncio.wait_for(app.ready.wait(), 10)
+        for event in (
+            ev.TicketRequest(site="demo", device="web", id="t", service="budongchan"),
+            ev.StaffLogin(site="demo", device="panel-w05", id="l", staff="s005"),
+            ev.CallNext(site="demo", device="panel-w05", id="c"),
+            ev.ServiceStart(site="demo", device="panel-w05", id="s"),
+        ):
+            assert (await app.submit_event(event)).result.ok
+        accepted = await app.submit_event(
+            ev.ServiceFinish(site="demo", device="panel-w05", id="f", outcome=ev.Outcome.ACCEPTED)
+        )
+        number = accepted.result.case
+        assert number == "J20261125001"
+        passed = await app.submit_event(
+            ev.CasePassOn(site="demo", device="manager:zhao", id="p", case=number, to="县自然资源局", note="催办")
+        )
+        assert passed.result.ok and passed.result.case == number
+        closed = await app.submit_event(ev.CaseWithdraw(site="demo", device="manager:zhao", id="w", case=number))
+        assert closed.result.ok
+        again = await app.submit_event(ev.CaseNote(site="demo", device="manager:zhao", id="n", case=number, note="x"))
+        assert again.result.error == "case_closed"
+        with sqlite3.connect(tmp_path / "cases.db") as db:  # committed before the answers
+            assert db.execute("select action, actor, note from case_log order by id").fetchall() == [
+                ("opened", "s005", ""),
+                ("passed_on", "manager:zhao", "催办"),
+                ("withdrawn", "manager:zhao", ""),
+            ]
+            assert db.execute("select status, closed_by, passed_to from cases").fetchall() == [
+                ("withdrawn", "manager:zhao", "县自然资源局")
+            ]
+        assert app.engine.hall("demo").cases.open_cases() == []
+    finally:
         app.stop()
         await asyncio.wait_for(runner, 15)

@@ -26,7 +26,7 @@ from queue_engine.cli.common import parse_time
 from queue_engine.config import Web, load_site, parse_site
 from queue_engine.core import events as ev
 from queue_engine.shells.mqtt import parse_broker_url
-from queue_engine.web import WEB, openapi_document, start_http
+from queue_engine.web import WEB, HttpSettings, openapi_document, start_http
 from queue_engine.web.inputs import MAX_BODY
 
 pytestmark = pytest.mark.integration
@@ -110,7 +110,8 @@ async def api_factory(broker, tmp_path, monkeypatch):
         task = asyncio.create_task(app.run())
         await asyncio.wait_for(app.ready.wait(), 10)
         port = free_port()
-        runner = await start_http(app, "127.0.0.1", port)
+        # The tests present dozens of wrong tokens from one address on purpose.
+        runner = await start_http(app, "127.0.0.1", port, settings=HttpSettings(wrong_tokens_per_minute=1000))
         session = aiohttp.ClientSession()
         started.append((app, task, runner, session))
         return Api(f"http://127.0.0.1:{port}", session, app, clock, runner.app)
@@ -578,7 +579,14 @@ def test_the_web_settings_and_the_api_are_documented():
         assert name in doc, f"[web] {name} is not in docs/api.md"
     for path in openapi_document()["paths"]:
         assert path in doc, f"{path} is not in docs/api.md"
-    for code in ("missing_token", "bad_token", "phone_limit", "address_limit", "HALLWATCH_SUPERVISOR_TOKEN"):
+    for code in (
+        "missing_token",
+        "bad_token",
+        "too_many_wrong_tokens",
+        "phone_limit",
+        "address_limit",
+        "HALLWATCH_SUPERVISOR_TOKEN",
+    ):
         assert code in doc
 
 

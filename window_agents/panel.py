@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 from queue_engine.config import Site
+from queue_engine.core.cases import citizen_key
 
 from .console import Lines, say
 from .device import Device, NoReply, wait_event
@@ -36,6 +37,39 @@ PAUSE_WORDS = {
     "用餐": "meal",
     "开会": "meeting",
 }
+# Options of a finish (f 结果 选项=值 …), by their word at the panel -> the protocol's field.
+FINISH_OPTIONS = {
+    "to": "passed_to",
+    "转": "passed_to",
+    "agent": "agent",
+    "代办员": "agent",
+    "missing": "missing",
+    "缺": "missing",
+    "id": "citizen",
+    "证件": "citizen",
+    "ref": "refer",
+    "编号": "refer",
+}
+# Case events (k 办件号 动作 [文字]): the action's word -> (event type, the field its text fills).
+CASE_ACTIONS = {
+    "note": ("case.note", "note"),
+    "进展": ("case.note", "note"),
+    "pass": ("case.pass", "to"),
+    "转": ("case.pass", "to"),
+    "done": ("case.complete", "result"),
+    "办结": ("case.complete", "result"),
+    "return": ("case.return", "note"),
+    "退回": ("case.return", "note"),
+    "withdraw": ("case.withdraw", "note"),
+    "撤回": ("case.withdraw", "note"),
+}
+CASE_DONE = {
+    "case.note": "已记录进展",
+    "case.pass": "已转交",
+    "case.complete": "已办结",
+    "case.return": "已退回",
+    "case.withdraw": "已撤回",
+}
 PHASES = {"closed": "未签到", "idle": "空闲", "called": "已叫号", "serving": "办理中", "paused": "暂停服务"}
 
 HELP = """\
@@ -43,8 +77,12 @@ HELP = """\
   l 工号      签到，如 l s001          o          签退
   n          叫下一个号                c 号码      叫指定的号（含过号后回来的），如 c A003
   r          重呼当前号                s          过号（未到）
-  b          开始办理                  f [结果]    办结：done 办结（缺省）、accepted 受理、
-                                                 informed 一次性告知、proxy 帮办代办、failed 办不成
+  b          开始办理                  f [结果] [选项]  办结，结果：done 办结（缺省）、accepted 受理、
+                                       informed 一次性告知、proxy 帮办代办、failed 办不成（转办不成事窗口）
+             选项：缺=1,3 或材料名（所缺材料，按办事指南的序号）、转=部门（帮办代办转往何处）、
+             代办员=工号、证件=身份证号或手机号（只发送其摘要）、编号=群众带来的告知书或办件编号，
+             如 f 告知 缺=1,2 证件=13800000000
+  k 办件号 动作 [文字]  办件：进展 文字、转 部门、办结 结果、退回 原因、撤回，如 k J20261125001 转 县人社局
   t 事项/窗口  转移当前号，如 t shebao 或 t w03（保留原排队位置）
   p 原因      暂停：break 休息、meal 就餐、meeting 会议、fieldwork 外勤、other 其他
   u          恢复服务                  v          刷新显示
@@ -93,11 +131,21 @@ def parse_command(site: Site, text: str) -> Action | Literal["help", "view", "qu
     if key == "b":
         return Action("service.start", {})
     if key == "f":
-        word = args[0] if args else "done"
+        has_outcome = bool(args) and "=" not in args[0]  # (options alone: done, with them)
+        word = args[0] if has_outcome else "done"
         outcome = OUTCOME_WORDS.get(word.lower()) or OUTCOME_WORDS.get(word)
-        if outcome is None or len(args) > 1:
+        if outcome is None:
             raise CommandError("办结结果可选：" + "、".join(f"{c} {n}" for c, n in OUTCOMES.items()))
-        return Action("service.finish", {"outcome": outcome})
+        return Action("service.finish", {"outcome": outcome, **finish_options(args[1:] if has_outcome else args)})
+    if key == "k":
+        found = (CASE_ACTIONS.get(args[1].lower()) or CASE_ACTIONS.get(args[1])) if len(args) >= 2 else None
+        if found is None:
+            raise CommandError("办件操作：k 办件号 进展|转|办结|退回|撤回 [文字]，如 k J20261125001 转 县人社局")
+        type_, field = found
+        text = " ".join(args[2:])
+        if not text and type_ != "case.withdraw":
+            raise CommandError("请写明" + {"note": "进展或退回原因", "to": "转往的部门", "result": "办理结果"}[field])
+        return Action(type_, {"case": args[0].upper(), **({field: text} if text else {})})
     if key == "t":
         target = one("转往的事项或窗口")
         if site.window(target) is not None:
@@ -114,6 +162,28 @@ def parse_command(site: Site, text: str) -> Action | Literal["help", "view", "qu
     if key == "u":
         return Action("window.resume", {})
     raise CommandError(f"不认识的按键“{key}”，输入 h 查看帮助")
+
+
+def finish_options(words: list[str]) -> dict[str, Any]:
+    """``缺=1,3 转=县人社局 证件=…`` -> the finish's protocol fields. The ID or mobile number
+    never leaves the panel: only its key (``citizen_key``) is sent."""
+    fields: dict[str, Any] = {}
+    for word in words:
+        name, sep, value = word.partition("=")
+        field = FINISH_OPTIONS.get(name.lower()) or FINISH_OPTIONS.get(name)
+        if not sep or field is None or not value:
+            raise CommandError(f"不认识的选项“{word}”，可用：缺=、转=、代办员=、证件=、编号=")
+        if field == "missing":
+            fields[field] = [
+                int(item) if item.isdigit() else item for item in value.replace("，", ",").split(",") if item
+            ]
+        elif field == "citizen":
+            fields[field] = citizen_key(value)
+        elif field == "refer":
+            fields[field] = value.upper()
+        else:
+            fields[field] = value
+    return fields
 
 
 HELP_EXAMPLES = {"l": "l s001", "c": "c A003", "t": "t shebao", "p": "p meal"}
@@ -192,11 +262,21 @@ def describe_success(action: Action, reply: dict, view: PanelView) -> str:
         current = view.window.get("ticket") if view.window else None
         return f"开始办理：{ticket or current or ''}"
     if action.type == "service.finish":
-        return (
+        text = (
             f"已{OUTCOMES[f['outcome']]}：{ticket}"
             if f["outcome"] == "done"
             else f"已结束办理（{OUTCOMES[f['outcome']]}）：{ticket}"
         )
+        if reply.get("routed_to"):
+            window = site.window(reply["routed_to"])
+            text += f"，转{window.name if window else reply['routed_to']}"
+        if reply.get("case"):
+            text += f"，办件号 {reply['case']}"
+        if reply.get("notice"):
+            text += f"，一次性告知书 {reply['notice']}"
+        return text
+    if action.type in CASE_DONE:
+        return f"办件 {f['case']} {CASE_DONE[action.type]}" + (f"：{f['to']}" if "to" in f else "")
     if action.type == "ticket.transfer":
         # (parse_command transfers only to a window or a service the site has)
         if "to_window" in f:

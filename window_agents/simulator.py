@@ -234,7 +234,10 @@ class Simulation:
                 if transfer and transfer.get("ok"):
                     self.tally.transfers += 1
                     continue
-            await self.send(panel, "service.finish", outcome=self.random.choice(OUTCOMES))
+            finished = await self.send(panel, "service.finish", outcome=self.random.choice(OUTCOMES))
+            if finished and finished.get("routed_to"):  # 办不成: on to the 办不成事 window
+                self.tally.transfers += 1
+                continue
             self.tally.served += 1
             if pad in has and self.random.random() < 0.8:
                 rated = await self.send(pad, "rating", window=window_id, score=self.random.choice(SCORES))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from . import agents, check, deploy, engine, plan, posters, reports, simulate
+from . import agents, check, county, deploy, engine, plan, posters, reports, simulate
 from .common import Handler
 
-GROUPS = (engine, check, deploy, reports, plan, agents, simulate, posters)
+GROUPS = (engine, county, check, deploy, reports, plan, agents, simulate, posters)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:

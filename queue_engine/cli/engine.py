@@ -34,6 +34,7 @@ from .common import (
     env,
     fail,
     parse_time,
+    positive,
     report,
 )
 
@@ -91,6 +92,7 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="file holding the secret that signs each ticket's token (the slip's QR link); "
         "else env HALLWATCH_TICKET_SECRET; at least 16 characters",
     )
+    add_http_options(engine)
     engine.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     which = engine.add_mutually_exclusive_group()
     which.add_argument(
@@ -107,6 +109,77 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         "N engines split the sites without overlap; see `hallwatch shards`)",
     )
     return {"engine": cmd_engine}
+
+
+# The web server's settings (queue_engine.web.HttpSettings, docs/deployment.md): option,
+# metavar, type, the HttpSettings field it sets (and whose default it shows), help.
+HTTP_OPTIONS = [
+    (
+        "--http-header-timeout",
+        "SECONDS",
+        positive(float),
+        "header_timeout_s",
+        "a request's header must be complete this long after its first byte, else 408 and the connection is closed",
+    ),
+    (
+        "--http-idle-timeout",
+        "SECONDS",
+        positive(float),
+        "idle_timeout_s",
+        "close a connection that sends no request this long after opening or after its last answer; "
+        "live streams are answers in progress, never idle",
+    ),
+    ("--http-max-connections", "N", positive(int), "max_connections", "connections open at once; one more gets 503"),
+    (
+        "--http-wrong-tokens",
+        "N",
+        positive(int),
+        "wrong_tokens_per_minute",
+        "wrong tokens one client address may present within a minute; then its tokens get 429 until a minute has "
+        "passed since the first",
+    ),
+]
+
+
+def add_http_options(parser: argparse.ArgumentParser) -> None:
+    from ..web import HttpSettings
+
+    default = HttpSettings()
+    for flag, metavar, kind, field, text in HTTP_OPTIONS:
+        value = getattr(default, field)
+        parser.add_argument(
+            flag, metavar=metavar, type=kind, dest=field, default=value, help=f"{text} (default {value:g})"
+        )
+    parser.add_argument(
+        "--cookie-secure",
+        action="store_true",
+        help="mark the consoles' cookies Secure on every answer (the engine is reached over HTTPS only); "
+        "otherwise only on answers over HTTPS, as a --trusted-proxy tells",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        metavar="ADDRESS[,ADDRESS]",
+        type=argument_type(parse_proxies),
+        default=(),
+        help="reverse proxies (IP addresses or networks) whose X-Forwarded-Proto and X-Forwarded-For "
+        "are believed: the scheme the client used, and its address",
+    )
+
+
+def parse_proxies(text: str):
+    from ..web.server import parse_proxies
+
+    return parse_proxies(text)
+
+
+def http_settings(args: argparse.Namespace):
+    from ..web import HttpSettings
+
+    return HttpSettings(
+        **{field: getattr(args, field) for _, _, _, field, _ in HTTP_OPTIONS},
+        cookie_secure=args.cookie_secure,
+        trusted_proxies=args.trusted_proxy,
+    )
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -136,6 +209,14 @@ def cmd_engine(args: argparse.Namespace) -> int:
     warning = client_id_warning(client_id, broker.username)
     if warning:
         logging.getLogger("hallwatch.engine").warning(warning)
+    access = None
+    if args.http:
+        from ..web.access import Access, WeakToken
+
+        try:  # the console tokens are read now, at start-up, and only when there are consoles
+            access = Access.from_environment(sites)
+        except WeakToken as err:
+            return fail("engine", err)
     app = EngineApp(
         sites,
         broker=broker,
@@ -160,7 +241,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
             from ..web import start_http
 
             try:
-                runner = await start_http(app, *args.http)
+                runner = await start_http(app, *args.http, settings=http_settings(args), access=access)
             except OSError as err:
                 raise HttpUnavailable(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {err}") from None
         try:

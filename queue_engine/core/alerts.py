@@ -29,6 +29,10 @@ class AlertKind(StrEnum):
     BROKER_UNAVAILABLE = "broker_unavailable"
     ENGINE_STALLED = "engine_stalled"
     SESSION_LOST = "session_lost"
+    # 办件 (core.cases): raised and resolved by the case book, not by a watch.
+    CASE_OVERDUE = "case_overdue"
+    ON_THE_SPOT_DEFERRED = "on_the_spot_deferred"
+    NOTICE_REPEATED = "notice_repeated"
 
 
 class AlertState(StrEnum):
@@ -63,6 +67,11 @@ class KindRule:
     # Seconds the condition must be gone before the alert resolves; None: the site's
     # clear_after_s (a flapping sensor keeps one alert open).
     clear_after_s: float | None = None
+    # Who else acts on it, besides ``audience`` (a case overdue: the manager and 电子监察).
+    also: tuple[Audience, ...] = ()
+    # Raised from a condition by a watch (Supervisor._watch); False: its owner raises and
+    # resolves it itself (the case book), so a restart restores no watch behind it.
+    watched: bool = True
 
 
 K = AlertKind
@@ -83,6 +92,24 @@ ALERT_KINDS: dict[AlertKind, KindRule] = {
     K.BROKER_UNAVAILABLE: KindRule("消息服务器连接中断", "warning", A.IT, "link", evidence=False, clear_after_s=0),
     K.ENGINE_STALLED: KindRule("排队引擎停顿", "warning", A.IT, "link", evidence=False, closed_by_acknowledgement=True),
     K.SESSION_LOST: KindRule("消息会话丢失", "critical", A.IT, "link", evidence=False, closed_by_acknowledgement=True),
+    # warning from the due day's start, critical (overdue) once it has passed; resolved when
+    # the case is closed
+    K.CASE_OVERDUE: KindRule(
+        "办件逾期", "warning", A.MANAGER, "case", evidence=False, also=(A.SUPERVISION,), watched=False
+    ),
+    K.ON_THE_SPOT_DEFERRED: KindRule(
+        "即办件未当场办结", "warning", A.MANAGER, "case", evidence=False, closed_by_acknowledgement=True, watched=False
+    ),
+    K.NOTICE_REPEATED: KindRule(
+        "重复告知",
+        "warning",
+        A.SUPERVISION,
+        "case",
+        evidence=False,
+        closed_by_acknowledgement=True,
+        also=(A.MANAGER,),
+        watched=False,
+    ),
 }
 SEVERITY = {kind: rule.severity for kind, rule in ALERT_KINDS.items()}
 
@@ -103,7 +130,7 @@ class Alert:
     acknowledged_at: float | None = None
     acknowledged_by: str | None = None
     note: str | None = None
-    due: float | None = None  # follow-up deadline (bad ratings)
+    due: float | None = None  # follow-up deadline (bad ratings), a case's due moment (case_overdue)
     overdue: bool = False
     detail: dict[str, Any] = field(default_factory=dict)
     # The number of this version's transition among the site's (1, 2, 3, ...): a subscriber

@@ -39,6 +39,9 @@ class Reply(Command):
     ticket: TicketSlip | str | None = None
     error: ErrorCode | None = None  # set when not ok
     message: str | None = None
+    case: str | None = None  # the case a finished visit opened, or the case an event changed
+    notice: str | None = None  # the 一次性告知书 a finished visit issued
+    routed_to: str | None = None  # 办不成: the 办不成事 window the visit went on to
 
 
 @record

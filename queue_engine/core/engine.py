@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from .alerts import Alert
 from .calendar import OfficialCalendar
+from .cases import Case, InformedNotice
 from .commands import Command, Reply
 from .errors import ErrorCode, Refused
 from .events import ENGINE_EVENTS, Event
@@ -48,6 +49,8 @@ class Engine:
         transition_seqs: dict[str, int] | None = None,
         devices: Sequence[tuple[str, str, bool, str | None, float]] = (),
         totals: Sequence[tuple[str, str, str, str, str, float]] = (),
+        cases: Sequence[Case] = (),
+        notices: Sequence[InformedNotice] = (),
     ) -> list[Command]:
         """``devices`` rows are (site, device, online, reason, changed_at); ``totals`` rows are
         (site, day, subject kind, subject, category, seconds)."""
@@ -62,6 +65,8 @@ class Engine:
                 transition_seq=(transition_seqs or {}).get(site, 0),
                 devices=[row[1:] for row in devices if row[0] == site],
                 totals=[row[1:] for row in totals if row[0] == site],
+                cases=[c for c in cases if c.site == site],
+                notices=[n for n in notices if n.site == site],
             )
         return commands
 

@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     ALREADY_ACKNOWLEDGED = "already_acknowledged"
     NOTE_REQUIRED = "note_required"
     ID_REUSED = "id_reused"  # the event id was used before for another request
+    UNKNOWN_CASE = "unknown_case"  # no case or notice of that number (at this site, still kept)
+    CASE_CLOSED = "case_closed"  # the case was completed, returned or withdrawn already
 
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -53,6 +55,8 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_ALERT: "没有这条未关闭的告警",
     ErrorCode.ALREADY_ACKNOWLEDGED: "这条告警已经确认过了",
     ErrorCode.NOTE_REQUIRED: "差评告警须填写整改回访情况",
+    ErrorCode.UNKNOWN_CASE: "没有这个办件或告知书编号",
+    ErrorCode.CASE_CLOSED: "该办件已办结、退回或撤回",
     ErrorCode.ID_REUSED: "该请求编号已用于另一个请求，本次请求未受理；设备须为每个新请求使用新的编号",
 }
 

@@ -96,13 +96,59 @@ class ServiceStart(Event):
 
 @record
 class ServiceFinish(Event):
+    """The visit ends with its outcome. The optional fields (core.cases) say what it leads to:
+    ``citizen``: the citizen's key (``cases.citizen_key`` of the ID or mobile number), to link
+    the matter's visits; ``refer``: a notice's or case's number the citizen brings; ``missing``
+    (一次性告知): the guide's materials that were missing, by number (1 = the first listed) or
+    by name; ``passed_to`` and ``agent`` (帮办代办): where it was passed on to, and the
+    responsible staff member when not the one at the window."""
+
     outcome: Outcome
+    citizen: str | None = None
+    refer: str | None = None
+    missing: tuple[str | int, ...] = ()
+    passed_to: str | None = None
+    agent: str | None = None
 
 
 @record
 class TicketTransfer(Event):
     to_service: str | None = None
     to_window: str | None = None
+
+
+# -- cases (办件): from panels, or from the manager console (``device`` names the operator) ----
+@record
+class CaseEvent(Event):
+    case: str  # the case's number
+    note: str = ""
+
+
+@record
+class CaseNote(CaseEvent):
+    """A progress note."""
+
+
+@record
+class CasePassOn(CaseEvent):
+    """Passed on to a department or a higher level; the agent stays responsible."""
+
+    to: str
+
+
+@record
+class CaseComplete(CaseEvent):
+    result: str
+
+
+@record
+class CaseReturn(CaseEvent):
+    """Returned to the citizen (``note``: why)."""
+
+
+@record
+class CaseWithdraw(CaseEvent):
+    """The citizen withdrew it."""
 
 
 # -- camera, pad ---------------------------------------------------------------------
@@ -175,6 +221,7 @@ class Acknowledge(Event):
     note: str = ""
 
 
+CASE_EVENTS = (CaseNote, CasePassOn, CaseComplete, CaseReturn, CaseWithdraw)
 # Liveness is the same for every kind.
 LIVENESS_EVENTS = (DeviceStatus, Heartbeat)
 # Raised by the engine's shells about the engine itself: applied before any timer is run, so

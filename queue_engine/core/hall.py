@@ -17,6 +17,7 @@ from . import events as ev
 from .alerts import Alert
 from .calendar import OfficialCalendar, WorkingCalendar
 from .capacity import RecentArrivals
+from .cases import Case, CaseBook, InformedNotice
 from .commands import (
     AnnounceCall,
     Command,
@@ -125,6 +126,17 @@ class Hall:
         self._open_counts: dict[str, int] | None = None  # open windows per service, cached
         calendar = WorkingCalendar.of_site(official or OfficialCalendar(), site.calendar)
         self.supervisor = Supervisor(site, self, calendar)
+        self.cases = CaseBook(
+            site,
+            calendar,
+            raise_alert=self.supervisor.raise_alert,
+            change_alert=self.supervisor.change_alert,
+            current_alert=self.supervisor.alerts.get,
+        )
+        # 办不成事反映 windows: a visit that fails elsewhere is routed to one of them, unless it is
+        # for the 办不成事 service itself (one they list): that is the 兜底 already, wherever served.
+        self._fallback_windows = [w.id for w in site.windows if w.role == "fallback"]
+        self._fallback_services = frozenset(c for w in site.windows if w.role == "fallback" for c in w.services)
 
     # -- restore (from the store's current-state tables) ---------------------------------
     def restore(
@@ -138,6 +150,8 @@ class Hall:
         transition_seq: int = 0,
         devices: Sequence[tuple[str, bool, str | None, float]] = (),
         totals: Sequence[tuple[str, str, str, str, float]] = (),
+        cases: Sequence[Case] = (),
+        notices: Sequence[InformedNotice] = (),
     ) -> list[Command]:
         """Load the current state after a restart, then bring it to ``now`` exactly as the
         day roll would have: returns the commands of that roll (expired tickets, windows
@@ -162,6 +176,7 @@ class Hall:
             totals=totals,
             now=now,
         )
+        self.cases.restore(cases=cases, notices=notices, alerts=list(self.supervisor.alerts.values()), now=now)
         self._day_end = -math.inf
         commands += self._roll_day(now)
         done = sorted(
@@ -186,10 +201,10 @@ class Hall:
 
     def next_deadline(self) -> float:
         """When ``tick`` has something to do; a new hall is due at once."""
-        return min(self._day_end, self.supervisor.next_deadline())
+        return min(self._day_end, self.supervisor.next_deadline(), self.cases.next_deadline())
 
     def tick(self, now: float) -> list[Command]:
-        return self._roll_day(now) + self.supervisor.tick(now)
+        return self._roll_day(now) + self.supervisor.tick(now) + self.cases.tick(now)
 
     def _roll_day(self, now: float) -> list[Command]:
         """At local midnight numbering restarts; what still waits or is still being called
@@ -222,6 +237,7 @@ class Hall:
                 self.windows[window_id] = window
                 commands.append(WindowChanged(site=self.id, window=window))
         self._rebuild_indexes()
+        self.cases.forget_before(now)
         if commands:
             commands.append(QueueChanged(site=self.id))
         return commands + self.supervisor.start_day(today, now)
@@ -418,6 +434,9 @@ class Hall:
             calls=ticket.calls + 1,
             finished_at=None,
             first_called_at=ticket.first_called_at or now,
+            # 首问: the first window keeps the visit, whoever calls it later
+            first_window=ticket.first_window or window_id,
+            first_staff=ticket.first_staff if ticket.first_window else window.staff,
         )
         self.tickets[ticket.no] = ticket
         window = window.evolve(phase=P.CALLED, ticket=ticket.no, priority_streak=streak)
@@ -455,13 +474,44 @@ class Hall:
         ]
 
     def _finish(self, event: ev.ServiceFinish, now: float, window_id: str) -> list[Command]:
-        ticket = self._current(window_id).evolve(status=TicketStatus.DONE, finished_at=now, outcome=event.outcome)
-        self._learn_service_time(ticket)
+        current = self._current(window_id)
         window = self.windows[window_id]
+        fallback = self._fallback_for(window_id) if current.service not in self._fallback_services else None
+        routed = event.outcome is ev.Outcome.FAILED and fallback is not None
+        # (checked before anything changes: fields that do not fit the outcome are refused)
+        opening = self.cases.plan(
+            event, current, self._services[current.service], staff=window.staff, fallback=not routed, now=now
+        )
+        if fallback is not None and routed:
+            # 办不成: the citizen goes on to the 办不成事 window, keeping the place in the queue.
+            ticket = current.evolve(
+                status=TicketStatus.WAITING,
+                directed_window=fallback,
+                transfers=current.transfers + 1,
+                started_at=None,
+                called_at=None,
+                matter=opening.matter,
+            )
+            commands = self._release(event, window_id, ticket, T.TRANSFERRED, routed_to=fallback)
+            self._enqueue(ticket)
+            return commands
+        ticket = current.evolve(status=TicketStatus.DONE, finished_at=now, outcome=event.outcome)
+        ticket, opened = self.cases.open(
+            opening, ticket, window=window_id, staff=window.staff, by=window.staff or event.device, now=now
+        )
+        self._learn_service_time(ticket)
         self.windows[window_id] = window.evolve(
             served_today=window.served_today + 1, last_served_ticket=ticket.no, last_served_staff=window.staff
         )
-        return self._release(event, window_id, ticket, T.FINISHED)
+        return opened + self._release(event, window_id, ticket, T.FINISHED)
+
+    def _fallback_for(self, window_id: str) -> str | None:
+        """Where a visit that fails at this window goes on to: a 办不成事 window (an open one if
+        any is), unless this is one, or the site has none (the visit then ends here)."""
+        if window_id in self._fallback_windows or not self._fallback_windows:
+            return None
+        open_now = [w for w in self._fallback_windows if self.windows[w].phase in OPEN_PHASES]
+        return (open_now or self._fallback_windows)[0]
 
     def _transfer(self, event: ev.TicketTransfer, now: float, window_id: str) -> list[Command]:
         current = self._current(window_id)
@@ -500,15 +550,45 @@ class Hall:
         previous = self._service_time[ticket.service]
         self._service_time[ticket.service] = (1 - alpha) * previous + alpha * (ticket.finished_at - ticket.started_at)
 
-    def _release(self, event: ev.Event, window_id: str, ticket: Ticket, transition: TicketTransition) -> list[Command]:
+    def _release(
+        self,
+        event: ev.Event,
+        window_id: str,
+        ticket: Ticket,
+        transition: TicketTransition,
+        *,
+        routed_to: str | None = None,
+    ) -> list[Command]:
         """The window is done with its current ticket (finished, no-show or transferred)."""
         self.tickets[ticket.no] = ticket
         window = self.windows[window_id].evolve(phase=P.IDLE, ticket=None)
+        finished = transition is T.FINISHED
         return [
             TicketChanged(site=self.id, ticket=ticket, transition=transition),
             self._set_window(window),
             QueueChanged(site=self.id),
-            Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no),
+            Reply(
+                site=self.id,
+                device=event.device,
+                re=event.id,
+                ok=True,
+                ticket=ticket.no,
+                case=ticket.case_no if finished else None,
+                notice=ticket.notice_no if finished else None,
+                routed_to=routed_to,
+            ),
+        ]
+
+    # -- cases (办件) ---------------------------------------------------------------------------
+    def _case_event(self, event: ev.CaseEvent, now: float) -> list[Command]:
+        """From a panel (its window's staff member acts, so one must be logged in) or from an
+        operator through the web (``device`` names the operator)."""
+        window_id = self._device_window.get(event.device)
+        by = self.windows[window_id].staff if window_id is not None else event.device
+        if by is None:
+            raise Refused(ErrorCode.NOT_LOGGED_IN)
+        return self.cases.update(event, by, now) + [
+            Reply(site=self.id, device=event.device, re=event.id, ok=True, case=event.case)
         ]
 
     # -- camera, pad, liveness ---------------------------------------------------------------
@@ -585,6 +665,7 @@ class Hall:
         ev.ServiceStart: _start,
         ev.ServiceFinish: _finish,
         ev.TicketTransfer: _transfer,
+        **dict.fromkeys(ev.CASE_EVENTS, _case_event),
         ev.Presence: _presence,
         ev.Tamper: _tamper,
         ev.Rating: _rating,

@@ -64,6 +64,7 @@ PANEL_EVENTS = (
     ev.ServiceStart,
     ev.ServiceFinish,
     ev.TicketTransfer,
+    *ev.CASE_EVENTS,
 )
 
 K = DeviceKind

@@ -50,6 +50,13 @@ class Ticket:
     transfers: int = 0
     first_called_at: float | None = None
     rating: int | None = None  # 好差评 score, once per visit
+    # 首问负责: the first window that called the visit, and who was at it; kept through later
+    # calls and transfers.
+    first_window: str | None = None
+    first_staff: str | None = None
+    case_no: str | None = None  # the case (办件) the visit opened
+    notice_no: str | None = None  # the 一次性告知书 it was given
+    matter: str | None = None  # the earlier notice or case it continues (core.cases)
 
     @property
     def is_priority(self) -> bool:

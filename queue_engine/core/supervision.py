@@ -783,6 +783,15 @@ class Supervisor:
         )
         return alert
 
+    def raise_alert(self, kind: AlertKind, subject: str, since: float, **fields: Any) -> AlertChanged:
+        """A new alert of a kind its owner raises itself (``KindRule.watched`` false: the case
+        book's), numbered and kept like every other."""
+        return self._update(self._new_alert(kind, subject, since, **fields))
+
+    def change_alert(self, alert: Alert) -> AlertChanged:
+        """A transition of such an alert (escalated, resolved), decided by its owner."""
+        return self._update(alert)
+
     def _update(self, alert: Alert) -> AlertChanged:
         """Every transition of every alert of the site passes here: it is numbered, kept
         (while open) and handed to the shells."""
@@ -902,8 +911,9 @@ class Supervisor:
                 self._schedule(now, "unauthorized", alert.subject)
             if alert.kind is K.BAD_RATING and not alert.overdue and alert.due is not None:
                 self._schedule(alert.due, "followup", alert.id)
-            if ALERT_KINDS[alert.kind].closed_by_acknowledgement:
-                continue  # an event, not a condition: no watch behind it
+            rule = ALERT_KINDS[alert.kind]
+            if rule.closed_by_acknowledgement or not rule.watched:
+                continue  # an event, not a condition, or its owner's (a case's): no watch behind it
             self.watches[(alert.kind, alert.subject)] = Watch(since=alert.since, alert=alert)
         today = datetime.fromtimestamp(now, self._tz).date().isoformat()
         for day, subject_kind, subject, category, seconds in totals:

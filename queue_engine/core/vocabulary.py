@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .alerts import ALERT_KINDS, AlertState, Audience
+from .cases import CaseAction, CaseKind, CaseStatus
 from .events import Outcome, PauseReason
 from .kinds import DEVICE_KINDS, OnlineHours
 from .model import Staffing, TicketStatus
@@ -82,6 +83,21 @@ GUIDE_FIELD = {
     "item_type": "办件类型",
 }
 AUDIT_STATUS = {"pass": "达标", "fail": "未达标", "unknown": "未知", "n/a": "不适用"}
+CASE_KIND = {CaseKind.PROMISED: "承诺件", CaseKind.PROXY: "帮办代办", CaseKind.UNRESOLVED: "办不成事兜底"}
+CASE_STATUS = {
+    CaseStatus.OPEN: "办理中",
+    CaseStatus.COMPLETED: "已办结",
+    CaseStatus.RETURNED: "已退回",
+    CaseStatus.WITHDRAWN: "已撤回",
+}
+CASE_ACTION = {
+    CaseAction.OPENED: "受理登记",
+    CaseAction.NOTE: "进展",
+    CaseAction.PASSED_ON: "转交",
+    CaseAction.COMPLETED: "办结",
+    CaseAction.RETURNED: "退回",
+    CaseAction.WITHDRAWN: "撤回",
+}
 # 县乡投诉电话 (the site configuration's [complaints]), as the board, the slips and the posters show them.
 COMPLAINT_LINE = {"county": "县投诉电话", "township": "乡镇投诉电话"}
 
@@ -107,6 +123,9 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "alert_asks": ALERT_ASKS,
     "guide_field": GUIDE_FIELD,
     "audit_status": AUDIT_STATUS,
+    "case_kind": CASE_KIND,
+    "case_status": CASE_STATUS,
+    "case_action": CASE_ACTION,
     "complaint_line": COMPLAINT_LINE,
 }
 

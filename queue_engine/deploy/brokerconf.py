@@ -34,8 +34,13 @@ The accounts (device id = user name = client id, as the protocol says):
 - ``hallwatch-board-{site}`` reads the site's calls, window states and queue state only;
 - ``hallwatch-supervision`` reads alerts only (all configured sites, and on a county broker
   the alerts the townships bridge up, with each bridge's link state);
-- on a county broker: ``bridge-{township}`` may write only under ``townships/{township}/``,
-  and ``hallwatch-county-board`` reads the townships' queue and window states.
+- on a county broker: ``bridge-{township}`` may write only under ``townships/{township}/``
+  (and read the county service's requests to the township's sites, which its bridge carries
+  down), and ``hallwatch-county-board`` reads the townships' queue and window states;
+- ``hallwatch-county``, the county service (``hallwatch county``), reads what every engine
+  publishes for the county (alerts, window, queue and device states, the answers to its
+  requests), directly or bridged up, and is the only account that may write the engines'
+  control topics (``{root}/{site}/control/...``).
 
 Which engine topic is which is taken from ``wire.Topics``, so the ACL and the engine agree.
 """
@@ -64,6 +69,7 @@ from .sharding import engine_name, pick_sites, shard_sites
 ENGINE_USER = "hallwatch-engine"
 SUPERVISION_USER = "hallwatch-supervision"
 COUNTY_BOARD_USER = "hallwatch-county-board"
+COUNTY_USER = "hallwatch-county"
 BOARD_USER_PREFIX = "hallwatch-board-"
 BRIDGE_USER_PREFIX = "bridge-"
 # On the county broker, township T's topics live under townships/T/{root}/...
@@ -72,11 +78,13 @@ BRIDGE_ROOT = "townships"
 # wire.Topics methods, by who uses them. Every engine output topic must be listed in
 # ENGINE_WRITES, or the broker silently drops what the engine publishes there.
 DEVICE_CHANNELS = ("status", "heartbeat", "event")
-ENGINE_WRITES = ("reply", "call", "window_state", "queue_state", "alerts", "rejected")
+ENGINE_WRITES = ("reply", "call", "window_state", "queue_state", "alerts", "rejected", "device_state", "control_reply")
 BOARD_READS = ("call", "window_state", "queue_state")
 SUPERVISION_READS = ("alerts",)
 # What a township's bridge sends up to the county (see broker_config/bridge-to-county.conf).
-BRIDGED = ("alerts", "queue_state", "window_state")
+BRIDGED = ("alerts", "queue_state", "window_state", "device_state")
+# What the county service reads of every site (and writes: the control requests).
+COUNTY_READS = ("alerts", "queue_state", "window_state", "device_state", "control_reply")
 
 FILE_MODE = 0o600
 OUT_DIR_MODE = 0o711
@@ -230,6 +238,8 @@ def plan_accounts(
             )
         )
     supervision = tuple(topic(topics, name, site.id) for site in sites for name in SUPERVISION_READS)
+    county_reads = tuple(topic(topics, name, "+") for name in COUNTY_READS)
+    county_writes: tuple[str, ...] = (topic(topics, "control", "+"),)
     if townships:
         bridged = Topics(f"{BRIDGE_ROOT}/+/{root}")
         supervision += tuple(topic(bridged, name, "+") for name in SUPERVISION_READS)
@@ -241,10 +251,20 @@ def plan_accounts(
                 read=tuple(topic(bridged, name, "+") for name in BRIDGED if name not in SUPERVISION_READS),
             )
         )
+        county_reads += tuple(topic(bridged, name, "+") for name in COUNTY_READS) + (f"{BRIDGE_ROOT}/+/bridge/state",)
+        county_writes += (topic(bridged, "control", "+"),)
         for township in townships:
+            down = Topics(f"{BRIDGE_ROOT}/{township}/{root}")
             accounts.append(
-                Account(f"{BRIDGE_USER_PREFIX}{township}", "bridge", township, write=(f"{BRIDGE_ROOT}/{township}/#",))
+                Account(
+                    f"{BRIDGE_USER_PREFIX}{township}",
+                    "bridge",
+                    township,
+                    read=(topic(down, "control", "+"),),
+                    write=(f"{BRIDGE_ROOT}/{township}/#",),
+                )
             )
+    accounts.append(Account(COUNTY_USER, "county", read=county_reads, write=county_writes))
     accounts.append(Account(SUPERVISION_USER, "supervision", read=supervision))
     _check_unique(accounts)
     return accounts
@@ -352,6 +372,7 @@ ROLE_TEXT = {
     "supervision": "电子监察（只读告警） supervision reader",
     "county-board": "县级看板（只读各乡镇排队和窗口状态） county board reader",
     "bridge": "乡镇到县的桥接 township bridge",
+    "county": "县级监察服务（hallwatch county） county service",
 }
 
 

@@ -12,6 +12,7 @@ import msgspec
 import sqlite_utils
 
 from ..core.alerts import Alert, AlertKind, AlertState
+from ..core.cases import Case, CaseKind, CaseStatus, InformedNotice
 from ..core.events import Outcome, PauseReason, Priority
 from ..core.model import Ticket, TicketStatus, WindowPhase, WindowState
 from ..records import EventRecord
@@ -34,6 +35,37 @@ def ticket_from_row(row: dict) -> Ticket:
     data["priority"] = Priority(data["priority"]) if data["priority"] else None
     data["outcome"] = Outcome(data["outcome"]) if data["outcome"] else None
     return Ticket(**data)
+
+
+CASE_COLUMNS = [f.name for f in fields(Case)]
+NOTICE_COLUMNS = [f.name for f in fields(InformedNotice)]
+CASE_LOG_COLUMNS = ["site", "case_no", "action", "at", "actor", "note", "passed_to", "result"]
+_CASE_FLOATS = ("opened_at", "due_at", "closed_at", "updated_at")
+
+
+def case_row(case: Case) -> tuple:
+    return tuple(_enum_value(getattr(case, name)) for name in CASE_COLUMNS)
+
+
+def case_from_row(row: dict) -> Case:
+    data = {name: row[name] for name in CASE_COLUMNS}
+    data["kind"] = CaseKind(data["kind"])
+    data["status"] = CaseStatus(data["status"])
+    return Case(**data)
+
+
+def notice_row(notice: InformedNotice) -> tuple:
+    values = [getattr(notice, name) for name in NOTICE_COLUMNS]
+    values[NOTICE_COLUMNS.index("missing")] = _detail(list(notice.missing)).decode()
+    values[NOTICE_COLUMNS.index("breach")] = int(notice.breach)
+    return tuple(values)
+
+
+def notice_from_row(row: dict) -> InformedNotice:
+    data = {name: row[name] for name in NOTICE_COLUMNS}
+    data["missing"] = tuple(msgspec.json.decode(data["missing"])) if data["missing"] else ()
+    data["breach"] = bool(data["breach"])
+    return InformedNotice(**data)
 
 
 def window_row(window: WindowState) -> tuple:
@@ -180,10 +212,34 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         pk=("site", "day", "subject_kind", "subject", "category"),
         if_not_exists=True,
     )
+    _case_tables(db)
     db.table("events").create_index(["received_at"], if_not_exists=True)
     db.table("tickets").create_index(["site", "day", "status"], if_not_exists=True)
     db.table("alerts").create_index(["site", "state"], if_not_exists=True)
     db.table("alerts").create_index(["since"], if_not_exists=True)
+
+
+def _case_tables(db: sqlite_utils.Database) -> None:
+    """办件 (core.cases): the cases (current state), every change of each (``case_log``, with
+    who and when) and the 一次性告知 given (``notices``). Schema version 4."""
+    db.table("cases").create(
+        {name: float if name in _CASE_FLOATS else str for name in CASE_COLUMNS},
+        pk=("site", "no"),
+        if_not_exists=True,
+    )
+    db.table("case_log").create(
+        {"id": int, **{name: float if name == "at" else str for name in CASE_LOG_COLUMNS}},
+        pk="id",
+        if_not_exists=True,
+    )
+    db.table("notices").create(
+        {name: float if name == "at" else int if name == "breach" else str for name in NOTICE_COLUMNS},
+        pk=("site", "no"),
+        if_not_exists=True,
+    )
+    db.table("cases").create_index(["site", "status"], if_not_exists=True)
+    db.table("case_log").create_index(["site", "case_no"], if_not_exists=True)
+    db.table("notices").create_index(["site", "at"], if_not_exists=True)
 
 
 EVENT_COLUMNS = list(EventRecord._fields)

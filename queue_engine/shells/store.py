@@ -22,6 +22,7 @@ import msgspec
 import sqlite_utils
 
 from ..core.alerts import Alert, AlertState
+from ..core.cases import Case, CaseChanged, InformedNotice, NoticeIssued
 from ..core.commands import AlertChanged, DeviceChanged, RatingRecorded, TicketChanged, TimeAccounted, WindowChanged
 from ..core.model import Ticket, TicketStatus, WindowState
 from ..records import Batch, Outbound, Processed
@@ -29,9 +30,12 @@ from .schema import (
     ACCOUNT_COLUMNS,
     ALERT_COLUMNS,
     ALERT_LOG_COLUMNS,
+    CASE_COLUMNS,
+    CASE_LOG_COLUMNS,
     DEVICE_COLUMNS,
     DEVICE_LOG_COLUMNS,
     EVENT_COLUMNS,
+    NOTICE_COLUMNS,
     OUTBOX_COLUMNS,
     RATING_COLUMNS,
     REJECTION_COLUMNS,
@@ -39,6 +43,10 @@ from .schema import (
     WINDOW_COLUMNS,
     alert_from_row,
     alert_row,
+    case_from_row,
+    case_row,
+    notice_from_row,
+    notice_row,
     ticket_from_row,
     ticket_row,
     window_from_row,
@@ -67,13 +75,18 @@ class Snapshot:
     has_history: bool  # the store has received events before (an engine has run on it)
     devices: list[tuple[str, str, bool, str | None, float]]  # (site, device, online, reason, changed_at)
     totals: list[tuple[str, str, str, str, str, float]]  # accounting rows of the given days
+    cases: list[Case]  # every open case, and those opened since ``matters_since``
+    notices: list[InformedNotice]  # the 一次性告知 given since ``matters_since``
 
 
-def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Snapshot:
+def load_snapshot(
+    path: str | Path, *, since: float, days: Iterable[str], matters_since: float = float("inf")
+) -> Snapshot:
     """The current state after a restart: the given days' tickets and every ticket not yet
-    final (whatever its day, so that it can be expired), every window, and the recent
-    event keys (for deduplication of redelivered messages). Read-only: the writer has made
-    or migrated the store."""
+    final (whatever its day, so that it can be expired), every window, the recent event keys
+    (for deduplication of redelivered messages), every open case, and the cases and notices
+    since ``matters_since`` (to link a visit to its matter). Read-only: the writer has made or
+    migrated the store."""
     db = sqlite_utils.Database(open_read_only(path))
     try:
         day_list = sorted(set(days))
@@ -137,7 +150,14 @@ def load_snapshot(path: str | Path, *, since: float, days: Iterable[str]) -> Sna
             if day_list
             else []
         )
+        cases = [
+            case_from_row(r)
+            for r in db.query("select * from cases where status = 'open' or opened_at >= ?", [matters_since])
+        ]
+        notices = [notice_from_row(r) for r in db.query("select * from notices where at >= ?", [matters_since])]
         return Snapshot(
+            cases=cases,
+            notices=notices,
             tickets=tickets,
             windows=windows,
             recent_events=recent,
@@ -175,6 +195,9 @@ _UPSERT_ALERT = _bulk("INSERT OR REPLACE", "alerts", ALERT_COLUMNS)
 _INSERT_ALERT_LOG = _bulk("INSERT", "alert_log", ALERT_LOG_COLUMNS)
 _UPSERT_ACCOUNT = _bulk("INSERT OR REPLACE", "accounting", ACCOUNT_COLUMNS)
 _INSERT_OUTBOX = _bulk("INSERT", "outbox", OUTBOX_COLUMNS)
+_UPSERT_CASE = _bulk("INSERT OR REPLACE", "cases", CASE_COLUMNS)
+_INSERT_CASE_LOG = _bulk("INSERT", "case_log", CASE_LOG_COLUMNS)
+_INSERT_NOTICE = _bulk("INSERT", "notices", NOTICE_COLUMNS)
 _DELETE_OUTBOX = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))"
 _rows = msgspec.json.Encoder().encode
 
@@ -207,6 +230,9 @@ def write_batch(
     alerts: dict[str, tuple] = {}
     alert_log: list[tuple] = []
     accounts: dict[tuple, tuple] = {}
+    cases: dict[tuple, tuple] = {}
+    case_log: list[tuple] = []
+    notices: list[tuple] = []
     for item in batch:
         if item.event is not None:
             events.append(item.event)
@@ -231,6 +257,13 @@ def write_batch(
                 if a.state is AlertState.FIRING and a.overdue:
                     moment = a.due
                 alert_log.append((a.id, a.site, a.kind.value, a.state.value, moment, a.severity, int(a.overdue), a.seq))
+            elif isinstance(c, CaseChanged):
+                k = c.case
+                cases[(k.site, k.no)] = case_row(k)
+                closing = None if k.open else k.result  # (the result is logged with the closing action)
+                case_log.append((k.site, k.no, c.action.value, c.at, c.by, c.note, k.passed_to, closing))
+            elif isinstance(c, NoticeIssued):
+                notices.append(notice_row(c.notice))
             elif isinstance(c, TimeAccounted):
                 accounts[(c.site, c.day, c.subject_kind, c.subject, c.category)] = (
                     c.site,
@@ -253,6 +286,9 @@ def write_batch(
             (_UPSERT_ALERT, list(alerts.values())),
             (_INSERT_ALERT_LOG, alert_log),
             (_UPSERT_ACCOUNT, list(accounts.values())),
+            (_UPSERT_CASE, list(cases.values())),
+            (_INSERT_CASE_LOG, case_log),
+            (_INSERT_NOTICE, notices),
             (
                 _INSERT_OUTBOX,
                 [(n, m.site, m.kind, m.topic, m.payload.decode(), m.qos, int(m.retain), at) for n, m in outbox],

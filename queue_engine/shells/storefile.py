@@ -92,6 +92,41 @@ def _number_and_keep_publications(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration(4)
+def _add_cases(db: sqlite_utils.Database) -> None:
+    """办件: tickets record their first contact (首问) and the case, notice and matter of the
+    visit; the cases, their log and the 一次性告知 given get their tables."""
+    for column in ("first_window", "first_staff", "case_no", "notice_no", "matter"):
+        db.table("tickets").add_column(column, str)
+
+    def columns(names: str, floats: str = "", ints: str = "") -> dict[str, type]:
+        return {c: float if c in floats.split() else int if c in ints.split() else str for c in names.split()}
+
+    db.table("cases").create(
+        columns(
+            "site no kind service opened_at day due_day due_at status ticket ticket_day window staff agent "
+            "passed_to first_window first_staff citizen matter result closed_at closed_by updated_at",
+            floats="opened_at due_at closed_at updated_at",
+        ),
+        pk=("site", "no"),
+    )
+    db.table("case_log").create(
+        columns("id site case_no action at actor note passed_to result", floats="at", ints="id"), pk="id"
+    )
+    db.table("notices").create(
+        columns(
+            "site no service at day missing ticket window staff first_window first_staff citizen matter "
+            "breach previous",
+            floats="at",
+            ints="breach",
+        ),
+        pk=("site", "no"),
+    )
+    db.table("cases").create_index(["site", "status"])
+    db.table("case_log").create_index(["site", "case_no"])
+    db.table("notices").create_index(["site", "at"])
+
+
 SCHEMA_VERSION = max(MIGRATIONS)  # the version of ensure_schema's tables
 if sorted(MIGRATIONS) != list(range(2, SCHEMA_VERSION + 1)):  # pragma: no cover (a developer's slip)
     raise RuntimeError(f"the migrations skip a version: {sorted(MIGRATIONS)}")

@@ -6,6 +6,7 @@ Thin like every shell: reads come from the core's current state, actions go thro
 ``EngineApp.submit_event`` and are answered after the commit. Every error is JSON.
 
 - ``app``: the application (``build_app``, ``add_web``, ``start_http``), ``/healthz``, ``/metrics``
+- ``server``: the connections below it: timeouts, the connection cap, protocol errors (``HttpSettings``)
 - ``errors``: JSON answers, ``ApiError`` and the error middlewares
 - ``access``: tokens, cookies, who may see what
 - ``context``: what the handlers share (``Web``, under ``app[WEB]``)
@@ -21,6 +22,7 @@ from .app import ENGINE, METRICS, ListenAddressError, add_web, build_app, parse_
 from .context import WEB, Web
 from .errors import ApiError
 from .openapi import openapi_document
+from .server import HttpSettings
 
 __all__ = [
     "ENGINE",
@@ -28,6 +30,7 @@ __all__ = [
     "WEB",
     "Access",
     "ApiError",
+    "HttpSettings",
     "ListenAddressError",
     "Web",
     "add_web",

@@ -38,7 +38,12 @@ async def json_body(request: web.Request, body: type[B]) -> B:
         raise ApiError(415, "unsupported_media_type", "请求体须为 JSON（Content-Type: application/json）")
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, "body_too_large", f"请求体不能超过 {MAX_BODY} 字节")
-    raw = await request.content.read(MAX_BODY + 1)
+    raw = b""
+    while len(raw) <= MAX_BODY:  # read() returns what has arrived so far, not the whole body
+        chunk = await request.content.read(MAX_BODY + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
     if len(raw) > MAX_BODY:
         raise ApiError(413, "body_too_large", f"请求体不能超过 {MAX_BODY} 字节")
     return decode_body(raw, body)
@@ -185,21 +190,21 @@ async def take_ticket(request: web.Request) -> web.Response:
 async def summary(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    role = shell.access.check(request, hall.id)
+    role = shell.authorize(request, hall.id)
     return json_response({**views.manager_summary(hall, shell.now), "role": role})
 
 
 async def windows(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    shell.access.check(request, hall.id)
+    shell.authorize(request, hall.id)
     return json_response({"site": hall.id, "windows": views.windows(hall, shell.now)})
 
 
 async def site_alerts(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    shell.access.check(request, hall.id)
+    shell.authorize(request, hall.id)
     return json_response({"site": hall.id, "alerts": await _alerts(shell, [hall], request)})
 
 
@@ -223,7 +228,7 @@ def _latest_first(alerts: list[dict]) -> list[dict]:
 async def acknowledge(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    role = shell.access.check(request, hall.id)
+    role = shell.authorize(request, hall.id)
     asked = await json_body(request, Acknowledgement)
     note = asked.note or ""
     by = (asked.by or "").strip()
@@ -245,13 +250,13 @@ async def acknowledge(request: web.Request) -> web.Response:
 # -- supervision --------------------------------------------------------------------------------------
 async def all_alerts(request: web.Request) -> web.Response:
     shell = request.app[WEB]
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     return json_response({"alerts": await _alerts(shell, list(shell.engine_app.engine.halls.values()), request)})
 
 
 async def supervise(request: web.Request) -> web.Response:
     shell = request.app[WEB]
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     now = shell.now
     halls = list(shell.engine_app.engine.halls.values())
     since = views.since_midnight(halls, now)
@@ -278,13 +283,13 @@ async def stream(request: web.Request) -> web.StreamResponse:
 async def manage_stream(request: web.Request) -> web.StreamResponse:
     shell = request.app[WEB]
     hall = shell.hall(request)
-    shell.access.check(request, hall.id)
+    shell.authorize(request, hall.id)
     return await live.serve(request, shell.broadcaster, shell.engine_app.clock, hall.id, live.MANAGE_EVENTS)
 
 
 async def supervise_stream(request: web.Request) -> web.StreamResponse:
     shell = request.app[WEB]
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     return await live.serve(request, shell.broadcaster, shell.engine_app.clock, None, live.SUPERVISE_EVENTS)
 
 

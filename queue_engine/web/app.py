@@ -19,7 +19,8 @@ from ..shells.metrics import EngineMetrics
 from . import api, pages
 from .access import SUPERVISOR_TOKEN_ENV, Access
 from .context import WEB, Web
-from .errors import api_errors, json_errors
+from .errors import QUIET_LOG, QuietLog, api_errors, json_errors
+from .server import HallRunner, HttpSettings, add_safe_headers, trusted_proxies
 
 if TYPE_CHECKING:
     from ..app import EngineApp
@@ -29,6 +30,7 @@ web_log = logging.getLogger("hallwatch.web")
 
 ENGINE: web.AppKey[EngineApp] = web.AppKey("engine")
 METRICS = web.AppKey("metrics", EngineMetrics)
+HTTP_SETTINGS = web.AppKey("http_settings", HttpSettings)
 
 
 class ListenAddressError(ValueError):
@@ -54,25 +56,53 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "unhealthy", "reason": reason}, status=503)
 
 
-def build_app(engine_app: EngineApp, *, metrics: EngineMetrics | None = None) -> web.Application:
+def build_app(
+    engine_app: EngineApp,
+    *,
+    metrics: EngineMetrics | None = None,
+    settings: HttpSettings | None = None,
+    access: Access | None = None,
+) -> web.Application:
     """The engine's web application. Attaches the metrics to ``engine_app`` (whose commits
-    then feed them) unless it has some already."""
+    then feed them) unless it has some already. Tokens are read from the environment unless
+    ``access`` is given."""
+    settings = settings or HttpSettings()
     if metrics is None:
         metrics = getattr(engine_app, "metrics", None) or EngineMetrics(engine_app)
     engine_app.metrics = metrics
-    app = web.Application(middlewares=[json_errors])
+    # Outermost: the trusted proxy's word on the client comes before everything that uses it.
+    app = web.Application(
+        middlewares=[trusted_proxies(settings.trusted_proxies), json_errors]
+        if settings.trusted_proxies
+        else [json_errors]
+    )
+    app.on_response_prepare.append(add_safe_headers)
+    app[QUIET_LOG] = QuietLog(web_log)
+    app[HTTP_SETTINGS] = settings
     app[ENGINE] = engine_app
     app[METRICS] = metrics
     app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
     app.router.add_get("/healthz", healthz)
-    add_web(app, engine_app)
+    add_web(app, engine_app, access=access, settings=settings)
     return app
 
 
-def add_web(app: web.Application, engine_app: EngineApp, *, access: Access | None = None) -> Web:
+def add_web(
+    app: web.Application,
+    engine_app: EngineApp,
+    *,
+    access: Access | None = None,
+    settings: HttpSettings | None = None,
+) -> Web:
     """Add the pages, the API and the live updates to the engine's application. Tokens are
-    read from the environment now (at start-up) unless ``access`` is given."""
-    site_web = Web(engine_app, access or Access.from_environment(engine_app.sites), pages.load_templates())
+    read from the environment now (at start-up: WeakToken for one too short) unless
+    ``access`` is given."""
+    site_web = Web(
+        engine_app,
+        access or Access.from_environment(engine_app.sites),
+        pages.load_templates(),
+        settings or HttpSettings(),
+    )
     app[WEB] = site_web
     app.middlewares.append(api_errors)
     app.add_routes([*api.ROUTES, *pages.ROUTES])
@@ -91,11 +121,20 @@ def add_web(app: web.Application, engine_app: EngineApp, *, access: Access | Non
 
 
 async def start_http(
-    engine_app: EngineApp, host: str, port: int, *, app: web.Application | None = None
+    engine_app: EngineApp,
+    host: str,
+    port: int,
+    *,
+    app: web.Application | None = None,
+    settings: HttpSettings | None = None,
+    access: Access | None = None,
 ) -> web.AppRunner:
-    """Serve ``app`` (default ``build_app(engine_app)``) on the running loop; ``await
-    runner.cleanup()`` to stop. Raises OSError when the address cannot be bound."""
-    runner = web.AppRunner(app if app is not None else build_app(engine_app), access_log=None)
+    """Serve ``app`` (default ``build_app(engine_app, settings=settings, access=access)``) on
+    the running loop, with the settings it was built with; ``await runner.cleanup()`` to stop.
+    Raises OSError when the address cannot be bound."""
+    if app is None:
+        app = build_app(engine_app, settings=settings, access=access)
+    runner = HallRunner(app, settings=app[HTTP_SETTINGS], quiet=QuietLog(log), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

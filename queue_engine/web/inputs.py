@@ -131,7 +131,7 @@ def decode_body(raw: bytes, body: type[B]) -> B:
     except msgspec.ValidationError as exc:  # (a DecodeError too: caught first)
         raise _refusal(str(exc)) from None
     except msgspec.DecodeError as exc:
-        raise ApiError(400, "bad_json", f"请求体不是有效的 JSON：{exc}") from None
+        raise ApiError(400, "bad_json", f"请求体不是有效的 JSON：{exc}", malformed=True) from None
     for name, pattern in _PATTERNS[body].items():
         text = getattr(value, name)
         if text is not None and re.fullmatch(pattern, text) is None:
@@ -146,4 +146,4 @@ def _refusal(problem: str) -> ApiError:
         return ApiError(400, "bad_field", f"没有这个字段：{found[1]}", field=found[1])
     if found := _AT_FIELD.search(problem):
         return ApiError(400, "bad_field", f"字段 {found[1]} 不符合要求：{problem}", field=found[1])
-    return ApiError(400, "bad_json", f"请求体须为 JSON 对象：{problem}")
+    return ApiError(400, "bad_json", f"请求体须为 JSON 对象：{problem}", malformed=True)

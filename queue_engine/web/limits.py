@@ -1,10 +1,13 @@
-"""How many numbers may be taken from phones: the site's ``[web]`` limits, checked before a
-phone ticket is asked of the engine."""
+"""Limits per client: how many numbers may be taken from phones (the site's ``[web]`` limits,
+checked before a phone ticket is asked of the engine), and how many wrong tokens an address
+may present before its requests for a console are refused."""
 
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter, deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import ApiError
@@ -73,3 +76,44 @@ def _decrement(counter: Counter, key) -> None:
     counter[key] -= 1
     if counter[key] <= 0:
         del counter[key]
+
+
+WRONG_TOKEN_WINDOW_S = 60.0
+
+
+class WrongTokens:
+    """Wrong tokens per client address, counted in real time (a guesser runs in real time,
+    whatever the speed of the engine's clock). After ``per_minute`` of them within a minute, the
+    address's requests that present a token are refused (429) until the oldest is a minute old,
+    the right token included: an answer that told a hit from a miss would keep the guessing
+    going."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.per_minute, self.clock = per_minute, clock
+        self.by_address: dict[str, deque[float]] = {}
+
+    def refuse_if_throttled(self, address: str) -> None:
+        times = self.by_address.get(address)
+        if times is None or len(times) < self.per_minute:
+            return
+        wait_s = times[0] + WRONG_TOKEN_WINDOW_S - self.clock()
+        if wait_s > 0:
+            raise ApiError(
+                429,
+                "too_many_wrong_tokens",
+                f"访问令牌错误次数过多，请 {math.ceil(wait_s)} 秒后再试",
+                limit=self.per_minute,
+                headers={"Retry-After": str(math.ceil(wait_s))},
+            )
+
+    def record(self, address: str) -> int:
+        """Count a wrong token from ``address``; how many it presented within the last minute."""
+        now = self.clock()
+        times = self.by_address.get(address)
+        if times is None:
+            if len(self.by_address) > 10_000:  # forget the addresses quiet for a minute
+                for key in [k for k, v in self.by_address.items() if v[-1] < now - WRONG_TOKEN_WINDOW_S]:
+                    del self.by_address[key]
+            times = self.by_address[address] = deque(maxlen=self.per_minute)
+        times.append(now)
+        return sum(1 for t in times if t > now - WRONG_TOKEN_WINDOW_S)

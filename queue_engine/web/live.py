@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -125,8 +125,16 @@ class Broadcaster:
                     client.push(frame)
 
 
+class Fanout(Protocol):
+    """What ``serve`` needs of a broadcaster (the engine's, or the county service's)."""
+
+    def add(self, client: Subscriber) -> None: ...
+
+    def discard(self, client: Subscriber) -> None: ...
+
+
 async def serve(
-    request: web.Request, broadcaster: Broadcaster, clock: Clock, site: str | None, kinds: frozenset[str]
+    request: web.Request, broadcaster: Fanout, clock: Clock, site: str | None, kinds: frozenset[str]
 ) -> web.StreamResponse:
     """Stream the ``kinds`` of updates about ``site`` (None: every site) to one page: a
     ``hello`` with the engine's time first, a comment line after 15 s of quiet."""

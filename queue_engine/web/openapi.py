@@ -101,6 +101,7 @@ ALERT_PROPERTIES = {
     "seq": _int,
     "kind": _enum(AlertKind),
     "audience": _enum(Audience),
+    "audiences": _array(_enum(Audience)),
     "severity": _enum(sorted({rule.severity for rule in ALERT_KINDS.values()})),
     "state": _enum(AlertState),
     "site": _str,
@@ -389,8 +390,9 @@ SCHEMAS: dict[str, dict] = {
             "service": _str,
             "ticket": _str,
             "detail": _str,
+            "header": {"type": "string", "description": "the request header at fault (bad_header)"},
         },
-        optional=("field", "limit", "path", "site", "service", "ticket", "detail"),
+        optional=("field", "limit", "path", "site", "service", "ticket", "detail", "header"),
     ),
     **inputs.body_schemas(REFS),
 }
@@ -471,7 +473,9 @@ def _acknowledge_latest(site: str) -> dict:
 
 MANAGER: list[dict[str, list[str]]] = [{"bearer": []}, {"managerCookie": []}, {"supervisorCookie": []}]
 SUPERVISOR: list[dict[str, list[str]]] = [{"bearer": []}, {"supervisorCookie": []}]
-TOKEN_ERRORS = (401, 403)
+# A token header that is not UTF-8 (400 bad_header), none (401), a wrong one (403), too many
+# wrong ones from the client's address (429).
+TOKEN_ERRORS = (400, 401, 403, 429)
 
 
 def _operation(
@@ -741,7 +745,13 @@ PATHS = {
 ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"required": True, "schema": _str, "description": 'Bearer realm="hallwatch"'}},
     405: {"Allow": {"required": True, "schema": _str, "description": "the methods the path allows"}},
-    429: {"Retry-After": {"required": False, "schema": _str, "description": "seconds (address_limit)"}},
+    429: {
+        "Retry-After": {
+            "required": False,
+            "schema": _str,
+            "description": "seconds (address_limit, too_many_wrong_tokens)",
+        }
+    },
 }
 
 

@@ -34,7 +34,11 @@ def load_templates() -> dict[str, str]:
 
 
 def page(shell: Web, name: str, *, status: int = 200, **values: str) -> web.Response:
-    text = shell.templates[name]
+    return html_page(shell.templates[name], status=status, **values)
+
+
+def html_page(text: str, *, status: int = 200, **values: str) -> web.Response:
+    """A template's ``{{name}}`` placeholders filled in (HTML-escaped), under the pages' headers."""
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", html.escape(value))
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
@@ -77,7 +81,7 @@ def _guarded_page(request: web.Request, name: str, site: str | None, title: str,
     if token is not None:  # from a link: check it, keep it in a cookie, drop it from the address
         return _login(request, token, site, path, title)
     try:
-        shell.access.check(request, site)
+        shell.authorize(request, site)
     except ApiError as err:
         return _login_page(shell, site, title, path, err.status, "" if err.code == "missing_token" else err.message)
     return page(shell, name, site=site or "", site_name=title)
@@ -85,11 +89,14 @@ def _guarded_page(request: web.Request, name: str, site: str | None, title: str,
 
 def _login(request: web.Request, token: str, site: str | None, path: str, title: str) -> web.Response:
     shell = request.app[WEB]
-    role = shell.access.role_for(token, site)
+    try:
+        role = shell.login_role(request, token, site)
+    except ApiError as err:  # too many wrong tokens from this address
+        return _login_page(shell, site, title, path, err.status, err.message)
     if role is None:
         return _login_page(shell, site, title, path, 403, "访问令牌不正确")
     response = see_other(path)
-    remember(response, request, role, site, token)
+    remember(response, request, role, site, token, always_secure=shell.settings.cookie_secure)
     return response
 
 
@@ -109,7 +116,10 @@ def _login_page(shell: Web, site: str | None, title: str, path: str, status: int
 
 async def login(request: web.Request) -> web.Response:
     halls = request.app[WEB].engine_app.engine.halls
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError as err:  # e.g. multipart without a boundary
+        raise ApiError(400, "bad_form", f"登录表单无法解析：{err}", malformed=True) from None
     scope, site, token = form.get("scope"), form.get("site") or None, form.get("token") or ""
     if scope == "manage":
         if not isinstance(site, str) or site not in halls:

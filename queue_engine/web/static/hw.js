@@ -174,7 +174,32 @@ const HW = (() => {
     return { form, render };
   }
 
-  return { operator, $, esc, api, clock, live, alertList, alertAsks, hms, hm, minutes, clockText, connection, windowStatus,
+  /** The supervision consoles' table of devices offline or impaired (tbody rows). */
+  function offlineDeviceRows(list) {
+    return list.length ? list.map((d) => `<tr>
+      <td>${esc(d.site_name)}</td><td>${esc(d.device)}${d.window_name ? "<br><small>" + esc(d.window_name) + "</small>" : ""}</td>
+      <td>${esc(DEVICE_KIND[d.kind] || d.kind)}</td>
+      <td><span class="badge ${d.online === false ? "firing" : "paused"}">${esc(d.online === false ? (OFFLINE_REASON[d.reason] || "离线") : (d.tamper ? "画面异常" : "视频丢失"))}</span></td>
+      <td>${esc(hm(d.since))}</td></tr>`).join("") : `<tr><td colspan="5" class="empty-note">全部在线</td></tr>`;
+  }
+
+  /** The 空岗 minutes of each category, then the total (the ranking's order). */
+  const vacancyCells = (v) => Object.keys(VACANCY).map((c) => `<td class="num" data-category="${esc(c)}">${v[c]}</td>`).join("")
+    + `<td class="num total">${v.total}</td>`;
+
+  /** The supervision consoles' 空岗 ranking: {windows, staff} tbody rows. */
+  function rankingRows(r, limit, none) {
+    return {
+      windows: r.windows.length ? r.windows.slice(0, limit).map((w, i) => `<tr>
+      <td>${i + 1}</td><td>${esc(w.window_name)}</td><td>${esc(w.site_name)}</td><td>${esc(w.staff_name || "")}</td>
+      ${vacancyCells(w.vacant_min)}</tr>`).join("") : `<tr><td colspan="8" class="empty-note">${esc(none)}</td></tr>`,
+      staff: r.staff.length ? r.staff.slice(0, limit).map((s, i) => `<tr>
+      <td>${i + 1}</td><td>${esc(s.staff_name)}</td><td>${esc(s.site_name)}</td>${vacancyCells(s.vacant_min)}</tr>`).join("")
+        : `<tr><td colspan="7" class="empty-note">—</td></tr>`,
+    };
+  }
+
+  return { offlineDeviceRows, rankingRows, operator, $, esc, api, clock, live, alertList, alertAsks, hms, hm, minutes, clockText, connection, windowStatus,
            ALERT_KIND, ALERT_STATE, SEVERITY, PAUSE_REASON, DEVICE_KIND, OFFLINE_REASON, STAFFING, VACANCY,
            WINDOW_MARK };
 })();

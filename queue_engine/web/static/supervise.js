@@ -4,7 +4,7 @@
 
 (() => {
   const { $, esc, api, clock, live, alertList, alertAsks, hm, clockText, connection, ALERT_KIND, ALERT_STATE, SEVERITY,
-          DEVICE_KIND, OFFLINE_REASON, VACANCY, WINDOW_MARK } = HW;
+          WINDOW_MARK } = HW;
   let sites = [];
   let alerts = new Map();
   let filter = "all";
@@ -35,24 +35,13 @@
 
   function renderDevices(list) {
     $("#device-count").textContent = `${list.length} 台`;
-    $("#devices").innerHTML = list.length ? list.map((d) => `<tr>
-      <td>${esc(d.site_name)}</td><td>${esc(d.device)}${d.window_name ? "<br><small>" + esc(d.window_name) + "</small>" : ""}</td>
-      <td>${esc(DEVICE_KIND[d.kind] || d.kind)}</td>
-      <td><span class="badge ${d.online === false ? "firing" : "paused"}">${esc(d.online === false ? (OFFLINE_REASON[d.reason] || "离线") : (d.tamper ? "画面异常" : "视频丢失"))}</span></td>
-      <td>${esc(hm(d.since))}</td></tr>`).join("") : `<tr><td colspan="5" class="empty-note">全部在线</td></tr>`;
+    $("#devices").innerHTML = HW.offlineDeviceRows(list);
   }
 
-  /** The 空岗 minutes of each category, then the total (the ranking's order). */
-  const vacancyCells = (v) => Object.keys(VACANCY).map((c) => `<td class="num" data-category="${esc(c)}">${v[c]}</td>`).join("")
-    + `<td class="num total">${v.total}</td>`;
-
   function renderRanking(r) {
-    $("#rank-windows").innerHTML = r.windows.length ? r.windows.slice(0, 8).map((w, i) => `<tr>
-      <td>${i + 1}</td><td>${esc(w.window_name)}</td><td>${esc(w.site_name)}</td><td>${esc(w.staff_name || "")}</td>
-      ${vacancyCells(w.vacant_min)}</tr>`).join("") : `<tr><td colspan="8" class="empty-note">今天没有空岗</td></tr>`;
-    $("#rank-staff").innerHTML = r.staff.length ? r.staff.slice(0, 8).map((s, i) => `<tr>
-      <td>${i + 1}</td><td>${esc(s.staff_name)}</td><td>${esc(s.site_name)}</td>${vacancyCells(s.vacant_min)}</tr>`).join("")
-      : `<tr><td colspan="7" class="empty-note">—</td></tr>`;
+    const rows = HW.rankingRows(r, 8, "今天没有空岗");
+    $("#rank-windows").innerHTML = rows.windows;
+    $("#rank-staff").innerHTML = rows.staff;
   }
 
   function renderAlerts() {

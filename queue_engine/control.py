@@ -1,0 +1,140 @@
+"""The county service's requests to the engine that owns a site (``{root}/{site}/control/...``),
+answered on the request's reply topic (docs/protocol.md, "The county service").
+
+- ``replay``: the county service missed alert transitions (a gap in a site's ``seq``, a
+  session its broker lost, a first start): the current version of every alert changed since
+  the number it names, read from the store, in parts small enough for the broker.
+
+Requests arrive like device messages, on the engine's persistent session; each is
+acknowledged to the broker once it has been answered (or refused), so that one the engine
+dies on is delivered again. Nothing here changes the core's state without going through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import wire
+from .records import Outbound
+from .shells.schema import alert_from_row
+from .shells.storefile import StoreRefused, open_read_only
+
+if TYPE_CHECKING:
+    from .config import Site
+    from .core.engine import Engine
+
+log = logging.getLogger("hallwatch.control")
+
+REPLAY_PART = 10  # alerts per answer: a part stays far below the broker's 16 KiB payload limit
+REPLAY_RESOLVED_DAYS = 7  # resolved alerts older than this are not replayed (their numbers still count)
+
+
+def replay_parts(
+    db_path: str | Path, engine: Engine, site: Site, request: wire.WireReplayRequest, now: float
+) -> list[dict]:
+    """The answer to a replay request, from the store (what is committed: a transition decided
+    but not yet committed is published by the outbox after its commit anyway)."""
+    hall = engine.hall(site.id)
+    conn = open_read_only(db_path, ["alerts"])
+    try:
+        conn.row_factory = sqlite3.Row
+        to = conn.execute("select coalesce(max(seq), 0) from alerts where site = ?", [site.id]).fetchone()[0]
+        rows = conn.execute(
+            "select * from alerts where site = ? and seq > ? and (state != 'resolved' or until >= ?) order by seq",
+            [site.id, request.after, now - REPLAY_RESOLVED_DAYS * 86400.0],
+        ).fetchall()
+    finally:
+        conn.close()
+    alerts = [alert_from_row(dict(r)) for r in rows]
+    payloads = [wire.alert_payload(a, site.tz, staff_name=hall.staff_name(a.staff)) for a in alerts]
+    chunks = [payloads[i : i + REPLAY_PART] for i in range(0, len(payloads), REPLAY_PART)] or [[]]
+    return [
+        {
+            "v": wire.PROTOCOL_VERSION,
+            "re": request.id,
+            "after": request.after,
+            "to": max(to, request.after),
+            "part": n,
+            "parts": len(chunks),
+            "alerts": chunk,
+        }
+        for n, chunk in enumerate(chunks, 1)
+    ]
+
+
+class Control:
+    """The engine's side of the county's requests. ``publish`` hands a message to the MQTT
+    shell (kept while disconnected); ``ack(mid, qos)`` acknowledges the request to the broker."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sites: Iterable[Site],
+        topics: wire.Topics,
+        db_path: str,
+        *,
+        publish: Callable[[Outbound], None],
+        now: Callable[[], float],
+    ):
+        self.engine = engine
+        self.sites = {s.id: s for s in sites}
+        self.topics = topics
+        self.db_path = db_path
+        self.publish = publish
+        self.now = now
+        self._tasks: set[asyncio.Task] = set()
+
+    def matches(self, topic: str) -> tuple[str, str] | None:
+        return wire.parse_control_topic(topic, self.topics.root)
+
+    def receive(self, site: str, request: str, payload: bytes, done: Callable[[], None]) -> None:
+        """Handle one request; ``done`` is called once it is answered (acknowledge it then)."""
+        task = asyncio.ensure_future(self._handle(site, request, payload, done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, site_id: str, request: str, payload: bytes, done: Callable[[], None]) -> None:
+        try:
+            site = self.sites.get(site_id)
+            if site is None:
+                log.warning("control: request %s for site %s, which this engine does not serve", request, site_id)
+            elif request == "replay":
+                await self._replay(site, payload)
+            else:
+                self._reject(site_id, request, payload, "unknown_type", f"no such request: {request}")
+        except wire.WireError as err:
+            self._reject(site_id, request, payload, err.code, err.reason)
+        except (sqlite3.Error, StoreRefused, OSError) as exc:
+            # Not acknowledged: the broker delivers the request again (after a reconnection).
+            log.error("control: %s for %s failed: %s", request, site_id, exc)
+            return
+        done()
+
+    async def _replay(self, site: Site, payload: bytes) -> None:
+        request = wire.decode_replay_request(payload)
+        parts = await asyncio.to_thread(replay_parts, self.db_path, self.engine, site, request, self.now())
+        topic = self.topics.control_reply(site.id, "replay")
+        for part in parts:
+            self.publish(Outbound(topic, wire.encode(part), site=site.id, kind="control"))
+        log.info(
+            "control: replayed %d alert(s) of %s after #%d up to #%d",
+            sum(len(p["alerts"]) for p in parts),
+            site.id,
+            request.after,
+            parts[0]["to"],
+        )
+
+    def _reject(self, site: str, request: str, payload: bytes, code: str, reason: str) -> None:
+        log.warning("control: %s for %s refused: %s: %s", request, site, code, reason)
+        body = wire.rejection_payload(self.topics.control(site, request), code, reason, payload)
+        self.publish(Outbound(self.topics.rejected(site), wire.encode(body), site=site, kind="rejection"))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

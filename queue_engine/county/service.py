@@ -1,0 +1,347 @@
+"""The county service's MQTT shell: a persistent session on the county broker that reads what
+every hall's engine publishes, however the county is deployed (one engine, shards, or
+townships bridged up under ``townships/{township}/``), feeds the model, and acknowledges each
+message once the batch that holds it has been committed to the county store.
+
+It does not rely on its broker session alone (a broker killed before its autosave comes back
+without it): a gap in a hall's alert numbers, a hall heard of for the first time and every
+(re)connection make it ask the hall's engine to replay what it missed (``control/replay``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiomqtt
+import msgspec
+
+from .. import wire
+from ..calendar import official_calendar
+from ..deploy.brokerconf import BRIDGE_ROOT
+from ..shells import mqtt as mqtt_shell
+from ..shells.clock import Clock
+from ..shells.storefile import StoreRefused
+from .model import KEEP_RESOLVED_S, County, Hall
+from .store import Changes, CountyStore
+
+if TYPE_CHECKING:
+    from ..config import Site
+
+log = logging.getLogger("hallwatch.county")
+
+DEFAULT_CLIENT_ID = "hallwatch-county"
+BACKOFF_MAX_S = 2.0
+HOUSEKEEPING_S = 5.0  # how often unanswered replays are asked again and old alerts forgotten
+
+# What the county reads of each hall, below ``{root}/{site}/``.
+STATE_TOPICS = ("alerts", "queue/state", "window/+/state", "device/+/state", "control/+/reply")
+_decoders: dict[str, msgspec.json.Decoder] = {
+    "alert": msgspec.json.Decoder(wire.WireAlert),
+    "window": msgspec.json.Decoder(wire.WireWindowState),
+    "queue": msgspec.json.Decoder(wire.WireQueueState),
+    "device": msgspec.json.Decoder(wire.WireDeviceState),
+    "replay": msgspec.json.Decoder(wire.WireAlertReplay),
+}
+
+
+class StoreFailed(RuntimeError):
+    pass
+
+
+class BrokerUnreachable(RuntimeError):
+    pass
+
+
+def subscriptions(root: str) -> list[str]:
+    """Every hall's topics, published directly on the county broker or bridged up by a township."""
+    direct = [f"{root}/+/{t}" for t in STATE_TOPICS]
+    return direct + [f"{BRIDGE_ROOT}/+/{t}" for t in direct] + [f"{BRIDGE_ROOT}/+/bridge/state"]
+
+
+def classify(topic: str, root: str) -> tuple[str, str, str, str] | None:
+    """(prefix, site, kind, key) of a topic the county reads, or None."""
+    prefix = ""
+    if topic.startswith(BRIDGE_ROOT + "/"):
+        township, _, rest = topic[len(BRIDGE_ROOT) + 1 :].partition("/")
+        prefix, topic = f"{BRIDGE_ROOT}/{township}/", rest
+        if topic == "bridge/state":
+            return prefix, "", "link", township
+    if not topic.startswith(root + "/"):
+        return None
+    site, _, rest = topic[len(root) + 1 :].partition("/")
+    parts = rest.split("/")
+    if rest == "alerts":
+        return prefix, site, "alert", ""
+    if rest == "queue/state":
+        return prefix, site, "queue", ""
+    if len(parts) == 3 and parts[0] in ("window", "device") and parts[2] == "state":
+        return prefix, site, parts[0], parts[1]
+    if len(parts) == 3 and parts[0] == "control" and parts[2] == "reply":
+        return prefix, site, parts[1], ""
+    return None
+
+
+class CountyService:
+    def __init__(
+        self,
+        sites: Iterable[Site],
+        *,
+        broker: mqtt_shell.BrokerSettings,
+        db_path: str | Path,
+        root: str = "hallwatch",
+        client_id: str = DEFAULT_CLIENT_ID,
+        clock: Clock | None = None,
+        connect_timeout: float = 30.0,
+    ):
+        self.county = County(sites, official_calendar())
+        self.broker = broker
+        self.db_path = Path(db_path)
+        self.root = root
+        self.client_id = client_id
+        self.clock = clock or Clock()
+        self.connect_timeout = connect_timeout
+        # Called with [(kind, body)] once a batch is committed: the console's live updates.
+        self.observers: list[Callable[[list[tuple[str, dict]]], None]] = []
+        self.connected = False
+        self.received = 0
+        self.duplicates = 0
+        self.refused = 0
+        self.store: CountyStore | None = None
+        self._client: aiomqtt.Client | None = None
+        self._generation = 0
+        self._changes = Changes()
+        self._pushes: list[tuple[str, dict]] = []
+        self._acks: list[tuple[int, int, int]] = []  # (mid, qos, generation) to acknowledge after commit
+        self._writing = False
+        self._parts: dict[tuple[str, str], dict[int, list[dict]]] = {}  # replay answers being gathered
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="county-store")
+        self._stopping = asyncio.Event()
+        self._failure: BaseException | None = None
+        self.ready = asyncio.Event()
+
+    # -- running ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            self.store = CountyStore(self.db_path)
+            self.store.load(self.county, resolved_since=self.clock.now() - KEEP_RESOLVED_S)
+        except StoreRefused as exc:
+            raise StoreFailed(str(exc)) from None
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreFailed(f"county store {self.db_path} cannot be opened: {exc}") from None
+        log.info(
+            "hallwatch county starting: %d hall(s) known, broker %s, store %s",
+            len(self.county.halls),
+            self.broker.describe(),
+            self.db_path,
+        )
+        tasks = [asyncio.create_task(self._session()), asyncio.create_task(self._housekeeping())]
+        try:
+            await self._stopping.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            while self._writing:
+                await asyncio.sleep(0.01)
+            self.store.close()
+            self._executor.shutdown()
+            log.info("hallwatch county stopped")
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        log.critical("%s", exc)
+        self._failure = exc
+        self._stopping.set()
+
+    async def _session(self) -> None:
+        first_attempt = time.monotonic()
+        ever_connected = False
+        attempt = 0
+        while True:
+            client = mqtt_shell.new_client(self.broker, identifier=self.client_id, clean_session=False)
+            mqtt_shell.enable_manual_ack(client)
+            self._generation += 1
+            generation = self._generation
+            self._client = client
+            mqtt_shell.on_message(
+                client, lambda topic, payload, mid, qos, dup, g=generation: self._receive(topic, payload, mid, qos, g)
+            )
+            mqtt_shell.on_connected(client, self._link_up)
+            try:
+                async with client:
+                    ever_connected, attempt = True, 0
+                    log.info("connected to %s as %s", self.broker.describe(), self.client_id)
+                    await client.subscribe([(f, 1) for f in subscriptions(self.root)])
+                    for hall in self.county.halls.values():  # what the session may not have kept
+                        if hall.heard:
+                            self._ask_replay(hall)
+                    if not self.ready.is_set():
+                        log.info(
+                            "ready: subscribed to every hall under %s/ and %s/+/%s/", self.root, BRIDGE_ROOT, self.root
+                        )
+                    self.ready.set()
+                    await mqtt_shell.until_disconnected(client)
+            except aiomqtt.MqttCodeError as exc:
+                self.connected, self._client = False, None
+                if not ever_connected and exc.rc in (4, 5, 134, 135):
+                    self._fail(BrokerUnreachable(f"broker {self.broker.describe()} refused the county service: {exc}"))
+                    return
+                log.warning("broker %s: %s; retrying", self.broker.describe(), exc)
+            except aiomqtt.MqttError as exc:
+                self.connected, self._client = False, None
+                if not ever_connected and time.monotonic() - first_attempt > self.connect_timeout:
+                    self._fail(BrokerUnreachable(f"cannot reach broker {self.broker.describe()}: {exc}"))
+                    return
+                log.warning("broker %s unreachable: %s; retrying", self.broker.describe(), exc)
+            attempt += 1
+            await asyncio.sleep(min(BACKOFF_MAX_S, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+
+    def _link_up(self, session_present: bool) -> None:
+        self.connected = True
+        if not session_present:
+            log.info(
+                "the broker holds no session for %s: asking every hall's engine for what was missed", self.client_id
+            )
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            now = time.monotonic()
+            for hall in self.county.halls.values():
+                if self.county.needs_replay(hall, now):
+                    self._ask_replay(hall)
+            self.county.forget_old(self.clock.now())
+
+    # -- receiving -----------------------------------------------------------------------
+    def _receive(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+        self.received += 1
+        self._acks.append((mid, qos, generation))
+        try:
+            self._apply(topic, payload)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, KeyError) as exc:
+            self.refused += 1
+            log.warning("county: %s: message refused: %s", topic, exc)
+        self._flush_soon()
+
+    def _apply(self, topic: str, payload: bytes) -> None:
+        where = classify(topic, self.root)
+        if where is None:
+            raise ValueError("not a topic the county service reads")
+        prefix, site, kind, key = where
+        if kind == "link":
+            self.county.links[key] = payload.strip() == b"1"
+            self._pushes.append(("link", {"township": key, "up": self.county.links[key]}))
+            return
+        if kind not in _decoders:
+            raise ValueError(f"no such reply: {kind}")
+        body: dict = msgspec.to_builtins(_decoders[kind].decode(payload))
+        first = site not in self.county.halls or not self.county.halls[site].heard
+        hall = self.county.hall(site, prefix)
+        if first:
+            self._changes.halls[site] = hall
+        changes = self._changes
+        if kind == "alert":
+            applied = self.county.alert(hall, body)
+            if not applied.new:
+                self.duplicates += 1
+                return
+            changes.halls[site] = hall
+            changes.transitions.append((site, body["seq"], body["id"], body["state"], self.clock.now()))
+            if applied.latest:
+                changes.alerts.append((site, body))
+                self._pushes.append(("alert", self.county.named(hall, body)))
+            if self.county.needs_replay(hall, time.monotonic()):
+                self._ask_replay(hall)
+        elif kind == "replay":
+            self._gather_replay(hall, body)
+        elif kind == "window":
+            self.county.window(hall, body)
+            changes.windows.append((site, key, msgspec.json.encode(body).decode()))
+            self._pushes.append(("window", {"site": site, **body}))
+        elif kind == "queue":
+            self.county.queue(hall, body)
+            changes.queues.append((site, msgspec.json.encode(body).decode()))
+            self._pushes.append(("queue", {"site": site, **body}))
+        elif kind == "device":
+            self.county.device(hall, body)
+            changes.devices.append((site, key, msgspec.json.encode(body).decode()))
+            self._pushes.append(("device", {"site": site, **body}))
+        if first and self.county.needs_replay(hall, time.monotonic()):
+            self._ask_replay(hall)
+
+    def _gather_replay(self, hall: Hall, answer: dict) -> None:
+        parts = self._parts.setdefault((hall.site, answer["re"]), {})
+        parts[answer["part"]] = answer["alerts"]
+        if len(parts) < answer["parts"]:
+            return
+        del self._parts[(hall.site, answer["re"])]
+        alerts = [a for n in sorted(parts) for a in parts[n]]
+        changed = self.county.replay(hall, answer["after"], answer["to"], alerts)
+        self._changes.halls[hall.site] = hall
+        self._changes.alerts += [(hall.site, a) for a in changed]
+        self._pushes += [("alert", self.county.named(hall, a)) for a in changed]
+        log.info(
+            "county: %s replayed %d alert(s) up to #%d (%d changed what was had)",
+            hall.site,
+            len(alerts),
+            answer["to"],
+            len(changed),
+        )
+
+    def _ask_replay(self, hall: Hall) -> None:
+        client = self._client
+        if client is None or not self.connected:
+            return
+        hall.replay_asked_at = time.monotonic()
+        after = hall.seq.covered or 0
+        request = {"v": wire.PROTOCOL_VERSION, "id": f"replay-{uuid.uuid4().hex[:16]}", "after": after}
+        topic = hall.prefix + wire.Topics(self.root).control(hall.site, "replay")
+        mqtt_shell.publish_nowait(client, topic, wire.encode(request), 1, False)
+
+    # -- committing ------------------------------------------------------------------------
+    def _flush_soon(self) -> None:
+        if not self._writing:
+            self._writing = True
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
+
+    async def _flush(self) -> None:
+        """Commit what arrived, then acknowledge it and show it; again while more arrives."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._acks or self._changes:
+                changes, self._changes = self._changes, Changes()
+                acks, self._acks = self._acks, []
+                pushes, self._pushes = self._pushes, []
+                if changes:
+                    assert self.store is not None
+                    await loop.run_in_executor(self._executor, self.store.write, changes)
+                client = self._client
+                if client is not None:
+                    for mid, qos, generation in acks:
+                        if generation == self._generation:
+                            mqtt_shell.ack(client, mid, qos)
+                for observer in self.observers:
+                    observer(pushes)
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(StoreFailed(f"county store {self.db_path}: a commit failed: {exc}"))
+        finally:
+            self._writing = False
+
+    @property
+    def healthy(self) -> tuple[bool, str]:
+        if not self.connected:
+            return False, "not connected to the broker"
+        return True, "ok"

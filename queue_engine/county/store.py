@@ -1,0 +1,172 @@
+"""The county service's SQLite store, with the engine's conventions: its own application id
+and schema version (``PRAGMA application_id`` / ``user_version``), checked read-only before
+anything is written, a new file made with mode 0600, WAL, and one writer: a thread that
+commits what the service has received in one transaction per batch, after which (and only
+then) the service acknowledges those messages to the broker. A crash loses nothing the broker
+has not been told was stored.
+
+Tables, one per kind: ``halls`` (where each hall's engine publishes, and which of its alert
+transition numbers are had), ``alerts`` (each alert's latest version), ``transitions`` (every
+(site, seq) received: the record that nothing is counted twice), ``windows``, ``queues`` and
+``devices`` (the latest state of each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..shells.storefile import StoreRefused
+from .model import County, Hall, timestamp
+
+APPLICATION_ID = 0x48574354  # b"HWCT": hallwatch county
+SCHEMA_VERSION = 1
+FILE_MODE = 0o600
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS halls (site TEXT PRIMARY KEY, prefix TEXT NOT NULL, covered INTEGER, above TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (site TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+    state TEXT NOT NULL, since REAL NOT NULL, until REAL, payload TEXT NOT NULL, PRIMARY KEY (site, id));
+CREATE TABLE IF NOT EXISTS transitions (site TEXT NOT NULL, seq INTEGER NOT NULL, alert TEXT NOT NULL,
+    state TEXT NOT NULL, received_at REAL NOT NULL, PRIMARY KEY (site, seq));
+CREATE TABLE IF NOT EXISTS windows (site TEXT NOT NULL, window TEXT NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (site, window));
+CREATE TABLE IF NOT EXISTS queues (site TEXT PRIMARY KEY, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (site TEXT NOT NULL, device TEXT NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (site, device));
+CREATE INDEX IF NOT EXISTS alerts_open ON alerts (state);
+"""
+TABLES = ("alerts", "devices", "halls", "queues", "transitions", "windows")
+
+
+def _dump(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def open_store(path: str | Path) -> sqlite3.Connection:
+    """The county store at ``path``, for writing: created if the file is new or empty,
+    refused (``StoreRefused``, nothing written) if it is anything but a county store of
+    this version."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size > 0:
+        _check(path)
+    else:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        os.close(fd)
+        os.chmod(path, FILE_MODE)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    with conn:
+        conn.execute("BEGIN")
+        for statement in filter(str.strip, SCHEMA.split(";")):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    return conn
+
+
+def _check(path: Path) -> None:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreRefused(
+            f"{path} is not an SQLite database ({exc}); give --db a county store or a new file"
+        ) from None
+    if app_id != APPLICATION_ID:
+        raise StoreRefused(
+            f"{path} is not a hallwatch county store (application id {app_id:#x}): an engine's store or another "
+            "application's database is never written by the county service; give --db a new file name"
+        )
+    if version != SCHEMA_VERSION or not set(TABLES) <= tables:
+        raise StoreRefused(f"{path}: county store of schema version {version}; this hallwatch writes version 1")
+
+
+@dataclass
+class Changes:
+    """What one batch writes."""
+
+    halls: dict[str, Hall] = field(default_factory=dict)
+    alerts: list[tuple[str, dict]] = field(default_factory=list)
+    transitions: list[tuple[str, int, str, str, float]] = field(default_factory=list)
+    windows: list[tuple[str, str, str]] = field(default_factory=list)
+    queues: list[tuple[str, str]] = field(default_factory=list)
+    devices: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any((self.halls, self.alerts, self.transitions, self.windows, self.queues, self.devices))
+
+
+class CountyStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.conn = open_store(self.path)
+        self._lock = threading.Lock()
+
+    def write(self, changes: Changes) -> None:
+        """One transaction (called on the writer thread)."""
+        with self._lock, self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO halls VALUES (?, ?, ?, ?)",
+                [(h.site, h.prefix, h.seq.covered, _dump(sorted(h.seq.above))) for h in changes.halls.values()],
+            )
+            self.conn.executemany(
+                "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, id) DO UPDATE SET "
+                "seq = excluded.seq, state = excluded.state, until = excluded.until, payload = excluded.payload "
+                "WHERE excluded.seq > alerts.seq",
+                [
+                    (
+                        site,
+                        a["id"],
+                        a["seq"],
+                        a["kind"],
+                        a["state"],
+                        timestamp(a["since"]),
+                        timestamp(a["until"]),
+                        _dump(a),
+                    )
+                    for site, a in changes.alerts
+                ],
+            )
+            self.conn.executemany("INSERT OR IGNORE INTO transitions VALUES (?, ?, ?, ?, ?)", changes.transitions)
+            self.conn.executemany("INSERT OR REPLACE INTO windows VALUES (?, ?, ?)", changes.windows)
+            self.conn.executemany("INSERT OR REPLACE INTO queues VALUES (?, ?)", changes.queues)
+            self.conn.executemany("INSERT OR REPLACE INTO devices VALUES (?, ?, ?)", changes.devices)
+
+    def load(self, county: County, *, resolved_since: float) -> None:
+        """The state after a restart: every hall, its states, its open alerts and those
+        resolved since ``resolved_since``."""
+        conn = self.conn
+        for site, prefix, covered, above in conn.execute("SELECT site, prefix, covered, above FROM halls"):
+            hall = county.hall(site, prefix)
+            hall.seq.covered = covered
+            hall.seq.above = set(json.loads(above))
+        for site, window, payload in conn.execute("SELECT site, window, payload FROM windows"):
+            county.halls[site].windows[window] = json.loads(payload)
+        for site, payload in conn.execute("SELECT site, payload FROM queues"):
+            county.halls[site].queue = json.loads(payload)
+        for site, device, payload in conn.execute("SELECT site, device, payload FROM devices"):
+            county.halls[site].devices[device] = json.loads(payload)
+        for site, payload in conn.execute(
+            "SELECT site, payload FROM alerts WHERE state != 'resolved' OR until >= ?", [resolved_since]
+        ):
+            alert = json.loads(payload)
+            county.halls[site].alerts[alert["id"]] = alert
+
+    def transitions(self, site: str) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT seq FROM transitions WHERE site = ? ORDER BY seq", [site])]
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,203 @@
+"""The county supervision console and its JSON API, served by ``hallwatch county --http``.
+
+It reuses the engine's web pieces: the shared script (``/static/hw.js``: the alert list),
+the vocabulary (``/vocabulary.js``), the JSON errors, and the supervisor token
+(HALLWATCH_SUPERVISOR_TOKEN, as a Bearer header or the cookie its login sets). Routes
+(docs/api.md, "The county service"):
+
+- ``GET /county``: the console (the login page without a token);
+- ``GET /api/v1/county``: every hall live, today's alerts, the 空岗 ranking, devices offline;
+- ``GET /api/v1/county/alerts?site=&kind=&state=``: alerts, filtered;
+- ``GET /api/v1/county/stream``: live updates (Server-Sent Events: alert, window, queue,
+  device, link);
+- ``GET /healthz``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..core.alerts import AlertKind, AlertState
+from ..web import live
+from ..web.access import Access, forget, remember
+from ..web.errors import ApiError, api_errors, dumps, json_errors, json_response
+from ..web.pages import STATIC_DIR, TEMPLATES_DIR, html_page, see_other, vocabulary_script
+
+if TYPE_CHECKING:
+    from .service import CountyService
+
+HERE = Path(__file__).resolve().parent
+API = "/api/v1/county"
+TITLE = "全县电子监察"
+
+
+class CountyBroadcaster:
+    """Observer of the service's commits: forwards each change to the connected consoles."""
+
+    def __init__(self) -> None:
+        self.clients: set[live.Subscriber] = set()
+
+    def add(self, client: live.Subscriber) -> None:
+        self.clients.add(client)
+
+    def discard(self, client: live.Subscriber) -> None:
+        self.clients.discard(client)
+
+    def __call__(self, pushes: list[tuple[str, dict]]) -> None:
+        if not self.clients or not pushes:
+            return
+        frames = [(kind, live.sse_frame(kind, dumps(body))) for kind, body in pushes]
+        for client in list(self.clients):
+            for kind, frame in frames:
+                if kind in client.kinds:
+                    client.push(frame)
+
+
+class CountyWeb:
+    def __init__(self, service: CountyService, access: Access):
+        self.service = service
+        self.access = access
+        self.broadcaster = CountyBroadcaster()
+        self.page = (HERE / "templates" / "county.html").read_text(encoding="utf-8")
+        self.login = (TEMPLATES_DIR / "login.html").read_text(encoding="utf-8")
+        service.observers.append(self.broadcaster)
+
+
+COUNTY_WEB = web.AppKey("county_web", CountyWeb)
+
+
+def _shell(request: web.Request) -> CountyWeb:
+    return request.app[COUNTY_WEB]
+
+
+async def console(request: web.Request) -> web.Response:
+    shell = _shell(request)
+    token = request.query.get("token")
+    if token is not None:
+        return _login(request, token)
+    try:
+        shell.access.check(request, None)
+    except ApiError as err:
+        return _login_page(shell, err.status, "" if err.code == "missing_token" else err.message)
+    return html_page(shell.page, site_name=TITLE)
+
+
+def _login(request: web.Request, token: str) -> web.Response:
+    shell = _shell(request)
+    role = shell.access.role_for(token, None)
+    if role is None:
+        return _login_page(shell, 403, "访问令牌不正确")
+    response = see_other("/county")
+    remember(response, request, role, None, token, always_secure=False)
+    return response
+
+
+def _login_page(shell: CountyWeb, status: int, error: str) -> web.Response:
+    return html_page(
+        shell.login, status=status, site="", site_name=TITLE, scope="supervise", error=error, heading="电子监察登录"
+    )
+
+
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    return _login(request, str(form.get("token") or ""))
+
+
+async def logout(request: web.Request) -> web.Response:
+    response = see_other("/county")
+    forget(response, request, [])
+    return response
+
+
+async def overview(request: web.Request) -> web.Response:
+    shell = _shell(request)
+    shell.access.check(request, None)
+    county, now = shell.service.county, shell.service.clock.now()
+    return json_response(
+        {
+            "now_ms": round(now * 1000),
+            "sites": [county.overview(h, now) for h in county.halls.values()],
+            "alerts": county.alerts(now),
+            "ranking": county.ranking(now),
+            "devices_offline": county.offline_devices(),
+            "links": county.links,
+        }
+    )
+
+
+def _choice(request: web.Request, name: str, allowed: set[str] | None) -> str | None:
+    value = request.query.get(name) or None
+    if value is not None and allowed is not None and value not in allowed:
+        raise ApiError(400, "bad_parameter", f"{name} 须为 {'、'.join(sorted(allowed))} 之一", field=name)
+    return value
+
+
+async def alerts(request: web.Request) -> web.Response:
+    shell = _shell(request)
+    shell.access.check(request, None)
+    county = shell.service.county
+    site = _choice(request, "site", set(county.halls))
+    kind = _choice(request, "kind", {k.value for k in AlertKind})
+    state = _choice(request, "state", {s.value for s in AlertState})
+    return json_response({"alerts": county.alerts(shell.service.clock.now(), site=site, kind=kind, state=state)})
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    shell = _shell(request)
+    shell.access.check(request, None)
+    kinds = frozenset({"alert", "window", "queue", "device", "link"})
+    return await live.serve(request, shell.broadcaster, shell.service.clock, None, kinds)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ok, reason = _shell(request).service.healthy
+    if ok:
+        return json_response({"status": "ok"})
+    return json_response({"status": "unhealthy", "reason": reason}, status=503)
+
+
+async def home(request: web.Request) -> web.Response:
+    return see_other("/county")
+
+
+def build_app(service: CountyService, *, access: Access | None = None) -> web.Application:
+    """The county's web application; tokens from the environment unless ``access`` is given."""
+    app = web.Application(middlewares=[json_errors, api_errors])
+    shell = CountyWeb(service, access or Access.from_environment([]))
+    app[COUNTY_WEB] = shell
+    app.add_routes(
+        [
+            web.get("/", home),
+            web.get("/county", console),
+            web.post("/login", login),
+            web.get("/logout", logout),
+            web.get("/healthz", healthz),
+            web.get(API, overview),
+            web.get(f"{API}/alerts", alerts),
+            web.get(f"{API}/stream", stream),
+            web.get("/vocabulary.js", vocabulary_script),
+            web.static("/county/static", HERE / "static"),
+            web.static("/static", STATIC_DIR),
+        ]
+    )
+
+    async def close_streams(_app: web.Application) -> None:
+        for client in list(shell.broadcaster.clients):
+            client.close()
+
+    app.on_shutdown.append(close_streams)
+    return app
+
+
+async def start_http(service: CountyService, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(build_app(service), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
