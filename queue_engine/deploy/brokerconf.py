@@ -63,6 +63,7 @@ from typing import NamedTuple
 
 from ..config import Site
 from ..core.kinds import DEVICE_KINDS
+from ..files import replacing, write_file
 from ..wire import Topics
 from .sharding import engine_name, pick_sites, shard_sites
 
@@ -480,17 +481,7 @@ def default_bridge_template() -> Path:
 # -- files -------------------------------------------------------------------------------------
 def write_secret_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by its owner only, replacing it atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            fd = -1
-            f.write(text)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    os.replace(tmp, path)
+    write_file(path, text, mode=FILE_MODE)
 
 
 def mosquitto_passwd_tool() -> str:
@@ -507,9 +498,9 @@ def write_password_file(path: Path, secrets_: dict[str, str], *, tool: str | Non
     """Hash every password with Mosquitto's own tool (``mosquitto_passwd -U`` turns a file of
     ``user:password`` lines into salted PBKDF2-SHA512 hashes in place)."""
     tool = tool or mosquitto_passwd_tool()
-    tmp = path.with_name(f".{path.name}.plain")
-    write_secret_file(tmp, "".join(f"{user}:{password}\n" for user, password in secrets_.items()))
-    try:
+    with replacing(path, FILE_MODE) as (tmp, plain):
+        plain.write("".join(f"{user}:{password}\n" for user, password in secrets_.items()).encode("utf-8"))
+        plain.close()
         result = subprocess.run([tool, "-U", str(tmp)], capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             output = result.stderr.strip() or result.stdout.strip()
@@ -517,11 +508,7 @@ def write_password_file(path: Path, secrets_: dict[str, str], *, tool: str | Non
         hashed = tmp.read_text(encoding="utf-8").splitlines()
         if len(hashed) != len(secrets_) or not all(line.split(":", 1)[1].startswith("$") for line in hashed):
             raise BrokerToolError(f"{tool} -U did not hash every password in {tmp}")
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        os.chmod(tmp, FILE_MODE)  # (the tool may have written a new file of its own)
 
 
 @dataclass
