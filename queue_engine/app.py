@@ -118,7 +118,14 @@ class EngineApp:
             observe=self._observe_commit,
         )
         self.control = Control(
-            self.engine, self.sites, self.topics, self.db_path, publish=self._publish, now=self.clock.now
+            self.engine,
+            self.sites,
+            self.topics,
+            self.db_path,
+            publish=self._publish,
+            publish_retained=self._publish_retained,
+            submit=self.submit_event,
+            now=self.clock.now,
         )
         self.metrics: EngineMetrics | None = None  # set when the engine serves /metrics
         # Called as observer(batch, messages) once a batch's outputs are published (web pushes).
@@ -234,6 +241,7 @@ class EngineApp:
             asyncio.create_task(self._timer(), name="timer"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
             asyncio.create_task(self._retention(), name="retention"),
+            asyncio.create_task(self.control.run_figures(), name="figures"),
         ]
         try:
             await self._stopping.wait()
@@ -364,11 +372,12 @@ class EngineApp:
         if client is not None and generation == self._generation:  # else the broker delivers it again
             mqtt_shell.ack(client, mid, qos)
 
-    async def submit_event(self, event) -> Processed:
-        """Apply an event from another shell (web, operator) and return once it has been
-        committed (and what it shows published): ``result`` holds the core's reply."""
+    async def submit_event(self, event, *, reply_topic: str | None = None, resend: bool = False) -> Processed:
+        """Apply an event from another shell (web, operator, the county's requests) and return
+        once it has been committed (and what it shows published): ``result`` holds the core's
+        reply (Ingest.process_event: ``reply_topic``, ``resend``)."""
         self._enter()
-        item = self.ingest.process_event(event, self.clock.now())
+        item = self.ingest.process_event(event, self.clock.now(), reply_topic=reply_topic, resend=resend)
         item.waiter = self._running_loop.create_future()
         self._submit(item)
         if self.engine.next_deadline() < self._armed:
@@ -493,6 +502,10 @@ class EngineApp:
     def _publish(self, message: Outbound) -> None:
         if self._send(message) is None and not message.retain:
             self._pending_out.append(message)  # (a retained state is republished from _retained)
+
+    def _publish_retained(self, message: Outbound) -> None:
+        self._keep_retained(message)
+        self._send(message)
 
     def _keep_retained(self, message: Outbound) -> None:
         self._retained[message.topic] = message

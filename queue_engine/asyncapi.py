@@ -133,9 +133,14 @@ OUTBOUND: tuple[type[msgspec.Struct], ...] = (
     wire.WireRejection,
     wire.WireDeviceState,
     wire.WireAlertReplay,
+    wire.WireDayFigures,
 )
 # What the county service sends the engines (hallwatch county).
-CONTROL_REQUESTS: tuple[type[msgspec.Struct], ...] = (wire.WireReplayRequest,)
+CONTROL_REQUESTS: tuple[type[msgspec.Struct], ...] = (
+    wire.WireReplayRequest,
+    wire.WireAcknowledgeRequest,
+    wire.WireFiguresRequest,
+)
 
 
 def schema_name(struct: type) -> str:
@@ -286,6 +291,11 @@ def outbound_examples() -> dict[str, list[dict[str, Any]]]:
             }
         ],
         "replayRequest": [{"v": 1, "id": "replay-3f2a9c", "after": 41}],
+        "figuresRequest": [{"v": 1, "id": "figures-9b1c", "after": "2026-11-23"}],
+        "dayFigures": [day_figures_example()],
+        "acknowledgeRequest": [
+            {"v": 1, "id": "county-ack-5d41402a", "alert": "demo-000042", "by": "王监察", "note": "已电话联系"}
+        ],
         "alertReplay": [
             {
                 "v": 1,
@@ -364,11 +374,52 @@ def messages() -> dict[str, dict[str, Any]]:
         "deviceState": ("DeviceState", "Device state (retained)", "A device as the engine judges it."),
         "replayRequest": ("ReplayRequest", "Replay request", "The county service asks for the alerts it missed."),
         "alertReplay": ("AlertReplay", "Alert replay", "The alerts changed since a transition number, in parts."),
+        "figuresRequest": (
+            "FiguresRequest",
+            "Figures request",
+            "The county service asks for the figures of the days it missed.",
+        ),
+        "dayFigures": ("DayFigures", "Day figures", "A site's figures of one day (retained: the latest day)."),
+        "acknowledgeRequest": (
+            "AcknowledgeRequest",
+            "Acknowledgement request",
+            "A county operator acknowledges an alert at the engine that owns it.",
+        ),
     }
     for name, examples in outbound_examples().items():
         schema, title, summary = summaries[name]
         found[name] = _message(name, schema, title, summary, examples)
     return found
+
+
+def day_figures_example() -> dict[str, Any]:
+    subject = {"served": 31, "staffed_min": 402.0, "not_opened_min": 0.0, "unstaffed_min": 12.5, "unverified_min": 0.0}
+    return {
+        "v": 1,
+        "site": "demo",
+        "day": "2026-11-25",
+        "final": True,
+        "as_of": "2026-11-26T00:01:00.000+08:00",
+        "issued": 96,
+        "served": 88,
+        "no_shows": 5,
+        "expired": 3,
+        "transferred": 2,
+        "wait_mean_min": 7.4,
+        "wait_p90_min": 16.0,
+        "wait_max_min": 31.2,
+        "within_target_pct": 91.7,
+        "vacancy_min": {"not_opened": 0.0, "unstaffed": 12.5, "unverified": 0.0},
+        "windows": [{"id": "w03", "name": "3号窗口", **subject, "ratings": 20, "satisfied_pct": 95.0}],
+        "staff": [{"id": "s003", "name": "王丽娟", **subject, "ratings": 20, "satisfied_pct": 95.0}],
+        "device_offline_min": 7.0,
+        "devices": [{"device": "cam-w03", "kind": "camera", "window": "w03", "offline_min": 7.0}],
+        "ratings": {"1": 0, "2": 1, "3": 2, "4": 5, "5": 12},
+        "satisfied_pct": 95.0,
+        "bad_ratings": 1,
+        "follow_ups_overdue": 0,
+        "alerts": {"window_unstaffed": 1, "device_shutdown": 1, "bad_rating": 1},
+    }
 
 
 def _channel(address: str, description: str, message_names: list[str], parameters: list[str]) -> dict[str, Any]:
@@ -443,6 +494,39 @@ def channels() -> dict[str, dict[str, Any]]:
             "hallwatch/{site}/control/replay/reply",
             "The engine's answer to a replay request, in parts.",
             ["alertReplay"],
+            ["site"],
+        ),
+        "dayFigures": _channel(
+            "hallwatch/{site}/figures/day",
+            "The site's figures of its latest finished day, retained, published once the day is over at the site.",
+            ["dayFigures"],
+            ["site"],
+        ),
+        "figuresRequest": _channel(
+            "hallwatch/{site}/control/figures",
+            "The county service's request for the figures of the days after a date (default: the last seven); "
+            "only its account may publish it.",
+            ["figuresRequest"],
+            ["site"],
+        ),
+        "figuresReply": _channel(
+            "hallwatch/{site}/control/figures/reply",
+            "The engine's answer to a figures request: one message per day.",
+            ["dayFigures"],
+            ["site"],
+        ),
+        "acknowledgeRequest": _channel(
+            "hallwatch/{site}/control/acknowledge",
+            "A county operator's acknowledgement of an alert, applied by the engine that owns it as its "
+            "manager console's is; only the county service's account may publish it.",
+            ["acknowledgeRequest"],
+            ["site"],
+        ),
+        "acknowledgeReply": _channel(
+            "hallwatch/{site}/control/acknowledge/reply",
+            "The engine's answer to an acknowledgement, after its commit: re is the request's id; the same "
+            "request sent again is answered the same and applied once.",
+            ["replyOk", "replyFailure"],
             ["site"],
         ),
     }
@@ -557,6 +641,41 @@ def operations() -> dict[str, dict[str, Any]]:
         ),
         "receiveReplay": _operation(
             "receive", "replayReply", "The county service: the alerts it missed", ["alertReplay"], qos=1, retain=False
+        ),
+        "receiveDayFigures": _operation(
+            "receive", "dayFigures", "The county service: each site's day figures", ["dayFigures"], qos=1, retain=True
+        ),
+        "sendFiguresRequest": _operation(
+            "send",
+            "figuresRequest",
+            "The county service: ask for the figures of missed days",
+            ["figuresRequest"],
+            qos=1,
+            retain=False,
+        ),
+        "receiveFigures": _operation(
+            "receive",
+            "figuresReply",
+            "The county service: the figures of the days asked for",
+            ["dayFigures"],
+            qos=1,
+            retain=False,
+        ),
+        "sendAcknowledgeRequest": _operation(
+            "send",
+            "acknowledgeRequest",
+            "The county service: acknowledge an alert at its source",
+            ["acknowledgeRequest"],
+            qos=1,
+            retain=False,
+        ),
+        "receiveAcknowledgeAnswer": _operation(
+            "receive",
+            "acknowledgeReply",
+            "The county service: the engine's answer to an acknowledgement",
+            ["replyOk", "replyFailure"],
+            qos=1,
+            retain=False,
         ),
     }
     return ops

@@ -325,6 +325,9 @@ class Facts(Section):
     residents: int | None = Field(default=None, ge=0)  # 服务人口 (township: 1 staff per 10,000)
     agent_points: int | None = Field(default=None, ge=0)  # 便民服务代办点
     staff_count: int | None = Field(default=None, ge=0)  # 正式工作人员; absent: the [[staff]] entries
+    # 各服务窗口张贴或摆放“好差评”二维码: what the standard asks at every window (a rating pad
+    # also serves); needed by the audit only for windows without a pad.
+    rating_qr_codes: bool | None = None
 
 
 class Retention(Section):

@@ -4,6 +4,16 @@ answered on the request's reply topic (docs/protocol.md, "The county service").
 - ``replay``: the county service missed alert transitions (a gap in a site's ``seq``, a
   session its broker lost, a first start): the current version of every alert changed since
   the number it names, read from the store, in parts small enough for the broker.
+- ``acknowledge``: a county operator acknowledges an alert; applied by the core as the
+  manager console's acknowledgement is (the same event, the same refusals), as
+  ``county:{name}``, recorded in the event log, and answered on the reply topic in the
+  device reply format once committed. The request's id is the event's: the same request sent
+  again (a resend after a cut link, a restart of the county service) is answered the same
+  and changes nothing.
+- ``figures``: the site's figures of the finished days after the one it names
+  (dayfigures.py), one message per day on the reply topic: what the county missed while its
+  link was down. Each day's figures are also published, retained, on ``figures/day`` once the
+  day is over at the site (FINAL_DELAY_S after its midnight, when its time totals are stored).
 
 Requests arrive like device messages, on the engine's persistent session; each is
 acknowledged to the broker once it has been answered (or refused), so that one the engine
@@ -15,12 +25,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import wire
-from .records import Outbound
+from .core import events as ev
+from .dayfigures import day_figures
+from .records import Outbound, Processed
+from .reports.compute import ReportError
 from .shells.schema import alert_from_row
 from .shells.storefile import StoreRefused, open_read_only
 
@@ -29,6 +43,12 @@ if TYPE_CHECKING:
     from .core.engine import Engine
 
 log = logging.getLogger("hallwatch.control")
+
+COUNTY_OPERATOR = "county"  # the role of a county operator in an acknowledgement's ``by``
+FINAL_DELAY_S = 60.0  # a day's figures are final this long (clock time) after the site's midnight
+FIGURES_CHECK_S = 1.0  # how often (real time) the sites' days are checked
+FIGURES_DEFAULT_DAYS = 7
+FIGURES_MAX_DAYS = 62
 
 REPLAY_PART = 10  # alerts per answer: a part stays far below the broker's 16 KiB payload limit
 REPLAY_RESOLVED_DAYS = 7  # resolved alerts older than this are not replayed (their numbers still count)
@@ -69,7 +89,8 @@ def replay_parts(
 
 class Control:
     """The engine's side of the county's requests. ``publish`` hands a message to the MQTT
-    shell (kept while disconnected); ``ack(mid, qos)`` acknowledges the request to the broker."""
+    shell (kept while disconnected); ``submit`` applies an event through the core
+    (EngineApp.submit_event); ``ack(mid, qos)`` acknowledges the request to the broker."""
 
     def __init__(
         self,
@@ -79,6 +100,8 @@ class Control:
         db_path: str,
         *,
         publish: Callable[[Outbound], None],
+        publish_retained: Callable[[Outbound], None],
+        submit: Callable[..., Awaitable[Processed]],
         now: Callable[[], float],
     ):
         self.engine = engine
@@ -86,6 +109,9 @@ class Control:
         self.topics = topics
         self.db_path = db_path
         self.publish = publish
+        self.publish_retained = publish_retained
+        self.submit = submit
+        self._figures_of: dict[str, date] = {}  # the day whose figures each site last published
         self.now = now
         self._tasks: set[asyncio.Task] = set()
 
@@ -105,11 +131,17 @@ class Control:
                 log.warning("control: request %s for site %s, which this engine does not serve", request, site_id)
             elif request == "replay":
                 await self._replay(site, payload)
+            elif request == "acknowledge":
+                await self._acknowledge(site, payload)
+            elif request == "figures":
+                await self._figures(site, payload)
             else:
                 self._reject(site_id, request, payload, "unknown_type", f"no such request: {request}")
         except wire.WireError as err:
             self._reject(site_id, request, payload, err.code, err.reason)
-        except (sqlite3.Error, StoreRefused, OSError) as exc:
+        except ValueError as err:  # (a date of the right shape that is no date)
+            self._reject(site_id, request, payload, "bad_field", str(err))
+        except (sqlite3.Error, StoreRefused, ReportError, OSError) as exc:
             # Not acknowledged: the broker delivers the request again (after a reconnection).
             log.error("control: %s for %s failed: %s", request, site_id, exc)
             return
@@ -128,6 +160,63 @@ class Control:
             request.after,
             parts[0]["to"],
         )
+
+    async def _acknowledge(self, site: Site, payload: bytes) -> None:
+        request = wire.decode_acknowledge_request(payload)
+        by = request.by.strip()
+        event = ev.Acknowledge(  # type: ignore[call-arg]  # (events._event: keyword-only fields)
+            site=site.id,
+            device=f"{COUNTY_OPERATOR}:{by}" if by else COUNTY_OPERATOR,
+            id=request.id,
+            alert=request.alert,
+            note=request.note.strip(),
+        )
+        done = await self.submit(event, reply_topic=self.topics.control_reply(site.id, "acknowledge"), resend=True)
+        reply = done.result
+        if done.duplicate:
+            outcome = "answered again (a resend)"
+        else:
+            outcome = "applied" if reply and reply.ok else f"refused: {reply and reply.error}"
+        log.info("control: acknowledgement %s of %s/%s by %s: %s", request.id, site.id, request.alert, by, outcome)
+
+    def _closed_day(self, site: Site) -> date:
+        """The site's latest day whose figures are final."""
+        return (datetime.fromtimestamp(self.now() - FINAL_DELAY_S, site.tz) - timedelta(days=1)).date()
+
+    async def _figures(self, site: Site, payload: bytes) -> None:
+        request = wire.decode_figures_request(payload)
+        last = self._closed_day(site)
+        first = last - timedelta(days=FIGURES_DEFAULT_DAYS - 1)
+        if request.after is not None:
+            first = max(
+                date.fromisoformat(request.after) + timedelta(days=1), last - timedelta(days=FIGURES_MAX_DAYS - 1)
+            )
+        topic = self.topics.control_reply(site.id, "figures")
+        day, now = first, self.now()
+        while day <= last:
+            body = await asyncio.to_thread(day_figures, self.db_path, site, day, now, final=True)
+            self.publish(Outbound(topic, wire.encode(body), site=site.id, kind="figures"))
+            day += timedelta(days=1)
+        log.info("control: figures of %s from %s to %s sent", site.id, first, last)
+
+    async def run_figures(self) -> None:
+        """Publish each site's figures of the day just over (retained), once per day; the
+        latest on start too (the broker may not have kept them)."""
+        while True:
+            for site in self.sites.values():
+                day = self._closed_day(site)
+                if self._figures_of.get(site.id) == day:
+                    continue
+                try:
+                    body = await asyncio.to_thread(day_figures, self.db_path, site, day, self.now(), final=True)
+                except (sqlite3.Error, StoreRefused, ReportError, OSError) as exc:
+                    log.error("figures of %s for %s: %s", site.id, day, exc)
+                    continue
+                topic = self.topics.figures(site.id)
+                self.publish_retained(Outbound(topic, wire.encode(body), retain=True, site=site.id, kind="figures"))
+                self._figures_of[site.id] = day
+                log.info("figures of %s for %s published", site.id, day)
+            await asyncio.sleep(FIGURES_CHECK_S)
 
     def _reject(self, site: str, request: str, payload: bytes, code: str, reason: str) -> None:
         log.warning("control: %s for %s refused: %s: %s", request, site, code, reason)

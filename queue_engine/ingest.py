@@ -176,27 +176,50 @@ class Ingest:
             answer=not isinstance(event, NO_REPLY),
         )
 
-    def process_event(self, event: ev.Event, now: float) -> Processed:
+    def process_event(
+        self, event: ev.Event, now: float, *, reply_topic: str | None = None, resend: bool = False
+    ) -> Processed:
         """An event that did not come over MQTT (a phone ticket, an operator's action): the
-        same deduplication, core and event log; ``result`` is the core's reply, if any."""
+        same deduplication, core and event log; ``result`` is the core's reply, if any.
+        ``reply_topic``: also publish the reply there (the county's requests). ``resend``: the
+        sender gives every request an id of its own, so the same id with the same content is
+        its resend however late (within the deduplication's memory), answered the same."""
         payload = wire.encode(
             {
                 "type": wire.EVENT_TYPES.get(type(event), type(event).__name__),
                 **{k: getattr(event, k) for k in event.__dataclass_fields__},
             }
         )
-        return self._apply(event, now, payload.decode(), topic=None, raw=payload, redelivered=False, answer=False)
+        return self._apply(
+            event,
+            now,
+            payload.decode(),
+            topic=None,
+            raw=payload,
+            redelivered=resend,
+            answer=reply_topic is not None,
+            reply_topic=reply_topic,
+        )
 
     def _apply(
-        self, event: ev.Event, now: float, text: str, *, topic: str | None, raw: bytes, redelivered: bool, answer: bool
+        self,
+        event: ev.Event,
+        now: float,
+        text: str,
+        *,
+        topic: str | None,
+        raw: bytes,
+        redelivered: bool,
+        answer: bool,
+        reply_topic: str | None = None,
     ) -> Processed:
-        """Deduplicate, hand to the core, and record. ``answer``: publish the reply to the
-        device's reply topic (MQTT devices that wait for one)."""
+        """Deduplicate, hand to the core, and record. ``answer``: publish the reply to
+        ``reply_topic``, by default the device's reply topic (MQTT devices that wait for one)."""
         site, device_id = event.site, event.device
         key = (site, device_id, event.id)
         digest = event_digest(event)
         seen = self.dedupe.get(key)
-        reply_topic = self.topics.reply(site, device_id)
+        reply_topic = reply_topic or self.topics.reply(site, device_id)
         if seen is not None:
             # (an event logged before digests were kept has none: its id is trusted)
             if seen.digest in (digest, "") and (redelivered or now - seen.at <= RETRY_WINDOW_S):
@@ -207,7 +230,7 @@ class Ingest:
                     else None
                 )
                 return Processed(at=now, site=site, duplicate=True, reply=resent)
-            return self._refuse_reused(event, now, seen, digest, topic, raw, answer)
+            return self._refuse_reused(event, now, seen, digest, topic, raw, answer, reply_topic)
         commands = self.engine.handle(event, now)
         reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id and c.device == device_id), None)
         reply_bytes = wire.encode(self._reply_payload(reply)) if reply is not None else None
@@ -243,7 +266,15 @@ class Ingest:
         return wire.reply_payload(reply, self._tz[reply.site], token=token, url=url)
 
     def _refuse_reused(
-        self, event: ev.Event, now: float, seen: Seen, digest: str, topic: str | None, raw: bytes, answer: bool
+        self,
+        event: ev.Event,
+        now: float,
+        seen: Seen,
+        digest: str,
+        topic: str | None,
+        raw: bytes,
+        answer: bool,
+        reply_topic: str,
     ) -> Processed:
         """The same id for other content, or long after the first: never answer with the
         reply of another request. Refused, with a reply saying why, and recorded."""
@@ -267,9 +298,7 @@ class Ingest:
             at=now,
             site=event.site,
             result=refusal,
-            reply=Outbound(self.topics.reply(event.site, event.device), reply_bytes, site=event.site, kind="reply")
-            if answer
-            else None,
+            reply=Outbound(reply_topic, reply_bytes, site=event.site, kind="reply") if answer else None,
             rejection=Rejection(
                 site=event.site,
                 device=event.device,

@@ -15,8 +15,6 @@ numbers taken with the phone that scans it; made only with the engine's ticket s
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 import segno
 
 from .config import Site, Window
+from .files import write_file
 from .tickettoken import check_in_url, entrance_key
 
 DEFAULT_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
@@ -225,20 +224,7 @@ def render_pdf(poster: Poster, font: Path = DEFAULT_FONT) -> bytes:
 RENDERERS: dict[str, Callable[[Poster, Path], bytes]] = {"png": render_png, "pdf": render_pdf}
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """Written beside its final name and renamed into place (a reader never sees half a
-    file), readable by all (0644): posters are public."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+PUBLIC = 0o644  # posters are public: hung in the hall, printed by anyone
 
 
 def write_posters(
@@ -254,6 +240,6 @@ def write_posters(
     for poster in posters(site, secret):
         for fmt in formats:
             path = out / f"{poster.name}.{fmt}"
-            write_file(path, RENDERERS[fmt](poster, font))
+            write_file(path, RENDERERS[fmt](poster, font), mode=PUBLIC)
             written.append(path)
     return written

@@ -140,9 +140,13 @@ class Topics:
     def control_reply(self, site: str, request: str) -> str:
         return f"{self.root}/{site}/control/{request}/reply"
 
+    def figures(self, site: str) -> str:
+        """The site's figures of its latest finished day (retained)."""
+        return f"{self.root}/{site}/figures/day"
+
 
 # What the county service may ask of an engine (docs/protocol.md, "The county service").
-CONTROL_REQUESTS = ("replay", "acknowledge")
+CONTROL_REQUESTS = ("replay", "acknowledge", "figures")
 
 
 def parse_control_topic(topic: str, root: str) -> tuple[str, str] | None:
@@ -618,11 +622,109 @@ class WireAlertReplay(Struct, kw_only=True):
     alerts: list[WireAlert]
 
 
+class WireAcknowledgeRequest(Struct, kw_only=True):
+    """The county service acknowledges an alert at the engine that owns it, for the county
+    operator ``by``: the engine applies it as its manager console's acknowledgement would, as
+    ``county:{by}`` at the time it applies it, and answers on the request's reply topic (the
+    device reply format: ``re`` is ``id``). ``id`` names this acknowledgement: the same request
+    sent again is answered the same and applied once."""
+
+    v: Version
+    id: EventId
+    alert: Text
+    by: Annotated[str, Meta(max_length=32, description="the county operator's name")] = ""
+    note: Annotated[str, Meta(max_length=500)] = ""
+
+
+class WireControlAnswer(Struct, kw_only=True):
+    """An engine's answer to a request that changes something (WireReplyOk or
+    WireReplyFailure), as the county service reads it."""
+
+    v: Version
+    re: str
+    ok: bool
+    error: ErrorCode | None = None
+    message: str = ""
+
+
+class WireFiguresRequest(Struct, kw_only=True):
+    """The county service asks for the site's figures of every finished day after ``after``
+    (default: the last seven), at most 62 days: each is answered as a WireDayFigures on the
+    request's reply topic."""
+
+    v: Version
+    id: Text
+    after: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+
+
+class WireSubjectDay(Struct, kw_only=True):
+    """A window or staff member's day: service, time staffed and 空岗 by category (minutes)."""
+
+    id: str
+    name: str
+    served: int
+    staffed_min: float
+    not_opened_min: float
+    unstaffed_min: float
+    unverified_min: float
+    ratings: int
+    satisfied_pct: float | None
+
+
+class WireDeviceDay(Struct, kw_only=True):
+    device: str
+    kind: str
+    window: str
+    offline_min: float
+
+
+class WireDayFigures(Struct, kw_only=True):
+    """A site's figures of one local day, from the engine's store (the site report's, for that
+    day): tickets, waits, 空岗 minutes by category, device downtime, 好差评, follow-ups of bad
+    ratings, alerts. ``final``: the day is over at the engine (else: so far). The same day sent
+    again replaces what was had: nothing is counted twice."""
+
+    v: Version
+    site: str
+    day: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    final: bool
+    as_of: Timestamp
+    issued: int
+    served: int
+    no_shows: int
+    expired: int
+    transferred: int
+    wait_mean_min: float | None
+    wait_p90_min: float | None
+    wait_max_min: float | None
+    within_target_pct: float | None
+    vacancy_min: Annotated[dict[str, float], Meta(description="空岗 minutes: not_opened, unstaffed, unverified")]
+    windows: list[WireSubjectDay]
+    staff: list[WireSubjectDay]
+    device_offline_min: float
+    devices: Annotated[list[WireDeviceDay], Meta(description="devices offline some of the day")]
+    ratings: Annotated[dict[str, int], Meta(description="好差评 ratings by score, 1 to 5")]
+    satisfied_pct: float | None
+    bad_ratings: int
+    follow_ups_overdue: Annotated[int, Meta(description="bad ratings of the day whose follow-up is overdue")]
+    alerts: Annotated[dict[str, int], Meta(description="alerts fired that day, by kind")]
+
+
 _replay_request_decoder = msgspec.json.Decoder(WireReplayRequest)
+_figures_request_decoder = msgspec.json.Decoder(WireFiguresRequest)
+_acknowledge_request_decoder = msgspec.json.Decoder(WireAcknowledgeRequest)
 
 
 def decode_replay_request(payload: bytes) -> WireReplayRequest:
     return cast(WireReplayRequest, _decode(_replay_request_decoder, payload))
+
+
+def decode_figures_request(payload: bytes) -> WireFiguresRequest:
+    return cast(WireFiguresRequest, _decode(_figures_request_decoder, payload))
+
+
+def decode_acknowledge_request(payload: bytes) -> WireAcknowledgeRequest:
+    return cast(WireAcknowledgeRequest, _decode(_acknowledge_request_decoder, payload))
 
 
 _encoder = msgspec.json.Encoder()

@@ -218,9 +218,19 @@ async def test_a_hall_session_speaks_the_documented_protocol(broker, engine_fact
         county.loop_start()
         replay = {"v": 1, "id": "replay-1", "after": 0}
         county.publish("hallwatch/demo/control/replay", json.dumps(replay), qos=1).wait_for_publish(10)
+        # ... and acknowledges the bad rating at the engine that owns it, with the follow-up's note.
+        (rating,) = [a for a in bodies(recorder.snapshot(), "hallwatch/demo/alerts") if a["kind"] == "bad_rating"][:1]
+        ack = {"v": 1, "id": "county-ack-1", "alert": rating["id"], "by": "王监察", "note": "已回访"}
+        county.publish("hallwatch/demo/control/acknowledge", json.dumps(ack), qos=1).wait_for_publish(10)
+        figures = {"v": 1, "id": "figures-1", "after": "2026-11-23"}
+        county.publish("hallwatch/demo/control/figures", json.dumps(figures), qos=1).wait_for_publish(10)
         county.loop_stop()
         county.disconnect()
         await until(lambda: bodies(recorder.snapshot(), "hallwatch/demo/control/replay/reply"), "the replay")
+        await until(lambda: bodies(recorder.snapshot(), "hallwatch/demo/control/figures/reply"), "the figures")
+        answer = "hallwatch/demo/control/acknowledge/reply"
+        await until(lambda: bodies(recorder.snapshot(), answer), "the acknowledgement's answer")
+        assert bodies(recorder.snapshot(), answer) == [{"v": 1, "re": "county-ack-1", "ok": True}]
         assert (await panel.request("staff.logout"))["ok"]
         # A panel agent killed outright: the broker publishes its Last Will.
         agent = subprocess.Popen(

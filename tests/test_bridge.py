@@ -45,10 +45,13 @@ def test_the_bridge_template_renders_one_account_per_township(tmp_path):
     assert "topic +/alerts out 1 hallwatch/ townships/chimei/hallwatch/" in chimei
     assert "$" not in chimei.replace("$SYS", "")  # every placeholder filled in
     acl = (tmp_path / "c" / "acl").read_text()
-    assert (
-        "user bridge-xiaguan\ntopic read townships/xiaguan/hallwatch/+/control/+\ntopic write townships/xiaguan/#\n"
-        in acl
-    )
+    bridge_acl = acl.split("user bridge-xiaguan\n")[1].split("\n\n")[0].splitlines()
+    assert bridge_acl[0] == "topic read townships/xiaguan/hallwatch/+/control/+"
+    # It writes what its bridge carries up, never a control request (only the county service may).
+    assert "topic write townships/xiaguan/hallwatch/+/alerts" in bridge_acl
+    assert "topic write townships/xiaguan/bridge/state" in bridge_acl
+    assert not [line for line in bridge_acl if line.startswith("topic write") and line.endswith("/control/+")]
+    assert not [line for line in bridge_acl if line.endswith("#")]
     assert "user hallwatch-county\n" in acl and "topic write townships/+/hallwatch/+/control/+" in acl
     assert "topic +/control/+ in 1 hallwatch/ townships/chimei/hallwatch/" in chimei
     assert "topic read townships/+/hallwatch/+/alerts" in acl

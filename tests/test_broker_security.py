@@ -119,6 +119,21 @@ def test_generated_secrets_are_owner_only_hashed_and_kept_across_runs(var):
     assert {u: s for u, s in rotated.items() if u != "kiosk-1"} == {u: s for u, s in first.items() if u != "kiosk-1"}
 
 
+def test_broker_config_never_writes_through_a_symlink_planted_in_its_directory(tmp_path):
+    out = tmp_path / "broker"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    # At a file's own name, and at the name its temporary file once had.
+    for name in ("credentials.md", ".acl.tmp", ".passwd.plain"):
+        (out / name).symlink_to(victim)
+    broker_config(out, DEMO_SITE)
+    assert victim.read_text() == "precious"
+    for name in ("passwd", "acl", "credentials.csv", "credentials.md", "engine.env"):
+        assert not (out / name).is_symlink() and stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
+    assert "kiosk-1" in (out / "acl").read_text()
+
+
 def test_every_engine_topic_has_its_place_in_the_acl():
     """A topic the engine publishes that the ACL does not grant is dropped by the broker
     without a word: a new Topics method must be classified in brokerconf."""

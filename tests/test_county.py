@@ -6,20 +6,29 @@ its console in a real browser."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
+import socket
 import sqlite3
+import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 from browser import launch
 from conftest import ROOT, EngineProcess, free_port, wait_until
+from core_helpers import make_site
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device
-from web_helpers import SUPERVISOR_TOKEN
+from test_broker_security import raw_v5_puback
+from web_helpers import MANAGER_TOKEN, SUPERVISOR_TOKEN
 
+from queue_engine import wire
+from queue_engine.core import events as ev
+from queue_engine.core.engine import Engine
 from queue_engine.county.model import County, SeqTrack
+from queue_engine.ingest import RETRY_WINDOW_S, Ingest
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +59,75 @@ def test_a_late_older_transition_does_not_overwrite_the_alert():
     assert applied.new and not applied.latest and hall.alerts["chimei-1"]["state"] == "resolved"
 
 
-# -- three brokers -----------------------------------------------------------------------------
+def test_the_county_s_acknowledgement_sent_again_however_late_is_answered_the_same_and_applied_once():
+    """A device's resend is trusted for RETRY_WINDOW_S; the county's, whose ids are its own per
+    acknowledgement, for as long as the engine remembers the id (a link cut for hours)."""
+    site = make_site()
+    ingest = Ingest(Engine([site]), [site], wire.Topics("hallwatch"))
+    reply_topic = wire.Topics("hallwatch").control_reply(site.id, "acknowledge")
+    ack = ev.Acknowledge(site=site.id, device="county:王监察", id="county-ack-1", alert="demo-9")  # type: ignore[call-arg]
+    first = ingest.process_event(ack, 1000.0, reply_topic=reply_topic, resend=True)
+    assert first.result.error == "unknown_alert" and first.reply.topic == reply_topic
+    later = 1000.0 + RETRY_WINDOW_S + 3600
+    again = ingest.process_event(ack, later, reply_topic=reply_topic, resend=True)
+    assert again.duplicate and not again.commands and again.reply.payload == first.reply.payload
+    # (a device's request as late is another request reusing the id: refused)
+    assert ingest.process_event(ack, later).result.error == "id_reused"
+
+
+# -- three brokers -----
+class LinkRelay:
+    """A TCP relay between a township's bridge and the county broker: ``cut()`` drops the link
+    (and refuses it) until ``restore()``."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.up = True
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.up = False
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+        self.sockets.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        self.server.close()
+
+
 class CountyProcess(EngineProcess):
     """``hallwatch county`` as a child process (the engine's launcher, with the county's command)."""
 
@@ -72,9 +149,24 @@ class CountyProcess(EngineProcess):
             return json.loads(response.read())
 
 
+def http_json(port: int, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+    """(status, JSON body) of a GET, or of a POST of ``body``; an error status too."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
 @pytest.fixture
 def county_deployment(tmp_path, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HALLWATCH_SUPERVISOR_TOKEN", SUPERVISOR_TOKEN)
+    monkeypatch.setenv("HALLWATCH_MANAGER_TOKEN_CHIMEI", MANAGER_TOKEN)
     certs = make_certs(tmp_path_factory.mktemp("certs"), "localhost", "127.0.0.1")
     configs = {}
     for township in ("chimei", "xiaguan"):
@@ -97,13 +189,21 @@ def county_deployment(tmp_path, tmp_path_factory, monkeypatch):
         ),
     )
     county.start()
-    brokers, engines, secrets = {"county": county}, {}, {}
+    brokers, engines, secrets = {"county": county}, {}, {"county": county_secrets}
+    relays: dict[str, LinkRelay] = {}
+    engine_http = {"chimei": free_port()}
     for township, config in configs.items():
         var = tmp_path / f"{township}-var"
         var.mkdir()
         (var / "certs").symlink_to(certs)
         secrets[township] = broker_config(var / "broker", config)
-        shutil.copy(county_var / "broker" / "bridges" / f"{township}.conf", var / "broker" / "bridge.d")
+        bridge_conf = (county_var / "broker" / "bridges" / f"{township}.conf").read_text()
+        # Township B's link runs through a relay the test can cut.
+        relay = LinkRelay(county.port) if township == "xiaguan" else None
+        if relay is not None:
+            relays[township] = relay
+            bridge_conf = bridge_conf.replace(f"address 127.0.0.1:{county.port}", f"address 127.0.0.1:{relay.port}")
+        (var / "broker" / "bridge.d" / f"{township}.conf").write_text(bridge_conf)
         brokers[township] = production_broker(tmp_path / township, var).start()
         engines[township] = EngineProcess(
             brokers[township],
@@ -111,7 +211,9 @@ def county_deployment(tmp_path, tmp_path_factory, monkeypatch):
             [config],
             tmp_path / f"engine-{township}",
             broker_url=brokers[township].url_for("hallwatch-engine", secrets[township]["hallwatch-engine"]),
+            extra_args=["--http", f"127.0.0.1:{engine_http[township]}"] if township in engine_http else [],
         ).start()
+        engines[township].http_port = engine_http.get(township)  # type: ignore[attr-defined]
     service = CountyProcess(
         county,
         tmp_path / "county.db",
@@ -127,6 +229,9 @@ def county_deployment(tmp_path, tmp_path_factory, monkeypatch):
         clients.append(d)
         return d
 
+    device.secrets = secrets  # type: ignore[attr-defined]  # (each broker's accounts)
+    device.relays = relays  # type: ignore[attr-defined]
+    device.configs = configs  # type: ignore[attr-defined]
     try:
         yield brokers, engines, service, device, tmp_path
     finally:
@@ -137,6 +242,8 @@ def county_deployment(tmp_path, tmp_path_factory, monkeypatch):
             engine.stop()
         for broker in brokers.values():
             broker.stop()
+        for relay in relays.values():
+            relay.close()
 
 
 def leave_window_empty(device, township: str) -> None:
@@ -188,6 +295,10 @@ def test_a_township_window_left_empty_shows_on_the_county_console_and_a_killed_c
         assert page.locator('li[data-kind="window_unstaffed"]').count() == 0
         page.select_option("#filter-site", "chimei")
         assert page.locator('li[data-kind="window_unstaffed"]').count() == 1
+        # The ranking shows the halls' latest day figures (yesterday's, published on start) first;
+        # today's as alerted on its tab.
+        page.wait_for_selector('#rank-basis:has-text("2026-11-24 各大厅日统计")', timeout=10_000)
+        page.click('#rank-tabs [data-r="alerts"]')
         page.wait_for_selector('#rank-windows tr:has-text("1号窗口"):has-text("赤眉镇")', timeout=10_000)
         print(f"\ncounty console: {alert_id} shown {shown:.1f} (monotonic)")
         browser.close()
@@ -218,3 +329,154 @@ def test_a_township_window_left_empty_shows_on_the_county_console_and_a_killed_c
     assert halls["chimei"]["township"] == "chimei" and halls["chimei"]["windows"]["unstaffed"] == 1
     assert {d["device"] for d in overview["devices_offline"]} >= {"xiaguan-cam-w02", "xiaguan-cam-w03"}
     assert overview["links"] == {"chimei": True, "xiaguan": True}
+
+
+def engine_row(db, alert_id: str) -> dict:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        conn.row_factory = sqlite3.Row
+        return dict(conn.execute("select * from alerts where id = ?", [alert_id]).fetchone())
+
+
+def acknowledge_events(db, alert_id: str) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("select payload from events where type = 'Acknowledge'").fetchall()
+    return sum(1 for (payload,) in rows if json.loads(payload)["alert"] == alert_id)
+
+
+def test_an_alert_acknowledged_at_the_county_is_applied_and_kept_by_the_township_engine_that_owns_it(
+    county_deployment,
+):
+    brokers, engines, service, device, tmp_path = county_deployment
+    playwright = pytest.importorskip("playwright.sync_api")
+    secrets = device.secrets
+    service.start()
+    chimei = engines["chimei"]
+    leave_window_empty(device, "chimei")
+    wait_until(lambda: [i for i in engine_alerts(chimei.db) if i.startswith("chimei")], what="chimei's alert")
+    (alert_id,) = engine_alerts(chimei.db)
+    wait_until(lambda: alert_id in county_alerts(service), what="the alert at the county")
+
+    # Nobody but the county service may ask an engine anything: a device's account is refused
+    # the control topic at its township broker (a township's bridge account at the county's: below).
+    request = json.dumps({"v": 1, "id": "forged-1", "alert": alert_id, "by": "冒充"}).encode()
+    kiosk = ("chimei-kiosk-1", secrets["chimei"]["chimei-kiosk-1"])
+    assert raw_v5_puback(brokers["chimei"].port, kiosk, "hallwatch/chimei/control/acknowledge", request) == 135
+    # On its own topic a device can only send device events: an acknowledgement is not one.
+    panel = device("chimei", "chimei-panel-w02")
+    panel.send("acknowledge", alert=alert_id)
+    wait_until(lambda: "unknown_type" in chimei.log_text() or "not_allowed" in chimei.log_text(), what="refusal")
+    assert engine_row(chimei.db, alert_id)["state"] == "firing"
+
+    with playwright.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context(locale="zh-CN").new_page()
+        page.goto(f"http://127.0.0.1:{service.http_port}/county?token={SUPERVISOR_TOKEN}")
+        page.wait_for_selector("#conn.up", timeout=10_000)
+        page.fill("#by", "王监察")
+        row = page.wait_for_selector(f'li[data-alert="{alert_id}"].firing', timeout=10_000)
+        row.query_selector("input[name=note]").fill("已电话联系镇中心")
+        row.query_selector("button.ack").click()
+        # The acknowledged transition comes back up from the township's engine.
+        page.wait_for_selector(f'li[data-alert="{alert_id}"].acknowledged', timeout=20_000)
+        assert "王监察（县监察中心）" in page.inner_text(f'li[data-alert="{alert_id}"]')
+        browser.close()
+
+    # Stored by the engine that owns it, with who and when, and shown on its manager console.
+    stored = engine_row(chimei.db, alert_id)
+    assert stored["state"] == "acknowledged" and stored["acknowledged_by"] == "county:王监察"
+    assert stored["acknowledged_at"] is not None and stored["note"] == "已电话联系镇中心"
+    status, township = http_json(chimei.http_port, "/api/v1/sites/chimei/alerts", MANAGER_TOKEN)
+    (shown,) = [a for a in township["alerts"] if a["id"] == alert_id]
+    assert status == 200 and shown["state"] == "acknowledged" and shown["acknowledged_by"] == "county:王监察"
+    wait_until(lambda: county_alerts(service)[alert_id] == ("acknowledged", stored["seq"]), what="the county's copy")
+
+    # The same acknowledgement sent again (same id, same content) is answered the same and changes nothing.
+    with sqlite3.connect(f"file:{tmp_path / 'county.db'}?mode=ro", uri=True) as conn:
+        ((ack_id,),) = conn.execute("select id from acknowledgements").fetchall()
+    body = {"id": ack_id, "by": "王监察", "note": "已电话联系镇中心"}
+    path = f"/api/v1/county/sites/chimei/alerts/{alert_id}/acknowledge"
+    status, again = http_json(service.http_port, path, SUPERVISOR_TOKEN, body)
+    assert status == 200 and again["acknowledgement"]["state"] == "applied", again
+    assert acknowledge_events(chimei.db, alert_id) == 1
+    assert engine_row(chimei.db, alert_id)["seq"] == stored["seq"]
+    # A new acknowledgement of it is refused by the engine, with its reason.
+    status, refused = http_json(service.http_port, path, SUPERVISOR_TOKEN, {"by": "王监察"})
+    assert status == 409 and refused["error"] == "already_acknowledged", refused
+
+    # An alert the engine does not know: refused there, the reason shown at the county.
+    path = "/api/v1/county/sites/chimei/alerts/chimei-no-such-alert/acknowledge"
+    status, refused = http_json(service.http_port, path, SUPERVISOR_TOKEN, {"by": "王监察"})
+    assert status == 404 and refused["error"] == "unknown_alert" and refused["message"], refused
+    assert refused["acknowledgement"]["state"] == "refused"
+    with sqlite3.connect(f"file:{tmp_path / 'county.db'}?mode=ro", uri=True) as conn:
+        states = dict(conn.execute("select alert, state from acknowledgements where alert != ?", [alert_id]))
+    assert states == {"chimei-no-such-alert": "refused"}
+
+    # The bridge's account (last: it takes the bridge's place at the county broker) may not
+    # publish a control request there either.
+    bridge = ("bridge-chimei", secrets["county"]["bridge-chimei"])
+    up = "townships/chimei/hallwatch/chimei/control/acknowledge"
+    assert raw_v5_puback(brokers["county"].port, bridge, up, request) == 135
+
+
+def county_figures(db) -> list[tuple[str, str, dict]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return [(site, day, json.loads(p)) for site, day, p in conn.execute("select site, day, payload from figures")]
+
+
+def test_a_township_cut_off_for_a_day_sends_its_alerts_and_the_day_s_figures_once_when_the_link_returns(
+    county_deployment,
+):
+    brokers, engines, service, device, tmp_path = county_deployment
+    service.start()
+    xiaguan, relay = engines["xiaguan"], device.relays["xiaguan"]
+    wait_until(lambda: "xiaguan" in {s["id"] for s in service.api()["sites"] if s["heard"]}, what="xiaguan heard")
+    relay.cut()
+    wait_until(lambda: service.api()["links"].get("xiaguan") is False, what="the county sees the link down")
+
+    # Township B, alone, works late into its day (open until 23:59 for the test) and past midnight.
+    config = device.configs["xiaguan"]
+    late = config.read_text().replace('periods = ["08:30-12:00", "14:30-17:30"]', 'periods = ["08:30-23:59"]')
+    config.write_text(late)
+    xiaguan.stop()
+    xiaguan.start_at, xiaguan.speed = "2026-11-25T23:57:30+08:00", 10.0
+    xiaguan.start()
+    kiosk = device("xiaguan", "xiaguan-kiosk-1")
+    issued = [kiosk.request("ticket.request", service="shebao") for _ in range(3)]
+    assert all(reply["ok"] for reply in issued), issued
+    switch_off_camera(device, "xiaguan", "w02")
+    wait_until(lambda: "figures of xiaguan for 2026-11-25 published" in xiaguan.log_text(), timeout=60, what="B's day")
+    # Nothing of it reached the county meanwhile.
+    assert not [f for f in county_figures(tmp_path / "county.db") if f[1] == "2026-11-25" and f[0] == "xiaguan"]
+    expected = engine_alerts(xiaguan.db)
+    assert set(expected) - set(county_alerts(service))  # B alerted while cut off
+
+    relay.restore()
+    wait_until(
+        lambda: {k: v for k, v in county_alerts(service).items() if k.startswith("xiaguan")} == expected,
+        timeout=30,
+        what="every alert of B at the county",
+    )
+    wait_until(
+        lambda: [f for f in county_figures(tmp_path / "county.db") if f[:2] == ("xiaguan", "2026-11-25")],
+        timeout=30,
+        what="B's day figures at the county",
+    )
+    rows = [f for f in county_figures(tmp_path / "county.db") if f[:2] == ("xiaguan", "2026-11-25")]
+    assert len(rows) == 1  # (site, day): once, however many times it was sent
+    figures = rows[0][2]
+    with sqlite3.connect(f"file:{xiaguan.db}?mode=ro", uri=True) as conn:
+        day_tickets = "select count(*) from tickets where site = 'xiaguan' and day = '2026-11-25'"
+        (tickets,) = conn.execute(day_tickets).fetchone()
+    assert figures["final"] and figures["issued"] == tickets >= 3
+    assert figures["alerts"].get("device_shutdown", 0) >= 1
+    with sqlite3.connect(f"file:{tmp_path / 'county.db'}?mode=ro", uri=True) as conn:
+        seqs = conn.execute("select site, seq from transitions").fetchall()
+    assert len(seqs) == len(set(seqs))
+    # The county's ranking from the halls' day figures: the latest day, B's windows by 空岗.
+    ranking = service.api()["ranking_figures"]
+    assert ranking["day"] == "2026-11-25"
+    assert {w["site"] for w in ranking["windows"]} <= {"xiaguan"}
+    assert sum(figures["vacancy_min"].values()) == pytest.approx(
+        sum(w["vacant_min"]["total"] for w in ranking["windows"]), abs=0.5
+    )

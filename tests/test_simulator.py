@@ -17,9 +17,9 @@ START = "2026-11-25T08:20:00+08:00"
 SPEED = 300.0  # a day of 9.5 hours in about two minutes
 
 
-def test_a_simulated_day_ends_consistent_with_the_store_and_with_its_staged_alerts(broker, engine_factory):
-    engine = engine_factory(start_at=START, speed=SPEED).start()
-    result = subprocess.run(
+def simulate(broker, start: str, *options: str, text: bool = True) -> subprocess.CompletedProcess:
+    """``hallwatch simulate`` of the demo site at SPEED from ``start``, its output captured."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -30,17 +30,21 @@ def test_a_simulated_day_ends_consistent_with_the_store_and_with_its_staged_aler
             "--broker",
             broker.url,
             "--start-at",
-            START,
+            start,
             "--speed",
             str(SPEED),
-            "--arrivals-per-hour",
-            "40",
+            *options,
         ],
         capture_output=True,
-        text=True,
+        text=text,
         cwd=ROOT,
         timeout=400,
     )
+
+
+def test_a_simulated_day_ends_consistent_with_the_store_and_with_its_staged_alerts(broker, engine_factory):
+    engine = engine_factory(start_at=START, speed=SPEED).start()
+    result = simulate(broker, START, "--arrivals-per-hour", "40")
     assert result.returncode == 0, result.stderr
     tally = json.loads(result.stdout.strip().splitlines()[-1])
     assert engine.stop() == 0
@@ -73,32 +77,7 @@ def test_three_simulated_days_on_one_store_each_agree_with_the_store(broker, eng
         start = f"{day}T08:20:00+08:00"
         engine.start_at, engine.speed = start, SPEED
         engine.start()
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "queue_engine.cli",
-                "simulate",
-                "--config",
-                str(DEMO_SITE),
-                "--broker",
-                broker.url,
-                "--start-at",
-                start,
-                "--speed",
-                str(SPEED),
-                "--arrivals-per-hour",
-                "40",
-                "--closing",
-                "10:15",
-                "--seed",
-                day[-2:],
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=300,
-        )
+        result = simulate(broker, start, "--arrivals-per-hour", "40", "--closing", "10:15", "--seed", day[-2:])
         assert result.returncode == 0, result.stderr
         tally = json.loads(result.stdout.strip().splitlines()[-1])
         assert engine.stop() == 0
@@ -118,3 +97,18 @@ def test_three_simulated_days_on_one_store_each_agree_with_the_store(broker, eng
             tally["ratings"],
             0,
         ), day
+
+
+def test_off_a_terminal_the_progress_is_plain_lines_and_the_clock_reminder_shows_when_run_alone(broker, engine_factory):
+    engine_factory(start_at=START, speed=SPEED).start()
+    result = simulate(broker, START, "--closing", "09:00", text=False)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert b"\r" not in result.stdout, out
+    first, *progress, count = out.splitlines()
+    assert "start the engine with --start-at and the same --speed" in first  # alone, the reminder is due
+    # A line at the start, at every quarter of a simulated hour (08:30, 08:45, ...) and at the end.
+    times = [line[:5] for line in progress]
+    assert len(times) >= 4 and times[0] < "08:30" and times == sorted(times), out  # (the last may repeat)
+    assert all("  issued " in line for line in progress), out
+    assert json.loads(count)["issued"] > 0

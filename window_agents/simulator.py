@@ -23,6 +23,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TextIO
 
 import aiomqtt
 
@@ -73,7 +74,7 @@ class Simulation:
         arrivals_per_hour: float = 60.0,
         closing_at: float | None = None,
         root: str = "hallwatch",
-        progress=sys.stdout,
+        progress: TextIO = sys.stdout,
     ):
         self.site = site
         self.broker = broker
@@ -90,6 +91,7 @@ class Simulation:
         self.rate = arrivals_per_hour
         self.tally = Tally()
         self.progress = progress
+        self._progress_on_terminal = progress.isatty()
         self._ids = itertools.count(1)
         self._boot = boot_prefix()  # ids unique across runs: the engine refuses a reused one
         self._replies: dict[str, asyncio.Future] = {}
@@ -154,6 +156,8 @@ class Simulation:
         await self._live_client.publish(self.topic(device, "status"), body, qos=1, retain=True)
 
     async def _listen(self) -> None:
+        # A lost connection ends this loop with MqttError; the actors' next publish raises it
+        # too, and run() reports it (the task is always awaited, so its error is retrieved).
         async for message in self._live_client.messages:
             body = json.loads(message.payload)
             if message.topic.value.endswith("/reply"):
@@ -274,41 +278,66 @@ class Simulation:
             self._down.add(device)
         await self.status(device, online, reason)
 
+    PROGRESS_STEP = 15 * 60  # simulated seconds between two progress lines off a terminal
+
+    def progress_line(self) -> str:
+        t = self.tally
+        clock = datetime.fromtimestamp(self.now(), self.site.tz).strftime("%H:%M")
+        alerts = ", ".join(f"{k} {n}" for k, n in sorted(t.alerts.items())) or "-"
+        return (
+            f"{clock}  issued {t.issued}  served {t.served}  no-shows {t.no_shows}  "
+            f"transfers {t.transfers}  alerts: {alerts}"
+        )
+
     async def show_progress(self) -> None:
+        """On a terminal, one line rewritten in place every second; elsewhere (a pipe, a log
+        file) a line of its own every quarter of a simulated hour, so that the output reads
+        as lines and does not grow one endless line."""
         while True:
-            t = self.tally
-            clock = datetime.fromtimestamp(self.now(), self.site.tz).strftime("%H:%M")
-            alerts = ", ".join(f"{k} {n}" for k, n in sorted(t.alerts.items())) or "-"
-            print(
-                f"\r{clock}  issued {t.issued}  served {t.served}  no-shows {t.no_shows}  "
-                f"transfers {t.transfers}  alerts: {alerts}   ",
-                end="",
-                file=self.progress,
-                flush=True,
-            )
-            await asyncio.sleep(1.0)
+            if self._progress_on_terminal:
+                print(f"\r{self.progress_line()}\033[K", end="", file=self.progress, flush=True)
+                await asyncio.sleep(1.0)
+            else:
+                print(self.progress_line(), file=self.progress, flush=True)
+                await self.until((self.now() // self.PROGRESS_STEP + 1) * self.PROGRESS_STEP)
+
+    def end_progress(self, day_ran: bool) -> None:
+        """The terminal's line is closed; off a terminal the end of the day gets its line."""
+        if self._progress_on_terminal:
+            print(file=self.progress, flush=True)
+        elif day_ran:
+            print(self.progress_line(), file=self.progress, flush=True)
 
     async def run(self) -> Tally:
+        """The day, to its end; cancelled (Ctrl-C, SIGTERM), the devices still sign off."""
         self.clock = Clock(start_at=self.start_at, speed=self.speed)  # from now, as the engine's from its start
         b = self.broker
         client = new_client(b, identifier=f"hallwatch-simulator-{self.site.id}", max_inflight_messages=0)
+        day_ran = False
         async with client:
             self._client = client
             await client.subscribe([(self.topics.reply(self.site.id, "+"), 1), (self.topics.alerts(self.site.id), 1)])
             listener = asyncio.create_task(self._listen())
-            for device in self.site.devices:
-                await self.status(device.id, True)
             background = [asyncio.create_task(c) for c in (self.heartbeats(), self.show_progress())]
-            staff = [s.id for s in self.site.staff]
-            actors = [self.window(w.id, staff[i % len(staff)]) for i, w in enumerate(self.site.windows) if staff]
-            work = asyncio.gather(self.citizens(), self.scenes(), *actors)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(work, timeout=max(1.0, (self.end_at - self.now()) / self.speed))
-            for task in (*background, listener):
-                task.cancel()
-            for device in self.site.devices:
-                await self.status(device.id, False, "shutdown")
-        print(file=self.progress)
+            try:
+                for device in self.site.devices:
+                    await self.status(device.id, True)
+                staff = [s.id for s in self.site.staff]
+                actors = [self.window(w.id, staff[i % len(staff)]) for i, w in enumerate(self.site.windows) if staff]
+                # asyncio.timeout, not wait_for: cancelled, Python 3.11's wait_for leaves the
+                # gathering's CancelledError unretrieved (a traceback at exit).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(1.0, (self.end_at - self.now()) / self.speed)):
+                        await asyncio.gather(self.citizens(), self.scenes(), *actors)
+                day_ran = True
+            finally:
+                for task in (*background, listener):
+                    task.cancel()
+                await asyncio.gather(*background, listener, return_exceptions=True)
+                with contextlib.suppress(aiomqtt.MqttError):
+                    for device in self.site.devices:
+                        await self.status(device.id, False, "shutdown")
+                self.end_progress(day_ran)
         return self.tally
 
 

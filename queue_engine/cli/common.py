@@ -84,6 +84,17 @@ def time_of_day(text: str) -> str:
     return text
 
 
+def file_mode(text: str) -> int:
+    """``--mode``: octal permission bits such as 0600 or 644, nothing beyond rwx for all three."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal file mode such as 0600") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"{text!r}: a file mode is at most 0777 (no setuid, setgid or sticky bit)")
+    return mode
+
+
 def argument_type(parse: Callable[[str], object]) -> Callable[[str], object]:
     """An argparse type from a parser that raises ValueError with a readable message."""
 

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from ..config import ConfigError, Site, load_configs
+from ..files import PRIVATE, write_file
 from .common import (
     ENV,
     EXIT_CONFIG,
@@ -22,6 +23,7 @@ from .common import (
     config_files,
     env,
     fail,
+    file_mode,
     iso_date,
 )
 from .common import report as report_error
@@ -56,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="html: one self-contained page; csv: one UTF-8 (BOM) file per table",
     )
     report.add_argument("--out", metavar="DIR", default=".", help="directory to write into (created if needed)")
+    report.add_argument(
+        "--mode",
+        type=file_mode,
+        default=PRIVATE,
+        metavar="OCTAL",
+        help="permissions of the files written (default 0600: reports name staff and carry operators' notes)",
+    )
 
     audit = sub.add_parser("audit", help="check each site against the county standard (督导考核)")
     add_config_option(audit)
@@ -105,10 +114,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.format == "html":
             out.mkdir(parents=True, exist_ok=True)
             path = out / f"{stem}.html"
-            path.write_text(render_html(report), encoding="utf-8")
+            write_file(path, render_html(report), mode=args.mode)
             paths = [path]
         else:
-            paths = write_csv(report, out, stem=f"{stem}-")
+            paths = write_csv(report, out, stem=f"{stem}-", mode=args.mode)
     except OSError as err:
         return fail("report", f"cannot write to {out}: {err.strerror or err}")
     for path in paths:

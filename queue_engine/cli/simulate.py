@@ -1,8 +1,9 @@
 """``hallwatch simulate``: a working day of a hall against the engine, over MQTT (thin over
 ``window_agents.simulator``).
 
-Exit codes: 0 the day ran (its count is printed as JSON), 2 bad configuration or arguments,
-3 the broker unreachable.
+Exit codes: 0 the day ran (its count is printed as JSON) or was stopped by Ctrl-C or SIGTERM
+(its devices signed off, nothing more printed), 2 bad configuration or arguments, 3 the broker
+unreachable.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 from datetime import datetime
 
 import aiomqtt
 
-from window_agents.simulator import Simulation, default_start, local_time
+from window_agents.simulator import Simulation, Tally, default_start, local_time
 
 from ..config import ConfigError, load_site
 from ..shells.mqtt import BrokerUrlError, parse_broker_url
@@ -48,7 +50,26 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="end the day early: from this time no number is taken and no ticket called; windows "
         "finish the visit in hand and sign out",
     )
+    parser.add_argument(
+        "--engine-clock-set",
+        action="store_true",
+        help="the engine already runs with this --start-at and --speed (as `make demo` starts it): "
+        "leave out the reminder to start it so",
+    )
     return {"simulate": cmd_simulate}
+
+
+async def simulate_until_stopped(sim: Simulation) -> Tally | None:
+    """The day, or None when Ctrl-C or SIGTERM stopped it: the simulation is cancelled, its
+    devices sign off, and the stop is an ordinary end, not an error with a traceback."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await sim.run()
+    except asyncio.CancelledError:
+        return None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -70,16 +91,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         closing_at=local_time(site, start, args.closing) if args.closing else None,
         root=args.root,
     )
+    reminder = "" if args.engine_clock_set else "; start the engine with --start-at and the same --speed"
     print(
-        f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}; "
-        f"start the engine with --start-at and the same --speed",
+        f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}"
+        + reminder,
         flush=True,
     )
     try:
-        tally = asyncio.run(sim.run())
+        tally = asyncio.run(simulate_until_stopped(sim))
     except aiomqtt.MqttError as err:
         return fail("simulate", f"broker {broker.describe()}: {err}", EXIT_BROKER)
-    except KeyboardInterrupt:
-        return EXIT_OK
-    print(json.dumps(tally.counts(), ensure_ascii=False))
+    if tally is not None:
+        print(json.dumps(tally.counts(), ensure_ascii=False))
     return EXIT_OK

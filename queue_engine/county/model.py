@@ -83,7 +83,39 @@ class Hall:
     alerts: dict[str, dict] = field(default_factory=dict)
     seq: SeqTrack = field(default_factory=SeqTrack)
     replay_asked_at: float = -math.inf  # (real time of the last replay request)
+    figures: dict[str, dict] = field(default_factory=dict)  # day (YYYY-MM-DD) -> its figures
+    figures_asked_at: float = -math.inf  # (real time of the last figures request)
     config: Site | None = None
+
+    def figures_gap(self, day: str) -> str | None:
+        """The latest day had before ``day`` when days between them are missing (ask for
+        those after it), else None."""
+        before = [d for d in self.figures if d < day]
+        if not before:
+            return None
+        latest = max(before)
+        return latest if date.fromisoformat(day).toordinal() - date.fromisoformat(latest).toordinal() > 1 else None
+
+
+@dataclass(slots=True)
+class Acknowledgement:
+    """A county operator's acknowledgement of an alert, sent to the engine that owns it
+    (``control/acknowledge``) under its own id, and that engine's answer."""
+
+    id: str
+    site: str
+    alert: str
+    by: str
+    note: str
+    asked_at: float
+    state: str = "sent"  # sent (no answer yet), applied, refused
+    error: str | None = None
+    message: str | None = None
+    answered_at: float | None = None
+
+    def answered(self, ok: bool, error: str | None, message: str, now: float) -> None:
+        self.state, self.answered_at = ("applied", now) if ok else ("refused", now)
+        self.error, self.message = (None, None) if ok else (error, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +170,36 @@ class County:
             return False  # a late older transition changes nothing
         hall.alerts[alert["id"]] = alert
         return True
+
+    def figures(self, hall: Hall, figures: dict) -> bool:
+        """A day's figures; False if exactly these were had (the same day again replaces: a
+        day is never counted twice)."""
+        if hall.figures.get(figures["day"]) == figures:
+            return False
+        hall.figures[figures["day"]] = figures
+        return True
+
+    def figures_ranking(self, limit: int = 20) -> dict[str, Any]:
+        """Windows and staff by 空岗 minutes (all three categories) of the latest day whose
+        figures any hall sent; None of a day when there are none."""
+        days = [d for hall in self.halls.values() for d in hall.figures]
+        if not days:
+            return {"day": None, "windows": [], "staff": []}
+        day = max(days)
+        windows: list[dict] = []
+        staff: list[dict] = []
+        for hall in self.halls.values():
+            figures = hall.figures.get(day)
+            if figures is None:
+                continue
+            for into, rows, key in ((windows, figures["windows"], "window"), (staff, figures["staff"], "staff")):
+                for row in rows:
+                    seconds = {c.value: row[f"{c.value}_min"] * 60 for c in VACANCY}
+                    if not any(seconds.values()):
+                        continue
+                    entry = {"site": hall.site, "site_name": hall.name, key: row["id"], f"{key}_name": row["name"]}
+                    into.append({**entry, "seconds": seconds})
+        return {"day": day, "windows": _ranked(windows, limit), "staff": _ranked(staff, limit)}
 
     def needs_replay(self, hall: Hall, now: float) -> bool:
         return hall.heard and hall.seq.gap and now - hall.replay_asked_at >= REPLAY_RETRY_S

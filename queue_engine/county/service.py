@@ -3,6 +3,11 @@ every hall's engine publishes, however the county is deployed (one engine, shard
 townships bridged up under ``townships/{township}/``), feeds the model, and acknowledges each
 message once the batch that holds it has been committed to the county store.
 
+A county operator's acknowledgement goes to the engine that owns the alert
+(``control/acknowledge``, under the acknowledgement's own id, kept in the county store until
+answered, and sent again on every reconnection until it is: the engine answers a resend the
+same); the acknowledged transition comes back as any other.
+
 It does not rely on its broker session alone (a broker killed before its autosave comes back
 without it): a gap in a hall's alert numbers, a hall heard of for the first time and every
 (re)connection make it ask the hall's engine to replay what it missed (``control/replay``).
@@ -18,6 +23,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +37,7 @@ from ..deploy.brokerconf import BRIDGE_ROOT
 from ..shells import mqtt as mqtt_shell
 from ..shells.clock import Clock
 from ..shells.storefile import StoreRefused
-from .model import KEEP_RESOLVED_S, County, Hall
+from .model import KEEP_RESOLVED_S, Acknowledgement, County, Hall
 from .store import Changes, CountyStore
 
 if TYPE_CHECKING:
@@ -43,14 +50,20 @@ BACKOFF_MAX_S = 2.0
 HOUSEKEEPING_S = 5.0  # how often unanswered replays are asked again and old alerts forgotten
 
 # What the county reads of each hall, below ``{root}/{site}/``.
-STATE_TOPICS = ("alerts", "queue/state", "window/+/state", "device/+/state", "control/+/reply")
+STATE_TOPICS = ("alerts", "queue/state", "window/+/state", "device/+/state", "control/+/reply", "figures/day")
 _decoders: dict[str, msgspec.json.Decoder] = {
     "alert": msgspec.json.Decoder(wire.WireAlert),
     "window": msgspec.json.Decoder(wire.WireWindowState),
     "queue": msgspec.json.Decoder(wire.WireQueueState),
     "device": msgspec.json.Decoder(wire.WireDeviceState),
     "replay": msgspec.json.Decoder(wire.WireAlertReplay),
+    "acknowledge": msgspec.json.Decoder(wire.WireControlAnswer),
+    "figures": msgspec.json.Decoder(wire.WireDayFigures),  # (retained, or an answer to a request)
 }
+FIGURES_RETRY_S = 30.0  # a hall is asked for missing days at most this often (a link coming up: at once)
+KEEP_FIGURES_DAYS = 62  # days of figures kept in memory (the store keeps them all)
+ACK_WAIT_S = 10.0  # how long the console's request waits for the engine's answer
+KEEP_ACKNOWLEDGEMENTS_S = 2 * 86400.0  # answered acknowledgements kept in memory
 
 
 class StoreFailed(RuntimeError):
@@ -83,6 +96,8 @@ def classify(topic: str, root: str) -> tuple[str, str, str, str] | None:
         return prefix, site, "alert", ""
     if rest == "queue/state":
         return prefix, site, "queue", ""
+    if rest == "figures/day":
+        return prefix, site, "figures", ""
     if len(parts) == 3 and parts[0] in ("window", "device") and parts[2] == "state":
         return prefix, site, parts[0], parts[1]
     if len(parts) == 3 and parts[0] == "control" and parts[2] == "reply":
@@ -123,6 +138,9 @@ class CountyService:
         self._acks: list[tuple[int, int, int]] = []  # (mid, qos, generation) to acknowledge after commit
         self._writing = False
         self._parts: dict[tuple[str, str], dict[int, list[dict]]] = {}  # replay answers being gathered
+        self.acknowledgements: dict[str, Acknowledgement] = {}
+        self._answers: dict[str, list[asyncio.Future[Acknowledgement]]] = {}
+        self._answered_now: list[Acknowledgement] = []
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="county-store")
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
@@ -132,7 +150,13 @@ class CountyService:
     async def run(self) -> None:
         try:
             self.store = CountyStore(self.db_path)
-            self.store.load(self.county, resolved_since=self.clock.now() - KEEP_RESOLVED_S)
+            self.store.load(
+                self.county,
+                resolved_since=self.clock.now() - KEEP_RESOLVED_S,
+                figures_since=date.fromtimestamp(self.clock.now() - KEEP_FIGURES_DAYS * 86400).isoformat(),
+            )
+            since = self.clock.now() - KEEP_ACKNOWLEDGEMENTS_S
+            self.acknowledgements = {a.id: a for a in self.store.acknowledgements(since=since)}
         except StoreRefused as exc:
             raise StoreFailed(str(exc)) from None
         except (sqlite3.Error, OSError) as exc:
@@ -188,6 +212,10 @@ class CountyService:
                     for hall in self.county.halls.values():  # what the session may not have kept
                         if hall.heard:
                             self._ask_replay(hall)
+                            self._ask_figures(hall)
+                    for acknowledgement in self.acknowledgements.values():  # not answered yet: again
+                        if acknowledgement.state == "sent":
+                            self._send_acknowledgement(acknowledgement)
                     if not self.ready.is_set():
                         log.info(
                             "ready: subscribed to every hall under %s/ and %s/+/%s/", self.root, BRIDGE_ROOT, self.root
@@ -224,6 +252,10 @@ class CountyService:
                 if self.county.needs_replay(hall, now):
                     self._ask_replay(hall)
             self.county.forget_old(self.clock.now())
+            before = self.clock.now() - KEEP_ACKNOWLEDGEMENTS_S
+            for ack_id, record in list(self.acknowledgements.items()):
+                if record.state != "sent" and record.asked_at < before:
+                    del self.acknowledgements[ack_id]
 
     # -- receiving -----------------------------------------------------------------------
     def _receive(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
@@ -242,8 +274,14 @@ class CountyService:
             raise ValueError("not a topic the county service reads")
         prefix, site, kind, key = where
         if kind == "link":
-            self.county.links[key] = payload.strip() == b"1"
-            self._pushes.append(("link", {"township": key, "up": self.county.links[key]}))
+            up = payload.strip() == b"1"
+            came_back = up and self.county.links.get(key) is False
+            self.county.links[key] = up
+            self._pushes.append(("link", {"township": key, "up": up}))
+            if came_back:  # the days it missed, if the retained figures did not bring them all
+                for hall in self.county.halls.values():
+                    if hall.prefix == prefix:
+                        self._ask_figures(hall, force=True)
             return
         if kind not in _decoders:
             raise ValueError(f"no such reply: {kind}")
@@ -267,6 +305,19 @@ class CountyService:
                 self._ask_replay(hall)
         elif kind == "replay":
             self._gather_replay(hall, body)
+        elif kind == "acknowledge":
+            self._answered(hall, body)
+        elif kind == "figures":
+            if body["site"] != site:
+                raise ValueError(f"figures of {body['site']} on the topic of {site}")
+            gap = hall.figures_gap(body["day"])
+            if self.county.figures(hall, body):
+                changes.figures.append(
+                    (site, body["day"], body["final"], msgspec.json.encode(body).decode(), self.clock.now())
+                )
+                self._pushes.append(("figures", {"site": site, "day": body["day"]}))
+            if gap is not None:
+                self._ask_figures(hall, after=gap)
         elif kind == "window":
             self.county.window(hall, body)
             changes.windows.append((site, key, msgspec.json.encode(body).decode()))
@@ -281,6 +332,8 @@ class CountyService:
             self._pushes.append(("device", {"site": site, **body}))
         if first and self.county.needs_replay(hall, time.monotonic()):
             self._ask_replay(hall)
+        if first:
+            self._ask_figures(hall)
 
     def _gather_replay(self, hall: Hall, answer: dict) -> None:
         parts = self._parts.setdefault((hall.site, answer["re"]), {})
@@ -300,6 +353,78 @@ class CountyService:
             answer["to"],
             len(changed),
         )
+
+    # -- acknowledging at the source ---------------------------------------------------------
+    async def acknowledge(
+        self, site: str, alert: str, *, by: str, note: str, ack_id: str | None = None, wait: float = ACK_WAIT_S
+    ) -> Acknowledgement:
+        """Ask the engine that owns ``site`` to acknowledge ``alert`` for ``by``; the record,
+        once answered or after ``wait`` seconds (then still ``sent``: it is sent again on every
+        reconnection until answered). ``ack_id`` names it: the same id again is a resend."""
+        hall = self.county.halls.get(site)
+        if hall is None or not hall.heard:
+            raise KeyError(site)
+        record = self.acknowledgements.get(ack_id or "")
+        if record is None or (record.site, record.alert) != (site, alert):
+            record = Acknowledgement(
+                ack_id or f"county-ack-{uuid.uuid4().hex[:16]}", site, alert, by.strip(), note.strip(), self.clock.now()
+            )
+            assert self.store is not None
+            # Kept before it is sent: a county service killed meanwhile sends it again.
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.store.write, Changes(acknowledgements=[record])
+            )
+            self.acknowledgements[record.id] = record
+        waiter: asyncio.Future[Acknowledgement] = asyncio.get_running_loop().create_future()
+        self._answers.setdefault(record.id, []).append(waiter)
+        self._send_acknowledgement(record)
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), wait)
+        except TimeoutError:
+            return record
+        finally:
+            waiters = self._answers.get(record.id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+
+    def _send_acknowledgement(self, record: Acknowledgement) -> None:
+        client = self._client
+        hall = self.county.halls.get(record.site)
+        if client is None or not self.connected or hall is None:
+            return  # sent on (re)connection
+        request = msgspec.to_builtins(
+            wire.WireAcknowledgeRequest(
+                v=wire.PROTOCOL_VERSION, id=record.id, alert=record.alert, by=record.by, note=record.note
+            )
+        )
+        topic = hall.prefix + wire.Topics(self.root).control(record.site, "acknowledge")
+        mqtt_shell.publish_nowait(client, topic, wire.encode(request), 1, False)
+
+    def _answered(self, hall: Hall, answer: dict) -> None:
+        record = self.acknowledgements.get(answer["re"])
+        if record is None or record.site != hall.site:
+            log.warning("county: %s answered acknowledgement %s, not sent from here", hall.site, answer["re"])
+            return
+        record.answered(answer["ok"], answer["error"], answer["message"], self.clock.now())
+        self._changes.acknowledgements.append(record)
+        self._pushes.append(("acknowledgement", asdict(record)))
+        self._answered_now.append(record)  # (told the console's request once committed)
+
+    def _ask_figures(self, hall: Hall, *, after: str | None = None, force: bool = False) -> None:
+        """Ask the hall's engine for its figures of the days after ``after`` (default: the
+        latest day had; none had: its last week)."""
+        client = self._client
+        if client is None or not self.connected:
+            return
+        if not force and after is None and time.monotonic() - hall.figures_asked_at < FIGURES_RETRY_S:
+            return
+        hall.figures_asked_at = time.monotonic()
+        after = after or max(hall.figures, default=None)
+        request = msgspec.to_builtins(
+            wire.WireFiguresRequest(v=wire.PROTOCOL_VERSION, id=f"figures-{uuid.uuid4().hex[:16]}", after=after)
+        )
+        topic = hall.prefix + wire.Topics(self.root).control(hall.site, "figures")
+        mqtt_shell.publish_nowait(client, topic, wire.encode(request), 1, False)
 
     def _ask_replay(self, hall: Hall) -> None:
         client = self._client
@@ -325,9 +450,14 @@ class CountyService:
                 changes, self._changes = self._changes, Changes()
                 acks, self._acks = self._acks, []
                 pushes, self._pushes = self._pushes, []
+                answered, self._answered_now = self._answered_now, []
                 if changes:
                     assert self.store is not None
                     await loop.run_in_executor(self._executor, self.store.write, changes)
+                for record in answered:
+                    for waiter in self._answers.pop(record.id, []):
+                        if not waiter.done():
+                            waiter.set_result(record)
                 client = self._client
                 if client is not None:
                     for mid, qos, generation in acks:

@@ -8,7 +8,10 @@ has not been told was stored.
 Tables, one per kind: ``halls`` (where each hall's engine publishes, and which of its alert
 transition numbers are had), ``alerts`` (each alert's latest version), ``transitions`` (every
 (site, seq) received: the record that nothing is counted twice), ``windows``, ``queues`` and
-``devices`` (the latest state of each).
+``devices`` (the latest state of each), ``figures`` (each hall's figures of each day, the
+latest version: keyed by (site, day), so a day sent again is never counted twice),
+``acknowledgements`` (what county operators asked of
+the engines, and their answers).
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import json
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from ..shells.storefile import StoreRefused
-from .model import County, Hall, timestamp
+from .model import Acknowledgement, County, Hall, timestamp
 
 APPLICATION_ID = 0x48574354  # b"HWCT": hallwatch county
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # a version 1 store gains the tables added since
 FILE_MODE = 0o600
 
 SCHEMA = """
@@ -39,8 +43,13 @@ CREATE TABLE IF NOT EXISTS queues (site TEXT PRIMARY KEY, payload TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS devices (site TEXT NOT NULL, device TEXT NOT NULL, payload TEXT NOT NULL,
     PRIMARY KEY (site, device));
 CREATE INDEX IF NOT EXISTS alerts_open ON alerts (state);
+CREATE TABLE IF NOT EXISTS figures (site TEXT NOT NULL, day TEXT NOT NULL, final INTEGER NOT NULL,
+    payload TEXT NOT NULL, received_at REAL NOT NULL, PRIMARY KEY (site, day));
+CREATE TABLE IF NOT EXISTS acknowledgements (id TEXT PRIMARY KEY, site TEXT NOT NULL, alert TEXT NOT NULL,
+    by TEXT NOT NULL, note TEXT NOT NULL, asked_at REAL NOT NULL, state TEXT NOT NULL, error TEXT, message TEXT,
+    answered_at REAL);
 """
-TABLES = ("alerts", "devices", "halls", "queues", "transitions", "windows")
+TABLES = ("alerts", "devices", "halls", "queues", "transitions", "windows")  # (those of version 1)
 
 
 def _dump(obj) -> str:
@@ -89,8 +98,10 @@ def _check(path: Path) -> None:
             f"{path} is not a hallwatch county store (application id {app_id:#x}): an engine's store or another "
             "application's database is never written by the county service; give --db a new file name"
         )
-    if version != SCHEMA_VERSION or not set(TABLES) <= tables:
-        raise StoreRefused(f"{path}: county store of schema version {version}; this hallwatch writes version 1")
+    if version not in READABLE_VERSIONS or not set(TABLES) <= tables:
+        raise StoreRefused(
+            f"{path}: county store of schema version {version}; this hallwatch writes version {SCHEMA_VERSION}"
+        )
 
 
 @dataclass
@@ -103,9 +114,22 @@ class Changes:
     windows: list[tuple[str, str, str]] = field(default_factory=list)
     queues: list[tuple[str, str]] = field(default_factory=list)
     devices: list[tuple[str, str, str]] = field(default_factory=list)
+    acknowledgements: list[Acknowledgement] = field(default_factory=list)
+    figures: list[tuple[str, str, bool, str, float]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return any((self.halls, self.alerts, self.transitions, self.windows, self.queues, self.devices))
+        return any(
+            (
+                self.halls,
+                self.alerts,
+                self.transitions,
+                self.windows,
+                self.queues,
+                self.devices,
+                self.acknowledgements,
+                self.figures,
+            )
+        )
 
 
 class CountyStore:
@@ -144,10 +168,15 @@ class CountyStore:
             self.conn.executemany("INSERT OR REPLACE INTO windows VALUES (?, ?, ?)", changes.windows)
             self.conn.executemany("INSERT OR REPLACE INTO queues VALUES (?, ?)", changes.queues)
             self.conn.executemany("INSERT OR REPLACE INTO devices VALUES (?, ?, ?)", changes.devices)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO acknowledgements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [astuple(a) for a in changes.acknowledgements],
+            )
+            self.conn.executemany("INSERT OR REPLACE INTO figures VALUES (?, ?, ?, ?, ?)", changes.figures)
 
-    def load(self, county: County, *, resolved_since: float) -> None:
+    def load(self, county: County, *, resolved_since: float, figures_since: str = "") -> None:
         """The state after a restart: every hall, its states, its open alerts and those
-        resolved since ``resolved_since``."""
+        resolved since ``resolved_since``, its figures of the days since ``figures_since``."""
         conn = self.conn
         for site, prefix, covered, above in conn.execute("SELECT site, prefix, covered, above FROM halls"):
             hall = county.hall(site, prefix)
@@ -159,11 +188,28 @@ class CountyStore:
             county.halls[site].queue = json.loads(payload)
         for site, device, payload in conn.execute("SELECT site, device, payload FROM devices"):
             county.halls[site].devices[device] = json.loads(payload)
+        for site, payload in conn.execute("SELECT site, payload FROM figures WHERE day >= ?", [figures_since]):
+            figures = json.loads(payload)
+            county.halls[site].figures[figures["day"]] = figures
         for site, payload in conn.execute(
             "SELECT site, payload FROM alerts WHERE state != 'resolved' OR until >= ?", [resolved_since]
         ):
             alert = json.loads(payload)
             county.halls[site].alerts[alert["id"]] = alert
+
+    def acknowledgements(self, *, since: float) -> list[Acknowledgement]:
+        """Those not answered yet (to send again) and those asked since ``since``."""
+        rows = self.conn.execute(
+            "SELECT * FROM acknowledgements WHERE state = 'sent' OR asked_at >= ? ORDER BY asked_at", [since]
+        )
+        return [Acknowledgement(*row) for row in rows]
+
+    def figures(self, site: str | None = None) -> list[dict]:
+        """Every day's figures had (of ``site``), by site and day."""
+        rows = self.conn.execute(
+            "SELECT payload FROM figures WHERE ? IS NULL OR site = ? ORDER BY site, day", [site, site]
+        )
+        return [json.loads(payload) for (payload,) in rows]
 
     def transitions(self, site: str) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT seq FROM transitions WHERE site = ? ORDER BY seq", [site])]

@@ -6,15 +6,22 @@ the vocabulary (``/vocabulary.js``), the JSON errors, and the supervisor token
 (docs/api.md, "The county service"):
 
 - ``GET /county``: the console (the login page without a token);
-- ``GET /api/v1/county``: every hall live, today's alerts, the 空岗 ranking, devices offline;
+- ``GET /api/v1/county``: every hall live, today's alerts, the 空岗 rankings (today's as
+  alerted; the latest day's from the halls' day figures), devices offline;
 - ``GET /api/v1/county/alerts?site=&kind=&state=``: alerts, filtered;
+- ``POST /api/v1/county/sites/{site}/alerts/{alert}/acknowledge``: acknowledge an alert at
+  the engine that owns it (``{"note", "by", "id"}``): 200 once that engine has applied it,
+  its refusal as the engine's console would give it (404 unknown_alert, 409
+  already_acknowledged, 422 note_required), 202 while it has not answered (its link is down:
+  the acknowledgement is sent again until answered);
 - ``GET /api/v1/county/stream``: live updates (Server-Sent Events: alert, window, queue,
-  device, link);
+  device, link, acknowledgement, figures);
 - ``GET /healthz``.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +30,9 @@ from aiohttp import web
 from ..core.alerts import AlertKind, AlertState
 from ..web import live
 from ..web.access import Access, forget, remember
-from ..web.errors import ApiError, api_errors, dumps, json_errors, json_response
+from ..web.api import json_body
+from ..web.errors import ERROR_STATUS, ApiError, api_errors, dumps, json_errors, json_response
+from ..web.inputs import CountyAcknowledgement
 from ..web.pages import STATIC_DIR, TEMPLATES_DIR, html_page, see_other, vocabulary_script
 
 if TYPE_CHECKING:
@@ -32,6 +41,7 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 API = "/api/v1/county"
 TITLE = "全县电子监察"
+PENDING_TEXT = "已发往乡镇，尚未答复（链路恢复后送达）"
 
 
 class CountyBroadcaster:
@@ -122,6 +132,7 @@ async def overview(request: web.Request) -> web.Response:
             "sites": [county.overview(h, now) for h in county.halls.values()],
             "alerts": county.alerts(now),
             "ranking": county.ranking(now),
+            "ranking_figures": county.figures_ranking(),
             "devices_offline": county.offline_devices(),
             "links": county.links,
         }
@@ -145,10 +156,37 @@ async def alerts(request: web.Request) -> web.Response:
     return json_response({"alerts": county.alerts(shell.service.clock.now(), site=site, kind=kind, state=state)})
 
 
+async def acknowledge(request: web.Request) -> web.Response:
+    shell = _shell(request)
+    shell.access.check(request, None)
+    service = shell.service
+    site, alert_id = request.match_info["site"], request.match_info["alert"]
+    if site not in service.county.halls or not service.county.halls[site].heard:
+        raise ApiError(404, "unknown_site", f"没有收到过大厅 {site} 的数据", field="site")
+    asked = await json_body(request, CountyAcknowledgement)
+    try:
+        record = await service.acknowledge(site, alert_id, by=asked.by or "", note=asked.note or "", ack_id=asked.id)
+    except KeyError:
+        raise ApiError(404, "unknown_site", f"没有收到过大厅 {site} 的数据", field="site") from None
+    answer = asdict(record)
+    if record.state == "refused":
+        error = record.error or "bad_request"
+        raise ApiError(ERROR_STATUS.get(error, 400), error, record.message or error, acknowledgement=answer)
+    if record.state == "sent":
+        return json_response(
+            {"acknowledgement": answer, "alert": None, "pending": True, "message": PENDING_TEXT},
+            status=202,
+        )
+    hall = service.county.halls[site]
+    current = hall.alerts.get(alert_id)
+    shown = service.county.named(hall, current) if current and current["state"] != "firing" else None
+    return json_response({"acknowledgement": answer, "alert": shown})
+
+
 async def stream(request: web.Request) -> web.StreamResponse:
     shell = _shell(request)
     shell.access.check(request, None)
-    kinds = frozenset({"alert", "window", "queue", "device", "link"})
+    kinds = frozenset({"alert", "window", "queue", "device", "link", "acknowledgement", "figures"})
     return await live.serve(request, shell.broadcaster, shell.service.clock, None, kinds)
 
 
@@ -178,6 +216,7 @@ def build_app(service: CountyService, *, access: Access | None = None) -> web.Ap
             web.get(API, overview),
             web.get(f"{API}/alerts", alerts),
             web.get(f"{API}/stream", stream),
+            web.post(f"{API}/sites/{{site}}/alerts/{{alert}}/acknowledge", acknowledge),
             web.get("/vocabulary.js", vocabulary_script),
             web.static("/county/static", HERE / "static"),
             web.static("/static", STATIC_DIR),

@@ -34,9 +34,10 @@ The accounts (device id = user name = client id, as the protocol says):
 - ``hallwatch-board-{site}`` reads the site's calls, window states and queue state only;
 - ``hallwatch-supervision`` reads alerts only (all configured sites, and on a county broker
   the alerts the townships bridge up, with each bridge's link state);
-- on a county broker: ``bridge-{township}`` may write only under ``townships/{township}/``
-  (and read the county service's requests to the township's sites, which its bridge carries
-  down), and ``hallwatch-county-board`` reads the townships' queue and window states;
+- on a county broker: ``bridge-{township}`` may write only what its bridge carries up under
+  ``townships/{township}/`` and its link's state, never the control topics (and read the
+  county service's requests to the township's sites, which its bridge carries down), and
+  ``hallwatch-county-board`` reads the townships' queue and window states;
 - ``hallwatch-county``, the county service (``hallwatch county``), reads what every engine
   publishes for the county (alerts, window, queue and device states, the answers to its
   requests), directly or bridged up, and is the only account that may write the engines'
@@ -62,6 +63,7 @@ from typing import NamedTuple
 
 from ..config import Site
 from ..core.kinds import DEVICE_KINDS
+from ..files import replacing, write_file
 from ..wire import Topics
 from .sharding import engine_name, pick_sites, shard_sites
 
@@ -77,13 +79,23 @@ BRIDGE_ROOT = "townships"
 # wire.Topics methods, by who uses them. Every engine output topic must be listed in
 # ENGINE_WRITES, or the broker silently drops what the engine publishes there.
 DEVICE_CHANNELS = ("status", "heartbeat", "event")
-ENGINE_WRITES = ("reply", "call", "window_state", "queue_state", "alerts", "rejected", "device_state", "control_reply")
+ENGINE_WRITES = (
+    "reply",
+    "call",
+    "window_state",
+    "queue_state",
+    "alerts",
+    "rejected",
+    "device_state",
+    "control_reply",
+    "figures",
+)
 BOARD_READS = ("call", "window_state", "queue_state")
 SUPERVISION_READS = ("alerts",)
 # What a township's bridge sends up to the county (see broker_config/bridge-to-county.conf).
-BRIDGED = ("alerts", "queue_state", "window_state", "device_state")
+BRIDGED = ("alerts", "queue_state", "window_state", "device_state", "figures")
 # What the county service reads of every site (and writes: the control requests).
-COUNTY_READS = ("alerts", "queue_state", "window_state", "device_state", "control_reply")
+COUNTY_READS = ("alerts", "queue_state", "window_state", "device_state", "control_reply", "figures")
 
 FILE_MODE = 0o600
 OUT_DIR_MODE = 0o711
@@ -260,7 +272,10 @@ def plan_accounts(
                     "bridge",
                     township,
                     read=(topic(down, "control", "+"),),
-                    write=(f"{BRIDGE_ROOT}/{township}/#",),
+                    # What its bridge carries up, and its link's state: never the control
+                    # topics, which only the county service may write.
+                    write=tuple(topic(down, name, "+") for name in BRIDGED + ("control_reply",))
+                    + (f"{BRIDGE_ROOT}/{township}/bridge/state",),
                 )
             )
     accounts.append(Account(COUNTY_USER, "county", read=county_reads, write=county_writes))
@@ -466,17 +481,7 @@ def default_bridge_template() -> Path:
 # -- files -------------------------------------------------------------------------------------
 def write_secret_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by its owner only, replacing it atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            fd = -1
-            f.write(text)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    os.replace(tmp, path)
+    write_file(path, text, mode=FILE_MODE)
 
 
 def mosquitto_passwd_tool() -> str:
@@ -493,9 +498,9 @@ def write_password_file(path: Path, secrets_: dict[str, str], *, tool: str | Non
     """Hash every password with Mosquitto's own tool (``mosquitto_passwd -U`` turns a file of
     ``user:password`` lines into salted PBKDF2-SHA512 hashes in place)."""
     tool = tool or mosquitto_passwd_tool()
-    tmp = path.with_name(f".{path.name}.plain")
-    write_secret_file(tmp, "".join(f"{user}:{password}\n" for user, password in secrets_.items()))
-    try:
+    with replacing(path, FILE_MODE) as (tmp, plain):
+        plain.write("".join(f"{user}:{password}\n" for user, password in secrets_.items()).encode("utf-8"))
+        plain.close()
         result = subprocess.run([tool, "-U", str(tmp)], capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             output = result.stderr.strip() or result.stdout.strip()
@@ -503,11 +508,7 @@ def write_password_file(path: Path, secrets_: dict[str, str], *, tool: str | Non
         hashed = tmp.read_text(encoding="utf-8").splitlines()
         if len(hashed) != len(secrets_) or not all(line.split(":", 1)[1].startswith("$") for line in hashed):
             raise BrokerToolError(f"{tool} -U did not hash every password in {tmp}")
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        os.chmod(tmp, FILE_MODE)  # (the tool may have written a new file of its own)
 
 
 @dataclass

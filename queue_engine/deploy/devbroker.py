@@ -49,8 +49,12 @@ def start(
     port: int | None = None,
     extra: str = "",
     log: Path | None = None,
+    own_process_group: bool = False,
 ) -> tuple[subprocess.Popen, int]:
-    """Start Mosquitto with its persistence in ``workdir``; returns the process and port."""
+    """Start Mosquitto with its persistence in ``workdir``; returns the process and port.
+
+    ``own_process_group``: out of the caller's process group, so that a Ctrl-C at the
+    terminal does not stop it; the caller stops it (``make demo`` does, last)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     conf = workdir / "mosquitto.conf"
@@ -64,7 +68,12 @@ def start(
         + (f"log_dest file {log}\n" if log else "")
         + f"{extra}\ninclude_dir {CONF_D}\n"
     )
-    proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [mosquitto_binary(), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        process_group=0 if own_process_group else None,
+    )
     try:
         wait_for_port(port)
     except RuntimeError:

@@ -10,6 +10,7 @@ import csv
 import io
 from pathlib import Path
 
+from ..files import PRIVATE, write_file
 from .model import TABLES, Report
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -33,14 +34,15 @@ def render_csv(report: Report, table: str) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def write_csv(report: Report, out_dir: str | Path, *, stem: str = "") -> list[Path]:
-    """Write ``{stem}{table}.csv`` for every table into ``out_dir`` (created if needed);
-    returns the paths written, in the tables' order."""
+def write_csv(report: Report, out_dir: str | Path, *, stem: str = "", mode: int = PRIVATE) -> list[Path]:
+    """Write ``{stem}{table}.csv`` for every table into ``out_dir`` (created if needed), each
+    with ``mode`` and never through a symlink at its name (``files.write_file``); returns the
+    paths written, in the tables' order."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in TABLES:
         path = out / f"{stem}{name}.csv"
-        path.write_bytes(render_csv(report, name))
+        write_file(path, render_csv(report, name), mode=mode)
         paths.append(path)
     return paths

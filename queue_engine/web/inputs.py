@@ -175,6 +175,24 @@ class WindowRating(Struct, forbid_unknown_fields=True):
     ) = None
 
 
+class CountyAcknowledgement(Acknowledgement, forbid_unknown_fields=True):
+    """县级确认告警：送到告警所属乡镇引擎确认，答复之前不算确认。
+
+    ``id`` 命名这一次确认：同一 id 再次提交是重发，引擎照原样答复，不会重复确认。"""
+
+    id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+                description="这次确认的标识（缺省由县级服务生成）",
+                examples=["county-ack-1f2e3d4c"],
+            ),
+        ]
+        | None
+    ) = None
+
+
 BODIES: tuple[type[Struct], ...] = (
     PhoneTicketRequest,
     PhoneCodeRequest,
@@ -183,11 +201,12 @@ BODIES: tuple[type[Struct], ...] = (
     SlipRating,
     WindowRating,
 )
+COUNTY_BODIES: tuple[type[Struct], ...] = (CountyAcknowledgement,)
 
 
-def body_schemas(ref_template: str) -> dict[str, dict]:
+def body_schemas(ref_template: str, bodies: tuple[type[Struct], ...] = BODIES) -> dict[str, dict]:
     """The JSON Schema of every request body, by name, referring to each other through ``ref_template``."""
-    _, components = msgspec.json.schema_components(BODIES, ref_template=ref_template)
+    _, components = msgspec.json.schema_components(bodies, ref_template=ref_template)
     return components
 
 
@@ -206,7 +225,7 @@ def _patterns(body: type[Struct]) -> dict[str, str]:
     return patterns
 
 
-_PATTERNS = {body: _patterns(body) for body in BODIES}
+_PATTERNS = {body: _patterns(body) for body in BODIES + COUNTY_BODIES}
 _MISSING = re.compile(r"missing required field `(\w+)`")
 _UNKNOWN = re.compile(r"unknown field `(.*)`")
 _AT_FIELD = re.compile(r"- at `\$\.(\w+)`")

@@ -43,8 +43,25 @@
     $("#devices").innerHTML = HW.offlineDeviceRows(list);
   }
 
-  function renderRanking(r) {
-    const rows = HW.rankingRows(r, 10, "今天没有空岗告警");
+  // The halls' day figures, when there are some, rank every 空岗 category (unverified too) of a
+  // whole day; today's alerts rank what is alerted so far.
+  let rankings = null;
+  let rankBy = null;
+  $("#rank-tabs").addEventListener("click", (e) => {
+    if (!e.target.dataset.r) return;
+    rankBy = e.target.dataset.r;
+    renderRanking();
+  });
+
+  function renderRanking() {
+    if (!rankings) return;
+    const byFigures = (rankBy || (rankings.figures.day ? "figures" : "alerts")) === "figures";
+    for (const b of $("#rank-tabs").children) b.classList.toggle("on", (b.dataset.r === "figures") === byFigures);
+    $("#rank-basis").textContent = byFigures
+      ? (rankings.figures.day ? `${rankings.figures.day} 各大厅日统计：未开窗、无人在座、无法核实` : "尚未收到各大厅的日统计")
+      : "今日按告警计：未开窗、无人在座（含正在持续的）";
+    const r = byFigures ? rankings.figures : rankings.alerts;
+    const rows = HW.rankingRows(r, 10, byFigures ? "没有空岗" : "今天没有空岗告警");
     $("#rank-windows").innerHTML = rows.windows;
     $("#rank-staff").innerHTML = rows.staff;
   }
@@ -85,7 +102,8 @@
     alerts = new Map(s.alerts.map((a) => [key(a), a]));
     renderSites();
     renderDevices(s.devices_offline);
-    renderRanking(s.ranking);
+    rankings = { alerts: s.ranking, figures: s.ranking_figures };
+    renderRanking();
     renderAlerts();
   }
 
@@ -100,6 +118,13 @@
     queue: () => reloadSoon(),
     device: () => reloadSoon(),
     link: () => reloadSoon(),
+    figures: () => reloadSoon(),
+    // The owning engine's answer to an acknowledgement sent from here (perhaps after its link came back).
+    acknowledgement: (a) => {
+      const li = [...$("#alerts").children].find((el) => el.dataset.site === a.site && el.dataset.alert === a.alert);
+      const error = li && li.querySelector(".error");
+      if (error) error.textContent = a.state === "refused" ? `乡镇未确认：${a.message || a.error}` : "";
+    },
   }, { onOpen: () => load().catch(() => {}), onState: connection($("#conn")) });
 
   const tick = () => { $("#clock").textContent = clockText(clock.now(), "Asia/Shanghai").time; };

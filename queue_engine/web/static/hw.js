@@ -97,7 +97,7 @@ const HW = (() => {
     if (!by) return "";
     const [role, ...rest] = by.split(":");
     const name = rest.join(":");
-    const title = { supervisor: "监察室", manager: "中心管理" }[role];
+    const title = { supervisor: "监察室", manager: "中心管理", county: "县监察中心" }[role];
     return title ? (name ? `${name}（${title}）` : title) : by;
   }
   const OFFLINE_REASON = WORDS.offline_reason || {};
@@ -148,10 +148,11 @@ const HW = (() => {
       const button = e.target.querySelector("button");
       button.disabled = true;
       try {
-        const { alert } = await api(`${alertUrl(li)}/acknowledge`,
-                                    { json: { note: e.target.note.value, by: by.value.trim() } });
+        const answer = await api(`${alertUrl(li)}/acknowledge`,
+                                 { json: { note: e.target.note.value, by: by.value.trim() } });
         drafts.delete(li.dataset.alert);
-        if (alert) updated(alert);
+        if (answer.alert) updated(answer.alert);
+        else if (answer.pending) li.querySelector(".error").textContent = answer.message;  // (the county's: not answered yet)
       } catch (err) {
         button.disabled = false;
         li.querySelector(".error").textContent = err.message;
