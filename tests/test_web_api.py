@@ -25,6 +25,7 @@ from queue_engine.app import EngineApp
 from queue_engine.cli.common import parse_time
 from queue_engine.config import Web, load_site, parse_site
 from queue_engine.core import events as ev
+from queue_engine.privacy import citizen_key, citizen_secret
 from queue_engine.shells.mqtt import parse_broker_url
 from queue_engine.web import WEB, HttpSettings, openapi_document, start_http
 from queue_engine.web.inputs import MAX_BODY
@@ -159,7 +160,15 @@ async def test_a_number_from_a_phone_its_position_and_the_per_phone_limit(api):
     ticket = body["ticket"]
     assert (ticket["no"], ticket["ahead"], ticket["phone"]) == ("A001", 0, "138****0001")
     assert headers["Location"] == "/api/v1/sites/demo/tickets/A001" == ticket["status_url"]
-    assert api.app.engine.hall("demo").tickets["A001"].phone == "13800000001"  # committed with the phone
+    # Committed with the phone's citizen key and last four digits, never the number.
+    key = citizen_key(citizen_secret(TICKET_SECRET), "13800000001")
+    assert (
+        api.app.engine.hall("demo").tickets["A001"].phone,
+        api.app.engine.hall("demo").tickets["A001"].phone_tail,
+    ) == (
+        key,
+        "0001",
+    )
 
     status, body, _ = await api.take("shebao", "13900000002")
     assert (status, body["ticket"]["no"], body["ticket"]["ahead"]) == (201, "A002", 1)
@@ -188,7 +197,7 @@ async def test_a_number_from_a_phone_its_position_and_the_per_phone_limit(api):
     status, body, _ = await api.take("jiuye", "13800000001")
     assert (status, body["error"], body["status"], body["limit"]) == (429, "phone_limit", 429, 3)
     assert "3 次上限" in body["message"]
-    assert sum(1 for t in api.app.engine.hall("demo").tickets.values() if t.phone == "13800000001") == 3
+    assert sum(1 for t in api.app.engine.hall("demo").tickets.values() if t.phone == key) == 3
     # The next day counts again.
     api.clock.advance(86400)
     assert (await api.take("jiuye", "13800000001"))[0] == 201

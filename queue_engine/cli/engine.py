@@ -114,7 +114,31 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="serve shard I of N of the configured sites (rendezvous hashing of the site id: "
         "N engines split the sites without overlap; see `hallwatch shards`)",
     )
-    return {"engine": cmd_engine}
+    citizen = sub.add_parser(
+        "citizen-key",
+        help="print the citizen key the panels need (derived from the engine's ticket secret)",
+        description='The key of the citizen keys (docs/deployment.md, "Privacy"): panels hash an ID or '
+        "mobile number with it, as the engine hashes the phone numbers it keeps. Give it to the panel agents "
+        "(HALLWATCH_CITIZEN_KEY or --citizen-key-file), not the ticket secret itself.",
+    )
+    citizen.add_argument(
+        "--ticket-secret-file", metavar="FILE", help="the engine's ticket secret; else env HALLWATCH_TICKET_SECRET"
+    )
+    return {"engine": cmd_engine, "citizen-key": cmd_citizen_key}
+
+
+def cmd_citizen_key(args: argparse.Namespace) -> int:
+    from ..privacy import citizen_secret
+    from ..tickettoken import SECRET_ENV, SecretError, load_secret
+
+    try:
+        secret = load_secret(args.ticket_secret_file)
+    except SecretError as err:
+        return fail("citizen-key", err)
+    if secret is None:
+        return fail("citizen-key", f"no ticket secret: give --ticket-secret-file or set {SECRET_ENV}")
+    print(citizen_secret(secret).hex())
+    return EXIT_OK
 
 
 # The web server's settings (queue_engine.web.HttpSettings, docs/deployment.md): option,

@@ -65,7 +65,10 @@ class TicketRequest(Event):
     service: str
     priority: Priority | None = None
     appointment: str | None = None
-    phone: str | None = None  # set when the number was taken from a phone (web API)
+    # Taken with a phone (web API): its citizen key (privacy.citizen_key, never the number) and
+    # the number's last four digits, for display.
+    phone: str | None = None
+    phone_tail: str | None = None
 
 
 @record
@@ -133,7 +136,7 @@ class ServiceStart(Event):
 @record
 class ServiceFinish(Event):
     """The visit ends with its outcome. The optional fields (core.cases) say what it leads to:
-    ``citizen``: the citizen's key (``cases.citizen_key`` of the ID or mobile number), to link
+    ``citizen``: the citizen's key (``privacy.citizen_key`` of the ID or mobile number), to link
     the matter's visits; ``refer``: a notice's or case's number the citizen brings; ``missing``
     (一次性告知): the guide's materials that were missing, by number (1 = the first listed) or
     by name; ``passed_to`` and ``agent`` (帮办代办): where it was passed on to, and the

@@ -374,6 +374,7 @@ class Hall:
             appointment=event.appointment,
             issued_by=event.device,
             phone=event.phone,
+            phone_tail=event.phone_tail,
             status=TicketStatus.RESERVED if code else TicketStatus.WAITING,
             reservation_expires_at=now + reserve_s if code else None,
             check_in_code=code,
