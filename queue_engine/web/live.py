@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
-from ..core.commands import DeviceChanged, QueueChanged, TicketChanged
+from ..core.commands import DeviceChanged, TicketChanged, TicketTransition, WindowChanged
 from ..core.model import FINAL_STATUSES
 from . import views
 from .errors import dumps
@@ -41,7 +41,7 @@ class Subscriber:
     """One page's stream. ``ticket``: a phone following one ticket of ``site`` (its slip),
     sent a ``ticket`` event whenever what its page shows of it changes."""
 
-    __slots__ = ("site", "kinds", "frames", "wake", "closed", "overflow", "ticket", "last")
+    __slots__ = ("site", "kinds", "frames", "wake", "closed", "overflow", "ticket", "last", "place")
 
     def __init__(self, site: str | None, kinds: frozenset[str], ticket: str | None = None):
         self.site = site
@@ -52,6 +52,7 @@ class Subscriber:
         self.overflow = False
         self.ticket = ticket
         self.last: bytes = b""  # the last ticket frame sent: an unchanged view is not sent again
+        self.place: tuple[int, int] | None = None  # (ahead, eta_min) in that frame
 
     def push(self, frame: bytes) -> None:
         if len(self.frames) >= SSE_MAX_BACKLOG:
@@ -70,6 +71,7 @@ class Subscriber:
         view = views.slip(hall, self.ticket)
         if view is None:  # (the day rolled: the ticket is gone from the hall)
             return
+        self.place = (view["ahead"], view["eta_min"])
         frame = sse_frame("ticket", dumps(view))
         if frame != self.last:
             self.last = frame
@@ -146,15 +148,20 @@ class Broadcaster:
                     client.push(frame)
 
     def _slips(self, batch) -> None:
-        """The phones whose ticket this batch changed, or moved up the queue, get its view."""
+        """The phones whose ticket this batch changed get its view; so do those whose place or
+        wait it may have moved, when it did."""
         changed: set[tuple[str, str]] = set()
-        moved: set[str] = set()  # sites whose queue changed
+        moved: set[str] = set()  # sites where a waiting ticket's place or wait may have changed
         for item in batch:
             for command in item.commands:
                 kind = type(command)
                 if kind is TicketChanged:
                     changed.add((command.site, command.ticket.no))
-                elif kind is QueueChanged:
+                    # A number issued at the back of the normal lane moves nobody; anything
+                    # else may (a call, a check-in at an earlier place, a green channel).
+                    if command.transition is not TicketTransition.ISSUED or command.ticket.is_priority:
+                        moved.add(command.site)
+                elif kind is WindowChanged:  # (open windows: the waits)
                     moved.add(command.site)
         if not changed and not moved:
             return
@@ -163,12 +170,18 @@ class Broadcaster:
             if client.ticket is None or client.site is None:
                 continue
             hall = halls.get(client.site)
-            if hall is None or not ((client.site, client.ticket) in changed or client.site in moved):
+            if hall is None:
                 continue
-            ticket = hall.tickets.get(client.ticket)
-            if ticket is None or ((client.site, client.ticket) not in changed and ticket.status in FINAL_STATUSES):
-                continue
-            client.push_slip(hall)
+            if (client.site, client.ticket) in changed:
+                client.push_slip(hall)
+            elif client.site in moved:
+                position = hall.position(client.ticket)  # (cheap: the full view only when it moved)
+                if (
+                    position is not None
+                    and position.ticket.status not in FINAL_STATUSES
+                    and (position.ahead, position.eta_min) != client.place
+                ):
+                    client.push_slip(hall)
 
 
 class Fanout(Protocol):
