@@ -98,6 +98,8 @@ CASE_ACTION = {
     CaseAction.RETURNED: "退回",
     CaseAction.WITHDRAWN: "撤回",
 }
+# The report's 办件 figures are given for the site, and per service, window and staff member.
+CASE_DIMENSION = {"site": "全站", "service": "事项", "window": "窗口", "staff": "工作人员"}
 # 县乡投诉电话 (the site configuration's [complaints]), as the board, the slips and the posters show them.
 COMPLAINT_LINE = {"county": "县投诉电话", "township": "乡镇投诉电话"}
 
@@ -126,6 +128,7 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "case_kind": CASE_KIND,
     "case_status": CASE_STATUS,
     "case_action": CASE_ACTION,
+    "case_dimension": CASE_DIMENSION,
     "complaint_line": COMPLAINT_LINE,
 }
 
