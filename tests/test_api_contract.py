@@ -92,6 +92,16 @@ async def make_alerts(api) -> None:
         await api.event(cls, **fields)
     kinds = {a.kind.value for a in api.app.engine.hall("demo").supervisor.alerts.values()}
     assert {"window_unstaffed", "bad_rating"} <= kinds
+    # A case (办件) to act on: budongchan (a 承诺件) accepted at window 1 (无差别综合受理).
+    status, taken, _ = await api.take("budongchan", "13800000001")
+    assert status == 201
+    for cls, fields in (
+        (ev.CallPick, {"ticket": taken["ticket"]["no"]}),
+        (ev.ServiceStart, {}),
+        (ev.ServiceFinish, {"outcome": ev.Outcome.ACCEPTED}),
+    ):
+        await api.event(cls, device="panel-w01", **fields)
+    assert api.app.engine.hall("demo").cases.open_cases()
 
 
 async def test_schemathesis_finds_nothing(api_factory, tmp_path):  # noqa: F811 (the fixture)
@@ -120,6 +130,8 @@ async def test_schemathesis_finds_nothing(api_factory, tmp_path):  # noqa: F811 
     assert any(m == "POST" and u.endswith("/acknowledge") and s == 200 for m, u, s in answered), answered
     assert any(m == "POST" and u.endswith("/tickets") and s == 201 for m, u, s in answered)
     assert any(m == "GET" and re.search(r"/tickets/[A-Z]+\d+$", u) and s == 200 for m, u, s in answered)
+    # ... and a case event reached a case that exists (answered, or refused as closed already).
+    assert any(m == "POST" and re.search(r"/cases/J\d+/events$", u) and s in (200, 409, 422) for m, u, s in answered)
 
 
 def test_no_body_the_document_admits_is_too_large():

@@ -99,6 +99,8 @@ CASE_ACTION = {
     CaseAction.WITHDRAWN: "撤回",
 }
 # The report's 办件 figures are given for the site, and per service, window and staff member.
+# An open case on the consoles: before its due day, on it (case_overdue warns), after it (critical).
+CASE_MARK = {"in_time": "未到期", "due_today": "今日到期", "overdue": "已超期"}
 CASE_DIMENSION = {"site": "全站", "service": "事项", "window": "窗口", "staff": "工作人员"}
 # 县乡投诉电话 (the site configuration's [complaints]), as the board, the slips and the posters show them.
 COMPLAINT_LINE = {"county": "县投诉电话", "township": "乡镇投诉电话"}
@@ -129,6 +131,7 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "case_status": CASE_STATUS,
     "case_action": CASE_ACTION,
     "case_dimension": CASE_DIMENSION,
+    "case_mark": CASE_MARK,
     "complaint_line": COMPLAINT_LINE,
 }
 

@@ -29,15 +29,15 @@ http_log = logging.getLogger("hallwatch.http")
 # Every error code the API answers, by HTTP status: the handlers', the access checks', the
 # core's refusals (``api.refused``) and the middleware's. ``openapi.py`` states them per status.
 ERROR_CODES: dict[int, tuple[str, ...]] = {
-    400: ("bad_json", "missing_field", "bad_field", "bad_parameter", "bad_ticket_number", "bad_header"),
+    400: ("bad_json", "missing_field", "bad_field", "bad_parameter", "bad_ticket_number", "bad_header", "bad_request"),
     401: ("missing_token",),
     403: ("bad_token", "access_not_configured", "phone_tickets_disabled"),
-    404: ("unknown_site", "unknown_service", "unknown_ticket", "unknown_alert", "not_found"),
+    404: ("unknown_site", "unknown_service", "unknown_ticket", "unknown_alert", "unknown_case", "not_found"),
     405: ("method_not_allowed",),
-    409: ("service_closed", "already_acknowledged"),
+    409: ("service_closed", "already_acknowledged", "case_closed"),
     413: ("body_too_large",),
     415: ("unsupported_media_type",),
-    422: ("note_required",),
+    422: ("note_required", "field_required"),
     429: ("phone_limit", "address_limit", "too_many_wrong_tokens"),
     500: ("internal_error",),
     503: ("engine_unavailable", "store_refused"),

@@ -64,6 +64,10 @@ SITE = Param("site", "path", "站点标识（/api/v1/sites 中的 id），如 de
 SERVICE = Param("service", "path", "服务事项代码（该站点 /services 中的 code），如 shebao", pattern=ID_PATTERN)
 TICKET = Param("ticket", "path", "号码（字母前缀加数字，不分大小写），如 A012", pattern=r"^[A-Za-z]{1,2}[0-9]{1,6}$")
 ALERT = Param("alert", "path", "告警标识（告警列表中的 id），如 demo-000001", pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")
+CASE = Param("case", "path", "办件编号（办件列表中的 no），如 J20261125001", pattern=r"^J[0-9]{11,14}$")
+CASE_STATE = Param(
+    "state", "query", "overdue：已超过到期日的在办办件；open：全部在办办件", enum=("overdue", "open"), default="overdue"
+)
 ALERT_STATE = Param("state", "query", "open：未关闭的告警；all：另含今天已解除的", enum=("open", "all"), default="open")
 
 
@@ -93,6 +97,21 @@ class Acknowledgement(Struct, forbid_unknown_fields=True):
     by: Annotated[str, Meta(max_length=32, description="确认人姓名", examples=["张科长"])] | None = None
 
 
+class CaseEventRequest(Struct, forbid_unknown_fields=True):
+    """办件操作：进展（note，须写进展）、转交（pass_on，须写 to）、办结（complete，须写 result）、
+    退回（return，须写原因 note）、撤回（withdraw）。缺少该操作须填写的内容答 422 field_required；
+    已办结、退回或撤回的办件答 409 case_closed。"""
+
+    action: Annotated[
+        Literal["note", "pass_on", "complete", "return", "withdraw"],
+        Meta(description="进展 note、转交 pass_on、办结 complete、退回 return、撤回 withdraw"),
+    ]
+    note: Annotated[str, Meta(max_length=500, description="进展或原因", examples=["已催办"])] | None = None
+    to: Annotated[str, Meta(max_length=100, description="转往的部门或上级", examples=["县自然资源局"])] | None = None
+    result: Annotated[str, Meta(max_length=500, description="办理结果", examples=["已登记发证"])] | None = None
+    by: Annotated[str, Meta(max_length=32, description="操作人姓名", examples=["张科长"])] | None = None
+
+
 class CountyAcknowledgement(Acknowledgement, forbid_unknown_fields=True):
     """县级确认告警：送到告警所属乡镇引擎确认，答复之前不算确认。
 
@@ -111,7 +130,7 @@ class CountyAcknowledgement(Acknowledgement, forbid_unknown_fields=True):
     ) = None
 
 
-BODIES: tuple[type[Struct], ...] = (PhoneTicketRequest, Acknowledgement)
+BODIES: tuple[type[Struct], ...] = (PhoneTicketRequest, Acknowledgement, CaseEventRequest)
 COUNTY_BODIES: tuple[type[Struct], ...] = (CountyAcknowledgement,)
 
 
