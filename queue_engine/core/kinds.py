@@ -65,6 +65,7 @@ PANEL_EVENTS = (
     ev.ServiceFinish,
     ev.TicketTransfer,
     *ev.CASE_EVENTS,
+    ev.CaseOpen,
 )
 
 K = DeviceKind

@@ -97,6 +97,7 @@ CASE_ACTION = {
     CaseAction.COMPLETED: "办结",
     CaseAction.RETURNED: "退回",
     CaseAction.WITHDRAWN: "撤回",
+    CaseAction.FIELDWORK: "外出办理",
 }
 # The report's 办件 figures are given for the site, and per service, window and staff member.
 # An open case on the consoles: before its due day, on it (case_overdue warns), after it (critical).
