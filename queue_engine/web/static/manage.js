@@ -67,9 +67,12 @@
                          return: ["退回", "note"], withdraw: ["撤回", "note"] };
   const CASE_HINT = { note: "进展情况", to: "转往的部门或上级", result: "办理结果" };
 
+  const CASES_SHOWN = 200;  // (the soonest due: a busy hall may hold many more open cases)
+
   function renderCases(list) {
-    $("#case-count").textContent = `${list.length} 件，超期 ${list.filter((c) => c.mark === "overdue").length} 件`;
-    $("#cases").innerHTML = list.length ? list.map((c) => `<tr data-case="${esc(c.no)}" class="${c.mark === "overdue" ? "overdue" : ""}">
+    const more = list.length > CASES_SHOWN ? `，仅列最早到期的 ${CASES_SHOWN} 件` : "";
+    $("#case-count").textContent = `${list.length} 件，超期 ${list.filter((c) => c.mark === "overdue").length} 件${more}`;
+    $("#cases").innerHTML = list.length ? list.slice(0, CASES_SHOWN).map((c) => `<tr data-case="${esc(c.no)}" class="${c.mark === "overdue" ? "overdue" : ""}">
       <td>${esc(c.no)}</td><td>${esc(HW.CASE_KIND[c.kind] || c.kind)}</td><td>${esc(c.service_name)}</td>
       <td>${esc(c.window_name || c.window || "")}</td><td>${esc(c.agent_name || c.agent || "")}</td><td>${esc(c.passed_to || "")}</td>
       <td>${esc((c.opened_at || "").slice(0, 16).replace("T", " "))}</td><td data-due-day>${esc(c.due_day)}</td><td>${HW.caseMark(c)}</td>
