@@ -5,7 +5,10 @@ windows (10 无差别综合受理, 19 specialist, 1 办不成事), 12 services, 
 rating pad at every window, open 08:30-12:00 and 13:30-17:30 on the working days of November
 2026 (21 days), takes 60,000 tickets; windows call, serve (with transfers, no-shows and every
 outcome), pause, leave their seats, cameras get switched off, about 60 % of visits are rated
-and most bad ratings are followed up the next working day. Every batch of commands is written
+and most bad ratings are followed up the next working day. Half the services are 承诺件
+(3 to 7 working days), half 即办件 (rarely accepted instead of done there and then): visits
+accepted for a 承诺件, 帮办代办 and 办不成 at the 办不成事 window open cases (办件), which the
+officer completes, a few late, some withdrawn; 一次性告知 records notices. Every batch of commands is written
 with the store's own ``write_batch``.
 
 Then, in each round, the month is reported: ``build_report`` (the SQL), ``render_html`` and
@@ -38,6 +41,7 @@ from queue_engine.config import parse_site
 from queue_engine.core import Engine, Reply
 from queue_engine.core import events as ev
 from queue_engine.core.calendar import WorkingCalendar
+from queue_engine.core.cases import CaseAction, CaseChanged
 from queue_engine.core.commands import AlertChanged
 from queue_engine.records import Processed
 from queue_engine.reports import build_report, render_html, write_csv
@@ -73,6 +77,14 @@ OUTCOMES = (
 SCORES = [5] * 70 + [4] * 20 + [3] * 5 + [2] * 3 + [1] * 2
 
 
+def guide(index: int, code: str) -> dict:
+    """承诺件 of 3 to 7 working days for every other service, 即办件 for the rest."""
+    if code == "banbucheng" or index % 2:
+        return {"item_type": "即办件", "time_limit": "即办"}
+    days = 3 + index % 5
+    return {"item_type": "承诺件", "promise_working_days": days, "time_limit": f"{days}个工作日"}
+
+
 def site_data(windows: int) -> dict:
     codes = [code for code, _, _ in SERVICES[:-1]]
     window_list = []
@@ -103,8 +115,16 @@ def site_data(windows: int) -> dict:
         "hours": {"periods": ["08:30-12:00", "13:30-17:30"], "issue_before_open_min": 30},
         "supervision": {"heartbeat_misses": 100},
         "services": [
-            {"code": c, "name": n, "prefix": p, "category": n, "expected_service_min": 4, "target_wait_min": 30}
-            for c, n, p in SERVICES
+            {
+                "code": c,
+                "name": n,
+                "prefix": p,
+                "category": n,
+                "expected_service_min": 4,
+                "target_wait_min": 30,
+                "guide": guide(i, c),
+            }
+            for i, (c, n, p) in enumerate(SERVICES)
         ],
         "windows": window_list,
         "devices": devices,
@@ -125,6 +145,8 @@ class Month:
         self.pending: list[Processed] = []
         self.heap: list[tuple[float, int, tuple]] = []
         self.bad_alerts: list[str] = []
+        self.open_cases: list[str] = []
+        self.on_the_spot = {s.code for s in site.services if s.guide.item_type == "即办件"}
         self.events = 0
 
     def at(self, day: date, hour: int, minute: float = 0.0) -> float:
@@ -134,6 +156,8 @@ class Month:
         for c in commands:
             if isinstance(c, AlertChanged) and c.alert.kind.value == "bad_rating" and c.alert.state.value == "firing":
                 self.bad_alerts.append(c.alert.id)
+            elif isinstance(c, CaseChanged) and c.action is CaseAction.OPENED:
+                self.open_cases.append(c.case.no)
         self.pending.append(Processed(at=self.now, site=SITE, commands=commands))
         if len(self.pending) >= 2000:
             self.flush()
@@ -242,7 +266,13 @@ class Month:
             self.later(when + 15, "call", w)
         elif kind == "finish":
             (w,) = args
-            self.send(when, ev.ServiceFinish, f"panel-{w}", outcome=rng.choice(OUTCOMES))
+            outcome = rng.choice(OUTCOMES)
+            hall = self.engine.hall(SITE)
+            serving = hall.windows[w].ticket
+            on_the_spot = serving is not None and hall.tickets[serving].service in self.on_the_spot
+            if outcome is ev.Outcome.ACCEPTED and on_the_spot and rng.random() < 0.95:
+                outcome = ev.Outcome.DONE  # a 即办件 is done there and then, nearly always
+            self.send(when, ev.ServiceFinish, f"panel-{w}", outcome=outcome)
             if rng.random() < 0.6:
                 self.later(when + 8, "rate", w)
             self.later(when + rng.uniform(10, 30), "call", w)
@@ -260,16 +290,33 @@ class Month:
             self.pause_due[w] = (when, (reason, minutes))
         elif kind == "acknowledge":
             self.send(when, ev.Acknowledge, "officer-1", alert=args[0], note="已电话回访，说明情况并致歉")
+        elif kind == "case":
+            number, cls, fields = args
+            self.send(when, cls, "officer-1", case=number, **fields)
         elif kind == "resume":
             self.send(when, ev.WindowResume, f"panel-{args[0]}")
             self.later(when + 5, "call", args[0])
 
     def follow_up(self, day: date) -> None:
-        """Four in five bad ratings of the day before are followed up in the morning."""
+        """Four in five bad ratings of the day before are followed up in the morning; about a
+        third of the cases still open are closed in the afternoon (a few withdrawn), so that
+        some run past their due day."""
         for i, alert_id in enumerate(self.bad_alerts):
             if i % 5 != 4:
                 self.later(self.at(day, 8, 40), "acknowledge", alert_id)
         self.bad_alerts = []
+        still_open = []
+        for number in self.open_cases:
+            draw = self.rng.random()
+            if draw < 0.30:
+                self.later(
+                    self.at(day, 16, self.rng.uniform(0, 60)), "case", number, ev.CaseComplete, {"result": "办结"}
+                )
+            elif draw < 0.31:
+                self.later(self.at(day, 11, 0), "case", number, ev.CaseWithdraw, {"note": "申请人撤回"})
+            else:
+                still_open.append(number)
+        self.open_cases = still_open
 
     def run(self, days: list[date], per_day: list[int]) -> None:
         windows = [w.id for w in self.site.windows]
@@ -313,6 +360,8 @@ def write_site_file(path: Path, windows: int) -> None:
     import json
 
     def value(v):
+        if isinstance(v, dict):  # (a service's guide: an inline table)
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
         return json.dumps(v, ensure_ascii=False) if not isinstance(v, bool) else str(v).lower()
 
     data = site_data(windows)
@@ -353,7 +402,7 @@ def run(args, work: Path) -> None:
     conn = connect(db).conn
     counts = {
         t: conn.execute(f"select count(*) from {t}").fetchone()[0]
-        for t in ("tickets", "ratings", "alerts", "alert_log", "accounting")
+        for t in ("tickets", "ratings", "alerts", "alert_log", "accounting", "cases", "case_log", "notices")
     }
     conn.close()
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))

@@ -195,6 +195,12 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "case.complete": {"case": "J20261125001", "result": "已登记发证"},
     "case.return": {"case": "J20261125001", "note": "权属证书与登记簿不符"},
     "case.withdraw": {"case": "J20261125001"},
+    "case.open": {
+        "service": "shebao",
+        "citizen": "359ea74a80a57accd42a7311ed96eca04f3e631d0ab34ea76808c543240d8a68",
+        "home": True,
+        "note": "独居老人",
+    },
     "presence": {"window": "w03", "present": True, "count": 1},
     "tamper": {"kind": "occluded"},
     "rating": {"window": "w03", "score": 2, "ticket": "A012", "reasons": ["efficiency"], "comment": "等了很久"},

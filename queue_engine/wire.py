@@ -196,9 +196,11 @@ class WireStaffLogout(Envelope, tag="staff.logout"):
 
 
 class WireWindowPause(Envelope, tag="window.pause"):
-    """The window closes for a while, with a declared reason."""
+    """The window closes for a while, with a declared reason; ``case``: the case a fieldwork
+    pause is for (a home visit), which is then never a pause overrun."""
 
     reason: ev.PauseReason
+    case: Text | None = None  # (optional: a panel that sends only the reason pauses as before)
 
 
 class WireWindowResume(Envelope, tag="window.resume"):
@@ -282,6 +284,17 @@ class WireCaseWithdraw(WireCaseEvent, tag="case.withdraw"):
     pass
 
 
+class WireCaseOpen(Envelope, kw_only=True, tag="case.open"):
+    """A 帮办代办 case taken on without a queue ticket by the staff member signed in (a village
+    代办员's home visit, 上门办理 when ``home``); the reply carries its number."""
+
+    service: Text
+    citizen: Text | None = None
+    passed_to: Text | None = None
+    home: bool = True
+    note: Note = ""
+
+
 class WirePresence(Envelope, tag="presence"):
     """Staff presence at a window's seat, on every change and after every heartbeat."""
 
@@ -327,6 +340,7 @@ WIRE_TO_CORE: dict[type[Envelope], type[ev.Event]] = {
     WireCaseComplete: ev.CaseComplete,
     WireCaseReturn: ev.CaseReturn,
     WireCaseWithdraw: ev.CaseWithdraw,
+    WireCaseOpen: ev.CaseOpen,
     WirePresence: ev.Presence,
     WireTamper: ev.Tamper,
     WireRating: ev.Rating,

@@ -77,13 +77,15 @@ def schemathesis_command(url: str, report_dir: Path) -> list[str]:
     ]
 
 
-async def take_and_check_in(api) -> None:
-    """A number taken with a phone, reserved, checked in with the entrance poster's key."""
-    status, body, _ = await api.take("shebao", "13800000000")
-    assert status == 201 and body["ticket"]["status"] == "reserved", body
-    check_in = f"/api/v1/sites/demo/slips/{body['ticket']['token']}/check-in"
+async def take_and_check_in(api, service: str = "shebao", phone: str = "13800000000") -> dict:
+    """A number taken with a phone, reserved, checked in with the entrance poster's key: the
+    answer to the taking."""
+    status, taken, _ = await api.take(service, phone)
+    assert status == 201 and taken["ticket"]["status"] == "reserved", taken
+    check_in = f"/api/v1/sites/demo/slips/{taken['ticket']['token']}/check-in"
     status, body, _ = await api.call("POST", check_in, json_body={"key": entrance_key(TICKET_SECRET, "demo")})
     assert (status, body["status"]) == (200, "waiting"), body
+    return taken
 
 
 async def make_alerts(api) -> None:
@@ -104,6 +106,15 @@ async def make_alerts(api) -> None:
         await api.event(cls, **fields)
     kinds = {a.kind.value for a in api.app.engine.hall("demo").supervisor.alerts.values()}
     assert {"window_unstaffed", "bad_rating"} <= kinds
+    # A case (办件) to act on: budongchan (a 承诺件) accepted at window 1 (无差别综合受理).
+    taken = await take_and_check_in(api, "budongchan", "13800000001")
+    for cls, fields in (
+        (ev.CallPick, {"ticket": taken["ticket"]["no"]}),
+        (ev.ServiceStart, {}),
+        (ev.ServiceFinish, {"outcome": ev.Outcome.ACCEPTED}),
+    ):
+        await api.event(cls, device="panel-w01", **fields)
+    assert api.app.engine.hall("demo").cases.open_cases()
 
 
 async def test_schemathesis_finds_nothing(api_factory, tmp_path):  # noqa: F811 (the fixture)
@@ -132,6 +143,8 @@ async def test_schemathesis_finds_nothing(api_factory, tmp_path):  # noqa: F811 
     assert any(m == "POST" and u.endswith("/acknowledge") and s == 200 for m, u, s in answered), answered
     assert any(m == "POST" and u.endswith("/tickets") and s == 201 for m, u, s in answered)
     assert any(m == "GET" and re.search(r"/tickets/[A-Z]+\d+$", u) and s == 200 for m, u, s in answered)
+    # ... and a case event reached a case that exists (answered, or refused as closed already).
+    assert any(m == "POST" and re.search(r"/cases/J\d+/events$", u) and s in (200, 409, 422) for m, u, s in answered)
 
 
 def test_no_body_the_document_admits_is_too_large():

@@ -1,5 +1,6 @@
 """办件 over MQTT: the panel agent's keys for cases, the wire's additive fields, the store's
-tables, and a real engine process restarted with open cases and their due timers.
+tables, and a real engine process restarted with open cases and their due timers; a village
+代办员's home visit opened at the panel without a ticket, and the fieldwork for it.
 
 The demo site (examples/demo-site.toml): budongchan (B) a 承诺件 of 5 working days at w05,
 shuidianqi (F) a 承诺件 of 3 at w08, shebao (A) a 即办件 at w02; w10 the 办不成事 window. The
@@ -18,6 +19,7 @@ import msgspec
 import pytest
 from mqtt_helpers import Device, Listener
 from test_agents import run_agent
+from web_helpers import write_village_site
 
 from queue_engine import wire
 from queue_engine.core.alerts import Alert, AlertKind, AlertState
@@ -203,3 +205,75 @@ def test_an_alert_from_an_engine_before_cases_is_still_read():
     del body["audiences"]
     decoded = msgspec.json.decode(wire.encode(body), type=wire.WireAlert)
     assert (decoded.kind, decoded.audiences) == (AlertKind.WAIT_TOO_LONG, [])
+
+
+def test_a_village_agent_opens_a_home_visit_case_at_the_panel_and_its_fieldwork_is_no_pause_overrun(
+    broker, engine_factory, tmp_path
+):
+    """A village station (tests/web_helpers.py): daiban a 即办件 whose 帮办代办 is due in the
+    site's default 10 working days. The 代办员 at w1 takes a matter on for a home visit and
+    goes out for it; the member at w2 goes out on fieldwork for no case."""
+    village = write_village_site(tmp_path, heartbeat_s=3600)
+    engine = engine_factory(configs=[village]).start()
+    agent = run_agent(
+        "panel",
+        broker,
+        "--device",
+        "panel-w1",
+        "--config",
+        str(village),
+        stdin="l v01\nm daiban 证件=13800000000 独居老人 行动不便\np 外勤 J20261125001\nm nosuch\nq\n",
+        env={**os.environ, CITIZEN_KEY_ENV: CITIZEN_SECRET.hex()},
+    )
+    assert agent.returncode == 1, agent.stdout + agent.stderr  # (the last line is refused: a script sees it)
+    assert "已登记上门代办：帮办代办（社保、医保、民政），办件号 J20261125001" in agent.stdout
+    assert "暂停服务：外勤（办件 J20261125001，不计暂停超时）" in agent.stdout
+    assert "请写明上门代办的事项代码" in agent.stdout
+    other = Device(broker.port, "panel-w2", "shuangquan")
+    try:
+        assert other.request("staff.login", staff="v02")["ok"]
+        assert other.request("window.pause", reason="fieldwork")["ok"]
+        refused = other.request("window.pause", reason="meal", case="J20261125001")
+        assert (refused["ok"], refused["error"]) == (False, "window_paused")
+    finally:
+        other.close()
+
+    case = "select no, kind, service, ticket, window, agent, first_staff, due_day, citizen from cases"
+    assert rows(engine, case) == [
+        (
+            "J20261125001",
+            "proxy",
+            "daiban",
+            None,
+            "w1",
+            "v01",
+            "v01",
+            "2026-12-09",
+            citizen_key(CITIZEN_SECRET, "13800000000"),
+        )
+    ]
+    assert rows(engine, "select action, actor, note from case_log order by id") == [
+        ("opened", "v01", "上门办理；独居老人 行动不便"),
+        ("fieldwork", "v01", ""),
+    ]
+    assert rows(engine, "select count(*) from tickets") == [(0,)]
+    assert rows(engine, "select window, pause_reason, pause_case from windows order by window") == [
+        ("w1", "fieldwork", "J20261125001"),
+        ("w2", "fieldwork", None),
+    ]
+
+    # 16:00: past the 240 minutes fieldwork is allowed. The engine restarted from its store:
+    # only the pause for no case overruns.
+    assert engine.stop() == 0
+    alerts = Listener(broker.port, "hallwatch/shuangquan/alerts")
+    try:
+        engine.start_at = "2026-11-25T16:00:00+08:00"
+        engine.start()
+        overrun = alerts.wait_for(
+            lambda msgs: [b for t, p, _, _ in msgs if (b := json.loads(p))["kind"] == "pause_overrun"], timeout=20
+        )
+        assert [(b["window"], b["detail"]["reason"]) for b in overrun] == [("w2", "fieldwork")]
+        assert engine.stop() == 0
+    finally:
+        alerts.close()
+    assert [b["window"] for b in alerts.on("hallwatch/shuangquan/alerts") if b["kind"] == "pause_overrun"] == ["w2"]

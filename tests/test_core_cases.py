@@ -450,3 +450,83 @@ def test_a_restart_keeps_every_open_case_and_its_due_timers(request):
         ("J20261202002", "critical", "s003"),
         (second.no, "warning", "s003"),
     ]
+
+
+# -- 上门办理: a case without a ticket, and the fieldwork for it ----------------------------------------
+def home_visit(d: Driver, window: str, service: str = "budongchan", **fields):
+    return d.panel(window, ev.CaseOpen, service=service, **fields)
+
+
+def test_an_agent_opens_a_home_visit_case_without_a_ticket(request):
+    d = request.node.driver = cases_driver(at(WED, 9))
+    d.login("w01", "s001")
+    citizen = citizen_key(CITIZEN_SECRET, "13700000000")
+    commands = home_visit(d, "w01", citizen=citizen, note="独居老人，行动不便")
+    (change,) = of_type(commands, CaseChanged)
+    case = change.case
+    assert (change.action, change.by, change.note) == (CaseAction.OPENED, "s001", "上门办理；独居老人，行动不便")
+    assert (case.kind, case.service, case.ticket, case.window, case.agent, case.citizen) == (
+        CaseKind.PROXY,
+        "budongchan",
+        None,
+        "w01",
+        "s001",
+        citizen,
+    )
+    assert (case.first_window, case.first_staff, case.due_day) == ("w01", "s001", "2026-12-09")  # 帮办代办: 10 days
+    assert the_reply(commands).case == case.no == "J20261125001"
+    assert d.hall.tickets == {} and d.hall.cases.open_cases() == [case]  # no queue ticket
+
+    # Refused, changing nothing: an unknown service, a window nobody is logged in at.
+    for window, service, code in (("w01", "nosuch", ErrorCode.UNKNOWN_SERVICE), ("w02", "budongchan", "not_logged_in")):
+        reply = the_reply(home_visit(d, window, service=service))
+        assert (reply.ok, reply.error) == (False, code)
+    assert len(d.hall.cases.open_cases()) == 1
+
+
+def test_fieldwork_for_a_case_is_no_pause_overrun_and_is_logged_in_the_case(request):
+    # Working time 08:30-12:00 and 14:30-17:30; fieldwork is allowed 240 minutes.
+    d = request.node.driver = cases_driver(at(WED, 9))
+    d.login("w01", "s001")
+    d.login("w02", "s002")
+    case = of_type(home_visit(d, "w01"), CaseChanged)[0].case
+    refused = the_reply(d.panel("w01", ev.WindowPause, reason=ev.PauseReason.MEAL, case=case.no))
+    assert (refused.ok, refused.error) == (False, "bad_request")
+    refused = the_reply(d.panel("w01", ev.WindowPause, reason=ev.PauseReason.FIELDWORK, case="J20261125999"))
+    assert (refused.ok, refused.error) == (False, "unknown_case")
+
+    commands = d.panel("w01", ev.WindowPause, reason=ev.PauseReason.FIELDWORK, case=case.no)
+    (out,) = of_type(commands, CaseChanged)
+    assert (out.action, out.by, out.at, out.case.no) == (CaseAction.FIELDWORK, "s001", d.now, case.no)
+    assert d.hall.windows["w01"].pause_case == case.no
+    d.ok("w02", ev.WindowPause, reason=ev.PauseReason.FIELDWORK)  # the same time out, for no case
+
+    fired = of_kind(run_until(d, at(WED, 17)), K.PAUSE_OVERRUN)
+    assert [(a.window, a.state) for a in fired] == [("w02", AlertState.FIRING)]  # 15:30: only w02
+
+    # Back, and out again for no case: the allowance counts again.
+    d.ok("w01", ev.WindowResume)
+    assert d.hall.windows["w01"].pause_case is None
+    d.ok("w01", ev.WindowPause, reason=ev.PauseReason.FIELDWORK)
+    later = of_kind(run_until(d, at(date(2026, 11, 26), 17)), K.PAUSE_OVERRUN)
+    assert ("w01", AlertState.FIRING) in [(a.window, a.state) for a in later]
+
+
+def test_a_closed_case_takes_no_fieldwork_and_a_restart_keeps_the_pause_s_case(request):
+    d = cases_driver(at(WED, 9))
+    d.login("w01", "s001")
+    done = of_type(home_visit(d, "w01"), CaseChanged)[0].case
+    case_event(d, "panel-w01", ev.CaseComplete, case=done.no, result="已代办完成")
+    refused = the_reply(d.panel("w01", ev.WindowPause, reason=ev.PauseReason.FIELDWORK, case=done.no))
+    assert (refused.ok, refused.error) == (False, "case_closed")
+    case = of_type(home_visit(d, "w01"), CaseChanged)[0].case
+    d.ok("w01", ev.WindowPause, reason=ev.PauseReason.FIELDWORK, case=case.no)
+
+    tickets, windows = latest_state(d.log)
+    cases = {c.case.no: c.case for c in of_type(d.log, CaseChanged)}
+    engine = Engine([d.hall.site], OFFICIAL)
+    engine.restore(now=d.now, tickets=tickets, windows=windows, alerts=[], cases=list(cases.values()), notices=[])
+    after = request.node.driver = Driver(engine, now=d.now)
+    after.log += engine.tick(d.now)
+    assert engine.hall(SITE_ID).windows["w01"].pause_case == case.no
+    assert of_kind(run_until(after, at(WED, 17, 30)), K.PAUSE_OVERRUN) == []

@@ -371,6 +371,7 @@ PANEL_EVENT_FIELDS: dict[type[ev.Event], dict] = {
     ev.ServiceStart: {},
     ev.ServiceFinish: {"outcome": ev.Outcome.DONE},
     ev.TicketTransfer: {"to_service": "budongchan"},
+    ev.CaseOpen: {"service": "shebao"},
 }
 
 # Written out independently of hall.py: for each event, the phase it leads to where it is
@@ -400,6 +401,8 @@ EXPECTED: dict[type[ev.Event], dict[WindowPhase, WindowPhase | ErrorCode]] = {
     },
     ev.ServiceFinish: {P.CLOSED: NLI, P.IDLE: NCT, P.CALLED: ErrorCode.NOT_STARTED, P.SERVING: P.IDLE, P.PAUSED: WP},
     ev.TicketTransfer: {P.CLOSED: NLI, P.IDLE: NCT, P.CALLED: P.IDLE, P.SERVING: P.IDLE, P.PAUSED: WP},
+    # A case taken on without a ticket (a home visit): while free, or out on fieldwork.
+    ev.CaseOpen: {P.CLOSED: NLI, P.IDLE: P.IDLE, P.CALLED: BUSY, P.SERVING: BUSY, P.PAUSED: P.PAUSED},
 }
 CASES = [(cls, phase) for cls in EXPECTED for phase in P]
 

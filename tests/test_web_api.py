@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import tomllib
 from pathlib import Path
 
@@ -319,6 +320,9 @@ PROTECTED = [
     ("GET", "/api/v1/alerts", None),
     ("GET", "/api/v1/supervise", None),
     ("GET", "/api/v1/supervise/stream", None),
+    ("GET", "/api/v1/sites/demo/cases", "demo"),
+    ("POST", "/api/v1/sites/demo/cases/J20261125001/events", "demo"),
+    ("GET", "/api/v1/cases", None),
 ]
 
 
@@ -618,3 +622,81 @@ def test_a_console_whose_token_is_not_set_stays_closed():
         assert (refused.value.status, refused.value.code) == (403, "access_not_configured")
     # An empty variable is no token either.
     assert Access.from_environment([demo()], environ={"HALLWATCH_MANAGER_TOKEN_DEMO": ""}).managers == {"demo": None}
+
+
+async def open_case(api, window: str, staff: str, service: str = "budongchan") -> str:
+    """A visit accepted for a 承诺件 at ``window``: the case's number."""
+    await api.event(ev.StaffLogin, device=f"panel-{window}", staff=staff)
+    await api.event(ev.TicketRequest, device="kiosk-1", service=service)
+    for cls, fields in ((ev.CallNext, {}), (ev.ServiceStart, {}), (ev.ServiceFinish, {"outcome": ev.Outcome.ACCEPTED})):
+        await api.event(cls, device=f"panel-{window}", **fields)
+    cases = api.app.engine.hall("demo").cases.open_cases()
+    return cases[-1].no
+
+
+async def test_open_cases_by_due_date_and_case_events_from_the_manager(api):
+    # Wednesday 2026-11-25: budongchan is a 承诺件 of 5 working days: due 2026-12-02.
+    first = await open_case(api, "w01", "s001")
+    api.clock.t = parse_time("2026-12-03T09:00:00+08:00")  # the first is overdue now
+    await api.event(ev.StaffLogin, device="panel-w01", staff="s001")  # (the hall ticks)
+    second = await open_case(api, "w01", "s001")
+    status, body, _ = await api.call("GET", "/api/v1/sites/demo/cases", token=MANAGER_TOKEN)
+    assert status == 200
+    assert [(c["no"], c["due_day"], c["mark"]) for c in body["cases"]] == [
+        (first, "2026-12-02", "overdue"),
+        (second, "2026-12-10", "in_time"),
+    ]
+    one = body["cases"][0]
+    assert (one["service_name"], one["window_name"], one["agent_name"], one["kind"]) == (
+        "不动产转移登记（宅基地使用权及房屋所有权）",
+        "1号窗口",
+        "王丽娟",
+        "promised",
+    )
+    assert "citizen" not in one
+    status, body, _ = await api.call("GET", "/api/v1/cases", token=SUPERVISOR_TOKEN)
+    assert [(c["no"], c["site"]) for c in body["cases"]] == [(first, "demo")]  # overdue only
+    status, body, _ = await api.call("GET", "/api/v1/cases?state=open", token=SUPERVISOR_TOKEN)
+    assert [c["no"] for c in body["cases"]] == [first, second]
+    status, body, _ = await api.call("GET", "/api/v1/cases?state=late", token=SUPERVISOR_TOKEN)
+    assert (status, body["error"], body["field"]) == (400, "bad_parameter", "state")
+
+    path = f"/api/v1/sites/demo/cases/{first}/events"
+    for asked, field in (({"action": "complete"}, "result"), ({"action": "pass_on", "to": "  "}, "to")):
+        status, body, _ = await api.call("POST", path, token=MANAGER_TOKEN, json_body=asked)
+        assert (status, body["error"], body["field"]) == (422, "field_required", field)
+    status, body, _ = await api.call("POST", path, token=MANAGER_TOKEN, json_body={"action": "finish"})
+    assert (status, body["error"]) == (400, "bad_field")
+    status, body, _ = await api.call(
+        "POST", path, token=MANAGER_TOKEN, json_body={"action": "pass_on", "to": "县自然资源局", "by": "赵主任"}
+    )
+    assert status == 200 and (body["case"]["passed_to"], body["case"]["status"]) == ("县自然资源局", "open")
+    status, body, _ = await api.call(
+        "POST", path, token=MANAGER_TOKEN, json_body={"action": "complete", "result": "已登记发证", "by": "赵主任"}
+    )
+    assert status == 200
+    assert (body["case"]["status"], body["case"]["result"], body["case"]["closed_by"], body["case"]["mark"]) == (
+        "completed",
+        "已登记发证",
+        "manager:赵主任",
+        None,
+    )
+    status, body, _ = await api.call("POST", path, token=MANAGER_TOKEN, json_body={"action": "note", "note": "x"})
+    assert (status, body["error"]) == (409, "case_closed")
+    status, body, _ = await api.call(
+        "POST", "/api/v1/sites/demo/cases/J20261125999/events", token=MANAGER_TOKEN, json_body={"action": "withdraw"}
+    )
+    assert (status, body["error"]) == (404, "unknown_case")
+    status, body, _ = await api.call("GET", "/api/v1/cases", token=SUPERVISOR_TOKEN)
+    assert body["cases"] == []
+    # Stored with who and when, like every case event.
+    db = sqlite3.connect(api.app.db_path)
+    try:
+        log = db.execute("SELECT action, actor, passed_to FROM case_log WHERE case_no = ? ORDER BY id", (first,))
+        assert log.fetchall() == [
+            ("opened", "s001", None),
+            ("passed_on", "manager:赵主任", "县自然资源局"),
+            ("completed", "manager:赵主任", "县自然资源局"),
+        ]
+    finally:
+        db.close()

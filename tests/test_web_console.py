@@ -133,3 +133,53 @@ async def test_the_manager_console_shows_the_windows_a_surge_asks_for_and_an_ove
     follow_up = page.locator(f'#alerts li[data-alert="{alerts["bad_rating"].id}"]')
     assert await follow_up.locator(".due").text_content() == "整改期限 2026-12-02"
     assert await follow_up.locator(".badge.overdue").text_content() == "逾期未整改"
+
+
+async def accept_budongchan(console: Console, window: str, staff: str) -> str:
+    """A visit accepted at ``window`` for budongchan (a 承诺件 of 5 working days): its case."""
+    await console.event(ev.StaffLogin, device=f"panel-{window}", staff=staff)
+    await console.event(ev.TicketRequest, device="kiosk-1", service="budongchan")
+    for cls, fields in ((ev.CallNext, {}), (ev.ServiceStart, {}), (ev.ServiceFinish, {"outcome": ev.Outcome.ACCEPTED})):
+        await console.event(cls, device=f"panel-{window}", **fields)
+    return console.app.engine.hall("demo").cases.open_cases()[-1].no
+
+
+async def test_open_cases_by_due_date_on_the_consoles_and_a_case_completed_from_the_manager_console(console):
+    # Wednesday 2026-11-25: due 2026-12-02. Thursday 2026-12-03: the first is overdue, a second
+    # is opened (due 2026-12-10).
+    late = await accept_budongchan(console, "w01", "s001")
+    console.clock.t = parse_time("2026-12-03T09:00:00+08:00")
+    fresh = await accept_budongchan(console, "w01", "s001")
+    hall = console.app.engine.hall("demo")
+    (alert,) = [a for a in hall.supervisor.alerts.values() if a.kind.value == "case_overdue"]
+    assert (alert.subject, alert.overdue) == (late, True)
+
+    page = await console.page(f"/supervise?token={SUPERVISOR_TOKEN}")
+    row = page.locator(f'#cases tr[data-case="{late}"]')
+    await row.wait_for(timeout=10_000)
+    assert "2026-12-02" in await row.text_content() and await page.locator("#cases tr[data-case]").count() == 1
+
+    page = await console.page(f"/manage/demo?token={MANAGER_TOKEN}")
+    rows = page.locator("#cases tr[data-case]")
+    await rows.first.wait_for(timeout=10_000)
+    assert [await r.get_attribute("data-case") for r in await rows.all()] == [late, fresh]  # by due date
+    assert await rows.nth(0).get_attribute("class") == "overdue"
+    assert await rows.nth(0).locator("[data-mark]").text_content() == "已超期"
+    assert await rows.nth(1).locator("[data-mark]").text_content() == "未到期"
+    assert await page.locator("#case-count").text_content() == "2 件，超期 1 件"
+
+    await page.fill("#by", "赵主任")
+    await page.dispatch_event("#by", "change")
+    form = rows.nth(0).locator("form")
+    await form.locator("select").select_option("complete")
+    await form.locator("button").click()  # nothing written: refused, the case stays
+    await form.locator(".error").wait_for(timeout=10_000)
+    assert "result" in await form.locator(".error").text_content()
+    await form.locator("input[name=text]").fill("已登记发证")
+    await form.locator("button").click()
+    await page.locator(f'#cases tr[data-case="{late}"]').wait_for(state="detached", timeout=10_000)
+    assert await page.locator("#case-count").text_content() == "1 件，超期 0 件"
+
+    case = hall.cases.cases[late]
+    assert (case.status.value, case.result, case.closed_by) == ("completed", "已登记发证", "manager:赵主任")
+    assert hall.supervisor.alerts.get(alert.id) is None  # case_overdue resolved with the case

@@ -83,8 +83,10 @@ HELP = """\
              代办员=工号、证件=身份证号或手机号（只发送其摘要）、编号=群众带来的告知书或办件编号，
              如 f 告知 缺=1,2 证件=13800000000
   k 办件号 动作 [文字]  办件：进展 文字、转 部门、办结 结果、退回 原因、撤回，如 k J20261125001 转 县人社局
+  m 事项 [选项] [说明]  不取号登记帮办代办办件（上门办理），选项：证件=、转=，如 m daiban 证件=13800000000 独居老人
   t 事项/窗口  转移当前号，如 t shebao 或 t w03（保留原排队位置）
-  p 原因      暂停：break 休息、meal 就餐、meeting 会议、fieldwork 外勤、other 其他
+  p 原因 [办件号]  暂停：break 休息、meal 就餐、meeting 会议、fieldwork 外勤、other 其他；
+             外勤写明办件号（为该办件上门办理），不计暂停超时，如 p 外勤 J20261125001
   u          恢复服务                  v          刷新显示
   h          帮助                      q          退出（设备正常下线）"""
 
@@ -150,6 +152,15 @@ def parse_command(
         if not text and type_ != "case.withdraw":
             raise CommandError("请写明" + {"note": "进展或退回原因", "to": "转往的部门", "result": "办理结果"}[field])
         return Action(type_, {"case": args[0].upper(), **({field: text} if text else {})})
+    if key == "m":
+        if not args or site.service(args[0]) is None:
+            raise CommandError("请写明上门代办的事项代码，如：m daiban 证件=13800000000 独居老人")
+        words = [word for word in args[1:] if "=" in word]
+        fields = finish_options(words, citizen_secret)
+        if set(fields) - {"citizen", "passed_to"}:
+            raise CommandError("上门代办的选项只有：证件=、转=")
+        note = " ".join(word for word in args[1:] if "=" not in word)
+        return Action("case.open", {"service": args[0], **fields, **({"note": note} if note else {})})
     if key == "t":
         target = one("转往的事项或窗口")
         if site.window(target) is not None:
@@ -158,10 +169,14 @@ def parse_command(
             return Action("ticket.transfer", {"to_service": target})
         raise CommandError(f"没有“{target}”这个事项或窗口")
     if key == "p":
-        word = one("暂停原因")
+        word = args[0] if len(args) == 2 else one("暂停原因")
         reason = PAUSE_WORDS.get(word.lower()) or PAUSE_WORDS.get(word)
         if reason is None:
             raise CommandError("暂停原因可选：" + "、".join(f"{c} {n}" for c, n in PAUSES.items()))
+        if len(args) == 2:  # out for a case (a home visit)
+            if reason != "fieldwork":
+                raise CommandError("只有外勤可以写明办件号，如：p 外勤 J20261125001")
+            return Action("window.pause", {"reason": reason, "case": args[1].upper()})
         return Action("window.pause", {"reason": reason})
     if key == "u":
         return Action("window.resume", {})
@@ -296,7 +311,11 @@ def describe_success(action: Action, reply: dict, view: PanelView) -> str:
             target = service.name
         return f"已转移：{ticket} → {target}"
     if action.type == "window.pause":
-        return f"暂停服务：{PAUSES[f['reason']]}"
+        return f"暂停服务：{PAUSES[f['reason']]}" + (f"（办件 {f['case']}，不计暂停超时）" if "case" in f else "")
+    if action.type == "case.open":
+        service = site.service(f["service"])
+        assert service is not None  # (parse_command opens cases only for a service the site has)
+        return f"已登记上门代办：{service.name}，办件号 {reply.get('case')}"
     if action.type == "window.resume":
         return "恢复服务"
     return "完成"

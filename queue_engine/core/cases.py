@@ -66,6 +66,7 @@ class CaseAction(StrEnum):
     COMPLETED = "completed"
     RETURNED = "returned"
     WITHDRAWN = "withdrawn"
+    FIELDWORK = "fieldwork"  # its agent went out for it (a home visit): a pause for the case
 
 
 @record
@@ -152,6 +153,8 @@ CASE_EVENTS: dict[type[ev.Event], tuple[CaseAction, CaseStatus]] = {
 # Numbers: a letter, the local date and the day's sequence (J20261125001): 办件 J, 告知书 G.
 CASE_PREFIX = "J"
 NOTICE_PREFIX = "G"
+# The note a case opened on a home visit is logged with (its log keeps how it was taken on).
+HOME_VISIT = "上门办理"
 
 
 class Opening:
@@ -334,7 +337,7 @@ class CaseBook:
             opening.flag = guide.item_type == "即办件"
         elif outcome is Out.PROXY:
             opening.kind = CaseKind.PROXY
-            opening.days = guide.proxy_working_days or guide.promise_working_days or self.rules.proxy_working_days
+            opening.days = self._proxy_days(service)
             opening.agent = event.agent or staff
             opening.passed_to = event.passed_to
         elif outcome is Out.FAILED and fallback:
@@ -344,6 +347,10 @@ class CaseBook:
             opening.notice_missing = self._materials(event.missing, guide.materials)
         opening.matter, opening.previous = self._link(event.refer, service.code, opening.citizen, now)
         return opening
+
+    def _proxy_days(self, service: Service) -> int:
+        guide = service.guide
+        return guide.proxy_working_days or guide.promise_working_days or self.rules.proxy_working_days
 
     @staticmethod
     def _materials(picked: Sequence[str | int], materials: Sequence[str]) -> tuple[str, ...]:
@@ -401,25 +408,17 @@ class CaseBook:
             citizen=opening.citizen,
         )
         if opening.kind is not None:
-            number, day = self._number(CASE_PREFIX, now)
-            due_day, due_at = self.due(now, opening.days)
-            case = Case(
-                no=number,
-                kind=opening.kind,
-                opened_at=now,
-                day=day,
-                due_day=due_day,
-                due_at=due_at,
+            case = self._new_case(
+                opening.kind,
+                opening.days,
+                now,
+                matter=opening.matter,
                 ticket_day=ticket.day,
                 agent=opening.agent or staff,
                 passed_to=opening.passed_to,
-                matter=opening.matter or number,
-                updated_at=now,
-                **common,  # type: ignore[arg-type]
+                **common,
             )
-            self.cases[number] = case
-            self._reschedule(case)
-            ticket = ticket.evolve(case_no=number)
+            ticket = ticket.evolve(case_no=case.no)
             commands.append(CaseChanged(site=self.id, case=case, action=CaseAction.OPENED, at=now, by=by))
         if opening.notice_missing is not None:
             number, day = self._number(NOTICE_PREFIX, now)
@@ -466,6 +465,60 @@ class CaseBook:
                 )
             )
         return ticket, commands
+
+    def _new_case(self, kind: CaseKind, days: int, now: float, *, matter: str | None, **fields: Any) -> Case:
+        """A case numbered and due ``days`` working days from ``now``, kept with its due timer."""
+        number, day = self._number(CASE_PREFIX, now)
+        due_day, due_at = self.due(now, days)
+        case = Case(
+            no=number,
+            kind=kind,
+            opened_at=now,
+            day=day,
+            due_day=due_day,
+            due_at=due_at,
+            matter=matter or number,
+            updated_at=now,
+            **fields,
+        )
+        self.cases[number] = case
+        self._reschedule(case)
+        return case
+
+    def open_without_ticket(
+        self, event: ev.CaseOpen, service: Service, *, window: str, staff: str, now: float
+    ) -> tuple[Case, list[Command]]:
+        """帮办代办 taken on outside the queue (a 代办员's home visit, 上门办理): the staff member
+        is its agent and its first contact (首问); due as any proxy case of the service."""
+        matter, _ = self._link(None, service.code, event.citizen, now)
+        case = self._new_case(
+            CaseKind.PROXY,
+            self._proxy_days(service),
+            now,
+            matter=matter,
+            site=self.id,
+            service=service.code,
+            window=window,
+            staff=staff,
+            agent=staff,
+            passed_to=(event.passed_to or "").strip() or None,
+            first_window=window,
+            first_staff=staff,
+            citizen=event.citizen,
+        )
+        note = "；".join(part for part in (HOME_VISIT if event.home else "", event.note.strip()) if part)
+        return case, [CaseChanged(site=self.id, case=case, action=CaseAction.OPENED, at=now, by=staff, note=note)]
+
+    def fieldwork(self, number: str, *, staff: str, now: float) -> list[Command]:
+        """The agent goes out for an open case (a pause for fieldwork): logged with who and when."""
+        case = self.cases.get(number)
+        if case is None:
+            raise Refused(ErrorCode.UNKNOWN_CASE, number)
+        if not case.open:
+            raise Refused(ErrorCode.CASE_CLOSED, f"{case.no}（{case.status.value}）")
+        case = case.evolve(updated_at=now)
+        self.cases[number] = case
+        return [CaseChanged(site=self.id, case=case, action=CaseAction.FIELDWORK, at=now, by=staff)]
 
     # -- the case's own events ----------------------------------------------------------------
     def update(self, event: ev.CaseEvent, by: str, now: float) -> list[Command]:

@@ -100,7 +100,11 @@ class StaffLogout(Event):
 
 @record
 class WindowPause(Event):
+    """``case``: the case the time out is for (fieldwork only: a home visit, 上门办理), which
+    then never counts as a pause overrun."""
+
     reason: PauseReason
+    case: str | None = None
 
 
 @record
@@ -188,6 +192,19 @@ class CaseReturn(CaseEvent):
 @record
 class CaseWithdraw(CaseEvent):
     """The citizen withdrew it."""
+
+
+@record
+class CaseOpen(Event):
+    """A 帮办代办 case opened at a panel without a queue ticket: the 代办员 logged in there
+    takes the matter on (``home``: on a home visit, 上门办理), and is its agent and first
+    contact. ``citizen`` and ``passed_to`` as for ``ServiceFinish``."""
+
+    service: str
+    citizen: str | None = None
+    passed_to: str | None = None
+    home: bool = True
+    note: str = ""
 
 
 # -- camera, pad ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from hashlib import blake2b
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from .alerts import Alert
@@ -42,6 +42,8 @@ P = WindowPhase
 T = TicketTransition
 # 不满意 and 非常不满意: the scores a citizen may give reasons for (vocabulary.RATING_REASON).
 BAD_SCORES = frozenset({1, 2})
+# A window no longer paused: no reason, no start, no case it was out for.
+NO_PAUSE: dict[str, Any] = {"pause_reason": None, "paused_at": None, "pause_case": None}
 
 # The window transition table, in one place: for each panel event, the phases in which it
 # is legal. Outside them the refusal is the phase's default, unless the event names a more
@@ -68,6 +70,7 @@ WINDOW_TRANSITIONS: dict[type[ev.Event], tuple[frozenset[WindowPhase], dict[Wind
     ev.ServiceStart: (frozenset({P.CALLED}), {P.SERVING: ErrorCode.ALREADY_STARTED}),
     ev.ServiceFinish: (frozenset({P.SERVING}), {P.CALLED: ErrorCode.NOT_STARTED}),
     ev.TicketTransfer: (frozenset({P.CALLED, P.SERVING}), {}),
+    ev.CaseOpen: (frozenset({P.IDLE, P.PAUSED}), {}),
 }
 
 
@@ -470,17 +473,9 @@ class Hall:
                 raise Refused(ErrorCode.BUSY, f"该工作人员在{self._windows_cfg[other.window].name}仍有在办的号")
         commands: list[Command] = []
         for other in elsewhere:
-            commands.append(
-                self._set_window(
-                    other.evolve(phase=P.CLOSED, staff=None, logged_in_at=None, pause_reason=None, paused_at=None)
-                )
-            )
+            commands.append(self._set_window(other.evolve(phase=P.CLOSED, staff=None, logged_in_at=None, **NO_PAUSE)))
         window = self.windows[window_id]
-        commands.append(
-            self._set_window(
-                window.evolve(phase=P.IDLE, staff=event.staff, logged_in_at=now, pause_reason=None, paused_at=None)
-            )
-        )
+        commands.append(self._set_window(window.evolve(phase=P.IDLE, staff=event.staff, logged_in_at=now, **NO_PAUSE)))
         return commands + [self._ok(event)]
 
     def _logout(self, event: ev.StaffLogout, now: float, window_id: str) -> list[Command]:
@@ -488,7 +483,11 @@ class Hall:
         return [
             self._set_window(
                 window.evolve(
-                    phase=P.CLOSED, staff=None, logged_in_at=None, pause_reason=None, paused_at=None, priority_streak=0
+                    phase=P.CLOSED,
+                    staff=None,
+                    logged_in_at=None,
+                    **NO_PAUSE,
+                    priority_streak=0,
                 )
             ),
             self._ok(event),
@@ -496,14 +495,26 @@ class Hall:
 
     def _pause(self, event: ev.WindowPause, now: float, window_id: str) -> list[Command]:
         window = self.windows[window_id]
+        commands: list[Command] = []
+        if event.case is not None:  # out for a case: logged in it, and no pause overrun
+            if event.reason is not ev.PauseReason.FIELDWORK:
+                raise Refused(ErrorCode.BAD_REQUEST, "只有外勤（fieldwork）暂停可以关联办件")
+            assert window.staff is not None  # (a pause needs the window open)
+            commands += self.cases.fieldwork(event.case, staff=window.staff, now=now)
         return [
-            self._set_window(window.evolve(phase=P.PAUSED, pause_reason=event.reason, paused_at=now)),
+            *commands,
+            self._set_window(
+                window.evolve(phase=P.PAUSED, pause_reason=event.reason, paused_at=now, pause_case=event.case)
+            ),
             self._ok(event),
         ]
 
     def _resume(self, event: ev.WindowResume, now: float, window_id: str) -> list[Command]:
         window = self.windows[window_id]
-        return [self._set_window(window.evolve(phase=P.IDLE, pause_reason=None, paused_at=None)), self._ok(event)]
+        return [
+            self._set_window(window.evolve(phase=P.IDLE, **NO_PAUSE)),
+            self._ok(event),
+        ]
 
     def _call_next(self, event: ev.CallNext, now: float, window_id: str) -> list[Command]:
         entry = self._choose_next(window_id)
@@ -695,6 +706,15 @@ class Hall:
             Reply(site=self.id, device=event.device, re=event.id, ok=True, case=event.case)
         ]
 
+    def _case_open(self, event: ev.CaseOpen, now: float, window_id: str) -> list[Command]:
+        service = self._services.get(event.service)
+        if service is None:
+            raise Refused(ErrorCode.UNKNOWN_SERVICE, event.service)
+        staff = self.windows[window_id].staff
+        assert staff is not None  # (the transition table: the window is open)
+        case, commands = self.cases.open_without_ticket(event, service, window=window_id, staff=staff, now=now)
+        return [*commands, Reply(site=self.id, device=event.device, re=event.id, ok=True, case=case.no)]
+
     # -- camera, pad, liveness ---------------------------------------------------------------
     def _presence(self, event: ev.Presence, now: float) -> list[Command]:
         window = self.windows.get(event.window)
@@ -783,6 +803,7 @@ class Hall:
         ev.ServiceFinish: _finish,
         ev.TicketTransfer: _transfer,
         **dict.fromkeys(ev.CASE_EVENTS, _case_event),
+        ev.CaseOpen: _case_open,
         ev.Presence: _presence,
         ev.Tamper: _tamper,
         ev.Rating: _rating,

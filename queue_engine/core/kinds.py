@@ -66,6 +66,7 @@ PANEL_EVENTS = (
     ev.TicketTransfer,
     *ev.CASE_EVENTS,
     ev.PriorityVerify,
+    ev.CaseOpen,
 )
 
 K = DeviceKind

@@ -127,6 +127,7 @@ class WindowState:
     last_served_ticket: str | None = None  # the visit a rating pad's score refers to
     last_served_staff: str | None = None
     present: bool | None = None  # camera: somebody at the seat (None: no report yet)
+    pause_case: str | None = None  # the case a fieldwork pause is for (no pause overrun then)
 
     def evolve(self, **changes: Any) -> WindowState:
         return replace(self, **changes)

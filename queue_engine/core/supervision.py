@@ -308,7 +308,8 @@ class Supervisor:
             },
         )
         overrun = False
-        if window.phase is P.PAUSED and window.paused_at is not None:
+        # (a fieldwork pause for a case, a home visit, has no allowance to overrun)
+        if window.phase is P.PAUSED and window.paused_at is not None and window.pause_case is None:
             allowed = rules.pause_allowance_min.minutes(_reason(window)) * 60
             overrun_at = after_working_seconds(self.periods, window.paused_at, allowed)
             if overrun_at is not None:

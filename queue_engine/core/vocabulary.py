@@ -112,6 +112,7 @@ CASE_ACTION = {
     CaseAction.COMPLETED: "办结",
     CaseAction.RETURNED: "退回",
     CaseAction.WITHDRAWN: "撤回",
+    CaseAction.FIELDWORK: "外出办理",
 }
 # 绿色通道: who may be served first.
 PRIORITY = {
@@ -123,6 +124,10 @@ PRIORITY = {
 }
 # A green channel asked for with a phone, as a window judged it (Ticket.priority_check).
 PRIORITY_CHECK = {"pending": "待窗口核验（请出示证件）", "confirmed": "已核验", "refused": "核验未通过，按普通号排队"}
+# The report's 办件 figures are given for the site, and per service, window and staff member.
+# An open case on the consoles: before its due day, on it (case_overdue warns), after it (critical).
+CASE_MARK = {"in_time": "未到期", "due_today": "今日到期", "overdue": "已超期"}
+CASE_DIMENSION = {"site": "全站", "service": "事项", "window": "窗口", "staff": "工作人员"}
 # 县乡投诉电话 (the site configuration's [complaints]), as the board, the slips and the posters show them.
 COMPLAINT_LINE = {"county": "县投诉电话", "township": "乡镇投诉电话"}
 
@@ -152,6 +157,8 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "case_kind": CASE_KIND,
     "case_status": CASE_STATUS,
     "case_action": CASE_ACTION,
+    "case_dimension": CASE_DIMENSION,
+    "case_mark": CASE_MARK,
     "complaint_line": COMPLAINT_LINE,
     "priority_check": PRIORITY_CHECK,
     "priority": PRIORITY,

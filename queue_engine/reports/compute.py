@@ -19,7 +19,12 @@ Definitions:
   night (a 24-hour self-service terminal: ``config.Device.expected_hours``), whose whole day
   counts, so that its night outage shows; for the current day they lag the engine by up
   to one change of state (the engine writes them at each change and at each opening and
-  closing time).
+  closing time);
+- a *case* (办件) counts in the period it was opened in; it was *done on time* when completed
+  by the end of its due day (``closed_at <= due_at``), *overdue* when closed after that, or
+  still open after it as of the report's moment; its days to completion are calendar days
+  (24 hours) from opening to completion. The 即办件 share done on the spot: the visits for a
+  即办件 service finished as 办结, out of those finished as 办结 or 受理.
 """
 
 from __future__ import annotations
@@ -37,8 +42,17 @@ from typing import TYPE_CHECKING
 from ..core.calendar import OfficialCalendar, WorkingCalendar
 from ..core.figures import satisfaction_pct
 from ..core.model import Staffing
-from ..core.vocabulary import ALERT_KIND, ALERT_STATE, DEVICE_KIND, FOLLOW_UP, ONLINE_HOURS, OUTCOME, PAUSE_REASON
-from .model import AlertRow, BadRatingRow, DeviceRow, FlowRow, HourRow, Report, SiteReport, WorkRow
+from ..core.vocabulary import (
+    ALERT_KIND,
+    ALERT_STATE,
+    CASE_DIMENSION,
+    DEVICE_KIND,
+    FOLLOW_UP,
+    ONLINE_HOURS,
+    OUTCOME,
+    PAUSE_REASON,
+)
+from .model import AlertRow, BadRatingRow, CaseRow, DeviceRow, FlowRow, HourRow, Report, SiteReport, WorkRow
 
 if TYPE_CHECKING:
     from ..config import Site
@@ -230,6 +244,24 @@ WHERE site = :site AND kind = 'bad_rating' AND since >= :start AND since < :end
 """
 
 
+# 办件: the cases opened and the notices given in the period, and the 即办件 visits finished.
+CASES_SQL = """
+SELECT service, window, agent, kind, status, opened_at, due_at, closed_at FROM cases
+WHERE site = :site AND opened_at >= :start AND opened_at < :end
+"""
+NOTICES_SQL = """
+SELECT service, window, staff, breach FROM notices
+WHERE site = :site AND at >= :start AND at < :end
+"""
+ON_THE_SPOT_SQL = f"""
+WITH {_PARAMS}
+SELECT t.site, t.service, t.window, t.staff, t.outcome = 'done', count(*)
+FROM d JOIN tickets t ON t.site = d.site AND t.day = d.day
+WHERE t.status = 'done' AND t.outcome IN ('done', 'accepted')
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+
 def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
@@ -262,12 +294,19 @@ def _compute(
     finals = conn.execute(FINAL_SQL, params).fetchall()
     waits = _wait_stats(conn, params)
     served = conn.execute(SERVED_SQL, params).fetchall()
+    on_the_spot = conn.execute(ON_THE_SPOT_SQL, params).fetchall()
     accounting = conn.execute(
         ACCOUNTING_SQL,
         {"sites": json.dumps([s.id for s in sites]), "first": start.isoformat(), "last": end.isoformat()},
     ).fetchall()
     by_site: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for name, rows in (("issued", issued), ("finals", finals), ("served", served), ("accounting", accounting)):
+    for name, rows in (
+        ("issued", issued),
+        ("finals", finals),
+        ("served", served),
+        ("accounting", accounting),
+        ("on_the_spot", on_the_spot),
+    ):
         for row in rows:
             by_site[row[0]][name].append(row)
     for row in waits:
@@ -294,6 +333,7 @@ def _site_report(
     _ratings(conn, report, site, span)
     _alerts(conn, report, site, span)
     _bad_ratings(conn, report, site, span, as_of, official)
+    _cases(conn, report, site, rows, span, as_of)
     return report
 
 
@@ -544,3 +584,82 @@ def _bad_ratings(
                 alert=alert_id,
             )
         )
+
+
+# -- 办件 ----------------------------------------------------------------------------------------
+def _has_cases(conn: sqlite3.Connection) -> bool:
+    """A store older than schema 4 (not yet opened by a newer engine) has no case tables."""
+    found = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('cases', 'notices')")
+    return found.fetchone()[0] == 2
+
+
+def _cases(
+    conn: sqlite3.Connection, report: SiteReport, site: Site, rows: dict[str, list], span: tuple[float, float], as_of
+) -> None:
+    names = {
+        "service": {s.code: s.name for s in site.services},
+        "window": {w.id: w.name for w in site.windows},
+        "staff": {s.id: s.name for s in site.staff},
+    }
+    table: dict[tuple[str, str], CaseRow] = {}
+    # (row key, "all" or "unresolved") -> each completed case's days from opening to completion
+    days: dict[tuple[tuple[str, str], str], list[float]] = defaultdict(list)
+
+    def targets(service: str | None, window: str | None, staff: str | None) -> list[tuple[str, str]]:
+        keys = [("site", site.id)]
+        keys += [(dim, v) for dim, v in (("service", service), ("window", window), ("staff", staff)) if v]
+        for key in keys:
+            if key not in table:
+                dim, value = key
+                name = site.name if dim == "site" else names[dim].get(value, "")
+                table[key] = CaseRow(
+                    site=site.id, dimension=dim, dimension_label=CASE_DIMENSION[dim], id=value, name=name
+                )
+        return keys
+
+    targets(None, None, None)  # the site's row, even in a period without cases
+    params = {"site": site.id, "start": span[0], "end": span[1]}
+    if _has_cases(conn):
+        for service, window, agent, kind, status, opened_at, due_at, closed_at in conn.execute(CASES_SQL, params):
+            completed = status == "completed"
+            for key in targets(service, window, agent):
+                row = table[key]
+                row.opened += 1
+                row.completed += completed
+                row.on_time += completed and closed_at <= due_at
+                row.overdue += (as_of if closed_at is None else closed_at) > due_at
+                row.still_open += status == "open"
+                row.unresolved += kind == "unresolved"
+                if completed:
+                    days[(key, "all")].append((closed_at - opened_at) / 86400.0)
+                    if kind == "unresolved":
+                        row.unresolved_completed += 1
+                        days[(key, "unresolved")].append((closed_at - opened_at) / 86400.0)
+        for service, window, staff_id, breach in conn.execute(NOTICES_SQL, params):
+            for key in targets(service, window, staff_id):
+                table[key].notices += 1
+                table[key].breaches += breach
+    on_the_spot_services = {s.code for s in site.services if s.guide.item_type == "即办件"}
+    for _, service, window, staff_id, done, count in rows["on_the_spot"]:
+        if service in on_the_spot_services:
+            for key in targets(service, window, staff_id):
+                table[key].on_the_spot_visits += count
+                table[key].on_the_spot += count if done else 0
+    for (key, which), spans in days.items():
+        setattr(table[key], "mean_days" if which == "all" else "unresolved_mean_days", sum(spans) / len(spans))
+    for row in table.values():
+        if row.on_the_spot_visits:
+            row.on_the_spot_pct = 100.0 * row.on_the_spot / row.on_the_spot_visits
+    order = {
+        dim: {v: i for i, v in enumerate(ids)}
+        for dim, ids in (
+            ("site", [site.id]),
+            ("service", [s.code for s in site.services]),
+            ("window", [w.id for w in site.windows]),
+            ("staff", [s.id for s in site.staff]),
+        )
+    }
+    dims = list(CASE_DIMENSION)
+    report.cases = sorted(
+        table.values(), key=lambda r: (dims.index(r.dimension), order[r.dimension].get(r.id, math.inf), r.id)
+    )

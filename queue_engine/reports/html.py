@@ -14,7 +14,7 @@ from ..core.vocabulary import SITE_KIND, STAFFING
 from .charts import BLUE, GREEN, GREY, ORANGE, RED, Series, bar_chart, hbar_chart, line_chart
 from .model import TABLES, Report, SiteReport, format_value
 
-NUMERIC = {"int", "min", "pct"}
+NUMERIC = {"int", "min", "pct", "days"}
 
 CSS = """
 @page { size: A4 landscape; margin: 10mm 9mm 12mm; }
@@ -62,6 +62,10 @@ NOTES = [
     "设备在线、离线时间按各设备的应在线时段计：24小时自助终端（及配置为全天在线的设备）计全天，其他设备只计工作日的办公时段。",
     "空岗·无人在座：已登录窗口而摄像头未见人员；未开窗：应在岗窗口无人登录。好评率为 4、5 分评价占全部评价的比例。",
     "差评整改期限按本站点工作日历（含国家法定节假日、调休和本站点补充的日期）计算；到期日结束仍未确认整改说明的为逾期。",
+    "办件按受理（登记）日期计入统计期间，按受理事项、受理窗口和责任人（帮办代办员、主办人）分列；承诺期限按本站点工作日历计算，"
+    "到期日结束前办结的为按时办结，到期日结束后办结或至生成时间仍未办结的为超期；平均办结天数从受理到办结按自然日计。",
+    "即办件当场办结率：即办件中当场办结的占办结与受理之和的比例（即办件以受理结束的须说明原因）。"
+    "重复告知：同一事项第二次一次性告知，违反一次性告知制。办不成事件为“办不成事”窗口兜底登记的事项。",
 ]
 
 
@@ -75,6 +79,7 @@ def _table(name: str, site: SiteReport) -> str:
     parts += [f'<th data-key="{c.key}">{escape(c.label)}</th>' for c in spec.columns if c.key != "site"]
     parts.append("</tr></thead><tbody>")
     for row in rows:
+        # (a bad rating's follow-up overdue, an alert past its due time, a count of cases overdue)
         css = ' class="overdue"' if getattr(row, "status", None) == "overdue" or getattr(row, "overdue", False) else ""
         parts.append(f"<tr{css}>")
         for c in spec.columns:
@@ -94,6 +99,7 @@ def _kpis(site: SiteReport) -> str:
     cameras_off = sum(d.offline_min for d in site.devices if d.kind == "camera")
     overdue = sum(1 for r in site.bad_ratings if r.status == "overdue")
     waiting = sum(1 for r in site.bad_ratings if r.status == "open")
+    cases = site.cases[0]  # the site's own row comes first
     items = [
         ("取号", format_value(total.issued, "int"), False),
         ("办理", format_value(total.served, "int"), False),
@@ -109,6 +115,10 @@ def _kpis(site: SiteReport) -> str:
         ("告警", format_value(len(site.alerts), "int"), False),
         ("差评待整改", format_value(waiting, "int"), False),
         ("差评逾期", format_value(overdue, "int"), overdue > 0),
+        ("办件", format_value(cases.opened, "int"), False),
+        ("办件超期", format_value(cases.overdue, "int"), cases.overdue > 0),
+        ("重复告知", format_value(cases.breaches, "int"), cases.breaches > 0),
+        ("即办件当场办结率(%)", format_value(cases.on_the_spot_pct, "pct") or "—", False),
     ]
     cells = "".join(
         f'<div class="kpi{" bad" if bad else ""}" data-kpi="{escape(label)}"><b>{escape(value)}</b>'

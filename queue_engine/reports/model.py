@@ -20,7 +20,8 @@ from ..core.vocabulary import VACANCY as VACANCY_LABELS
 class Column:
     key: str  # attribute of the row
     label: str  # Chinese header
-    kind: str = "text"  # text, int, min (minutes, 1 decimal), pct (0-100, 1 decimal), hour, time, date, bool
+    # text, int, min (minutes, 1 decimal), days (1 decimal), pct (0-100, 1 decimal), hour, time, date, bool
+    kind: str = "text"
 
     def text(self, row) -> str:
         return format_value(getattr(row, self.key), self.kind)
@@ -29,7 +30,7 @@ class Column:
 def format_value(value, kind: str) -> str:
     if value is None:
         return ""
-    if kind in ("min", "pct"):
+    if kind in ("min", "pct", "days"):
         return f"{value:.1f}"
     if kind == "int":
         return str(int(value))
@@ -189,6 +190,35 @@ class BadRatingRow:
 
 
 @dataclass(slots=True)
+class CaseRow:
+    """办件 of the period, for the site or one service, window or staff member.
+
+    Cases count when they were opened in the period (``opened``), each under the service it
+    was opened for, the window it was opened at and its responsible staff member (the agent);
+    notices and the 即办件 visits when they were given or finished in the period."""
+
+    site: str
+    dimension: str  # site, service, window or staff
+    dimension_label: str
+    id: str = ""
+    name: str = ""
+    opened: int = 0
+    completed: int = 0  # 办结 (a returned or withdrawn case is closed, not completed)
+    on_time: int = 0  # completed by the end of its due day
+    overdue: int = 0  # closed after its due day, or still open after it (as of the report)
+    still_open: int = 0
+    mean_days: float | None = None  # opened to completed, in days (24 hours), completed cases
+    on_the_spot_visits: int = 0  # visits for a 即办件 finished as 办结 or 受理
+    on_the_spot: int = 0  # of them, 办结 there and then
+    on_the_spot_pct: float | None = None
+    notices: int = 0  # 一次性告知 given
+    breaches: int = 0  # of them, a second 告知 in the same matter
+    unresolved: int = 0  # 办不成事 兜底 cases opened
+    unresolved_completed: int = 0
+    unresolved_mean_days: float | None = None  # opened to completed
+
+
+@dataclass(slots=True)
 class SiteReport:
     site: str
     name: str
@@ -203,6 +233,7 @@ class SiteReport:
     devices: list[DeviceRow] = field(default_factory=list)
     alerts: list[AlertRow] = field(default_factory=list)
     bad_ratings: list[BadRatingRow] = field(default_factory=list)
+    cases: list[CaseRow] = field(default_factory=list)
     total: FlowRow | None = None  # the whole period, all services
     ratings: dict[int, int] = field(default_factory=dict)  # score -> count
 
@@ -390,6 +421,30 @@ TABLES: dict[str, TableSpec] = {
                 Column("done_at", "整改时间", "time"),
                 Column("done_late", "超期整改", "bool"),
                 Column("note", "整改说明"),
+            ),
+        ),
+        TableSpec(
+            "cases",
+            "办件（限时办结、帮办代办、办不成事、一次性告知）",
+            (
+                Column("site", "站点"),
+                Column("dimension_label", "统计维度"),
+                Column("id", "代码"),
+                Column("name", "名称"),
+                Column("opened", "办件数", "int"),
+                Column("completed", "已办结", "int"),
+                Column("on_time", "按时办结", "int"),
+                Column("overdue", "超期", "int"),
+                Column("still_open", "在办", "int"),
+                Column("mean_days", "平均办结(天)", "days"),
+                Column("on_the_spot_visits", "即办件办理", "int"),
+                Column("on_the_spot", "即办件当场办结", "int"),
+                Column("on_the_spot_pct", "当场办结率(%)", "pct"),
+                Column("notices", "一次性告知", "int"),
+                Column("breaches", "重复告知(违规)", "int"),
+                Column("unresolved", "办不成事件", "int"),
+                Column("unresolved_completed", "办不成事已办结", "int"),
+                Column("unresolved_mean_days", "办不成事平均办结(天)", "days"),
             ),
         ),
     )

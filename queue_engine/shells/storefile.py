@@ -160,6 +160,12 @@ def _citizens_phones(db: sqlite_utils.Database) -> None:
             db.execute(statement)
 
 
+@migration(6)
+def _link_pauses_to_cases(db: sqlite_utils.Database) -> None:
+    """A window paused for fieldwork keeps the case it is out for (a home visit)."""
+    db.table("windows").add_column("pause_case", str)
+
+
 SCHEMA_VERSION = max(MIGRATIONS)  # the version of ensure_schema's tables
 if sorted(MIGRATIONS) != list(range(2, SCHEMA_VERSION + 1)):  # pragma: no cover (a developer's slip)
     raise RuntimeError(f"the migrations skip a version: {sorted(MIGRATIONS)}")

@@ -17,13 +17,24 @@ from aiohttp import web
 
 from ..core import events as ev
 from ..core import vocabulary
+from ..core.cases import CaseChanged
 from ..core.commands import AlertChanged
 from ..core.model import TicketStatus
 from ..privacy import citizen_key, phone_tail
 from . import live, views
 from .context import WEB, Web
 from .errors import ERROR_STATUS, ApiError, json_response
-from .inputs import ALERT_STATE, MAX_BODY, TICKET, Acknowledgement, B, PhoneTicketRequest, decode_body
+from .inputs import (
+    ALERT_STATE,
+    CASE_STATE,
+    MAX_BODY,
+    TICKET,
+    Acknowledgement,
+    B,
+    CaseEventRequest,
+    PhoneTicketRequest,
+    decode_body,
+)
 from .openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -265,7 +276,71 @@ async def acknowledge(request: web.Request) -> web.Response:
     return json_response({"alert": views.alert(hall, changed[-1]) if changed else None})
 
 
+async def site_cases(request: web.Request) -> web.Response:
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    shell.authorize(request, hall.id)
+    now = shell.now
+    return json_response({"site": hall.id, "now_ms": round(now * 1000), "cases": views.open_cases([hall], now)})
+
+
+# What each case action of the console is, as an event of the core, and the field it needs.
+CASE_ACTIONS: dict[str, tuple[type[ev.CaseEvent], str | None]] = {
+    "note": (ev.CaseNote, "note"),
+    "pass_on": (ev.CasePassOn, "to"),
+    "complete": (ev.CaseComplete, "result"),
+    "return": (ev.CaseReturn, "note"),
+    "withdraw": (ev.CaseWithdraw, None),
+}
+
+
+async def case_event(request: web.Request) -> web.Response:
+    """A case event from the manager console: through the core like an acknowledgement,
+    recorded with the operator (``manager:张科长``)."""
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    role = shell.authorize(request, hall.id)
+    asked = await json_body(request, CaseEventRequest)
+    cls, needed = CASE_ACTIONS[asked.action]
+    if needed is not None and not (getattr(asked, needed) or "").strip():  # (what the action needs: 422)
+        raise ApiError(422, "field_required", f"{asked.action} 须填写 {needed}", field=needed)
+    by = (asked.by or "").strip()
+    fields: dict = {"note": (asked.note or "").strip()}
+    if asked.action == "pass_on":
+        fields["to"] = asked.to
+    elif asked.action == "complete":
+        fields["result"] = asked.result
+    number = request.match_info["case"]
+    operator = f"{role}:{by}" if by else role
+    done = await submit(
+        shell,
+        cls(  # type: ignore[call-arg]  # (events._event, as above)
+            site=hall.id,
+            device=operator,
+            id=f"web-case-{uuid.uuid4().hex}",
+            case=number,
+            **fields,
+        ),
+    )
+    reply = done.result
+    if reply is None or not reply.ok:
+        raise refused(reply)
+    changed = [c.case for c in done.commands if isinstance(c, CaseChanged) and c.case.no == number]
+    return json_response({"case": views.case(hall, changed[-1], shell.now) if changed else None})
+
+
 # -- supervision --------------------------------------------------------------------------------------
+async def all_cases(request: web.Request) -> web.Response:
+    shell = request.app[WEB]
+    shell.authorize(request, None)
+    state = request.query.get(CASE_STATE.name, CASE_STATE.default or "")
+    if not CASE_STATE.accepts(state):
+        raise ApiError(400, "bad_parameter", "state 须为 overdue 或 open", field="state")
+    now = shell.now
+    cases = views.open_cases(shell.engine_app.engine.halls.values(), now, overdue_only=state == "overdue")
+    return json_response({"now_ms": round(now * 1000), "cases": cases})
+
+
 async def all_alerts(request: web.Request) -> web.Response:
     shell = request.app[WEB]
     shell.authorize(request, None)
@@ -328,6 +403,9 @@ ROUTES = [
     web.get(f"{API}/sites/{{site}}/alerts", site_alerts),
     web.post(f"{API}/sites/{{site}}/alerts/{{alert}}/acknowledge", acknowledge),
     web.get(f"{API}/sites/{{site}}/manage/stream", manage_stream),
+    web.get(f"{API}/sites/{{site}}/cases", site_cases),
+    web.post(f"{API}/sites/{{site}}/cases/{{case}}/events", case_event),
+    web.get(f"{API}/cases", all_cases),
     web.get(f"{API}/alerts", all_alerts),
     web.get(f"{API}/supervise", supervise),
     web.get(f"{API}/supervise/stream", supervise_stream),

@@ -73,6 +73,10 @@ SLIP_TOKEN = Param(
     "凭条令牌（取号答复中的 token，凭条二维码链接的最后一段），如 20261125-A012-k3v…",
     pattern=r"^[0-9]{8}-[A-Z]{1,2}[0-9]{1,6}-[a-z2-7]{24}$",
 )
+CASE = Param("case", "path", "办件编号（办件列表中的 no），如 J20261125001", pattern=r"^J[0-9]{11,14}$")
+CASE_STATE = Param(
+    "state", "query", "overdue：已超过到期日的在办办件；open：全部在办办件", enum=("overdue", "open"), default="overdue"
+)
 ALERT_STATE = Param("state", "query", "open：未关闭的告警；all：另含今天已解除的", enum=("open", "all"), default="open")
 
 
@@ -175,6 +179,21 @@ class WindowRating(Struct, forbid_unknown_fields=True):
     ) = None
 
 
+class CaseEventRequest(Struct, forbid_unknown_fields=True):
+    """办件操作：进展（note，须写进展）、转交（pass_on，须写 to）、办结（complete，须写 result）、
+    退回（return，须写原因 note）、撤回（withdraw）。缺少该操作须填写的内容答 422 field_required；
+    已办结、退回或撤回的办件答 409 case_closed。"""
+
+    action: Annotated[
+        Literal["note", "pass_on", "complete", "return", "withdraw"],
+        Meta(description="进展 note、转交 pass_on、办结 complete、退回 return、撤回 withdraw"),
+    ]
+    note: Annotated[str, Meta(max_length=500, description="进展或原因", examples=["已催办"])] | None = None
+    to: Annotated[str, Meta(max_length=100, description="转往的部门或上级", examples=["县自然资源局"])] | None = None
+    result: Annotated[str, Meta(max_length=500, description="办理结果", examples=["已登记发证"])] | None = None
+    by: Annotated[str, Meta(max_length=32, description="操作人姓名", examples=["张科长"])] | None = None
+
+
 class CountyAcknowledgement(Acknowledgement, forbid_unknown_fields=True):
     """县级确认告警：送到告警所属乡镇引擎确认，答复之前不算确认。
 
@@ -200,6 +219,7 @@ BODIES: tuple[type[Struct], ...] = (
     Acknowledgement,
     SlipRating,
     WindowRating,
+    CaseEventRequest,
 )
 COUNTY_BODIES: tuple[type[Struct], ...] = (CountyAcknowledgement,)
 

@@ -18,8 +18,10 @@ from typing import get_args
 from ..config import SiteKind, WindowRole
 from ..core import events as ev
 from ..core.alerts import ALERT_KINDS, AlertKind, AlertState, Audience
+from ..core.cases import CaseKind, CaseStatus
 from ..core.kinds import DeviceKind
 from ..core.model import VACANCY, Staffing, TicketStatus, WindowPhase
+from ..core.vocabulary import CASE_MARK
 from . import inputs, live
 from .errors import ERROR_CODES
 
@@ -434,6 +436,36 @@ SCHEMAS: dict[str, dict] = {
             "devices_offline": _array(_ref("Device")),
         }
     ),
+    "Case": _object(
+        {
+            "site": _str,
+            "site_name": _str,
+            "no": _str,
+            "kind": _enum(CaseKind),
+            "status": _enum(CaseStatus),
+            "service": _str,
+            "service_name": _str,
+            "ticket": _str_or_null,
+            "opened_at": _time,
+            "due_day": {"type": "string", "format": "date", "description": "its last day"},
+            "due_at": {"type": "string", "format": "date-time", "description": "the end of its due day"},
+            "mark": _null(_enum(CASE_MARK)),
+            "window": _str_or_null,
+            "window_name": _str_or_null,
+            "agent": _str_or_null,
+            "agent_name": _str_or_null,
+            "passed_to": _str_or_null,
+            "first_window": _str_or_null,
+            "first_window_name": _str_or_null,
+            "first_staff_name": _str_or_null,
+            "result": _str_or_null,
+            "closed_at": _time_or_null,
+            "closed_by": _str_or_null,
+            "updated_at": _time_or_null,
+        },
+        description="a case (办件): mark is in_time, due_today or overdue while it is open (null once closed); "
+        "the citizen is never shown",
+    ),
     "Error": _object(
         {
             "error": _str,
@@ -534,6 +566,9 @@ SUPERVISOR: list[dict[str, list[str]]] = [{"bearer": []}, {"supervisorCookie": [
 # A token header that is not UTF-8 (400 bad_header), none (401), a wrong one (403), too many
 # wrong ones from the client's address (429).
 TOKEN_ERRORS = (400, 401, 403, 429)
+# A manager's action on an alert or a case: a bad body or one too large, an unknown alert or
+# case, one closed already, what the action needs missing (422), the engine not answering.
+MANAGER_ACTION_ERRORS = (400, *TOKEN_ERRORS, 404, 409, 413, 415, 422, 503)
 
 
 def _operation(
@@ -844,14 +879,7 @@ PATHS = {
                 _object({"alert": _null(_ref("Alert"))}),
                 "the alert as acknowledged (committed); resolved at once where acknowledging closes its kind",
             ),
-            400,
-            *TOKEN_ERRORS,
-            404,
-            409,
-            413,
-            415,
-            422,
-            503,
+            *MANAGER_ACTION_ERRORS,
             params=(S, inputs.ALERT),
             body="Acknowledgement",
             security=MANAGER,
@@ -868,6 +896,50 @@ PATHS = {
             params=(S,),
             security=MANAGER,
             tag="manager",
+        )
+    },
+    "/api/v1/sites/{site}/cases": {
+        "get": _operation(
+            "listSiteCases",
+            "本站点在办办件，按到期日排列（mark：未到期、今日到期、已超期）",
+            _json(
+                _object({"site": _str, "now_ms": _int, "cases": _array(_ref("Case"))}),
+                "open cases, soonest due first",
+                links={
+                    "event": _link(
+                        "caseEvent", "the soonest due case", {"site": SAME_SITE, "case": "$response.body#/cases/0/no"}
+                    )
+                },
+            ),
+            *TOKEN_ERRORS,
+            404,
+            params=(S,),
+            security=MANAGER,
+            tag="manager",
+        )
+    },
+    "/api/v1/sites/{site}/cases/{case}/events": {
+        "post": _operation(
+            "caseEvent",
+            "办件操作：进展、转交、办结、退回、撤回（记录操作人与时间）",
+            _json(_object({"case": _null(_ref("Case"))}), "the case as changed (committed)"),
+            *MANAGER_ACTION_ERRORS,
+            params=(S, inputs.CASE),
+            body="CaseEventRequest",
+            security=MANAGER,
+            tag="manager",
+        )
+    },
+    "/api/v1/cases": {
+        "get": _operation(
+            "listCases",
+            "全部站点的在办办件（state=overdue 只列已超期的，默认；open 全部在办）",
+            _json(_object({"now_ms": _int, "cases": _array(_ref("Case"))}), "cases, soonest due first"),
+            400,
+            *TOKEN_ERRORS,
+            params=(inputs.CASE_STATE,),
+            security=SUPERVISOR,
+            tag="supervisor",
         )
     },
     "/api/v1/alerts": {

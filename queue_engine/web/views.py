@@ -24,6 +24,7 @@ from ..shells.storefile import open_read_only
 if TYPE_CHECKING:
     from ..config import Service
     from ..core.alerts import Alert
+    from ..core.cases import Case
     from ..core.hall import Hall
     from ..core.model import Ticket
 
@@ -476,6 +477,57 @@ def manager_summary(hall: Hall, now: float) -> dict:
         "calls": recent_calls(hall, 5),
         "devices_offline": offline_devices(hall),
     }
+
+
+def case_mark(hall: Hall, case: Case, now: float) -> str:
+    """in_time, due_today (its due day has begun: case_overdue warns) or overdue (it has ended)."""
+    if now >= case.due_at:
+        return "overdue"
+    return "due_today" if now >= hall.cases.warn_at(case) else "in_time"
+
+
+def case(hall: Hall, c: Case, now: float) -> dict:
+    """A case for the consoles: its number, kind, service, holder and due day; never the
+    citizen (only a key of theirs is kept anyway)."""
+    window_name = lambda w: hall.window_name(w) if w in hall.windows else None  # noqa: E731
+    service = hall.site.service(c.service)
+    return {
+        "site": hall.id,
+        "site_name": hall.site.name,
+        "no": c.no,
+        "kind": c.kind.value,
+        "status": c.status.value,
+        "service": c.service,
+        "service_name": service.name if service else c.service,
+        "ticket": c.ticket,
+        "opened_at": iso(c.opened_at, hall),
+        "due_day": c.due_day,
+        "due_at": iso(c.due_at, hall),
+        "mark": case_mark(hall, c, now) if c.open else None,
+        "window": c.window,
+        "window_name": window_name(c.window),
+        "agent": c.agent,
+        "agent_name": hall.staff_name(c.agent),
+        "passed_to": c.passed_to,
+        "first_window": c.first_window,
+        "first_window_name": window_name(c.first_window),
+        "first_staff_name": hall.staff_name(c.first_staff),
+        "result": c.result,
+        "closed_at": iso(c.closed_at, hall),
+        "closed_by": c.closed_by,
+        "updated_at": iso(c.updated_at, hall),
+    }
+
+
+def open_cases(halls: Iterable[Hall], now: float, *, overdue_only: bool = False) -> list[dict]:
+    """The open cases of ``halls`` (only those past their due day: ``overdue_only``), the
+    soonest due (the longest overdue) first."""
+    found = [(c.due_at, c.no, hall, c) for hall in halls for c in hall.cases.open_cases()]
+    return [
+        case(hall, c, now)
+        for due_at, _, hall, c in sorted(found, key=lambda x: x[:2])
+        if not overdue_only or now >= due_at
+    ]
 
 
 def since_midnight(halls: Iterable[Hall], now: float) -> float:

@@ -101,6 +101,10 @@ const HW = (() => {
     return title ? (name ? `${name}（${title}）` : title) : by;
   }
   const OFFLINE_REASON = WORDS.offline_reason || {};
+  const CASE_KIND = WORDS.case_kind || {};
+  const CASE_MARK = WORDS.case_mark || {};
+  /** An open case's mark (before, on or after its due day) as a badge. */
+  const caseMark = (c) => `<span class="badge ${{ overdue: "critical", due_today: "warning" }[c.mark] || "open"}" data-mark="${esc(c.mark)}">${esc(CASE_MARK[c.mark] || c.mark)}</span>`;
 
   /** What a window is doing, in words, with a CSS class. */
   function windowStatus(w) {
@@ -202,5 +206,5 @@ const HW = (() => {
 
   return { offlineDeviceRows, rankingRows, operator, $, esc, api, clock, live, alertList, alertAsks, hms, hm, minutes, clockText, connection, windowStatus,
            ALERT_KIND, ALERT_STATE, SEVERITY, PAUSE_REASON, DEVICE_KIND, OFFLINE_REASON, STAFFING, VACANCY,
-           WINDOW_MARK };
+           WINDOW_MARK, CASE_KIND, caseMark };
 })();

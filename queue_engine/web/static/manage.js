@@ -1,5 +1,6 @@
 /* The manager console of one site: queues, windows, today's figures, the day's chart, open
-   alerts with acknowledgement. Live over SSE; figures reloaded shortly after each change. */
+   alerts with acknowledgement, open cases (办件) by due date with their events. Live over SSE;
+   figures and cases reloaded shortly after each change. */
 "use strict";
 
 (() => {
@@ -61,6 +62,51 @@
       .map((s) => `${STAFFING[s]} ${counts[s]}`).join(" · ");
   }
 
+  // Each case's form: what the text field is for, by action (the API's field of that name).
+  const CASE_ACTIONS = { note: ["进展", "note"], pass_on: ["转交", "to"], complete: ["办结", "result"],
+                         return: ["退回", "note"], withdraw: ["撤回", "note"] };
+  const CASE_HINT = { note: "进展情况", to: "转往的部门或上级", result: "办理结果" };
+
+  const CASES_SHOWN = 200;  // (the soonest due: a busy hall may hold many more open cases)
+
+  function renderCases(list) {
+    const more = list.length > CASES_SHOWN ? `，仅列最早到期的 ${CASES_SHOWN} 件` : "";
+    $("#case-count").textContent = `${list.length} 件，超期 ${list.filter((c) => c.mark === "overdue").length} 件${more}`;
+    $("#cases").innerHTML = list.length ? list.slice(0, CASES_SHOWN).map((c) => `<tr data-case="${esc(c.no)}" class="${c.mark === "overdue" ? "overdue" : ""}">
+      <td>${esc(c.no)}</td><td>${esc(HW.CASE_KIND[c.kind] || c.kind)}</td><td>${esc(c.service_name)}</td>
+      <td>${esc(c.window_name || c.window || "")}</td><td>${esc(c.agent_name || c.agent || "")}</td><td>${esc(c.passed_to || "")}</td>
+      <td>${esc((c.opened_at || "").slice(0, 16).replace("T", " "))}</td><td data-due-day>${esc(c.due_day)}</td><td>${HW.caseMark(c)}</td>
+      <td><form class="case-form"><select name="action">${Object.entries(CASE_ACTIONS).map(([a, [label]]) => `<option value="${a}">${label}</option>`).join("")}</select>
+        <input name="text" maxlength="100" placeholder="${CASE_HINT.note}"><button type="submit">提交</button><span class="error"></span></form></td></tr>`).join("")
+      : `<tr><td colspan="10" class="empty-note">没有在办办件</td></tr>`;
+  }
+
+  $("#cases").addEventListener("change", (e) => {
+    if (e.target.name === "action") e.target.form.text.placeholder = CASE_HINT[CASE_ACTIONS[e.target.value][1]];
+  });
+  $("#cases").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    const [, field] = CASE_ACTIONS[form.action.value];
+    const no = form.closest("tr").dataset.case;
+    form.querySelector("button").disabled = true;
+    try {
+      await api(`${base}/cases/${encodeURIComponent(no)}/events`,
+                { json: { action: form.action.value, [field]: form.text.value, by: by.value.trim() } });
+      await loadCases(true);
+    } catch (err) {
+      form.querySelector("button").disabled = false;
+      form.querySelector(".error").textContent = err.message;
+    }
+  });
+
+  async function loadCases(force = false) {
+    const answer = await api(`${base}/cases`);
+    const active = document.activeElement;
+    const typing = active && active.name === "text" && active.value && $("#cases").contains(active);
+    if (force || !typing) renderCases(answer.cases);  // (not over a note being written)
+  }
+
   function renderQueue(q) {
     $("#queue-total").textContent = `共 ${q.waiting} 人等候`;
     $("#queue").innerHTML = q.services.map((s) => `<tr><td><b>${esc(s.prefix)}</b> ${esc(s.name)}</td>
@@ -105,6 +151,7 @@
     renderAlerts();
     tick();
     $("#chart").innerHTML = hwDayChart(s.series);
+    await loadCases();
   }
 
   // Figures, the chart and unstaffed minutes follow from many events: reload them at most
@@ -117,7 +164,7 @@
   live(`${base}/manage/stream`, {
     window: (w) => { windows.set(w.window, { ...windows.get(w.window), ...w }); renderWindows(); reloadSoon(); },
     queue: (q) => { renderQueue(q); reloadSoon(); },
-    alert: (a) => { alerts.set(a.id, { ...alerts.get(a.id), ...a }); renderAlerts(); },
+    alert: (a) => { alerts.set(a.id, { ...alerts.get(a.id), ...a }); renderAlerts(); if (a.kind === "case_overdue") reloadSoon(); },
     call: () => reloadSoon(),
     device: () => reloadSoon(),
   }, { onOpen: () => load().catch(() => {}), onState: connection($("#conn")) });

@@ -1,5 +1,6 @@
 /* The supervision console (电子监察): every site, the alert feed with acknowledgement and a
-   note, devices offline, windows and staff ranked by unstaffed minutes today. */
+   note, the cases (办件) of every site past their due day, devices offline, windows and staff
+   ranked by unstaffed minutes today. */
 "use strict";
 
 (() => {
@@ -36,6 +37,14 @@
   function renderDevices(list) {
     $("#device-count").textContent = `${list.length} 台`;
     $("#devices").innerHTML = HW.offlineDeviceRows(list);
+  }
+
+  function renderCases(list) {
+    $("#case-count").textContent = `${list.length} 件`;
+    $("#cases").innerHTML = list.length ? list.map((c) => `<tr class="overdue" data-case="${esc(c.no)}" data-site="${esc(c.site)}">
+      <td>${esc(c.site_name)}</td><td>${esc(c.no)}</td><td>${esc(c.service_name)}</td>
+      <td>${esc(c.agent_name || c.agent || "")}</td><td>${esc(c.passed_to || "")}</td><td>${esc(c.due_day)} ${HW.caseMark(c)}</td></tr>`).join("")
+      : `<tr><td colspan="6" class="empty-note">没有超期办件</td></tr>`;
   }
 
   function renderRanking(r) {
@@ -80,6 +89,7 @@
     renderRanking(s.ranking);
     renderAlerts();
     tick();
+    renderCases((await api("/api/v1/cases")).cases);
   }
 
   function reloadSoon() {
