@@ -204,3 +204,26 @@ def test_the_readme_opens_in_chinese_and_points_to_the_manual():
     assert (ROOT / "docs" / "zh" / "README.md").exists()
     for chapter in re.findall(r"\]\(([a-z-]+\.md)", CHAPTERS["README.md"]):
         assert chapter in CHAPTERS
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_link_between_the_chapters_arrives():
+    broken = []
+    for name, text in CHAPTERS.items():
+        for target in re.findall(r"(?<!!)\[[^\]]*\]\(([^)]+)\)", text):
+            if target.startswith("http"):
+                continue
+            file, _, fragment = target.partition("#")
+            path = (MANUAL / (file or name)).resolve()
+            if not path.exists():
+                broken.append(f"{name}: {target}")
+            elif fragment and path.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
+                if fragment not in {anchor(h) for h in headings}:
+                    broken.append(f"{name}: {target}")
+    assert broken == []
