@@ -25,7 +25,7 @@ from mqtt_helpers import Device as PahoDevice
 from mqtt_helpers import Listener
 
 from queue_engine.config import load_site
-from queue_engine.core.cases import citizen_key
+from queue_engine.privacy import citizen_key
 from queue_engine.shells.mqtt import BrokerSettings, parse_broker_url
 from window_agents import camera, kiosk, pad, panel
 from window_agents.device import BrokerUnreachable, Device, DeviceSettings, NoReply, _refused
@@ -39,6 +39,9 @@ DEV = "hallwatch/demo/dev"
 def agent_command(kind: str, broker: Broker | str, *args: str) -> list[str]:
     url = broker if isinstance(broker, str) else broker.url
     return [sys.executable, "-m", "queue_engine.cli", "agent", kind, "--config", str(DEMO_SITE), "--broker", url, *args]
+
+
+CITIZEN_SECRET = bytes(range(32))  # a panel's citizen key (privacy.citizen_secret)
 
 
 def run_agent(
@@ -693,7 +696,10 @@ def test_a_refusal_is_told_from_an_unreachable_broker():
             ("service.finish", {"outcome": "proxy", "passed_to": "县人社局", "agent": "s002"}),
         ),
         ("f 编号=g20261125001", ("service.finish", {"outcome": "done", "refer": "G20261125001"})),
-        ("f 受理 id=13800000000", ("service.finish", {"outcome": "accepted", "citizen": citizen_key("13800000000")})),
+        (
+            "f 受理 id=13800000000",
+            ("service.finish", {"outcome": "accepted", "citizen": citizen_key(CITIZEN_SECRET, "13800000000")}),
+        ),
         ("k j20261125001 进展 已报县局", ("case.note", {"case": "J20261125001", "note": "已报县局"})),
         ("k J20261125001 转 市 自然资源局", ("case.pass", {"case": "J20261125001", "to": "市 自然资源局"})),
         ("k J20261125001 done 已发证", ("case.complete", {"case": "J20261125001", "result": "已发证"})),
@@ -702,12 +708,26 @@ def test_a_refusal_is_told_from_an_unreachable_broker():
     ],
 )
 def test_panel_keys(line, expected):
-    action = panel.parse_command(SITE, line)
+    action = panel.parse_command(SITE, line, CITIZEN_SECRET)
     assert (action.type, action.fields) == expected
 
 
 @pytest.mark.parametrize(
-    "line", ["l", "t nowhere", "p nap", "f maybe", "x", "f 告知 漏=1", "f 缺=", "k J1", "k J1 办结", "k J1 飞"]
+    "line",
+    # (the last: an ID or mobile number without the panel's citizen key, which it is sent hashed with)
+    [
+        "l",
+        "t nowhere",
+        "p nap",
+        "f maybe",
+        "x",
+        "f 告知 漏=1",
+        "f 缺=",
+        "k J1",
+        "k J1 办结",
+        "k J1 飞",
+        "f 受理 id=13800000000",
+    ],
 )
 def test_panel_keys_that_mean_nothing_are_explained(line):
     with pytest.raises(panel.CommandError):

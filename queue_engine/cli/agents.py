@@ -120,6 +120,12 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         "exits at q or end of input (status 1 if any command failed).",
     )
     panel_parser.add_argument("--device", required=True, help="the panel's device id in the site configuration")
+    panel_parser.add_argument(
+        "--citizen-key-file",
+        metavar="FILE",
+        help="the citizen key (`hallwatch citizen-key`; else env HALLWATCH_CITIZEN_KEY): needed to record an ID "
+        "or mobile number (证件=), sent only as its keyed hash",
+    )
 
     pad = kinds.add_parser(
         "pad",
@@ -303,13 +309,19 @@ def _kiosk(args, site, broker, password) -> int:
 
 
 def _panel(args, site, broker, password) -> int:
+    from ..privacy import CitizenKeyError, load_citizen_secret
+
+    try:
+        secret = load_citizen_secret(args.citizen_key_file)
+    except CitizenKeyError as err:
+        return _fail(str(err))
     settings = _settings(args, site, broker, password, args.device)
     topics = Topics(settings.root)
     view = panel.PanelView(
         site, settings.window, topics.window_state(site.id, settings.window), topics.queue_state(site.id)
     )
     device = Device(settings, subscriptions=[view.window_topic, view.queue_topic], on_message=view.update)
-    return _run(args, [device], lambda: panel.run(device, view, out=sys.stdout))
+    return _run(args, [device], lambda: panel.run(device, view, out=sys.stdout, citizen_secret=secret))
 
 
 def _pad(args, site, broker, password) -> int:
