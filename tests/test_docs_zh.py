@@ -90,6 +90,7 @@ def test_every_command_and_option_the_manual_names_exists():
 
 DEMO = load_site(ROOT / "examples" / "demo-site.toml")
 PANEL_KEY = re.compile(r"[a-z](?: .*)?")
+CITIZEN_SECRET = b"a panel's citizen key, as hallwatch citizen-key gives it"
 
 
 def test_every_panel_key_the_manual_names_is_one_the_panel_understands():
@@ -98,7 +99,7 @@ def test_every_panel_key_the_manual_names_is_one_the_panel_understands():
     refused = []
     for text in keys:
         try:
-            parse_command(DEMO, text)
+            parse_command(DEMO, text, CITIZEN_SECRET)
         except CommandError as err:
             # a key named on its own (`l`, then "加您的工号") needs its argument: that is all it may miss
             if " " in text or "不认识的按键" in str(err):
