@@ -14,12 +14,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import closing
 
 import aiomqtt
 import pytest
 from aiomqtt.exceptions import MqttConnectError
-from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, wait_until
+from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, free_port, wait_for_port, wait_until
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device as PahoDevice
 from mqtt_helpers import Listener
@@ -178,6 +179,41 @@ def test_kiosk_reports_a_refusal_and_a_bad_service(broker, engine):
     assert bad.returncode == 2 and "no service 'nosuch'" in bad.stderr
     wrong_kind = run_agent("kiosk", broker, "--device", "panel-w01", "--take", "shebao")
     assert wrong_kind.returncode == 2 and "is a panel, not a kiosk" in wrong_kind.stderr
+
+
+@integration
+def test_kiosk_checks_in_a_number_taken_with_a_phone(engine_factory, monkeypatch):
+    """A phone's number is reserved (never called) until its citizen checks in at the hall:
+    at the kiosk, by the six-digit code the phone shows; the kiosk then gives its slip."""
+    monkeypatch.setenv("HALLWATCH_TICKET_SECRET", "a ticket secret of the test hall")
+    port = free_port()
+    engine = engine_factory(extra_args=["--http", f"127.0.0.1:{port}"]).start()
+    wait_for_port(port)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/sites/demo/tickets",
+        data=json.dumps({"service": "shebao", "phone": "13800138000"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        taken = json.load(answer)
+    number, code = taken["ticket"]["no"], taken["ticket"]["check_in_code"]
+    assert (taken["ticket"]["status"], len(code)) == ("reserved", 6)
+    broker = engine.broker
+
+    mistyped = run_agent("kiosk", broker, "--device", "kiosk-1", "--checkin", "1234567")
+    assert mistyped.returncode == 2 and "six digits" in mistyped.stderr
+    wrong = "000000" if code != "000000" else "111111"
+    refused = run_agent("kiosk", broker, "--device", "kiosk-1", "--checkin", wrong)
+    assert refused.returncode == 1 and "签到失败" in refused.stderr
+    assert db_rows(engine, "select status from tickets where no = ?", number) == [("reserved",)]
+
+    menu = run_agent("kiosk", broker, "--device", "kiosk-1", stdin=f"签到 12\n签到 {code}\nq\n")
+    assert menu.returncode == 0, menu.stderr
+    assert "签到码是六位数字" in menu.stdout
+    assert f"号码：{number}" in menu.stdout and "排队凭条" in menu.stdout
+    assert db_rows(engine, "select status from tickets where no = ?", number) == [("waiting",)]
+    again = run_agent("kiosk", broker, "--device", "kiosk-1", "--checkin", code)
+    assert again.returncode == 1  # checked in already: the code checks nothing in
 
 
 # -- panel -------------------------------------------------------------------------------

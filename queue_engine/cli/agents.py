@@ -93,10 +93,16 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         formatter_class=raw,
         help="取号机: take a number",
         description="取号机: offers the site's services and prints the ticket slip. "
-        "Interactive (a menu on stdin) unless --take is given.",
+        "Interactive (a menu on stdin; 签到 CODE checks in a phone's number) unless --take or --checkin is given.",
     )
     kiosk.add_argument("--device", required=True, help="the kiosk's device id in the site configuration")
     kiosk.add_argument("--take", metavar="SERVICE", help="take one number for this service code, print the slip, exit")
+    kiosk.add_argument(
+        "--checkin",
+        metavar="CODE",
+        type=_check_in_code,
+        help="check in the number a phone took (reserved until then) by its six-digit code, print its slip, exit",
+    )
     kiosk.add_argument(
         "--priority",
         choices=["elderly", "disabled", "pregnant", "veteran", "other"],
@@ -182,6 +188,12 @@ def _printer_spec(text: str) -> str:
         slip.parse_printer(text)
     except slip.PrinterSpecError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def _check_in_code(text: str) -> str:
+    if not kiosk.CHECK_IN_CODE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a check-in code (six digits, as the phone's slip shows)")
     return text
 
 
@@ -288,6 +300,8 @@ def _kiosk(args, site, broker, password) -> int:
         return _fail(f"--take: site {site.id} has no service {args.take!r} (services: {codes})")
     if args.priority and args.take is None:
         return _fail("--priority goes with --take")
+    if args.take is not None and args.checkin is not None:
+        return _fail("--take and --checkin: one or the other")
     printer = None
     if args.printer:
         try:
@@ -300,7 +314,14 @@ def _kiosk(args, site, broker, password) -> int:
             args,
             [device],
             lambda: kiosk.run(
-                device, site, take=args.take, priority=args.priority, out=sys.stdout, err=sys.stderr, printer=printer
+                device,
+                site,
+                take=args.take,
+                priority=args.priority,
+                out=sys.stdout,
+                err=sys.stderr,
+                printer=printer,
+                checkin=args.checkin,
             ),
         )
     finally:
