@@ -1,9 +1,11 @@
 """Screenshots of the three web pages at 1920x1080: the TV board, the manager console and the
 supervision console, after a scripted morning at the demo township centre and a village
-service station.
+service station; and for the user manual (docs/zh/), the manager console with an alert's
+note being typed, and the county console of both.
 
     .venv/bin/python tests/screenshots.py            # writes docs/screenshots/{board,manage,supervise}.png
-    .venv/bin/python tests/screenshots.py --out DIR
+                                                     # and docs/zh/img/{manage-ack,county}.png
+    .venv/bin/python tests/screenshots.py --out DIR --manual-out DIR
 
 The engine runs in this process with the real store, a real Mosquitto and the real HTTP
 application; its clock is moved by the script (08:25 to 10:30 of a working day) and every
@@ -28,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from aiohttp import web as aioweb  # noqa: E402
 from browser import launch  # noqa: E402
 from web_helpers import MANAGER_TOKEN, SUPERVISOR_TOKEN, ManualClock, token_environment, village_site_toml  # noqa: E402
 
@@ -36,11 +39,17 @@ from queue_engine.cli.common import parse_time  # noqa: E402
 from queue_engine.config import load_site, parse_site  # noqa: E402
 from queue_engine.core import events as ev  # noqa: E402
 from queue_engine.core.model import WindowPhase  # noqa: E402
+from queue_engine.county import web as county_web  # noqa: E402
+from queue_engine.county.service import CountyService  # noqa: E402
 from queue_engine.deploy import devbroker  # noqa: E402
 from queue_engine.shells.mqtt import parse_broker_url  # noqa: E402
 from queue_engine.web import WEB, Access, build_app, start_http  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
+PAGES = ("board.png", "manage.png", "supervise.png")
+MANUAL_OUT = ROOT / "docs" / "zh" / "img"
+MANUAL_SHOTS = ("manage-ack.png", "county.png")
+ACK_NOTE = "已电话联系，5 分钟内回岗"
 START = "2026-11-25T08:25:00+08:00"  # a Wednesday, a working day
 END = "2026-11-25T10:30:00+08:00"
 # How often each service is asked for (demo site), and the arrivals per minute through the morning.
@@ -234,7 +243,8 @@ def sites(workdir: Path):
     return [demo, village]
 
 
-async def take(out: Path, *, workdir: Path) -> list[Path]:
+async def take(out: Path, *, workdir: Path, manual_out: Path | None = None) -> list[Path]:
+    """The three pages into ``out``; with ``manual_out``, also the manual's shots into it."""
     from playwright.async_api import async_playwright
 
     broker, port = devbroker.start(workdir / "broker")
@@ -249,6 +259,7 @@ async def take(out: Path, *, workdir: Path) -> list[Path]:
     )
     engine = asyncio.create_task(app.run())
     runner = None
+    runners: list = []
     try:
         await asyncio.wait_for(app.ready.wait(), 15)
         await Story(app, clock).run(parse_time(START), parse_time(END))
@@ -282,22 +293,64 @@ async def take(out: Path, *, workdir: Path) -> list[Path]:
                     "&& document.querySelector('#chart svg polyline')"
                 )
                 shots.append(await shot(page, out / "manage.png"))
+                if manual_out is not None:
+                    manual_out.mkdir(parents=True, exist_ok=True)
+                    form = page.locator('#alerts li.firing:has-text("窗口空岗") .ack-form').first
+                    await form.locator("input[name=note]").fill(ACK_NOTE)
+                    await page.fill("#by", "李主任")
+                    await form.locator("input[name=note]").focus()
+                    shots.append(await shot(page, manual_out / "manage-ack.png"))
                 await page.goto(f"{base}/supervise?token={SUPERVISOR_TOKEN}")
                 await page.wait_for_function(
                     "document.querySelectorAll('#sites tr').length === 2 "
                     "&& document.querySelectorAll('#alerts li[data-alert]').length > 0"
                 )
                 shots.append(await shot(page, out / "supervise.png"))
+                if manual_out is not None:
+                    county, county_task, county_runner = await start_county(app, port, workdir, clock)
+                    runners.append(county_runner)
+                    county_port = county_runner.addresses[0][1]
+                    await page.goto(f"http://127.0.0.1:{county_port}/county?token={SUPERVISOR_TOKEN}")
+                    await page.wait_for_function(
+                        "document.querySelectorAll('#sites tr[data-site]').length === 2 "
+                        "&& document.querySelectorAll('#alerts li[data-alert]').length > 0"
+                    )
+                    shots.append(await shot(page, manual_out / "county.png"))
+                    await county_runner.cleanup()
+                    runners.remove(county_runner)
+                    county.stop()
+                    await asyncio.wait_for(county_task, 15)
             finally:
                 await browser.close()
         return shots
     finally:
+        for extra in runners:
+            await extra.cleanup()
         if runner is not None:
             await runner.cleanup()
         app.stop()
         await asyncio.wait_for(engine, 15)
         broker.terminate()
         broker.wait(10)
+
+
+async def start_county(app: EngineApp, broker_port: int, workdir: Path, clock: ManualClock):
+    """The county service on the same broker, on a new store: it asks the engine for what it
+    missed, so the morning's alerts are on its console."""
+    county = CountyService(
+        app.sites,
+        broker=parse_broker_url(f"mqtt://127.0.0.1:{broker_port}"),
+        db_path=workdir / "county.db",
+        client_id="hallwatch-county-screenshots",
+        clock=clock,
+    )
+    running = asyncio.create_task(county.run())
+    await asyncio.wait_for(county.ready.wait(), 15)
+    http_app = county_web.build_app(county, access=Access.from_environment(app.sites, token_environment()))
+    runner = aioweb.AppRunner(http_app, access_log=None)
+    await runner.setup()
+    await aioweb.TCPSite(runner, "127.0.0.1", devbroker.free_port()).start()
+    return county, running, runner
 
 
 async def shot(page, path: Path) -> Path:
@@ -309,10 +362,11 @@ async def shot(page, path: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--manual-out", type=Path, default=MANUAL_OUT)
     args = parser.parse_args(argv)
     os.environ.update(token_environment())  # this process's own: the engine reads them at start-up
     with tempfile.TemporaryDirectory(prefix="hallwatch-shots-") as workdir:
-        for path in asyncio.run(take(args.out, workdir=Path(workdir))):
+        for path in asyncio.run(take(args.out, workdir=Path(workdir), manual_out=args.manual_out)):
             print(path)
     return 0
 

@@ -357,7 +357,7 @@ def test_a_camera_may_watch_a_place_rather_than_a_window(tmp_path):
 def check_config_warnings(path: Path) -> list[str]:
     """``hallwatch check-config`` on the file, which is valid: its warnings, except the
     calendar's about this year and next (which depend on the day the test runs)."""
-    done = run_cli("check-config", str(path))
+    done = run_cli("check-config", "--lang", "en", str(path))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     return [line for line in lines if ": warning: " in line and "no official working days" not in line]
@@ -622,7 +622,7 @@ def test_an_unknown_item_type_is_refused(tmp_path):
 )
 def test_check_config_warns_where_the_published_time_limit_disagrees(tmp_path, item_type, time_limit, promise, warning):
     path = write(tmp_path, base_site(services=guided(item_type, time_limit, promise)))
-    done = run_cli("check-config", str(path))
+    done = run_cli("check-config", "--lang", "en", str(path))
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stdout.splitlines() if ": warning: services" in line]
     if warning is None:
@@ -633,7 +633,7 @@ def test_check_config_warns_where_the_published_time_limit_disagrees(tmp_path, i
 
 def test_every_promised_item_of_the_examples_states_its_days_as_published():
     examples = [p for p in sorted(DEMO.parent.rglob("*.toml")) if p.name != "county.toml"]  # sites, not the deployment
-    done = run_cli("check-config", *map(str, examples))
+    done = run_cli("check-config", "--lang", "en", *map(str, examples))
     assert done.returncode == 0, done.stdout + done.stderr
     assert ": warning: services" not in done.stdout
     promised = [s for path in examples for s in load_site(path).services if s.guide.item_type == "承诺件"]

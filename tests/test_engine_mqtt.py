@@ -242,5 +242,5 @@ def test_engine_with_a_malformed_broker_url_exits_2(tmp_path):
 
 
 def test_check_config_command():
-    ok = run_cli("check-config", str(DEMO_SITE))
+    ok = run_cli("check-config", "--lang", "en", str(DEMO_SITE))
     assert ok.returncode == 0 and "ok: site demo" in ok.stdout

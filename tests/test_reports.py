@@ -1090,7 +1090,7 @@ STANDARD = (ROOT / "docs" / "standard" / "neifangban-2022-9.txt").read_text(enco
 
 
 def test_audit_of_the_demo_township_centre_passes_every_line():
-    done = hallwatch("audit", "--config", "examples/demo-site.toml")
+    done = hallwatch("audit", "--lang", "en", "--config", "examples/demo-site.toml")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = audit_lines(done.stdout)
     assert [check for (_, check) in lines] == CHECKS
@@ -1103,7 +1103,7 @@ def test_audit_of_the_demo_township_centre_passes_every_line():
 
 
 def test_audit_of_the_deficient_village_station_lists_its_failures():
-    done = hallwatch("audit", "--config", "examples/village-deficient.toml")
+    done = hallwatch("audit", "--lang", "en", "--config", "examples/village-deficient.toml")
     assert done.returncode == 1
     lines = audit_lines(done.stdout)
     assert {check: status for (_, check), (status, _) in lines.items()} == {
@@ -1192,7 +1192,9 @@ def test_every_audit_line_cites_the_standards_own_words():
             assert "".join(line.basis.words.split()) in "".join(STANDARD.split()), line.basis  # verbatim
             citations[line.check] = str(line.basis)
     assert list(citations) == CHECKS
-    done = hallwatch("audit", "--config", "examples/demo-site.toml", "--config", "examples/village-deficient.toml")
+    done = hallwatch(
+        "audit", "--lang", "en", "--config", "examples/demo-site.toml", "--config", "examples/village-deficient.toml"
+    )
     out = done.stdout.splitlines()
     cited = {}
     for text, below in zip(out, out[1:]):  # each line, and under it the standard's words it rests on

@@ -29,6 +29,7 @@ ENV = {
     "http": "HALLWATCH_HTTP",
     "password": "HALLWATCH_DEVICE_PASSWORD",
     "frigate_broker": "HALLWATCH_FRIGATE_BROKER",
+    "lang": "HALLWATCH_LANG",
 }
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 
@@ -38,6 +39,17 @@ Handler = Callable[[argparse.Namespace], int]
 def env(name: str, default: str | None = None) -> str | None:
     """The value of the environment variable that stands in for option ``name``."""
     return os.environ.get(ENV[name], default)
+
+
+def add_lang_option(parser: argparse.ArgumentParser) -> None:
+    """``--lang zh|en``: what the command prints for people, Chinese unless told. (Not from
+    ``LANG``: servers are commonly set to en_US or C whatever their users read.)"""
+    parser.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        default=env("lang", "zh"),
+        help=f"the language of the output: zh (Chinese, default) or en (env {ENV['lang']})",
+    )
 
 
 def config_files(values: list[str] | None) -> list[str]:

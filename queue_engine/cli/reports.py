@@ -20,6 +20,7 @@ from .common import (
     EXIT_STORE,
     Handler,
     add_config_option,
+    add_lang_option,
     config_files,
     env,
     fail,
@@ -68,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
 
     audit = sub.add_parser("audit", help="check each site against the county standard (督导考核)")
     add_config_option(audit)
+    add_lang_option(audit)
     return {"report": cmd_report, "audit": cmd_audit}
 
 
@@ -136,6 +138,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
         lines = audit_site(site)
         if i:
             print()
-        print(format_audit(site, lines))
+        print(format_audit(site, lines, lang=args.lang))
         failed = failed or any(line.status == "fail" for line in lines)
     return EXIT_FAILED if failed else EXIT_OK

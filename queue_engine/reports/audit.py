@@ -245,13 +245,21 @@ def audit_site(site: Site) -> list[AuditLine]:
     return lines
 
 
-def format_audit(site: Site, lines: list[AuditLine]) -> str:
-    """The checklist as text: a heading, per check its line and the standard's words, and a count."""
+def format_audit(site: Site, lines: list[AuditLine], *, lang: str = "zh") -> str:
+    """The checklist as text: a heading, per check its line and the standard's words, and a
+    count. Chinese (达标/未达标/未知/不适用, each check by its item's name), or ``lang="en"``:
+    the status and the check's id in English, as scripts read it."""
     out = [f"{site.id}: {site.name}（{SITE_KIND[site.kind]}）"]
-    width = max(len(line.check) for line in lines)
-    for line in lines:
-        out.append(f"{site.id}: {line.status:<7} {line.check:<{width}}  {line.item}：{line.detail}")
-        out.append(f"{site.id}: {'':<7} {'':<{width}}  依据 {line.basis}")
     counts = {status: sum(1 for line in lines if line.status == status) for status in STATUS_LABELS}
-    out.append(f"{site.id}: " + ", ".join(f"{counts[s]} {s}" for s in STATUS_LABELS))
+    if lang == "en":
+        width = max(len(line.check) for line in lines)
+        for line in lines:
+            out.append(f"{site.id}: {line.status:<7} {line.check:<{width}}  {line.item}：{line.detail}")
+            out.append(f"{site.id}: {'':<7} {'':<{width}}  依据 {line.basis}")
+        out.append(f"{site.id}: " + ", ".join(f"{counts[s]} {s}" for s in STATUS_LABELS))
+        return "\n".join(out)
+    for line in lines:
+        out.append(f"{site.id}: {STATUS_LABELS[line.status]:\u3000<3} {line.item}：{line.detail}")
+        out.append(f"{site.id}: {'':\u3000<3} 依据 {line.basis}")
+    out.append(f"{site.id}: " + "，".join(f"{label} {counts[s]} 项" for s, label in STATUS_LABELS.items()))
     return "\n".join(out)
