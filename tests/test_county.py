@@ -22,6 +22,7 @@ from core_helpers import make_site
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device
 from test_broker_security import raw_v5_puback
+from test_web_hardening import exchange, request
 from web_helpers import MANAGER_TOKEN, SUPERVISOR_TOKEN
 
 from queue_engine import wire
@@ -480,3 +481,34 @@ def test_a_township_cut_off_for_a_day_sends_its_alerts_and_the_day_s_figures_onc
     assert sum(figures["vacancy_min"].values()) == pytest.approx(
         sum(w["vacant_min"]["total"] for w in ranking["windows"]), abs=0.5
     )
+
+
+def test_the_county_console_is_served_by_the_engine_s_hardened_server(broker, tmp_path, monkeypatch):
+    monkeypatch.setenv("HALLWATCH_SUPERVISOR_TOKEN", SUPERVISOR_TOKEN)
+    service = CountyProcess(
+        broker,
+        tmp_path / "county.db",
+        [TOWNSHIPS / "chimei.toml"],
+        tmp_path / "county",
+        broker_url=broker.url,
+        http_port=free_port(),
+    )
+    service.extra_args = ["--http-wrong-tokens", "3"]
+    service.start()
+    try:
+        port = service.http_port
+        wait_until(lambda: service.api()["sites"] is not None, what="the county console")
+        # Refused by aiohttp's parser before any handler: answered in JSON, with the safe headers.
+        answer = exchange(port, request("GET", "/county", b"X-Probe-Nul: a\x00b"))
+        assert (answer.status, answer.json()["error"]) == (400, "bad_request"), answer.body
+        assert answer.header("X-Content-Type-Options") == "nosniff"
+        assert "Traceback" not in service.log_text()
+        answer = exchange(port, request("GET", "/healthz"))
+        assert answer.status == 200 and answer.header("X-Content-Type-Options") == "nosniff"
+        # Wrong tokens: refused, then the address is throttled, the right token too.
+        wrong = b"Authorization: Bearer " + b"w" * 32
+        assert [exchange(port, request("GET", "/api/v1/county", wrong)).status for _ in range(3)] == [403] * 3
+        answer = exchange(port, request("GET", "/api/v1/county", b"Authorization: Bearer " + SUPERVISOR_TOKEN.encode()))
+        assert (answer.status, answer.json()["error"]) == (429, "too_many_wrong_tokens")
+    finally:
+        service.stop()

@@ -21,16 +21,13 @@ if TYPE_CHECKING:
     from .access import Access
 
 
-class Web:
-    """The web shell of one engine. ``access`` may be replaced while serving: handlers read
-    it on every request."""
+class TokenGate:
+    """The tokens a web shell accepts and who has been guessing them: the engine's and the
+    county service's consoles. ``access`` may be replaced while serving: handlers read it on
+    every request."""
 
-    def __init__(self, engine_app: EngineApp, access: Access, templates: Mapping[str, str], settings: HttpSettings):
-        self.engine_app = engine_app
+    def __init__(self, access: Access, settings: HttpSettings):
         self.access = access
-        self.broadcaster = Broadcaster(engine_app)
-        self.limits = PhoneLimits()
-        self.templates = templates
         self.settings = settings
         self.wrong_tokens = WrongTokens(settings.wrong_tokens_per_minute)
 
@@ -76,6 +73,17 @@ class Web:
                 address,
                 presented,
             )
+
+
+class Web(TokenGate):
+    """The web shell of one engine."""
+
+    def __init__(self, engine_app: EngineApp, access: Access, templates: Mapping[str, str], settings: HttpSettings):
+        super().__init__(access, settings)
+        self.engine_app = engine_app
+        self.broadcaster = Broadcaster(engine_app)
+        self.limits = PhoneLimits()
+        self.templates = templates
 
     @property
     def now(self) -> float:
