@@ -48,7 +48,9 @@ class Workspace:
                 "queue_engine.cli",
                 "engine",
                 "--config",
-                str(DEMO_SITE),
+                # each tree's own demo site: a later tree's configuration may carry keys an
+                # earlier engine refuses (the sites, services and windows are the same)
+                str(Path(tree) / DEMO_SITE.relative_to(ROOT)),
                 "--broker",
                 f"mqtt://127.0.0.1:{self.port}",
                 "--db",
