@@ -16,6 +16,7 @@ the vocabulary (``/vocabulary.js``), the JSON errors, and the supervisor token
   the acknowledgement is sent again until answered);
 - ``GET /api/v1/county/stream``: live updates (Server-Sent Events: alert, window, queue,
   device, link, acknowledgement, figures);
+- ``GET /api/v1/openapi.json``: these routes' OpenAPI document (``openapi.py``);
 - ``GET /healthz``.
 """
 
@@ -37,6 +38,7 @@ from ..web.errors import ERROR_STATUS, ApiError, api_errors, dumps, json_respons
 from ..web.inputs import CountyAcknowledgement
 from ..web.pages import STATIC_DIR, TEMPLATES_DIR, html_page, see_other, vocabulary_script
 from ..web.server import HttpSettings
+from .openapi import county_openapi_document
 
 if TYPE_CHECKING:
     from .service import CountyService
@@ -193,6 +195,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return await live.serve(request, shell.broadcaster, shell.service.clock, None, kinds)
 
 
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(county_openapi_document())
+
+
 async def healthz(request: web.Request) -> web.Response:
     ok, reason = _shell(request).service.healthy
     if ok:
@@ -222,6 +228,7 @@ def build_app(
             web.post("/login", login),
             web.get("/logout", logout),
             web.get("/healthz", healthz),
+            web.get("/api/v1/openapi.json", openapi),
             web.get(API, overview),
             web.get(f"{API}/alerts", alerts),
             web.get(f"{API}/stream", stream),
