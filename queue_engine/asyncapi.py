@@ -177,6 +177,7 @@ def schemas() -> dict[str, Any]:
 # -- examples: the engine's own encoders, on made-up values ---------------------------------
 EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "ticket.request": {"service": "shebao", "priority": "elderly"},
+    "ticket.checkin": {"code": "482915"},
     "staff.login": {"staff": "s003"},
     "staff.logout": {},
     "window.pause": {"reason": "meal"},
@@ -188,6 +189,7 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "service.start": {},
     "service.finish": {"outcome": "done"},
     "ticket.transfer": {"to_service": "yibao"},
+    "priority.verify": {"ticket": "A012", "confirm": True},
     "case.note": {"case": "J20261125001", "note": "已报县自然资源局审核"},
     "case.pass": {"case": "J20261125001", "to": "县自然资源局"},
     "case.complete": {"case": "J20261125001", "result": "已登记发证"},
@@ -195,7 +197,7 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "case.withdraw": {"case": "J20261125001"},
     "presence": {"window": "w03", "present": True, "count": 1},
     "tamper": {"kind": "occluded"},
-    "rating": {"window": "w03", "score": 5, "ticket": "A012"},
+    "rating": {"window": "w03", "score": 2, "ticket": "A012", "reasons": ["efficiency"], "comment": "等了很久"},
 }
 
 

@@ -272,6 +272,9 @@ class Supervision(Section):
     # exceeded its target_wait_min for surge_fire_after_min.
     surge_window_min: float = Field(default=30, gt=0, le=240)
     surge_fire_after_min: float = Field(default=5, ge=0, le=240)
+    # issuing_rate: a kiosk (or self-service terminal) that issues more numbers than this within a
+    # minute (no hall's citizens take them that fast: a script, or a stuck button). 0: not watched.
+    kiosk_tickets_per_minute: int = Field(default=20, ge=0, le=10000)
 
 
 class Cases(Section):
@@ -388,6 +391,15 @@ class Web(Section):
 
     phone_tickets_per_day: int = Field(default=3, ge=0, le=100)  # 0: no phone tickets
     address_tickets_per_hour: int = Field(default=10, ge=0, le=100000)  # per client address
+    # per client network (an IPv4 /24, an IPv6 /64: one household, one office, one tout's lines)
+    network_tickets_per_hour: int = Field(default=30, ge=0, le=100000)
+    site_phone_tickets_per_hour: int = Field(default=300, ge=0, le=100000)  # all phones together
+    # A number taken with a phone is reserved: called only once checked in at the hall (the
+    # entrance's QR code, or its check-in code typed at a kiosk); unchecked this long after it
+    # was taken, it expires and counts as the phone's no-show. 0: no check-in, queued at once.
+    reservation_min: int = Field(default=60, ge=0, le=1440)
+    # A phone whose reservations expired unchecked this many times today takes no more numbers today.
+    phone_no_shows_per_day: int = Field(default=1, ge=1, le=100)
     # Default: HALLWATCH_MANAGER_TOKEN_<SITE ID in capitals, "-" as "_">.
     manager_token_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]{0,127})?$")
 

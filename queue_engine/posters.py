@@ -8,7 +8,8 @@ with the Chinese characters: Debian's fonts-wqy-microhei by default.
 
 The codes: a window's opens ``{public_url}/w/{site}/{window}`` (rate the visit just finished
 at that window), the hall's ``{public_url}/s/{site}`` (the site's page: queues, services and
-their 办事指南, taking a number).
+their 办事指南, taking a number), the entrance's ``{public_url}/c/{site}?k={key}`` (check in the
+numbers taken with the phone that scans it; made only with the engine's ticket secret).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import segno
 
 from .config import Site, Window
 from .files import write_file
+from .tickettoken import check_in_url, entrance_key
 
 DEFAULT_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 DPI = 300
@@ -123,11 +125,27 @@ def window_poster(site: Site, window: Window) -> Poster:
     return Poster(f"poster-{site.id}-{window.id}", "A5", tuple(page.items))
 
 
-def posters(site: Site) -> list[Poster]:
-    """The hall's poster and one per window. The site needs ``[web] public_url``."""
+def entrance_poster(site: Site, key: str) -> Poster:
+    """到厅签到 (A4, at the hall's entrance): a number taken with a phone is called only once its
+    citizen has scanned this code at the hall (``tickettoken.entrance_key``: the key in the link)."""
+    page = _Column("A4")
+    page.text(site.name, 30, 6)
+    page.text("手机取号 到厅签到", 44, 2)
+    page.text("用手机取号的群众，到大厅后请扫码签到，签到后才会叫号", 18, 4)
+    page.qr(check_in_url(site.web.public_url, site.id, key), 120)
+    page.text("请用取号时的手机扫描；也可以在取号机输入签到码", 16, 8)
+    for line in site.complaints.labelled():
+        page.text(line, 20)
+    return Poster(f"poster-{site.id}-entrance", "A4", tuple(page.items))
+
+
+def posters(site: Site, secret: bytes | None = None) -> list[Poster]:
+    """The hall's poster and one per window; with the engine's ticket secret, the entrance's
+    check-in poster too. The site needs ``[web] public_url``."""
     if not site.web.public_url:
         raise ValueError(f"site {site.id} has no [web] public_url: the posters' codes are links under it")
-    return [hall_poster(site)] + [window_poster(site, window) for window in site.windows]
+    entrance = [entrance_poster(site, entrance_key(secret, site.id))] if secret is not None else []
+    return [hall_poster(site), *entrance] + [window_poster(site, window) for window in site.windows]
 
 
 def _modules(data: str) -> tuple[int, list[tuple[int, int, int]]]:
@@ -210,12 +228,16 @@ PUBLIC = 0o644  # posters are public: hung in the hall, printed by anyone
 
 
 def write_posters(
-    site: Site, out: Path, formats: tuple[str, ...] = ("pdf", "png"), font: Path = DEFAULT_FONT
+    site: Site,
+    out: Path,
+    formats: tuple[str, ...] = ("pdf", "png"),
+    font: Path = DEFAULT_FONT,
+    secret: bytes | None = None,
 ) -> list[Path]:
     """Every poster of the site in every format, in ``out`` (created if need be)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for poster in posters(site):
+    for poster in posters(site, secret):
         for fmt in formats:
             path = out / f"{poster.name}.{fmt}"
             write_file(path, RENDERERS[fmt](poster, font), mode=PUBLIC)

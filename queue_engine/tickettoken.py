@@ -70,6 +70,23 @@ def verify_ticket_token(secret: bytes, site: str, token: str) -> TicketRef | Non
     return TicketRef(site, day, no)
 
 
+_ENTRANCE = b"hallwatch entrance key v1"
+ENTRANCE_KEY_RE = re.compile(r"^[a-z2-7]{16}$")
+
+
+def entrance_key(secret: bytes, site: str) -> str:
+    """The key in the hall entrance poster's check-in link (``check_in_url``): a phone that
+    presents it with a reserved ticket's token checks that ticket in. 80 bits, so that nobody
+    away from the hall (who has not read the poster) can make it."""
+    digest = hmac.new(secret, _ENTRANCE + b"\n" + site.encode(), hashlib.sha256).digest()[:10]
+    return base64.b32encode(digest).decode("ascii").lower()
+
+
+def check_in_url(public_url: str, site: str, key: str) -> str:
+    """The hall entrance poster's link: ``{public_url}/c/{site}?k={key}``."""
+    return f"{public_url}/c/{site}?k={key}"
+
+
 def slip_url(public_url: str, site: str, token: str) -> str:
     """The slip's link, opened on the phone: ``{public_url}/t/{site}/{token}``."""
     return f"{public_url}/t/{site}/{token}"

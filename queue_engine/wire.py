@@ -177,6 +177,14 @@ class WireTicketRequest(Envelope, tag="ticket.request"):
     appointment: Annotated[str, Meta(max_length=64)] | None = None
 
 
+class WireTicketCheckIn(Envelope, tag="ticket.checkin"):
+    """A citizen who took a number with a phone is at the hall: the reservation's check-in code,
+    typed at the kiosk. The reply carries the slip (the ticket now waits); ``unknown_reservation``
+    when no reserved ticket has that code (a mistyped code, or the reservation expired)."""
+
+    code: Annotated[str, Meta(pattern="^[0-9]{6}$", description="the six-digit check-in code the phone shows")]
+
+
 class WireStaffLogin(Envelope, tag="staff.login"):
     """A staff member signs in at this window."""
 
@@ -238,6 +246,15 @@ class WireTicketTransfer(Envelope, tag="ticket.transfer"):
     to_window: Text | None = None
 
 
+class WirePriorityVerify(Envelope, tag="priority.verify"):
+    """The staff member at this window has seen the citizen of ``ticket``, who asked for the
+    green channel with a phone: ``confirm`` true grants it (the ticket moves to the priority
+    lane at its place), false refuses it. ``no_priority_claim`` when none waits for a verdict."""
+
+    ticket: Text
+    confirm: bool
+
+
 class WireCaseEvent(Envelope, kw_only=True):
     """What every case event carries (not itself an event type)."""
 
@@ -280,15 +297,19 @@ class WireTamper(Envelope, tag="tamper"):
 
 
 class WireRating(Envelope, tag="rating"):
-    """A rating (好差评), 5 非常满意 … 1 非常不满意, for the visit just served (or ``ticket``)."""
+    """A rating (好差评), 5 非常满意 … 1 非常不满意, for the visit just served (or ``ticket``); for
+    2 不满意 and 1 非常不满意 the citizen may add reasons (the national 好差评 categories) and a comment."""
 
     window: Text
     score: Annotated[int, Meta(ge=1, le=5)]
     ticket: Text | None = None
+    reasons: Annotated[tuple[ev.RatingReason, ...], Meta(max_length=10)] = ()
+    comment: Annotated[str, Meta(max_length=200)] = ""
 
 
 WIRE_TO_CORE: dict[type[Envelope], type[ev.Event]] = {
     WireTicketRequest: ev.TicketRequest,
+    WireTicketCheckIn: ev.TicketCheckIn,
     WireStaffLogin: ev.StaffLogin,
     WireStaffLogout: ev.StaffLogout,
     WireWindowPause: ev.WindowPause,
@@ -300,6 +321,7 @@ WIRE_TO_CORE: dict[type[Envelope], type[ev.Event]] = {
     WireServiceStart: ev.ServiceStart,
     WireServiceFinish: ev.ServiceFinish,
     WireTicketTransfer: ev.TicketTransfer,
+    WirePriorityVerify: ev.PriorityVerify,
     WireCaseNote: ev.CaseNote,
     WireCasePassOn: ev.CasePassOn,
     WireCaseComplete: ev.CaseComplete,

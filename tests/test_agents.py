@@ -14,18 +14,19 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import closing
 
 import aiomqtt
 import pytest
 from aiomqtt.exceptions import MqttConnectError
-from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, wait_until
+from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, free_port, wait_for_port, wait_until
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device as PahoDevice
 from mqtt_helpers import Listener
 
 from queue_engine.config import load_site
-from queue_engine.core.cases import citizen_key
+from queue_engine.privacy import citizen_key
 from queue_engine.shells.mqtt import BrokerSettings, parse_broker_url
 from window_agents import camera, kiosk, pad, panel
 from window_agents.device import BrokerUnreachable, Device, DeviceSettings, NoReply, _refused
@@ -39,6 +40,9 @@ DEV = "hallwatch/demo/dev"
 def agent_command(kind: str, broker: Broker | str, *args: str) -> list[str]:
     url = broker if isinstance(broker, str) else broker.url
     return [sys.executable, "-m", "queue_engine.cli", "agent", kind, "--config", str(DEMO_SITE), "--broker", url, *args]
+
+
+CITIZEN_SECRET = bytes(range(32))  # a panel's citizen key (privacy.citizen_secret)
 
 
 def run_agent(
@@ -175,6 +179,41 @@ def test_kiosk_reports_a_refusal_and_a_bad_service(broker, engine):
     assert bad.returncode == 2 and "no service 'nosuch'" in bad.stderr
     wrong_kind = run_agent("kiosk", broker, "--device", "panel-w01", "--take", "shebao")
     assert wrong_kind.returncode == 2 and "is a panel, not a kiosk" in wrong_kind.stderr
+
+
+@integration
+def test_kiosk_checks_in_a_number_taken_with_a_phone(engine_factory, monkeypatch):
+    """A phone's number is reserved (never called) until its citizen checks in at the hall:
+    at the kiosk, by the six-digit code the phone shows; the kiosk then gives its slip."""
+    monkeypatch.setenv("HALLWATCH_TICKET_SECRET", "a ticket secret of the test hall")
+    port = free_port()
+    engine = engine_factory(extra_args=["--http", f"127.0.0.1:{port}"]).start()
+    wait_for_port(port)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/sites/demo/tickets",
+        data=json.dumps({"service": "shebao", "phone": "13800138000"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        taken = json.load(answer)
+    number, code = taken["ticket"]["no"], taken["ticket"]["check_in_code"]
+    assert (taken["ticket"]["status"], len(code)) == ("reserved", 6)
+    broker = engine.broker
+
+    mistyped = run_agent("kiosk", broker, "--device", "kiosk-1", "--checkin", "1234567")
+    assert mistyped.returncode == 2 and "six digits" in mistyped.stderr
+    wrong = "000000" if code != "000000" else "111111"
+    refused = run_agent("kiosk", broker, "--device", "kiosk-1", "--checkin", wrong)
+    assert refused.returncode == 1 and "签到失败" in refused.stderr
+    assert db_rows(engine, "select status from tickets where no = ?", number) == [("reserved",)]
+
+    menu = run_agent("kiosk", broker, "--device", "kiosk-1", stdin=f"签到 12\n签到 {code}\nq\n")
+    assert menu.returncode == 0, menu.stderr
+    assert "签到码是六位数字" in menu.stdout
+    assert f"号码：{number}" in menu.stdout and "排队凭条" in menu.stdout
+    assert db_rows(engine, "select status from tickets where no = ?", number) == [("waiting",)]
+    again = run_agent("kiosk", broker, "--device", "kiosk-1", "--checkin", code)
+    assert again.returncode == 1  # checked in already: the code checks nothing in
 
 
 # -- panel -------------------------------------------------------------------------------
@@ -693,7 +732,10 @@ def test_a_refusal_is_told_from_an_unreachable_broker():
             ("service.finish", {"outcome": "proxy", "passed_to": "县人社局", "agent": "s002"}),
         ),
         ("f 编号=g20261125001", ("service.finish", {"outcome": "done", "refer": "G20261125001"})),
-        ("f 受理 id=13800000000", ("service.finish", {"outcome": "accepted", "citizen": citizen_key("13800000000")})),
+        (
+            "f 受理 id=13800000000",
+            ("service.finish", {"outcome": "accepted", "citizen": citizen_key(CITIZEN_SECRET, "13800000000")}),
+        ),
         ("k j20261125001 进展 已报县局", ("case.note", {"case": "J20261125001", "note": "已报县局"})),
         ("k J20261125001 转 市 自然资源局", ("case.pass", {"case": "J20261125001", "to": "市 自然资源局"})),
         ("k J20261125001 done 已发证", ("case.complete", {"case": "J20261125001", "result": "已发证"})),
@@ -702,12 +744,26 @@ def test_a_refusal_is_told_from_an_unreachable_broker():
     ],
 )
 def test_panel_keys(line, expected):
-    action = panel.parse_command(SITE, line)
+    action = panel.parse_command(SITE, line, CITIZEN_SECRET)
     assert (action.type, action.fields) == expected
 
 
 @pytest.mark.parametrize(
-    "line", ["l", "t nowhere", "p nap", "f maybe", "x", "f 告知 漏=1", "f 缺=", "k J1", "k J1 办结", "k J1 飞"]
+    "line",
+    # (the last: an ID or mobile number without the panel's citizen key, which it is sent hashed with)
+    [
+        "l",
+        "t nowhere",
+        "p nap",
+        "f maybe",
+        "x",
+        "f 告知 漏=1",
+        "f 缺=",
+        "k J1",
+        "k J1 办结",
+        "k J1 飞",
+        "f 受理 id=13800000000",
+    ],
 )
 def test_panel_keys_that_mean_nothing_are_explained(line):
     with pytest.raises(panel.CommandError):

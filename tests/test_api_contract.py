@@ -17,10 +17,11 @@ import aiohttp
 import jsonschema
 import msgspec
 import pytest
-from test_web_api import api_factory  # noqa: F401 (the fixture)
+from test_web_api import TICKET_SECRET, api_factory, demo, village  # noqa: F401 (the fixture)
 from web_helpers import SUPERVISOR_TOKEN
 
 from queue_engine.core import events as ev
+from queue_engine.tickettoken import entrance_key
 from queue_engine.web import openapi_document
 from queue_engine.web.inputs import BODIES, MAX_BODY
 
@@ -37,9 +38,11 @@ max-stream-events = 1
 # The demo site where the document can only say "a site's identifier".
 [parameters]
 "path.site" = "demo"
+"path.window" = "w02"
 
 # A schema-valid acknowledgement may still be answered 422 note_required: a bad rating's alert
 # needs a note, which depends on the alert's kind, not on the request; the document declares it.
+# So may a rating with reasons (reasons_not_allowed: only a bad score has reasons).
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", 401, 403, 404, 409, 422, 429, "5xx"]
 """
@@ -74,6 +77,15 @@ def schemathesis_command(url: str, report_dir: Path) -> list[str]:
     ]
 
 
+async def take_and_check_in(api) -> None:
+    """A number taken with a phone, reserved, checked in with the entrance poster's key."""
+    status, body, _ = await api.take("shebao", "13800000000")
+    assert status == 201 and body["ticket"]["status"] == "reserved", body
+    check_in = f"/api/v1/sites/demo/slips/{body['ticket']['token']}/check-in"
+    status, body, _ = await api.call("POST", check_in, json_body={"key": entrance_key(TICKET_SECRET, "demo")})
+    assert (status, body["status"]) == (200, "waiting"), body
+
+
 async def make_alerts(api) -> None:
     """Open alerts to acknowledge: window 1 left empty, a bad rating at window 2."""
     await api.event(ev.DeviceStatus, device="cam-w01", online=True, kind="camera")
@@ -81,7 +93,7 @@ async def make_alerts(api) -> None:
     await api.event(ev.Presence, device="cam-w01", window="w01", present=False, count=0)
     api.clock.advance(5 * 60 + 1)  # the demo's unstaffed grace
     await api.event(ev.DeviceStatus, device="cam-w01", online=True, kind="camera")  # the hall ticks
-    assert (await api.take("shebao", "13800000000"))[0] == 201
+    await take_and_check_in(api)
     for cls, fields in (
         (ev.StaffLogin, {"device": "panel-w02", "staff": "s002"}),
         (ev.CallNext, {"device": "panel-w02"}),
@@ -95,7 +107,7 @@ async def make_alerts(api) -> None:
 
 
 async def test_schemathesis_finds_nothing(api_factory, tmp_path):  # noqa: F811 (the fixture)
-    api = await api_factory()
+    api = await api_factory(sites=[demo(reservation_min=60), village(phone_tickets_per_day=0)])
     await make_alerts(api)
     (tmp_path / "schemathesis.toml").write_text(CONFIG)
     command = schemathesis_command(f"{api.base}/api/v1/openapi.json", tmp_path)
@@ -172,7 +184,7 @@ def event_validator(document: dict, path: str):
 
 
 async def test_every_live_event_follows_the_document(api_factory):  # noqa: F811 (the fixture)
-    api = await api_factory()
+    api = await api_factory(sites=[demo(reservation_min=60), village(phone_tickets_per_day=0)])
     document = openapi_document()
     headers = {"Authorization": f"Bearer {SUPERVISOR_TOKEN}"}
     streams = {
@@ -186,7 +198,7 @@ async def test_every_live_event_follows_the_document(api_factory):  # noqa: F811
         assert opened[template].status == 200
         assert (await read_events(opened[template], 1))[0][0] == "hello"
     # A number, its call, a window, an alert (window 1 left empty), a device that goes silent.
-    await api.take("shebao", "13800000000")
+    await take_and_check_in(api)
     await make_alerts(api)
     await api.event(ev.CallNext, device="panel-w01")
     await api.event(ev.DeviceStatus, device="cam-w03", online=False, kind="camera", reason="shutdown")

@@ -9,6 +9,7 @@ engine's clock starts on Wednesday 2026-11-25 at 09:00 unless a test says otherw
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from contextlib import closing
 from zoneinfo import ZoneInfo
@@ -20,9 +21,11 @@ from test_agents import run_agent
 
 from queue_engine import wire
 from queue_engine.core.alerts import Alert, AlertKind, AlertState
-from queue_engine.core.cases import citizen_key
+from queue_engine.privacy import CITIZEN_KEY_ENV, citizen_key
 
 pytestmark = pytest.mark.integration
+
+CITIZEN_SECRET = bytes(range(32))
 
 
 def rows(engine, sql: str, *params) -> list[tuple]:
@@ -46,6 +49,7 @@ def test_the_panel_agents_case_keys_open_and_follow_cases_over_mqtt(broker, engi
         "--device",
         "panel-w05",
         stdin="l s005\nn\nb\nf 受理\nn\nb\nf 告知 缺=2,6 证件=41132519800101001X\nn\nb\nf proxy 转=县自然资源局\nq\n",
+        env={**os.environ, CITIZEN_KEY_ENV: CITIZEN_SECRET.hex()},
     )
     assert first.returncode == 0, first.stdout + first.stderr
     out = first.stdout
@@ -85,7 +89,8 @@ def test_the_panel_agents_case_keys_open_and_follow_cases_over_mqtt(broker, engi
         ["申请人身份证明", "完税凭证（依法需要缴税的）"],
         0,
     )
-    assert citizen == citizen_key("41132519800101001x")  # the number itself never left the panel
+    # the number itself never left the panel: its key under the panel's citizen key
+    assert citizen == citizen_key(CITIZEN_SECRET, "41132519800101001x")
     assert "41132519800101001" not in "".join(r[0] for r in rows(engine, "select payload from events"))
     assert rows(engine, "select no, first_window, first_staff, case_no, notice_no from tickets order by no") == [
         ("B001", "w05", "s005", "J20261125001", None),

@@ -36,7 +36,8 @@ from queue_engine.config import parse_site
 from queue_engine.core import Engine, ErrorCode, TicketStatus
 from queue_engine.core import events as ev
 from queue_engine.core.alerts import ALERT_KINDS, AlertKind, AlertState, Audience
-from queue_engine.core.cases import Case, CaseAction, CaseChanged, CaseKind, CaseStatus, NoticeIssued, citizen_key
+from queue_engine.core.cases import Case, CaseAction, CaseChanged, CaseKind, CaseStatus, NoticeIssued
+from queue_engine.privacy import citizen_key
 
 K = AlertKind
 O = ev.Outcome  # noqa: E741
@@ -53,6 +54,8 @@ GUIDES = {
     "fankui": {"item_type": "承诺件", "promise_working_days": 3},
 }
 WED = date(2026, 11, 25)
+
+CITIZEN_SECRET = bytes(range(32))
 
 
 def at(day: date, hour: int, minute: int = 0) -> float:
@@ -261,7 +264,7 @@ def test_without_a_fallback_window_failed_opens_the_unresolved_case_where_it_fai
 # -- 一次性告知 -----------------------------------------------------------------------------------
 def test_a_second_informed_for_the_same_matter_is_a_breach(request):
     d = request.node.driver = cases_driver(at(WED, 9))
-    citizen = citizen_key("13800000000")
+    citizen = citizen_key(CITIZEN_SECRET, "13800000000")
     first = visit(d, "budongchan", "w03", "s003", O.INFORMED, citizen=citizen, missing=(2, "完税凭证", 2))
     (issued,) = of_type(first, NoticeIssued)
     notice = issued.notice
@@ -294,10 +297,14 @@ def test_a_second_informed_for_the_same_matter_is_a_breach(request):
 
 def test_the_number_the_citizen_brings_links_the_visit_to_its_matter_and_a_phone_ticket_knows_its_citizen():
     d = cases_driver(at(WED, 9))
-    d.issue("budongchan", phone="13900000000")  # a number taken with a phone: the citizen is known
+    # A number taken with a phone: the citizen is known by the key the web kept of the phone.
+    phone = citizen_key(CITIZEN_SECRET, "13900000000")
+    slip = d.issue("budongchan", phone=phone, phone_tail="0000")
+    code = d.hall.tickets[slip.no].check_in_code  # (reserved until its citizen checks in at the hall)
+    assert d.send(ev.TicketCheckIn(site=d.hall.id, device="kiosk-1", id="check-in", code=code))[-1].ok
     d.login("w03", "s003")
     notice = of_type(finish(d, "w03", O.INFORMED, missing=(1,)), NoticeIssued)[0].notice
-    assert notice.citizen == citizen_key("139 0000 0000")
+    assert notice.citizen == phone == citizen_key(CITIZEN_SECRET, "139 0000 0000")
 
     # Back with the 告知书's number, at another window: linked, and done this time.
     commands = visit(d, "budongchan", "w01", "s001", O.ACCEPTED, refer=notice.no)

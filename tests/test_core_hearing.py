@@ -345,8 +345,8 @@ def test_alert_transitions_are_numbered_across_kinds_and_a_restart_continues_the
 def test_every_alert_kind_has_its_rule(kind):
     rule = ALERT_KINDS[kind]
     assert rule.severity in ("warning", "critical") and isinstance(rule.audience, Audience)
-    # (the kinds the case book raises are re-checked by its own due timers)
-    timers = ("window", "device", "service", "unauthorized", "followup", "link") if rule.watched else ("case",)
+    # (the kinds the case book raises are re-checked by its own due timers; issuing_rate by none)
+    timers = ("window", "device", "service", "unauthorized", "followup", "link") if rule.watched else ("case", "none")
     assert rule.recheck in timers
 
 

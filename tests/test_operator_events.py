@@ -36,14 +36,18 @@ async def test_a_phone_ticket_and_an_acknowledgement_are_committed_before_they_a
     alerts = Listener(broker.port, "hallwatch/demo/alerts")
     try:
         await asyncio.wait_for(app.ready.wait(), 10)
+        phone_key = "k" * 43  # what the web sends: the phone's keyed hash (privacy.citizen_key)
         done = await app.submit_event(
-            ev.TicketRequest(site="demo", device="web", id="phone-1", service="shebao", phone="13800000000")
+            ev.TicketRequest(site="demo", device="web", id="phone-1", service="shebao", phone=phone_key)
         )
         assert done.result.ok and done.result.ticket.no == "A001"
         with sqlite3.connect(tmp_path / "ops.db") as db:  # committed before the answer
-            assert db.execute("select phone from tickets where no = 'A001'").fetchone() == ("13800000000",)
+            assert db.execute("select phone, status from tickets where no = 'A001'").fetchone() == (
+                phone_key,
+                "reserved",
+            )
         again = await app.submit_event(
-            ev.TicketRequest(site="demo", device="web", id="phone-1", service="shebao", phone="13800000000")
+            ev.TicketRequest(site="demo", device="web", id="phone-1", service="shebao", phone=phone_key)
         )
         assert again.duplicate and app.engine.hall("demo").tickets.keys() == {"A001"}
         # The same id for another request is refused, never answered with A001.
@@ -53,7 +57,9 @@ async def test_a_phone_ticket_and_an_acknowledgement_are_committed_before_they_a
 
         # A bad rating raises an alert; a supervisor acknowledges it with the follow-up note.
         hall = app.engine.hall("demo")
+        code = hall.tickets["A001"].check_in_code  # reserved until checked in at the hall
         for event in (
+            ev.TicketCheckIn(site="demo", device="kiosk-1", id="k", code=code),
             ev.StaffLogin(site="demo", device="panel-w02", id="l", staff="s002"),
             ev.CallNext(site="demo", device="panel-w02", id="c"),
             ev.ServiceStart(site="demo", device="panel-w02", id="s"),

@@ -16,6 +16,7 @@ from PIL import Image
 
 from queue_engine.config import load_site, parse_site
 from queue_engine.posters import hall_poster, posters, window_poster
+from queue_engine.tickettoken import entrance_key
 
 SITE = load_site(DEMO_SITE)
 BASE = "https://chimei-hall.example.cn"
@@ -106,3 +107,29 @@ def test_a_site_without_public_url_or_font_is_refused(tmp_path):
     no_font = hallwatch("posters", "--config", str(DEMO_SITE), "--out", str(tmp_path / "out"), "--font", "/no/font.ttc")
     assert no_font.returncode == 2 and "--font /no/font.ttc: no such font file" in no_font.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_with_the_ticket_secret_the_entrance_poster_checks_phones_in(tmp_path):
+    """到厅签到: its code is the entrance link with the site's key, which only the secret makes."""
+    secret = tmp_path / "secret"
+    secret.write_text("a-ticket-secret-for-the-posters\n")
+    out = tmp_path / "out"
+    done = hallwatch(
+        "posters",
+        "--config",
+        str(DEMO_SITE),
+        "--out",
+        str(out),
+        "--format",
+        "both",
+        "--ticket-secret-file",
+        str(secret),
+    )
+    assert done.returncode == 0, done.stderr
+    key = entrance_key(b"a-ticket-secret-for-the-posters", "demo")
+    codes = zxingcpp.read_barcodes(Image.open(out / "poster-demo-entrance.png"))
+    assert [c.text for c in codes] == [f"{BASE}/c/demo?k={key}"]
+    (page,) = pypdf.PdfReader(out / "poster-demo-entrance.pdf").pages
+    text = page.extract_text()
+    for line in ("手机取号 到厅签到", "签到后才会叫号", "县投诉电话：0377-65532345", SITE.name):
+        assert line in text, line

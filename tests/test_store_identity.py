@@ -312,6 +312,24 @@ def test_every_migration_leads_to_what_a_new_store_is(tmp_path):
     assert header(old) == header(fresh) == (HALLWATCH_ID, SCHEMA_VERSION)
 
 
+def test_the_migration_keeps_no_phone_number(tmp_path):
+    """Phone numbers are kept as keyed hashes from schema 5 on; a migration has no key: the
+    numbers a store holds keep their last four digits only, in the tickets and the event log."""
+    db = tmp_path / "old.db"
+    v1_store(db)
+    sql_file(
+        db,
+        "UPDATE tickets SET phone = '13800000001', issued_by = 'web' WHERE no = 'A002';"
+        "UPDATE events SET payload = json_set(payload, '$.phone', '13800000001') "
+        "WHERE event_id = 'kiosk-1-mx5i9lzzac68-1';",
+    )
+    new_store(db)  # (opened for writing: migrated)
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT phone, phone_tail FROM tickets WHERE no = 'A002'").fetchone() == (None, "0001")
+        payloads = "".join(r[0] for r in conn.execute("SELECT payload FROM events"))
+    assert "13800000001" not in payloads and '"service":"shebao"' in payloads
+
+
 # -- read-only directories (a tmpfs mounted read-only: root may write anywhere else) ----------------------------
 @pytest.fixture
 def tmpfs(tmp_path):

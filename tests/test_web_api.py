@@ -25,11 +25,13 @@ from queue_engine.app import EngineApp
 from queue_engine.cli.common import parse_time
 from queue_engine.config import Web, load_site, parse_site
 from queue_engine.core import events as ev
+from queue_engine.privacy import citizen_key, citizen_secret
 from queue_engine.shells.mqtt import parse_broker_url
 from queue_engine.web import WEB, HttpSettings, openapi_document, start_http
 from queue_engine.web.inputs import MAX_BODY
 
 pytestmark = pytest.mark.integration
+TICKET_SECRET = b"ticket-secret-for-the-web-tests-0123"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,11 +77,14 @@ class Api:
         return await self.call("POST", f"/api/v1/sites/{site}/tickets", json_body={"service": service, "phone": phone})
 
 
-def demo():
+def demo(**web_settings):
     """The demo site, its devices heartbeating hourly: the tests move the clock by minutes
-    without sending heartbeats."""
+    without sending heartbeats. Its phone tickets wait in the queue at once unless the test
+    asks for reservations (``reservation_min``)."""
     site = load_site(DEMO_SITE)
-    return site.model_copy(update={"devices": [d.model_copy(update={"heartbeat_s": 3600}) for d in site.devices]})
+    web = site.web.model_copy(update={"reservation_min": 0, **web_settings})
+    devices = [d.model_copy(update={"heartbeat_s": 3600}) for d in site.devices]
+    return site.model_copy(update={"devices": devices, "web": web})
 
 
 def village(**web_settings):
@@ -97,7 +102,7 @@ async def api_factory(broker, tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     started = []
 
-    async def make(start: str = WORKDAY_9AM, sites=None) -> Api:
+    async def make(start: str = WORKDAY_9AM, sites=None, *, settings: HttpSettings | None = None) -> Api:
         clock = ManualClock(parse_time(start))
         app = EngineApp(
             sites or [demo(), village(phone_tickets_per_day=0)],
@@ -106,12 +111,14 @@ async def api_factory(broker, tmp_path, monkeypatch):
             clock=clock,
             client_id=f"web-api-{len(started)}",
             synchronous="NORMAL",
+            ticket_secret=TICKET_SECRET,
         )
         task = asyncio.create_task(app.run())
         await asyncio.wait_for(app.ready.wait(), 10)
         port = free_port()
         # The tests present dozens of wrong tokens from one address on purpose.
-        runner = await start_http(app, "127.0.0.1", port, settings=HttpSettings(wrong_tokens_per_minute=1000))
+        settings = settings or HttpSettings(wrong_tokens_per_minute=1000)
+        runner = await start_http(app, "127.0.0.1", port, settings=settings)
         session = aiohttp.ClientSession()
         started.append((app, task, runner, session))
         return Api(f"http://127.0.0.1:{port}", session, app, clock, runner.app)
@@ -153,7 +160,15 @@ async def test_a_number_from_a_phone_its_position_and_the_per_phone_limit(api):
     ticket = body["ticket"]
     assert (ticket["no"], ticket["ahead"], ticket["phone"]) == ("A001", 0, "138****0001")
     assert headers["Location"] == "/api/v1/sites/demo/tickets/A001" == ticket["status_url"]
-    assert api.app.engine.hall("demo").tickets["A001"].phone == "13800000001"  # committed with the phone
+    # Committed with the phone's citizen key and last four digits, never the number.
+    key = citizen_key(citizen_secret(TICKET_SECRET), "13800000001")
+    assert (
+        api.app.engine.hall("demo").tickets["A001"].phone,
+        api.app.engine.hall("demo").tickets["A001"].phone_tail,
+    ) == (
+        key,
+        "0001",
+    )
 
     status, body, _ = await api.take("shebao", "13900000002")
     assert (status, body["ticket"]["no"], body["ticket"]["ahead"]) == (201, "A002", 1)
@@ -182,7 +197,7 @@ async def test_a_number_from_a_phone_its_position_and_the_per_phone_limit(api):
     status, body, _ = await api.take("jiuye", "13800000001")
     assert (status, body["error"], body["status"], body["limit"]) == (429, "phone_limit", 429, 3)
     assert "3 次上限" in body["message"]
-    assert sum(1 for t in api.app.engine.hall("demo").tickets.values() if t.phone == "13800000001") == 3
+    assert sum(1 for t in api.app.engine.hall("demo").tickets.values() if t.phone == key) == 3
     # The next day counts again.
     api.clock.advance(86400)
     assert (await api.take("jiuye", "13800000001"))[0] == 201

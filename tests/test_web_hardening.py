@@ -59,6 +59,7 @@ def web_engine(engine_factory, monkeypatch):
     def start(*options: str):
         for name, value in token_environment().items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setenv("HALLWATCH_TICKET_SECRET", "a-ticket-secret-for-the-hardening-tests")
         port = free_port()
         engine = engine_factory(extra_args=["--http", f"127.0.0.1:{port}", *options]).start()
         wait_for_port(port)
@@ -204,7 +205,8 @@ def test_slow_idle_and_surplus_connections_are_closed_the_live_stream_stays(web_
         ),
     )
     assert answer.status == 201, answer.body
-    assert b'"waiting":1' in read_stream_until(board, b"event: queue").replace(b" ", b"")
+    assert b'"status":"reserved"' in answer.body.replace(b" ", b"")  # (called once checked in at the hall)
+    assert b'"waiting":0' in read_stream_until(board, b"event: queue").replace(b" ", b"")
     board.close()
     assert "Traceback" not in engine.log_text()
 

@@ -7,6 +7,7 @@ grace is 1.2 s (so the manager sees a window go unstaffed without waiting five m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
@@ -92,10 +93,10 @@ class Stack:
             return json.loads(response.read())
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("web-pages")
-    village = write_village_site(workdir, unstaffed_grace_min=0.02, clear_after_s=1, heartbeat_s=120)
+@contextlib.contextmanager
+def serving(workdir, configs: list, *, extra_args: tuple[str, ...] = (), client_id: str, stack: type = Stack):
+    """A broker, the engine as a process serving HTTP with the tests' tokens, and Chromium: a
+    ``stack`` of them, stopped on leaving."""
     broker = Broker(workdir / "broker").start()
     http = free_port()
     with pytest.MonkeyPatch.context() as env:
@@ -104,15 +105,15 @@ def stack(tmp_path_factory):
         engine = EngineProcess(
             broker,
             workdir / "web.db",
-            [DEMO_SITE, village],
+            configs,
             workdir / "engine",
-            extra_args=["--http", f"127.0.0.1:{http}"],
-            client_id="web-pages-test",
+            extra_args=["--http", f"127.0.0.1:{http}", *extra_args],
+            client_id=client_id,
         ).start()
     wait_for_port(http)
     with playwright_api.sync_playwright() as p:
         browser = launch(p)
-        s = Stack(broker, engine, http, browser)
+        s = stack(broker, engine, http, browser)
         try:
             yield s
         finally:
@@ -123,6 +124,14 @@ def stack(tmp_path_factory):
             browser.close()
             engine.stop()
             broker.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("web-pages")
+    village = write_village_site(workdir, unstaffed_grace_min=0.02, clear_after_s=1, heartbeat_s=120)
+    with serving(workdir, [DEMO_SITE, village], client_id="web-pages-test") as s:
+        yield s
 
 
 def wait_live(page) -> None:

@@ -1,13 +1,15 @@
 """取号机 (ticket kiosk): offers the site's services, takes a number, prints the slip.
 
 ``--take SERVICE`` takes one number and exits (scripts, a phone-app gateway, tests);
-otherwise a numbered menu on stdin: ``3`` or ``shebao``, optionally followed by a green
-channel, e.g. ``3 老年人``; ``q`` leaves.
+``--checkin CODE`` checks in a number taken with a phone and exits; otherwise a numbered menu
+on stdin: ``3`` or ``shebao``, optionally followed by a green channel, e.g. ``3 老年人``;
+``签到 482915`` checks in a phone's number by its six-digit code; ``q`` leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TextIO
 
 from queue_engine.config import Site
@@ -31,6 +33,8 @@ PRIORITY_WORDS = {
     "优先": "other",
 }
 RULE, THIN = slips.RULE, slips.THIN
+CHECK_IN_WORDS = ("签到", "c", "checkin")
+CHECK_IN_CODE = re.compile(r"^[0-9]{6}$")
 
 
 class ChoiceError(ValueError):
@@ -54,7 +58,12 @@ def menu(site: Site) -> str:
             category = service.category
             lines.append(f"【{category}】")
         lines.append(f"  {n:>2}. {service.name}（{service.prefix}）")
-    lines += [THIN, "输入序号取号，如“1”；绿色通道在序号后注明，如“1 老年人”；输入 q 退出。", RULE]
+    lines += [
+        THIN,
+        "输入序号取号，如“1”；绿色通道在序号后注明，如“1 老年人”；",
+        "手机取的号请签到：输入“签到 六位签到码”，如“签到 482915”；输入 q 退出。",
+        RULE,
+    ]
     return "\n".join(lines)
 
 
@@ -78,18 +87,49 @@ def parse_choice(site: Site, text: str) -> tuple[str, str | None]:
     return code, parse_priority(rest[0] if rest else None)
 
 
+def parse_check_in(text: str) -> str | None:
+    """``"签到 482915"`` -> ``"482915"``; None when the text is not a check-in."""
+    parts = text.split()
+    if len(parts) != 2 or parts[0].lower() not in CHECK_IN_WORDS:
+        return None
+    if not CHECK_IN_CODE.match(parts[1]):
+        raise ChoiceError("签到码是六位数字，如“签到 482915”")
+    return parts[1]
+
+
 async def take_number(
     device: Device, site: Site, service: str, priority: str | None, out: TextIO, err: TextIO, printer=None
 ) -> bool:
     """Take a number and give the slip: on the screen, and printed when the kiosk has a
     printer (python-escpos; None: the screen only)."""
+    fields = {"service": service, "priority": priority}
+    return await _slip_for(device, site, "取号", "ticket.request", fields, priority, out, err, printer)
+
+
+async def check_in(device: Device, site: Site, code: str, out: TextIO, err: TextIO, printer=None) -> bool:
+    """Check in a number taken with a phone (reserved until then, never called) and give its
+    slip, the number now waiting at its place."""
+    return await _slip_for(device, site, "签到", "ticket.checkin", {"code": code}, None, out, err, printer)
+
+
+async def _slip_for(
+    device: Device,
+    site: Site,
+    action: str,
+    kind: str,
+    fields: dict,
+    priority: str | None,
+    out: TextIO,
+    err: TextIO,
+    printer,
+) -> bool:
     try:
-        reply = await device.request("ticket.request", service=service, priority=priority)
+        reply = await device.request(kind, **fields)
     except NoReply:
-        say(err, "取号失败：系统无应答，请稍后再试或咨询工作人员。")
+        say(err, f"{action}失败：系统无应答，请稍后再试或咨询工作人员。")
         return False
     if not reply.get("ok"):
-        say(err, f"取号失败：{reply.get('message') or reply.get('error')}")
+        say(err, f"{action}失败：{reply.get('message') or reply.get('error')}")
         return False
     ops = slips.layout(site, reply["ticket"], priority)
     say(out, slips.as_text(ops))
@@ -103,10 +143,20 @@ async def take_number(
 
 
 async def run(
-    device: Device, site: Site, *, take: str | None, priority: str | None, out: TextIO, err: TextIO, printer=None
+    device: Device,
+    site: Site,
+    *,
+    take: str | None,
+    priority: str | None,
+    out: TextIO,
+    err: TextIO,
+    printer=None,
+    checkin: str | None = None,
 ) -> int:
     if take is not None:
         return 0 if await take_number(device, site, take, priority, out, err, printer) else 1
+    if checkin is not None:
+        return 0 if await check_in(device, site, checkin, out, err, printer) else 1
     lines = Lines()
     say(out, menu(site))
     while True:
@@ -116,9 +166,14 @@ async def run(
         if not text:
             continue
         try:
-            service, chosen_priority = parse_choice(site, text)
+            code = parse_check_in(text)
+            if code is None:
+                service, chosen_priority = parse_choice(site, text)
         except ChoiceError as exc:
             say(out, str(exc))
             continue
-        await take_number(device, site, service, chosen_priority, out, out, printer)
+        if code is not None:
+            await check_in(device, site, code, out, out, printer)
+        else:
+            await take_number(device, site, service, chosen_priority, out, out, printer)
         say(out, "请选择办理事项（输入序号，q 退出）：")

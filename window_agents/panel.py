@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 from queue_engine.config import Site
-from queue_engine.core.cases import citizen_key
+from queue_engine.privacy import citizen_key
 
 from .console import Lines, say
 from .device import Device, NoReply, wait_event
@@ -99,9 +99,12 @@ class Action:
     fields: dict[str, Any]
 
 
-def parse_command(site: Site, text: str) -> Action | Literal["help", "view", "quit"]:
+def parse_command(
+    site: Site, text: str, citizen_secret: bytes | None = None
+) -> Action | Literal["help", "view", "quit"]:
     """A typed line -> the protocol event to send, or a local command (``help``, ``view``,
-    ``quit``). Raises CommandError with a Chinese explanation."""
+    ``quit``). ``citizen_secret``: the key of the citizen keys (``privacy``), to record an ID
+    or mobile number. Raises CommandError with a Chinese explanation."""
     parts = text.split()
     key, args = parts[0].lower(), parts[1:]
 
@@ -136,7 +139,8 @@ def parse_command(site: Site, text: str) -> Action | Literal["help", "view", "qu
         outcome = OUTCOME_WORDS.get(word.lower()) or OUTCOME_WORDS.get(word)
         if outcome is None:
             raise CommandError("办结结果可选：" + "、".join(f"{c} {n}" for c, n in OUTCOMES.items()))
-        return Action("service.finish", {"outcome": outcome, **finish_options(args[1:] if has_outcome else args)})
+        options = finish_options(args[1:] if has_outcome else args, citizen_secret)
+        return Action("service.finish", {"outcome": outcome, **options})
     if key == "k":
         found = (CASE_ACTIONS.get(args[1].lower()) or CASE_ACTIONS.get(args[1])) if len(args) >= 2 else None
         if found is None:
@@ -164,9 +168,10 @@ def parse_command(site: Site, text: str) -> Action | Literal["help", "view", "qu
     raise CommandError(f"不认识的按键“{key}”，输入 h 查看帮助")
 
 
-def finish_options(words: list[str]) -> dict[str, Any]:
+def finish_options(words: list[str], citizen_secret: bytes | None = None) -> dict[str, Any]:
     """``缺=1,3 转=县人社局 证件=…`` -> the finish's protocol fields. The ID or mobile number
-    never leaves the panel: only its key (``citizen_key``) is sent."""
+    never leaves the panel: only its key (``privacy.citizen_key``) is sent, which needs the
+    panel's citizen key (``HALLWATCH_CITIZEN_KEY``)."""
     fields: dict[str, Any] = {}
     for word in words:
         name, sep, value = word.partition("=")
@@ -178,7 +183,9 @@ def finish_options(words: list[str]) -> dict[str, Any]:
                 int(item) if item.isdigit() else item for item in value.replace("，", ",").split(",") if item
             ]
         elif field == "citizen":
-            fields[field] = citizen_key(value)
+            if citizen_secret is None:
+                raise CommandError("本叫号器未配置群众标识密钥（HALLWATCH_CITIZEN_KEY），不能记录证件号或手机号")
+            fields[field] = citizen_key(citizen_secret, value)
         elif field == "refer":
             fields[field] = value.upper()
         else:
@@ -295,7 +302,9 @@ def describe_success(action: Action, reply: dict, view: PanelView) -> str:
     return "完成"
 
 
-async def run(device: Device, view: PanelView, *, out: TextIO, settle_s: float = 0.3) -> int:
+async def run(
+    device: Device, view: PanelView, *, out: TextIO, settle_s: float = 0.3, citizen_secret: bytes | None = None
+) -> int:
     """Read commands until ``q`` or end of input. Exit code 1 if any command was refused
     or unanswered (so a script notices), else 0."""
     lines = Lines()
@@ -310,7 +319,7 @@ async def run(device: Device, view: PanelView, *, out: TextIO, settle_s: float =
         if not text:
             continue
         try:
-            action = parse_command(view.site, text)
+            action = parse_command(view.site, text, citizen_secret)
         except CommandError as exc:
             say(out, str(exc))
             failures += 1

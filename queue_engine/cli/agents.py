@@ -93,10 +93,16 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         formatter_class=raw,
         help="取号机: take a number",
         description="取号机: offers the site's services and prints the ticket slip. "
-        "Interactive (a menu on stdin) unless --take is given.",
+        "Interactive (a menu on stdin; 签到 CODE checks in a phone's number) unless --take or --checkin is given.",
     )
     kiosk.add_argument("--device", required=True, help="the kiosk's device id in the site configuration")
     kiosk.add_argument("--take", metavar="SERVICE", help="take one number for this service code, print the slip, exit")
+    kiosk.add_argument(
+        "--checkin",
+        metavar="CODE",
+        type=_check_in_code,
+        help="check in the number a phone took (reserved until then) by its six-digit code, print its slip, exit",
+    )
     kiosk.add_argument(
         "--priority",
         choices=["elderly", "disabled", "pregnant", "veteran", "other"],
@@ -120,6 +126,12 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         "exits at q or end of input (status 1 if any command failed).",
     )
     panel_parser.add_argument("--device", required=True, help="the panel's device id in the site configuration")
+    panel_parser.add_argument(
+        "--citizen-key-file",
+        metavar="FILE",
+        help="the citizen key (`hallwatch citizen-key`; else env HALLWATCH_CITIZEN_KEY): needed to record an ID "
+        "or mobile number (证件=), sent only as its keyed hash",
+    )
 
     pad = kinds.add_parser(
         "pad",
@@ -176,6 +188,12 @@ def _printer_spec(text: str) -> str:
         slip.parse_printer(text)
     except slip.PrinterSpecError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def _check_in_code(text: str) -> str:
+    if not kiosk.CHECK_IN_CODE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a check-in code (six digits, as the phone's slip shows)")
     return text
 
 
@@ -282,6 +300,8 @@ def _kiosk(args, site, broker, password) -> int:
         return _fail(f"--take: site {site.id} has no service {args.take!r} (services: {codes})")
     if args.priority and args.take is None:
         return _fail("--priority goes with --take")
+    if args.take is not None and args.checkin is not None:
+        return _fail("--take and --checkin: one or the other")
     printer = None
     if args.printer:
         try:
@@ -294,7 +314,14 @@ def _kiosk(args, site, broker, password) -> int:
             args,
             [device],
             lambda: kiosk.run(
-                device, site, take=args.take, priority=args.priority, out=sys.stdout, err=sys.stderr, printer=printer
+                device,
+                site,
+                take=args.take,
+                priority=args.priority,
+                out=sys.stdout,
+                err=sys.stderr,
+                printer=printer,
+                checkin=args.checkin,
             ),
         )
     finally:
@@ -303,13 +330,19 @@ def _kiosk(args, site, broker, password) -> int:
 
 
 def _panel(args, site, broker, password) -> int:
+    from ..privacy import CitizenKeyError, load_citizen_secret
+
+    try:
+        secret = load_citizen_secret(args.citizen_key_file)
+    except CitizenKeyError as err:
+        return _fail(str(err))
     settings = _settings(args, site, broker, password, args.device)
     topics = Topics(settings.root)
     view = panel.PanelView(
         site, settings.window, topics.window_state(site.id, settings.window), topics.queue_state(site.id)
     )
     device = Device(settings, subscriptions=[view.window_topic, view.queue_topic], on_message=view.update)
-    return _run(args, [device], lambda: panel.run(device, view, out=sys.stdout))
+    return _run(args, [device], lambda: panel.run(device, view, out=sys.stdout, citizen_secret=secret))
 
 
 def _pad(args, site, broker, password) -> int:

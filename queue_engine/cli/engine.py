@@ -92,6 +92,12 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="file holding the secret that signs each ticket's token (the slip's QR link); "
         "else env HALLWATCH_TICKET_SECRET; at least 16 characters",
     )
+    engine.add_argument(
+        "--phone-verifier",
+        metavar="MODULE:FACTORY",
+        help="verify phone numbers by SMS before taking a number: FACTORY() returns an object with async "
+        "send_code(site, phone) and check_code(site, phone, code) (queue_engine.web.phoneverify; none is built in)",
+    )
     add_http_options(engine)
     engine.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     which = engine.add_mutually_exclusive_group()
@@ -108,7 +114,31 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="serve shard I of N of the configured sites (rendezvous hashing of the site id: "
         "N engines split the sites without overlap; see `hallwatch shards`)",
     )
-    return {"engine": cmd_engine}
+    citizen = sub.add_parser(
+        "citizen-key",
+        help="print the citizen key the panels need (derived from the engine's ticket secret)",
+        description='The key of the citizen keys (docs/deployment.md, "Privacy"): panels hash an ID or '
+        "mobile number with it, as the engine hashes the phone numbers it keeps. Give it to the panel agents "
+        "(HALLWATCH_CITIZEN_KEY or --citizen-key-file), not the ticket secret itself.",
+    )
+    citizen.add_argument(
+        "--ticket-secret-file", metavar="FILE", help="the engine's ticket secret; else env HALLWATCH_TICKET_SECRET"
+    )
+    return {"engine": cmd_engine, "citizen-key": cmd_citizen_key}
+
+
+def cmd_citizen_key(args: argparse.Namespace) -> int:
+    from ..privacy import citizen_secret
+    from ..tickettoken import SECRET_ENV, SecretError, load_secret
+
+    try:
+        secret = load_secret(args.ticket_secret_file)
+    except SecretError as err:
+        return fail("citizen-key", err)
+    if secret is None:
+        return fail("citizen-key", f"no ticket secret: give --ticket-secret-file or set {SECRET_ENV}")
+    print(citizen_secret(secret).hex())
+    return EXIT_OK
 
 
 # The web server's settings (queue_engine.web.HttpSettings, docs/deployment.md): option,
@@ -173,12 +203,16 @@ def parse_proxies(text: str):
 
 
 def http_settings(args: argparse.Namespace):
+    """The web server's settings; raises ValueError for a phone verifier that cannot be loaded."""
     from ..web import HttpSettings
+    from ..web.phoneverify import load_verifier
 
+    spec = getattr(args, "phone_verifier", None)
     return HttpSettings(
         **{field: getattr(args, field) for _, _, _, field, _ in HTTP_OPTIONS},
         cookie_secure=args.cookie_secure,
         trusted_proxies=args.trusted_proxy,
+        phone_verifier=load_verifier(spec) if spec else None,
     )
 
 
@@ -197,6 +231,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
         broker = parse_broker_url(args.broker, ca_file=args.ca_file)
         clock = Clock(start_at=args.start_at, speed=args.speed)
         ticket_secret = load_secret(args.ticket_secret_file)
+        settings = http_settings(args)
     except ConfigError as err:
         return report(err)
     except (BrokerUrlError, SecretError, ValueError) as err:
@@ -241,7 +276,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
             from ..web import start_http
 
             try:
-                runner = await start_http(app, *args.http, settings=http_settings(args), access=access)
+                runner = await start_http(app, *args.http, settings=settings, access=access)
             except OSError as err:
                 raise HttpUnavailable(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {err}") from None
         try:

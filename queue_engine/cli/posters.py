@@ -21,8 +21,10 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     posters = sub.add_parser(
         "posters",
         help="print the 好差评 QR posters: one A4 for the hall, one A5 per window",
-        description="The hall's poster (A4: its code opens the site's page) and one per window (A5: its code "
-        "rates the visit just finished there), with the complaint telephones; PDF and PNG (300 dpi).",
+        description="The hall's poster (A4: its code opens the site's page), one per window (A5: its code "
+        "rates the visit just finished there) and, with the engine's ticket secret, the entrance's check-in "
+        "poster (A4: numbers taken with a phone are called once checked in), with the complaint telephones; "
+        "PDF and PNG (300 dpi).",
     )
     add_config_option(posters)
     posters.add_argument("--out", required=True, metavar="DIR", help="where to write poster-{site}-{hall|window}.*")
@@ -35,11 +37,18 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help=f"a TrueType font (or collection) with the Chinese characters; default {DEFAULT_FONT} "
         "(fonts-wqy-microhei)",
     )
+    posters.add_argument(
+        "--ticket-secret-file",
+        metavar="FILE",
+        help="the engine's ticket secret (else env HALLWATCH_TICKET_SECRET): with it, the entrance's check-in "
+        "poster is printed too",
+    )
     return {"posters": cmd_posters}
 
 
 def cmd_posters(args: argparse.Namespace) -> int:
     from ..posters import write_posters
+    from ..tickettoken import SecretError, load_secret
 
     files = config_files(args.config)
     if not files:
@@ -48,6 +57,10 @@ def cmd_posters(args: argparse.Namespace) -> int:
         sites = load_configs(files)
     except ConfigError as err:
         return report(err)
+    try:
+        secret = load_secret(args.ticket_secret_file)
+    except SecretError as err:
+        return fail("posters", err)
     if not args.font.is_file():
         return fail("posters", f"--font {args.font}: no such font file (install fonts-wqy-microhei, or give --font)")
     for site in sites:
@@ -56,7 +69,7 @@ def cmd_posters(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for site in sites:
         try:
-            written = write_posters(site, out, FORMATS[args.format], args.font)
+            written = write_posters(site, out, FORMATS[args.format], args.font, secret)
         except OSError as err:
             return fail("posters", f"cannot write in {out}: {err}", EXIT_FAILED)
         print(f"{site.id}: {len(written)} files in {out}: " + ", ".join(p.name for p in written))

@@ -33,6 +33,7 @@ class AlertKind(StrEnum):
     CASE_OVERDUE = "case_overdue"
     ON_THE_SPOT_DEFERRED = "on_the_spot_deferred"
     NOTICE_REPEATED = "notice_repeated"
+    ISSUING_RATE = "issuing_rate"  # a kiosk issues numbers faster than citizens take them
 
 
 class AlertState(StrEnum):
@@ -108,6 +109,18 @@ ALERT_KINDS: dict[AlertKind, KindRule] = {
         evidence=False,
         closed_by_acknowledgement=True,
         also=(A.MANAGER,),
+        watched=False,
+    ),
+    # Raised by the supervisor from the tickets a kiosk issued in the last minute, once per
+    # kiosk until acknowledged: the manager looks at the kiosk, IT at its network.
+    K.ISSUING_RATE: KindRule(
+        "取号机出号异常频繁",
+        "warning",
+        A.MANAGER,
+        "none",  # (nothing to re-check: it closes when acknowledged)
+        evidence=False,
+        closed_by_acknowledgement=True,
+        also=(A.IT,),
         watched=False,
     ),
 }

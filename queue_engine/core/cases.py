@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 from . import events as ev
@@ -88,7 +87,7 @@ class Case:
     passed_to: str | None = None  # the department or higher level it was passed on to
     first_window: str | None = None  # 首问: the visit's first window and staff member
     first_staff: str | None = None
-    citizen: str | None = None  # the citizen's key (``citizen_key``), when known
+    citizen: str | None = None  # the citizen's key (``privacy.citizen_key``), when known
     matter: str | None = None  # the number of the matter's first notice or case
     result: str | None = None  # the result (completed), or why (returned, withdrawn)
     closed_at: float | None = None
@@ -153,14 +152,6 @@ CASE_EVENTS: dict[type[ev.Event], tuple[CaseAction, CaseStatus]] = {
 # Numbers: a letter, the local date and the day's sequence (J20261125001): 办件 J, 告知书 G.
 CASE_PREFIX = "J"
 NOTICE_PREFIX = "G"
-
-
-def citizen_key(number: str) -> str:
-    """The key a citizen is known by in cases and notices: the hex SHA-256 of the ID card
-    number (letters upper-cased) or the mobile number, without spaces. Panels send this, never
-    the number itself; the engine computes it for a number taken with a phone. Pseudonymous,
-    not anonymous: a mobile number can be found from it by trying them all."""
-    return sha256("".join(number.split()).upper().encode()).hexdigest()
 
 
 class Opening:
@@ -334,7 +325,8 @@ class CaseBook:
         if event.agent is not None and event.agent not in self._staff:
             raise Refused(ErrorCode.UNKNOWN_STAFF, event.agent)
         opening = Opening()
-        opening.citizen = event.citizen or (citizen_key(ticket.phone) if ticket.phone else None)
+        # (a number taken with a phone keeps the citizen key of that phone: privacy.citizen_key)
+        opening.citizen = event.citizen or ticket.phone
         guide = service.guide
         if outcome is Out.ACCEPTED:
             if guide.promise_working_days is not None:

@@ -70,6 +70,8 @@ class TicketTransition(StrEnum):
     TRANSFERRED = "transferred"  # waiting again, for another service or window, at its place
     EXPIRED = "expired"  # still waiting or called when the day ended
     RATED = "rated"
+    CHECKED_IN = "checked_in"  # a reservation checked in at the hall: waiting now
+    PRIORITY_CHECKED = "priority_checked"  # a green channel claimed with a phone, confirmed or refused
 
 
 @record
@@ -96,6 +98,8 @@ class RatingRecorded(Command):
     at: float
     ticket: str | None
     staff: str | None
+    reasons: tuple[str, ...] = ()
+    comment: str = ""
 
 
 @record

@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     ID_REUSED = "id_reused"  # the event id was used before for another request
     UNKNOWN_CASE = "unknown_case"  # no case or notice of that number (at this site, still kept)
     CASE_CLOSED = "case_closed"  # the case was completed, returned or withdrawn already
+    UNKNOWN_RESERVATION = "unknown_reservation"  # no reserved ticket has this check-in code (now)
+    NO_PRIORITY_CLAIM = "no_priority_claim"  # no green channel waits for a window's word on this ticket
 
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -57,6 +59,8 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.NOTE_REQUIRED: "差评告警须填写整改回访情况",
     ErrorCode.UNKNOWN_CASE: "没有这个办件或告知书编号",
     ErrorCode.CASE_CLOSED: "该办件已办结、退回或撤回",
+    ErrorCode.UNKNOWN_RESERVATION: "没有这个签到码，或预约已过期",
+    ErrorCode.NO_PRIORITY_CLAIM: "这个号没有待核验的优先（绿色通道）申请",
     ErrorCode.ID_REUSED: "该请求编号已用于另一个请求，本次请求未受理；设备须为每个新请求使用新的编号",
 }
 

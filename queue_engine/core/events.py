@@ -24,6 +24,22 @@ class PauseReason(StrEnum):
     OTHER = "other"
 
 
+class RatingReason(StrEnum):
+    """Why a visit was rated 不满意 or 非常不满意: the national 好差评 categories (labels in
+    ``vocabulary.RATING_REASON``)."""
+
+    ATTITUDE = "attitude"
+    EFFICIENCY = "efficiency"
+    GUIDANCE = "guidance"
+    MATERIALS = "materials"
+    REPEAT_VISITS = "repeat_visits"
+    PROCESS = "process"
+    RESULT = "result"
+    ENVIRONMENT = "environment"
+    INTEGRITY = "integrity"
+    OTHER = "other"
+
+
 class Outcome(StrEnum):
     DONE = "done"  # 办结: finished on the spot
     ACCEPTED = "accepted"  # 受理: accepted for later completion
@@ -42,10 +58,33 @@ class Event:
 # -- kiosk ---------------------------------------------------------------------------
 @record
 class TicketRequest(Event):
+    """A number asked for: at a kiosk, or with a phone (``phone`` set, by the web): such a
+    ticket is reserved until checked in at the hall (``[web] reservation_min``), and its
+    ``priority`` is only a claim that a window confirms or refuses."""
+
     service: str
     priority: Priority | None = None
     appointment: str | None = None
-    phone: str | None = None  # set when the number was taken from a phone (web API)
+    # Taken with a phone (web API): its citizen key (privacy.citizen_key, never the number) and
+    # the number's last four digits, for display.
+    phone: str | None = None
+    phone_tail: str | None = None
+
+
+@record
+class TicketCheckIn(Event):
+    """A reserved ticket's citizen is at the hall: its check-in code, typed at a kiosk or sent
+    by the web for the phone that scanned the entrance's code."""
+
+    code: str
+
+
+@record
+class PriorityVerify(Event):
+    """A window's staff member confirms or refuses the green channel a phone asked for."""
+
+    ticket: str
+    confirm: bool
 
 
 # -- panel ---------------------------------------------------------------------------
@@ -97,7 +136,7 @@ class ServiceStart(Event):
 @record
 class ServiceFinish(Event):
     """The visit ends with its outcome. The optional fields (core.cases) say what it leads to:
-    ``citizen``: the citizen's key (``cases.citizen_key`` of the ID or mobile number), to link
+    ``citizen``: the citizen's key (``privacy.citizen_key`` of the ID or mobile number), to link
     the matter's visits; ``refer``: a notice's or case's number the citizen brings; ``missing``
     (一次性告知): the guide's materials that were missing, by number (1 = the first listed) or
     by name; ``passed_to`` and ``agent`` (帮办代办): where it was passed on to, and the
@@ -166,9 +205,15 @@ class Tamper(Event):
 
 @record
 class Rating(Event):
+    """A 好差评 rating of one visit, from the window's pad or the citizen's phone (``device``
+    ``phone``): the visit just finished at ``window``, or ``ticket``. ``reasons`` (only for a
+    bad score: 不满意, 非常不满意) and ``comment`` are the citizen's."""
+
     window: str
     score: int
     ticket: str | None = None
+    reasons: tuple[RatingReason, ...] = ()
+    comment: str = ""
 
 
 # -- any device: liveness (no reply) ----------------------------------------------------

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from hashlib import blake2b
 from typing import TYPE_CHECKING
 
 from . import events as ev
@@ -39,6 +40,8 @@ if TYPE_CHECKING:  # the core reads the site model; it never loads files itself
 
 P = WindowPhase
 T = TicketTransition
+# 不满意 and 非常不满意: the scores a citizen may give reasons for (vocabulary.RATING_REASON).
+BAD_SCORES = frozenset({1, 2})
 
 # The window transition table, in one place: for each panel event, the phases in which it
 # is legal. Outside them the refusal is the phase's default, unless the event names a more
@@ -114,6 +117,8 @@ class Hall:
         self._priority = {code: Lane() for code in self._services}
         self._directed_normal = {w: Lane() for w in self._windows_cfg}
         self._directed_priority = {w: Lane() for w in self._windows_cfg}
+        self._reserved: dict[str, str] = {}  # check-in code -> reserved ticket's number
+        self._next_expiry = math.inf  # when the earliest reservation expires
         self._sequence: dict[str, int] = {}  # prefix -> last number issued today
         self._issued = 0  # tickets issued today at this site: the next ticket's place
         self._service_time = {code: s.expected_service_min * 60.0 for code, s in self._services.items()}
@@ -201,10 +206,30 @@ class Hall:
 
     def next_deadline(self) -> float:
         """When ``tick`` has something to do; a new hall is due at once."""
-        return min(self._day_end, self.supervisor.next_deadline(), self.cases.next_deadline())
+        return min(self._day_end, self._next_expiry, self.supervisor.next_deadline(), self.cases.next_deadline())
 
     def tick(self, now: float) -> list[Command]:
-        return self._roll_day(now) + self.supervisor.tick(now) + self.cases.tick(now)
+        return self._roll_day(now) + self._expire_reservations(now) + self.supervisor.tick(now) + self.cases.tick(now)
+
+    def _expire_reservations(self, now: float) -> list[Command]:
+        """Reservations not checked in by their time: a no-show of the phone that took them."""
+        if now < self._next_expiry:
+            return []
+        commands: list[Command] = []
+        for code, number in list(self._reserved.items()):
+            ticket = self.tickets[number]
+            if ticket.reservation_expires_at is not None and ticket.reservation_expires_at <= now:
+                del self._reserved[code]
+                ticket = ticket.evolve(status=TicketStatus.NO_SHOW, finished_at=now)
+                self.tickets[number] = ticket
+                commands.append(TicketChanged(site=self.id, ticket=ticket, transition=T.NO_SHOW))
+        self._reschedule_expiry()
+        return commands
+
+    def _reschedule_expiry(self) -> None:
+        self._next_expiry = min(
+            (self.tickets[n].reservation_expires_at or math.inf for n in self._reserved.values()), default=math.inf
+        )
 
     def _roll_day(self, now: float) -> list[Command]:
         """At local midnight numbering restarts; what still waits or is still being called
@@ -253,6 +278,7 @@ class Hall:
         ):
             lane.clear()
         self._sequence.clear()
+        self._reserved.clear()
         self._issued = 0
         for arrivals in self._arrivals.values():
             arrivals.clear()
@@ -265,6 +291,9 @@ class Hall:
             self._issued = max(self._issued, ticket.place)
             if ticket.status is TicketStatus.WAITING:
                 self._enqueue(ticket)
+            elif ticket.status is TicketStatus.RESERVED and ticket.check_in_code is not None:
+                self._reserved[ticket.check_in_code] = ticket.no
+        self._reschedule_expiry()
 
     def issuing_open(self, now: float) -> bool:
         if self._rules.issue_outside_hours:
@@ -328,6 +357,11 @@ class Hall:
             raise Refused(ErrorCode.SERVICE_CLOSED)
         seq = self._sequence.get(service.prefix, 0) + 1
         no = f"{service.prefix}{seq:03d}"
+        # With a phone: reserved until checked in at the hall, and the green channel only asked for.
+        remote = event.phone is not None
+        reserve_s = self.site.web.reservation_min * 60.0 if remote else 0.0
+        code = self._check_in_code(no, now) if reserve_s else None
+        claim = event.priority if remote else None
         ticket = Ticket(
             site=self.id,
             day=self.day,
@@ -336,29 +370,94 @@ class Hall:
             seq=seq,
             issued_at=now,
             place=self._issued + 1,
-            priority=event.priority,
+            priority=None if remote else event.priority,
             appointment=event.appointment,
             issued_by=event.device,
             phone=event.phone,
+            phone_tail=event.phone_tail,
+            status=TicketStatus.RESERVED if code else TicketStatus.WAITING,
+            reservation_expires_at=now + reserve_s if code else None,
+            check_in_code=code,
+            priority_claim=claim,
+            priority_check="pending" if claim else None,
         )
-        ahead = self._ahead_in_service(ticket)
         self._sequence[service.prefix] = seq
         self._issued += 1
         self.tickets[no] = ticket
         self._arrivals[service.code].add(now)
-        self._enqueue(ticket)
+        if code is None:
+            self._enqueue(ticket)
+        else:
+            self._reserved[code] = no
+            self._reschedule_expiry()
+        return self._slip(event, ticket, T.ISSUED) + ([] if remote else self.supervisor.issued(event.device, now))
+
+    def _slip(self, event: ev.Event, ticket: Ticket, transition: TicketTransition) -> list[Command]:
+        """A ticket issued or checked in: the change, and the reply that carries its slip (the
+        people ahead of it and the wait, as if it were queued)."""
+        ahead = self._ahead_in_service(ticket)
         slip = TicketSlip(
-            no=no,
-            day=self.day,
-            service=service.code,
-            issued_at=now,
+            no=ticket.no,
+            day=ticket.day,
+            service=ticket.service,
+            issued_at=ticket.issued_at,
             ahead=ahead,
-            eta_min=self._eta_min(service.code, ahead),
+            eta_min=self._eta_min(ticket.service, ahead),
         )
         return [
-            TicketChanged(site=self.id, ticket=ticket, transition=T.ISSUED),
+            TicketChanged(site=self.id, ticket=ticket, transition=transition),
             QueueChanged(site=self.id),
             Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=slip),
+        ]
+
+    def _check_in_code(self, no: str, now: float) -> str:
+        """Six digits to type at a kiosk, unique among the open reservations. Derived from the
+        ticket and its moment (the core draws nothing at random): nobody can tell another's
+        code from its number, and a code checks in nothing once its ticket is checked in or gone."""
+        for attempt in range(1000):
+            digest = blake2b(f"{self.id}|{self.day}|{no}|{now!r}|{attempt}".encode(), digest_size=8).digest()
+            code = f"{int.from_bytes(digest, 'big') % 1_000_000:06d}"
+            if code not in self._reserved:
+                return code
+        raise Refused(ErrorCode.BAD_REQUEST, "签到码已用尽")  # (a million reservations in one day)
+
+    def _check_in(self, event: ev.TicketCheckIn, now: float) -> list[Command]:
+        number = self._reserved.get(event.code)
+        if number is None:
+            raise Refused(ErrorCode.UNKNOWN_RESERVATION, event.code)
+        del self._reserved[event.code]
+        self._reschedule_expiry()
+        ticket = self.tickets[number].evolve(status=TicketStatus.WAITING, checked_in_at=now)
+        self.tickets[number] = ticket
+        self._enqueue(ticket)
+        return self._slip(event, ticket, T.CHECKED_IN)
+
+    def _priority_verify(self, event: ev.PriorityVerify, now: float) -> list[Command]:
+        """A window's staff member has seen the citizen: the green channel asked for with a
+        phone is granted (the ticket moves to the priority lane, at its place) or refused."""
+        window_id = self._device_window.get(event.device)
+        staff = self.windows[window_id].staff if window_id is not None else None
+        if staff is None:
+            raise Refused(ErrorCode.NOT_LOGGED_IN)
+        ticket = self.tickets.get(event.ticket.upper())
+        if ticket is None or ticket.priority_check != "pending" or ticket.status in FINAL_STATUSES:
+            raise Refused(ErrorCode.NO_PRIORITY_CLAIM, event.ticket)
+        queued = ticket.status is TicketStatus.WAITING
+        if queued:
+            self._dequeue(ticket)
+        ticket = ticket.evolve(
+            priority=ticket.priority_claim if event.confirm else None,
+            priority_check="confirmed" if event.confirm else "refused",
+            priority_checked_by=staff,
+            priority_checked_at=now,
+        )
+        self.tickets[ticket.no] = ticket
+        if queued:
+            self._enqueue(ticket)
+        return [
+            TicketChanged(site=self.id, ticket=ticket, transition=T.PRIORITY_CHECKED),
+            QueueChanged(site=self.id),
+            Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=ticket.no),
         ]
 
     # -- panel -----------------------------------------------------------------------------
@@ -414,8 +513,13 @@ class Hall:
 
     def _call_pick(self, event: ev.CallPick, now: float, window_id: str) -> list[Command]:
         ticket = self.tickets.get(event.ticket)
-        # A waiting ticket, or a no-show of today whose citizen turned up late (过号重呼).
-        if ticket is None or ticket.status not in (TicketStatus.WAITING, TicketStatus.NO_SHOW):
+        # A waiting ticket, or a no-show of today whose citizen turned up late (过号重呼); not a
+        # reservation that expired unchecked (nobody was ever at the hall for it).
+        if (
+            ticket is None
+            or ticket.status not in (TicketStatus.WAITING, TicketStatus.NO_SHOW)
+            or (ticket.check_in_code is not None and ticket.checked_in_at is None)
+        ):
             raise Refused(ErrorCode.UNKNOWN_TICKET, event.ticket)
         if not self._may_serve(window_id, ticket):
             raise Refused(ErrorCode.NOT_ALLOWED, f"{ticket.no}（{self._services[ticket.service].name}）")
@@ -615,6 +719,8 @@ class Hall:
             raise Refused(ErrorCode.UNKNOWN_TICKET, number)
         if ticket.rating is not None:
             raise Refused(ErrorCode.ALREADY_RATED, number)
+        if event.reasons and event.score not in BAD_SCORES:
+            raise Refused(ErrorCode.BAD_REQUEST, "只有“不满意”“非常不满意”可以选择原因")
         ticket = ticket.evolve(rating=event.score)
         self.tickets[number] = ticket
         return [
@@ -627,9 +733,18 @@ class Hall:
                 at=now,
                 ticket=number,
                 staff=ticket.staff,
+                reasons=tuple(r.value for r in event.reasons),
+                comment=event.comment,
             ),
             *self.supervisor.rating(
-                ticket=number, window=event.window, staff=ticket.staff, score=event.score, device=event.device, now=now
+                ticket=number,
+                window=event.window,
+                staff=ticket.staff,
+                score=event.score,
+                device=event.device,
+                now=now,
+                reasons=tuple(r.value for r in event.reasons),
+                comment=event.comment,
             ),
             Reply(site=self.id, device=event.device, re=event.id, ok=True, ticket=number),
         ]
@@ -654,6 +769,8 @@ class Hall:
 
     _HANDLERS: dict[type[ev.Event], Callable[..., list[Command]]] = {
         ev.TicketRequest: _ticket_request,
+        ev.TicketCheckIn: _check_in,
+        ev.PriorityVerify: _priority_verify,
         ev.StaffLogin: _login,
         ev.StaffLogout: _logout,
         ev.WindowPause: _pause,
@@ -749,7 +866,7 @@ class Hall:
         ticket = self.tickets.get(number)
         if ticket is None:
             return None
-        if ticket.status is not TicketStatus.WAITING:
+        if ticket.status not in (TicketStatus.WAITING, TicketStatus.RESERVED):
             return Position(ticket=ticket, ahead=0, eta_min=0)
         if ticket.directed_window is not None:
             ahead = self._lane(ticket).ahead_of(ticket)

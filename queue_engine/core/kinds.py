@@ -65,14 +65,15 @@ PANEL_EVENTS = (
     ev.ServiceFinish,
     ev.TicketTransfer,
     *ev.CASE_EVENTS,
+    ev.PriorityVerify,
 )
 
 K = DeviceKind
 DEVICE_KINDS: dict[DeviceKind, DeviceRule] = {
-    K.KIOSK: DeviceRule("取号机", (ev.TicketRequest,), window="none", issues_tickets=True),
+    K.KIOSK: DeviceRule("取号机", (ev.TicketRequest, ev.TicketCheckIn), window="none", issues_tickets=True),
     K.SELFSERVICE: DeviceRule(
         "24小时自助终端",
-        (ev.TicketRequest,),
+        (ev.TicketRequest, ev.TicketCheckIn),
         window="none",
         supervision=True,
         online_hours=OnlineHours.ALWAYS,

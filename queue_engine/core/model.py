@@ -12,6 +12,7 @@ from .records import record
 
 
 class TicketStatus(StrEnum):
+    RESERVED = "reserved"  # taken with a phone, not yet checked in at the hall: never called
     WAITING = "waiting"
     CALLED = "called"
     SERVING = "serving"
@@ -37,7 +38,7 @@ class Ticket:
     priority: Priority | None = None
     appointment: str | None = None
     issued_by: str = ""  # device id, or "web" for phone tickets
-    phone: str | None = None
+    phone: str | None = None  # taken with a phone: its citizen key (privacy.citizen_key), never the number
     status: TicketStatus = TicketStatus.WAITING
     window: str | None = None  # the window that called it last
     staff: str | None = None
@@ -57,6 +58,17 @@ class Ticket:
     case_no: str | None = None  # the case (办件) the visit opened
     notice_no: str | None = None  # the 一次性告知书 it was given
     matter: str | None = None  # the earlier notice or case it continues (core.cases)
+    phone_tail: str | None = None  # the phone number's last four digits, for display
+    # Taken with a phone: reserved until checked in with its code, or expired at this moment.
+    reservation_expires_at: float | None = None
+    check_in_code: str | None = None
+    checked_in_at: float | None = None
+    # Green channel asked for with a phone: not granted until a window confirms it (``priority``
+    # is then set); ``priority_check`` pending, confirmed or refused, by whom and when.
+    priority_claim: Priority | None = None
+    priority_check: str | None = None
+    priority_checked_by: str | None = None
+    priority_checked_at: float | None = None
 
     @property
     def is_priority(self) -> bool:

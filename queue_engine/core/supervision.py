@@ -127,6 +127,7 @@ class Supervisor:
         self._timers: list[tuple[float, str, str]] = []  # (when, subject kind, subject)
         self._scheduled: dict[tuple[str, str], float] = {}
         self._refusals: OrderedDict[str, deque[float]] = OrderedDict()
+        self._issues: dict[str, deque[float]] = {}  # for issuing_rate: each kiosk's last minute of numbers
         self.periods: list[tuple[float, float]] = []  # today's working time
         self.whole_day: list[tuple[float, float]] = []  # today, midnight to midnight
         self.day: date | None = None
@@ -520,7 +521,16 @@ class Supervisor:
 
     # -- ratings, refusals ---------------------------------------------------------------------
     def rating(
-        self, *, ticket: str, window: str, staff: str | None, score: int, device: str, now: float
+        self,
+        *,
+        ticket: str,
+        window: str,
+        staff: str | None,
+        score: int,
+        device: str,
+        now: float,
+        reasons: tuple[str, ...] = (),
+        comment: str = "",
     ) -> list[Command]:
         if score > self.rules.bad_rating_max_score:
             return []
@@ -540,10 +550,28 @@ class Supervisor:
                 "score": score,
                 "due_at": due,
                 "follow_up_days": self.rules.bad_rating_follow_up_days,
+                **({"reasons": list(reasons)} if reasons else {}),
+                **({"comment": comment} if comment else {}),
             },
         )
         self._schedule(due, "followup", alert.id)
         return [self._update(alert)]
+
+    def issued(self, device: str, now: float) -> list[Command]:
+        """A kiosk issued a number: past ``kiosk_tickets_per_minute`` within a minute,
+        ``issuing_rate`` (once per kiosk until acknowledged)."""
+        limit = self.rules.kiosk_tickets_per_minute
+        if not limit:
+            return []
+        times = self._issues.setdefault(device, deque())
+        times.append(now)
+        while times[0] <= now - 60.0:
+            times.popleft()
+        if len(times) <= limit or any(a.kind is K.ISSUING_RATE and a.subject == device for a in self.alerts.values()):
+            return []
+        return [
+            self.raise_alert(K.ISSUING_RATE, device, now, device=device, detail={"tickets": len(times), "limit": limit})
+        ]
 
     def _follow_up_due(self, alert_id: str, now: float) -> list[Command]:
         alert = self.alerts.get(alert_id)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .alerts import ALERT_KINDS, AlertState, Audience
 from .cases import CaseAction, CaseKind, CaseStatus
-from .events import Outcome, PauseReason
+from .events import Outcome, PauseReason, Priority, RatingReason
 from .kinds import DEVICE_KINDS, OnlineHours
 from .model import Staffing, TicketStatus
 
@@ -39,6 +39,7 @@ DEVICE_KIND = {kind.value: rule.label for kind, rule in DEVICE_KINDS.items()}
 ONLINE_HOURS = {OnlineHours.OFFICE: "工作时间", OnlineHours.ALWAYS: "全天24小时"}
 OFFLINE_REASON = {"lost": "断线", "shutdown": "被关闭", "silent": "心跳中断"}
 TICKET_STATUS = {
+    TicketStatus.RESERVED: "待签到",
     TicketStatus.WAITING: "等候中",
     TicketStatus.CALLED: "正在呼叫",
     TicketStatus.SERVING: "办理中",
@@ -69,6 +70,20 @@ CATEGORY = {
     "unknown": "未上报",
 }
 RATING = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+# 差评原因: what a citizen who rates 不满意 or 非常不满意 may say went wrong, in the national
+# 好差评 categories (服务态度, 办事效率, 办事指南与告知, 材料, 跑动次数, 流程, 办理结果, 环境, 廉洁).
+RATING_REASON = {
+    RatingReason.ATTITUDE: "服务态度差",
+    RatingReason.EFFICIENCY: "办事效率低、等候时间长",
+    RatingReason.GUIDANCE: "办事指南不清楚、一次性告知不到位",
+    RatingReason.MATERIALS: "要求提供的材料繁琐或重复",
+    RatingReason.REPEAT_VISITS: "多次跑动",
+    RatingReason.PROCESS: "办事流程繁琐",
+    RatingReason.RESULT: "事项没有办成",
+    RatingReason.ENVIRONMENT: "服务设施和环境不便利",
+    RatingReason.INTEGRITY: "吃拿卡要、违规收费",
+    RatingReason.OTHER: "其他",
+}
 SITE_KIND = {"county": "县级政务服务中心", "township": "乡镇行政审批服务中心", "village": "村（社区）便民服务站"}
 FOLLOW_UP = {"done": "已整改", "overdue": "逾期未整改", "open": "待整改"}
 # What an alert asks for beyond its kind, as the consoles word it ({n}, {day}: filled in): the
@@ -98,6 +113,16 @@ CASE_ACTION = {
     CaseAction.RETURNED: "退回",
     CaseAction.WITHDRAWN: "撤回",
 }
+# 绿色通道: who may be served first.
+PRIORITY = {
+    Priority.ELDERLY: "老年人",
+    Priority.DISABLED: "残疾人",
+    Priority.PREGNANT: "孕妇",
+    Priority.VETERAN: "军人及优抚对象",
+    Priority.OTHER: "其他特殊群体",
+}
+# A green channel asked for with a phone, as a window judged it (Ticket.priority_check).
+PRIORITY_CHECK = {"pending": "待窗口核验（请出示证件）", "confirmed": "已核验", "refused": "核验未通过，按普通号排队"}
 # 县乡投诉电话 (the site configuration's [complaints]), as the board, the slips and the posters show them.
 COMPLAINT_LINE = {"county": "县投诉电话", "township": "乡镇投诉电话"}
 
@@ -118,6 +143,7 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "window_mark": WINDOW_MARK,
     "category": CATEGORY,
     "rating": RATING,
+    "rating_reason": RATING_REASON,
     "site_kind": SITE_KIND,
     "follow_up": FOLLOW_UP,
     "alert_asks": ALERT_ASKS,
@@ -127,6 +153,8 @@ TABLES: dict[str, Mapping[Any, str]] = {
     "case_status": CASE_STATUS,
     "case_action": CASE_ACTION,
     "complaint_line": COMPLAINT_LINE,
+    "priority_check": PRIORITY_CHECK,
+    "priority": PRIORITY,
 }
 
 

@@ -33,6 +33,7 @@ def ticket_from_row(row: dict) -> Ticket:
     data = {name: row[name] for name in TICKET_COLUMNS}
     data["status"] = TicketStatus(data["status"])
     data["priority"] = Priority(data["priority"]) if data["priority"] else None
+    data["priority_claim"] = Priority(data["priority_claim"]) if data["priority_claim"] else None
     data["outcome"] = Outcome(data["outcome"]) if data["outcome"] else None
     return Ticket(**data)
 
@@ -159,7 +160,18 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     }
     db.table("windows").create(window_types, pk=("site", "window"), if_not_exists=True)
     db.table("ratings").create(
-        {"id": int, "site": str, "window": str, "device": str, "ticket": str, "staff": str, "score": int, "at": float},
+        {
+            "id": int,
+            "site": str,
+            "window": str,
+            "device": str,
+            "ticket": str,
+            "staff": str,
+            "score": int,
+            "at": float,
+            "reasons": str,  # JSON list of vocabulary.RATING_REASON's keys (bad scores only)
+            "comment": str,
+        },
         pk="id",
         if_not_exists=True,
     )
@@ -244,7 +256,7 @@ def _case_tables(db: sqlite_utils.Database) -> None:
 
 EVENT_COLUMNS = list(EventRecord._fields)
 REJECTION_COLUMNS = ["at", "site", "device", "topic", "error", "reason", "payload"]
-RATING_COLUMNS = ["site", "window", "device", "ticket", "staff", "score", "at"]
+RATING_COLUMNS = ["site", "window", "device", "ticket", "staff", "score", "at", "reasons", "comment"]
 DEVICE_COLUMNS = ["site", "device", "online", "changed_at", "reason"]
 DEVICE_LOG_COLUMNS = ["site", "device", "online", "at", "reason"]
 OUTBOX_COLUMNS = ["id", "site", "kind", "topic", "payload", "qos", "retain", "at"]

@@ -200,6 +200,7 @@ _INSERT_CASE_LOG = _bulk("INSERT", "case_log", CASE_LOG_COLUMNS)
 _INSERT_NOTICE = _bulk("INSERT", "notices", NOTICE_COLUMNS)
 _DELETE_OUTBOX = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))"
 _rows = msgspec.json.Encoder().encode
+_detail = _rows
 
 
 PRUNE_CHUNK = 5000  # rows of each table deleted per batch, so retention never holds up commits
@@ -247,7 +248,9 @@ def write_batch(
             elif isinstance(c, WindowChanged):
                 windows[(c.window.site, c.window.window)] = window_row(c.window)
             elif isinstance(c, RatingRecorded):
-                ratings.append((c.site, c.window, c.device, c.ticket, c.staff, c.score, c.at))
+                reasons = _detail(list(c.reasons)).decode() if c.reasons else None
+                comment = c.comment or None
+                ratings.append((c.site, c.window, c.device, c.ticket, c.staff, c.score, c.at, reasons, comment))
             elif isinstance(c, DeviceChanged):
                 devices.append((c.site, c.device, int(c.online), c.at, c.reason))
             elif isinstance(c, AlertChanged):

@@ -18,6 +18,8 @@ from aiohttp import web
 from ..core import events as ev
 from ..core import vocabulary
 from ..core.commands import AlertChanged
+from ..core.model import TicketStatus
+from ..privacy import citizen_key, phone_tail
 from . import live, views
 from .context import WEB, Web
 from .errors import ERROR_STATUS, ApiError, json_response
@@ -141,10 +143,17 @@ async def take_ticket(request: web.Request) -> web.Response:
     code, phone = asked.service, asked.phone
     if hall.site.service(code) is None:
         raise ApiError(404, "unknown_service", f"没有这项业务：{code}", service=code)
+    if shell.citizen_secret is None:  # a phone number is kept only as a keyed hash: no key, no phone tickets
+        raise ApiError(403, "phone_tickets_disabled", "本中心未配置凭条密钥，暂不能用手机取号，请到大厅取号机取号")
+    verifier = shell.phone_verifier
+    if verifier is not None and (asked.code is None or not await verifier.check_code(hall.id, phone, asked.code)):
+        raise ApiError(403, "phone_unverified", "短信验证码不正确或已失效，请重新获取")
+    key = citizen_key(shell.citizen_secret, phone)
     address = request.remote or "unknown"
     now = shell.now
-    shell.limits.check(hall, phone, address, now, shell.engine_app.clock.speed)
-    shell.limits.reserve(hall.id, phone, address)
+    # (checked and reserved with no await between: concurrent requests cannot all pass the check)
+    shell.limits.check(hall, key, address, now, shell.engine_app.clock.speed)
+    shell.limits.reserve(hall.id, key, address)
     issued_at = None
     try:
         done = await submit(
@@ -155,7 +164,8 @@ async def take_ticket(request: web.Request) -> web.Response:
                 device="web",
                 id=f"web-{uuid.uuid4().hex}",
                 service=code,
-                phone=phone,
+                phone=key,
+                phone_tail=phone_tail(phone),
                 priority=asked.priority,
             ),
         )
@@ -165,8 +175,12 @@ async def take_ticket(request: web.Request) -> web.Response:
         slip = reply.ticket
         issued_at = slip.issued_at
     finally:
-        shell.limits.release(hall.id, phone, address, issued_at)
+        shell.limits.release(hall.id, key, address, issued_at)
     location = f"{API}/sites/{hall.id}/tickets/{slip.no}"
+    token, url = shell.engine_app.ingest.links.link(hall.id, slip.day, slip.no)
+    # (as committed; checked in or gone meanwhile, it is no longer reserved)
+    ticket = hall.tickets.get(slip.no)
+    check_in = ticket.check_in_code if ticket is not None and ticket.status is TicketStatus.RESERVED else None
     return json_response(
         {
             "ticket": {
@@ -179,6 +193,10 @@ async def take_ticket(request: web.Request) -> web.Response:
                 "eta_min": slip.eta_min,
                 "phone": mask_phone(phone),
                 "status_url": location,
+                "status": "reserved" if check_in else "waiting",
+                "check_in_code": check_in,
+                "token": token,
+                "url": url,
             }
         },
         status=201,

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
+from ..privacy import citizen_secret
 from .errors import QUIET_LOG, ApiError, printable
 from .limits import PhoneLimits, WrongTokens
 from .live import Broadcaster
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from ..app import EngineApp
     from ..core.hall import Hall
     from .access import Access
+    from .phoneverify import PhoneVerifier
 
 
 class TokenGate:
@@ -30,6 +32,10 @@ class TokenGate:
         self.access = access
         self.settings = settings
         self.wrong_tokens = WrongTokens(settings.wrong_tokens_per_minute)
+        self.phone_verifier = cast("PhoneVerifier | None", settings.phone_verifier)
+        # The key of the citizen keys phone numbers are kept as (privacy.py); None without a ticket secret.
+        secret = engine_app.ingest.links.secret
+        self.citizen_secret = citizen_secret(secret) if secret is not None else None
 
     def authorize(self, request: web.Request, site: str | None) -> str:
         """The role the request's token gives for ``site`` (None: the supervision office), as

@@ -64,6 +64,15 @@ SITE = Param("site", "path", "站点标识（/api/v1/sites 中的 id），如 de
 SERVICE = Param("service", "path", "服务事项代码（该站点 /services 中的 code），如 shebao", pattern=ID_PATTERN)
 TICKET = Param("ticket", "path", "号码（字母前缀加数字，不分大小写），如 A012", pattern=r"^[A-Za-z]{1,2}[0-9]{1,6}$")
 ALERT = Param("alert", "path", "告警标识（告警列表中的 id），如 demo-000001", pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")
+WINDOW = Param("window", "path", "窗口标识（站点 /sites/{site} 中 windows 的 id），如 w01", pattern=ID_PATTERN)
+# A slip's token (tickettoken.py): its day, its number and a MAC; one the engine did not make
+# for this site is answered 404 unknown_ticket, like a ticket that does not exist.
+SLIP_TOKEN = Param(
+    "token",
+    "path",
+    "凭条令牌（取号答复中的 token，凭条二维码链接的最后一段），如 20261125-A012-k3v…",
+    pattern=r"^[0-9]{8}-[A-Z]{1,2}[0-9]{1,6}-[a-z2-7]{24}$",
+)
 ALERT_STATE = Param("state", "query", "open：未关闭的告警；all：另含今天已解除的", enum=("open", "all"), default="open")
 
 
@@ -84,6 +93,40 @@ class PhoneTicketRequest(Struct, forbid_unknown_fields=True):
         str, Meta(max_length=11, pattern=r"^1[3-9][0-9]{9}$", description="手机号（11 位）", examples=["13800000000"])
     ]
     priority: ev.Priority | None = None
+    code: (
+        Annotated[
+            str,
+            Meta(
+                max_length=8,
+                pattern=r"^[0-9]{4,8}$",
+                description="短信验证码（本中心启用短信验证时必填：先 POST /phone-codes）",
+                examples=["123456"],
+            ),
+        ]
+        | None
+    ) = None
+
+
+class PhoneCodeRequest(Struct, forbid_unknown_fields=True):
+    """发送短信验证码（本中心启用短信验证时）。"""
+
+    phone: Annotated[
+        str, Meta(max_length=11, pattern=r"^1[3-9][0-9]{9}$", description="手机号（11 位）", examples=["13800000000"])
+    ]
+
+
+class CheckIn(Struct, forbid_unknown_fields=True):
+    """到厅签到：大厅入口签到二维码链接中的 k。"""
+
+    key: Annotated[
+        str,
+        Meta(
+            max_length=16,
+            pattern=r"^[a-z2-7]{16}$",
+            description="大厅入口签到二维码的密钥（链接 /c/{site}?k=… 中的 k）",
+            examples=["abcdefghijklmnop"],
+        ),
+    ]
 
 
 class Acknowledgement(Struct, forbid_unknown_fields=True):
@@ -91,6 +134,45 @@ class Acknowledgement(Struct, forbid_unknown_fields=True):
 
     note: Annotated[str, Meta(max_length=500, description="处理说明", examples=["已电话联系，马上回岗"])] | None = None
     by: Annotated[str, Meta(max_length=32, description="确认人姓名", examples=["张科长"])] | None = None
+
+
+# A number, not an integer type: JSON (and its schema) does not tell 2 from 2.0.
+Score = Annotated[
+    float, Meta(ge=1, le=5, multiple_of=1, description="5 非常满意、4 满意、3 基本满意、2 不满意、1 非常不满意")
+]
+Reasons = Annotated[
+    list[ev.RatingReason],
+    Meta(max_length=10, description="差评原因（仅“不满意”“非常不满意”可选；全国好差评分类，见词表 rating_reason）"),
+]
+Comment = Annotated[str, Meta(max_length=200, description="意见和建议", examples=["等了很久，窗口没人"])]
+
+
+class SlipRating(Struct, forbid_unknown_fields=True):
+    """好差评：凭条上的这次办事。每次办事只能评价一次（手机或窗口评价器，先评为准）。"""
+
+    score: Score
+    reasons: Reasons = []
+    comment: Comment = ""
+
+
+class WindowRating(Struct, forbid_unknown_fields=True):
+    """好差评（窗口二维码）：该窗口刚办结的那次办事，或凭条上号码的那次。"""
+
+    score: Score
+    reasons: Reasons = []
+    comment: Comment = ""
+    ticket: (
+        Annotated[
+            str,
+            Meta(
+                max_length=8,
+                pattern=r"^[A-Za-z]{1,2}[0-9]{1,6}$",
+                description="凭条上的号码（不填：该窗口刚办结的那次）",
+                examples=["A012"],
+            ),
+        ]
+        | None
+    ) = None
 
 
 class CountyAcknowledgement(Acknowledgement, forbid_unknown_fields=True):
@@ -111,7 +193,14 @@ class CountyAcknowledgement(Acknowledgement, forbid_unknown_fields=True):
     ) = None
 
 
-BODIES: tuple[type[Struct], ...] = (PhoneTicketRequest, Acknowledgement)
+BODIES: tuple[type[Struct], ...] = (
+    PhoneTicketRequest,
+    PhoneCodeRequest,
+    CheckIn,
+    Acknowledgement,
+    SlipRating,
+    WindowRating,
+)
 COUNTY_BODIES: tuple[type[Struct], ...] = (CountyAcknowledgement,)
 
 

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
-from ..core.commands import DeviceChanged
+from ..core.commands import DeviceChanged, TicketChanged, TicketTransition, WindowChanged
+from ..core.model import FINAL_STATUSES
 from . import views
 from .errors import dumps
 
 if TYPE_CHECKING:
     from ..app import EngineApp
+    from ..core.hall import Hall
     from ..shells.clock import Clock
 
 log = logging.getLogger("hallwatch.web")
@@ -32,18 +34,25 @@ LIVE_KINDS = frozenset({"call", "window", "queue", "alert"})
 BOARD_EVENTS = frozenset({"call", "queue"})
 MANAGE_EVENTS = frozenset({"call", "queue", "window", "alert", "device"})
 SUPERVISE_EVENTS = frozenset({"queue", "window", "alert", "device"})
+SLIP_EVENTS = frozenset({"ticket"})
 
 
 class Subscriber:
-    __slots__ = ("site", "kinds", "frames", "wake", "closed", "overflow")
+    """One page's stream. ``ticket``: a phone following one ticket of ``site`` (its slip),
+    sent a ``ticket`` event whenever what its page shows of it changes."""
 
-    def __init__(self, site: str | None, kinds: frozenset[str]):
+    __slots__ = ("site", "kinds", "frames", "wake", "closed", "overflow", "ticket", "last", "place")
+
+    def __init__(self, site: str | None, kinds: frozenset[str], ticket: str | None = None):
         self.site = site
         self.kinds = kinds
         self.frames: deque[bytes] = deque()
         self.wake = asyncio.Event()
         self.closed = False
         self.overflow = False
+        self.ticket = ticket
+        self.last: bytes = b""  # the last ticket frame sent: an unchanged view is not sent again
+        self.place: tuple[int, int] | None = None  # (ahead, eta_min) in that frame
 
     def push(self, frame: bytes) -> None:
         if len(self.frames) >= SSE_MAX_BACKLOG:
@@ -55,6 +64,18 @@ class Subscriber:
     def close(self) -> None:
         self.closed = True
         self.wake.set()
+
+    def push_slip(self, hall: Hall) -> None:
+        """Queue the view of this phone's ticket, unless it is the one it was sent last."""
+        assert self.ticket is not None
+        view = views.slip(hall, self.ticket)
+        if view is None:  # (the day rolled: the ticket is gone from the hall)
+            return
+        self.place = (view["ahead"], view["eta_min"])
+        frame = sse_frame("ticket", dumps(view))
+        if frame != self.last:
+            self.last = frame
+            self.push(frame)
 
 
 def sse_frame(kind: str, data: bytes | str) -> bytes:
@@ -91,6 +112,8 @@ class Broadcaster:
             log.exception("web: live update failed")
 
     def _fan_out(self, batch, messages) -> None:
+        if any(c.ticket is not None for c in self.clients):
+            self._slips(batch)
         events: list[tuple[str, str, bytes]] = []
         for message in messages:
             if message.kind not in LIVE_KINDS:
@@ -124,6 +147,42 @@ class Broadcaster:
                 if kind in client.kinds and (client.site is None or client.site == site):
                     client.push(frame)
 
+    def _slips(self, batch) -> None:
+        """The phones whose ticket this batch changed get its view; so do those whose place or
+        wait it may have moved, when it did."""
+        changed: set[tuple[str, str]] = set()
+        moved: set[str] = set()  # sites where a waiting ticket's place or wait may have changed
+        for item in batch:
+            for command in item.commands:
+                kind = type(command)
+                if kind is TicketChanged:
+                    changed.add((command.site, command.ticket.no))
+                    # A number issued at the back of the normal lane moves nobody; anything
+                    # else may (a call, a check-in at an earlier place, a green channel).
+                    if command.transition is not TicketTransition.ISSUED or command.ticket.is_priority:
+                        moved.add(command.site)
+                elif kind is WindowChanged:  # (open windows: the waits)
+                    moved.add(command.site)
+        if not changed and not moved:
+            return
+        halls = self.engine_app.engine.halls
+        for client in list(self.clients):
+            if client.ticket is None or client.site is None:
+                continue
+            hall = halls.get(client.site)
+            if hall is None:
+                continue
+            if (client.site, client.ticket) in changed:
+                client.push_slip(hall)
+            elif client.site in moved:
+                position = hall.position(client.ticket)  # (cheap: the full view only when it moved)
+                if (
+                    position is not None
+                    and position.ticket.status not in FINAL_STATUSES
+                    and (position.ahead, position.eta_min) != client.place
+                ):
+                    client.push_slip(hall)
+
 
 class Fanout(Protocol):
     """What ``serve`` needs of a broadcaster (the engine's, or the county service's)."""
@@ -134,10 +193,17 @@ class Fanout(Protocol):
 
 
 async def serve(
-    request: web.Request, broadcaster: Fanout, clock: Clock, site: str | None, kinds: frozenset[str]
+    request: web.Request,
+    broadcaster: Fanout,
+    clock: Clock,
+    site: str | None,
+    kinds: frozenset[str],
+    *,
+    client: Subscriber | None = None,
 ) -> web.StreamResponse:
     """Stream the ``kinds`` of updates about ``site`` (None: every site) to one page: a
-    ``hello`` with the engine's time first, a comment line after 15 s of quiet."""
+    ``hello`` with the engine's time first, then what ``client`` already holds (a slip's
+    first view), a comment line after 15 s of quiet."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -146,11 +212,12 @@ async def serve(
         }
     )
     await response.prepare(request)
-    client = Subscriber(site, kinds)
+    client = client or Subscriber(site, kinds)
     broadcaster.add(client)
     try:
         hello = {"now_ms": round(clock.now() * 1000), "speed": clock.speed, "site": site}
-        await response.write(b"retry: 2000\n\n" + sse_frame("hello", dumps(hello)))
+        first, client.frames = b"".join(client.frames), deque()
+        await response.write(b"retry: 2000\n\n" + sse_frame("hello", dumps(hello)) + first)
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         while not client.closed:

@@ -152,6 +152,21 @@ DEVICE_PROPERTIES = {
     "tamper": _str_or_null,
     "video_ok": _bool,
 }
+TICKET_POSITION = {
+    "no": _str,
+    "site": _str,
+    "service": _str,
+    "service_name": _str,
+    "status": _enum(TicketStatus),
+    "status_text": _str,
+    "priority": _bool,
+    "issued_at": _time,
+    "ahead": _int,
+    "eta_min": _int,
+    "window": _str_or_null,
+    "window_name": _str_or_null,
+    "called_at": _time_or_null,
+}
 RANKED = {"site": _str, "site_name": _str, "minutes": _num, "seconds": _num, "vacant_min": _ref("Vacancy")}
 
 SCHEMAS: dict[str, dict] = {
@@ -236,23 +251,64 @@ SCHEMAS: dict[str, dict] = {
             "eta_min": _int,
             "phone": {"type": "string", "pattern": "^1[0-9]{2}[*]{4}[0-9]{4}$", "description": "masked: 138****0000"},
             "status_url": _str,
+            "status": _enum([TicketStatus.RESERVED, TicketStatus.WAITING]),
+            "check_in_code": _null(
+                {"type": "string", "pattern": "^[0-9]{6}$", "description": "reserved: the code to type at a kiosk"}
+            ),
+            "token": _null({**_str, "description": "the slip's token (null: the engine has no ticket secret)"}),
+            "url": _null({**_str, "description": "the slip's page, {public_url}/t/{site}/{token}"}),
         }
     ),
-    "TicketPosition": _object(
+    "TicketPosition": _object(TICKET_POSITION),
+    "Slip": _object(
         {
-            "no": _str,
+            **TICKET_POSITION,
+            "site_name": _str,
+            "staff_name": _str_or_null,
+            "finished_at": _time_or_null,
+            "rating": _null({"type": "integer", "minimum": 1, "maximum": 5}),
+            "ratable": {"type": "boolean", "description": "finished and not rated yet: the 好差评 form is shown"},
+            "complaints": _array({"type": "string", "description": "县乡投诉电话, e.g. 县投诉电话：12345"}),
+            "check_in_code": _null(
+                {"type": "string", "pattern": "^[0-9]{6}$", "description": "reserved: the code to type at a kiosk"}
+            ),
+            "reserved_until": _null({**_time, "description": "reserved: unchecked by then, a no-show"}),
+            "priority_claim": _null(_enum(ev.Priority)),
+            "priority_check": _null(
+                {**_enum(["pending", "confirmed", "refused"]), "description": "the window's word on the green channel"}
+            ),
+        },
+        description="a slip on the phone: the ticket's position, who served it, its rating",
+    ),
+    "WindowVisit": _object(
+        {
             "site": _str,
-            "service": _str,
-            "service_name": _str,
-            "status": _enum(TicketStatus),
-            "status_text": _str,
-            "priority": _bool,
-            "issued_at": _time,
-            "ahead": _int,
-            "eta_min": _int,
-            "window": _str_or_null,
-            "window_name": _str_or_null,
-            "called_at": _time_or_null,
+            "site_name": _str,
+            "window": _str,
+            "window_name": _str,
+            "unit": _str,
+            "staff_name": _str_or_null,
+            "visit": _null(
+                _object({"ticket": _str, "service_name": _str, "staff_name": _str_or_null, "finished_at": _time})
+            ),
+            "complaints": _array(_str),
+        },
+        description="a window's poster page: the window, who is on duty, the visit just finished there "
+        "(null: none to rate without the slip's number)",
+    ),
+    "RatingRecorded": _object(
+        {
+            "rating": _object(
+                {
+                    "site": _str,
+                    "ticket": _str,
+                    "window": _str,
+                    "window_name": _str,
+                    "staff_name": _str_or_null,
+                    "score": {"type": "integer", "minimum": 1, "maximum": 5},
+                    "reasons": _array(_enum(ev.RatingReason)),
+                }
+            )
         }
     ),
     "WindowState": _object(
@@ -391,8 +447,9 @@ SCHEMAS: dict[str, dict] = {
             "ticket": _str,
             "detail": _str,
             "header": {"type": "string", "description": "the request header at fault (bad_header)"},
+            "window": _str,
         },
-        optional=("field", "limit", "path", "site", "service", "ticket", "detail", "header"),
+        optional=("field", "limit", "path", "site", "service", "ticket", "detail", "header", "window"),
     ),
     **inputs.body_schemas(REFS),
 }
@@ -405,6 +462,7 @@ EVENT_DATA = {
     "window": "WindowState",
     "alert": "AlertMessage",
     "device": "DeviceChange",
+    "ticket": "Slip",
 }
 
 
@@ -511,6 +569,27 @@ def _site_read(operation_id: str, summary: str, schema: dict, description: str, 
     return {"get": _operation(operation_id, summary, _json(schema, description), 404, params=(S, *params))}
 
 
+def _rating(operation_id: str, summary: str, param: inputs.Param, body: str) -> dict:
+    """A 好差评 from a phone: 201 once committed."""
+    return {
+        "post": _operation(
+            operation_id,
+            summary,
+            _json(_ref("RatingRecorded"), "the rating, committed (a bad one opens a bad_rating alert)"),
+            400,
+            404,
+            409,
+            413,
+            415,
+            422,
+            503,
+            params=(S, param),
+            body=body,
+            ok_status=201,
+        )
+    }
+
+
 PATHS = {
     "/api/v1/openapi.json": {
         "get": _operation(
@@ -589,7 +668,8 @@ PATHS = {
                 links={
                     "ticket": _link(
                         "getTicket", "the ticket just taken", {"site": SAME_SITE, "ticket": "$response.body#/ticket/no"}
-                    )
+                    ),
+                    "slip": _link("getSlip", "its slip", {"site": SAME_SITE, "token": "$response.body#/ticket/token"}),
                 },
             ),
             400,
@@ -615,6 +695,99 @@ PATHS = {
             params=(S, inputs.TICKET),
         )
     },
+    "/api/v1/sites/{site}/slips/{token}": {
+        "get": _operation(
+            "getSlip",
+            "凭条（手机扫码）：号码、前面人数、预计等候、叫号窗口、评价",
+            _json(
+                _ref("Slip"),
+                "the slip's ticket today",
+                links={
+                    "rate": _link(
+                        "rateSlip",
+                        "rate the visit",
+                        {"site": SAME_SITE, "token": "$request.path.token"},
+                        {"score": 2, "reasons": ["efficiency"]},
+                    )
+                },
+            ),
+            400,
+            404,
+            params=(S, inputs.SLIP_TOKEN),
+        )
+    },
+    "/api/v1/sites/{site}/slips/{token}/check-in": {
+        "post": _operation(
+            "checkIn",
+            "到厅签到（扫描大厅入口签到二维码）：预约的号进入排队",
+            _json(_ref("Slip"), "the slip, checked in (committed): it waits in the queue now"),
+            400,
+            403,
+            404,
+            409,
+            413,
+            415,
+            503,
+            params=(S, inputs.SLIP_TOKEN),
+            body="CheckIn",
+        )
+    },
+    "/api/v1/sites/{site}/phone-codes": {
+        "post": _operation(
+            "sendPhoneCode",
+            "发送短信验证码（本中心启用短信验证时；每个客户端地址每小时的次数受限）",
+            _json(
+                _object({"sent": _bool, "phone": {"type": "string", "pattern": "^1[0-9]{2}[*]{4}[0-9]{4}$"}}),
+                "the code was handed to the SMS gateway",
+            ),
+            400,
+            403,
+            404,
+            413,
+            415,
+            429,
+            503,
+            params=(S,),
+            body="PhoneCodeRequest",
+            ok_status=202,
+        )
+    },
+    "/api/v1/sites/{site}/slips/{token}/stream": {
+        "get": _operation(
+            "slipStream",
+            "凭条实时推送（SSE）：该号每次变化（前移、叫号、办结、评价）推送一次",
+            _stream(live.SLIP_EVENTS),
+            400,
+            404,
+            params=(S, inputs.SLIP_TOKEN),
+        )
+    },
+    "/api/v1/sites/{site}/slips/{token}/rating": _rating(
+        "rateSlip", "好差评（凭条）：办结后评价一次；不满意、非常不满意可选原因并留言", inputs.SLIP_TOKEN, "SlipRating"
+    ),
+    "/api/v1/sites/{site}/windows/{window}/visit": {
+        "get": _operation(
+            "getWindowVisit",
+            "窗口评价二维码：窗口、在岗人员、刚办结可评价的办事",
+            _json(
+                _ref("WindowVisit"),
+                "the window",
+                links={
+                    "rate": _link(
+                        "rateWindow",
+                        "rate the visit just finished",
+                        {"site": SAME_SITE, "window": "$request.path.window"},
+                        {"score": 5},
+                    )
+                },
+            ),
+            404,
+            params=(S, inputs.WINDOW),
+        )
+    },
+    "/api/v1/sites/{site}/windows/{window}/rating": _rating(
+        "rateWindow", "好差评（窗口二维码）：该窗口刚办结的办事，或凭条上号码的那次", inputs.WINDOW, "WindowRating"
+    ),
     "/api/v1/sites/{site}/stream": {
         "get": _operation("boardStream", "大屏实时推送（SSE）", _stream(live.BOARD_EVENTS), 404, params=(S,))
     },

@@ -12,14 +12,16 @@ from pathlib import Path
 from aiohttp import web
 
 from ..core import vocabulary
+from ..tickettoken import ENTRANCE_KEY_RE
 from .access import forget, remember
 from .context import WEB, Web
 from .errors import ApiError
+from .phone import slip_ticket
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
-PAGES = ("index", "board", "manage", "supervise", "login", "take")
+PAGES = ("index", "board", "manage", "supervise", "login", "take", "slip", "window", "checkin")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -60,10 +62,62 @@ async def board_page(request: web.Request) -> web.Response:
     )
 
 
+def _complaints(hall) -> str:
+    return "\n".join(hall.site.complaints.labelled())
+
+
 async def take_page(request: web.Request) -> web.Response:
+    """The site's page on a phone (``/s/{site}``, the hall poster's code; also ``/take/{site}``)."""
     shell = request.app[WEB]
     hall = shell.hall(request)
-    return page(shell, "take", site=hall.id, site_name=hall.site.name)
+    return page(shell, "take", site=hall.id, site_name=hall.site.name, complaints=_complaints(hall))
+
+
+async def slip_page(request: web.Request) -> web.Response:
+    """A slip's page (``/t/{site}/{token}``, the slip's QR code): a token this engine did not
+    make for the site, or of another day, gets the API's 404."""
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    slip_ticket(shell, request, hall)
+    return page(
+        shell,
+        "slip",
+        site=hall.id,
+        site_name=hall.site.name,
+        token=request.match_info["token"],
+        complaints=_complaints(hall),
+    )
+
+
+async def check_in_page(request: web.Request) -> web.Response:
+    """The hall entrance poster's code (``/c/{site}?k=…``): checks in the numbers this phone
+    took for the site (its script presents the key with each slip's token)."""
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    key = request.query.get("k", "")
+    if not ENTRANCE_KEY_RE.fullmatch(key):
+        raise ApiError(400, "bad_parameter", "签到二维码不完整：请扫描大厅入口的签到二维码", field="k")
+    return page(shell, "checkin", site=hall.id, site_name=hall.site.name, key=key, complaints=_complaints(hall))
+
+
+async def window_page(request: web.Request) -> web.Response:
+    """A window's 好差评 page (``/w/{site}/{window}``, the window poster's code)."""
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    window = request.match_info["window"]
+    if window not in hall.windows:
+        raise ApiError(404, "unknown_window", f"没有这个窗口：{window}", window=window)
+    config = hall.window_config(window)
+    return page(
+        shell,
+        "window",
+        site=hall.id,
+        site_name=hall.site.name,
+        window=window,
+        window_name=config.name,
+        unit=config.unit,
+        complaints=_complaints(hall),
+    )
 
 
 async def manage_page(request: web.Request) -> web.Response:
@@ -153,6 +207,10 @@ ROUTES = [
     web.get("/", index_page),
     web.get("/board/{site}", board_page),
     web.get("/take/{site}", take_page),
+    web.get("/s/{site}", take_page),
+    web.get("/t/{site}/{token}", slip_page),
+    web.get("/w/{site}/{window}", window_page),
+    web.get("/c/{site}", check_in_page),
     web.get("/manage/{site}", manage_page),
     web.get("/supervise", supervise_page),
     web.post("/login", login),

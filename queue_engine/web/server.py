@@ -57,6 +57,8 @@ class HttpSettings:
     cookie_secure: bool = False
     # Reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # SMS verification of phone numbers (web.phoneverify.PhoneVerifier); None: not verified.
+    phone_verifier: object | None = None
 
 
 # Sent with every answer (the pages add their own Content-Security-Policy, with frame-ancestors

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import wire
+from ..core import vocabulary
 from ..core.figures import SATISFIED_SCORES, satisfaction_pct, vacancy_seconds
 from ..core.model import VACANCY, Staffing, TicketStatus
 from ..shells.schema import ALERT_COLUMNS, alert_from_row
@@ -24,15 +25,9 @@ if TYPE_CHECKING:
     from ..config import Service
     from ..core.alerts import Alert
     from ..core.hall import Hall
+    from ..core.model import Ticket
 
-TICKET_STATUS_TEXT = {
-    "waiting": "等候中",
-    "called": "正在呼叫",
-    "serving": "办理中",
-    "done": "已办结",
-    "no_show": "已过号",
-    "expired": "已过期",
-}
+TICKET_STATUS_TEXT = {status.value: label for status, label in vocabulary.TICKET_STATUS.items()}
 CHART_SLOT_S = 15 * 60  # the manager's chart: one point per quarter of an hour
 
 
@@ -143,6 +138,70 @@ def position(hall: Hall, number: str) -> dict | None:
         "window": t.window if t.status is not TicketStatus.WAITING else None,
         "window_name": hall.window_name(t.window) if t.window and t.status is not TicketStatus.WAITING else None,
         "called_at": iso(t.called_at, hall),
+    }
+
+
+def slip(hall: Hall, number: str) -> dict | None:
+    """What the phone page of a slip shows (``/t/{site}/{token}``): the ticket's position, the
+    window and staff member who served it, whether it may still be rated, and the complaint
+    telephones. Never the phone number."""
+    found = position(hall, number)
+    if found is None:
+        return None
+    t = hall.tickets[number]
+    served = t.status is TicketStatus.DONE
+    return {
+        **found,
+        "site_name": hall.site.name,
+        "staff_name": hall.staff_name(t.staff) if t.window and t.status is not TicketStatus.WAITING else None,
+        "finished_at": iso(t.finished_at, hall) if served else None,
+        "rating": t.rating,
+        "ratable": served and t.rating is None and t.window is not None,
+        "complaints": hall.site.complaints.labelled(),
+        # reserved: the code to type at a kiosk, and until when (unchecked then: a no-show)
+        "check_in_code": t.check_in_code if t.status is TicketStatus.RESERVED else None,
+        "reserved_until": iso(t.reservation_expires_at, hall) if t.status is TicketStatus.RESERVED else None,
+        "priority_claim": t.priority_claim.value if t.priority_claim else None,
+        "priority_check": t.priority_check,
+    }
+
+
+# A window's poster rates the visit just finished there: one that ended longer ago than this
+# (engine time) is no longer "just finished", and the page asks for the slip's number instead.
+JUST_FINISHED_S = 30 * 60
+
+
+def just_finished(hall: Hall, window_id: str, now: float) -> Ticket | None:
+    """The visit a window's poster rates without a number: the window's last, finished within
+    JUST_FINISHED_S and not rated yet."""
+    number = hall.windows[window_id].last_served_ticket
+    ticket = hall.tickets.get(number) if number else None
+    if ticket is None or ticket.rating is not None or ticket.finished_at is None:
+        return None
+    return ticket if now - ticket.finished_at <= JUST_FINISHED_S else None
+
+
+def window_visit(hall: Hall, window_id: str, now: float) -> dict:
+    """What a window's poster page shows: the window, who is on duty at it, and the visit it
+    would rate without a number (null: the page asks for the slip's number)."""
+    config, state = hall.window_config(window_id), hall.windows[window_id]
+    visit = just_finished(hall, window_id, now)
+    return {
+        "site": hall.id,
+        "site_name": hall.site.name,
+        "window": window_id,
+        "window_name": config.name,
+        "unit": config.unit,
+        "staff_name": hall.staff_name(state.staff),
+        "visit": None
+        if visit is None
+        else {
+            "ticket": visit.no,
+            "service_name": hall.service_config(visit.service).name,
+            "staff_name": hall.staff_name(visit.staff),
+            "finished_at": iso(visit.finished_at, hall),
+        },
+        "complaints": hall.site.complaints.labelled(),
     }
 
 

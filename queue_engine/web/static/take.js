@@ -1,4 +1,5 @@
-/* Take a number from a phone, and follow one's place in the queue. */
+/* The site's page on a phone (/s/{site}, /take/{site}): its queues, its services with their
+   办事指南, taking a number (then the slip's page follows it), looking a number up. */
 "use strict";
 
 (() => {
@@ -39,6 +40,10 @@
     try {
       const { ticket } = await api(`${base}/tickets`, { json: { service: $("#service").value, phone: $("#phone").value.trim() } });
       localStorage.setItem(`hallwatch.ticket.${base}`, ticket.no);
+      if (ticket.token) {
+        location.assign(`/t/${encodeURIComponent(ticket.site)}/${encodeURIComponent(ticket.token)}`);
+        return;
+      }
       follow(ticket.no);
     } catch (err) {
       $("#error").textContent = err.message;
@@ -50,8 +55,18 @@
     if (no) follow(no);
   });
 
+  const guideText = (g) => `办理条件：${esc(g.conditions)}<br>申请材料：${g.materials.map(esc).join("；")}<br>`
+    + `办理时限：${esc(g.time_limit)}；收费：${esc(g.fee)}；${esc(g.item_type)}<br>办事依据：${esc(g.basis)}`;
+
+  api(`${base}/queue`).then((q) => {
+    $("#queue").innerHTML = q.services.map((s) => `<tr><td>${esc(s.prefix)} · ${esc(s.name)}</td>`
+      + `<td class="num">${s.waiting}</td><td class="num">${s.eta_min} 分钟</td></tr>`).join("");
+  });
+
   api(`${base}/services`).then((r) => {
     services = r.services;
+    $("#guides").innerHTML = services.map((s) => `<details><summary>${esc(s.name)}</summary>`
+      + `<div class="guide">${guideText(s.guide)}<br>办理窗口：${s.windows.map(esc).join("、")}</div></details>`).join("");
     $("#service").innerHTML = services.map((s) => `<option value="${esc(s.code)}">${esc(s.prefix)} · ${esc(s.name)}</option>`).join("");
     $("#service").addEventListener("change", showGuide);
     showGuide();
