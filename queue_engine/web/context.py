@@ -32,10 +32,6 @@ class TokenGate:
         self.access = access
         self.settings = settings
         self.wrong_tokens = WrongTokens(settings.wrong_tokens_per_minute)
-        self.phone_verifier = cast("PhoneVerifier | None", settings.phone_verifier)
-        # The key of the citizen keys phone numbers are kept as (privacy.py); None without a ticket secret.
-        secret = engine_app.ingest.links.secret
-        self.citizen_secret = citizen_secret(secret) if secret is not None else None
 
     def authorize(self, request: web.Request, site: str | None) -> str:
         """The role the request's token gives for ``site`` (None: the supervision office), as
@@ -90,6 +86,10 @@ class Web(TokenGate):
         self.broadcaster = Broadcaster(engine_app)
         self.limits = PhoneLimits()
         self.templates = templates
+        self.phone_verifier = cast("PhoneVerifier | None", settings.phone_verifier)
+        # The key of the citizen keys phone numbers are kept as (privacy.py); None without a ticket secret.
+        secret = engine_app.ingest.links.secret
+        self.citizen_secret = citizen_secret(secret) if secret is not None else None
 
     @property
     def now(self) -> float:
