@@ -7,6 +7,7 @@ its console in a real browser."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import socket
 import sqlite3
@@ -15,19 +16,23 @@ import time
 import urllib.error
 import urllib.request
 
+import jsonschema
 import pytest
 from browser import launch
 from conftest import ROOT, EngineProcess, free_port, wait_until
 from core_helpers import make_site
 from deploy_helpers import broker_config, make_certs, production_broker
-from mqtt_helpers import Device
+from mqtt_helpers import Device, _client
+from test_api_contract import event_validator
 from test_broker_security import raw_v5_puback
+from test_web_hardening import exchange, request
 from web_helpers import MANAGER_TOKEN, SUPERVISOR_TOKEN
 
 from queue_engine import wire
 from queue_engine.core import events as ev
 from queue_engine.core.engine import Engine
 from queue_engine.county.model import County, SeqTrack
+from queue_engine.county.openapi import county_openapi_document
 from queue_engine.ingest import RETRY_WINDOW_S, Ingest
 
 pytestmark = pytest.mark.integration
@@ -480,3 +485,163 @@ def test_a_township_cut_off_for_a_day_sends_its_alerts_and_the_day_s_figures_onc
     assert sum(figures["vacancy_min"].values()) == pytest.approx(
         sum(w["vacant_min"]["total"] for w in ranking["windows"]), abs=0.5
     )
+
+
+@pytest.fixture
+def county_on_broker(broker, tmp_path, monkeypatch):
+    """``hallwatch county --http`` for chimei on the test broker (the engine's part played by
+    the test), with these extra options."""
+    monkeypatch.setenv("HALLWATCH_SUPERVISOR_TOKEN", SUPERVISOR_TOKEN)
+    started = []
+
+    def start(*options: str) -> CountyProcess:
+        service = CountyProcess(
+            broker,
+            tmp_path / "county.db",
+            [TOWNSHIPS / "chimei.toml"],
+            tmp_path / "county",
+            broker_url=broker.url,
+            http_port=free_port(),
+        )
+        service.extra_args = list(options)
+        started.append(service.start())
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+def test_the_county_console_is_served_by_the_engine_s_hardened_server(county_on_broker):
+    service = county_on_broker("--http-wrong-tokens", "3")
+    port = service.http_port
+    wait_until(lambda: service.api()["sites"] is not None, what="the county console")
+    # Refused by aiohttp's parser before any handler: answered in JSON, with the safe headers.
+    answer = exchange(port, request("GET", "/county", b"X-Probe-Nul: a\x00b"))
+    assert (answer.status, answer.json()["error"]) == (400, "bad_request"), answer.body
+    assert answer.header("X-Content-Type-Options") == "nosniff"
+    assert "Traceback" not in service.log_text()
+    answer = exchange(port, request("GET", "/healthz"))
+    assert answer.status == 200 and answer.header("X-Content-Type-Options") == "nosniff"
+    # Wrong tokens: refused, then the address is throttled, the right token too.
+    wrong = b"Authorization: Bearer " + b"w" * 32
+    assert [exchange(port, request("GET", "/api/v1/county", wrong)).status for _ in range(3)] == [403] * 3
+    answer = exchange(port, request("GET", "/api/v1/county", b"Authorization: Bearer " + SUPERVISOR_TOKEN.encode()))
+    assert (answer.status, answer.json()["error"]) == (429, "too_many_wrong_tokens")
+
+
+NOW = "2026-11-25T09:00:00.000+08:00"
+PROTOCOL_DAY_FIGURES = next(  # the example of docs/protocol-reference.md
+    line
+    for line in (ROOT / "docs" / "protocol-reference.md").read_text(encoding="utf-8").splitlines()
+    if line.startswith('{"v": 1, "site": "demo", "day": ')
+)
+SEEN_BY_ENGINE = {  # what an engine publishes for the county (docs/protocol-reference.md), by topic
+    "hallwatch/chimei/window/w01/state": {
+        "v": 1, "window": "w01", "window_name": "1号窗口", "state": "idle", "staffing": "unstaffed", "staff": None,
+        "staff_name": None, "ticket": None, "pause_reason": None, "paused_since": None, "served_today": 0,
+        "present": False,
+    },
+    "hallwatch/chimei/queue/state": {"v": 1, "at": NOW, "waiting": 0, "services": []},
+    "hallwatch/chimei/device/chimei-cam-w01/state": {
+        "v": 1, "device": "chimei-cam-w01", "kind": "camera", "window": "w01", "online": False,
+        "reason": "shutdown", "since": NOW, "tamper": None, "video_ok": True,
+    },
+    "hallwatch/chimei/alerts": {
+        "v": 1, "id": "chimei-000001", "seq": 1, "kind": "window_unstaffed", "audience": "supervision",
+        "audiences": ["supervision"], "severity": "warning", "state": "firing", "site": "chimei", "window": "w01",
+        "device": None, "staff": None, "staff_name": None, "since": NOW, "until": None, "duration_s": None,
+        "acknowledged_at": None, "acknowledged_by": None, "note": None, "due": None, "overdue": False,
+        "detail": {"grace_min": 5},
+    },
+}  # fmt: skip
+
+
+def answer_validator(document: dict):
+    def check(path: str, method: str, status: int, body: dict) -> None:
+        schema = document["paths"][path][method]["responses"][str(status)]
+        if "$ref" in schema:
+            schema = document["components"]["responses"][schema["$ref"].rsplit("/", 1)[1]]
+        content = {**schema["content"]["application/json"]["schema"], "components": document["components"]}
+        jsonschema.Draft202012Validator(content, format_checker=jsonschema.FormatChecker()).validate(body)
+
+    return check
+
+
+def test_the_county_routes_answer_as_their_openapi_document_says(broker, county_on_broker):
+    service = county_on_broker()
+    engine = _client("engine-of-chimei", broker.port)
+    stream = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=20)
+    try:
+        port = service.http_port
+        status, document = http_json(port, "/api/v1/openapi.json", SUPERVISOR_TOKEN)
+        assert status == 200 and document == county_openapi_document()
+        assert set(document["paths"]) == {
+            "/api/v1/openapi.json",
+            "/api/v1/county",
+            "/api/v1/county/alerts",
+            "/api/v1/county/sites/{site}/alerts/{alert}/acknowledge",
+            "/api/v1/county/stream",
+        }
+        stream.request("GET", "/api/v1/county/stream", headers={"Authorization": f"Bearer {SUPERVISOR_TOKEN}"})
+        events = stream.getresponse()
+        assert events.status == 200
+        for topic, body in SEEN_BY_ENGINE.items():
+            engine.publish(topic, json.dumps(body), 1).wait_for_publish(10)
+        engine.publish("townships/chimei/bridge/state", b"0", 1).wait_for_publish(10)
+        day = {**json.loads(PROTOCOL_DAY_FIGURES), "site": "chimei"}
+        engine.publish("hallwatch/chimei/figures/day", json.dumps(day), 1, retain=True).wait_for_publish(10)
+        wait_until(lambda: service.api()["alerts"], what="the alert at the county")
+
+        check = answer_validator(document)
+        status, overview = http_json(port, "/api/v1/county", SUPERVISOR_TOKEN)
+        check("/api/v1/county", "get", status, overview)
+        assert overview["alerts"][0]["id"] == "chimei-000001" and overview["devices_offline"]
+        assert overview["ranking"]["windows"] and overview["ranking_figures"]["windows"]
+        status, listed = http_json(port, "/api/v1/county/alerts?site=chimei&state=firing", SUPERVISOR_TOKEN)
+        check("/api/v1/county/alerts", "get", status, listed)
+        status, refused = http_json(port, "/api/v1/county/alerts?kind=nonsense", SUPERVISOR_TOKEN)
+        check("/api/v1/county/alerts", "get", status, refused)
+        ack = "/api/v1/county/sites/{site}/alerts/{alert}/acknowledge"
+        status, pending = http_json(
+            port, ack.format(site="chimei", alert="chimei-000001"), SUPERVISOR_TOKEN, {"note": "已电话督促"}
+        )
+        assert status == 202  # no engine answers here: sent, and sent again until answered
+        check(ack, "post", status, pending)
+        # The engine answers from now on: applied.
+        subscribed = threading.Event()
+        engine.on_subscribe = lambda *_: subscribed.set()
+        engine.message_callback_add(
+            "hallwatch/chimei/control/acknowledge",
+            lambda client, _u, m: client.publish(
+                "hallwatch/chimei/control/acknowledge/reply",
+                json.dumps({"v": 1, "re": json.loads(m.payload)["id"], "ok": True}),
+                1,
+            ),
+        )
+        engine.subscribe("hallwatch/chimei/control/acknowledge", 1)
+        assert subscribed.wait(10)
+        status, applied = http_json(
+            port, ack.format(site="chimei", alert="chimei-000001"), SUPERVISOR_TOKEN, {"note": "已到岗", "id": "a-2"}
+        )
+        assert status == 200 and applied["acknowledgement"]["state"] == "applied"
+        check(ack, "post", status, applied)
+        status, unknown = http_json(port, ack.format(site="nowhere", alert="x-1"), SUPERVISOR_TOKEN, {"note": ""})
+        check(ack, "post", status, unknown)
+
+        names, check_event = event_validator(document, "/api/v1/county/stream")
+        seen: set[str] = set()
+        buffer_kind = None
+        deadline = time.monotonic() + 30
+        while seen != names:
+            assert time.monotonic() < deadline, f"events seen: {sorted(seen)} of {sorted(names)}"
+            line = events.fp.readline().decode().rstrip("\n")
+            if line.startswith("event: "):
+                buffer_kind = line[7:]
+            elif line.startswith("data: ") and buffer_kind:
+                check_event(buffer_kind, line[6:])
+                seen.add(buffer_kind)
+    finally:
+        stream.close()
+        engine.loop_stop()
+        engine.disconnect()

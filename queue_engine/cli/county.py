@@ -26,7 +26,7 @@ from .common import (
     parse_time,
     report,
 )
-from .engine import _listen_address
+from .engine import _listen_address, add_http_options, http_settings
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         type=argument_type(_listen_address),
         help="serve the county console and its API on this address, e.g. 127.0.0.1:9110",
     )
+    add_http_options(county)
     county.add_argument("--start-at", type=parse_time, default=None, help="run the clock from this moment (simulation)")
     county.add_argument("--speed", type=float, default=1.0, help="clock speed factor (simulation)")
     county.add_argument("--connect-timeout", type=float, default=30.0, help="give up at start-up after this many s")
@@ -86,7 +87,7 @@ def cmd_county(args: argparse.Namespace) -> int:
         if args.http:
             from ..county.web import start_http
 
-            runner = await start_http(service, *args.http)
+            runner = await start_http(service, *args.http, settings=http_settings(args))
             logging.getLogger("hallwatch.county").info("http: the county console on %s:%d/county", *args.http)
         try:
             await service.run()

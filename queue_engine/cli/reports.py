@@ -7,7 +7,10 @@ audit: exit 0 no line fails, 1 some line fails, 2 bad configuration.
 from __future__ import annotations
 
 import argparse
+import sqlite3
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from ..config import ConfigError, Site, load_configs
@@ -21,6 +24,7 @@ from .common import (
     Handler,
     add_config_option,
     add_lang_option,
+    argument_type,
     config_files,
     env,
     fail,
@@ -45,12 +49,17 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         "--from",
         dest="start",
         type=iso_date,
-        required=True,
         metavar="DATE",
-        help="first day, YYYY-MM-DD (the site's local date)",
+        help="first day, YYYY-MM-DD (the site's local date); with --to, required for a site report",
+    )
+    report.add_argument("--to", dest="end", type=iso_date, metavar="DATE", help="last day, YYYY-MM-DD, included")
+    report.add_argument(
+        "--county",
+        action="store_true",
+        help="the county 考核 report of --month, from the county service's store (--db) instead of an engine's",
     )
     report.add_argument(
-        "--to", dest="end", type=iso_date, required=True, metavar="DATE", help="last day, YYYY-MM-DD, included"
+        "--month", type=argument_type(_month), metavar="YYYY-MM", help="the county report's month (with --county)"
     )
     report.add_argument(
         "--format",
@@ -91,9 +100,25 @@ def _stem(site_ids: list[str], start: date, end: date) -> str:
     return f"report-{who}-{period}"
 
 
+def _month(text: str) -> str:
+    from ..reports.county import month_span
+
+    try:
+        month_span(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a month: give YYYY-MM") from None
+    return text
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from ..reports import ReportError, build_report, render_html, write_csv
 
+    if args.county:
+        return _county_report(args)
+    if args.month:
+        return fail("report", "--month is the county report's period: give --county, or --from and --to")
+    if args.start is None or args.end is None:
+        return fail("report", "give the period with --from DATE --to DATE")
     sites = _load(args, "report")
     if sites is None:
         return EXIT_CONFIG
@@ -110,21 +135,45 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = build_report(sites, args.db, site_ids, args.start, args.end)
     except ReportError as err:
         return fail("report", err, EXIT_STORE)
+    return _write(args, _stem(site_ids, args.start, args.end), lambda: render_html(report), partial(write_csv, report))
+
+
+def _write(args: argparse.Namespace, stem: str, html: Callable[[], str], csv: Callable[..., list[Path]]) -> int:
+    """Write one HTML page or the CSV files (``csv(out, stem=, mode=)``) into ``--out``."""
     out = Path(args.out)
-    stem = _stem(site_ids, args.start, args.end)
     try:
         if args.format == "html":
             out.mkdir(parents=True, exist_ok=True)
             path = out / f"{stem}.html"
-            write_file(path, render_html(report), mode=args.mode)
+            write_file(path, html(), mode=args.mode)
             paths = [path]
         else:
-            paths = write_csv(report, out, stem=f"{stem}-", mode=args.mode)
+            paths = csv(out, stem=f"{stem}-", mode=args.mode)
     except OSError as err:
         return fail("report", f"cannot write to {out}: {err.strerror or err}")
     for path in paths:
         print(path)
     return EXIT_OK
+
+
+def _county_report(args: argparse.Namespace) -> int:
+    from ..county.store import read_figures
+    from ..reports.county import build_county_report, render_county_html, stem_of, write_county_csv
+    from ..shells.storefile import StoreRefused
+
+    if args.month is None or args.start or args.end or args.site or args.all:
+        return fail("report", "the county report takes --month YYYY-MM and reports on every configured hall")
+    sites = _load(args, "report")
+    if sites is None:
+        return EXIT_CONFIG
+    if not Path(args.db).is_file():
+        return fail("report", f"{args.db}: no such store")
+    try:
+        figures = read_figures(args.db, since=f"{args.month}-01")
+    except (StoreRefused, sqlite3.Error) as err:
+        return fail("report", err, EXIT_STORE)
+    report = build_county_report(sites, figures, args.month)
+    return _write(args, stem_of(args.month), lambda: render_county_html(report), partial(write_county_csv, report))
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

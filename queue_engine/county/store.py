@@ -104,6 +104,20 @@ def _check(path: Path) -> None:
         )
 
 
+def read_figures(path: str | Path, *, since: str = "") -> list[dict]:
+    """Every hall's day figures of the days since ``since`` (YYYY-MM-DD), by site and day, read
+    from the county store at ``path`` read-only (``StoreRefused`` if it is not one): the
+    county report runs beside the service."""
+    path = Path(path)
+    _check(path)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT payload FROM figures WHERE day >= ? ORDER BY site, day", [since]).fetchall()
+    finally:
+        conn.close()
+    return [json.loads(payload) for (payload,) in rows]
+
+
 @dataclass
 class Changes:
     """What one batch writes."""

@@ -16,6 +16,7 @@ the vocabulary (``/vocabulary.js``), the JSON errors, and the supervisor token
   the acknowledgement is sent again until answered);
 - ``GET /api/v1/county/stream``: live updates (Server-Sent Events: alert, window, queue,
   device, link, acknowledgement, figures);
+- ``GET /api/v1/openapi.json``: these routes' OpenAPI document (``openapi.py``);
 - ``GET /healthz``.
 """
 
@@ -31,9 +32,13 @@ from ..core.alerts import AlertKind, AlertState
 from ..web import live
 from ..web.access import Access, forget, remember
 from ..web.api import json_body
-from ..web.errors import ERROR_STATUS, ApiError, api_errors, dumps, json_errors, json_response
+from ..web.app import hardened_app, serve
+from ..web.context import TokenGate
+from ..web.errors import ERROR_STATUS, ApiError, api_errors, dumps, json_response
 from ..web.inputs import CountyAcknowledgement
 from ..web.pages import STATIC_DIR, TEMPLATES_DIR, html_page, see_other, vocabulary_script
+from ..web.server import HttpSettings
+from .openapi import county_openapi_document
 
 if TYPE_CHECKING:
     from .service import CountyService
@@ -66,10 +71,10 @@ class CountyBroadcaster:
                     client.push(frame)
 
 
-class CountyWeb:
-    def __init__(self, service: CountyService, access: Access):
+class CountyWeb(TokenGate):
+    def __init__(self, service: CountyService, access: Access, settings: HttpSettings):
+        super().__init__(access, settings)
         self.service = service
-        self.access = access
         self.broadcaster = CountyBroadcaster()
         self.page = (HERE / "templates" / "county.html").read_text(encoding="utf-8")
         self.login = (TEMPLATES_DIR / "login.html").read_text(encoding="utf-8")
@@ -89,7 +94,7 @@ async def console(request: web.Request) -> web.Response:
     if token is not None:
         return _login(request, token)
     try:
-        shell.access.check(request, None)
+        shell.authorize(request, None)
     except ApiError as err:
         return _login_page(shell, err.status, "" if err.code == "missing_token" else err.message)
     return html_page(shell.page, site_name=TITLE)
@@ -97,11 +102,11 @@ async def console(request: web.Request) -> web.Response:
 
 def _login(request: web.Request, token: str) -> web.Response:
     shell = _shell(request)
-    role = shell.access.role_for(token, None)
+    role = shell.login_role(request, token, None)
     if role is None:
         return _login_page(shell, 403, "访问令牌不正确")
     response = see_other("/county")
-    remember(response, request, role, None, token, always_secure=False)
+    remember(response, request, role, None, token, always_secure=shell.settings.cookie_secure)
     return response
 
 
@@ -124,7 +129,7 @@ async def logout(request: web.Request) -> web.Response:
 
 async def overview(request: web.Request) -> web.Response:
     shell = _shell(request)
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     county, now = shell.service.county, shell.service.clock.now()
     return json_response(
         {
@@ -148,7 +153,7 @@ def _choice(request: web.Request, name: str, allowed: set[str] | None) -> str | 
 
 async def alerts(request: web.Request) -> web.Response:
     shell = _shell(request)
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     county = shell.service.county
     site = _choice(request, "site", set(county.halls))
     kind = _choice(request, "kind", {k.value for k in AlertKind})
@@ -158,7 +163,7 @@ async def alerts(request: web.Request) -> web.Response:
 
 async def acknowledge(request: web.Request) -> web.Response:
     shell = _shell(request)
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     service = shell.service
     site, alert_id = request.match_info["site"], request.match_info["alert"]
     if site not in service.county.halls or not service.county.halls[site].heard:
@@ -185,9 +190,13 @@ async def acknowledge(request: web.Request) -> web.Response:
 
 async def stream(request: web.Request) -> web.StreamResponse:
     shell = _shell(request)
-    shell.access.check(request, None)
+    shell.authorize(request, None)
     kinds = frozenset({"alert", "window", "queue", "device", "link", "acknowledgement", "figures"})
     return await live.serve(request, shell.broadcaster, shell.service.clock, None, kinds)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(county_openapi_document())
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -201,10 +210,16 @@ async def home(request: web.Request) -> web.Response:
     return see_other("/county")
 
 
-def build_app(service: CountyService, *, access: Access | None = None) -> web.Application:
-    """The county's web application; tokens from the environment unless ``access`` is given."""
-    app = web.Application(middlewares=[json_errors, api_errors])
-    shell = CountyWeb(service, access or Access.from_environment([]))
+def build_app(
+    service: CountyService, *, access: Access | None = None, settings: HttpSettings | None = None
+) -> web.Application:
+    """The county's web application, on the engine's hardened server (``web.app.hardened_app``:
+    errors in JSON, the safe headers, a trusted proxy; the wrong-token throttle of
+    ``TokenGate``); tokens from the environment unless ``access`` is given."""
+    settings = settings or HttpSettings()
+    app = hardened_app(settings)
+    app.middlewares.append(api_errors)
+    shell = CountyWeb(service, access or Access.from_environment([]), settings)
     app[COUNTY_WEB] = shell
     app.add_routes(
         [
@@ -213,6 +228,7 @@ def build_app(service: CountyService, *, access: Access | None = None) -> web.Ap
             web.post("/login", login),
             web.get("/logout", logout),
             web.get("/healthz", healthz),
+            web.get("/api/v1/openapi.json", openapi),
             web.get(API, overview),
             web.get(f"{API}/alerts", alerts),
             web.get(f"{API}/stream", stream),
@@ -231,12 +247,8 @@ def build_app(service: CountyService, *, access: Access | None = None) -> web.Ap
     return app
 
 
-async def start_http(service: CountyService, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(build_app(service), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
+async def start_http(
+    service: CountyService, host: str, port: int, *, settings: HttpSettings | None = None
+) -> web.AppRunner:
+    """Serve the county console with the engine's connection handling (``web.app.serve``)."""
+    return await serve(build_app(service, settings=settings), host, port)

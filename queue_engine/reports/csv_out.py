@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from ..files import PRIVATE, write_file
-from .model import TABLES, Report
+from .model import TABLES, Report, TableSpec
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -23,26 +24,37 @@ def _cell(column, row) -> str:
     return text
 
 
-def render_csv(report: Report, table: str) -> bytes:
-    """One table as the bytes of a CSV file (for a download, or ``write_csv``)."""
-    spec = TABLES[table]
+def table_csv(spec: TableSpec, rows: list) -> bytes:
+    """Rows of a table as the bytes of a CSV file."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, dialect="excel")
     writer.writerow([column.label for column in spec.columns])
-    for row in report.rows(table):
+    for row in rows:
         writer.writerow([_cell(column, row) for column in spec.columns])
     return out.getvalue().encode("utf-8-sig")
 
 
-def write_csv(report: Report, out_dir: str | Path, *, stem: str = "", mode: int = PRIVATE) -> list[Path]:
+def render_csv(report: Report, table: str) -> bytes:
+    """One table as the bytes of a CSV file (for a download, or ``write_csv``)."""
+    return table_csv(TABLES[table], report.rows(table))
+
+
+def write_tables(
+    tables: dict[str, TableSpec], rows: Callable[[str], list], out_dir: str | Path, *, stem: str, mode: int
+) -> list[Path]:
     """Write ``{stem}{table}.csv`` for every table into ``out_dir`` (created if needed), each
     with ``mode`` and never through a symlink at its name (``files.write_file``); returns the
     paths written, in the tables' order."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in TABLES:
+    for name, spec in tables.items():
         path = out / f"{stem}{name}.csv"
-        write_file(path, render_csv(report, name), mode=mode)
+        write_file(path, table_csv(spec, rows(name)), mode=mode)
         paths.append(path)
     return paths
+
+
+def write_csv(report: Report, out_dir: str | Path, *, stem: str = "", mode: int = PRIVATE) -> list[Path]:
+    """Every table of the site report (``write_tables``)."""
+    return write_tables(TABLES, report.rows, out_dir, stem=stem, mode=mode)

@@ -189,6 +189,21 @@ class BadRatingRow:
     alert: str
 
 
+class Rated:
+    """The ratings' count and 满意率 of a row with ``ratings`` (score -> count)."""
+
+    __slots__ = ()
+    ratings: dict[int, int]
+
+    @property
+    def rating_count(self) -> int:
+        return sum(self.ratings.values())
+
+    @property
+    def satisfied_pct(self) -> float | None:
+        return satisfaction_pct(self.ratings)
+
+
 @dataclass(slots=True)
 class CaseRow:
     """办件 of the period, for the site or one service, window or staff member.
@@ -219,7 +234,7 @@ class CaseRow:
 
 
 @dataclass(slots=True)
-class SiteReport:
+class SiteReport(Rated):
     site: str
     name: str
     kind: str
@@ -236,14 +251,6 @@ class SiteReport:
     cases: list[CaseRow] = field(default_factory=list)
     total: FlowRow | None = None  # the whole period, all services
     ratings: dict[int, int] = field(default_factory=dict)  # score -> count
-
-    @property
-    def rating_count(self) -> int:
-        return sum(self.ratings.values())
-
-    @property
-    def satisfied_pct(self) -> float | None:
-        return satisfaction_pct(self.ratings)
 
 
 @dataclass(slots=True)

@@ -56,6 +56,36 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "unhealthy", "reason": reason}, status=503)
 
 
+def hardened_app(settings: HttpSettings) -> web.Application:
+    """An application with what every hallwatch server puts before its handlers: a trusted
+    proxy's word on the client, errors in JSON, the safe headers, the settings (which
+    ``serve`` gives the connections)."""
+    # Outermost: the trusted proxy's word on the client comes before everything that uses it.
+    app = web.Application(
+        middlewares=[trusted_proxies(settings.trusted_proxies), json_errors]
+        if settings.trusted_proxies
+        else [json_errors]
+    )
+    app.on_response_prepare.append(add_safe_headers)
+    app[QUIET_LOG] = QuietLog(web_log)
+    app[HTTP_SETTINGS] = settings
+    return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve a ``hardened_app`` on the running loop (``HallRunner``: the header and idle
+    timeouts, the connection cap, protocol errors in JSON); ``await runner.cleanup()`` to
+    stop. Raises OSError when the address cannot be bound."""
+    runner = HallRunner(app, settings=app[HTTP_SETTINGS], quiet=QuietLog(log), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
 def build_app(
     engine_app: EngineApp,
     *,
@@ -70,15 +100,7 @@ def build_app(
     if metrics is None:
         metrics = getattr(engine_app, "metrics", None) or EngineMetrics(engine_app)
     engine_app.metrics = metrics
-    # Outermost: the trusted proxy's word on the client comes before everything that uses it.
-    app = web.Application(
-        middlewares=[trusted_proxies(settings.trusted_proxies), json_errors]
-        if settings.trusted_proxies
-        else [json_errors]
-    )
-    app.on_response_prepare.append(add_safe_headers)
-    app[QUIET_LOG] = QuietLog(web_log)
-    app[HTTP_SETTINGS] = settings
+    app = hardened_app(settings)
     app[ENGINE] = engine_app
     app[METRICS] = metrics
     app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
@@ -134,12 +156,6 @@ async def start_http(
     Raises OSError when the address cannot be bound."""
     if app is None:
         app = build_app(engine_app, settings=settings, access=access)
-    runner = HallRunner(app, settings=app[HTTP_SETTINGS], quiet=QuietLog(log), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
+    runner = await serve(app, host, port)
     log.info("http: serving /metrics and /healthz on %s:%d", host, port)
     return runner

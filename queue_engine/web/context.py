@@ -23,22 +23,15 @@ if TYPE_CHECKING:
     from .phoneverify import PhoneVerifier
 
 
-class Web:
-    """The web shell of one engine. ``access`` may be replaced while serving: handlers read
-    it on every request."""
+class TokenGate:
+    """The tokens a web shell accepts and who has been guessing them: the engine's and the
+    county service's consoles. ``access`` may be replaced while serving: handlers read it on
+    every request."""
 
-    def __init__(self, engine_app: EngineApp, access: Access, templates: Mapping[str, str], settings: HttpSettings):
-        self.engine_app = engine_app
+    def __init__(self, access: Access, settings: HttpSettings):
         self.access = access
-        self.broadcaster = Broadcaster(engine_app)
-        self.limits = PhoneLimits()
-        self.templates = templates
         self.settings = settings
         self.wrong_tokens = WrongTokens(settings.wrong_tokens_per_minute)
-        self.phone_verifier = cast("PhoneVerifier | None", settings.phone_verifier)
-        # The key of the citizen keys phone numbers are kept as (privacy.py); None without a ticket secret.
-        secret = engine_app.ingest.links.secret
-        self.citizen_secret = citizen_secret(secret) if secret is not None else None
 
     def authorize(self, request: web.Request, site: str | None) -> str:
         """The role the request's token gives for ``site`` (None: the supervision office), as
@@ -82,6 +75,21 @@ class Web:
                 address,
                 presented,
             )
+
+
+class Web(TokenGate):
+    """The web shell of one engine."""
+
+    def __init__(self, engine_app: EngineApp, access: Access, templates: Mapping[str, str], settings: HttpSettings):
+        super().__init__(access, settings)
+        self.engine_app = engine_app
+        self.broadcaster = Broadcaster(engine_app)
+        self.limits = PhoneLimits()
+        self.templates = templates
+        self.phone_verifier = cast("PhoneVerifier | None", settings.phone_verifier)
+        # The key of the citizen keys phone numbers are kept as (privacy.py); None without a ticket secret.
+        secret = engine_app.ingest.links.secret
+        self.citizen_secret = citizen_secret(secret) if secret is not None else None
 
     @property
     def now(self) -> float:

@@ -498,8 +498,9 @@ EVENT_DATA = {
 }
 
 
-def _stream(events: frozenset[str]) -> dict:
-    """A live stream: ``hello`` first, then ``events`` as each batch commits."""
+def _stream(events: frozenset[str], data: dict[str, str] = EVENT_DATA) -> dict:
+    """A live stream: ``hello`` first, then ``events`` (their ``data`` schemas by name) as each
+    batch commits."""
     names = ["hello", *sorted(events)]
     one_event = {
         "oneOf": [
@@ -509,7 +510,7 @@ def _stream(events: frozenset[str]) -> dict:
                     "data": {
                         "type": "string",
                         "contentMediaType": "application/json",
-                        "contentSchema": _ref(EVENT_DATA[name]),
+                        "contentSchema": _ref(data[name]),
                     },
                     "id": _str,
                     "retry": _int,
