@@ -258,12 +258,17 @@ class Ingest:
         )
 
     def _reply_payload(self, reply: Reply) -> dict:
-        """The reply as sent; a new ticket's carries its token and the slip's link. Rendered
+        """The reply as sent; a new ticket's carries its token and the slip's link, a new case's
+        its token and its page's link. Rendered
         once and kept with the event, so a resend is answered with the same link."""
-        token = url = None
+        token = url = case_token = case_url = None
         if isinstance(reply.ticket, TicketSlip):
             token, url = self.links.link(reply.site, reply.ticket.day, reply.ticket.no)
-        return wire.reply_payload(reply, self._tz[reply.site], token=token, url=url)
+        if reply.case is not None and reply.due_day is not None:  # (a reply that opened the case)
+            case_token, case_url = self.links.case_link(reply.site, reply.case)
+        return wire.reply_payload(
+            reply, self._tz[reply.site], token=token, url=url, case_token=case_token, case_url=case_url
+        )
 
     def _refuse_reused(
         self,

@@ -92,6 +92,39 @@ def slip_url(public_url: str, site: str, token: str) -> str:
     return f"{public_url}/t/{site}/{token}"
 
 
+# A case's token: ``{case no}-{mac}`` (e.g. ``J20261125001-k3v…``), the same MAC scheme under
+# its own context, so that a ticket's token can never pass for a case's nor the other way.
+_CASE_CONTEXT = b"hallwatch case token v1"
+_CASE_TOKEN_RE = re.compile(r"^(J\d{11,14})-([a-z2-7]{24})$")
+
+
+def _case_mac(secret: bytes, site: str, no: str) -> str:
+    message = b"\n".join((_CASE_CONTEXT, site.encode(), no.encode()))
+    digest = hmac.new(secret, message, hashlib.sha256).digest()[:MAC_BYTES]
+    return base64.b32encode(digest).decode("ascii").lower()
+
+
+def case_token(secret: bytes, site: str, no: str) -> str:
+    """The token of case ``no`` (a 办件 number, ``J…``) at ``site``: good for as long as the case
+    is kept (a case outlives its visit's day, unlike a slip)."""
+    return f"{no}-{_case_mac(secret, site, no)}"
+
+
+def verify_case_token(secret: bytes, site: str, token: str) -> str | None:
+    """The case number ``token`` names at ``site``, or None when this secret did not make it
+    for this site. The MAC is compared in constant time."""
+    match = _CASE_TOKEN_RE.match(token)
+    if match is None:
+        return None
+    no, presented = match.groups()
+    return no if hmac.compare_digest(presented, _case_mac(secret, site, no)) else None
+
+
+def case_url(public_url: str, site: str, token: str) -> str:
+    """The case's link (on the case slip and the phone): ``{public_url}/case/{site}/{token}``."""
+    return f"{public_url}/case/{site}/{token}"
+
+
 class TicketLinks:
     """What the engine adds to a ticket's reply: its token, and the slip's link for a site
     whose ``[web] public_url`` is set. Without a secret, neither."""
@@ -107,6 +140,14 @@ class TicketLinks:
         token = ticket_token(self.secret, site, day, no)
         public_url = self.public_urls.get(site)
         return token, slip_url(public_url, site, token) if public_url else None
+
+    def case_link(self, site: str, no: str) -> tuple[str | None, str | None]:
+        """(token, url) of a case; (None, None) when the engine has no ticket secret."""
+        if self.secret is None:
+            return None, None
+        token = case_token(self.secret, site, no)
+        public_url = self.public_urls.get(site)
+        return token, case_url(public_url, site, token) if public_url else None
 
 
 def load_secret(path: str | Path | None, environ: Mapping[str, str] | None = None) -> bytes | None:

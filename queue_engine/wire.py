@@ -481,6 +481,24 @@ class WireReplyOk(Struct, kw_only=True):
         | UnsetType
     ) = UNSET
     notice: Annotated[str, Meta(description="the 一次性告知书 a finished visit was given")] | UnsetType = UNSET
+    service: (
+        Annotated[str, Meta(description="the service of the case or 一次性告知书 this reply opened")] | UnsetType
+    ) = UNSET
+    due_day: (
+        Annotated[str, Meta(description="the case this reply opened: its due day (local date, YYYY-MM-DD)")] | UnsetType
+    ) = UNSET
+    case_token: (
+        Annotated[str, Meta(description="the case this reply opened: its token (the phone page /case/{site}/{token})")]
+        | UnsetType
+    ) = UNSET
+    case_url: (
+        Annotated[str, Meta(description="the case this reply opened: its phone page, for the case slip's QR code")]
+        | UnsetType
+    ) = UNSET
+    missing: (
+        Annotated[list[str], Meta(description="the 一次性告知书 this reply issued: the guide's materials missing")]
+        | UnsetType
+    ) = UNSET
     routed_to: (
         Annotated[str, Meta(description="办不成: the 办不成事 window the visit went on to, keeping its place")]
         | UnsetType
@@ -756,9 +774,18 @@ def stamp(ts: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="milliseconds")
 
 
-def reply_payload(reply: Reply, tz: ZoneInfo, *, token: str | None = None, url: str | None = None) -> dict:
+def reply_payload(
+    reply: Reply,
+    tz: ZoneInfo,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+    case_token: str | None = None,
+    case_url: str | None = None,
+) -> dict:
     """``token`` and ``url``: a new ticket's token and the slip's link (tickettoken.py),
-    added to its ``ticket`` only when the engine has them (older kiosks ignore them)."""
+    added to its ``ticket`` only when the engine has them (older kiosks ignore them);
+    ``case_token`` and ``case_url`` likewise for the case the reply opened."""
     if not reply.ok:
         error = reply.error or ErrorCode.BAD_REQUEST
         return msgspec.to_builtins(
@@ -786,6 +813,11 @@ def reply_payload(reply: Reply, tz: ZoneInfo, *, token: str | None = None, url: 
             ticket=ticket,
             case=UNSET if reply.case is None else reply.case,
             notice=UNSET if reply.notice is None else reply.notice,
+            service=UNSET if reply.service is None else reply.service,
+            due_day=UNSET if reply.due_day is None else reply.due_day,
+            case_token=UNSET if case_token is None else case_token,
+            case_url=UNSET if case_url is None else case_url,
+            missing=UNSET if reply.missing is None else list(reply.missing),
             routed_to=UNSET if reply.routed_to is None else reply.routed_to,
         )
     )

@@ -275,6 +275,8 @@ def test_a_second_informed_for_the_same_matter_is_a_breach(request):
         citizen,
     )
     assert the_reply(first).notice == notice.no == "G20261125001"
+    # (what the panel's 一次性告知书 shows: the reply carries the service and the missing materials)
+    assert (the_reply(first).service, the_reply(first).missing) == ("budongchan", ("居民身份证", "完税凭证"))
 
     # The same citizen for another service: another matter.
     other = visit(d, "shebao", "w02", "s002", O.INFORMED, citizen=citizen, missing=("户口簿",))

@@ -88,6 +88,44 @@ def test_without_a_link_the_slip_has_no_qr_code_and_the_console_shows_the_same_l
     assert URL in slip.as_text(slip.layout(SITE, REPLY_TICKET))
 
 
+NOTICE_REPLY = {
+    "ok": True,
+    "ticket": "B002",
+    "notice": "G20261125001",
+    "service": "budongchan",
+    "missing": ["申请人身份证明", "完税凭证（依法需要缴税的）"],
+}
+
+
+def test_the_one_time_notices_bytes_are_the_missing_materials_and_its_number_in_gb18030():
+    printer = Dummy()
+    slip.print_escpos(printer, slip.notice_layout(SITE, NOTICE_REPLY, "5号窗口"))
+    text, payloads = decode_escpos(printer.output)
+    for line in [
+        "一次性告知书",
+        "告知书编号：G20261125001",
+        "事项：不动产转移登记（宅基地使用权及房屋所有权）",
+        "告知窗口：5号窗口",
+        "1. 申请人身份证明",
+        "2. 完税凭证（依法需要缴税的）",
+        "办理依据：《中华人民共和国民法典》；《不动产登记暂行条例》；《不动产登记暂行条例实施细则》",
+        "县投诉电话：0377-65532345",
+    ]:
+        assert line in text, line
+    assert "不动产权属证书原件" not in text and payloads == []
+    assert "告知书编号".encode("gb18030") in printer.output and "告知书编号".encode() not in printer.output
+
+
+def test_the_case_slip_carries_the_due_day_and_the_cases_page_as_its_qr_code():
+    url = "https://chimei-hall.example.cn/case/demo/J20261125001-abcdefghijklmnopqrstuvwx"
+    reply = {"ok": True, "case": "J20261125001", "service": "budongchan", "due_day": "2026-12-02", "case_url": url}
+    printer = Dummy()
+    slip.print_escpos(printer, slip.case_layout(SITE, reply, "proxy"))
+    text, payloads = decode_escpos(printer.output)
+    assert "办件编号：J20261125001" in text and "类型：帮办代办" in text and "承诺办结：2026-12-02 前" in text
+    assert payloads == [url]
+
+
 @pytest.mark.parametrize(
     ("spec", "parsed"),
     [

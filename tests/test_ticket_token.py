@@ -17,9 +17,11 @@ from queue_engine.ingest import Ingest
 from queue_engine.tickettoken import (
     SecretError,
     TicketRef,
+    case_token,
     load_secret,
     slip_url,
     ticket_token,
+    verify_case_token,
     verify_ticket_token,
 )
 from queue_engine.wire import Topics
@@ -67,6 +69,26 @@ def test_another_tickets_token_fails_for_this_ticket():
 @pytest.mark.parametrize("bad", ["", "A012", "20261125-A012", TOKEN + "a", TOKEN.upper(), " " + TOKEN, "x" * 500])
 def test_malformed_tokens_fail(bad):
     assert verify_ticket_token(SECRET, "hall-1", bad) is None
+
+
+def test_a_case_token_names_its_case_and_no_other_case_site_secret_or_slip():
+    token = case_token(SECRET, "hall-1", "J20261125001")
+    no, mac = token.split("-")
+    assert no == "J20261125001" and len(mac) == 24
+    assert verify_case_token(SECRET, "hall-1", token) == "J20261125001"
+    others = [
+        case_token(SECRET, "hall-1", "J20261125002"),
+        case_token(SECRET, "hall-2", "J20261125001"),
+        case_token(b"another-secret-of-16-chars-or-more", "hall-1", "J20261125001"),
+    ]
+    for other in others:
+        assert verify_case_token(SECRET, "hall-1", no + "-" + other.split("-")[1]) is None, other
+    assert verify_case_token(SECRET, "hall-2", token) is None
+    # The distinct context: the MAC of a slip never passes for a case's, whatever the number.
+    slip_mac = ticket_token(SECRET, "hall-1", "2026-11-25", "A012").rsplit("-", 1)[1]
+    assert verify_case_token(SECRET, "hall-1", f"{no}-{slip_mac}") is None
+    for bad in ("", no, token + "a", token.upper(), "G20261125001-" + mac, TOKEN):
+        assert verify_case_token(SECRET, "hall-1", bad) is None, bad
 
 
 def test_the_mac_is_compared_in_constant_time(monkeypatch):

@@ -8,7 +8,6 @@ on stdin: ``3`` or ``shebao``, optionally followed by a green channel, e.g. ``3 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import TextIO
 
@@ -133,12 +132,9 @@ async def _slip_for(
         return False
     ops = slips.layout(site, reply["ticket"], priority)
     say(out, slips.as_text(ops))
-    if printer is not None:
-        try:
-            await asyncio.to_thread(slips.print_escpos, printer, ops)
-        except Exception as exc:  # the printer's own errors (escpos.exceptions), OSError, USB errors
-            say(err, f"凭条打印失败（{exc}），您的号码是 {reply['ticket']['no']}，请记下号码或咨询工作人员。")
-            return False
+    if printer is not None and (exc := await slips.print_out(printer, ops)) is not None:
+        say(err, f"凭条打印失败（{exc}），您的号码是 {reply['ticket']['no']}，请记下号码或咨询工作人员。")
+        return False
     return True
 
 

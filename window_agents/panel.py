@@ -15,6 +15,7 @@ from typing import Any, Literal, TextIO
 from queue_engine.config import Site
 from queue_engine.privacy import citizen_key
 
+from . import slip as slips
 from .console import Lines, say
 from .device import Device, NoReply, wait_event
 
@@ -321,11 +322,28 @@ def describe_success(action: Action, reply: dict, view: PanelView) -> str:
     return "完成"
 
 
+def handout(action: Action, reply: dict, view: PanelView) -> list[slips.Operation] | None:
+    """The paper the citizen is handed after ``action``: the 一次性告知书 of a finish that issued
+    one, the 办件凭条 of a finish or a home visit that opened a case; None otherwise."""
+    if action.type == "service.finish" and reply.get("notice"):
+        return slips.notice_layout(view.site, reply, view.window_name)
+    if action.type in ("service.finish", "case.open") and reply.get("case"):
+        return slips.case_layout(view.site, reply, action.fields.get("outcome", "proxy"), view.window_name)
+    return None
+
+
 async def run(
-    device: Device, view: PanelView, *, out: TextIO, settle_s: float = 0.3, citizen_secret: bytes | None = None
+    device: Device,
+    view: PanelView,
+    *,
+    out: TextIO,
+    settle_s: float = 0.3,
+    citizen_secret: bytes | None = None,
+    printer=None,
 ) -> int:
     """Read commands until ``q`` or end of input. Exit code 1 if any command was refused
-    or unanswered (so a script notices), else 0."""
+    or unanswered (so a script notices), else 0. A 一次性告知书 or a 办件凭条 is shown on the
+    screen and printed on ``printer`` (python-escpos; None: the screen only)."""
     lines = Lines()
     failures = 0
     say(out, f"{view.site.name} {view.window_name} 叫号器已就绪，输入 h 查看帮助。")
@@ -360,6 +378,12 @@ async def run(
             continue
         if reply.get("ok"):
             say(out, describe_success(action, reply, view))
+            ops = handout(action, reply, view)
+            if ops is not None:
+                say(out, slips.as_text(ops))
+                if printer is not None and (failed := await slips.print_out(printer, ops)) is not None:
+                    say(out, f"打印失败（{failed}）：请把屏幕上的编号抄给办事群众")
+                    failures += 1
             await _settle(view, settle_s)
         else:
             failures += 1

@@ -1,4 +1,5 @@
-"""排队凭条: the ticket slip, laid out once and printed on a receipt printer or shown as text.
+"""排队凭条: the ticket slip, laid out once and printed on a receipt printer or shown as text;
+likewise the window's 办件凭条 (``case_layout``) and 一次性告知书 (``notice_layout``).
 
 ``layout`` is a pure function from the engine's reply (its ``ticket``) and the site to the
 slip's operations: lines of text and the QR code of the slip's link. ``as_text`` shows them on
@@ -13,6 +14,7 @@ file such as /dev/usb/lp0, or a plain file for tests).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -71,11 +73,8 @@ def layout(site: Site, ticket: dict, priority: str | None = None) -> list[Operat
     ahead = ticket.get("ahead", 0)
     eta = ticket.get("eta_min")
     wait = "无需等候" if not ahead else (f"约 {eta} 分钟" if eta is not None else "请留意叫号")
-    ops: list[Operation] = [
-        Line(RULE),
-        Line(site.name, bold=True, align="center"),
-        Line("排队凭条", align="center"),
-        Line(THIN),
+    ops = _header(site, "排队凭条")
+    ops += [
         Line(f"号码：{ticket['no']}", bold=True, big=True),
         Line(f"事项：{service_name}"),
         Line(f"前面还有：{ahead} 人"),
@@ -93,11 +92,74 @@ def layout(site: Site, ticket: dict, priority: str | None = None) -> list[Operat
     url = ticket.get("url")
     if url:
         ops += [Line(THIN), Line("微信或浏览器扫码：查看排队进度、评价服务", align="center"), QrCode(url)]
+    return ops + _footer(site)
+
+
+def _header(site: Site, title: str) -> list[Operation]:
+    return [Line(RULE), Line(site.name, bold=True, align="center"), Line(title, align="center"), Line(THIN)]
+
+
+def _footer(site: Site) -> list[Operation]:
+    """The complaint telephones (whom to call), and the cut."""
     complaints = site.complaints.labelled()
-    if complaints:
-        ops += [Line(THIN), *(Line(text) for text in complaints)]
-    ops += [Line(RULE), Cut()]
-    return ops
+    ops: list[Operation] = [Line(THIN), *(Line(text) for text in complaints)] if complaints else []
+    return [*ops, Line(RULE), Cut()]
+
+
+def _service_name(site: Site, code: str) -> str:
+    service = site.service(code)
+    return service.name if service else code
+
+
+# What a finish's outcome makes of the case it opens (the case slip's 办件类型).
+CASE_KINDS = {"accepted": "承诺件", "proxy": "帮办代办", "failed": "办不成事兜底"}
+
+
+def case_layout(site: Site, reply: dict, outcome: str, window_name: str = "") -> list[Operation]:
+    """办件凭条: the case a finish (受理, 帮办代办, 办不成) or a home visit opened, from the
+    engine's reply: its number, service, kind, due day and the QR code of its page (when the
+    engine sent its link), so that the citizen can follow it."""
+    ops = _header(site, "办件凭条")
+    ops += [
+        Line(f"办件编号：{reply['case']}", bold=True),
+        Line(f"事项：{_service_name(site, reply.get('service', ''))}"),
+        Line(f"类型：{CASE_KINDS.get(outcome, '帮办代办')}"),
+    ]
+    if window_name:
+        ops.append(Line(f"受理窗口：{window_name}"))
+    if reply.get("due_day"):
+        ops.append(Line(f"承诺办结：{reply['due_day']} 前", bold=True))
+    ops += [Line(THIN), Line("请妥善保存办件编号，"), Line("查询或再次办理时请出示。")]
+    url = reply.get("case_url")
+    if url:
+        ops += [Line(THIN), Line("微信或浏览器扫码：查看办理进度", align="center"), QrCode(url)]
+    return ops + _footer(site)
+
+
+def notice_layout(site: Site, reply: dict, window_name: str = "") -> list[Operation]:
+    """一次性告知书: what the citizen must still bring, told once (一次性告知制): the notice's
+    number, the service, the missing materials by name (as the engine recorded them from the
+    guide), the guide's basis (办事依据) and whom to call."""
+    service = site.service(reply.get("service", ""))
+    ops = _header(site, "一次性告知书")
+    ops += [
+        Line(f"告知书编号：{reply['notice']}", bold=True),
+        Line(f"事项：{_service_name(site, reply.get('service', ''))}"),
+    ]
+    if window_name:
+        ops.append(Line(f"告知窗口：{window_name}"))
+    ops += [Line(THIN), Line("您办理本事项尚需补齐以下材料：")]
+    ops += [Line(f"{i}. {name}") for i, name in enumerate(reply.get("missing") or [], 1)]
+    if service is not None and service.guide.basis:
+        ops += [Line(THIN), Line(f"办理依据：{service.guide.basis}")]
+    ops += [
+        Line(THIN),
+        Line("以上为本事项需补齐的全部材料，"),
+        Line("补齐后再来办理时请出示本告知书编号。"),
+        Line("如有疑问或再次被要求补充其他材料，"),
+        Line("请拨打以下电话反映："),
+    ]
+    return ops + _footer(site)
 
 
 def as_text(ops: list[Operation]) -> str:
@@ -123,6 +185,16 @@ def print_escpos(printer, ops: list[Operation]) -> None:
             printer.qr(op.data, size=QR_MODULE_DOTS, native=True)
         else:
             printer.cut()
+
+
+async def print_out(printer, ops: list[Operation]) -> Exception | None:
+    """Print ``ops`` off the event loop (the printer blocks); the printer's error, if any, for
+    the caller to say what the citizen should do instead."""
+    try:
+        await asyncio.to_thread(print_escpos, printer, ops)
+    except Exception as exc:  # the printer's own errors (escpos.exceptions), OSError, USB errors
+        return exc
+    return None
 
 
 class PrinterSpecError(ValueError):

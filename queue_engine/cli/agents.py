@@ -133,6 +133,14 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         "or mobile number (证件=), sent only as its keyed hash",
     )
 
+    panel_parser.add_argument(
+        "--printer",
+        metavar="SPEC",
+        type=_printer_spec,
+        help="print each 一次性告知书 and 办件凭条 on the window's ESC/POS receipt printer (GB18030, with the QR "
+        f"code of the case's page): {slip.PRINTER_FORMS}; default: none, they are shown on the console only",
+    )
+
     pad = kinds.add_parser(
         "pad",
         parents=[common],
@@ -302,12 +310,9 @@ def _kiosk(args, site, broker, password) -> int:
         return _fail("--priority goes with --take")
     if args.take is not None and args.checkin is not None:
         return _fail("--take and --checkin: one or the other")
-    printer = None
-    if args.printer:
-        try:
-            printer = slip.open_printer(args.printer)
-        except Exception as err:  # python-escpos's DeviceNotFoundError, USB and serial errors
-            return _fail(f"--printer {args.printer}: cannot open the printer: {err}")
+    printer, failed = _open_printer(args.printer)
+    if failed is not None:
+        return failed
     device = Device(_settings(args, site, broker, password, args.device))
     try:
         return _run(
@@ -341,8 +346,27 @@ def _panel(args, site, broker, password) -> int:
     view = panel.PanelView(
         site, settings.window, topics.window_state(site.id, settings.window), topics.queue_state(site.id)
     )
+    printer, failed = _open_printer(args.printer)
+    if failed is not None:
+        return failed
     device = Device(settings, subscriptions=[view.window_topic, view.queue_topic], on_message=view.update)
-    return _run(args, [device], lambda: panel.run(device, view, out=sys.stdout, citizen_secret=secret))
+    try:
+        return _run(
+            args, [device], lambda: panel.run(device, view, out=sys.stdout, citizen_secret=secret, printer=printer)
+        )
+    finally:
+        if printer is not None:
+            printer.close()
+
+
+def _open_printer(spec: str | None):
+    """(the printer ``--printer`` names, opened, or None; the exit status when it cannot be opened)."""
+    if not spec:
+        return None, None
+    try:
+        return slip.open_printer(spec), None
+    except Exception as err:  # python-escpos's DeviceNotFoundError, USB and serial errors
+        return None, _fail(f"--printer {spec}: cannot open the printer: {err}")
 
 
 def _pad(args, site, broker, password) -> int:

@@ -150,6 +150,15 @@ CASE_EVENTS: dict[type[ev.Event], tuple[CaseAction, CaseStatus]] = {
     ev.CaseReturn: (CaseAction.RETURNED, CaseStatus.RETURNED),
     ev.CaseWithdraw: (CaseAction.WITHDRAWN, CaseStatus.WITHDRAWN),
 }
+# What the citizen sees of a case's log (its page, /case/{site}/{token}): its status changes;
+# progress notes and fieldwork are internal.
+PUBLIC_ACTIONS = (
+    CaseAction.OPENED,
+    CaseAction.PASSED_ON,
+    CaseAction.COMPLETED,
+    CaseAction.RETURNED,
+    CaseAction.WITHDRAWN,
+)
 # Numbers: a letter, the local date and the day's sequence (J20261125001): 办件 J, 告知书 G.
 CASE_PREFIX = "J"
 NOTICE_PREFIX = "G"

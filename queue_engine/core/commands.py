@@ -41,6 +41,9 @@ class Reply(Command):
     message: str | None = None
     case: str | None = None  # the case a finished visit opened, or the case an event changed
     notice: str | None = None  # the 一次性告知书 a finished visit issued
+    service: str | None = None  # the service of the case or notice it opened (the panel's slip)
+    due_day: str | None = None  # the case it opened: its due day (local ISO date)
+    missing: tuple[str, ...] | None = None  # the notice it issued: the materials found missing
     routed_to: str | None = None  # 办不成: the 办不成事 window the visit went on to
 
 

@@ -678,6 +678,9 @@ class Hall:
         self.tickets[ticket.no] = ticket
         window = self.windows[window_id].evolve(phase=P.IDLE, ticket=None)
         finished = transition is T.FINISHED
+        # (what the visit opened, for the panel's case slip or 一次性告知书)
+        opened = self.cases.cases.get(ticket.case_no) if finished and ticket.case_no else None
+        notice = self.cases.notices.get(ticket.notice_no) if finished and ticket.notice_no else None
         return [
             TicketChanged(site=self.id, ticket=ticket, transition=transition),
             self._set_window(window),
@@ -688,8 +691,11 @@ class Hall:
                 re=event.id,
                 ok=True,
                 ticket=ticket.no,
-                case=ticket.case_no if finished else None,
-                notice=ticket.notice_no if finished else None,
+                case=opened.no if opened is not None else None,
+                due_day=opened.due_day if opened is not None else None,
+                service=opened.service if opened is not None else notice.service if notice is not None else None,
+                notice=notice.no if notice is not None else None,
+                missing=notice.missing if notice is not None else None,
                 routed_to=routed_to,
             ),
         ]
@@ -713,7 +719,18 @@ class Hall:
         staff = self.windows[window_id].staff
         assert staff is not None  # (the transition table: the window is open)
         case, commands = self.cases.open_without_ticket(event, service, window=window_id, staff=staff, now=now)
-        return [*commands, Reply(site=self.id, device=event.device, re=event.id, ok=True, case=case.no)]
+        return [
+            *commands,
+            Reply(
+                site=self.id,
+                device=event.device,
+                re=event.id,
+                ok=True,
+                case=case.no,
+                due_day=case.due_day,
+                service=case.service,
+            ),
+        ]
 
     # -- camera, pad, liveness ---------------------------------------------------------------
     def _presence(self, event: ev.Presence, now: float) -> list[Command]:

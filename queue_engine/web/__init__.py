@@ -15,6 +15,7 @@ Thin like every shell: reads come from the core's current state, actions go thro
 - ``live``: the broadcaster of committed updates and the SSE streams
 - ``limits``: phone tickets per phone and per address
 - ``pages``: the HTML pages from ``templates/``, the assets in ``static/``
+- ``casepage``: a case followed by its token (``/case/{site}/{token}`` and its JSON), public fields only
 """
 
 from .access import Access

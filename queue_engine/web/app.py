@@ -16,7 +16,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ..shells.metrics import EngineMetrics
-from . import api, pages, phone
+from . import api, casepage, pages, phone
 from .access import SUPERVISOR_TOKEN_ENV, Access
 from .context import WEB, Web
 from .errors import QUIET_LOG, QuietLog, api_errors, json_errors
@@ -127,7 +127,7 @@ def add_web(
     )
     app[WEB] = site_web
     app.middlewares.append(api_errors)
-    app.add_routes([*api.ROUTES, *phone.ROUTES, *pages.ROUTES])
+    app.add_routes([*api.ROUTES, *phone.ROUTES, *casepage.ROUTES, *pages.ROUTES])
     app.on_shutdown.append(site_web.on_shutdown)
     engine_app.observers.append(site_web.broadcaster)
     if site_web.access.supervisor is None:

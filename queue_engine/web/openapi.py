@@ -18,7 +18,7 @@ from typing import get_args
 from ..config import SiteKind, WindowRole
 from ..core import events as ev
 from ..core.alerts import ALERT_KINDS, AlertKind, AlertState, Audience
-from ..core.cases import CaseKind, CaseStatus
+from ..core.cases import PUBLIC_ACTIONS, CaseKind, CaseStatus
 from ..core.kinds import DeviceKind
 from ..core.model import VACANCY, Staffing, TicketStatus, WindowPhase
 from ..core.vocabulary import CASE_MARK
@@ -170,6 +170,18 @@ TICKET_POSITION = {
     "called_at": _time_or_null,
 }
 RANKED = {"site": _str, "site_name": _str, "minutes": _num, "seconds": _num, "vacant_min": _ref("Vacancy")}
+
+# What every view of a case begins with: which case it is, of what, and where it stands.
+_CASE_IDENTITY = {
+    "site": _str,
+    "site_name": _str,
+    "no": _str,
+    "kind": _enum(CaseKind),
+    "status": _enum(CaseStatus),
+    "service": _str,
+    "service_name": _str,
+}
+_DUE_DAY = {"type": "string", "format": "date", "description": "its last day"}
 
 SCHEMAS: dict[str, dict] = {
     "Vacancy": VACANCY_MINUTES,
@@ -438,16 +450,10 @@ SCHEMAS: dict[str, dict] = {
     ),
     "Case": _object(
         {
-            "site": _str,
-            "site_name": _str,
-            "no": _str,
-            "kind": _enum(CaseKind),
-            "status": _enum(CaseStatus),
-            "service": _str,
-            "service_name": _str,
+            **_CASE_IDENTITY,
             "ticket": _str_or_null,
             "opened_at": _time,
-            "due_day": {"type": "string", "format": "date", "description": "its last day"},
+            "due_day": _DUE_DAY,
             "due_at": {"type": "string", "format": "date-time", "description": "the end of its due day"},
             "mark": _null(_enum(CASE_MARK)),
             "window": _str_or_null,
@@ -465,6 +471,29 @@ SCHEMAS: dict[str, dict] = {
         },
         description="a case (办件): mark is in_time, due_today or overdue while it is open (null once closed); "
         "the citizen is never shown",
+    ),
+    "PublicCase": _object(
+        {
+            **_CASE_IDENTITY,
+            "day": {"type": "string", "format": "date", "description": "the day it was opened"},
+            "due_day": _DUE_DAY,
+            "mark": _null(_enum(CASE_MARK)),
+            "window_name": _str_or_null,
+            "passed_to": _str_or_null,
+            "closed_at": _time_or_null,
+            "events": _array(
+                _object(
+                    {
+                        "action": _enum(PUBLIC_ACTIONS),
+                        "at": _time,
+                        "passed_to": _str_or_null,
+                    }
+                )
+            ),
+            "complaints": _array(_str),
+        },
+        description="a case as its citizen follows it (the case slip's QR code): its status changes only "
+        "(progress notes are internal), no citizen, no staff member, no result text",
     ),
     "Error": _object(
         {
@@ -749,6 +778,17 @@ PATHS = {
             400,
             404,
             params=(S, inputs.SLIP_TOKEN),
+        )
+    },
+    "/api/v1/sites/{site}/cases/by-token/{token}": {
+        "get": _operation(
+            "getCaseByToken",
+            "办件进度（手机扫办件凭条二维码）：状态、承诺办结日期、转交与办理进程",
+            _json(_object({"case": _ref("PublicCase")}), "the case"),
+            400,
+            404,
+            503,
+            params=(S, inputs.CASE_TOKEN),
         )
     },
     "/api/v1/sites/{site}/slips/{token}/check-in": {

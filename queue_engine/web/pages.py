@@ -13,6 +13,7 @@ from aiohttp import web
 
 from ..core import vocabulary
 from ..tickettoken import ENTRANCE_KEY_RE
+from . import casepage
 from .access import forget, remember
 from .context import WEB, Web
 from .errors import ApiError
@@ -21,7 +22,7 @@ from .phone import slip_ticket
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
-PAGES = ("index", "board", "manage", "supervise", "login", "take", "slip", "window", "checkin")
+PAGES = ("index", "board", "manage", "supervise", "login", "take", "slip", "window", "checkin", "case")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -86,6 +87,47 @@ async def slip_page(request: web.Request) -> web.Response:
         site_name=hall.site.name,
         token=request.match_info["token"],
         complaints=_complaints(hall),
+    )
+
+
+def _when(iso: str | None) -> str:
+    return iso[:16].replace("T", " ") if iso else ""
+
+
+async def case_page(request: web.Request) -> web.Response:
+    """The phone page of a case (rendered on the server: it needs no script)."""
+    shell = request.app[WEB]
+    hall = shell.hall(request)
+    case = await casepage.token_case(shell, request, hall)
+    words = vocabulary.as_json()
+    if case["mark"] is not None:
+        due_state = words["case_mark"][case["mark"]]
+    else:
+        due_state = f"{_when(case['closed_at'])} {words['case_status'][case['status']]}"
+    events = []
+    for event in case["events"]:
+        line = f"{_when(event['at'])}　{words['case_action'][event['action']]}"
+        if event["passed_to"]:
+            line += f"：{event['passed_to']}"
+        events.append(line)
+    return page(
+        shell,
+        "case",
+        site=hall.id,
+        site_name=hall.site.name,
+        no=case["no"],
+        service_name=case["service_name"],
+        kind=words["case_kind"][case["kind"]],
+        case_status=words["case_status"][case["status"]],
+        status_class=case["status"],
+        day=case["day"],
+        due_day=case["due_day"],
+        due_state=due_state,
+        mark_class=case["mark"] or "closed",
+        window_name=case["window_name"] or "",
+        passed_to=case["passed_to"] or "—",
+        events="\n".join(events),
+        complaints="\n".join(case["complaints"]),
     )
 
 
@@ -209,6 +251,7 @@ ROUTES = [
     web.get("/take/{site}", take_page),
     web.get("/s/{site}", take_page),
     web.get("/t/{site}/{token}", slip_page),
+    web.get("/case/{site}/{token}", case_page),
     web.get("/w/{site}/{window}", window_page),
     web.get("/c/{site}", check_in_page),
     web.get("/manage/{site}", manage_page),
