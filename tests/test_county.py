@@ -645,3 +645,60 @@ def test_the_county_routes_answer_as_their_openapi_document_says(broker, county_
         stream.close()
         engine.loop_stop()
         engine.disconnect()
+
+
+@pytest.mark.parametrize("deployment", ["one engine", "two shards"])
+def test_the_county_console_reads_one_engine_for_all_sites_and_sharded_engines_alike(
+    deployment, broker, engine_factory, county_on_broker, tmp_path
+):
+    """Not only bridged townships: one engine serving every hall, or the halls shared out
+    between engines (--shard i/n), publish on plain topics the county service reads as well."""
+    configs = []
+    for township in ("chimei", "xiaguan"):
+        configs.append(tmp_path / f"{township}.toml")
+        configs[-1].write_text((TOWNSHIPS / f"{township}.toml").read_text(encoding="utf-8") + QUICK)
+    if deployment == "one engine":
+        engines = [engine_factory(configs=configs).start()]
+    else:
+        engines = [
+            EngineProcess(
+                broker,
+                tmp_path / f"shard-{i}.db",
+                configs,
+                tmp_path / f"shard-{i}",
+                client_id=f"hallwatch-engine-{i}",
+                extra_args=["--shard", f"{i}/2"],
+            ).start()
+            for i in (1, 2)
+        ]
+    service = county_on_broker()
+    clients = []
+    try:
+        for township, staff in (("chimei", "s201"), ("xiaguan", "s301")):
+            panel = Device(broker.port, f"{township}-panel-w01", site=township)
+            camera = Device(broker.port, f"{township}-cam-w01", site=township)
+            clients += [panel, camera]
+            camera.raw(json.dumps({"v": 1, "state": "online", "kind": "camera", "window": "w01"}), channel="status")
+            assert panel.request("staff.login", staff=staff)["ok"]
+            camera.send("presence", window="w01", present=False, count=0)
+
+        def unstaffed_at_county() -> set[str]:
+            return {a["site"] for a in service.api()["alerts"] if a["kind"] == "window_unstaffed"}
+
+        wait_until(lambda: unstaffed_at_county() == {"chimei", "xiaguan"}, timeout=30)
+        fired = {}
+        for engine in engines:
+            fired |= engine_alerts(engine.db)
+        assert {i: s for i, (s, _) in county_alerts(service).items() if i in fired} == {
+            i: s for i, (s, _) in fired.items()
+        }
+        if deployment == "two shards":  # each hall's alerts were one shard's only
+            owners = [{i.split("-")[0] for i in engine_alerts(engine.db)} for engine in engines]
+            assert set().union(*owners) == {"chimei", "xiaguan"} and not (owners[0] & owners[1]), owners
+        halls = {s["id"] for s in service.api()["sites"]}
+        assert {"chimei", "xiaguan"} <= halls
+    finally:
+        for client in clients:
+            client.close()
+        for engine in engines:
+            engine.stop()
