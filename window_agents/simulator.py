@@ -134,7 +134,11 @@ class Simulation:
         self._replies[event_id] = future
         await self._live_client.publish(self.topic(device, "event"), body, qos=1)
         try:
-            reply = await asyncio.wait_for(future, 10)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the day's own
+            # timeout cancelling the actors when it arrives as a reply does, and the day then
+            # never ends
+            async with asyncio.timeout(10):
+                reply = await future
         except TimeoutError:
             return None
         finally:
