@@ -6,7 +6,9 @@ older ones to them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
+from operator import attrgetter
 
 import msgspec
 import sqlite_utils
@@ -25,8 +27,9 @@ def _enum_value(value):
     return getattr(value, "value", value)
 
 
-def ticket_row(ticket: Ticket) -> tuple:
-    return tuple(_enum_value(getattr(ticket, name)) for name in TICKET_COLUMNS)
+# The writer encodes rows as JSON with msgspec, which writes an enum as its value: a record's
+# attributes in column order are its row (one C call per ticket, on the writer's hot path).
+ticket_row: Callable[[Ticket], tuple] = attrgetter(*TICKET_COLUMNS)
 
 
 def ticket_from_row(row: dict) -> Ticket:
@@ -44,8 +47,7 @@ CASE_LOG_COLUMNS = ["site", "case_no", "action", "at", "actor", "note", "passed_
 _CASE_FLOATS = ("opened_at", "due_at", "closed_at", "updated_at")
 
 
-def case_row(case: Case) -> tuple:
-    return tuple(_enum_value(getattr(case, name)) for name in CASE_COLUMNS)
+case_row: Callable[[Case], tuple] = attrgetter(*CASE_COLUMNS)
 
 
 def case_from_row(row: dict) -> Case:
@@ -69,8 +71,7 @@ def notice_from_row(row: dict) -> InformedNotice:
     return InformedNotice(**data)
 
 
-def window_row(window: WindowState) -> tuple:
-    return tuple(_enum_value(getattr(window, name)) for name in WINDOW_COLUMNS)
+window_row: Callable[[WindowState], tuple] = attrgetter(*WINDOW_COLUMNS)
 
 
 def window_from_row(row: dict) -> WindowState:
