@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -123,6 +123,8 @@ class Supervisor:
                 self._cameras.setdefault(d.window, []).append(d.id)
         self.watches: dict[tuple[AlertKind, str], Watch] = {}
         self.alerts: dict[str, Alert] = {}  # open alerts by id
+        # how many of them each (kind, subject) has: asked on every ticket a kiosk issues
+        self._open_count: Counter[tuple[AlertKind, str]] = Counter()
         self._alert_seq = 0
         self._timers: list[tuple[float, str, str]] = []  # (when, subject kind, subject)
         self._scheduled: dict[tuple[str, str], float] = {}
@@ -391,9 +393,13 @@ class Supervisor:
                     late = self.working(now)
                 else:
                     self._schedule(late_at, "service", service)
-        detail = {"service": service, "target_min": target / 60}
-        if oldest is not None:
-            detail.update(ticket=oldest.no, issued_at=oldest.issued_at)
+
+        def detail() -> dict[str, Any]:  # (built only when the alert fires: this runs for every ticket)
+            facts: dict[str, Any] = {"service": service, "target_min": target / 60}
+            if oldest is not None:
+                facts.update(ticket=oldest.no, issued_at=oldest.issued_at)
+            return facts
+
         return self._watch(K.WAIT_TOO_LONG, service, late, now, fire_after=0, detail=detail) + self.evaluate_surge(
             service, now
         )
@@ -568,7 +574,7 @@ class Supervisor:
         times.append(now)
         while times[0] <= now - 60.0:
             times.popleft()
-        if len(times) <= limit or any(a.kind is K.ISSUING_RATE and a.subject == device for a in self.alerts.values()):
+        if len(times) <= limit or self.has_open(K.ISSUING_RATE, device):
             return []
         return [
             self.raise_alert(K.ISSUING_RATE, device, now, device=device, detail={"tickets": len(times), "limit": limit})
@@ -649,7 +655,7 @@ class Supervisor:
         return commands + self._evaluate_link(now)
 
     def _session_lost(self, reason: str, now: float, effect: str) -> list[Command]:
-        if any(a.kind is K.SESSION_LOST and a.subject == reason for a in self.alerts.values()):
+        if self.has_open(K.SESSION_LOST, reason):
             return []  # one open alert of each reason is enough
         return [self._update(self._new_alert(K.SESSION_LOST, reason, now, detail={"reason": reason, "effect": effect}))]
 
@@ -821,15 +827,24 @@ class Supervisor:
         """A transition of such an alert (escalated, resolved), decided by its owner."""
         return self._update(alert)
 
+    def has_open(self, kind: AlertKind, subject: str) -> bool:
+        """Whether an alert of this kind about this subject is open (firing or acknowledged)."""
+        return self._open_count[(kind, subject)] > 0
+
+    def _keep(self, alert: Alert) -> None:
+        if alert.id not in self.alerts:
+            self._open_count[(alert.kind, alert.subject)] += 1
+        self.alerts[alert.id] = alert
+
     def _update(self, alert: Alert) -> AlertChanged:
         """Every transition of every alert of the site passes here: it is numbered, kept
         (while open) and handed to the shells."""
         self._transition_seq += 1
         alert = alert.evolve(seq=self._transition_seq)
         if alert.open:
-            self.alerts[alert.id] = alert
-        else:
-            self.alerts.pop(alert.id, None)
+            self._keep(alert)
+        elif self.alerts.pop(alert.id, None) is not None:
+            self._open_count[(alert.kind, alert.subject)] -= 1
         for watch in self.watches.values():
             if watch.alert is not None and watch.alert.id == alert.id:
                 watch.alert = alert
@@ -931,7 +946,7 @@ class Supervisor:
         for alert in alerts:
             if not alert.open:
                 continue
-            self.alerts[alert.id] = alert
+            self._keep(alert)
             if alert.kind is K.CAMERA_TAMPER and alert.device in self.devices:
                 # The camera will not say "occluded" again: its open alert is the record of it.
                 self.devices[alert.device].tamper = alert.detail.get("tamper", "video_lost")
