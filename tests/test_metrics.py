@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, free_port, wait_until
 from mqtt_helpers import Device
 from prometheus_client.parser import text_string_to_metric_families
@@ -534,6 +535,43 @@ def test_every_alert_rule_has_a_unit_test():
     recorded = set(re.findall(r"^\s*- record: (\S+)$", "".join(p.read_text() for p in RULE_FILES), re.M))
     exercised = set(re.findall(r"expr: (\S+)$", "".join(p.read_text() for p in RULE_TESTS), re.M))
     assert recorded and recorded == exercised
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_every_alert_speaks_chinese_and_its_unit_test_checks_the_words():
+    """Each rule's summary and description are Chinese (summary_en stays for IT); each rule's
+    promtool test expects them, rendered, so a template that no longer renders fails there.
+    The words a template looks up are the vocabulary's own tables."""
+    from queue_engine.core.vocabulary import TABLES
+
+    rules = [
+        rule
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+    assert rules
+    looked_up = set()
+    for rule in rules:
+        notes = rule["annotations"]
+        assert CJK.search(notes["summary"]) and CJK.search(notes["description"]), rule["alert"]
+        assert not CJK.search(notes.get("summary_en", "")), rule["alert"]
+        looked_up |= set(re.findall(r'label_info\{table=\\"(\w+)\\"', notes["summary"] + notes["description"]))
+    assert looked_up and looked_up <= set(TABLES)
+    expected = {
+        test["alertname"]: alert["exp_annotations"]
+        for path in RULE_TESTS
+        for case in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]
+        for test in case.get("alert_rule_test", [])
+        for alert in test["exp_alerts"]
+    }
+    for rule in rules:
+        notes = expected[rule["alert"]]
+        assert CJK.search(notes["summary"]) and CJK.search(notes["description"]), rule["alert"]
+        assert "{{" not in notes["summary"] + notes["description"], rule["alert"]
 
 
 # -- health follows the broker; the command line -------------------------------------------------
