@@ -80,6 +80,10 @@ def test_check_config_names_the_file_the_field_and_the_problem_in_chinese(tmp_pa
         (("expected_service_min = 6", "expected_service_min = 0"), "应大于 0"),
         (("area_m2 = 1200", 'area_m2 = "大"'), "应为数字"),
         (
+            ('public_url = "https://chimei-hall.example.cn"', 'public_url = "ftp://hall"'),
+            "'ftp://hall' 不是大厅的公网地址",
+        ),
+        (
             ('[complaints]\ncounty = "0377-65532345"', '[complaints]\ncounty = "投诉"'),
             '\'投诉\' 不是电话号码：数字和 -，可加“转”和分机号，如 "0377-65123456" 或 "12345"',
         ),

@@ -25,7 +25,6 @@ from ..core.kinds import DEVICE_KINDS, DeviceKind
 from ..core.vocabulary import DEVICE_KIND
 from ..shells.mqtt import BrokerUrlError, parse_broker_url
 from ..wire import Topics
-from .check import chinese
 from .common import (
     ENV,
     EXIT_BROKER,
@@ -223,7 +222,7 @@ def _config_failed(args: argparse.Namespace, err: ConfigError) -> int:
     if args.lang != "zh":
         return _fail(args, "", str(err))
     for problem in err.problems:
-        print(f"hallwatch agent: {err.path}：{chinese(problem)}", file=sys.stderr)
+        print(f"hallwatch agent: {err.path}：{problem.zh}", file=sys.stderr)
     return EXIT_CONFIG
 
 
