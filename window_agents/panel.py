@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 from queue_engine.config import Site
-from queue_engine.core.vocabulary import OUTCOME
+from queue_engine.core.vocabulary import OUTCOME, PAUSE_REASON
 from queue_engine.privacy import citizen_key
 
 from . import slip as slips
@@ -31,7 +31,7 @@ OUTCOME_WORDS = {
     "帮办代办": "proxy",
     "办不成": "failed",
 }
-PAUSES = {"break": "休息", "meal": "就餐", "meeting": "会议", "fieldwork": "外勤", "other": "其他"}
+PAUSES = {reason.value: label for reason, label in PAUSE_REASON.items()}  # the vocabulary's words
 PAUSE_WORDS = {
     **{code: code for code in PAUSES},
     **{name: code for code, name in PAUSES.items()},
