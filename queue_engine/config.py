@@ -1,8 +1,10 @@
 """Site configuration: one validated model per section, unknown keys refused.
 
 A site file is TOML. Every problem is reported as ``FILE: field.path: problem`` so a hall's
-IT officer can find it without reading Python. Nothing here reads the environment or the
-clock; secrets and paths are resolved by the CLI.
+IT officer can find it without reading Python, in English (as the engine logs it) and in
+Chinese (as ``check-config`` prints it), both worded where the problem is found: a
+``Problem``. Nothing here reads the environment or the clock; secrets and paths are resolved
+by the CLI.
 """
 
 from __future__ import annotations
@@ -26,12 +28,39 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
-class ConfigError(Exception):
-    """A configuration file is unreadable or invalid; ``str()`` names file, field and problem."""
+class Problem(str):
+    """One problem of a configuration, ``field.path: problem``: the string itself is English,
+    ``zh`` the same in Chinese (``配置项 field.path：problem``)."""
 
-    def __init__(self, path: str | Path, problems: list[str]):
+    zh: str
+
+    def __new__(cls, en: str, zh: str | None = None) -> Problem:
+        problem = super().__new__(cls, en)
+        problem.zh = en if zh is None else zh
+        return problem
+
+    @classmethod
+    def at(cls, field: str, en: str, zh: str) -> Problem:
+        """A problem of ``field`` (a path such as ``windows[0].services``)."""
+        return cls(f"{field}: {en}", f"配置项 {field}：{zh}")
+
+
+class Invalid(ValueError):
+    """What a validator raises: the problem in English (its message, as pydantic reports it)
+    and in Chinese."""
+
+    def __init__(self, en: str, zh: str):
+        super().__init__(en)
+        self.zh = zh
+
+
+class ConfigError(Exception):
+    """A configuration file is unreadable or invalid; ``str()`` names file, field and problem.
+    ``problems``: each a ``Problem`` (a plain string is taken as its English and Chinese alike)."""
+
+    def __init__(self, path: str | Path, problems: Sequence[str]):
         self.path = str(path)
-        self.problems = problems
+        self.problems = [p if isinstance(p, Problem) else Problem(p) for p in problems]
         super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
 
 
@@ -75,10 +104,14 @@ class ServiceGuide(Section):
     @model_validator(mode="after")
     def _promise_as_the_item_type_wants(self) -> ServiceGuide:
         if self.item_type is ItemType.PROMISED and self.promise_working_days is None:
-            raise ValueError("a 承诺件 must state its promise in numbers: promise_working_days = N (working days)")
+            raise Invalid(
+                "a 承诺件 must state its promise in numbers: promise_working_days = N (working days)",
+                "承诺件须写明承诺办结的工作日数：promise_working_days = N",
+            )
         if self.item_type is ItemType.ON_THE_SPOT and self.promise_working_days is not None:
-            raise ValueError(
-                'a 即办件 is done on the spot: remove promise_working_days, or make it item_type = "承诺件"'
+            raise Invalid(
+                'a 即办件 is done on the spot: remove promise_working_days, or make it item_type = "承诺件"',
+                '即办件当场办结：请删去 promise_working_days，或改为 item_type = "承诺件"',
             )
         return self
 
@@ -89,22 +122,36 @@ class ServiceGuide(Section):
             if not getattr(self, name)
         ]
 
-    def wording_disagreements(self) -> list[str]:
+    def wording_disagreements(self) -> list[tuple[str, str]]:
         """Where the published 办理时限 says otherwise than the item type and the promise (the
-        citizen reads one, the due dates follow the other). Wording it cannot read is left
-        alone."""
+        citizen reads one, the due dates follow the other), (English, Chinese). Wording it
+        cannot read is left alone."""
         said_days = _WORKING_DAYS_WORDING.search(self.time_limit)
         said_on_the_spot = _ON_THE_SPOT_WORDING.search(self.time_limit) is not None
+        limit = repr(self.time_limit)
         if self.item_type is ItemType.PROMISED and said_on_the_spot and not said_days:
-            return [f"time_limit {self.time_limit!r} reads as 即办 but item_type is 承诺件"]
+            return [
+                (
+                    f"time_limit {limit} reads as 即办 but item_type is 承诺件",
+                    f"time_limit {limit} 是即办，但 item_type 是承诺件",
+                )
+            ]
         if self.item_type is ItemType.ON_THE_SPOT and said_days:
-            return [f"time_limit {self.time_limit!r} promises working days but item_type is 即办件"]
+            return [
+                (
+                    f"time_limit {limit} promises working days but item_type is 即办件",
+                    f"time_limit {limit} 写了工作日，但 item_type 是即办件",
+                )
+            ]
         if said_days and self.promise_working_days is not None:
             days = int(said_days.group(1))
             if days != self.promise_working_days:
+                promise = self.promise_working_days
                 return [
-                    f"time_limit {self.time_limit!r} says {days} working days but "
-                    f"promise_working_days = {self.promise_working_days}"
+                    (
+                        f"time_limit {limit} says {days} working days but promise_working_days = {promise}",
+                        f"time_limit {limit} 写的是 {days} 个工作日，但 promise_working_days = {promise}",
+                    )
                 ]
         return []
 
@@ -137,7 +184,10 @@ class Window(Section):
     @model_validator(mode="after")
     def _services_present(self) -> Window:
         if self.role is not WindowRole.COMPREHENSIVE and not self.services:
-            raise ValueError("a window that is not comprehensive must list the services it serves")
+            raise Invalid(
+                "a window that is not comprehensive must list the services it serves",
+                "非综合受理窗口须写明可办业务 services",
+            )
         return self
 
 
@@ -160,9 +210,14 @@ class Device(Section):
     def _window_as_its_kind_wants(self) -> Device:
         window = DEVICE_KINDS[self.kind].window
         if window == "required" and self.window is None:
-            raise ValueError(f"a {self.kind.value} device must name its window")
+            raise Invalid(
+                f"a {self.kind.value} device must name its window", f"{self.kind.value} 设备须写明所属窗口 window"
+            )
         if window == "none" and self.window is not None:
-            raise ValueError(f"a {self.kind.value} device belongs to no window (remove window = {self.window!r})")
+            raise Invalid(
+                f"a {self.kind.value} device belongs to no window (remove window = {self.window!r})",
+                f"{self.kind.value} 设备不属于窗口（请删去 window = {self.window!r}）",
+            )
         return self
 
 
@@ -176,7 +231,7 @@ class Staff(Section):
 def _parse_hhmm(text: str) -> clock_time:
     match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", text)
     if not match:
-        raise ValueError(f"{text!r} is not a time of day HH:MM")
+        raise Invalid(f"{text!r} is not a time of day HH:MM", f"{text!r} 不是时刻 HH:MM")
     return clock_time(int(match[1]), int(match[2]))
 
 
@@ -191,17 +246,19 @@ class Hours(Section):
     @classmethod
     def _periods_valid(cls, periods: list[str]) -> list[str]:
         if not periods:
-            raise ValueError("at least one opening period is required")
+            raise Invalid("at least one opening period is required", "至少要有一个工作时段")
         previous_end = None
         for period in periods:
             start_text, sep, end_text = period.partition("-")
             if not sep:
-                raise ValueError(f"{period!r} is not a period HH:MM-HH:MM")
+                raise Invalid(f"{period!r} is not a period HH:MM-HH:MM", f"{period!r} 不是时段 HH:MM-HH:MM")
             start, end = _parse_hhmm(start_text), _parse_hhmm(end_text)
             if end <= start:
-                raise ValueError(f"{period!r} ends before it starts")
+                raise Invalid(f"{period!r} ends before it starts", f"{period!r} 结束早于开始")
             if previous_end is not None and start < previous_end:
-                raise ValueError(f"{period!r} overlaps or precedes the period before it")
+                raise Invalid(
+                    f"{period!r} overlaps or precedes the period before it", f"{period!r} 与前一时段重叠或在它之前"
+                )
             previous_end = end
         return periods
 
@@ -310,10 +367,12 @@ class Calendar(Section):
     def _no_contradiction(self) -> Calendar:
         both = sorted(set(self.holidays) & set(self.workdays))
         if both:
-            raise ValueError(f"listed both as holiday and workday: {', '.join(d.isoformat() for d in both)}")
+            days = ", ".join(d.isoformat() for d in both)
+            raise Invalid(f"listed both as holiday and workday: {days}", f"既是放假日又是补班日：{days}")
         off = sorted(set(self.follows) & set(self.holidays))
         if off:
-            raise ValueError(f"follows names days off (holidays): {', '.join(d.isoformat() for d in off)}")
+            days = ", ".join(d.isoformat() for d in off)
+            raise Invalid(f"follows names days off (holidays): {days}", f"follows 写了放假的日子（holidays）：{days}")
         return self
 
 
@@ -340,9 +399,9 @@ class Retention(Section):
     rejections_days: int = Field(default=30, ge=1, le=3650)
 
 
-def _empty_or_matching(value: str, pattern: re.Pattern[str], problem: str) -> str:
+def _empty_or_matching(value: str, pattern: re.Pattern[str], problem: str, zh: str) -> str:
     if value and not pattern.fullmatch(value):
-        raise ValueError(f"{value!r} {problem}")
+        raise Invalid(f"{value!r} {problem}", f"{value!r} {zh}")
     return value
 
 
@@ -364,6 +423,7 @@ class Complaints(Section):
             _TELEPHONE_RE,
             "is not a telephone number: digits and '-', optionally 转 and an extension, "
             'e.g. "0377-65123456" or "12345"',
+            '不是电话号码：数字和 -，可加“转”和分机号，如 "0377-65123456" 或 "12345"',
         )
 
     def lines(self) -> list[tuple[str, str]]:
@@ -411,6 +471,7 @@ class Web(Section):
             _PUBLIC_URL_RE,
             "is not the hall's public address: http(s)://host[:port][/path], "
             'no trailing slash, no query, e.g. "https://hall.example.cn"',
+            '不是大厅的公网地址：http(s)://主机[:端口][/路径]，末尾不加 /，不带查询参数，如 "https://hall.example.cn"',
         )
 
     def token_env(self, site_id: str) -> str:
@@ -445,28 +506,34 @@ class Site(Section):
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder, not a zone
-            raise ValueError(f"unknown timezone {name!r}") from None
+            raise Invalid(f"unknown timezone {name!r}", f"不认识的时区：{name!r}") from None
         return name
 
-    def warnings(self) -> list[str]:
+    def warnings(self) -> list[Problem]:
         """What is valid but probably not meant, each as its own ``field.path: problem``:
         check-config prints them; the engine runs all the same."""
         unwatched = {w.id for w in self.unwatched_windows()}
         return [
-            f"services[{i}].guide.{problem}"
+            Problem(f"services[{i}].guide.{en}", f"配置项 services[{i}].guide：{zh}")
             for i, service in enumerate(self.services)
-            for problem in service.guide.wording_disagreements()
+            for en, zh in service.guide.wording_disagreements()
         ] + [
-            f"windows[{i}]: no camera watches {window.id} ({window.name}), so whether anybody is at the seat "
-            f"can never be verified (its staffing is always unverified, 无法核实) and it can never raise "
-            f'window_unstaffed; bind a camera to it ([[devices]] kind = "camera", window = "{window.id}")'
+            Problem.at(
+                f"windows[{i}]",
+                f"no camera watches {window.id} ({window.name}), so whether anybody is at the seat "
+                f"can never be verified (its staffing is always unverified, 无法核实) and it can never raise "
+                f'window_unstaffed; bind a camera to it ([[devices]] kind = "camera", window = "{window.id}")',
+                f"没有摄像头看着 {window.id}（{window.name}），无法核实是否有人在岗（一直是“无法核实”），"
+                f"也永远不会报“窗口空岗”；"
+                f'请给它配一个摄像头（[[devices]] kind = "camera"，window = "{window.id}"）',
+            )
             for i, window in enumerate(self.windows)
             if window.id in unwatched
         ]
 
-    def reference_problems(self) -> list[str]:
+    def reference_problems(self) -> list[Problem]:
         """Checks across sections, each reported as its own ``field.path: problem``."""
-        problems: list[str] = []
+        problems: list[Problem] = []
         _unique(problems, "services", [s.code for s in self.services], "code")
         _unique(problems, "services", [s.prefix for s in self.services], "prefix")
         _unique(problems, "windows", [w.id for w in self.windows], "id")
@@ -477,18 +544,32 @@ class Site(Section):
         for i, service in enumerate(self.services):
             for code in service.includes:
                 if code not in service_codes:
-                    problems.append(f"services[{i}].includes: unknown service {code!r}")
+                    problems.append(
+                        Problem.at(f"services[{i}].includes", f"unknown service {code!r}", f"没有这项业务：{code!r}")
+                    )
         for i, window in enumerate(self.windows):
             for code in window.services:
                 if code not in service_codes:
-                    problems.append(f"windows[{i}].services: unknown service {code!r}")
+                    problems.append(
+                        Problem.at(f"windows[{i}].services", f"unknown service {code!r}", f"没有这项业务：{code!r}")
+                    )
         for i, device in enumerate(self.devices):
             if device.window is not None and device.window not in window_ids:
-                problems.append(f"devices[{i}].window: unknown window {device.window!r}")
+                problems.append(
+                    Problem.at(
+                        f"devices[{i}].window", f"unknown window {device.window!r}", f"没有这个窗口：{device.window!r}"
+                    )
+                )
         served = {code for w in self.windows for code in self.window_services(w)}
         for i, service in enumerate(self.services):
             if service.code not in served:
-                problems.append(f"services[{i}]: no window serves {service.code!r}")
+                problems.append(
+                    Problem.at(
+                        f"services[{i}]",
+                        f"no window serves {service.code!r}",
+                        f"没有窗口办理这项业务：{service.code!r}",
+                    )
+                )
         return problems
 
     # Derived look-ups (pure, computed on each call: the site is small and they are not on the hot path).
@@ -517,11 +598,11 @@ class Site(Section):
         return next((d for d in self.devices if d.id == device_id), None)
 
 
-def _unique(problems: list[str], section: str, values: list[str], field: str) -> None:
+def _unique(problems: list[Problem], section: str, values: list[str], field: str) -> None:
     seen: set[str] = set()
     for i, value in enumerate(values):
         if value in seen:
-            problems.append(f"{section}[{i}].{field}: duplicate {value!r}")
+            problems.append(Problem.at(f"{section}[{i}].{field}", f"duplicate {value!r}", f"与前面的重复：{value!r}"))
         seen.add(value)
 
 
@@ -537,24 +618,71 @@ def _format_location(loc: tuple) -> str:
     return text or "(top level)"
 
 
-def _problems(exc: ValidationError, unknown_field: str) -> list[str]:
+def _or(choices: str) -> str:
+    """pydantic's ``'a', 'b' or 'c'`` in Chinese."""
+    return choices.replace(" or ", " 或 ").replace(", ", "、")
+
+
+# pydantic's error types, in Chinese ({...}: the error's context). A type not listed here is
+# worded in Chinese as pydantic words it in English.
+PYDANTIC_ZH = {
+    "missing": "缺少这一项（必填）",
+    "greater_than_equal": "应不小于 {ge}",
+    "less_than_equal": "应不大于 {le}",
+    "greater_than": "应大于 {gt}",
+    "less_than": "应小于 {lt}",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "float_type": "应为数字",
+    "float_parsing": "应为数字",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "string_type": "应为文字（用引号括起来）",
+    "list_type": '应为列表，如 ["a", "b"]',
+    "date_type": "应为日期，如 2027-02-06",
+    "date_parsing": "应为日期，如 2027-02-06",
+    "date_from_datetime_parsing": "应为日期，如 2027-02-06",
+    "date_from_datetime_inexact": "应为日期，如 2027-02-06",
+    "dict_type": "应为一节或 { 键 = 值 }",
+    "model_type": "应为一节或 { 键 = 值 }",
+    "model_attributes_type": "应为一节或 { 键 = 值 }",
+    "literal_error": "应为 {expected} 之一",
+    "enum": "应为 {expected} 之一",
+    "string_pattern_mismatch": "格式不对（应符合 {pattern}）",
+    "string_too_short": "至少 {min_length} 个字符",
+    "too_short": "至少要有 {min_length} 项",
+}
+
+
+def _problems(exc: ValidationError, unknown_field: tuple[str, str]) -> list[Problem]:
     """Pydantic's errors as ``field.path: problem`` lines an installer can act on."""
     problems = []
     for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = unknown_field
-        elif error["type"] == "missing":
-            message = "required field is missing"
-        problems.append(f"{_format_location(error['loc'])}: {message}")
+        kind, context = error["type"], error.get("ctx", {})
+        en = error["msg"].removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            en, zh = unknown_field
+        elif kind == "missing":
+            en, zh = "required field is missing", PYDANTIC_ZH[kind]
+        elif isinstance(context.get("error"), Invalid):
+            zh = context["error"].zh
+        elif kind in PYDANTIC_ZH:
+            zh = PYDANTIC_ZH[kind].format(**{k: _or(str(v)) for k, v in context.items()})
+        else:
+            zh = en
+        problems.append(Problem.at(_format_location(error["loc"]), en, zh))
     return problems
+
+
+UNKNOWN_FIELD = ("unknown field (not allowed here)", "没有这个配置项（此处不能写它，请检查拼写）")
 
 
 def parse_site(data: dict, source: str | Path = "<memory>") -> Site:
     try:
         site = Site.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc, "unknown field (not allowed here)")) from None
+        raise ConfigError(source, _problems(exc, UNKNOWN_FIELD)) from None
     problems = site.reference_problems()
     if problems:
         raise ConfigError(source, problems)
@@ -571,7 +699,16 @@ def load_sites(paths: Sequence[str | Path]) -> list[Site]:
     seen: dict[str, str] = {}
     for path, site in zip(paths, sites):
         if site.id in seen:
-            raise ConfigError(path, [f"id: site {site.id!r} is already defined in {seen[site.id]}"])
+            raise ConfigError(
+                path,
+                [
+                    Problem.at(
+                        "id",
+                        f"site {site.id!r} is already defined in {seen[site.id]}",
+                        f"站点 {site.id!r} 已在 {seen[site.id]} 中定义",
+                    )
+                ],
+            )
         seen[site.id] = str(path)
     return sites
 
@@ -592,13 +729,22 @@ def _read_toml_file(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(path, [f"cannot read file: {exc.strerror or exc}"]) from None
+        reason = exc.strerror or exc
+        raise ConfigError(path, [Problem(f"cannot read file: {reason}", f"无法读取文件：{reason}")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(path, [f"file is not UTF-8 (byte {exc.start}); save it as UTF-8"]) from None
+        raise ConfigError(
+            path,
+            [
+                Problem(
+                    f"file is not UTF-8 (byte {exc.start}); save it as UTF-8",
+                    f"文件不是 UTF-8 编码（第 {exc.start} 字节）；请另存为 UTF-8",
+                )
+            ],
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+        raise ConfigError(path, [Problem(f"not valid TOML: {exc}", f"不是有效的 TOML：{exc}")]) from None
 
 
 def is_deployment(data: dict) -> bool:
@@ -611,7 +757,14 @@ def parse_deployment(data: dict, source: str | Path = "<memory>") -> Deployment:
         return Deployment.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
-            source, _problems(exc, "unknown field (a deployment file has only name and include)")
+            source,
+            _problems(
+                exc,
+                (
+                    "unknown field (a deployment file has only name and include)",
+                    "没有这个配置项（县文件只有 name 和 include）",
+                ),
+            ),
         ) from None
 
 
@@ -630,21 +783,46 @@ def deployment_site_files(path: str | Path, _including: tuple[Path, ...] = ()) -
         elif any(c in entry for c in "*?["):
             targets = sorted(path.parent.glob(entry))
             if not targets:
-                raise ConfigError(path, [f"include[{i}]: {entry!r} matches no file in {path.parent}"])
+                raise ConfigError(
+                    path,
+                    [
+                        Problem.at(
+                            f"include[{i}]",
+                            f"{entry!r} matches no file in {path.parent}",
+                            f"{entry!r} 在 {path.parent} 中没有匹配的文件",
+                        )
+                    ],
+                )
         else:
             targets = [path.parent / entry]
         for target in targets:
             if not target.is_file():
                 raise ConfigError(
-                    path, [f"include[{i}]: {entry!r}: no such file (paths are relative to {path.parent})"]
+                    path,
+                    [
+                        Problem.at(
+                            f"include[{i}]",
+                            f"{entry!r}: no such file (paths are relative to {path.parent})",
+                            f"{entry!r}：没有这个文件（路径相对于 {path.parent}）",
+                        )
+                    ],
                 )
             if target.resolve() in chain:
-                raise ConfigError(path, [f"include[{i}]: {entry!r} includes {target} again (a loop)"])
+                raise ConfigError(
+                    path,
+                    [
+                        Problem.at(
+                            f"include[{i}]",
+                            f"{entry!r} includes {target} again (a loop)",
+                            f"{entry!r} 再次包含 {target}（循环包含）",
+                        )
+                    ],
+                )
             files += deployment_site_files(target, chain)
     seen: dict[Path, Path] = {}
     for file in files:
         if file.resolve() in seen:
-            raise ConfigError(path, [f"include: {file} is included twice"])
+            raise ConfigError(path, [Problem.at("include", f"{file} is included twice", f"{file} 被包含了两次")])
         seen[file.resolve()] = file
     return files
 

@@ -1,10 +1,10 @@
 """Screenshots of the three web pages at 1920x1080: the TV board, the manager console and the
 supervision console, after a scripted morning at the demo township centre and a village
 service station; and for the user manual (docs/zh/), the manager console with an alert's
-note being typed, and the county console of both.
+note being typed and its open cases, and the county console of both.
 
     .venv/bin/python tests/screenshots.py            # writes docs/screenshots/{board,manage,supervise}.png
-                                                     # and docs/zh/img/{manage-ack,county}.png
+                                                     # and docs/zh/img/{manage-ack,manage-cases,county}.png
     .venv/bin/python tests/screenshots.py --out DIR --manual-out DIR
 
 The engine runs in this process with the real store, a real Mosquitto and the real HTTP
@@ -48,7 +48,7 @@ from queue_engine.web import WEB, Access, build_app, start_http  # noqa: E402
 OUT = ROOT / "docs" / "screenshots"
 PAGES = ("board.png", "manage.png", "supervise.png")
 MANUAL_OUT = ROOT / "docs" / "zh" / "img"
-MANUAL_SHOTS = ("manage-ack.png", "county.png")
+MANUAL_SHOTS = ("manage-ack.png", "manage-cases.png", "county.png")
 ACK_NOTE = "已电话联系，5 分钟内回岗"
 START = "2026-11-25T08:25:00+08:00"  # a Wednesday, a working day
 END = "2026-11-25T10:30:00+08:00"
@@ -300,6 +300,10 @@ async def take(out: Path, *, workdir: Path, manual_out: Path | None = None) -> l
                     await page.fill("#by", "李主任")
                     await form.locator("input[name=note]").focus()
                     shots.append(await shot(page, manual_out / "manage-ack.png"))
+                    # The console's open cases (在办办件), the 承诺件 the morning's windows accepted.
+                    await page.wait_for_function("document.querySelectorAll('#cases tr[data-case]').length > 0")
+                    await page.evaluate("document.querySelector('#cases').closest('section').scrollIntoView()")
+                    shots.append(await shot(page, manual_out / "manage-cases.png"))
                 await page.goto(f"{base}/supervise?token={SUPERVISOR_TOKEN}")
                 await page.wait_for_function(
                     "document.querySelectorAll('#sites tr').length === 2 "

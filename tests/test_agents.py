@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -26,6 +27,7 @@ from mqtt_helpers import Device as PahoDevice
 from mqtt_helpers import Listener
 
 from queue_engine.config import load_site
+from queue_engine.core.errors import MESSAGES, ErrorCode
 from queue_engine.privacy import citizen_key
 from queue_engine.shells.mqtt import BrokerSettings, parse_broker_url
 from window_agents import camera, kiosk, pad, panel
@@ -176,9 +178,12 @@ def test_kiosk_takes_numbers_and_prints_the_slip(broker, engine):
 @integration
 def test_kiosk_reports_a_refusal_and_a_bad_service(broker, engine):
     bad = run_agent("kiosk", broker, "--device", "kiosk-1", "--take", "nosuch")
-    assert bad.returncode == 2 and "no service 'nosuch'" in bad.stderr
+    assert bad.returncode == 2 and "--take：站点 demo 没有业务 'nosuch'（可选：shebao, " in bad.stderr
     wrong_kind = run_agent("kiosk", broker, "--device", "panel-w01", "--take", "shebao")
-    assert wrong_kind.returncode == 2 and "is a panel, not a kiosk" in wrong_kind.stderr
+    assert wrong_kind.returncode == 2
+    assert "设备 'panel-w01' 是窗口叫号器（panel），不是取号机（kiosk）" in wrong_kind.stderr
+    english = run_agent("kiosk", broker, "--device", "panel-w01", "--take", "shebao", "--lang", "en")
+    assert english.returncode == 2 and "is a panel, not a kiosk" in english.stderr
 
 
 @integration
@@ -247,6 +252,30 @@ def test_panel_logs_in_calls_and_finishes_a_ticket(broker, engine, spawn):
     assert "操作失败：当前没有可叫的号" in empty.stdout
     assert "暂停服务：就餐" in empty.stdout and "恢复服务" in empty.stdout
     assert "不认识的按键“zz”" in empty.stdout
+
+
+@integration
+def test_an_agent_tells_every_refusal_in_the_engine_s_chinese_words(broker, engine):
+    """The panel and the pad show the engine's reason for a refusal, the Chinese text of
+    core.errors (never its code), and everything the panel prints is Chinese."""
+    result = run_agent("panel", broker, "--device", "panel-w02", stdin="n\nl s999\nl s002\nu\nb\nc Z999\nn\nq\n")
+    assert result.returncode == 1
+    lines = [line for line in result.stdout.splitlines() if line]
+    refused = [line.removeprefix("操作失败：") for line in lines if line.startswith("操作失败：")]
+    assert refused == [
+        MESSAGES[ErrorCode.NOT_LOGGED_IN],
+        f"{MESSAGES[ErrorCode.UNKNOWN_STAFF]}：s999",
+        MESSAGES[ErrorCode.NOT_PAUSED],
+        MESSAGES[ErrorCode.NO_CURRENT_TICKET],
+        f"{MESSAGES[ErrorCode.UNKNOWN_TICKET]}：Z999",
+        MESSAGES[ErrorCode.QUEUE_EMPTY],
+    ]
+    assert lines[0] == "内乡县赤眉镇行政审批服务中心 2号窗口 叫号器已就绪，输入 h 查看帮助。"
+    assert "【2号窗口】 | 李建军（s002） | 空闲 | 今日已办 0 件 | 本窗口可办等候 0 人" in lines
+    assert [line for line in lines if not re.search(r"[\u4e00-\u9fff]", line)] == []
+    assert not set(re.findall(r"[a-z]+_[a-z_]+", result.stdout)) & {code.value for code in ErrorCode}
+    rated = run_agent("pad", broker, "--device", "pad-w01", "--score", "5")
+    assert (rated.returncode, rated.stderr.strip()) == (1, f"评价未成功：{MESSAGES[ErrorCode.NOTHING_TO_RATE]}")
 
 
 @integration
@@ -530,7 +559,7 @@ def test_agents_sign_in_with_their_device_id_and_password(tmp_path, certs):
             env={**os.environ, "HALLWATCH_DEVICE_PASSWORD": secrets["panel-w01"]},
         )
         assert wrong.returncode == 3  # refused at once, not retried until the connect timeout
-        assert "cannot reach broker" in wrong.stderr and "kiosk-1" in wrong.stderr
+        assert "设备 kiosk-1 连不上消息服务器" in wrong.stderr
     finally:
         engine.stop()
         secure.stop()
@@ -675,7 +704,8 @@ def test_agent_with_an_unreachable_broker_exits_3(tmp_path):
         timeout=30,
     )
     assert result.returncode == 3
-    assert "cannot reach broker" in result.stderr
+    assert f"设备 pad-w01 连不上消息服务器 mqtt://127.0.0.1:{port}" in result.stderr
+    assert "请检查网络和服务器，或找信息员" in result.stderr
 
 
 async def test_a_device_retries_a_broker_that_is_not_listening_until_the_connect_timeout():

@@ -1,14 +1,19 @@
-"""What ``hallwatch audit`` and ``hallwatch check-config`` print for people is Chinese unless
-told otherwise (``--lang en`` or ``HALLWATCH_LANG=en``): the audit's 达标/未达标/未知/不适用 and
-its checks by name; check-config's file, field and problem."""
+"""What ``hallwatch audit``, ``check-config``, ``plan`` and ``simulate`` print for people is
+Chinese unless told otherwise (``--lang en`` or ``HALLWATCH_LANG=en``): the audit's
+达标/未达标/未知/不适用 and its checks by name; check-config's file, field and problem; the
+plan's table and totals; the simulated day's progress and count."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import DEMO_SITE
 from deploy_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +80,10 @@ def test_check_config_names_the_file_the_field_and_the_problem_in_chinese(tmp_pa
         (("expected_service_min = 6", "expected_service_min = 0"), "应大于 0"),
         (("area_m2 = 1200", 'area_m2 = "大"'), "应为数字"),
         (
+            ('public_url = "https://chimei-hall.example.cn"', 'public_url = "ftp://hall"'),
+            "'ftp://hall' 不是大厅的公网地址",
+        ),
+        (
             ('[complaints]\ncounty = "0377-65532345"', '[complaints]\ncounty = "投诉"'),
             '\'投诉\' 不是电话号码：数字和 -，可加“转”和分机号，如 "0377-65123456" 或 "12345"',
         ),
@@ -106,3 +115,103 @@ def test_check_config_says_ok_and_warns_in_chinese():
         '请给它配一个摄像头（[[devices]] kind = "camera"，window = "w01"）' in lines
     )
     assert all(": ok:" not in line and ": warning:" not in line for line in lines)
+
+
+def plan(*args: str, env: dict[str, str]) -> list[str]:
+    done = run_cli(
+        "plan",
+        "--config",
+        "examples/demo-site.toml",
+        "--arrivals",
+        "examples/arrivals-yearend.csv",
+        "--target-wait",
+        "15",
+        "--replications",
+        "2",
+        *args,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def without_names(line: str) -> str:
+    """A line without the site's and the services' names (Chinese in either language)."""
+    names = ["内乡县赤眉镇行政审批服务中心", *re.findall(r'^name = "(.+)"$', DEMO_TEXT, re.M)]
+    for name in names:
+        line = line.replace(name, "")
+    return line
+
+
+def test_plan_speaks_chinese_by_default_without_an_english_half():
+    lines = plan(env=without_lang())
+    assert lines[0] == "窗口测算：内乡县赤眉镇行政审批服务中心（demo），examples/arrivals-yearend.csv"
+    assert lines[1] == "目标平均等候：15 分钟；办理时长：指数分布；每个数字来自 2 个模拟日（随机种子 1）"
+    assert "城乡居民基本养老保险参保登记及待遇领取 [shebao]：平均办理 6 分钟" in lines
+    assert lines.count("时段         到达人数  建议窗口  模拟平均等候(分钟)  Erlang C 窗口  Erlang C 等候(分钟)") == 5
+    assert [line.split()[2] for line in lines if line.startswith("12:00-13:00") and len(line.split()) > 2] == [
+        "休息"
+    ] * 5
+    assert (
+        sum(
+            re.fullmatch(r"全天：\d+ 人，平均等候 [\d.]+ 分钟，窗口工时 [\d.]+（Erlang C [\d.]+）", line) is not None
+            for line in lines
+        )
+        == 5
+    )
+    assert "全厅合计（各业务专用窗口之和）：" in lines
+    # No English half: Latin letters only in the method's name, the file, the site's and the services' codes.
+    codes = re.compile(r"Erlang C|examples/arrivals-yearend\.csv|（demo）|\[[a-z]+\]")
+    assert [line for line in lines if re.search(r"[A-Za-z]{2,}", codes.sub("", line))] == []
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_plan_in_english_when_asked(how):
+    args = ("--lang", "en") if how == "option" else ()
+    env = {**without_lang(), **({"HALLWATCH_LANG": "en"} if how == "environment" else {})}
+    lines = plan("--service", "shebao", *args, env=env)
+    assert lines[0] == "capacity plan: 内乡县赤眉镇行政审批服务中心 (demo), examples/arrivals-yearend.csv"
+    assert "城乡居民基本养老保险参保登记及待遇领取 [shebao]: mean service 6 min" in lines
+    assert "hour         arrivals  windows  sim wait min  Erlang C windows  Erlang C wait min" in lines
+    assert any(line.startswith("12:00-13:00") and line.split()[2] == "closed" for line in lines)
+    assert not [line for line in lines if CJK.search(without_names(line))]
+
+
+def test_a_simulated_day_is_told_in_chinese_and_counted_as_json(broker, engine_factory):
+    start = "2026-11-25T08:20:00+08:00"
+    engine_factory(start_at=start, speed=300.0).start()
+    done = subprocess.run(
+        [sys.executable, "-m", "queue_engine.cli", "simulate", "--config", str(DEMO_SITE), "--broker", broker.url]
+        + ["--start-at", start, "--speed", "300", "--closing", "09:00"],
+        capture_output=True,
+        text=True,
+        cwd=DEMO_SITE.parent.parent,
+        timeout=300,
+        env=without_lang(),
+    )
+    assert done.returncode == 0, done.stderr
+    first, *progress, summary, count = done.stdout.splitlines()
+    assert first == (
+        "模拟 内乡县赤眉镇行政审批服务中心 的一天：自 2026-11-25T08:20:00+08:00 起，300 倍速；"
+        "请用同样的 --start-at 和 --speed 启动排队服务器"
+    )
+    assert progress and all(
+        re.fullmatch(r"\d\d:\d\d  取号 \d+  办结 \d+  过号 \d+  转办 \d+  告警：\D+( \d+)?(，\D+ \d+)*", line)
+        for line in progress
+    ), progress
+    tally = json.loads(count)  # the last line stays JSON, for scripts
+    assert tally["issued"] > 0
+    words = "，".join(
+        f"{zh} {tally[key]}"
+        for key, zh in [
+            ("issued", "取号"),
+            ("called", "叫号"),
+            ("served", "办结"),
+            ("no_shows", "过号"),
+            ("transfers", "转办"),
+            ("ratings", "评价"),
+            ("refused", "被拒"),
+        ]
+    )
+    assert summary.startswith(f"模拟结束：{words}，告警："), summary
+    assert not re.search(r"[a-z]{2,}", summary), summary  # alert kinds by their Chinese names

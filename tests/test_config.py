@@ -21,6 +21,7 @@ from queue_engine.config import (
     DeviceKind,
     Site,
     WindowRole,
+    expand_config_paths,
     load_site,
     load_sites,
     parse_site,
@@ -517,6 +518,58 @@ def test_problems_from_several_sections_reported_together(tmp_path):
         "timezone: unknown timezone 'Nowhere/City'",
         "windows[0].colour: unknown field (not allowed here)",
     ]
+
+
+# Broken files, each with problems of several kinds: validators', pydantic's own, cross-section.
+BROKEN = {
+    "validators": base_site(
+        head=BASE_HEAD.replace("Asia/Shanghai", "Nowhere/City").replace('"14:30-17:30"', '"14:30-13:30"'),
+        extra='[[devices]]\nid = "panel-w01"\nkind = "panel"\n\n[complaints]\ncounty = "投诉"\n\n'
+        '[web]\npublic_url = "ftp://hall"\n\n[calendar]\nholidays = [2026-10-01]\nworkdays = [2026-10-01]\n',
+    ),
+    "types": base_site(
+        head=BASE_HEAD.replace('kind = "township"', 'kind = "town"\ncolour = "red"'),
+        services=BASE_SERVICES.replace('prefix = "A"', 'prefix = "a"\nexpected_service_min = "long"'),
+        extra="[queue]\npriority_cap = 0\nissue_outside_hours = 3\n",
+    ),
+    "references": base_site(
+        services=BASE_SERVICES.replace('prefix = "B"', 'prefix = "A"'),
+        windows=BASE_WINDOWS.replace('services = ["shebao"]', 'services = ["nosuch"]'),
+        extra='[[devices]]\nid = "pad-w09"\nkind = "pad"\nwindow = "w09"\n',
+    ),
+}
+
+
+# What a Chinese problem keeps in Latin letters: quoted values, configuration keys, kinds of device.
+KEPT_LATIN = re.compile(r"""'[^']*'|"[^"]*"|\[\[devices\]\]|[a-z_]+ = |\b(true|false|window|services|panel|http)\b""")
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_every_problem_carries_its_chinese_text_from_where_it_is_found(tmp_path, name):
+    """English for the engine's log, Chinese for check-config: both worded where the problem
+    arises, a field's problem as 配置项 FIELD：…, with nothing left in English but names."""
+    err = load_error(write(tmp_path, BROKEN[name]))
+    assert len(err.problems) >= 3
+    for problem in err.problems:
+        field, _, _ = problem.partition(": ")
+        assert problem.zh.startswith(f"配置项 {field}："), (problem, problem.zh)
+        text = KEPT_LATIN.sub("", problem.zh.removeprefix(f"配置项 {field}："))
+        assert re.search(r"[\u4e00-\u9fff]", text) and not re.search(r"[A-Za-z]{3,}", text), (problem, problem.zh)
+
+
+def test_a_file_s_problems_are_chinese_too(tmp_path):
+    broken = write(tmp_path, "id = [", "broken.toml")
+    county = write(tmp_path, 'name = "县"\ninclude = ["a.toml", "nowhere/*.toml"]\n', "county.toml")
+    write(tmp_path, base_site(), "a.toml")
+    for load, path, zh in [
+        (load_site, broken, "不是有效的 TOML："),
+        (load_site, tmp_path / "missing.toml", "无法读取文件："),
+        (expand_config_paths, county, "配置项 include[1]：'nowhere/*.toml' 在 "),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            load([path]) if load is expand_config_paths else load(path)
+        (problem,) = info.value.problems
+        assert problem.zh.startswith(zh), problem.zh
 
 
 # ---------------------------------------------------------------------------

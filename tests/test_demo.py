@@ -17,7 +17,7 @@ from conftest import DEMO_SITE, ROOT, free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PROGRESS = re.compile(r"\d\d:\d\d  issued \d+ ")  # the simulator's progress line
+PROGRESS = re.compile(r"\d\d:\d\d  取号 \d+ ")  # the simulator's progress line (Chinese by default)
 
 
 def progress_lines(output: str) -> list[str]:
@@ -116,5 +116,5 @@ def test_the_demo_prints_its_progress_as_lines_and_no_reminder_it_already_follow
     assert demo.ctrl_c() == 0, demo.output
     output = demo.output
     assert "\r" not in output, output
-    assert "simulating" in output and "start the engine with" not in output, output
+    assert re.search(r"^模拟 .+ 的一天：自 ", output, re.M) and "启动排队服务器" not in output, output
     assert all(f"{line}\n" in output for line in progress), output  # each a line of its own

@@ -167,3 +167,17 @@ def wed_date():
     from datetime import date
 
     return date(2026, 11, 25)
+
+
+def test_the_reports_say_the_satisfaction_they_count():
+    """The notes of the report and of the county report state 满意率 as core/figures.py counts
+    it: the scores of SATISFIED_SCORES and no others, each by its word."""
+    from queue_engine.core.vocabulary import RATING
+    from queue_engine.reports import county, html
+
+    for notes in (html.NOTES, county.NOTES):
+        assert not [n for n in notes if "好评率" in n]
+        (note,) = [n for n in notes if "占全部评价" in n]
+        said = [int(score) for score in re.findall(r"(\d) 分", note)]
+        assert said == list(SATISFIED_SCORES), note
+        assert all(f"{score} 分（{RATING[score]}）" in note for score in SATISFIED_SCORES)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import DEMO_SITE, ROOT, Broker, EngineProcess, free_port, wait_until
 from mqtt_helpers import Device
 from prometheus_client.parser import text_string_to_metric_families
@@ -459,6 +460,83 @@ def test_grafana_shows_the_product_s_words_joined_from_the_engine_s_vocabulary(s
     assert f'score=~"{scores}"' in rules
 
 
+# A legend's placeholders that are Chinese words: the vocabulary's (joined from
+# hallwatch_label_info) and a site's name (joined from hallwatch_site_info).
+CHINESE_PLACEHOLDERS = {
+    "label": "hallwatch_label_info",
+    "severity_label": "hallwatch_label_info",
+    "name": "hallwatch_site_info",
+}
+PLACEHOLDER = re.compile(r"\{\{ *(\w+) *\}\}")
+
+
+def dashboard_targets(dashboard: dict) -> list[tuple[dict, dict]]:
+    """(panel, target) for every query of every panel, rows' panels included."""
+    found = []
+
+    def walk(panels):
+        for panel in panels:
+            found.extend((panel, target) for target in panel.get("targets", []))
+            walk(panel.get("panels", []))
+
+    walk(dashboard["panels"])
+    return found
+
+
+def every_panel(dashboard: dict) -> list[dict]:
+    return [p for panel in dashboard["panels"] for p in [panel, *panel.get("panels", [])]]
+
+
+def test_every_dashboard_title_legend_and_column_speaks_chinese():
+    """Titles, legends, value mappings and table columns are Chinese, without an English half;
+    a legend made only of placeholders shows words its query joins from the engine's
+    vocabulary or site names. The queries themselves are run on Prometheus by the tests above."""
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        assert CJK.search(dashboard["title"]) and CJK.search(dashboard["description"]), path.name
+        for panel in every_panel(dashboard):
+            texts = [panel["title"], *filter(None, [panel.get("description")])]
+            texts += [
+                m["text"]
+                for m in panel.get("fieldConfig", {}).get("defaults", {}).get("mappings", [])
+                for m in (m.get("options") or {}).values()
+                if isinstance(m, dict) and "text" in m
+            ]
+            texts += [
+                c
+                for t in panel.get("transformations", [])
+                for c in t["options"].get("renameByName", {}).values()
+                if c != "-"
+            ]  # "-": a hidden column
+            for text in texts:
+                assert CJK.search(text) and not re.search(r"[A-Za-z]{2,}", text), (path.name, text)
+        for panel, target in dashboard_targets(dashboard):
+            legend = target["legendFormat"]
+            placeholders = PLACEHOLDER.findall(legend)
+            words = PLACEHOLDER.sub("", legend)
+            assert not re.search(r"[A-Za-z]{2,}", words), (path.name, panel["title"], legend)
+            if not CJK.search(words):
+                assert placeholders and set(placeholders) <= set(CHINESE_PLACEHOLDERS), (path.name, legend)
+            for name in set(placeholders) & set(CHINESE_PLACEHOLDERS):
+                assert CHINESE_PLACEHOLDERS[name] in target["expr"], (path.name, legend)
+
+
+def test_the_dashboards_legends_show_chinese_words_on_prometheus(stack):
+    """Run on the engine's series, every legend that names the vocabulary's words or a site's
+    name gets them, in Chinese: the joins match."""
+    seen = set()
+    for path in DASHBOARDS:
+        for panel, target in dashboard_targets(json.loads(path.read_text(encoding="utf-8"))):
+            wanted = set(PLACEHOLDER.findall(target["legendFormat"])) & set(CHINESE_PLACEHOLDERS)
+            if not wanted:
+                continue
+            result = stack.query(grafana_to_promql(target["expr"], "demo"))
+            for labels in map(dict, result):
+                assert all(CJK.search(labels.get(name, "")) for name in wanted), (path.name, panel["title"], labels)
+                seen |= wanted
+    assert seen == set(CHINESE_PLACEHOLDERS)
+
+
 def test_dashboards_and_rules_use_only_metrics_the_engine_serves(stack):
     served = exposed_names(stack.metrics())
     rules = [r for g in stack.api("rules")["groups"] for r in g["rules"]]  # parsed by Prometheus itself
@@ -534,6 +612,43 @@ def test_every_alert_rule_has_a_unit_test():
     recorded = set(re.findall(r"^\s*- record: (\S+)$", "".join(p.read_text() for p in RULE_FILES), re.M))
     exercised = set(re.findall(r"expr: (\S+)$", "".join(p.read_text() for p in RULE_TESTS), re.M))
     assert recorded and recorded == exercised
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_every_alert_speaks_chinese_and_its_unit_test_checks_the_words():
+    """Each rule's summary and description are Chinese (summary_en stays for IT); each rule's
+    promtool test expects them, rendered, so a template that no longer renders fails there.
+    The words a template looks up are the vocabulary's own tables."""
+    from queue_engine.core.vocabulary import TABLES
+
+    rules = [
+        rule
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+    assert rules
+    looked_up = set()
+    for rule in rules:
+        notes = rule["annotations"]
+        assert CJK.search(notes["summary"]) and CJK.search(notes["description"]), rule["alert"]
+        assert not CJK.search(notes.get("summary_en", "")), rule["alert"]
+        looked_up |= set(re.findall(r'label_info\{table=\\"(\w+)\\"', notes["summary"] + notes["description"]))
+    assert looked_up and looked_up <= set(TABLES)
+    expected = {
+        test["alertname"]: alert["exp_annotations"]
+        for path in RULE_TESTS
+        for case in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]
+        for test in case.get("alert_rule_test", [])
+        for alert in test["exp_alerts"]
+    }
+    for rule in rules:
+        notes = expected[rule["alert"]]
+        assert CJK.search(notes["summary"]) and CJK.search(notes["description"]), rule["alert"]
+        assert "{{" not in notes["summary"] + notes["description"], rule["alert"]
 
 
 # -- health follows the broker; the command line -------------------------------------------------

@@ -101,7 +101,7 @@ def test_three_simulated_days_on_one_store_each_agree_with_the_store(broker, eng
 
 def test_off_a_terminal_the_progress_is_plain_lines_and_the_clock_reminder_shows_when_run_alone(broker, engine_factory):
     engine_factory(start_at=START, speed=SPEED).start()
-    result = simulate(broker, START, "--closing", "09:00", text=False)
+    result = simulate(broker, START, "--closing", "09:00", "--lang", "en", text=False)
     assert result.returncode == 0, result.stderr
     out = result.stdout.decode()
     assert b"\r" not in result.stdout, out

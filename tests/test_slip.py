@@ -179,4 +179,4 @@ def test_the_kiosk_agent_prints_the_slip_with_the_engines_link(broker, engine_fa
     bad = kiosk(broker, "--take", "shebao", "--printer", "lpt1")
     assert bad.returncode == 2 and "is not a printer: usb:VID:PID" in bad.stderr
     missing = kiosk(broker, "--take", "shebao", "--printer", f"file:{tmp_path}/no/such/dir/lp0")
-    assert missing.returncode == 2 and "cannot open the printer" in missing.stderr
+    assert missing.returncode == 2 and "打不开打印机" in missing.stderr

@@ -82,6 +82,12 @@ class DeviceError(Exception):
 class BrokerUnreachable(DeviceError):
     """The first connection did not succeed within the connect timeout."""
 
+    def __init__(self, broker: str, device_id: str, reason: str | None):
+        self.broker = broker
+        self.device_id = device_id
+        self.reason = reason  # the last connection error; None: timed out
+        super().__init__(f"cannot reach broker {broker} as {device_id}: {reason or 'timed out'}")
+
 
 class NoReply(DeviceError):
     """No reply after every attempt (the same event id each time)."""
@@ -187,10 +193,7 @@ class Device:
         connected.cancel()
         if connected not in done:  # timed out, or the broker refused the device's credentials
             await self._abort()
-            raise BrokerUnreachable(
-                f"cannot reach broker {self.settings.broker.describe()} as "
-                f"{self.settings.device_id}: {self.last_error or 'timed out'}"
-            )
+            raise BrokerUnreachable(self.settings.broker.describe(), self.settings.device_id, self.last_error)
         return self
 
     async def close(self, timeout: float = 5.0) -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from queue_engine.core.vocabulary import RATING
+
 from .console import Lines, say
 from .device import Device, NoReply
 
-BUTTONS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+BUTTONS = dict(RATING)  # the vocabulary's words, 5 (best) first
 WORDS = {name: score for score, name in BUTTONS.items()}
 
 

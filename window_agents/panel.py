@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 from queue_engine.config import Site
+from queue_engine.core.vocabulary import OUTCOME, PAUSE_REASON
 from queue_engine.privacy import citizen_key
 
 from . import slip as slips
 from .console import Lines, say
 from .device import Device, NoReply, wait_event
 
-OUTCOMES = {"done": "办结", "accepted": "受理", "informed": "一次性告知", "proxy": "帮办代办", "failed": "办不成"}
+OUTCOMES = {outcome.value: label for outcome, label in OUTCOME.items()}  # the vocabulary's words
 OUTCOME_WORDS = {
     **{code: code for code in OUTCOMES},
     "办结": "done",
@@ -30,7 +31,7 @@ OUTCOME_WORDS = {
     "帮办代办": "proxy",
     "办不成": "failed",
 }
-PAUSES = {"break": "休息", "meal": "就餐", "meeting": "会议", "fieldwork": "外勤", "other": "其他"}
+PAUSES = {reason.value: label for reason, label in PAUSE_REASON.items()}  # the vocabulary's words
 PAUSE_WORDS = {
     **{code: code for code in PAUSES},
     **{name: code for code, name in PAUSES.items()},

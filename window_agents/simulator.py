@@ -29,6 +29,7 @@ import aiomqtt
 
 from queue_engine.config import Site
 from queue_engine.core.kinds import DEVICE_KINDS
+from queue_engine.core.vocabulary import ALERT_KIND
 from queue_engine.shells.clock import Clock
 from queue_engine.shells.mqtt import BrokerSettings, new_client
 from queue_engine.wire import Topics
@@ -60,6 +61,38 @@ class Tally:
             "alerts": dict(self.alerts),
         }
 
+    def describe(self, names: tuple[str, ...], lang: str, sep: str) -> str:
+        """The counts ``names`` and the alerts by kind, for people, in ``lang`` (zh, en)."""
+        words = COUNT_WORDS[lang]
+        counts = sep.join(f"{words[name]} {getattr(self, name)}" for name in names)
+        if lang == "zh":
+            alerts = "，".join(f"{ALERT_KIND.get(k, k)} {n}" for k, n in sorted(self.alerts.items())) or "无"
+            return f"{counts}{sep}告警：{alerts}"
+        return f"{counts}{sep}alerts: {', '.join(f'{k} {n}' for k, n in sorted(self.alerts.items())) or '-'}"
+
+
+# The day's counts as people read them (``hallwatch simulate --lang``).
+COUNT_WORDS = {
+    "zh": {
+        "issued": "取号",
+        "called": "叫号",
+        "served": "办结",
+        "no_shows": "过号",
+        "transfers": "转办",
+        "ratings": "评价",
+        "refused": "被拒",
+    },
+    "en": {
+        "issued": "issued",
+        "called": "called",
+        "served": "served",
+        "no_shows": "no-shows",
+        "transfers": "transfers",
+        "ratings": "ratings",
+        "refused": "refused",
+    },
+}
+
 
 class Simulation:
     def __init__(
@@ -75,6 +108,7 @@ class Simulation:
         closing_at: float | None = None,
         root: str = "hallwatch",
         progress: TextIO = sys.stdout,
+        lang: str = "zh",
     ):
         self.site = site
         self.broker = broker
@@ -91,6 +125,7 @@ class Simulation:
         self.rate = arrivals_per_hour
         self.tally = Tally()
         self.progress = progress
+        self.lang = lang  # of the progress line: zh or en
         self._progress_on_terminal = progress.isatty()
         self._ids = itertools.count(1)
         self._boot = boot_prefix()  # ids unique across runs: the engine refuses a reused one
@@ -285,13 +320,8 @@ class Simulation:
     PROGRESS_STEP = 15 * 60  # simulated seconds between two progress lines off a terminal
 
     def progress_line(self) -> str:
-        t = self.tally
         clock = datetime.fromtimestamp(self.now(), self.site.tz).strftime("%H:%M")
-        alerts = ", ".join(f"{k} {n}" for k, n in sorted(t.alerts.items())) or "-"
-        return (
-            f"{clock}  issued {t.issued}  served {t.served}  no-shows {t.no_shows}  "
-            f"transfers {t.transfers}  alerts: {alerts}"
-        )
+        return f"{clock}  {self.tally.describe(('issued', 'served', 'no_shows', 'transfers'), self.lang, '  ')}"
 
     async def show_progress(self) -> None:
         """On a terminal, one line rewritten in place every second; elsewhere (a pipe, a log

@@ -2,7 +2,9 @@
 
 Exit codes: 0 done (or stopped by Ctrl-C / SIGTERM, in order), 1 a request was refused or
 unanswered, 2 bad configuration or arguments, 3 broker unreachable at start-up.
-Messages for the installer are English; what a citizen or a staff member sees is Chinese.
+What a citizen or a staff member sees is Chinese; so are the agent's own errors (a staff member
+starting a panel reads them too) unless ``--lang en``. The engine's and the devices' logs stay
+English.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from window_agents.device import BrokerUnreachable, Device, DeviceSettings, pass
 
 from ..config import ConfigError, load_site
 from ..core.kinds import DEVICE_KINDS, DeviceKind
+from ..core.vocabulary import DEVICE_KIND
 from ..shells.mqtt import BrokerUrlError, parse_broker_url
 from ..wire import Topics
 from .common import (
@@ -30,6 +33,7 @@ from .common import (
     Handler,
     add_broker_options,
     add_config_option,
+    add_lang_option,
     env,
 )
 
@@ -74,6 +78,7 @@ def _common() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log to stderr from this level; default WARNING",
     )
+    add_lang_option(common)
     return common
 
 
@@ -205,9 +210,24 @@ def _check_in_code(text: str) -> str:
     return text
 
 
-def _fail(message: str, code: int = EXIT_CONFIG) -> int:
-    print(f"hallwatch agent: {message}", file=sys.stderr)
+def _fail(args: argparse.Namespace, zh: str, en: str, code: int = EXIT_CONFIG) -> int:
+    """Say what is wrong on stderr, in the language of ``--lang``; return the exit code."""
+    print(f"hallwatch agent: {zh if args.lang == 'zh' else en}", file=sys.stderr)
     return code
+
+
+def _config_failed(args: argparse.Namespace, err: ConfigError) -> int:
+    """A configuration that cannot be used: each problem with its file and field, as
+    ``check-config`` words it."""
+    if args.lang != "zh":
+        return _fail(args, "", str(err))
+    for problem in err.problems:
+        print(f"hallwatch agent: {err.path}：{problem.zh}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _kind(kind: str) -> str:
+    return f"{DEVICE_KIND.get(kind, kind)}（{kind}）"
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -215,27 +235,45 @@ def cmd_agent(args: argparse.Namespace) -> int:
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if not args.config:
-        return _fail(f"no site configuration (use --config FILE or {ENV['config']})")
+        return _fail(
+            args,
+            f"没有站点配置（用 --config 文件，或环境变量 {ENV['config']}）",
+            f"no site configuration (use --config FILE or {ENV['config']})",
+        )
     try:
         site = load_site(args.config)
         broker = parse_broker_url(args.broker, ca_file=args.ca_file)
     except ConfigError as err:
-        return _fail(str(err))
+        return _config_failed(args, err)
     except BrokerUrlError as err:
-        return _fail(str(err))
+        return _fail(args, f"消息服务器地址不对：{err}", str(err))
     try:
         password = _password(args)
     except OSError as err:
-        return _fail(f"--password-file: {err.strerror or err}")
+        return _fail(
+            args, f"--password-file：读不了（{err.strerror or err}）", f"--password-file: {err.strerror or err}"
+        )
     device_ids = args.device if isinstance(args.device, list) else [args.device] if args.device else []
     for device_id in device_ids:
         device = site.device(device_id)
         if device is None:
-            return _fail(f"{args.config}: site {site.id} has no device {device_id!r}")
+            return _fail(
+                args,
+                f"{args.config}：站点 {site.id} 没有设备 {device_id!r}",
+                f"{args.config}: site {site.id} has no device {device_id!r}",
+            )
         if device.kind.value not in KIND_OF_AGENT[args.kind]:
-            return _fail(f"{args.config}: device {device_id!r} is a {device.kind.value}, not a {args.kind}")
+            return _fail(
+                args,
+                f"{args.config}：设备 {device_id!r} 是{_kind(device.kind.value)}，不是{_kind(args.kind)}",
+                f"{args.config}: device {device_id!r} is a {device.kind.value}, not a {args.kind}",
+            )
     if args.attempts < 1 or args.reply_timeout <= 0:
-        return _fail("--attempts must be at least 1 and --reply-timeout positive")
+        return _fail(
+            args,
+            "--attempts 至少是 1，--reply-timeout 须大于 0",
+            "--attempts must be at least 1 and --reply-timeout positive",
+        )
     runner = {"kiosk": _kiosk, "panel": _panel, "pad": _pad, "camera": _camera}[args.kind]
     return runner(args, site, broker, password)
 
@@ -299,18 +337,28 @@ def _run(args, devices: list, body: Callable[[], Coroutine[Any, Any, int]]) -> i
     try:
         return asyncio.run(main())
     except BrokerUnreachable as err:
-        return _fail(str(err), EXIT_BROKER)
+        return _fail(
+            args,
+            f"设备 {err.device_id} 连不上消息服务器 {err.broker}（{err.reason or '超时'}）："
+            "请检查网络和服务器，或找信息员",
+            str(err),
+            EXIT_BROKER,
+        )
 
 
 def _kiosk(args, site, broker, password) -> int:
     if args.take is not None and site.service(args.take) is None:
         codes = ", ".join(s.code for s in site.services)
-        return _fail(f"--take: site {site.id} has no service {args.take!r} (services: {codes})")
+        return _fail(
+            args,
+            f"--take：站点 {site.id} 没有业务 {args.take!r}（可选：{codes}）",
+            f"--take: site {site.id} has no service {args.take!r} (services: {codes})",
+        )
     if args.priority and args.take is None:
-        return _fail("--priority goes with --take")
+        return _fail(args, "--priority 要和 --take 一起用", "--priority goes with --take")
     if args.take is not None and args.checkin is not None:
-        return _fail("--take and --checkin: one or the other")
-    printer, failed = _open_printer(args.printer)
+        return _fail(args, "--take 和 --checkin 只能用一个", "--take and --checkin: one or the other")
+    printer, failed = _open_printer(args)
     if failed is not None:
         return failed
     device = Device(_settings(args, site, broker, password, args.device))
@@ -340,13 +388,13 @@ def _panel(args, site, broker, password) -> int:
     try:
         secret = load_citizen_secret(args.citizen_key_file)
     except CitizenKeyError as err:
-        return _fail(str(err))
+        return _fail(args, f"群众标识密钥不能用：{err}", str(err))
     settings = _settings(args, site, broker, password, args.device)
     topics = Topics(settings.root)
     view = panel.PanelView(
         site, settings.window, topics.window_state(site.id, settings.window), topics.queue_state(site.id)
     )
-    printer, failed = _open_printer(args.printer)
+    printer, failed = _open_printer(args)
     if failed is not None:
         return failed
     device = Device(settings, subscriptions=[view.window_topic, view.queue_topic], on_message=view.update)
@@ -359,14 +407,17 @@ def _panel(args, site, broker, password) -> int:
             printer.close()
 
 
-def _open_printer(spec: str | None):
+def _open_printer(args: argparse.Namespace):
     """(the printer ``--printer`` names, opened, or None; the exit status when it cannot be opened)."""
+    spec = args.printer
     if not spec:
         return None, None
     try:
         return slip.open_printer(spec), None
     except Exception as err:  # python-escpos's DeviceNotFoundError, USB and serial errors
-        return None, _fail(f"--printer {spec}: cannot open the printer: {err}")
+        return None, _fail(
+            args, f"--printer {spec}：打不开打印机（{err}）", f"--printer {spec}: cannot open the printer: {err}"
+        )
 
 
 def _pad(args, site, broker, password) -> int:
@@ -394,7 +445,7 @@ def _camera(args, site, broker, password) -> int:
         links = camera.resolve_links(site, bridge_map, args.device, args.frigate_camera, args.zone)
         frigate_broker = parse_broker_url(args.frigate_broker) if args.frigate_broker else broker
     except (camera.MappingError, BrokerUrlError) as err:
-        return _fail(str(err))
+        return _fail(args, f"摄像头对应关系或 Frigate 消息服务器不对：{err}", str(err))
     prefix = args.frigate_prefix or bridge_map.prefix
     devices, bridges = [], []
     for link in links:

@@ -2,7 +2,8 @@
 
 Runs the pure core in simulated time (``queue_engine.planning``) and prints, per service and
 hour, the recommended windows, the simulated mean wait and Erlang C's answer; then the hall's
-total per hour. See docs/planning.md. Exit 0 printed, 2 bad configuration, arrivals or arguments.
+total per hour, in Chinese unless ``--lang en``. See docs/planning.md. Exit 0 printed, 2 bad
+configuration, arrivals or arguments.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import unicodedata
 
 from ..config import ConfigError, load_site
 from ..planning import ArrivalsError, ServiceTimes, plan_service, read_arrivals, summarise
-from .common import EXIT_OK, Handler, fail, positive, report
+from .common import EXIT_OK, Handler, add_lang_option, fail, positive, report
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
@@ -65,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         action="store_true",
         help="windows may serve at every hour of the CSV (延长服务时间), not only in the opening hours",
     )
+    add_lang_option(plan)
     return {"plan": cmd_plan}
 
 
@@ -77,15 +79,58 @@ def _cell(text: str, width: int, right: bool = True) -> str:
     return pad + text if right else text + pad
 
 
-def _table(header: list[tuple[str, str]], rows: list[list[str]]) -> list[str]:
-    widths = [max(_width(zh), _width(en), *(_width(r[i]) for r in rows)) for i, (zh, en) in enumerate(header)]
-    lines = [
-        "  ".join(_cell(zh, w, i > 0) for i, ((zh, _), w) in enumerate(zip(header, widths))),
-        "  ".join(_cell(en, w, i > 0) for i, ((_, en), w) in enumerate(zip(header, widths))),
-    ]
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(_width(name), *(_width(r[i]) for r in rows)) for i, name in enumerate(header)]
+    lines = ["  ".join(_cell(name, w, i > 0) for i, (name, w) in enumerate(zip(header, widths)))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(_cell(c, w, i > 0) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
     return lines
+
+
+# The tables' columns, (Chinese, English).
+COLUMNS = [
+    ("时段", "hour"),
+    ("到达人数", "arrivals"),
+    ("建议窗口", "windows"),
+    ("模拟平均等候(分钟)", "sim wait min"),
+    ("Erlang C 窗口", "Erlang C windows"),
+    ("Erlang C 等候(分钟)", "Erlang C wait min"),
+]
+HALL_COLUMNS = [COLUMNS[0], COLUMNS[2]]
+
+# What the command prints, in each language of --lang ({...}: filled in).
+WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "窗口测算：{name}（{id}），{arrivals}",
+        "assumptions": "目标平均等候：{target} 分钟；办理时长：{distribution}；"
+        "每个数字来自 {replications} 个模拟日（随机种子 {seed}）",
+        "exponential": "指数分布",
+        "lognormal": "对数正态分布，变异系数 {cv}",
+        "hours": "窗口服务时段：{hours}；等候按服务时段计",
+        "all_day": "全天（CSV 中的每个小时）",
+        "break": "（休息时段取号的群众开门后办理）",
+        "service": "{name} [{code}]：平均办理 {minutes} 分钟",
+        "closed": "休息",
+        "day": "全天：{citizens} 人，平均等候 {wait} 分钟，窗口工时 {hours}（Erlang C {erlang}）",
+        "hall": "全厅合计（各业务专用窗口之和）：",
+        "unmet": "* 即使开 {n} 个窗口也达不到目标",
+    },
+    "en": {
+        "title": "capacity plan: {name} ({id}), {arrivals}",
+        "assumptions": "target mean wait: {target} min; service times: {distribution}; "
+        "each figure from {replications} simulated days (seed {seed})",
+        "exponential": "exponential",
+        "lognormal": "log-normal, CV {cv}",
+        "hours": "windows serve: {hours}; waits count in those hours",
+        "all_day": "every hour of the CSV",
+        "break": " (citizens arriving in a break are served when the hall reopens)",
+        "service": "{name} [{code}]: mean service {minutes} min",
+        "closed": "closed",
+        "day": "day: {citizens} citizens, mean wait {wait} min, window-hours {hours} (Erlang C {erlang})",
+        "hall": "whole hall (the sum of the services' windows):",
+        "unmet": "* not even {n} windows meet the target",
+    },
+}
 
 
 def _minutes(value: float | None) -> str:
@@ -130,33 +175,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
         except ValueError as err:
             return fail("plan", err)
 
-    distribution = "指数分布 exponential" if times.kind == "exponential" else f"对数正态 log-normal, CV {times.cv:g}"
-    hours = "全天 every hour of the CSV" if args.all_day else ", ".join(site.hours.periods)
+    words, lang = WORDS[args.lang], ("zh", "en").index(args.lang)
+    distribution = words[times.kind].format(cv=f"{times.cv:g}")
+    hours = words["all_day"] if args.all_day else ", ".join(site.hours.periods)
     out = [
-        f"窗口测算 capacity plan: {site.name} ({site.id}), {args.arrivals}",
-        f"目标平均等候 target mean wait: {args.target_wait:g} 分钟 min; 办理时长 service times: {distribution}; "
-        f"每个数字来自 {args.replications} 个模拟日 simulated days (seed {args.seed})",
-        f"窗口服务时段 windows serve: {hours}; 等候按服务时段计 waits count in those hours"
-        + (
-            ""
-            if args.all_day
-            else " (休息时段取号的群众开门后办理 citizens arriving in a break are served when the hall reopens)"
+        words["title"].format(name=site.name, id=site.id, arrivals=args.arrivals),
+        words["assumptions"].format(
+            target=f"{args.target_wait:g}", distribution=distribution, replications=args.replications, seed=args.seed
         ),
+        words["hours"].format(hours=hours) + ("" if args.all_day else words["break"]),
         "",
-    ]
-    header = [
-        ("时段", "hour"),
-        ("到达", "arrivals"),
-        ("建议窗口", "windows"),
-        ("模拟平均等候", "sim wait min"),
-        ("Erlang C 窗口", "Erlang C windows"),
-        ("Erlang C 等候", "Erlang C wait min"),
     ]
     unmet = False
     for plan in plans:
-        out.append(
-            f"{plan.name} [{plan.service}]: 平均办理 {plan.service_min:g} 分钟 mean service {plan.service_min:g} min"
-        )
+        out.append(words["service"].format(name=plan.name, code=plan.service, minutes=f"{plan.service_min:g}"))
         rows = []
         for hour in plan.hours:
             closed = hour.open_min <= 0
@@ -166,30 +198,32 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 [
                     f"{hour.hour:02d}:00-{hour.hour + 1:02d}:00",
                     _count(hour.arrivals),
-                    "休息 closed" if closed else f"{hour.windows}{mark}",
+                    words["closed"] if closed else f"{hour.windows}{mark}",
                     _minutes(hour.sim_wait_min),
                     "-" if hour.erlang_windows is None else str(hour.erlang_windows),
                     "-" if closed else ("∞" if hour.erlang_wait_min is None else _minutes(hour.erlang_wait_min)),
                 ]
             )
-        out += _table(header, rows)
+        out += _table([c[lang] for c in COLUMNS], rows)
         window_hours = sum(h.windows * h.open_min / 60 for h in plan.hours)
         erlang_hours = sum((h.erlang_windows or 0) * h.open_min / 60 for h in plan.hours)
         out.append(
-            f"全天 day: {plan.citizens:.0f} 人 citizens, 平均等候 mean wait {_minutes(plan.mean_wait_min)} 分钟 min, "
-            f"窗口工时 window-hours {window_hours:g} (Erlang C {erlang_hours:g})"
+            words["day"].format(
+                citizens=f"{plan.citizens:.0f}",
+                wait=_minutes(plan.mean_wait_min),
+                hours=f"{window_hours:g}",
+                erlang=f"{erlang_hours:g}",
+            )
         )
         out.append("")
     if len(plans) > 1:
-        out.append("全厅合计 whole hall (各业务专用窗口之和 the sum of the services' windows):")
+        out.append(words["hall"])
         out += _table(
-            [("时段", "hour"), ("建议窗口", "windows")],
+            [c[lang] for c in HALL_COLUMNS],
             [[f"{hour:02d}:00-{hour + 1:02d}:00", str(count)] for hour, count in summarise(plans).items()],
         )
         out.append("")
     if unmet:
-        out.append(
-            f"* 即使开 {args.max_windows} 个窗口也达不到目标 not even {args.max_windows} windows meet the target"
-        )
+        out.append(words["unmet"].format(n=args.max_windows))
     print("\n".join(out))
     return EXIT_OK

@@ -1,9 +1,11 @@
 """``hallwatch simulate``: a working day of a hall against the engine, over MQTT (thin over
 ``window_agents.simulator``).
 
-Exit codes: 0 the day ran (its count is printed as JSON) or was stopped by Ctrl-C or SIGTERM
-(its devices signed off, nothing more printed), 2 bad configuration or arguments, 3 the broker
-unreachable.
+What it prints for people is Chinese unless ``--lang en``; its count of the day ends the output
+as JSON, in either language, for scripts.
+
+Exit codes: 0 the day ran or was stopped by Ctrl-C or SIGTERM (its devices signed off, nothing
+more printed), 2 bad configuration or arguments, 3 the broker unreachable.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import datetime
 
 import aiomqtt
 
-from window_agents.simulator import Simulation, Tally, default_start, local_time
+from window_agents.simulator import COUNT_WORDS, Simulation, Tally, default_start, local_time
 
 from ..config import ConfigError, load_site
 from ..shells.mqtt import BrokerUrlError, parse_broker_url
@@ -25,6 +27,7 @@ from .common import (
     EXIT_OK,
     Handler,
     add_broker_options,
+    add_lang_option,
     fail,
     parse_time,
     report,
@@ -56,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
         help="the engine already runs with this --start-at and --speed (as `make demo` starts it): "
         "leave out the reminder to start it so",
     )
+    add_lang_option(parser)
     return {"simulate": cmd_simulate}
 
 
@@ -90,17 +94,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         arrivals_per_hour=args.arrivals_per_hour,
         closing_at=local_time(site, start, args.closing) if args.closing else None,
         root=args.root,
+        lang=args.lang,
     )
-    reminder = "" if args.engine_clock_set else "; start the engine with --start-at and the same --speed"
-    print(
-        f"simulating {site.name} from {datetime.fromtimestamp(start, site.tz).isoformat()} at x{args.speed:g}"
-        + reminder,
-        flush=True,
-    )
+    begins = datetime.fromtimestamp(start, site.tz).isoformat()
+    if args.lang == "zh":
+        reminder = "" if args.engine_clock_set else "；请用同样的 --start-at 和 --speed 启动排队服务器"
+        print(f"模拟 {site.name} 的一天：自 {begins} 起，{args.speed:g} 倍速" + reminder, flush=True)
+    else:
+        reminder = "" if args.engine_clock_set else "; start the engine with --start-at and the same --speed"
+        print(f"simulating {site.name} from {begins} at x{args.speed:g}" + reminder, flush=True)
     try:
         tally = asyncio.run(simulate_until_stopped(sim))
     except aiomqtt.MqttError as err:
         return fail("simulate", f"broker {broker.describe()}: {err}", EXIT_BROKER)
     if tally is not None:
-        print(json.dumps(tally.counts(), ensure_ascii=False))
+        if args.lang == "zh":
+            print(f"模拟结束：{tally.describe(tuple(COUNT_WORDS['zh']), 'zh', '，')}")
+        print(json.dumps(tally.counts(), ensure_ascii=False))  # the last line, for scripts
     return EXIT_OK

@@ -28,7 +28,7 @@ PAUSE_REASON = {
     PauseReason.BREAK: "休息",
     PauseReason.MEAL: "就餐",
     PauseReason.MEETING: "会议",
-    PauseReason.FIELDWORK: "外出办事",
+    PauseReason.FIELDWORK: "外勤",  # (the panel's key word, the manual's and the glossary's)
     PauseReason.OTHER: "其他",
 }
 ALERT_KIND = {kind.value: rule.label for kind, rule in ALERT_KINDS.items()}
