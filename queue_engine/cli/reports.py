@@ -1,7 +1,8 @@
 """``hallwatch report`` and ``hallwatch audit``: thin shells over ``queue_engine.reports``.
 
 report: exit 0 written, 2 bad configuration or arguments, 4 the store cannot be read.
-audit: exit 0 no line fails, 1 some line fails, 2 bad configuration.
+audit: exit 0 no line fails, 1 some line fails, 2 bad configuration or arguments, 4 the store
+(--db) cannot be read.
 """
 
 from __future__ import annotations
@@ -79,6 +80,17 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     audit = sub.add_parser("audit", help="check each site against the county standard (督导考核)")
     add_config_option(audit)
     add_lang_option(audit)
+    audit.add_argument(
+        "--db",
+        metavar="STORE",
+        help="also judge each site's live figures of --month from this engine store (read only)",
+    )
+    audit.add_argument(
+        "--month",
+        type=argument_type(_month),
+        metavar="YYYY-MM",
+        help="the live figures' month (with --db; default: the last complete month at each site)",
+    )
     return {"report": cmd_report, "audit": cmd_audit}
 
 
@@ -177,16 +189,35 @@ def _county_report(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from ..reports import audit_site, format_audit
+    from ..reports import ReportError, audit_site, format_audit, open_store
+    from ..reports.audit_live import live_audit
 
+    if args.month and not args.db:
+        return fail("audit", "--month is the live figures' month: give the engine store with --db")
     sites = _load(args, "audit")
     if sites is None:
         return EXIT_CONFIG
+    if args.db and not Path(args.db).is_file():
+        return fail("audit", f"{args.db}: no such store")
+    try:
+        conn = open_store(args.db) if args.db else None
+    except ReportError as err:
+        return fail("audit", err, EXIT_STORE)
     failed = False
-    for i, site in enumerate(sites):
-        lines = audit_site(site)
-        if i:
-            print()
-        print(format_audit(site, lines, lang=args.lang))
-        failed = failed or any(line.status == "fail" for line in lines)
+    try:
+        for i, site in enumerate(sites):
+            lines = audit_site(site)
+            if i:
+                print()
+            print(format_audit(site, lines, lang=args.lang))
+            if conn is not None:
+                month, live = live_audit(site, conn, args.month)
+                print(format_audit(site, live, lang=args.lang, heading=f"{month} 运行实绩（{Path(args.db).name}）"))
+                lines += live
+            failed = failed or any(line.status == "fail" for line in lines)
+    except ReportError as err:
+        return fail("audit", err, EXIT_STORE)
+    finally:
+        if conn is not None:
+            conn.close()
     return EXIT_FAILED if failed else EXIT_OK

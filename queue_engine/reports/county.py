@@ -34,7 +34,7 @@ from ..core.calendar import OfficialCalendar, WorkingCalendar
 from ..core.kinds import DeviceKind
 from ..core.vocabulary import FOLLOW_UP, SITE_KIND
 from ..files import PRIVATE
-from .audit import BOTH, RULES, Citation
+from .audit import BOTH, CAMERAS_BASIS, FOLLOW_UP_BASIS, RULES, VACANCY_BASIS, Citation
 from .charts import BLUE, GREEN, GREY, ORANGE, RED, Series, bar_chart, hbar_chart
 from .csv_out import write_tables
 from .html import CSS, NUMERIC
@@ -152,9 +152,9 @@ class Check:
 
 _AUDIT_CAMERAS = next(rule for rule in RULES if rule.check == "cameras")
 CHECKS = (
-    Check("vacancy", "工作日窗口不空岗", BOTH, Citation("二（一）3", "确保工作日窗口不空岗"), _vacancy),
-    Check("cameras", "电子监察摄像头正常运行", _AUDIT_CAMERAS.asked_of, _AUDIT_CAMERAS.basis, _cameras),
-    Check("follow_ups", "差评按期整改", BOTH, Citation("二（四）1", "畅通投诉渠道，确保问题不出中心"), _follow_ups),
+    Check("vacancy", "工作日窗口不空岗", BOTH, VACANCY_BASIS, _vacancy),
+    Check("cameras", "电子监察摄像头正常运行", _AUDIT_CAMERAS.asked_of, CAMERAS_BASIS, _cameras),
+    Check("follow_ups", "差评按期整改", BOTH, FOLLOW_UP_BASIS, _follow_ups),
 )
 RECTIFY_BASIS = Citation("三（三）", "对未达到实时进度、工作标准不高的予以限期整改")
 
