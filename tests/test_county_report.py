@@ -289,6 +289,8 @@ def test_the_county_report_ranks_every_hall_on_its_month_s_figures_in_html_and_c
     chart = re.search(r'<svg class="chart" data-chart="satisfied_by_hall".*?</svg>', page, re.S).group(0)
     assert re.findall(r'data-value="([\d.]+)"', chart) == ["52.2", "100", "99.1"]
     assert 'data-chart="vacancy_by_hall"' in page and 'data-chart="offline_by_hall"' in page
+    # the note says what the 满意率 counts as core.figures counts it: 基本满意 (3) and better
+    assert "满意率为 3、4、5 分评价占全部评价的比例" in page
 
 
 def test_a_failing_line_is_done_only_when_the_last_working_days_before_its_deadline_all_pass():

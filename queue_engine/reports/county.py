@@ -38,7 +38,7 @@ from .audit import BOTH, CAMERAS_BASIS, FOLLOW_UP_BASIS, RULES, VACANCY_BASIS, C
 from .charts import BLUE, GREEN, GREY, ORANGE, RED, Series, bar_chart, hbar_chart
 from .csv_out import write_tables
 from .html import CSS, NUMERIC
-from .model import Column, Rated, TableSpec, format_value
+from .model import SATISFIED_NOTE, Column, Rated, TableSpec, format_value
 
 if TYPE_CHECKING:
     from ..config import Site
@@ -325,7 +325,7 @@ def write_county_csv(report: CountyReport, out_dir: str | Path, *, stem: str = "
 NOTES = [
     "数据来源：各站点引擎每日上报县中心的当日数据（日终与补报，按站点和日期各保留最新一份，不重复计算）。",
     "空岗合计含未开窗、无人在座和无法核实三类，只计工作日的办公时段；窗口日为窗口当日有应在岗时间的天数。",
-    "平均等候按各日取号数加权；日90%等候最高为本月各日 90% 等候中最高的一日。满意率为 4、5 分评价占全部评价的比例。",
+    "平均等候按各日取号数加权；日90%等候最高为本月各日 90% 等候中最高的一日。" + SATISFIED_NOTE,
     "考核依据内放办〔2022〕9号：工作日窗口不空岗、电子监察摄像头正常运行、差评按期整改；等候与满意率标准未定量，只排名不判定。",
     "排名：整改项少者在前，其次每窗口日空岗少、满意率高、设备离线少；本月无数据的站点排在最后。",
     f"整改期限为本月结束后第 {RECTIFY_WORKING_DAYS} 个工作日（按各站点工作日历）；"
