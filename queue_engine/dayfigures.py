@@ -15,7 +15,7 @@ import msgspec
 
 from . import wire
 from .reports.compute import build_report
-from .reports.model import FlowRow, WorkRow
+from .reports.model import CaseRow, FlowRow, WorkRow
 
 if TYPE_CHECKING:
     from .config import Site
@@ -34,6 +34,10 @@ def _subject(row: WorkRow) -> wire.WireSubjectDay:
         ratings=row.ratings,
         satisfied_pct=row.satisfied_pct,
     )
+
+
+def _cases(row: CaseRow) -> wire.WireCasesDay:
+    return wire.WireCasesDay(**{name: getattr(row, name) for name in wire.WireCasesDay.__struct_fields__})
 
 
 def day_figures(
@@ -75,5 +79,6 @@ def day_figures(
         bad_ratings=len(report.bad_ratings),
         follow_ups_overdue=sum(1 for b in report.bad_ratings if b.status == "overdue"),
         alerts=dict(Counter(a.kind for a in report.alerts)),
+        cases=_cases(next(row for row in report.cases if row.dimension == "site")),
     )
     return msgspec.to_builtins(figures)

@@ -710,10 +710,25 @@ class WireDeviceDay(Struct, kw_only=True):
     offline_min: float
 
 
+class WireCasesDay(Struct, kw_only=True):
+    """办件 opened that day (the site report's case figures of the day), and what became of them
+    as of the figures' ``as_of``; the 一次性告知 given that day."""
+
+    opened: int
+    completed: Annotated[int, Meta(description="办结 by as_of")]
+    on_time: Annotated[int, Meta(description="completed by the end of their due day")]
+    overdue: Annotated[int, Meta(description="closed after their due day, or still open after it at as_of")]
+    still_open: int
+    unresolved: Annotated[int, Meta(description="办不成事 兜底 cases opened")]
+    unresolved_completed: int
+    notices: Annotated[int, Meta(description="一次性告知 given")]
+    breaches: Annotated[int, Meta(description="of them, a second 告知 in the same matter")]
+
+
 class WireDayFigures(Struct, kw_only=True):
     """A site's figures of one local day, from the engine's store (the site report's, for that
     day): tickets, waits, 空岗 minutes by category, device downtime, 好差评, follow-ups of bad
-    ratings, alerts. ``final``: the day is over at the engine (else: so far). The same day sent
+    ratings, alerts, 办件. ``final``: the day is over at the engine (else: so far). The same day sent
     again replaces what was had: nothing is counted twice."""
 
     v: Version
@@ -740,6 +755,8 @@ class WireDayFigures(Struct, kw_only=True):
     bad_ratings: int
     follow_ups_overdue: Annotated[int, Meta(description="bad ratings of the day whose follow-up is overdue")]
     alerts: Annotated[dict[str, int], Meta(description="alerts fired that day, by kind")]
+    # (added with 办件: absent from an engine that predates them)
+    cases: WireCasesDay | None = None
 
 
 _replay_request_decoder = msgspec.json.Decoder(WireReplayRequest)
