@@ -602,6 +602,13 @@ class WireAlert(Struct, kw_only=True):
     ]
     overdue: bool
     detail: Annotated[dict[str, Any], Meta(description="the kind's particulars; times in keys ending in _at")]
+    # (added later: absent from an engine of an earlier release)
+    store_id: Annotated[
+        str | None,
+        Meta(
+            description="the engine store whose numbering seq follows: a new one (a store made anew) starts again at 1"
+        ),
+    ] = None
 
 
 class WireRejection(Struct, kw_only=True):
@@ -652,6 +659,7 @@ class WireAlertReplay(Struct, kw_only=True):
     part: Annotated[int, Meta(ge=1)]
     parts: Annotated[int, Meta(ge=1)]
     alerts: list[WireAlert]
+    store_id: Annotated[str | None, Meta(description="the engine store answering (as in WireAlert)")] = None
 
 
 class WireAcknowledgeRequest(Struct, kw_only=True):
@@ -666,6 +674,10 @@ class WireAcknowledgeRequest(Struct, kw_only=True):
     alert: Text
     by: Annotated[str, Meta(max_length=32, description="the county operator's name")] = ""
     note: Annotated[str, Meta(max_length=500)] = ""
+    store_id: Annotated[
+        str | None,
+        Meta(description="the engine store the alert is known from (WireAlert): refused (unknown_alert) by another"),
+    ] = None
 
 
 class WireControlAnswer(Struct, kw_only=True):
@@ -757,6 +769,7 @@ class WireDayFigures(Struct, kw_only=True):
     alerts: Annotated[dict[str, int], Meta(description="alerts fired that day, by kind")]
     # (added with 办件: absent from an engine that predates them)
     cases: WireCasesDay | None = None
+    store_id: Annotated[str | None, Meta(description="the engine store they were read from (as in WireAlert)")] = None
 
 
 _replay_request_decoder = msgspec.json.Decoder(WireReplayRequest)
@@ -898,7 +911,7 @@ def queue_payload(view: list[ServiceQueue], now: float, tz: ZoneInfo) -> dict:
     )
 
 
-def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) -> dict:
+def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None, store_id: str | None = None) -> dict:
     detail = {
         key: iso(value, tz) if key.endswith("_at") and isinstance(value, (int, float)) else value
         for key, value in alert.detail.items()
@@ -927,6 +940,7 @@ def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) 
             due=iso(alert.due, tz),
             overdue=alert.overdue,
             detail=detail,
+            store_id=store_id,
         )
     )
 

@@ -89,6 +89,7 @@ SCHEMAS: dict[str, dict] = {
             "alerts": _object({"firing": _int, "acknowledged": _int}),
             "devices_offline": _int,
             "missing_alerts": _bool,
+            "store_changed_at": _null(_num),
         },
         description="a hall live; kind empty and open null for a hall that publishes without being configured",
     ),
