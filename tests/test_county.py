@@ -10,8 +10,11 @@ import asyncio
 import contextlib
 import http.client
 import json
+import os
+import re
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 import urllib.error
@@ -24,7 +27,7 @@ from conftest import ROOT, EngineProcess, free_port, wait_until
 from core_helpers import make_site
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device, _client
-from test_api_contract import event_validator
+from test_api_contract import event_validator, schemathesis_command
 from test_broker_security import raw_v5_puback
 from test_web_hardening import exchange, request
 from web_helpers import MANAGER_TOKEN, SUPERVISOR_TOKEN
@@ -709,6 +712,12 @@ def test_the_county_routes_answer_as_their_openapi_document_says(broker, county_
         check("/api/v1/county/alerts", "get", status, listed)
         status, refused = http_json(port, "/api/v1/county/alerts?kind=nonsense", SUPERVISOR_TOKEN)
         check("/api/v1/county/alerts", "get", status, refused)
+        status, empty = http_json(port, "/api/v1/county/alerts?state=", SUPERVISOR_TOKEN)  # (found by schemathesis)
+        assert (status, empty["field"]) == (400, "state")
+        check("/api/v1/county/alerts", "get", status, empty)
+        status, nowhere = http_json(port, "/api/v1/county/alerts?site=nowhere", SUPERVISOR_TOKEN)
+        assert (status, nowhere["error"]) == (404, "unknown_site")
+        check("/api/v1/county/alerts", "get", status, nowhere)
         ack = "/api/v1/county/sites/{site}/alerts/{alert}/acknowledge"
         status, pending = http_json(
             port, ack.format(site="chimei", alert="chimei-000001"), SUPERVISOR_TOKEN, {"note": "已电话督促"}
@@ -865,3 +874,66 @@ def test_an_engine_restarted_on_a_new_store_has_its_new_alerts_shown_at_the_coun
     finally:
         panel.close()
         camera.close()
+
+
+COUNTY_SCHEMATHESIS = """\
+max-stream-events = 1
+
+[parameters]
+"path.site" = "chimei"
+"path.alert" = "chimei-000001"
+
+# An acknowledgement the engine refuses (an alert already acknowledged, resolved, unknown
+# there) is answered 409 or 422; one it has not answered yet, 202.
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", 401, 403, 404, 409, 422, 429]
+"""
+
+
+def test_schemathesis_finds_nothing_in_the_county_console_s_api(broker, county_on_broker, tmp_path):
+    """The county console's routes against its own OpenAPI document, by schemathesis (every
+    phase, every check), as tests/test_api_contract.py runs it on the engine's: a hall's engine
+    played here publishes what the county reads and answers its acknowledgements."""
+    service = county_on_broker()
+    engine = _client("engine-of-chimei", broker.port)
+    try:
+        subscribed = threading.Event()
+        engine.on_subscribe = lambda *_: subscribed.set()
+
+        def answer(client, _userdata, message) -> None:
+            request = json.loads(message.payload)
+            body = {"v": 1, "re": request["id"], "ok": request["alert"] == "chimei-000001"}
+            if not body["ok"]:
+                body |= {"error": "unknown_alert", "message": "没有这条告警"}
+            client.publish("hallwatch/chimei/control/acknowledge/reply", json.dumps(body), 1)
+
+        engine.message_callback_add("hallwatch/chimei/control/acknowledge", answer)
+        engine.subscribe("hallwatch/chimei/control/acknowledge", 1)
+        assert subscribed.wait(10)
+        for topic, body in SEEN_BY_ENGINE.items():
+            engine.publish(topic, json.dumps(body), 1).wait_for_publish(10)
+        wait_until(lambda: service.api()["alerts"], what="the alert at the county")
+
+        (tmp_path / "schemathesis.toml").write_text(COUNTY_SCHEMATHESIS)
+        url = f"http://127.0.0.1:{service.http_port}/api/v1/openapi.json"
+        done = subprocess.run(
+            schemathesis_command(url, tmp_path),
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+            timeout=600,
+        )
+        text = done.stdout + done.stderr
+        (tmp_path / "schemathesis.txt").write_text(text)
+        assert done.returncode == 0, text[-20000:]
+        generated = re.search(r"(\d+) generated", text)
+        assert generated and int(generated[1]) > 0, text[-3000:]
+        entries = json.loads((tmp_path / "requests.har").read_text())["log"]["entries"]
+        answered = {
+            (e["request"]["method"], e["request"]["url"].split("?")[0], e["response"]["status"]) for e in entries
+        }
+        assert any(m == "POST" and u.endswith("/acknowledge") and s == 200 for m, u, s in answered), answered
+    finally:
+        engine.loop_stop()
+        engine.disconnect()

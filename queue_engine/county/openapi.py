@@ -179,6 +179,7 @@ PATHS = {
             "全县告警，可按大厅、类别、状态筛选",
             _json(_object({"alerts": _array(_ref("CountyAlert"))}), "alerts, latest first"),
             *TOKEN_ERRORS,
+            404,
             params=_FILTERS,
             security=SUPERVISOR,
             tag="county",
