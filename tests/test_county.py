@@ -127,6 +127,14 @@ def test_an_engine_on_a_new_store_numbers_from_1_again_and_the_county_follows_it
             )
         )
         assert county.source(hall, "a" * 32, 300.0).kind == RETIRED  # (the service drops it)
+        # The new store's engine publishes the day before its start, of which it has nothing:
+        # the figures the previous store sent of that day stay.
+        day = {**json.loads(PROTOCOL_DAY_FIGURES), "site": "chimei"}
+        hall.figures[day["day"]] = {**day, "store_id": "a" * 32, "issued": 96}
+        assert not county.figures(hall, {**day, "store_id": "b" * 32, "issued": 0})
+        assert hall.figures[day["day"]]["issued"] == 96
+        later = {**day, "day": "2099-01-01", "store_id": "b" * 32}
+        assert county.figures(hall, later) and county.figures(hall, {**later, "issued": 97})  # (its own: replaced)
         assert county.source(hall, None, 300.0).kind == SAME  # an engine that names no store
         assert county.overview(hall, 300.0)["store_changed_at"] == 200.0
         with closing_db(tmp_path / "county.db") as conn:
@@ -870,6 +878,10 @@ def test_an_engine_restarted_on_a_new_store_has_its_new_alerts_shown_at_the_coun
         (hall,) = [s for s in service.api()["sites"] if s["id"] == "chimei"]
         assert hall["store_changed_at"] is not None
         assert f"chimei's engine started on a new store ({second}, was {first})" in service.log_text()
+        # Each engine published the day before its start on starting (and the first the days
+        # before that the county asked for): the first store's figures stay.
+        days = {day: f["store_id"] for site, day, f in county_figures(tmp_path / "county.db") if site == "chimei"}
+        assert "2026-11-24" in days and set(days.values()) == {first}
     finally:
         panel.close()
         camera.close()

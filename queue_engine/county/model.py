@@ -218,8 +218,11 @@ class County:
 
     def figures(self, hall: Hall, figures: dict) -> bool:
         """A day's figures; False if exactly these were had (the same day again replaces: a
-        day is never counted twice)."""
-        if hall.figures.get(figures["day"]) == figures:
+        day is never counted twice), or if those had came from a store the hall's engine has
+        since replaced: the new store has nothing of that day (an engine publishes the day
+        before its start), and its figures of it would replace the real ones by empty ones."""
+        had = hall.figures.get(figures["day"])
+        if had == figures or (had is not None and had.get("store_id") in hall.retired):
             return False
         hall.figures[figures["day"]] = figures
         return True
