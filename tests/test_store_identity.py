@@ -523,3 +523,15 @@ def test_a_store_is_given_its_own_id_once_and_a_migrated_one_gets_one(tmp_path):
     new_store(old)  # migrated
     assert store_id(old) not in (made, store_id(second))
     assert load_snapshot(old, since=0.0, days=[]).store_id == store_id(old)
+
+
+def test_the_documented_way_to_give_a_restored_backup_a_new_id_works(tmp_path):
+    (statement,) = re.findall(
+        r'sqlite3 hallwatch\.db "(UPDATE store_meta [^"]+)"', (ROOT / "docs" / "deployment.md").read_text("utf-8")
+    )
+    db = tmp_path / "hallwatch.db"
+    new_store(db)
+    before = store_id(db)
+    sql_file(db, statement)
+    new_store(db)  # (the engine opens it as its own)
+    assert store_id(db) != before
