@@ -39,7 +39,7 @@ from ..deploy.brokerconf import BRIDGE_ROOT
 from ..shells import mqtt as mqtt_shell
 from ..shells.clock import Clock
 from ..shells.storefile import StoreRefused
-from .model import KEEP_RESOLVED_S, NEW, RETIRED, Acknowledgement, County, Hall
+from .model import FIRST, KEEP_RESOLVED_S, NEW, RETIRED, Acknowledgement, County, Hall
 from .store import Changes, CountyStore
 
 if TYPE_CHECKING:
@@ -351,9 +351,11 @@ class CountyService:
                 "county: %s: a message from the engine store %s, which was replaced: dropped", hall.site, store_id
             )
             return False
-        self._changes.halls[hall.site] = hall
+        if source.kind == FIRST:
+            self._changes.halls[hall.site] = hall  # (its store kept)
         if source.kind != NEW:
             return True
+        self._changes.halls[hall.site] = hall
         log.warning(
             "county: %s's engine started on a new store (%s, was %s): its alert numbers start again; "
             "the %d alert(s) of the previous store are retired, no longer live",
