@@ -23,12 +23,14 @@ The default month is the last complete one at the site (its timezone's date toda
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core.figures import satisfaction_pct
 from ..core.kinds import DeviceKind
-from ..core.vocabulary import SITE_KIND, VACANCY
+from ..core.vocabulary import DEVICE_KIND, SITE_KIND, VACANCY
 from .audit import (
     BOTH,
     FAIL,
@@ -61,6 +63,11 @@ DEVICE_CHECKS = {
 def last_month(today: date) -> str:
     """The last complete month before ``today``'s, as ``YYYY-MM``."""
     return (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _default_month(site: Site, now: float | None) -> str:
+    today = datetime.now(site.tz).date() if now is None else datetime.fromtimestamp(now, site.tz).date()
+    return last_month(today)
 
 
 def _min(value: float) -> str:
@@ -102,11 +109,15 @@ def _device(site: Site, row: DeviceRow) -> AuditLine:
         status, detail = UNKNOWN, "本月没有这台设备的在线记录，无法核定是否一直在线"
     else:
         status, detail = PASS, f"离线 0.0 分钟，{heard}（{row.online_hours}）"
-    rule = DEVICE_CHECKS[row.kind]
+    return _device_line(site, row.kind, row.device, row.window, status, detail)
+
+
+def _device_line(site: Site, kind: str, device: str, window: str | None, status: str, detail: str) -> AuditLine:
+    rule = DEVICE_CHECKS[kind]
     status, detail = _judged(site, rule.asked_of, status, detail)
-    where = f"（{row.window}）" if row.window else ""
-    item = f"{row.kind_label}正常运行·{row.device}{where}"
-    return AuditLine(site.id, f"device:{row.device}", status, item, detail, rule.basis)
+    where = f"（{window}）" if window else ""
+    item = f"{DEVICE_KIND.get(kind, kind)}正常运行·{device}{where}"
+    return AuditLine(site.id, f"device:{device}", status, item, detail, rule.basis)
 
 
 def _follow_ups(site: Site, report: SiteReport) -> AuditLine:
@@ -115,15 +126,18 @@ def _follow_ups(site: Site, report: SiteReport) -> AuditLine:
         f"差评 {len(report.bad_ratings)} 条：已整改 {counts['done']} 条，"
         f"逾期未整改 {counts['overdue']} 条，待整改 {counts['open']} 条"
     )
-    status, detail = _judged(site, BOTH, FAIL if counts["overdue"] else PASS, detail)
+    return _follow_up_line(site, FAIL if counts["overdue"] else PASS, detail)
+
+
+def _follow_up_line(site: Site, status: str, detail: str) -> AuditLine:
+    status, detail = _judged(site, BOTH, status, detail)
     return AuditLine(site.id, "follow_ups", status, "差评按期整改", detail, FOLLOW_UP_BASIS)
 
 
-def _ratings(site: Site, report: SiteReport) -> AuditLine:
-    if report.rating_count:
-        pct = format_value(report.satisfied_pct, "pct")
-        bad = len(report.bad_ratings)
-        detail = f"评价 {report.rating_count} 条，满意率 {pct}%，差评 {bad} 条"
+def _ratings(site: Site, ratings: dict[int, int], bad: int) -> AuditLine:
+    count = sum(ratings.values())
+    if count:
+        detail = f"评价 {count} 条，满意率 {format_value(satisfaction_pct(ratings), 'pct')}%，差评 {bad} 条"
     else:
         detail = "本月没有评价"
     detail += "；标准未定满意率指标，只列不判"
@@ -155,7 +169,7 @@ def live_lines(site: Site, report: SiteReport) -> list[AuditLine]:
         *(_device(site, row) for row in supervision),
         _follow_ups(site, report),
         *_cases(site, site_cases),
-        _ratings(site, report),
+        _ratings(site, report.ratings, len(report.bad_ratings)),
     ]
 
 
@@ -171,9 +185,75 @@ def live_audit(
     engine's store ``db`` as of ``now`` (default: the current time). Raises ``ReportError``."""
     from .county import month_span
 
-    if month is None:
-        today = datetime.now(site.tz).date() if now is None else datetime.fromtimestamp(now, site.tz).date()
-        month = last_month(today)
+    month = month or _default_month(site, now)
     start, end = month_span(month)
     report = build_report([site], db, [site.id], start, end, now=now, official=official)
     return month, live_lines(site, report.sites[0])
+
+
+# -- from the county's day figures (hallwatch audit --county-db) --------------------------------
+REPORTED = "（据各日上报县中心的数据）"
+AT_THE_SOURCE = "；各日数据日终上报，此后是否逾期以站点数据库为准（hallwatch audit --db）"
+
+
+def county_lines(site: Site, days: list[dict]) -> list[AuditLine]:
+    """The live lines of one site from the day figures the county service keeps of the month
+    (``WireDayFigures``, as ``county.store.read_figures`` gives them). What a day's figures
+    say as of its end (a follow-up or a case not overdue yet) cannot pass a line: it is unknown
+    unless the day figures already show it overdue."""
+    windows = {w.id: WorkRow(site=site.id, id=w.id, name=w.name) for w in site.windows}
+    offline: dict[str, float] = {}
+    ratings: dict[int, int] = {}
+    cases: CaseRow | None = None
+    bad = overdue = 0
+    for day in days:
+        for w in day["windows"]:
+            row = windows.setdefault(w["id"], WorkRow(site=site.id, id=w["id"], name=w["name"]))
+            for name in ("staffed_min", "not_opened_min", "unstaffed_min", "unverified_min"):
+                setattr(row, name, getattr(row, name) + w[name])
+        for d in day["devices"]:
+            offline[d["device"]] = offline.get(d["device"], 0.0) + d["offline_min"]
+        for score, count in day["ratings"].items():
+            ratings[int(score)] = ratings.get(int(score), 0) + count
+        bad, overdue = bad + day["bad_ratings"], overdue + day["follow_ups_overdue"]
+        if day.get("cases"):
+            cases = cases or CaseRow(site=site.id, dimension="site", dimension_label="")
+            for name, count in day["cases"].items():
+                setattr(cases, name, getattr(cases, name) + count)
+    lines = [_window(site, row) for row in windows.values()]
+    for device in site.devices:
+        if device.kind.value not in DEVICE_CHECKS:
+            continue
+        minutes = offline.get(device.id, 0.0)
+        if not days:
+            status, detail = UNKNOWN, "县中心没有这个站点本月的日数据，无法核定"
+        else:
+            status, detail = (FAIL if minutes else PASS), f"离线 {_min(minutes)} 分钟，{len(days)} 天{REPORTED}"
+        lines.append(_device_line(site, device.kind.value, device.id, device.window, status, detail))
+    status = FAIL if overdue else PASS if not bad else UNKNOWN
+    detail = f"差评 {bad} 条，逾期未整改 {overdue} 条{REPORTED}" + (AT_THE_SOURCE if status == UNKNOWN else "")
+    lines.append(_follow_up_line(site, status, detail))
+    if cases is None:
+        for check, item, basis in (
+            ("cases_on_time", "限时办结", ON_TIME_BASIS),
+            ("notices", "一次性告知", NOTICE_BASIS),
+        ):
+            lines.append(AuditLine(site.id, check, UNKNOWN, item, "站点引擎没有上报办件数据，无法核定", basis))
+    else:
+        on_time, notices = _cases(site, cases)
+        if on_time.status == PASS and cases.still_open:
+            on_time = replace(on_time, status=UNKNOWN, detail=on_time.detail + REPORTED + AT_THE_SOURCE)
+        lines += [on_time, notices]
+    lines.append(_ratings(site, ratings, bad))
+    return lines
+
+
+def county_live_audit(
+    site: Site, figures: list[dict], month: str | None = None, *, now: float | None = None
+) -> tuple[str, list[AuditLine]]:
+    """``live_audit``, from the county's day figures of every hall (``read_figures``)."""
+    from .county import month_span
+
+    month = month or _default_month(site, now)
+    start, end = (d.isoformat() for d in month_span(month))
+    return month, county_lines(site, [d for d in figures if d["site"] == site.id and start <= d["day"] <= end])
