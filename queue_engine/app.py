@@ -190,6 +190,7 @@ class EngineApp:
         for site_id, device, event_id, at, digest, reply in snapshot.recent_events:
             self.ingest.dedupe.remember((site_id, device, event_id), at, digest, reply)
         self._outbox.restore(snapshot.outbox)
+        self.outputs.store_id = self.control.store_id = snapshot.store_id
         self._expect_session = snapshot.has_history
         for site in self.sites:  # the restored (committed) states, published once connected
             hall = self.engine.hall(site.id)

@@ -425,6 +425,17 @@ def day_figures_example() -> dict[str, Any]:
         "bad_ratings": 1,
         "follow_ups_overdue": 0,
         "alerts": {"window_unstaffed": 1, "device_shutdown": 1, "bad_rating": 1},
+        "cases": {
+            "opened": 4,
+            "completed": 1,
+            "on_time": 1,
+            "overdue": 0,
+            "still_open": 3,
+            "unresolved": 1,
+            "unresolved_completed": 0,
+            "notices": 6,
+            "breaches": 0,
+        },
     }
 
 

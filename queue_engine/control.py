@@ -32,10 +32,13 @@ from typing import TYPE_CHECKING
 
 from . import wire
 from .core import events as ev
+from .core.commands import Reply
+from .core.errors import ErrorCode
+from .core.vocabulary import STORE_REPLACED
 from .dayfigures import day_figures
 from .records import Outbound, Processed
 from .reports.compute import ReportError
-from .shells.schema import alert_from_row
+from .shells.schema import alert_from_row, read_store_id
 from .shells.storefile import StoreRefused, open_read_only
 
 if TYPE_CHECKING:
@@ -63,6 +66,7 @@ def replay_parts(
     conn = open_read_only(db_path, ["alerts"])
     try:
         conn.row_factory = sqlite3.Row
+        store_id = read_store_id(conn)
         to = conn.execute("select coalesce(max(seq), 0) from alerts where site = ?", [site.id]).fetchone()[0]
         rows = conn.execute(
             "select * from alerts where site = ? and seq > ? and (state != 'resolved' or until >= ?) order by seq",
@@ -71,7 +75,7 @@ def replay_parts(
     finally:
         conn.close()
     alerts = [alert_from_row(dict(r)) for r in rows]
-    payloads = [wire.alert_payload(a, site.tz, staff_name=hall.staff_name(a.staff)) for a in alerts]
+    payloads = [wire.alert_payload(a, site.tz, staff_name=hall.staff_name(a.staff), store_id=store_id) for a in alerts]
     chunks = [payloads[i : i + REPLAY_PART] for i in range(0, len(payloads), REPLAY_PART)] or [[]]
     return [
         {
@@ -82,6 +86,7 @@ def replay_parts(
             "part": n,
             "parts": len(chunks),
             "alerts": chunk,
+            "store_id": store_id,
         }
         for n, chunk in enumerate(chunks, 1)
     ]
@@ -112,6 +117,7 @@ class Control:
         self.publish_retained = publish_retained
         self.submit = submit
         self._figures_of: dict[str, date] = {}  # the day whose figures each site last published
+        self.store_id: str | None = None  # the store's identity (set on restore)
         self.now = now
         self._tasks: set[asyncio.Task] = set()
 
@@ -164,6 +170,26 @@ class Control:
     async def _acknowledge(self, site: Site, payload: bytes) -> None:
         request = wire.decode_acknowledge_request(payload)
         by = request.by.strip()
+        if request.store_id is not None and self.store_id is not None and request.store_id != self.store_id:
+            # An alert of a store this engine no longer has: the same id here is another alert.
+            refusal = Reply(
+                site=site.id,
+                device=COUNTY_OPERATOR,
+                re=request.id,
+                ok=False,
+                error=ErrorCode.UNKNOWN_ALERT,
+                message=STORE_REPLACED,
+            )
+            topic = self.topics.control_reply(site.id, "acknowledge")
+            self.publish(Outbound(topic, wire.encode(wire.reply_payload(refusal, site.tz)), site=site.id, kind="reply"))
+            log.info(
+                "control: acknowledgement %s of %s/%s refused: of store %s",
+                request.id,
+                site.id,
+                request.alert,
+                request.store_id,
+            )
+            return
         event = ev.Acknowledge(  # type: ignore[call-arg]  # (events._event: keyword-only fields)
             site=site.id,
             device=f"{COUNTY_OPERATOR}:{by}" if by else COUNTY_OPERATOR,

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from . import wire
-from .reports.compute import build_report
-from .reports.model import FlowRow, WorkRow
+from .reports.compute import build_report, open_store
+from .reports.model import CaseRow, FlowRow, WorkRow
+from .shells.schema import read_store_id
 
 if TYPE_CHECKING:
     from .config import Site
@@ -36,10 +37,19 @@ def _subject(row: WorkRow) -> wire.WireSubjectDay:
     )
 
 
+def _cases(row: CaseRow) -> wire.WireCasesDay:
+    return wire.WireCasesDay(**{name: getattr(row, name) for name in wire.WireCasesDay.__struct_fields__})
+
+
 def day_figures(
     db_path: str | Path, site: Site, day: date, now: float, *, final: bool, official: OfficialCalendar | None = None
 ) -> dict:
-    report = build_report([site], db_path, [site.id], day, day, now=now, official=official).sites[0]
+    conn = open_store(db_path)
+    try:
+        report = build_report([site], conn, [site.id], day, day, now=now, official=official).sites[0]
+        store_id = read_store_id(conn)
+    finally:
+        conn.close()
     total = report.total or FlowRow(site.id, day.isoformat())
     vacancy = {
         "not_opened": round(sum(w.not_opened_min for w in report.windows), 1),
@@ -75,5 +85,7 @@ def day_figures(
         bad_ratings=len(report.bad_ratings),
         follow_ups_overdue=sum(1 for b in report.bad_ratings if b.status == "overdue"),
         alerts=dict(Counter(a.kind for a in report.alerts)),
+        cases=_cases(next(row for row in report.cases if row.dimension == "site")),
+        store_id=store_id,
     )
     return msgspec.to_builtins(figures)

@@ -25,6 +25,7 @@ class Outputs:
         self.engine = engine
         self.topics = topics
         self._tz = {s.id: s.tz for s in sites}
+        self.store_id: str | None = None  # the store's identity, published with each alert transition (restore)
 
     def render(self, batch: Iterable[Processed]) -> list[Outbound]:
         """The batch's own messages, in order: rejections, replies, calls, alert transitions."""
@@ -91,7 +92,9 @@ class Outputs:
 
     def alert(self, alert) -> Outbound:
         hall = self.engine.hall(alert.site)
-        body = wire.alert_payload(alert, self._tz[alert.site], staff_name=hall.staff_name(alert.staff))
+        body = wire.alert_payload(
+            alert, self._tz[alert.site], staff_name=hall.staff_name(alert.staff), store_id=self.store_id
+        )
         return Outbound(self.topics.alerts(alert.site), wire.encode(body), site=alert.site, kind="alert")
 
     def queue_state(self, site: str, now: float) -> Outbound:

@@ -602,6 +602,13 @@ class WireAlert(Struct, kw_only=True):
     ]
     overdue: bool
     detail: Annotated[dict[str, Any], Meta(description="the kind's particulars; times in keys ending in _at")]
+    # (added later: absent from an engine of an earlier release)
+    store_id: Annotated[
+        str | None,
+        Meta(
+            description="the engine store whose numbering seq follows: a new one (a store made anew) starts again at 1"
+        ),
+    ] = None
 
 
 class WireRejection(Struct, kw_only=True):
@@ -652,6 +659,7 @@ class WireAlertReplay(Struct, kw_only=True):
     part: Annotated[int, Meta(ge=1)]
     parts: Annotated[int, Meta(ge=1)]
     alerts: list[WireAlert]
+    store_id: Annotated[str | None, Meta(description="the engine store answering (as in WireAlert)")] = None
 
 
 class WireAcknowledgeRequest(Struct, kw_only=True):
@@ -666,6 +674,10 @@ class WireAcknowledgeRequest(Struct, kw_only=True):
     alert: Text
     by: Annotated[str, Meta(max_length=32, description="the county operator's name")] = ""
     note: Annotated[str, Meta(max_length=500)] = ""
+    store_id: Annotated[
+        str | None,
+        Meta(description="the engine store the alert is known from (WireAlert): refused (unknown_alert) by another"),
+    ] = None
 
 
 class WireControlAnswer(Struct, kw_only=True):
@@ -710,10 +722,25 @@ class WireDeviceDay(Struct, kw_only=True):
     offline_min: float
 
 
+class WireCasesDay(Struct, kw_only=True):
+    """办件 opened that day (the site report's case figures of the day), and what became of them
+    as of the figures' ``as_of``; the 一次性告知 given that day."""
+
+    opened: int
+    completed: Annotated[int, Meta(description="办结 by as_of")]
+    on_time: Annotated[int, Meta(description="completed by the end of their due day")]
+    overdue: Annotated[int, Meta(description="closed after their due day, or still open after it at as_of")]
+    still_open: int
+    unresolved: Annotated[int, Meta(description="办不成事 兜底 cases opened")]
+    unresolved_completed: int
+    notices: Annotated[int, Meta(description="一次性告知 given")]
+    breaches: Annotated[int, Meta(description="of them, a second 告知 in the same matter")]
+
+
 class WireDayFigures(Struct, kw_only=True):
     """A site's figures of one local day, from the engine's store (the site report's, for that
     day): tickets, waits, 空岗 minutes by category, device downtime, 好差评, follow-ups of bad
-    ratings, alerts. ``final``: the day is over at the engine (else: so far). The same day sent
+    ratings, alerts, 办件. ``final``: the day is over at the engine (else: so far). The same day sent
     again replaces what was had: nothing is counted twice."""
 
     v: Version
@@ -740,6 +767,9 @@ class WireDayFigures(Struct, kw_only=True):
     bad_ratings: int
     follow_ups_overdue: Annotated[int, Meta(description="bad ratings of the day whose follow-up is overdue")]
     alerts: Annotated[dict[str, int], Meta(description="alerts fired that day, by kind")]
+    # (added with 办件: absent from an engine that predates them)
+    cases: WireCasesDay | None = None
+    store_id: Annotated[str | None, Meta(description="the engine store they were read from (as in WireAlert)")] = None
 
 
 _replay_request_decoder = msgspec.json.Decoder(WireReplayRequest)
@@ -881,7 +911,7 @@ def queue_payload(view: list[ServiceQueue], now: float, tz: ZoneInfo) -> dict:
     )
 
 
-def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) -> dict:
+def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None, store_id: str | None = None) -> dict:
     detail = {
         key: iso(value, tz) if key.endswith("_at") and isinstance(value, (int, float)) else value
         for key, value in alert.detail.items()
@@ -910,6 +940,7 @@ def alert_payload(alert: Alert, tz: ZoneInfo, *, staff_name: str | None = None) 
             due=iso(alert.due, tz),
             overdue=alert.overdue,
             detail=detail,
+            store_id=store_id,
         )
     )
 

@@ -77,6 +77,15 @@ def schemathesis_command(url: str, report_dir: Path) -> list[str]:
     ]
 
 
+def answered(text: str, report_dir: Path) -> set[tuple[str, str, int]]:
+    """A run that found nothing and generated requests: the (method, URL, status) it had answered."""
+    (report_dir / "schemathesis.txt").write_text(text)
+    generated = re.search(r"(\d+) generated", text)
+    assert generated and int(generated[1]) > 0, text[-3000:]
+    entries = json.loads((report_dir / "requests.har").read_text())["log"]["entries"]
+    return {(e["request"]["method"], e["request"]["url"].split("?")[0], e["response"]["status"]) for e in entries}
+
+
 async def take_and_check_in(api, service: str = "shebao", phone: str = "13800000000") -> dict:
     """A number taken with a phone, reserved, checked in with the entrance poster's key: the
     answer to the taking."""
@@ -128,23 +137,16 @@ async def test_schemathesis_finds_nothing(api_factory, tmp_path):  # noqa: F811 
     )
     output, _ = await asyncio.wait_for(process.communicate(), 600)
     text = output.decode(errors="replace")
-    (tmp_path / "schemathesis.txt").write_text(text)
     assert process.returncode == 0, text[-20000:]
-    generated = re.search(r"(\d+) generated", text)
-    assert generated and int(generated[1]) > 0, text[-3000:]
+    requests = answered(text, tmp_path)
 
     # The links took the stateful phase where generated data cannot go: an alert acknowledged,
     # a number taken and then looked up.
-    har = tmp_path / "requests.har"
-    answered = {
-        (entry["request"]["method"], entry["request"]["url"].split("?")[0], entry["response"]["status"])
-        for entry in json.loads(har.read_text())["log"]["entries"]
-    }
-    assert any(m == "POST" and u.endswith("/acknowledge") and s == 200 for m, u, s in answered), answered
-    assert any(m == "POST" and u.endswith("/tickets") and s == 201 for m, u, s in answered)
-    assert any(m == "GET" and re.search(r"/tickets/[A-Z]+\d+$", u) and s == 200 for m, u, s in answered)
+    assert any(m == "POST" and u.endswith("/acknowledge") and s == 200 for m, u, s in requests), requests
+    assert any(m == "POST" and u.endswith("/tickets") and s == 201 for m, u, s in requests)
+    assert any(m == "GET" and re.search(r"/tickets/[A-Z]+\d+$", u) and s == 200 for m, u, s in requests)
     # ... and a case event reached a case that exists (answered, or refused as closed already).
-    assert any(m == "POST" and re.search(r"/cases/J\d+/events$", u) and s in (200, 409, 422) for m, u, s in answered)
+    assert any(m == "POST" and re.search(r"/cases/J\d+/events$", u) and s in (200, 409, 422) for m, u, s in requests)
 
 
 def test_no_body_the_document_admits_is_too_large():

@@ -6,11 +6,14 @@ its console in a real browser."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import json
+import os
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 import urllib.error
@@ -23,16 +26,18 @@ from conftest import ROOT, EngineProcess, free_port, wait_until
 from core_helpers import make_site
 from deploy_helpers import broker_config, make_certs, production_broker
 from mqtt_helpers import Device, _client
-from test_api_contract import event_validator
+from test_api_contract import answered, event_validator, schemathesis_command
 from test_broker_security import raw_v5_puback
 from test_web_hardening import exchange, request
 from web_helpers import MANAGER_TOKEN, SUPERVISOR_TOKEN
 
 from queue_engine import wire
+from queue_engine.control import Control
 from queue_engine.core import events as ev
 from queue_engine.core.engine import Engine
-from queue_engine.county.model import County, SeqTrack
+from queue_engine.county.model import FIRST, NEW, RETIRED, SAME, County, SeqTrack
 from queue_engine.county.openapi import county_openapi_document
+from queue_engine.county.store import Changes, CountyStore
 from queue_engine.ingest import RETRY_WINDOW_S, Ingest
 
 pytestmark = pytest.mark.integration
@@ -78,6 +83,118 @@ def test_the_county_s_acknowledgement_sent_again_however_late_is_answered_the_sa
     assert again.duplicate and not again.commands and again.reply.payload == first.reply.payload
     # (a device's request as late is another request reusing the id: refused)
     assert ingest.process_event(ack, later).result.error == "id_reused"
+
+
+def test_an_engine_on_a_new_store_numbers_from_1_again_and_the_county_follows_it(tmp_path):
+    """Alert numbers (and ids) are those of one engine store: a hall whose engine starts on a
+    new one is tracked from its new numbers, the previous store's alerts retired (kept in the
+    county store, no longer live), and what still comes from the old store is told apart."""
+
+    def alert(seq: int, store: str, state: str = "firing") -> dict:
+        since = "2026-11-25T09:00:00.000+08:00"
+        fields = {"kind": "window_unstaffed", "state": state, "since": since, "until": None, "store_id": store}
+        return {"id": f"chimei-{seq:06d}", "seq": seq, **fields}
+
+    county = County()
+    hall = county.hall("chimei", "")
+    store = CountyStore(tmp_path / "county.db")
+    try:
+        assert county.source(hall, "a" * 32, 100.0).kind == FIRST
+        county.replay(hall, 0, 0, [])
+        old = [alert(1, "a" * 32), alert(2, "a" * 32)]
+        assert all(county.alert(hall, a).new for a in old)
+        assert not county.alert(hall, alert(1, "a" * 32)).new  # a resend
+        store.write(
+            Changes(
+                halls={"chimei": hall},
+                alerts=[("chimei", a) for a in old],
+                transitions=[("chimei", a["seq"], a["id"], "firing", 100.0) for a in old],
+            )
+        )
+        # The engine starts on a new store: seq 1 again, under an id the county had.
+        change = county.source(hall, "b" * 32, 200.0)
+        assert (change.kind, change.previous, change.retired_alerts) == (NEW, "a" * 32, 2)
+        assert hall.alerts == {} and county.needs_replay(hall, time.monotonic())
+        new = alert(1, "b" * 32)
+        applied = county.alert(hall, new)
+        assert applied.new and applied.latest and hall.alerts["chimei-000001"]["store_id"] == "b" * 32
+        store.write(
+            Changes(
+                halls={"chimei": hall},
+                retire=[("chimei", 200.0)],
+                alerts=[("chimei", new)],
+                transitions=[("chimei", 1, new["id"], "firing", 200.0)],
+            )
+        )
+        assert county.source(hall, "a" * 32, 300.0).kind == RETIRED  # (the service drops it)
+        # The new store's engine publishes the day before its start, of which it has nothing:
+        # the figures the previous store sent of that day stay.
+        day = {**json.loads(PROTOCOL_DAY_FIGURES), "site": "chimei"}
+        hall.figures[day["day"]] = {**day, "store_id": "a" * 32, "issued": 96}
+        assert not county.figures(hall, {**day, "store_id": "b" * 32, "issued": 0})
+        assert hall.figures[day["day"]]["issued"] == 96
+        later = {**day, "day": "2099-01-01", "store_id": "b" * 32}
+        assert county.figures(hall, later) and county.figures(hall, {**later, "issued": 97})  # (its own: replaced)
+        assert county.source(hall, None, 300.0).kind == SAME  # an engine that names no store
+        assert county.overview(hall, 300.0)["store_changed_at"] == 200.0
+        with closing_db(tmp_path / "county.db") as conn:
+            assert conn.execute("SELECT store, id FROM retired_alerts ORDER BY id").fetchall() == [
+                ("a" * 32, "chimei-000001"),
+                ("a" * 32, "chimei-000002"),
+            ]
+            assert conn.execute("SELECT store, seq FROM retired_transitions").fetchall() == [
+                ("a" * 32, 1),
+                ("a" * 32, 2),
+            ]
+        assert store.transitions("chimei") == [1]
+        again = County()  # a restart: the new store's numbers, and the retired one known as such
+        store.load(again, resolved_since=0.0)
+        restored = again.halls["chimei"]
+        assert (restored.store_id, restored.retired, list(restored.alerts)) == ("b" * 32, ["a" * 32], ["chimei-000001"])
+        assert restored.alerts["chimei-000001"]["store_id"] == "b" * 32
+        assert again.source(restored, "a" * 32, 400.0).kind == RETIRED
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def closing_db(path):
+    conn = sqlite3.connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+async def test_an_acknowledgement_of_an_alert_of_another_store_is_refused_by_the_engine():
+    """The county names the store it knows the alert from: an engine on another store (where
+    the same id is another alert) refuses it, and applies nothing."""
+    site = make_site()
+    published, submitted, done = [], [], asyncio.Event()
+
+    async def submit(*args, **kwargs):
+        submitted.append(args)
+
+    control = Control(
+        Engine([site]),
+        [site],
+        wire.Topics("hallwatch"),
+        "unused.db",
+        publish=published.append,
+        publish_retained=published.append,
+        submit=submit,
+        now=lambda: 0.0,
+    )
+    control.store_id = "b" * 32
+    request = {"v": 1, "id": "county-ack-7", "alert": f"{site.id}-000001", "by": "王监察", "store_id": "a" * 32}
+    control.receive(site.id, "acknowledge", json.dumps(request).encode(), done.set)
+    await asyncio.wait_for(done.wait(), 5)
+    assert submitted == []
+    (reply,) = published
+    assert reply.topic == wire.Topics("hallwatch").control_reply(site.id, "acknowledge")
+    body = json.loads(reply.payload)
+    assert (body["re"], body["ok"], body["error"]) == ("county-ack-7", False, "unknown_alert")
+    assert "新的数据库" in body["message"]
 
 
 # -- three brokers -----
@@ -602,6 +719,12 @@ def test_the_county_routes_answer_as_their_openapi_document_says(broker, county_
         check("/api/v1/county/alerts", "get", status, listed)
         status, refused = http_json(port, "/api/v1/county/alerts?kind=nonsense", SUPERVISOR_TOKEN)
         check("/api/v1/county/alerts", "get", status, refused)
+        status, empty = http_json(port, "/api/v1/county/alerts?state=", SUPERVISOR_TOKEN)  # (found by schemathesis)
+        assert (status, empty["field"]) == (400, "state")
+        check("/api/v1/county/alerts", "get", status, empty)
+        status, nowhere = http_json(port, "/api/v1/county/alerts?site=nowhere", SUPERVISOR_TOKEN)
+        assert (status, nowhere["error"]) == (404, "unknown_site")
+        check("/api/v1/county/alerts", "get", status, nowhere)
         ack = "/api/v1/county/sites/{site}/alerts/{alert}/acknowledge"
         status, pending = http_json(
             port, ack.format(site="chimei", alert="chimei-000001"), SUPERVISOR_TOKEN, {"note": "已电话督促"}
@@ -702,3 +825,120 @@ def test_the_county_console_reads_one_engine_for_all_sites_and_sharded_engines_a
             client.close()
         for engine in engines:
             engine.stop()
+
+
+def engine_store_id(db) -> str:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute("select value from store_meta where key = 'store_id'").fetchone()[0]
+
+
+def test_an_engine_restarted_on_a_new_store_has_its_new_alerts_shown_at_the_county(
+    broker, engine_factory, county_on_broker, tmp_path
+):
+    """The engine's store moved aside (a disk replaced): the engine starts again on a new store,
+    numbering its alert transitions from 1 again. The county follows the new store's numbers
+    (not taking them for duplicates), retires the old store's alerts and says so."""
+    config = tmp_path / "chimei.toml"
+    config.write_text((TOWNSHIPS / "chimei.toml").read_text(encoding="utf-8") + QUICK)
+    engine = engine_factory(configs=[config]).start()
+    service = county_on_broker()
+    panel = Device(broker.port, "chimei-panel-w01", site="chimei")
+    camera = Device(broker.port, "chimei-cam-w01", site="chimei")
+
+    def leave_w01_empty() -> None:
+        # (said again for the new store's engine, which did not count the retained one here: a
+        # camera's heartbeats would do it too)
+        camera.raw(json.dumps({"v": 1, "state": "online", "kind": "camera", "window": "w01"}), channel="status")
+        assert panel.request("staff.login", staff="s201")["ok"]
+        camera.send("presence", window="w01", present=False, count=0)
+
+    def unstaffed_at_county() -> dict[str, str]:  # alert id -> its store
+        return {a["id"]: a["store_id"] for a in service.api()["alerts"] if a["kind"] == "window_unstaffed"}
+
+    try:
+        leave_w01_empty()
+        wait_until(lambda: unstaffed_at_county(), timeout=30, what="the first store's alert at the county")
+        first = engine_store_id(engine.db)
+        assert set(unstaffed_at_county().values()) == {first}
+        assert engine.stop() == 0
+        for path in tmp_path.glob(f"{engine.db.name}*"):
+            path.unlink()
+        engine.start()
+        second = engine_store_id(engine.db)
+        assert second != first
+        leave_w01_empty()
+        wait_until(
+            lambda: second in unstaffed_at_county().values(), timeout=30, what="the new store's alert at the county"
+        )
+        fired = engine_alerts(engine.db)  # numbered from 1 again, under ids the county had
+        assert {i: s for i, (s, _) in county_alerts(service).items() if i in fired} == {
+            i: s for i, (s, _) in fired.items()
+        }
+        assert set(unstaffed_at_county().values()) == {second}  # the first store's: retired
+        (hall,) = [s for s in service.api()["sites"] if s["id"] == "chimei"]
+        assert hall["store_changed_at"] is not None
+        assert f"chimei's engine started on a new store ({second}, was {first})" in service.log_text()
+        # Each engine published the day before its start on starting (and the first the days
+        # before that the county asked for): the first store's figures stay.
+        days = {day: f["store_id"] for site, day, f in county_figures(tmp_path / "county.db") if site == "chimei"}
+        assert "2026-11-24" in days and set(days.values()) == {first}
+    finally:
+        panel.close()
+        camera.close()
+
+
+COUNTY_SCHEMATHESIS = """\
+max-stream-events = 1
+
+[parameters]
+"path.site" = "chimei"
+"path.alert" = "chimei-000001"
+
+# An acknowledgement the engine refuses (an alert already acknowledged, resolved, unknown
+# there) is answered 409 or 422; one it has not answered yet, 202.
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", 401, 403, 404, 409, 422, 429]
+"""
+
+
+def test_schemathesis_finds_nothing_in_the_county_console_s_api(broker, county_on_broker, tmp_path):
+    """The county console's routes against its own OpenAPI document, by schemathesis (every
+    phase, every check), as tests/test_api_contract.py runs it on the engine's: a hall's engine
+    played here publishes what the county reads and answers its acknowledgements."""
+    service = county_on_broker()
+    engine = _client("engine-of-chimei", broker.port)
+    try:
+        subscribed = threading.Event()
+        engine.on_subscribe = lambda *_: subscribed.set()
+
+        def answer(client, _userdata, message) -> None:
+            request = json.loads(message.payload)
+            body = {"v": 1, "re": request["id"], "ok": request["alert"] == "chimei-000001"}
+            if not body["ok"]:
+                body |= {"error": "unknown_alert", "message": "没有这条告警"}
+            client.publish("hallwatch/chimei/control/acknowledge/reply", json.dumps(body), 1)
+
+        engine.message_callback_add("hallwatch/chimei/control/acknowledge", answer)
+        engine.subscribe("hallwatch/chimei/control/acknowledge", 1)
+        assert subscribed.wait(10)
+        for topic, body in SEEN_BY_ENGINE.items():
+            engine.publish(topic, json.dumps(body), 1).wait_for_publish(10)
+        wait_until(lambda: service.api()["alerts"], what="the alert at the county")
+
+        (tmp_path / "schemathesis.toml").write_text(COUNTY_SCHEMATHESIS)
+        url = f"http://127.0.0.1:{service.http_port}/api/v1/openapi.json"
+        done = subprocess.run(
+            schemathesis_command(url, tmp_path),
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+            timeout=600,
+        )
+        text = done.stdout + done.stderr
+        assert done.returncode == 0, text[-20000:]
+        requests = answered(text, tmp_path)
+        assert any(m == "POST" and u.endswith("/acknowledge") and s == 200 for m, u, s in requests), requests
+    finally:
+        engine.loop_stop()
+        engine.disconnect()

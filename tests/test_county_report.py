@@ -19,7 +19,9 @@ from conftest import ROOT
 
 from queue_engine.config import load_configs
 from queue_engine.county.store import Changes, CountyStore
+from queue_engine.reports.audit_live import county_lines
 from queue_engine.reports.county import TABLES, build_county_report
+from queue_engine.shells.store import connect
 
 COUNTY = ROOT / "examples" / "county" / "county.toml"
 MONTH = "2026-07"  # no public holiday from July to mid-August: 23 working days, deadline 2026-08-14
@@ -289,6 +291,8 @@ def test_the_county_report_ranks_every_hall_on_its_month_s_figures_in_html_and_c
     chart = re.search(r'<svg class="chart" data-chart="satisfied_by_hall".*?</svg>', page, re.S).group(0)
     assert re.findall(r'data-value="([\d.]+)"', chart) == ["52.2", "100", "99.1"]
     assert 'data-chart="vacancy_by_hall"' in page and 'data-chart="offline_by_hall"' in page
+    # the note says what the 满意率 counts as core.figures counts it: 基本满意 (3) and better
+    assert "满意率为 3、4、5 分评价占全部评价的比例" in page
 
 
 def test_a_failing_line_is_done_only_when_the_last_working_days_before_its_deadline_all_pass():
@@ -327,3 +331,67 @@ def test_the_county_report_refuses_a_wrong_month_or_a_store_that_is_not_the_coun
     done = hallwatch(*common, "--db", str(engine_db), "--month", MONTH)
     assert done.returncode == 4 and "not an SQLite database" in done.stderr
     assert list(tmp_path.glob("*.html")) == []
+
+
+AUDIT_LINE = re.compile(r"^(\S+): (pass|fail|unknown|n/a)\s+(\S+)\s+(.*)$")
+
+
+def test_the_audit_judges_each_hall_s_month_from_the_county_s_day_figures(county_db):
+    """``hallwatch audit --county-db``: the live lines from the day figures the county keeps,
+    for every hall of the county, without the townships' stores."""
+    done = hallwatch("audit", "--lang", "en", "--config", str(COUNTY), "--county-db", str(county_db), "--month", MONTH)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = {}
+    for text in done.stdout.splitlines():
+        if match := AUDIT_LINE.match(text):
+            lines[match[1], match[3]] = (match[2], match[4])
+    assert f"chimei: {MONTH} 运行实绩（{county_db.name}）" in done.stdout.splitlines()
+    assert lines["chimei", "vacancy:w01"][0] == "pass"
+    assert lines["chimei", "vacancy:w02"] == (
+        "fail",
+        "工作日窗口不空岗·2号窗口：空岗 30.0 分钟（无人在座 30.0），在岗 8020.0 分钟",
+    )
+    assert lines["chimei", "vacancy:w03"][0] == "unknown"  # (no minute of it in the figures)
+    assert lines["xiaguan", "device:xiaguan-cam-w01"][0] == "fail"
+    assert "离线 15.0 分钟，23 天（据各日上报县中心的数据）" in lines["xiaguan", "device:xiaguan-cam-w01"][1]
+    assert lines["xiaguan", "device:xiaguan-cam-w02"][0] == "pass"
+    assert lines["xiaguan", "follow_ups"][0] == "fail"  # one shown overdue in its day's figures
+    assert lines["chimei", "follow_ups"][0] == "pass"  # no bad rating
+    assert lines["chimei", "cases_on_time"][0] == "unknown"  # (figures without cases)
+    assert lines["nanwan", "device:nanwan-cam-w01"][0] == "n/a"  # (a village: not asked)
+    assert {status for (site, check), (status, _) in lines.items() if site == "neixiang" and ":" in check} <= {
+        "unknown",
+        "n/a",
+    }
+    # A month the county has no figures of fails nothing.
+    quiet = hallwatch("audit", "--config", str(COUNTY), "--county-db", str(county_db), "--month", "2026-10")
+    assert quiet.returncode == 0, quiet.stdout
+
+
+def test_a_bad_rating_whose_follow_up_was_not_due_yet_when_its_day_was_sent_is_unknown():
+    (site,) = [s for s in load_configs([COUNTY]) if s.id == "xiaguan"]
+    july = date(2026, 7, 1)
+    windows = [window("w01", 360.0)]
+    lines = {
+        line.check: line for line in county_lines(site, [day_figures("xiaguan", july, windows=windows, bad_ratings=1)])
+    }
+    assert lines["follow_ups"].status == "unknown"
+    assert "以站点数据库为准" in lines["follow_ups"].detail
+    cases = dict.fromkeys(("opened", "completed", "on_time", "overdue", "still_open"), 0)
+    cases |= {"unresolved": 0, "unresolved_completed": 0, "notices": 2, "breaches": 1}
+    lines = {
+        line.check: line.status
+        for line in county_lines(
+            site, [day_figures("xiaguan", july, windows=windows, cases={**cases, "opened": 1, "still_open": 1})]
+        )
+    }
+    assert (lines["cases_on_time"], lines["notices"]) == ("unknown", "fail")
+
+
+def test_the_audit_refuses_an_engine_s_store_as_the_county_s_and_both_at_once(county_db, tmp_path):
+    engine_db = tmp_path / "hallwatch.db"
+    connect(engine_db).conn.close()
+    done = hallwatch("audit", "--config", str(COUNTY), "--county-db", str(engine_db))
+    assert done.returncode == 4 and "county store" in done.stderr, done.stderr
+    both = hallwatch("audit", "--config", str(COUNTY), "--db", str(engine_db), "--county-db", str(county_db))
+    assert both.returncode == 2 and "not allowed with" in both.stderr

@@ -24,15 +24,20 @@ from __future__ import annotations
 
 from datetime import date
 
+import msgspec
 import pytest
 from core_helpers import SITE_ID
 from test_core_cases import at, case_event, cases_driver, finish, opened, visit
 from test_reports import Tables, picked, read_csv
 
+from queue_engine import wire
 from queue_engine.core import events as ev
+from queue_engine.county.store import Changes, CountyStore
+from queue_engine.dayfigures import day_figures
 from queue_engine.privacy import citizen_key
 from queue_engine.records import Processed
 from queue_engine.reports import build_report, render_html, write_csv
+from queue_engine.reports.county import build_county_report, render_county_html
 from queue_engine.shells.store import connect, write_batch
 
 O = ev.Outcome  # noqa: E741
@@ -172,3 +177,55 @@ def test_a_case_counts_in_the_period_it_was_opened_in(tmp_path):
     row = october.sites[0].cases[0]
     # Opened on 10-30, due 11-06, still open on 12-01: October's one case, overdue.
     assert (row.dimension, row.opened, row.overdue, row.still_open, row.on_the_spot_visits) == ("site", 1, 1, 1, 0)
+
+
+def test_each_day_s_figures_carry_its_cases_and_the_county_adds_them_up_to_the_month_s(report, tmp_path):
+    """The day figures (dayfigures.py) carry the 办件 of each day, as the county service decodes
+    them, through the county's store into the county report, whose month is the site report's."""
+    d = run_month()
+    site = d.engine.hall(SITE_ID).site
+    path = tmp_path / "hallwatch.db"
+    conn = connect(path).conn
+    write_batch(conn, [Processed(at=d.now, site=SITE_ID, commands=d.log)])
+    conn.close()
+    days = [day_figures(path, site, date(2026, NOV, n), AS_OF, final=True) for n in range(1, 31)]
+    cases = {f["day"][-2:]: f["cases"] for f in days}
+    none = dict.fromkeys(wire.WireCasesDay.__struct_fields__, 0)
+    # C1 done on time, C2 done after its due day
+    assert cases["02"] == {**none, "opened": 2, "completed": 2, "on_time": 1, "overdue": 1}
+    assert cases["03"] == {**none, "opened": 1, "still_open": 1, "overdue": 1}  # C3, never closed
+    assert cases["04"] == {
+        **none,
+        "opened": 1,
+        "completed": 1,
+        "on_time": 1,
+        "unresolved": 1,
+        "unresolved_completed": 1,
+    }
+    assert cases["10"] == {**none, "notices": 2}
+    assert cases["13"] == {**none, "notices": 1, "breaches": 1}
+    assert cases["16"] == {**none, "opened": 1, "unresolved": 1}  # C5, withdrawn: closed, not completed
+    assert cases["27"] == {**none, "opened": 1, "still_open": 1}  # C6, due 12-04
+    assert cases["05"] == none
+    # On the wire, as the county service decodes it; an older engine's figures have none.
+    decoder = msgspec.json.Decoder(wire.WireDayFigures)
+    assert msgspec.to_builtins(decoder.decode(wire.encode(days[1]))) == days[1]
+    older = {key: value for key, value in days[1].items() if key != "cases"}
+    assert decoder.decode(wire.encode(older)).cases is None
+
+    county = CountyStore(tmp_path / "county.db")
+    try:
+        county.write(Changes(figures=[(SITE_ID, f["day"], True, wire.encode(f).decode(), 0.0) for f in days]))
+        had = county.figures()
+    finally:
+        county.close()
+    (hall,) = build_county_report([site], had, "2026-11", now=AS_OF).halls
+    month = report.sites[0].cases[0]
+    assert (hall.cases_opened, hall.cases_overdue, hall.unresolved_cases, hall.notice_breaches) == (6, 2, 2, 1)
+    assert (month.opened, month.overdue, month.unresolved, month.breaches) == (6, 2, 2, 1)
+    page = render_county_html(build_county_report([site], had, "2026-11", now=AS_OF))
+    assert '<td data-key="cases_opened" class=num>6</td>' in page
+    assert '<td data-key="cases_overdue" class=num>2</td>' in page
+    # A hall whose engine sends no cases: the columns are empty, not 0.
+    (old,) = build_county_report([site], [{**f, "cases": None} for f in had], "2026-11", now=AS_OF).halls
+    assert (old.cases_opened, old.cases_overdue) == (None, None)

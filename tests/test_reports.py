@@ -876,6 +876,13 @@ def test_several_sites_in_one_report(store):
     assert [row[0] for row in csv.reader(io.StringIO(render_csv(report, "days").decode("utf-8-sig")))] == ["站点", SITE]
 
 
+def test_the_report_s_note_on_the_satisfaction_rate_counts_what_the_figures_count(report):
+    # w01's ratings 4, 3, 5: 100.0 %, 3 (基本满意) counting as satisfied, as the note says
+    assert "满意率为 3、4、5 分评价占全部评价的比例" in render_html(report)
+    assert [w.satisfied_pct for w in report.sites[0].windows if w.id == "w01"] == [100.0]
+    assert report.sites[0].satisfied_pct == 100.0 * 6 / 9
+
+
 def test_a_note_excel_would_run_as_a_formula_is_written_as_text(report):
     row = report.sites[0].alerts[1]
     original = row.note

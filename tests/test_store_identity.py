@@ -22,7 +22,8 @@ import pytest
 from conftest import DEMO_SITE, ROOT, WORKDAY_9AM, EngineProcess, free_port
 from mqtt_helpers import Device
 
-from queue_engine.shells.store import connect
+from queue_engine.shells.schema import read_store_id
+from queue_engine.shells.store import connect, load_snapshot
 from queue_engine.shells.storefile import SCHEMA_VERSION, inspect, open_read_only
 
 V1_DUMP = Path(__file__).parent / "data" / "store-v1.sql"  # `sqlite3 .dump` of a store the first version wrote
@@ -497,3 +498,40 @@ async def test_the_web_answers_a_refused_store_with_json(tmp_path, monkeypatch):
     finally:
         await runner.cleanup()
     assert files(tmp_path) == before
+
+
+def store_id(db: Path) -> str:
+    with closing(open_read_only(db)) as conn:
+        found = read_store_id(conn)
+    assert found is not None and re.fullmatch(r"[0-9a-f]{32}", found), found
+    return found
+
+
+def test_a_store_is_given_its_own_id_once_and_a_migrated_one_gets_one(tmp_path):
+    """The id the engine publishes with its alert transitions and day figures, so that the
+    county tells a new store (numbering from 1 again) from the one it knew."""
+    first, second, old = tmp_path / "first.db", tmp_path / "second.db", tmp_path / "old.db"
+    new_store(first)
+    new_store(second)
+    made = store_id(first)
+    assert made != store_id(second)  # each store its own
+    new_store(first)  # opened again for writing: the same store, the same id
+    assert store_id(first) == made
+    v1_store(old)
+    with closing(sqlite3.connect(old)) as conn:
+        assert read_store_id(conn) is None  # (a store of before, read as it is)
+    new_store(old)  # migrated
+    assert store_id(old) not in (made, store_id(second))
+    assert load_snapshot(old, since=0.0, days=[]).store_id == store_id(old)
+
+
+def test_the_documented_way_to_give_a_restored_backup_a_new_id_works(tmp_path):
+    (statement,) = re.findall(
+        r'sqlite3 hallwatch\.db "(UPDATE store_meta [^"]+)"', (ROOT / "docs" / "deployment.md").read_text("utf-8")
+    )
+    db = tmp_path / "hallwatch.db"
+    new_store(db)
+    before = store_id(db)
+    sql_file(db, statement)
+    new_store(db)  # (the engine opens it as its own)
+    assert store_id(db) != before

@@ -1,7 +1,8 @@
 """``hallwatch report`` and ``hallwatch audit``: thin shells over ``queue_engine.reports``.
 
 report: exit 0 written, 2 bad configuration or arguments, 4 the store cannot be read.
-audit: exit 0 no line fails, 1 some line fails, 2 bad configuration.
+audit: exit 0 no line fails, 1 some line fails, 2 bad configuration or arguments, 4 the store
+(--db) cannot be read.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -79,6 +80,23 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Handler]:
     audit = sub.add_parser("audit", help="check each site against the county standard (督导考核)")
     add_config_option(audit)
     add_lang_option(audit)
+    live = audit.add_mutually_exclusive_group()
+    live.add_argument(
+        "--db",
+        metavar="STORE",
+        help="also judge each site's live figures of --month from this engine store (read only)",
+    )
+    live.add_argument(
+        "--county-db",
+        metavar="STORE",
+        help="the same from the day figures the county service keeps (its store, read only)",
+    )
+    audit.add_argument(
+        "--month",
+        type=argument_type(_month),
+        metavar="YYYY-MM",
+        help="the live figures' month (with --db or --county-db; default: the last complete month at each site)",
+    )
     return {"report": cmd_report, "audit": cmd_audit}
 
 
@@ -177,16 +195,52 @@ def _county_report(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from ..reports import audit_site, format_audit
+    from ..reports import ReportError, audit_site, format_audit, open_store
+    from ..reports.audit_live import county_live_audit, live_audit
+    from ..shells.storefile import StoreRefused
 
+    store = args.db or args.county_db
+    if args.month and not store:
+        return fail("audit", "--month is the live figures' month: give the engine store with --db (or --county-db)")
     sites = _load(args, "audit")
     if sites is None:
         return EXIT_CONFIG
+    if store and not Path(store).is_file():
+        return fail("audit", f"{store}: no such store")
+    try:
+        live: Callable[[Site], tuple[str, list]] | None = None
+        if args.db:
+            conn = open_store(args.db)
+            live = partial(live_audit, db=conn, month=args.month)
+        elif args.county_db:
+            figures = _county_figures(args.county_db, args.month)
+            live = partial(county_live_audit, figures=figures, month=args.month)
+    except (ReportError, StoreRefused, sqlite3.Error) as err:
+        return fail("audit", err, EXIT_STORE)
     failed = False
-    for i, site in enumerate(sites):
-        lines = audit_site(site)
-        if i:
-            print()
-        print(format_audit(site, lines, lang=args.lang))
-        failed = failed or any(line.status == "fail" for line in lines)
+    try:
+        for i, site in enumerate(sites):
+            lines = audit_site(site)
+            if i:
+                print()
+            print(format_audit(site, lines, lang=args.lang))
+            if live is not None:
+                month, found = live(site)
+                print(format_audit(site, found, lang=args.lang, heading=f"{month} 运行实绩（{Path(store).name}）"))
+                lines += found
+            failed = failed or any(line.status == "fail" for line in lines)
+    except ReportError as err:
+        return fail("audit", err, EXIT_STORE)
+    finally:
+        if args.db and live is not None:
+            conn.close()
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _county_figures(path: str, month: str | None) -> list[dict]:
+    """The county store's day figures from the month (default: from the start of last month
+    anywhere: each site's default month is its own)."""
+    from ..county.store import read_figures
+
+    since = f"{month}-01" if month else (date.today().replace(day=1) - timedelta(days=40)).replace(day=1).isoformat()
+    return read_figures(path, since=since)

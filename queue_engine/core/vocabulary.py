@@ -130,6 +130,8 @@ CASE_MARK = {"in_time": "未到期", "due_today": "今日到期", "overdue": "�
 CASE_DIMENSION = {"site": "全站", "service": "事项", "window": "窗口", "staff": "工作人员"}
 # 县乡投诉电话 (the site configuration's [complaints]), as the board, the slips and the posters show them.
 COMPLAINT_LINE = {"county": "县投诉电话", "township": "乡镇投诉电话"}
+# An acknowledgement of an alert of an engine store that was replaced (the same id is another alert now).
+STORE_REPLACED = "该大厅引擎已换用新的数据库，这条告警不在其中，无法在源头确认"
 
 # Every table, by name: what the web pages are served and the metrics expose.
 TABLES: dict[str, Mapping[Any, str]] = {

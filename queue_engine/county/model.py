@@ -7,6 +7,16 @@ numbers it has above it: a transition seen before is a duplicate (a resend, or t
 message through a restored session), and a number missing below one received is a gap, which
 the engine is asked to replay (``needs_replay``). A replay's answer covers every number up to
 its ``to``: the alerts whose latest transition falls there come with it.
+
+The numbers are those of one engine store: each alert transition, replay answer and day's
+figures names the store it comes from (``store_id``, made once with the store). A hall whose
+engine starts on a new store (a disk replaced, a store moved aside) numbers from 1 again, and
+its alert ids start again too: the county then tracks the new store's numbers from nothing
+(``source``), retires the alerts it had of the previous store (kept in the store's
+``retired_alerts``, no longer live: their source is gone) and refuses what still comes from
+a retired store. An engine of an earlier release names no store: its numbers are taken as
+they come, and a hall whose engine names its store for the first time keeps its numbers (a
+migrated store keeps them).
 """
 
 from __future__ import annotations
@@ -86,6 +96,9 @@ class Hall:
     figures: dict[str, dict] = field(default_factory=dict)  # day (YYYY-MM-DD) -> its figures
     figures_asked_at: float = -math.inf  # (real time of the last figures request)
     config: Site | None = None
+    store_id: str | None = None  # the engine store whose numbers ``seq`` tracks (None: not named yet)
+    retired: list[str] = field(default_factory=list)  # the hall's earlier stores, oldest first
+    store_changed_at: float | None = None  # when the county last saw it start on a new store
 
     def figures_gap(self, day: str) -> str | None:
         """The latest day had before ``day`` when days between them are missing (ask for
@@ -116,6 +129,18 @@ class Acknowledgement:
     def answered(self, ok: bool, error: str | None, message: str, now: float) -> None:
         self.state, self.answered_at = ("applied", now) if ok else ("refused", now)
         self.error, self.message = (None, None) if ok else (error, message)
+
+
+SAME, FIRST, NEW, RETIRED = "same", "first", "new", "retired"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What a message's ``store_id`` says of the hall's engine store (``County.source``)."""
+
+    kind: str  # SAME (or none named), FIRST (named for the first time), NEW (a new store), RETIRED
+    previous: str | None = None  # (NEW) the store the county moves on from
+    retired_alerts: int = 0  # (NEW) the previous store's alerts it had live
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +179,26 @@ class County:
     def device(self, hall: Hall, state: dict) -> None:
         hall.devices[state["device"]] = state
 
+    def source(self, hall: Hall, store_id: str | None, now: float) -> Source:
+        """Note the store a message comes from. A new one: its numbering starts again, the
+        previous store's alerts are retired (no longer live), and it is asked for everything
+        (``needs_replay``). From a retired store: the caller drops the message."""
+        if store_id is None or store_id == hall.store_id:
+            return Source(SAME)
+        if store_id in hall.retired:
+            return Source(RETIRED)
+        previous = hall.store_id
+        hall.store_id = store_id
+        if previous is None:
+            return Source(FIRST)
+        hall.retired.append(previous)
+        retired = len(hall.alerts)
+        hall.alerts = {}
+        hall.seq = SeqTrack()
+        hall.replay_asked_at = -math.inf
+        hall.store_changed_at = now
+        return Source(NEW, previous, retired)
+
     def alert(self, hall: Hall, alert: dict) -> AlertApplied:
         new = hall.seq.add(alert["seq"])
         return AlertApplied(alert, new, new and self._keep(hall, alert))
@@ -173,8 +218,11 @@ class County:
 
     def figures(self, hall: Hall, figures: dict) -> bool:
         """A day's figures; False if exactly these were had (the same day again replaces: a
-        day is never counted twice)."""
-        if hall.figures.get(figures["day"]) == figures:
+        day is never counted twice), or if those had came from a store the hall's engine has
+        since replaced: the new store has nothing of that day (an engine publishes the day
+        before its start), and its figures of it would replace the real ones by empty ones."""
+        had = hall.figures.get(figures["day"])
+        if had == figures or (had is not None and had.get("store_id") in hall.retired):
             return False
         hall.figures[figures["day"]] = figures
         return True
@@ -244,6 +292,7 @@ class County:
             },
             "devices_offline": sum(1 for d in hall.devices.values() if d["online"] is False),
             "missing_alerts": hall.seq.gap and hall.heard,
+            "store_changed_at": hall.store_changed_at,
         }
 
     def alerts(

@@ -33,11 +33,13 @@ import msgspec
 
 from .. import wire
 from ..calendar import official_calendar
+from ..core.errors import ErrorCode
+from ..core.vocabulary import STORE_REPLACED
 from ..deploy.brokerconf import BRIDGE_ROOT
 from ..shells import mqtt as mqtt_shell
 from ..shells.clock import Clock
 from ..shells.storefile import StoreRefused
-from .model import KEEP_RESOLVED_S, Acknowledgement, County, Hall
+from .model import FIRST, KEEP_RESOLVED_S, NEW, RETIRED, Acknowledgement, County, Hall
 from .store import Changes, CountyStore
 
 if TYPE_CHECKING:
@@ -130,6 +132,7 @@ class CountyService:
         self.received = 0
         self.duplicates = 0
         self.refused = 0
+        self.stale = 0  # messages from a hall's engine store the county has moved on from
         self.store: CountyStore | None = None
         self._client: aiomqtt.Client | None = None
         self._generation = 0
@@ -291,6 +294,8 @@ class CountyService:
         if first:
             self._changes.halls[site] = hall
         changes = self._changes
+        if kind in ("alert", "replay", "figures") and not self._source(hall, body.get("store_id")):
+            return
         if kind == "alert":
             applied = self.county.alert(hall, body)
             if not applied.new:
@@ -334,6 +339,49 @@ class CountyService:
             self._ask_replay(hall)
         if first:
             self._ask_figures(hall)
+
+    def _source(self, hall: Hall, store_id: str | None) -> bool:
+        """Note the engine store a message comes from (model.County.source); False: it comes
+        from one the county has moved on from, and is dropped."""
+        now = self.clock.now()
+        source = self.county.source(hall, store_id, now)
+        if source.kind == RETIRED:
+            self.stale += 1
+            log.warning(
+                "county: %s: a message from the engine store %s, which was replaced: dropped", hall.site, store_id
+            )
+            return False
+        if source.kind == FIRST:
+            self._changes.halls[hall.site] = hall  # (its store kept)
+        if source.kind != NEW:
+            return True
+        self._changes.halls[hall.site] = hall
+        log.warning(
+            "county: %s's engine started on a new store (%s, was %s): its alert numbers start again; "
+            "the %d alert(s) of the previous store are retired, no longer live",
+            hall.site,
+            store_id,
+            source.previous,
+            source.retired_alerts,
+        )
+        changes, previous = self._changes, source.previous or ""
+        changes.retired_alerts += [
+            (site, previous, a["id"], msgspec.json.encode(a).decode(), now)
+            for site, a in changes.alerts
+            if site == hall.site
+        ]
+        changes.retired_transitions += [(t[0], previous, *t[1:]) for t in changes.transitions if t[0] == hall.site]
+        changes.alerts = [(site, a) for site, a in changes.alerts if site != hall.site]
+        changes.transitions = [t for t in changes.transitions if t[0] != hall.site]
+        changes.retire.append((hall.site, now))
+        for record in self.acknowledgements.values():  # not to be applied to another alert of that id
+            if record.site == hall.site and record.state == "sent":
+                record.answered(False, ErrorCode.UNKNOWN_ALERT.value, STORE_REPLACED, now)
+                changes.acknowledgements.append(record)
+                self._pushes.append(("acknowledgement", asdict(record)))
+                self._answered_now.append(record)
+        self._ask_replay(hall)
+        return True
 
     def _gather_replay(self, hall: Hall, answer: dict) -> None:
         parts = self._parts.setdefault((hall.site, answer["re"]), {})
@@ -394,7 +442,12 @@ class CountyService:
             return  # sent on (re)connection
         request = msgspec.to_builtins(
             wire.WireAcknowledgeRequest(
-                v=wire.PROTOCOL_VERSION, id=record.id, alert=record.alert, by=record.by, note=record.note
+                v=wire.PROTOCOL_VERSION,
+                id=record.id,
+                alert=record.alert,
+                by=record.by,
+                note=record.note,
+                store_id=hall.store_id,
             )
         )
         topic = hall.prefix + wire.Topics(self.root).control(record.site, "acknowledge")

@@ -11,7 +11,10 @@ transition numbers are had), ``alerts`` (each alert's latest version), ``transit
 ``devices`` (the latest state of each), ``figures`` (each hall's figures of each day, the
 latest version: keyed by (site, day), so a day sent again is never counted twice),
 ``acknowledgements`` (what county operators asked of
-the engines, and their answers).
+the engines, and their answers), ``retired_alerts`` and ``retired_transitions`` (what the county
+had of a hall's earlier engine store, moved there when the hall's engine started on a new
+store: model.County.source; version 3, which also gave ``halls`` the store's id and the
+retired ones).
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ from ..shells.storefile import StoreRefused
 from .model import Acknowledgement, County, Hall, timestamp
 
 APPLICATION_ID = 0x48574354  # b"HWCT": hallwatch county
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # a version 1 store gains the tables added since
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # an earlier version's store gains the tables and columns added since
 FILE_MODE = 0o600
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS halls (site TEXT PRIMARY KEY, prefix TEXT NOT NULL, covered INTEGER, above TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS halls (site TEXT PRIMARY KEY, prefix TEXT NOT NULL, covered INTEGER, above TEXT NOT NULL,
+    store_id TEXT, retired TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS alerts (site TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
     state TEXT NOT NULL, since REAL NOT NULL, until REAL, payload TEXT NOT NULL, PRIMARY KEY (site, id));
 CREATE TABLE IF NOT EXISTS transitions (site TEXT NOT NULL, seq INTEGER NOT NULL, alert TEXT NOT NULL,
@@ -48,7 +52,12 @@ CREATE TABLE IF NOT EXISTS figures (site TEXT NOT NULL, day TEXT NOT NULL, final
 CREATE TABLE IF NOT EXISTS acknowledgements (id TEXT PRIMARY KEY, site TEXT NOT NULL, alert TEXT NOT NULL,
     by TEXT NOT NULL, note TEXT NOT NULL, asked_at REAL NOT NULL, state TEXT NOT NULL, error TEXT, message TEXT,
     answered_at REAL);
+CREATE TABLE IF NOT EXISTS retired_alerts (site TEXT NOT NULL, store TEXT NOT NULL, id TEXT NOT NULL,
+    payload TEXT NOT NULL, retired_at REAL NOT NULL, PRIMARY KEY (site, store, id));
+CREATE TABLE IF NOT EXISTS retired_transitions (site TEXT NOT NULL, store TEXT NOT NULL, seq INTEGER NOT NULL,
+    alert TEXT NOT NULL, state TEXT NOT NULL, received_at REAL NOT NULL, PRIMARY KEY (site, store, seq));
 """
+HALLS_ADDED = (("store_id", "TEXT"), ("retired", "TEXT NOT NULL DEFAULT '[]'"))  # (version 3)
 TABLES = ("alerts", "devices", "halls", "queues", "transitions", "windows")  # (those of version 1)
 
 
@@ -75,6 +84,10 @@ def open_store(path: str | Path) -> sqlite3.Connection:
         conn.execute("BEGIN")
         for statement in filter(str.strip, SCHEMA.split(";")):
             conn.execute(statement)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(halls)")}
+        for column, declared in HALLS_ADDED:
+            if column not in have:
+                conn.execute(f"ALTER TABLE halls ADD COLUMN {column} {declared}")
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     return conn
@@ -130,6 +143,11 @@ class Changes:
     devices: list[tuple[str, str, str]] = field(default_factory=list)
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
     figures: list[tuple[str, str, bool, str, float]] = field(default_factory=list)
+    # Halls whose engine started on a new store: what the store has of them moves to the retired
+    # tables (before this batch's own rows), with the retired store's rows of this batch.
+    retire: list[tuple[str, float]] = field(default_factory=list)  # (site, at)
+    retired_alerts: list[tuple[str, str, str, str, float]] = field(default_factory=list)
+    retired_transitions: list[tuple[str, str, int, str, str, float]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -142,6 +160,7 @@ class Changes:
                 self.devices,
                 self.acknowledgements,
                 self.figures,
+                self.retire,
             )
         )
 
@@ -156,9 +175,28 @@ class CountyStore:
         """One transaction (called on the writer thread)."""
         with self._lock, self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
+            for site, at in changes.retire:  # (labelled with the store the rows came from: the one stored)
+                for table, columns in (
+                    ("alerts", "id, payload, ?"),
+                    ("transitions", "seq, alert, state, received_at"),
+                ):
+                    self.conn.execute(
+                        f"INSERT OR IGNORE INTO retired_{table} SELECT site, "
+                        f"coalesce((SELECT store_id FROM halls WHERE site = ?), ''), {columns} FROM {table} "
+                        "WHERE site = ?",
+                        [site, at, site] if table == "alerts" else [site, site],
+                    )
+                    self.conn.execute(f"DELETE FROM {table} WHERE site = ?", [site])
+            self.conn.executemany("INSERT OR IGNORE INTO retired_alerts VALUES (?, ?, ?, ?, ?)", changes.retired_alerts)
             self.conn.executemany(
-                "INSERT OR REPLACE INTO halls VALUES (?, ?, ?, ?)",
-                [(h.site, h.prefix, h.seq.covered, _dump(sorted(h.seq.above))) for h in changes.halls.values()],
+                "INSERT OR IGNORE INTO retired_transitions VALUES (?, ?, ?, ?, ?, ?)", changes.retired_transitions
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO halls VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (h.site, h.prefix, h.seq.covered, _dump(sorted(h.seq.above)), h.store_id, _dump(h.retired))
+                    for h in changes.halls.values()
+                ],
             )
             self.conn.executemany(
                 "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, id) DO UPDATE SET "
@@ -192,10 +230,13 @@ class CountyStore:
         """The state after a restart: every hall, its states, its open alerts and those
         resolved since ``resolved_since``, its figures of the days since ``figures_since``."""
         conn = self.conn
-        for site, prefix, covered, above in conn.execute("SELECT site, prefix, covered, above FROM halls"):
+        for site, prefix, covered, above, store_id, retired in conn.execute(
+            "SELECT site, prefix, covered, above, store_id, retired FROM halls"
+        ):
             hall = county.hall(site, prefix)
             hall.seq.covered = covered
             hall.seq.above = set(json.loads(above))
+            hall.store_id, hall.retired = store_id, json.loads(retired)
         for site, window, payload in conn.execute("SELECT site, window, payload FROM windows"):
             county.halls[site].windows[window] = json.loads(payload)
         for site, payload in conn.execute("SELECT site, payload FROM queues"):

@@ -145,7 +145,7 @@ async def overview(request: web.Request) -> web.Response:
 
 
 def _choice(request: web.Request, name: str, allowed: set[str] | None) -> str | None:
-    value = request.query.get(name) or None
+    value = request.query.get(name)  # (given empty: not one of them)
     if value is not None and allowed is not None and value not in allowed:
         raise ApiError(400, "bad_parameter", f"{name} 须为 {'、'.join(sorted(allowed))} 之一", field=name)
     return value
@@ -155,7 +155,9 @@ async def alerts(request: web.Request) -> web.Response:
     shell = _shell(request)
     shell.authorize(request, None)
     county = shell.service.county
-    site = _choice(request, "site", set(county.halls))
+    site = request.query.get("site")
+    if site is not None and site not in county.halls:  # (whatever its spelling, as a path's: 404)
+        raise ApiError(404, "unknown_site", f"没有大厅 {site}（可选：{'、'.join(sorted(county.halls))}）", field="site")
     kind = _choice(request, "kind", {k.value for k in AlertKind})
     state = _choice(request, "state", {s.value for s in AlertState})
     return json_response({"alerts": county.alerts(shell.service.clock.now(), site=site, kind=kind, state=state)})

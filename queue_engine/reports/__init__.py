@@ -8,6 +8,7 @@ configuration, and never touches the core's state.
     paths = write_csv(report, out_dir)    # one UTF-8 (BOM) file per table
     data = render_csv(report, "alerts")   # one table's file, as bytes (a download)
     lines = audit_site(site)              # the county standard's checklist
+    month, live = audit_live.live_audit(site, "hallwatch.db")  # and the last month's figures, judged
 """
 
 from .audit import AuditLine, audit_site, format_audit

@@ -234,6 +234,12 @@ RULES = (
 )
 
 
+# What the standard asks that only the running hall shows (the live audit, the county report).
+VACANCY_BASIS = Citation("二（一）3", "确保工作日窗口不空岗")
+CAMERAS_BASIS = next(rule.basis for rule in RULES if rule.check == "cameras")
+FOLLOW_UP_BASIS = Citation("二（四）1", "畅通投诉渠道，确保问题不出中心")
+
+
 def audit_site(site: Site) -> list[AuditLine]:
     lines = []
     for rule in RULES:
@@ -245,14 +251,14 @@ def audit_site(site: Site) -> list[AuditLine]:
     return lines
 
 
-def format_audit(site: Site, lines: list[AuditLine], *, lang: str = "zh") -> str:
-    """The checklist as text: a heading, per check its line and the standard's words, and a
-    count. Chinese (达标/未达标/未知/不适用, each check by its item's name), or ``lang="en"``:
-    the status and the check's id in English, as scripts read it."""
-    out = [f"{site.id}: {site.name}（{SITE_KIND[site.kind]}）"]
+def format_audit(site: Site, lines: list[AuditLine], *, lang: str = "zh", heading: str | None = None) -> str:
+    """The checklist as text: a heading (default: the site's name and kind), per check its line
+    and the standard's words, and a count. Chinese (达标/未达标/未知/不适用, each check by its
+    item's name), or ``lang="en"``: the status and the check's id in English, as scripts read it."""
+    out = [f"{site.id}: {heading or f'{site.name}（{SITE_KIND[site.kind]}）'}"]
     counts = {status: sum(1 for line in lines if line.status == status) for status in STATUS_LABELS}
     if lang == "en":
-        width = max(len(line.check) for line in lines)
+        width = max((len(line.check) for line in lines), default=0)
         for line in lines:
             out.append(f"{site.id}: {line.status:<7} {line.check:<{width}}  {line.item}：{line.detail}")
             out.append(f"{site.id}: {'':<7} {'':<{width}}  依据 {line.basis}")

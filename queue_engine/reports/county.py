@@ -34,11 +34,11 @@ from ..core.calendar import OfficialCalendar, WorkingCalendar
 from ..core.kinds import DeviceKind
 from ..core.vocabulary import FOLLOW_UP, SITE_KIND
 from ..files import PRIVATE
-from .audit import BOTH, RULES, Citation
+from .audit import BOTH, CAMERAS_BASIS, FOLLOW_UP_BASIS, RULES, VACANCY_BASIS, Citation
 from .charts import BLUE, GREEN, GREY, ORANGE, RED, Series, bar_chart, hbar_chart
 from .csv_out import write_tables
-from .html import CSS, NUMERIC, SATISFACTION_NOTE
-from .model import Column, Rated, TableSpec, format_value
+from .html import CSS, NUMERIC
+from .model import SATISFIED_NOTE, Column, Rated, TableSpec, format_value
 
 if TYPE_CHECKING:
     from ..config import Site
@@ -73,6 +73,12 @@ class HallRow(Rated):
     ratings: dict[int, int] = field(default_factory=dict)
     bad_ratings: int = 0
     follow_ups_overdue: int = 0
+    # 办件 opened in the month and, as of each day's figures, overdue; None: no day's figures
+    # carry them (an engine that predates them)
+    cases_opened: int | None = None
+    cases_overdue: int | None = None
+    unresolved_cases: int | None = None  # 办不成事 兜底 cases opened
+    notice_breaches: int | None = None  # a second 一次性告知 in the same matter
     failing: int = 0  # 整改 lines
 
     @property
@@ -88,6 +94,14 @@ class HallRow(Rated):
 def _max(values: list[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return max(known) if known else None
+
+
+_CASE_FIGURES = (
+    ("cases_opened", "opened"),
+    ("cases_overdue", "overdue"),
+    ("unresolved_cases", "unresolved"),
+    ("notice_breaches", "breaches"),
+)
 
 
 def summarize(site: Site, days: list[dict]) -> HallRow:
@@ -116,6 +130,10 @@ def summarize(site: Site, days: list[dict]) -> HallRow:
             row.ratings[int(score)] = row.ratings.get(int(score), 0) + count
         row.bad_ratings += day["bad_ratings"]
         row.follow_ups_overdue += day["follow_ups_overdue"]
+        cases = day.get("cases")
+        if cases:
+            for name, key in _CASE_FIGURES:
+                setattr(row, name, (getattr(row, name) or 0) + cases[key])
     row.wait_mean_min = weighted / weight if weight else None
     row.wait_p90_max_min = _max([d["wait_p90_min"] for d in days])
     row.wait_max_min = _max([d["wait_max_min"] for d in days])
@@ -152,9 +170,9 @@ class Check:
 
 _AUDIT_CAMERAS = next(rule for rule in RULES if rule.check == "cameras")
 CHECKS = (
-    Check("vacancy", "工作日窗口不空岗", BOTH, Citation("二（一）3", "确保工作日窗口不空岗"), _vacancy),
-    Check("cameras", "电子监察摄像头正常运行", _AUDIT_CAMERAS.asked_of, _AUDIT_CAMERAS.basis, _cameras),
-    Check("follow_ups", "差评按期整改", BOTH, Citation("二（四）1", "畅通投诉渠道，确保问题不出中心"), _follow_ups),
+    Check("vacancy", "工作日窗口不空岗", BOTH, VACANCY_BASIS, _vacancy),
+    Check("cameras", "电子监察摄像头正常运行", _AUDIT_CAMERAS.asked_of, CAMERAS_BASIS, _cameras),
+    Check("follow_ups", "差评按期整改", BOTH, FOLLOW_UP_BASIS, _follow_ups),
 )
 RECTIFY_BASIS = Citation("三（三）", "对未达到实时进度、工作标准不高的予以限期整改")
 
@@ -297,6 +315,10 @@ TABLES = {
             Column("satisfied_pct", "满意率(%)", "pct"),
             Column("bad_ratings", "差评", "int"),
             Column("follow_ups_overdue", "差评逾期未整改", "int"),
+            Column("cases_opened", "办件数", "int"),
+            Column("cases_overdue", "超期办件", "int"),
+            Column("unresolved_cases", "办不成事件", "int"),
+            Column("notice_breaches", "重复告知", "int"),
             Column("failing", "整改项", "int"),
         ),
     ),
@@ -325,7 +347,9 @@ def write_county_csv(report: CountyReport, out_dir: str | Path, *, stem: str = "
 NOTES = [
     "数据来源：各站点引擎每日上报县中心的当日数据（日终与补报，按站点和日期各保留最新一份，不重复计算）。",
     "空岗合计含未开窗、无人在座和无法核实三类，只计工作日的办公时段；窗口日为窗口当日有应在岗时间的天数。",
-    "平均等候按各日取号数加权；日90%等候最高为本月各日 90% 等候中最高的一日。" + SATISFACTION_NOTE,
+    "平均等候按各日取号数加权；日90%等候最高为本月各日 90% 等候中最高的一日。" + SATISFIED_NOTE,
+    "办件为当月受理的件数；超期办件按各日数据上报时的状态计（办结晚于期限，或过期限仍未办结）；"
+    "引擎版本较早、不上报办件的站点，办件各列为空。",
     "考核依据内放办〔2022〕9号：工作日窗口不空岗、电子监察摄像头正常运行、差评按期整改；等候与满意率标准未定量，只排名不判定。",
     "排名：整改项少者在前，其次每窗口日空岗少、满意率高、设备离线少；本月无数据的站点排在最后。",
     f"整改期限为本月结束后第 {RECTIFY_WORKING_DAYS} 个工作日（按各站点工作日历）；"

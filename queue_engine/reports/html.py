@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from html import escape
 
-from ..core.figures import SATISFIED_SCORES
 from ..core.model import Staffing
-from ..core.vocabulary import RATING, SITE_KIND, STAFFING
+from ..core.vocabulary import SITE_KIND, STAFFING
 from .charts import BLUE, GREEN, GREY, ORANGE, RED, Series, bar_chart, hbar_chart, line_chart
-from .model import TABLES, Report, SiteReport, format_value
+from .model import SATISFIED_NOTE, TABLES, Report, SiteReport, format_value
 
 NUMERIC = {"int", "min", "pct", "days"}
 
@@ -56,17 +55,12 @@ p.none { color: #777; margin: 2px 0 8px; }
 }
 """
 
-# 满意率 as core.figures counts it, in the vocabulary's words: the notes of both reports say so.
-SATISFACTION_NOTE = (
-    "满意率为 " + "、".join(f"{score} 分（{RATING[score]}）" for score in SATISFIED_SCORES) + "评价占全部评价的比例。"
-)
-
 NOTES = [
     "等候时间：从取号到第一次叫号；90%等候为 90% 的号不超过的等候时间；目标时限为各事项的目标等候时间。",
     "取号数、转办数和等候按取号时的事项统计；办理数、办理结果、过号和办理时间按最终办理的事项统计（转办后以接办窗口为准）。",
     "在岗、空岗、暂停、未开窗和无法核实时间只计工作日的办公时段；“无法核实”指窗口摄像头离线、被关闭或遮挡时的开窗时间。",
     "设备在线、离线时间按各设备的应在线时段计：24小时自助终端（及配置为全天在线的设备）计全天，其他设备只计工作日的办公时段。",
-    "空岗·无人在座：已登录窗口而摄像头未见人员；未开窗：应在岗窗口无人登录。" + SATISFACTION_NOTE,
+    "空岗·无人在座：已登录窗口而摄像头未见人员；未开窗：应在岗窗口无人登录。" + SATISFIED_NOTE,
     "差评整改期限按本站点工作日历（含国家法定节假日、调休和本站点补充的日期）计算；到期日结束仍未确认整改说明的为逾期。",
     "办件按受理（登记）日期计入统计期间，按受理事项、受理窗口和责任人（帮办代办员、主办人）分列；承诺期限按本站点工作日历计算，"
     "到期日结束前办结的为按时办结，到期日结束后办结或至生成时间仍未办结的为超期；平均办结天数从受理到办结按自然日计。",

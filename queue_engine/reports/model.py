@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ..core.figures import satisfaction_pct
+from ..core.figures import SATISFIED_SCORES, satisfaction_pct
 from ..core.model import VACANCY
-from ..core.vocabulary import OUTCOME, PAUSE_REASON
+from ..core.vocabulary import OUTCOME, PAUSE_REASON, RATING
 from ..core.vocabulary import VACANCY as VACANCY_LABELS
 
 
@@ -43,6 +43,14 @@ def format_value(value, kind: str) -> str:
     if kind == "bool":
         return "是" if value else "否"
     return str(value)
+
+
+# The reports' note on the 满意率 (core.figures: 基本满意 and better count as satisfied).
+SATISFIED_NOTE = (
+    f"满意率为 {'、'.join(map(str, sorted(SATISFIED_SCORES)))} 分评价占全部评价的比例（"
+    + "、".join(f"{score} 分为{RATING[score]}" for score in sorted(SATISFIED_SCORES))
+    + "）。"
+)
 
 
 # -- rows -------------------------------------------------------------------------------------

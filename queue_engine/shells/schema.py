@@ -6,6 +6,8 @@ older ones to them.
 
 from __future__ import annotations
 
+import sqlite3
+import uuid
 from collections.abc import Callable
 from dataclasses import fields
 from operator import attrgetter
@@ -226,10 +228,36 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         if_not_exists=True,
     )
     _case_tables(db)
+    _identity_table(db)
     db.table("events").create_index(["received_at"], if_not_exists=True)
     db.table("tickets").create_index(["site", "day", "status"], if_not_exists=True)
     db.table("alerts").create_index(["site", "state"], if_not_exists=True)
     db.table("alerts").create_index(["since"], if_not_exists=True)
+
+
+STORE_ID = "store_id"  # the store_meta key of the store's identity
+
+
+def _identity_table(db: sqlite_utils.Database) -> None:
+    """``store_meta``: facts about the store itself, ``store_id`` first: a random id made once
+    with the store (``new_store_id``), which the engine publishes with its alert transitions
+    and day figures, so that a subscriber tells a new store (whose numbering starts again)
+    from the one it knew. Schema version 7."""
+    db.table("store_meta").create({"key": str, "value": str}, pk="key", not_null={"value"}, if_not_exists=True)
+
+
+def new_store_id(db: sqlite_utils.Database) -> None:
+    """Give the store its identity, once (a store that has one keeps it)."""
+    db.execute("INSERT OR IGNORE INTO store_meta (key, value) VALUES (?, ?)", [STORE_ID, uuid.uuid4().hex])
+
+
+def read_store_id(conn: sqlite3.Connection) -> str | None:
+    """The store's identity; None for a store of a version before it (read-only, not migrated)."""
+    try:
+        row = conn.execute("SELECT value FROM store_meta WHERE key = ?", [STORE_ID]).fetchone()
+    except sqlite3.OperationalError:  # (no such table)
+        return None
+    return None if row is None else row[0]
 
 
 def _case_tables(db: sqlite_utils.Database) -> None:

@@ -47,6 +47,7 @@ from .schema import (
     case_row,
     notice_from_row,
     notice_row,
+    read_store_id,
     ticket_from_row,
     ticket_row,
     window_from_row,
@@ -77,6 +78,7 @@ class Snapshot:
     totals: list[tuple[str, str, str, str, str, float]]  # accounting rows of the given days
     cases: list[Case]  # every open case, and those opened since ``matters_since``
     notices: list[InformedNotice]  # the 一次性告知 given since ``matters_since``
+    store_id: str | None = None  # the store's identity (schema.read_store_id)
 
 
 def load_snapshot(
@@ -168,6 +170,7 @@ def load_snapshot(
             has_history=has_history,
             devices=devices,
             totals=totals,
+            store_id=read_store_id(db.conn),
         )
     finally:
         db.conn.close()

@@ -44,7 +44,7 @@ from typing import Literal
 
 import sqlite_utils
 
-from .schema import ensure_schema
+from .schema import ensure_schema, new_store_id
 
 log = logging.getLogger("hallwatch.store")
 
@@ -164,6 +164,14 @@ def _citizens_phones(db: sqlite_utils.Database) -> None:
 def _link_pauses_to_cases(db: sqlite_utils.Database) -> None:
     """A window paused for fieldwork keeps the case it is out for (a home visit)."""
     db.table("windows").add_column("pause_case", str)
+
+
+@migration(7)
+def _give_the_store_its_identity(db: sqlite_utils.Database) -> None:
+    """The store gets its identity (``store_meta``'s ``store_id``), published with the alert
+    transitions and day figures: a subscriber tells a new store from this one."""
+    db.execute("CREATE TABLE [store_meta] ([key] TEXT PRIMARY KEY, [value] TEXT NOT NULL)")
+    new_store_id(db)
 
 
 SCHEMA_VERSION = max(MIGRATIONS)  # the version of ensure_schema's tables
@@ -501,6 +509,7 @@ def _create(path: Path) -> sqlite3.Connection:
         db = sqlite_utils.Database(conn)
         with db.atomic():
             ensure_schema(db)
+            new_store_id(db)
             _stamp(db, SCHEMA_VERSION)
     except BaseException:
         conn.close()

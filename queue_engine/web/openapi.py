@@ -120,6 +120,7 @@ ALERT_PROPERTIES = {
     "due": _time_or_null,
     "overdue": _bool,
     "detail": {"type": "object", "description": "what the alert's kind records (docs/protocol.md)"},
+    "store_id": {**_str_or_null, "description": "the engine store whose numbering seq follows (null: not named)"},
 }
 CALL_PROPERTIES = {
     "ticket": _str,

@@ -16,13 +16,16 @@
   by.value = localStorage.getItem("hallwatch.by") || "";
   by.addEventListener("change", () => localStorage.setItem("hallwatch.by", by.value.trim()));
   const key = (a) => `${a.site}/${a.id}`;
+  const STORE_CHANGE_SHOWN_S = 7 * 86400;
   const changedAt = (a) => [a.since, a.acknowledged_at, a.until].filter(Boolean).sort().pop();
   const count = (n, cls) => (n ? `<span class="badge ${cls}">${n}</span>` : "0");
 
   function renderSites() {
     $("#site-count").textContent = `${sites.length} 个`;
     $("#sites").innerHTML = sites.map((s) => `<tr data-site="${esc(s.id)}">
-      <td>${esc(s.name)}${s.missing_alerts ? ' <span class="badge paused" title="正在向该大厅补取告警">补取中</span>' : ""}</td>
+      <td>${esc(s.name)}${s.missing_alerts ? ' <span class="badge paused" title="正在向该大厅补取告警">补取中</span>' : ""}${
+        s.store_changed_at && Date.now() / 1000 - s.store_changed_at < STORE_CHANGE_SHOWN_S
+          ? ' <span class="badge paused" data-store-changed title="该大厅引擎换用了新的数据库：此前的告警已归档，告警编号重新开始">换库</span>' : ""}</td>
       <td>${esc(s.township || "")}</td>
       <td>${s.heard ? (s.open === null ? "—" : s.open ? "工作时间" : "非工作时间") : "未收到数据"}</td>
       <td class="num">${s.windows.staffed}</td>
