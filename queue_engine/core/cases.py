@@ -25,7 +25,6 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,7 @@ from .calendar import WorkingCalendar
 from .commands import AlertChanged, Command
 from .errors import ErrorCode, Refused
 from .model import Ticket
-from .records import record
+from .records import evolve, record
 
 if TYPE_CHECKING:
     from ..config import Service, Site
@@ -100,7 +99,7 @@ class Case:
         return self.status is CaseStatus.OPEN
 
     def evolve(self, **changes: Any) -> Case:
-        return replace(self, **changes)
+        return evolve(self, **changes)
 
 
 @record

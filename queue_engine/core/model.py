@@ -3,12 +3,11 @@ writer thread or a publisher can never change under it; the hall replaces them."
 
 from __future__ import annotations
 
-from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
 from .events import Outcome, PauseReason, Priority
-from .records import record
+from .records import evolve, record
 
 
 class TicketStatus(StrEnum):
@@ -75,7 +74,7 @@ class Ticket:
         return self.priority is not None or self.appointment is not None
 
     def evolve(self, **changes: Any) -> Ticket:
-        return replace(self, **changes)
+        return evolve(self, **changes)
 
 
 class Staffing(StrEnum):
@@ -130,4 +129,4 @@ class WindowState:
     pause_case: str | None = None  # the case a fieldwork pause is for (no pause overrun then)
 
     def evolve(self, **changes: Any) -> WindowState:
-        return replace(self, **changes)
+        return evolve(self, **changes)
