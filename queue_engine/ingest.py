@@ -233,7 +233,7 @@ class Ingest:
             return self._refuse_reused(event, now, seen, digest, topic, raw, answer, reply_topic)
         commands = self.engine.handle(event, now)
         reply = next((c for c in commands if isinstance(c, Reply) and c.re == event.id and c.device == device_id), None)
-        reply_bytes = wire.encode(self._reply_payload(reply)) if reply is not None else None
+        reply_bytes = wire.encode(self._reply_message(reply)) if reply is not None else None
         self.dedupe.remember(key, now, digest, reply_bytes)
         record = EventRecord(
             site,
@@ -257,7 +257,7 @@ class Ingest:
             else None,
         )
 
-    def _reply_payload(self, reply: Reply) -> dict:
+    def _reply_message(self, reply: Reply) -> wire.WireReplyOk | wire.WireReplyFailure:
         """The reply as sent; a new ticket's carries its token and the slip's link, a new case's
         its token and its page's link. Rendered
         once and kept with the event, so a resend is answered with the same link."""
@@ -266,7 +266,7 @@ class Ingest:
             token, url = self.links.link(reply.site, reply.ticket.day, reply.ticket.no)
         if reply.case is not None and reply.due_day is not None:  # (a reply that opened the case)
             case_token, case_url = self.links.case_link(reply.site, reply.case)
-        return wire.reply_payload(
+        return wire.reply_message(
             reply, self._tz[reply.site], token=token, url=url, case_token=case_token, case_url=case_url
         )
 

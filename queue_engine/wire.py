@@ -804,7 +804,7 @@ def stamp(ts: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="milliseconds")
 
 
-def reply_payload(
+def reply_message(
     reply: Reply,
     tz: ZoneInfo,
     *,
@@ -812,15 +812,14 @@ def reply_payload(
     url: str | None = None,
     case_token: str | None = None,
     case_url: str | None = None,
-) -> dict:
+) -> WireReplyOk | WireReplyFailure:
     """``token`` and ``url``: a new ticket's token and the slip's link (tickettoken.py),
     added to its ``ticket`` only when the engine has them (older kiosks ignore them);
-    ``case_token`` and ``case_url`` likewise for the case the reply opened."""
+    ``case_token`` and ``case_url`` likewise for the case the reply opened. Encoded as it is
+    (``encode``), or as plain data (``reply_payload``)."""
     if not reply.ok:
         error = reply.error or ErrorCode.BAD_REQUEST
-        return msgspec.to_builtins(
-            WireReplyFailure(v=PROTOCOL_VERSION, re=reply.re, ok=False, error=error, message=reply.message or "")
-        )
+        return WireReplyFailure(v=PROTOCOL_VERSION, re=reply.re, ok=False, error=error, message=reply.message or "")
     ticket: WireTicketSlip | str | UnsetType = UNSET
     if isinstance(reply.ticket, TicketSlip):
         slip = reply.ticket
@@ -835,22 +834,25 @@ def reply_payload(
         )
     elif reply.ticket is not None:
         ticket = reply.ticket
-    return msgspec.to_builtins(
-        WireReplyOk(
-            v=PROTOCOL_VERSION,
-            re=reply.re,
-            ok=True,
-            ticket=ticket,
-            case=UNSET if reply.case is None else reply.case,
-            notice=UNSET if reply.notice is None else reply.notice,
-            service=UNSET if reply.service is None else reply.service,
-            due_day=UNSET if reply.due_day is None else reply.due_day,
-            case_token=UNSET if case_token is None else case_token,
-            case_url=UNSET if case_url is None else case_url,
-            missing=UNSET if reply.missing is None else list(reply.missing),
-            routed_to=UNSET if reply.routed_to is None else reply.routed_to,
-        )
+    return WireReplyOk(
+        v=PROTOCOL_VERSION,
+        re=reply.re,
+        ok=True,
+        ticket=ticket,
+        case=UNSET if reply.case is None else reply.case,
+        notice=UNSET if reply.notice is None else reply.notice,
+        service=UNSET if reply.service is None else reply.service,
+        due_day=UNSET if reply.due_day is None else reply.due_day,
+        case_token=UNSET if case_token is None else case_token,
+        case_url=UNSET if case_url is None else case_url,
+        missing=UNSET if reply.missing is None else list(reply.missing),
+        routed_to=UNSET if reply.routed_to is None else reply.routed_to,
     )
+
+
+def reply_payload(reply: Reply, tz: ZoneInfo, **links: str | None) -> dict:
+    """``reply_message`` as plain data."""
+    return msgspec.to_builtins(reply_message(reply, tz, **links))
 
 
 def call_payload(call: AnnounceCall, tz: ZoneInfo) -> dict:
